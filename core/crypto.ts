@@ -1,0 +1,151 @@
+// The crypto primitives kith uses, behind one small interface with interchangeable backends
+// (DESIGN.md §4). `node:crypto` is used where the runtime has the primitive natively; the
+// audited pure-JS @noble libraries are the reference and the fallback. Every backend passes the
+// same known-answer vectors (test/vectors/crypto-backends.test.ts).
+import * as nodeCrypto from 'node:crypto';
+import { ed25519, x25519 } from '@noble/curves/ed25519.js';
+
+export interface SignatureBackend {
+  readonly name: string;
+  /** Ed25519 public key of a 32-byte secret seed (RFC 8032 §5.1.5). */
+  ed25519PublicKey(secret: Uint8Array): Uint8Array;
+  ed25519Sign(secret: Uint8Array, message: Uint8Array): Uint8Array;
+  /** Strict RFC 8032 verification; false (never a throw) for any malformed key or signature. */
+  ed25519Verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean;
+  /** X25519 public key of a 32-byte secret (RFC 7748 §6.1). */
+  x25519PublicKey(secret: Uint8Array): Uint8Array;
+  /** X25519 shared secret; throws RangeError for a low-order peer key (all-zero output). */
+  x25519(secret: Uint8Array, peerPublic: Uint8Array): Uint8Array;
+}
+
+function need(bytes: Uint8Array, len: number, what: string): void {
+  if (!(bytes instanceof Uint8Array) || bytes.length !== len) {
+    throw new TypeError(`expected ${what} of ${len} bytes, got ${bytes instanceof Uint8Array ? bytes.length : typeof bytes}`);
+  }
+}
+
+function isAllZero(b: Uint8Array): boolean {
+  let acc = 0;
+  for (const x of b) acc |= x;
+  return acc === 0;
+}
+
+export const nobleBackend: SignatureBackend = {
+  name: 'noble',
+  ed25519PublicKey(secret) {
+    need(secret, 32, 'an Ed25519 secret key');
+    return ed25519.getPublicKey(secret);
+  },
+  ed25519Sign(secret, message) {
+    need(secret, 32, 'an Ed25519 secret key');
+    return ed25519.sign(message, secret);
+  },
+  ed25519Verify(publicKey, message, signature) {
+    if (publicKey.length !== 32 || signature.length !== 64) return false;
+    try {
+      return ed25519.verify(signature, message, publicKey, { zip215: false });
+    } catch {
+      return false;
+    }
+  },
+  x25519PublicKey(secret) {
+    need(secret, 32, 'an X25519 secret key');
+    return x25519.getPublicKey(secret);
+  },
+  x25519(secret, peerPublic) {
+    need(secret, 32, 'an X25519 secret key');
+    need(peerPublic, 32, 'an X25519 public key');
+    let out: Uint8Array;
+    try {
+      out = x25519.getSharedSecret(secret, peerPublic);
+    } catch (cause) {
+      throw new RangeError('X25519 with a low-order public key', { cause });
+    }
+    if (isAllZero(out)) throw new RangeError('X25519 with a low-order public key');
+    return out;
+  },
+};
+
+// DER wrappers that turn raw 32-byte keys into KeyObjects (RFC 8410 §7 / §4).
+const PKCS8_ED25519 = Buffer.from('302e020100300506032b657004220420', 'hex');
+const SPKI_ED25519 = Buffer.from('302a300506032b6570032100', 'hex');
+const PKCS8_X25519 = Buffer.from('302e020100300506032b656e04220420', 'hex');
+const SPKI_X25519 = Buffer.from('302a300506032b656e032100', 'hex');
+
+function privateKey(prefix: Buffer, secret: Uint8Array): nodeCrypto.KeyObject {
+  return nodeCrypto.createPrivateKey({ key: Buffer.concat([prefix, secret]), format: 'der', type: 'pkcs8' });
+}
+
+function publicKeyObject(prefix: Buffer, pub: Uint8Array): nodeCrypto.KeyObject {
+  return nodeCrypto.createPublicKey({ key: Buffer.concat([prefix, pub]), format: 'der', type: 'spki' });
+}
+
+function rawPublic(key: nodeCrypto.KeyObject): Uint8Array {
+  const der = key.export({ format: 'der', type: 'spki' });
+  return new Uint8Array(der.subarray(der.length - 32));
+}
+
+export const nativeBackend: SignatureBackend = {
+  name: 'node:crypto',
+  ed25519PublicKey(secret) {
+    need(secret, 32, 'an Ed25519 secret key');
+    return rawPublic(nodeCrypto.createPublicKey(privateKey(PKCS8_ED25519, secret)));
+  },
+  ed25519Sign(secret, message) {
+    need(secret, 32, 'an Ed25519 secret key');
+    return new Uint8Array(nodeCrypto.sign(null, message, privateKey(PKCS8_ED25519, secret)));
+  },
+  ed25519Verify(publicKey, message, signature) {
+    if (publicKey.length !== 32 || signature.length !== 64) return false;
+    // OpenSSL accepts some encodings that RFC 8032 strict verification rejects (non-canonical
+    // points); noble with zip215=false is the reference, so keys noble rejects are rejected here.
+    try {
+      if (!isCanonicalPoint(publicKey)) return false;
+      return nodeCrypto.verify(null, message, publicKeyObject(SPKI_ED25519, publicKey), signature);
+    } catch {
+      return false;
+    }
+  },
+  x25519PublicKey(secret) {
+    need(secret, 32, 'an X25519 secret key');
+    return rawPublic(nodeCrypto.createPublicKey(privateKey(PKCS8_X25519, secret)));
+  },
+  x25519(secret, peerPublic) {
+    need(secret, 32, 'an X25519 secret key');
+    need(peerPublic, 32, 'an X25519 public key');
+    let out: Uint8Array;
+    try {
+      out = new Uint8Array(
+        nodeCrypto.diffieHellman({ privateKey: privateKey(PKCS8_X25519, secret), publicKey: publicKeyObject(SPKI_X25519, peerPublic) }),
+      );
+    } catch (cause) {
+      throw new RangeError('X25519 with a low-order public key', { cause });
+    }
+    if (isAllZero(out)) throw new RangeError('X25519 with a low-order public key');
+    return out;
+  },
+};
+
+/** y < p (the encoding is canonical), the check RFC 8032 §5.1.3 step 1 makes. */
+function isCanonicalPoint(pub: Uint8Array): boolean {
+  try {
+    ed25519.Point.fromBytes(pub, false);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Picks the backend: native where the runtime has the primitives, noble otherwise. */
+function probeNative(): boolean {
+  try {
+    const s = new Uint8Array(32).fill(7);
+    const sig = nativeBackend.ed25519Sign(s, new Uint8Array([1]));
+    return nobleBackend.ed25519Verify(nobleBackend.ed25519PublicKey(s), new Uint8Array([1]), sig) &&
+      nativeBackend.x25519PublicKey(s).every((b, i) => b === nobleBackend.x25519PublicKey(s)[i]);
+  } catch {
+    return false;
+  }
+}
+
+export const signatures: SignatureBackend = probeNative() ? nativeBackend : nobleBackend;

@@ -1,0 +1,143 @@
+// KithError: the one error class for failures a person or a peer can cause.
+// Codes are API: they never change meaning and are never reused. Messages may change.
+// Programmer mistakes stay TypeError / RangeError.
+
+export interface ErrorCodeInfo {
+  /** What makes this error happen. */
+  cause: string;
+  /** The one thing to do about it (printed as the hint when the thrower gives none). */
+  fix: string;
+}
+
+/** Every stable error code, listed once with its cause and its fix. */
+export const ERROR_CODES = {
+  // --- input and encoding ---
+  CBOR_INVALID: {
+    cause: 'bytes are not well-formed canonical CBOR of the kinds kith uses (or break a size limit)',
+    fix: 'the sender or the file is corrupt or speaks another version; nothing was accepted from it',
+  },
+  SIGNATURE_INVALID: {
+    cause: 'a signed object does not verify: forged, truncated, altered or signed by another key',
+    fix: 'nothing was accepted from it; if it came from a file, restore the file from a good copy',
+  },
+  USAGE: {
+    cause: 'a command was called with missing, unknown or malformed arguments',
+    fix: 'run the command with --help to see its arguments',
+  },
+  // --- identity ---
+  PHRASE_WORD_UNKNOWN: {
+    cause: 'a word of the seed phrase is not in the BIP39 English word list (a typo?)',
+    fix: 'check the word named in the message against the phrase written down at init',
+  },
+  PHRASE_LENGTH: {
+    cause: 'the seed phrase does not have 24 words',
+    fix: 'enter all 24 words, separated by spaces',
+  },
+  PHRASE_CHECKSUM: {
+    cause: 'every word is valid but the checksum does not match: a word is wrong or two are swapped',
+    fix: 'compare the phrase word by word with the one written down at init',
+  },
+  PHRASE_FILE: {
+    cause: 'the phrase file cannot be read, or can be read by other users',
+    fix: 'create it readable by its owner only: chmod 600 FILE',
+  },
+  IDENTITY_MISSING: {
+    cause: 'this data dir has no identity yet',
+    fix: 'run `kith init` (or `kith init --recover` with your seed phrase)',
+  },
+  IDENTITY_EXISTS: {
+    cause: 'this data dir already has an identity; init would overwrite its keys',
+    fix: 'use another --data-dir, or move the existing one away first if you really mean to replace it',
+  },
+  KEY_FILE_MISSING: {
+    cause: 'a key file of this data dir is missing',
+    fix: 'restore it from a backup, or recreate it with `kith init --recover` and your seed phrase',
+  },
+  KEY_FILE_CORRUPT: {
+    cause: 'a key file cannot be decoded or its certificate does not match its keys',
+    fix: 'recreate it with `kith init --recover` and your seed phrase (move the bad file away first)',
+  },
+  KEY_FILE_PERMISSIONS: {
+    cause: 'a key file can be read or written by users other than its owner',
+    fix: 'chmod 600 the file named in the message, and check who else could have read it',
+  },
+  CERT_INVALID: {
+    cause: 'a node certificate or revocation is malformed, forged or signed by the wrong user key',
+    fix: 'nothing was accepted from it; ask its owner for a fresh card',
+  },
+  // --- configuration ---
+  CONFIG_INVALID: {
+    cause: 'the configuration file has values of the wrong type, out of range, or unknown keys',
+    fix: 'correct every problem listed (each key is documented in agent/README.md)',
+  },
+  CONFIG_UNREADABLE: {
+    cause: 'the configuration file cannot be read or is not valid TOML',
+    fix: 'check the path given to --config and the TOML syntax at the line named',
+  },
+  // --- running agent ---
+  AGENT_ALREADY_RUNNING: {
+    cause: 'another kith agent already holds this data dir',
+    fix: 'stop it first (systemctl stop kith, or kill the PID shown), or use another --data-dir',
+  },
+  AGENT_NOT_RUNNING: {
+    cause: 'no agent is running for this data dir',
+    fix: 'start one with `kith run` (or systemctl start kith)',
+  },
+  PORT_IN_USE: {
+    cause: 'a port the agent needs is already bound by another program',
+    fix: 'stop the other program, or choose another port with --port / --api-port or the config file',
+  },
+  BIND_FAILED: {
+    cause: 'a socket could not be bound for a reason other than the port being in use',
+    fix: 'check the address in the config exists on this machine and that kith may bind it',
+  },
+  STORE_FAILED: {
+    cause: 'the LevelDB store in the data dir could not be opened or written',
+    fix: 'check free disk space and the permissions of the data dir',
+  },
+  DATA_DIR: {
+    cause: 'the data dir cannot be created or written',
+    fix: 'choose a writable --data-dir, or fix its owner and permissions',
+  },
+  API_UNAUTHORIZED: {
+    cause: 'a local API request had no valid bearer token',
+    fix: 'send the token from <data-dir>/api.token as `Authorization: Bearer TOKEN`',
+  },
+  API_UNREACHABLE: {
+    cause: 'the agent recorded in the data dir does not answer on its API port',
+    fix: 'check `systemctl status kith` or the agent log; restart the agent',
+  },
+} as const satisfies Record<string, ErrorCodeInfo>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export class KithError extends Error {
+  readonly code: ErrorCode;
+  readonly hint: string;
+  /** Extra lines (e.g. every config problem) printed under the message. */
+  readonly details: readonly string[];
+
+  constructor(code: ErrorCode, message: string, opts: { hint?: string; cause?: unknown; details?: readonly string[] } = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'KithError';
+    this.code = code;
+    this.hint = opts.hint ?? ERROR_CODES[code].fix;
+    this.details = opts.details ?? [];
+  }
+
+  /** The form people read: `error[CODE]: message`, details, then the hint. */
+  format(): string {
+    const lines = [`error[${this.code}]: ${this.message}`];
+    for (const d of this.details) lines.push(`  - ${d}`);
+    lines.push(`  hint: ${this.hint}`);
+    return lines.join('\n');
+  }
+
+  toJSON(): { code: ErrorCode; message: string; hint: string; details: readonly string[] } {
+    return { code: this.code, message: this.message, hint: this.hint, details: this.details };
+  }
+}
+
+export function isKithError(e: unknown, code?: ErrorCode): e is KithError {
+  return e instanceof KithError && (code === undefined || e.code === code);
+}

@@ -1,0 +1,46 @@
+// Making a node identity from a seed phrase: derive the root and node keys, have the root key
+// certify the node, and forget the root secret and the seed.
+import type { Clock } from '../core/clock.js';
+import { issueCertificate, type Role } from './certificate.js';
+import { deriveNodeKeys, deriveUserRoot, type NodeKeys } from './keys.js';
+import { phraseToSeed } from './phrase.js';
+
+export interface NewNodeOptions {
+  phrase: string;
+  passphrase?: string;
+  nodeIndex: number;
+  generation: number;
+  roles: Role[];
+  label: string;
+}
+
+export interface CertifiedNode {
+  keys: NodeKeys;
+  certBytes: Uint8Array;
+  userKey: Uint8Array;
+}
+
+export function certifyNode(clock: Pick<Clock, 'wallTime'>, opts: NewNodeOptions): CertifiedNode {
+  const seed = phraseToSeed(opts.phrase, opts.passphrase ?? '');
+  try {
+    const root = deriveUserRoot(seed);
+    try {
+      const keys = deriveNodeKeys(seed, opts.nodeIndex, opts.generation);
+      const certBytes = issueCertificate(root.secretKey, {
+        userKey: root.publicKey,
+        nodeIndex: opts.nodeIndex,
+        generation: opts.generation,
+        signKey: keys.sign.publicKey,
+        dhKey: keys.dh.publicKey,
+        roles: opts.roles,
+        label: opts.label,
+        issuedAtMs: Math.floor(clock.wallTime()),
+      });
+      return { keys, certBytes, userKey: root.publicKey };
+    } finally {
+      root.secretKey.fill(0);
+    }
+  } finally {
+    seed.fill(0);
+  }
+}
