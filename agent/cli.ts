@@ -1,0 +1,259 @@
+// The `kith` command line. Every command takes --data-dir, --json and --help. Errors print
+// `error[CODE]: what failed` and a hint on stderr (or {"error": {...}} on stdout with --json)
+// and exit non-zero: 2 for usage mistakes, 1 for everything else.
+import { Command, CommanderError, Option } from 'commander';
+import fs from 'node:fs';
+import { realClock } from '../core/clock.js';
+import { cryptoRng } from '../core/rng.js';
+import { KithError, isKithError } from '../core/errors.js';
+import { MAX_INDEX } from '../identity/keys.js';
+import { parseRoles } from '../identity/certificate.js';
+import { hasIdentity, loadIdentity } from '../identity/keystore.js';
+import { configDoc, loadConfigFile } from './config.js';
+import { runAgent } from './daemon.js';
+import { formatIdentity, viewIdentity } from './identity-view.js';
+import { initIdentity, readPhraseFile, writePhraseFile } from './init.js';
+import { dataFiles, dirSizeBytes, resolveConfigPath, resolveDataDir } from './paths.js';
+import { PROFILE_NAMES, type ProfileName } from './profiles.js';
+import { readRuntimeRecord } from './runtime-file.js';
+import { RUNTIME, VERSION } from './version.js';
+
+interface CommonOpts {
+  dataDir?: string;
+  json?: boolean;
+}
+
+/** Where a command writes; tests pass their own. */
+export interface CliIo {
+  out(text: string): void;
+  err(text: string): void;
+  readStdin(): Promise<string>;
+  stdinIsTty: boolean;
+}
+
+const processIo: CliIo = {
+  out: (t) => process.stdout.write(t),
+  err: (t) => process.stderr.write(t),
+  readStdin: async () => {
+    const chunks: Buffer[] = [];
+    for await (const c of process.stdin) chunks.push(c as Buffer);
+    return Buffer.concat(chunks).toString('utf8');
+  },
+  stdinIsTty: Boolean(process.stdin.isTTY),
+};
+
+function intArg(name: string, min: number, max: number) {
+  return (v: string): number => {
+    if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) {
+      throw new KithError('USAGE', `${name} must be a whole number from ${min} to ${max}, got ${JSON.stringify(v)}`);
+    }
+    return Number(v);
+  };
+}
+
+function withCommon(cmd: Command): Command {
+  return cmd
+    .option('--data-dir <dir>', 'data directory (default: $KITH_DATA_DIR, /var/lib/kith for the service, else ~/.local/share/kith)')
+    .option('--json', 'print machine-readable JSON');
+}
+
+function emit(io: CliIo, opts: CommonOpts, json: unknown, human: string): void {
+  io.out(opts.json ? JSON.stringify(json) + '\n' : human + '\n');
+}
+
+const PHRASE_WARNING = [
+  'Your seed phrase (24 words). Write it on paper and keep it somewhere safe.',
+  'It is shown only this once. Anyone who has it can act as you; without it a lost',
+  'identity cannot be recovered. kith does not store it.',
+];
+
+async function readPhrase(io: CliIo, file: string | undefined): Promise<string> {
+  if (file !== undefined) return readPhraseFile(file);
+  if (io.stdinIsTty) io.err('Enter your 24-word seed phrase, then press Enter and Ctrl-D:\n');
+  return io.readStdin();
+}
+
+async function fetchStatus(apiPort: number, token: string): Promise<Record<string, unknown> | undefined> {
+  try {
+    const res = await fetch(`http://127.0.0.1:${apiPort}/api/status`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(2000) });
+    return res.ok ? ((await res.json()) as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function buildProgram(io: CliIo): Command {
+  const program = new Command('kith')
+    .description('kith: private friend clusters between the machines of people who have met')
+    .version(`${VERSION} (${RUNTIME})`, '-V, --version')
+    .showHelpAfterError(false)
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) });
+
+  withCommon(program.command('init'))
+    .description('create this data dir\'s identity: a new seed phrase, or --recover an existing one')
+    .option('--recover', 'recreate the identity from an existing phrase (from --phrase-file or stdin)')
+    .option('--phrase-file <file>', 'new identity: write the phrase to this new 0600 file; --recover: read it from this 0600 file')
+    .option('--node <n>', 'node index to certify (0 for the first machine)', intArg('--node', 0, MAX_INDEX), 0)
+    .option('--generation <g>', 'key generation of the node (raise it to replace the node\'s keys)', intArg('--generation', 0, MAX_INDEX), 0)
+    .option('--roles <roles>', 'comma-separated roles: relay, access', 'relay,access')
+    .option('--label <text>', 'name of this node shown to people (default: the host name)')
+    .action(async (o: CommonOpts & { recover?: boolean; phraseFile?: string; node: number; generation: number; roles: string; label?: string }) => {
+      const dataDir = resolveDataDir(o.dataDir);
+      const roles = parseRoles(o.roles);
+      if (hasIdentity(dataDir)) throw new KithError('IDENTITY_EXISTS', `${dataDir} already has an identity (node.key); nothing was changed`);
+      let phrase: string | undefined;
+      if (o.recover) phrase = await readPhrase(io, o.phraseFile);
+      else if (o.phraseFile !== undefined && fs.existsSync(o.phraseFile)) {
+        throw new KithError('PHRASE_FILE', `${o.phraseFile} already exists; kith will not overwrite it`, { hint: 'choose a new file name for --phrase-file' });
+      }
+      const made = initIdentity({ clock: realClock, rng: cryptoRng }, {
+        dataDir, nodeIndex: o.node, generation: o.generation, roles,
+        ...(phrase !== undefined ? { phrase } : {}),
+        ...(o.label !== undefined ? { label: o.label } : {}),
+      });
+      const view = viewIdentity(made.identity);
+      if (o.recover) {
+        emit(io, o, { recovered: true, dataDir, ...view }, `Recovered node ${view.nodeIndex} of user ${view.userKey} in ${dataDir}`);
+        return;
+      }
+      if (o.phraseFile !== undefined) {
+        writePhraseFile(o.phraseFile, made.phrase);
+        emit(io, o, { created: true, dataDir, phraseFile: o.phraseFile, ...view },
+          `Created node ${view.nodeIndex} of user ${view.userKey} in ${dataDir}\nThe seed phrase is in ${o.phraseFile} (mode 0600): copy it to paper, then delete the file.`);
+        return;
+      }
+      emit(io, o, { created: true, dataDir, phrase: made.phrase, ...view },
+        [...PHRASE_WARNING, '', made.phrase.split(' ').map((w, i) => `${String(i + 1).padStart(2)}. ${w}`).join('\n'), '',
+          `Created node ${view.nodeIndex} of user ${view.userKey} in ${dataDir}`].join('\n'));
+    });
+
+  withCommon(program.command('id'))
+    .description('show this node\'s identity: user key, node index, public keys, roles')
+    .action((o: CommonOpts) => {
+      const dataDir = resolveDataDir(o.dataDir);
+      if (!hasIdentity(dataDir)) throw new KithError('IDENTITY_MISSING', `${dataDir} has no identity`);
+      const view = viewIdentity(loadIdentity(dataDir));
+      emit(io, o, view, formatIdentity(view));
+    });
+
+  withCommon(program.command('status'))
+    .description('identity, whether the agent runs, its ports, data dir and store size')
+    .action(async (o: CommonOpts) => {
+      const dataDir = resolveDataDir(o.dataDir);
+      const files = dataFiles(dataDir);
+      const identity = hasIdentity(dataDir) ? viewIdentity(loadIdentity(dataDir)) : null;
+      const record = readRuntimeRecord(files.runtime);
+      let live: Record<string, unknown> | undefined;
+      if (record !== undefined && fs.existsSync(files.token)) {
+        live = await fetchStatus(record.api.port, fs.readFileSync(files.token, 'utf8').trim());
+      }
+      const status = {
+        dataDir,
+        identity,
+        running: live !== undefined,
+        pid: record?.pid ?? null,
+        runtime: record?.runtime ?? null,
+        profile: record?.profile ?? null,
+        clusterPort: record?.cluster.port ?? null,
+        apiPort: record?.api.port ?? null,
+        uptimeMs: (live?.['uptimeMs'] as number | undefined) ?? null,
+        storeBytes: dirSizeBytes(files.store),
+      };
+      const human = [
+        identity ? formatIdentity(identity) : 'identity      none (run `kith init`)',
+        live ? `agent         running, PID ${status.pid} (${status.runtime}), profile ${status.profile}`
+          : record ? `agent         PID ${record.pid} recorded but its API does not answer` : 'agent         not running',
+        ...(live ? [`ports         cluster UDP ${status.clusterPort}, API 127.0.0.1:${status.apiPort}`] : []),
+        `data dir      ${dataDir}`,
+        `store         ${(status.storeBytes / 1024).toFixed(1)} KiB`,
+      ].join('\n');
+      emit(io, o, status, human);
+    });
+
+  withCommon(program.command('run'))
+    .description('run the agent in the foreground (what the systemd unit starts)')
+    .option('--config <file>', 'TOML config (default: /etc/kith/config.toml when present)')
+    .option('--port <port>', 'cluster UDP port (overrides cluster.port)', intArg('--port', 0, 65535))
+    .option('--api-port <port>', 'local API port (overrides api.port)', intArg('--api-port', 0, 65535))
+    .addOption(new Option('--profile <name>', 'timing defaults (overrides agent.profile)').choices(PROFILE_NAMES as unknown as string[]))
+    .option('--init-if-missing', 'create an identity on first start, its phrase in <data-dir>/seed-phrase.txt (npm start)')
+    .action(async (o: CommonOpts & { config?: string; port?: number; apiPort?: number; profile?: ProfileName; initIfMissing?: boolean }) => {
+      const dataDir = resolveDataDir(o.dataDir);
+      const configPath = resolveConfigPath(o.config);
+      const agent = await runAgent({
+        dataDir,
+        ...(configPath !== undefined ? { configPath } : {}),
+        ...(o.port !== undefined ? { port: o.port } : {}),
+        ...(o.apiPort !== undefined ? { apiPort: o.apiPort } : {}),
+        ...(o.profile !== undefined ? { profile: o.profile } : {}),
+        initIfMissing: Boolean(o.initIfMissing),
+      });
+      await new Promise<void>((resolve) => {
+        const shutdown = (signal: string) => {
+          agent.log.info(`${signal}: shutting down`);
+          // A stuck close must not keep systemd waiting: exit anyway after the timeout.
+          const force = setTimeout(() => {
+            agent.log.error(`shutdown took longer than ${agent.config.agent.shutdownTimeoutMs} ms; exiting anyway`);
+            process.exit(1);
+          }, agent.config.agent.shutdownTimeoutMs);
+          force.unref();
+          void agent.stop().then(() => {
+            agent.log.info('stopped');
+            resolve();
+          });
+        };
+        process.once('SIGTERM', () => shutdown('SIGTERM'));
+        process.once('SIGINT', () => shutdown('SIGINT'));
+      });
+    });
+
+  const config = program.command('config').description('check or document the configuration file');
+  withCommon(config.command('check'))
+    .description('validate a config file and list every problem')
+    .option('--config <file>', 'TOML config (default: /etc/kith/config.toml)')
+    .action((o: CommonOpts & { config?: string }) => {
+      const file = resolveConfigPath(o.config);
+      if (file === undefined) throw new KithError('CONFIG_UNREADABLE', 'no config file: /etc/kith/config.toml does not exist and --config was not given');
+      const c = loadConfigFile(file);
+      emit(io, o, { ok: true, file, config: c }, `${file}: ok`);
+    });
+  withCommon(config.command('doc'))
+    .description('print the table of every config key with unit, default and range')
+    .action((o: CommonOpts) => emit(io, o, { doc: configDoc() }, configDoc()));
+
+  return program;
+}
+
+/** Runs the CLI; returns the exit status instead of exiting, so tests can call it. */
+export async function main(argv: string[], io: CliIo = processIo): Promise<number> {
+  const program = buildProgram(io);
+  const json = argv.includes('--json');
+  try {
+    if (argv.length === 0) {
+      io.out(program.helpInformation());
+      return 0;
+    }
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
+      const err = new KithError('USAGE', e.message.replace(/^error: /, ''));
+      report(io, json, err);
+      return 2;
+    }
+    if (isKithError(e)) {
+      report(io, json, e);
+      return e.code === 'USAGE' ? 2 : 1;
+    }
+    // An unexpected failure: say so without dumping internals that could hold secrets.
+    io.err(`error[INTERNAL]: ${(e as Error).message}\n  hint: this is a bug in kith; please report it with the command you ran\n`);
+    return 1;
+  }
+}
+
+function report(io: CliIo, json: boolean, e: KithError): void {
+  if (json) io.out(JSON.stringify({ error: e.toJSON() }) + '\n');
+  io.err(e.format() + '\n');
+}

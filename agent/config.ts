@@ -1,0 +1,154 @@
+// The agent's configuration: TOML, every key documented here with unit, default and range (the
+// table in agent/README.md is generated from the same list by `kith config --doc`). Validation
+// reports every problem at once, each with its own stable code.
+import fs from 'node:fs';
+import { parse as parseToml } from 'smol-toml';
+import { KithError } from '../core/errors.js';
+import { PROFILE_NAMES, type ProfileName } from './profiles.js';
+
+export interface Config {
+  node: { label: string };
+  cluster: { host: string; port: number };
+  api: { host: string; port: number };
+  agent: { profile: ProfileName; logLevel: LogLevelName; shutdownTimeoutMs: number };
+}
+
+export type LogLevelName = 'debug' | 'info' | 'warn' | 'error';
+const LOG_LEVELS: readonly LogLevelName[] = ['debug', 'info', 'warn', 'error'];
+
+/** Stable codes of single configuration problems (each printed in front of its line). */
+export type ConfigProblemCode = 'CONFIG_UNKNOWN_KEY' | 'CONFIG_TYPE' | 'CONFIG_RANGE' | 'CONFIG_CHOICE';
+
+export interface ConfigProblem {
+  code: ConfigProblemCode;
+  key: string;
+  message: string;
+}
+
+interface KeySpec {
+  key: string;
+  doc: string;
+  unit: string;
+  kind: 'int' | 'string' | 'choice';
+  default: number | string;
+  min?: number;
+  max?: number;
+  maxBytes?: number;
+  choices?: readonly string[];
+}
+
+/** Every configuration key. Order here is the order of the documentation. */
+export const CONFIG_KEYS: readonly KeySpec[] = [
+  { key: 'node.label', kind: 'string', unit: 'text', default: '', maxBytes: 64,
+    doc: 'Name of this node shown to people; empty means the host name. Used when an identity is created.' },
+  { key: 'cluster.host', kind: 'string', unit: 'IP address', default: '0.0.0.0', maxBytes: 64,
+    doc: 'Address the cluster UDP socket binds. 0.0.0.0 listens on every IPv4 interface; the socket never answers unauthenticated packets.' },
+  { key: 'cluster.port', kind: 'int', unit: 'UDP port', default: 5484, min: 0, max: 65535,
+    doc: 'Cluster UDP port. 0 picks any free port (tests).' },
+  { key: 'api.host', kind: 'string', unit: 'IP address', default: '127.0.0.1', maxBytes: 64,
+    doc: 'Address of the local HTTP API. Anything but a loopback address exposes it to the LAN: opt-in only.' },
+  { key: 'api.port', kind: 'int', unit: 'TCP port', default: 5485, min: 0, max: 65535,
+    doc: 'Local API port. 0 picks any free port; the CLI finds it in <data-dir>/agent.json.' },
+  { key: 'agent.profile', kind: 'choice', unit: 'name', default: 'home', choices: PROFILE_NAMES,
+    doc: 'Named set of timing defaults: "home" keeps idle traffic tiny; "test" uses short intervals for labs and tests.' },
+  { key: 'agent.logLevel', kind: 'choice', unit: 'name', default: 'info', choices: LOG_LEVELS,
+    doc: 'Lowest level written to stderr (journald reads the <N> priority prefixes).' },
+  { key: 'agent.shutdownTimeoutMs', kind: 'int', unit: 'milliseconds', default: 4000, min: 100, max: 60000,
+    doc: 'Longest a clean shutdown may take before the agent exits anyway (systemd waits 5 s by default in our unit).' },
+];
+
+export function defaultConfig(): Config {
+  const c: Record<string, Record<string, unknown>> = {};
+  for (const k of CONFIG_KEYS) {
+    const [section, name] = k.key.split('.') as [string, string];
+    (c[section] ??= {})[name] = k.default;
+  }
+  return c as unknown as Config;
+}
+
+/** Validates a parsed TOML document; returns the config or every problem found. */
+export function validateConfig(doc: Record<string, unknown>): { config: Config; problems: ConfigProblem[] } {
+  const config = defaultConfig() as unknown as Record<string, Record<string, unknown>>;
+  const problems: ConfigProblem[] = [];
+  const known = new Map(CONFIG_KEYS.map((k) => [k.key, k]));
+  const sections = new Set(CONFIG_KEYS.map((k) => k.key.split('.')[0]!));
+
+  for (const [section, value] of Object.entries(doc)) {
+    if (!sections.has(section)) {
+      problems.push({ code: 'CONFIG_UNKNOWN_KEY', key: section, message: `unknown section [${section}] (known: ${[...sections].join(', ')})` });
+      continue;
+    }
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+      problems.push({ code: 'CONFIG_TYPE', key: section, message: `${section} must be a table ([${section}])` });
+      continue;
+    }
+    for (const [name, v] of Object.entries(value as Record<string, unknown>)) {
+      const key = `${section}.${name}`;
+      const spec = known.get(key);
+      if (spec === undefined) {
+        problems.push({ code: 'CONFIG_UNKNOWN_KEY', key, message: `unknown key ${key}` });
+        continue;
+      }
+      const problem = checkValue(spec, v);
+      if (problem !== undefined) problems.push(problem);
+      else config[section]![name] = v;
+    }
+  }
+  return { config: config as unknown as Config, problems };
+}
+
+function checkValue(spec: KeySpec, v: unknown): ConfigProblem | undefined {
+  const key = spec.key;
+  switch (spec.kind) {
+    case 'int':
+      if (typeof v !== 'number' || !Number.isInteger(v)) {
+        return { code: 'CONFIG_TYPE', key, message: `${key} must be a whole number (${spec.unit}), got ${JSON.stringify(v)}` };
+      }
+      if (v < spec.min! || v > spec.max!) {
+        return { code: 'CONFIG_RANGE', key, message: `${key} must be between ${spec.min} and ${spec.max}, got ${v}` };
+      }
+      return undefined;
+    case 'string':
+      if (typeof v !== 'string') return { code: 'CONFIG_TYPE', key, message: `${key} must be a string (${spec.unit}), got ${JSON.stringify(v)}` };
+      if (Buffer.byteLength(v) > spec.maxBytes!) return { code: 'CONFIG_RANGE', key, message: `${key} must be at most ${spec.maxBytes} bytes` };
+      return undefined;
+    case 'choice':
+      if (typeof v !== 'string' || !spec.choices!.includes(v)) {
+        return { code: 'CONFIG_CHOICE', key, message: `${key} must be one of ${spec.choices!.map((c) => `"${c}"`).join(', ')}, got ${JSON.stringify(v)}` };
+      }
+      return undefined;
+  }
+}
+
+/** Reads and validates a TOML file. Throws CONFIG_UNREADABLE or CONFIG_INVALID (with every problem). */
+export function loadConfigFile(file: string): Config {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new KithError('CONFIG_UNREADABLE', `cannot read config ${file}: ${(e as NodeJS.ErrnoException).code ?? e}`, { cause: e });
+  }
+  let doc: Record<string, unknown>;
+  try {
+    doc = parseToml(text) as Record<string, unknown>;
+  } catch (e) {
+    const msg = (e as Error).message.split('\n')[0];
+    throw new KithError('CONFIG_UNREADABLE', `config ${file} is not valid TOML: ${msg}`, { cause: e });
+  }
+  const { config, problems } = validateConfig(doc);
+  if (problems.length > 0) {
+    throw new KithError('CONFIG_INVALID', `${problems.length} problem${problems.length === 1 ? '' : 's'} in ${file}`, {
+      details: problems.map((p) => `[${p.code}] ${p.message}`),
+    });
+  }
+  return config;
+}
+
+/** The documentation table of every key (agent/README.md embeds its output). */
+export function configDoc(): string {
+  const rows = CONFIG_KEYS.map((k) => {
+    const range = k.kind === 'int' ? `${k.min}–${k.max}` : k.kind === 'choice' ? k.choices!.join(' \\| ') : `≤ ${k.maxBytes} bytes`;
+    return `| \`${k.key}\` | ${k.unit} | \`${JSON.stringify(k.default)}\` | ${range} | ${k.doc} |`;
+  });
+  return ['| key | unit | default | range | meaning |', '|---|---|---|---|---|', ...rows].join('\n');
+}

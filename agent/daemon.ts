@@ -1,0 +1,170 @@
+// `kith run`: the composition root. Opens the store (which locks the data dir), loads the
+// identity, binds the cluster UDP socket and the local API, records where it listens, and tells
+// systemd it is ready. Everything opened is closed again, in reverse order, on stop or on a
+// failed start, so a failure never leaves a port bound or the store locked.
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import { realClock, type Clock } from '../core/clock.js';
+import { cryptoRng } from '../core/rng.js';
+import { KithError } from '../core/errors.js';
+import { ensurePrivateDir, readPrivateFile, writeFileAtomic } from '../core/files.js';
+import type { KvStore } from '../core/store.js';
+import { bindUdp, formatEndpoint, type UdpSocket } from '../core/udp.js';
+import { hasIdentity, loadIdentity, type NodeIdentity } from '../identity/keystore.js';
+import { parseRoles } from '../identity/certificate.js';
+import { createApi } from './api.js';
+import { defaultConfig, loadConfigFile, type Config } from './config.js';
+import { serveHttp, type HttpServer } from './http-server.js';
+import { viewIdentity } from './identity-view.js';
+import { initIdentity, writePhraseFile } from './init.js';
+import { openLevelStore } from './level-store.js';
+import { createLogger, type Logger } from './log.js';
+import { createNotifier, type Notifier } from './notify.js';
+import { dataFiles, dirSizeBytes } from './paths.js';
+import { PROFILES, type ProfileName } from './profiles.js';
+import { readRuntimeRecord, removeRuntimeRecord, writeRuntimeRecord } from './runtime-file.js';
+import { RUNTIME, VERSION } from './version.js';
+
+export interface RunOptions {
+  dataDir: string;
+  configPath?: string;
+  port?: number;
+  apiPort?: number;
+  profile?: ProfileName;
+  /** Create an identity on first start (npm start); its phrase goes to a 0600 file in the data dir. */
+  initIfMissing?: boolean;
+}
+
+export interface RunningAgent {
+  config: Config;
+  identity: NodeIdentity;
+  clusterPort: number;
+  apiPort: number;
+  log: Logger;
+  stop(): Promise<void>;
+}
+
+/** Resolves the config file plus flags into one Config. */
+export function effectiveConfig(opts: RunOptions): Config {
+  const config = opts.configPath !== undefined ? loadConfigFile(opts.configPath) : defaultConfig();
+  if (opts.port !== undefined) config.cluster.port = opts.port;
+  if (opts.apiPort !== undefined) config.api.port = opts.apiPort;
+  if (opts.profile !== undefined) config.agent.profile = opts.profile;
+  return config;
+}
+
+/** Reads the API token, or creates one (32 random bytes, hex) in a 0600 file. */
+function loadOrCreateToken(file: string): string {
+  if (!fs.existsSync(file)) writeFileAtomic(file, randomBytes(32).toString('hex') + '\n', 0o600);
+  const token = readPrivateFile(file, { missing: 'KEY_FILE_MISSING', permissions: 'KEY_FILE_PERMISSIONS' }, 'API token file').toString('utf8').trim();
+  if (!/^[0-9a-f]{64}$/.test(token)) throw new KithError('KEY_FILE_CORRUPT', `API token file ${file} is corrupt`, { hint: `delete ${file}; the agent writes a new one on start` });
+  return token;
+}
+
+export async function runAgent(opts: RunOptions, deps: { clock?: Clock; log?: Logger } = {}): Promise<RunningAgent> {
+  const clock = deps.clock ?? realClock;
+  const config = effectiveConfig(opts);
+  const log = deps.log ?? createLogger(config.agent.logLevel);
+  const profile = PROFILES[config.agent.profile];
+  const files = dataFiles(opts.dataDir);
+  ensurePrivateDir(opts.dataDir);
+
+  const running = readRuntimeRecord(files.runtime);
+  if (running !== undefined && running.pid !== process.pid) {
+    throw new KithError('AGENT_ALREADY_RUNNING', `an agent (PID ${running.pid}) already runs for ${opts.dataDir}`);
+  }
+
+  const cleanups: (() => Promise<void> | void)[] = [];
+  const closeAll = async (): Promise<void> => {
+    for (const c of cleanups.reverse()) {
+      try {
+        await c();
+      } catch (e) {
+        log.warn(`shutdown step failed: ${(e as Error).message}`);
+      }
+    }
+    cleanups.length = 0;
+  };
+
+  try {
+    const store: KvStore = await openLevelStore(files.store);
+    cleanups.push(() => store.close());
+
+    if (!hasIdentity(opts.dataDir) && opts.initIfMissing) {
+      const { identity, phrase } = initIdentity({ clock, rng: cryptoRng }, {
+        dataDir: opts.dataDir,
+        nodeIndex: 0,
+        generation: 0,
+        roles: parseRoles('access,relay'),
+        ...(config.node.label ? { label: config.node.label } : {}),
+      });
+      writePhraseFile(files.firstStartPhrase, phrase);
+      log.warn(`created a new identity (user ${viewIdentity(identity).userKey.slice(0, 16)}…); its 24-word seed phrase is in ${files.firstStartPhrase}: write it down, then delete that file`);
+    }
+    if (!hasIdentity(opts.dataDir)) throw new KithError('IDENTITY_MISSING', `${opts.dataDir} has no identity`);
+    const identity = loadIdentity(opts.dataDir);
+    const token = loadOrCreateToken(files.token);
+
+    const udp: UdpSocket = await bindUdp({ host: config.cluster.host, port: config.cluster.port });
+    cleanups.push(() => udp.close());
+    // Until the transport exists the socket answers nothing; it only counts what arrives.
+    let datagramsDropped = 0;
+    udp.onMessage(() => {
+      datagramsDropped++;
+    });
+
+    const startedAtMs = clock.wallTime();
+    const api = createApi({
+      token,
+      identity: () => ({ ...viewIdentity(identity) }),
+      status: async () => ({
+        running: true,
+        pid: process.pid,
+        runtime: RUNTIME,
+        version: VERSION,
+        profile: config.agent.profile,
+        uptimeMs: clock.wallTime() - startedAtMs,
+        dataDir: opts.dataDir,
+        storeBytes: dirSizeBytes(files.store),
+        cluster: { host: config.cluster.host, port: udp.local.port, datagramsDropped },
+        api: { host: config.api.host, port: http.port },
+        identity: viewIdentity(identity),
+      }),
+    });
+    const http: HttpServer = await serveHttp(api, config.api.host, config.api.port);
+    cleanups.push(() => http.close());
+
+    writeRuntimeRecord(files.runtime, {
+      pid: process.pid,
+      runtime: RUNTIME,
+      version: VERSION,
+      startedAtMs,
+      cluster: { host: config.cluster.host, port: udp.local.port },
+      api: { host: config.api.host, port: http.port },
+      profile: config.agent.profile,
+    });
+    cleanups.push(() => removeRuntimeRecord(files.runtime, process.pid));
+
+    const notifier: Notifier = createNotifier({ clock, log, maxIntervalMs: profile.watchdogMaxIntervalMs });
+    cleanups.push(() => notifier.stopping());
+    const where = `cluster UDP ${formatEndpoint(udp.local)}, API http://${config.api.host}:${http.port}`;
+    notifier.ready(`serving ${where}`);
+    log.info(`kith ${VERSION} on ${RUNTIME} ready: node ${identity.cert.nodeIndex} of user ${viewIdentity(identity).userKey.slice(0, 16)}…, ${where}, profile ${config.agent.profile}, data ${opts.dataDir}`);
+
+    let stopping: Promise<void> | undefined;
+    return {
+      config,
+      identity,
+      clusterPort: udp.local.port,
+      apiPort: http.port,
+      log,
+      stop() {
+        stopping ??= closeAll();
+        return stopping;
+      },
+    };
+  } catch (e) {
+    await closeAll();
+    throw e;
+  }
+}

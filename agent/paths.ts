@@ -1,0 +1,57 @@
+// Where things live. The data dir is, in order: --data-dir, $KITH_DATA_DIR, systemd's
+// $STATE_DIRECTORY (the system service, /var/lib/kith), /var/lib/kith when running as the
+// `kith` system user, else ~/.local/share/kith.
+import os from 'node:os';
+import path from 'node:path';
+import fs from 'node:fs';
+
+export const SYSTEM_DATA_DIR = '/var/lib/kith';
+export const SYSTEM_CONFIG = '/etc/kith/config.toml';
+
+export function resolveDataDir(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  if (flag !== undefined && flag !== '') return path.resolve(flag);
+  if (env['KITH_DATA_DIR']) return path.resolve(env['KITH_DATA_DIR']);
+  if (env['STATE_DIRECTORY']) return path.resolve(env['STATE_DIRECTORY'].split(':')[0]!);
+  if (currentUser() === 'kith') return SYSTEM_DATA_DIR;
+  const base = env['XDG_DATA_HOME'] || path.join(os.homedir(), '.local', 'share');
+  return path.join(base, 'kith');
+}
+
+function currentUser(): string {
+  try {
+    return os.userInfo().username;
+  } catch {
+    return '';
+  }
+}
+
+/** The config file: --config, else /etc/kith/config.toml when it exists, else none (defaults). */
+export function resolveConfigPath(flag: string | undefined): string | undefined {
+  if (flag !== undefined && flag !== '') return path.resolve(flag);
+  return fs.existsSync(SYSTEM_CONFIG) ? SYSTEM_CONFIG : undefined;
+}
+
+export const dataFiles = (dataDir: string) => ({
+  keyFile: path.join(dataDir, 'node.key'),
+  token: path.join(dataDir, 'api.token'),
+  runtime: path.join(dataDir, 'agent.json'),
+  store: path.join(dataDir, 'store'),
+  firstStartPhrase: path.join(dataDir, 'seed-phrase.txt'),
+});
+
+/** Total size in bytes of the files under a directory (0 if it does not exist). */
+export function dirSizeBytes(dir: string): number {
+  let total = 0;
+  let entries: fs.Dirent[];
+  try {
+    entries = fs.readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return 0;
+  }
+  for (const e of entries) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) total += dirSizeBytes(p);
+    else if (e.isFile()) total += fs.statSync(p).size;
+  }
+  return total;
+}
