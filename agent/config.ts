@@ -75,7 +75,7 @@ export function validateConfig(doc: Record<string, unknown>): { config: Config; 
 
   for (const [section, value] of Object.entries(doc)) {
     if (!sections.has(section)) {
-      problems.push({ code: 'CONFIG_UNKNOWN_KEY', key: section, message: `unknown section [${section}] (known: ${[...sections].join(', ')})` });
+      problems.push({ code: 'CONFIG_UNKNOWN_KEY', key: section, message: `${section} is not a known section (known: ${[...sections].join(', ')})` });
       continue;
     }
     if (value === null || typeof value !== 'object' || Array.isArray(value)) {
@@ -86,7 +86,7 @@ export function validateConfig(doc: Record<string, unknown>): { config: Config; 
       const key = `${section}.${name}`;
       const spec = known.get(key);
       if (spec === undefined) {
-        problems.push({ code: 'CONFIG_UNKNOWN_KEY', key, message: `unknown key ${key}` });
+        problems.push({ code: 'CONFIG_UNKNOWN_KEY', key, message: `${key} is not a known key (\`kith config doc\` lists them)` });
         continue;
       }
       const problem = checkValue(spec, v);
