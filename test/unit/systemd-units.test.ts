@@ -1,0 +1,43 @@
+// The unit files: `systemd-analyze verify` prints nothing, and the system unit's offline
+// exposure score is 2.0 or less. systemd-analyze checks that ExecStart exists on this machine;
+// where kith is not installed as /usr/bin/kith, a copy pointing at this checkout's bin/kith.mjs
+// is verified instead (every other line unchanged).
+import t from 'tap';
+import fs from 'node:fs';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { REPO_ROOT } from '../helpers/vectors.js';
+
+const hasAnalyze = spawnSync('systemd-analyze', ['--version']).status === 0;
+const opts = { skip: hasAnalyze ? false : 'systemd-analyze is not installed (apt-get install systemd)' } as const;
+
+function unitCopy(t: { testdir(): string }, name: string): string {
+  const text = fs.readFileSync(path.join(REPO_ROOT, 'systemd', name), 'utf8');
+  const dir = t.testdir();
+  const file = path.join(dir, name);
+  const exec = fs.existsSync('/usr/bin/kith') ? text : text.replace('ExecStart=/usr/bin/kith', `ExecStart=${path.join(REPO_ROOT, 'bin', 'kith.mjs')}`);
+  fs.writeFileSync(file, exec);
+  return file;
+}
+
+for (const name of ['kith.service', 'kith-user.service']) {
+  t.test(`systemd-analyze verify ${name} prints nothing`, opts, async (t) => {
+    const user = name.includes('user');
+    // A user manager needs a runtime dir; give it an empty private one.
+    const env = user ? { ...process.env, XDG_RUNTIME_DIR: fs.mkdtempSync('/tmp/kith-xdg-') } : process.env;
+    const r = spawnSync('systemd-analyze', ['verify', '--man=no', ...(user ? ['--user'] : []), unitCopy(t, name)], { encoding: 'utf8', env });
+    if (user) fs.rmSync(env.XDG_RUNTIME_DIR!, { recursive: true, force: true });
+    t.equal((r.stdout + r.stderr).trim(), '', 'no warnings');
+    t.equal(r.status, 0);
+  });
+}
+
+t.test('kith.service exposure is 2.0 or less', opts, async (t) => {
+  const r = spawnSync('systemd-analyze', ['security', '--offline=true', unitCopy(t, 'kith.service')], { encoding: 'utf8' });
+  const m = /Overall exposure level for .*: (\d+\.\d+)/.exec(r.stdout);
+  t.ok(m, 'a score was printed');
+  const score = Number(m![1]);
+  t.comment(`exposure ${score}`);
+  t.ok(score <= 2.0, `exposure ${score} <= 2.0`);
+  t.notMatch(fs.readFileSync(path.join(REPO_ROOT, 'systemd', 'kith.service'), 'utf8'), /^MemoryDenyWriteExecute/m, 'no MemoryDenyWriteExecute (breaks the JIT)');
+});
