@@ -17,6 +17,7 @@ import { dataFiles, dirSizeBytes, resolveConfigPath, resolveDataDir } from './pa
 import { PROFILE_NAMES, type ProfileName } from './profiles.js';
 import { readRuntimeRecord } from './runtime-file.js';
 import { RUNTIME, VERSION } from './version.js';
+import { addMethodCommands } from './cli-method.js';
 
 interface CommonOpts {
   dataDir?: string;
@@ -207,6 +208,8 @@ export function buildProgram(io: CliIo): Command {
         process.once('SIGINT', () => shutdown('SIGINT'));
       });
     });
+
+  addMethodCommands(program, io, withCommon);
 
   const config = program.command('config').description('check or document the configuration file');
   withCommon(config.command('check'))

@@ -24,6 +24,47 @@ export const ERROR_CODES = {
     cause: 'a command was called with missing, unknown or malformed arguments',
     fix: 'run the command with --help to see its arguments',
   },
+  // --- consensus ---
+  METHOD_UNKNOWN: {
+    cause: 'no built-in consensus method has that name',
+    fix: 'run `kith method list` for the names, or write a CEL method with --cel',
+  },
+  METHOD_PARAM: {
+    cause: 'a consensus method parameter is unknown, of the wrong type or out of range',
+    fix: 'run `kith method list` to see each method\'s parameters and their ranges',
+  },
+  METHOD_INPUT: {
+    cause: 'ballots or method input do not fit the method (wrong shape, unknown option, bad count)',
+    fix: 'correct the ballots listed; `kith method list` says which ballot shapes each method takes',
+  },
+  CEL_INVALID: {
+    cause: 'a CEL method does not parse or does not type-check',
+    fix: 'correct the expression at the position shown; the context variables are listed in consensus/README.md',
+  },
+  CEL_LIMIT: {
+    cause: 'a CEL method is longer, deeper or more nested than kith allows',
+    fix: 'simplify the expression: use the precomputed tallies instead of nested loops over ballots',
+  },
+  CEL_EVAL: {
+    cause: 'a CEL method failed while evaluating (division by zero, missing key, wrong result type)',
+    fix: 'guard the expression (e.g. with has() or size() checks) and try it with `kith method test`',
+  },
+  CONV_INVALID: {
+    cause: 'a conversation definition is incomplete or inconsistent (pattern, method, options, sides)',
+    fix: 'correct the arguments named in the message; `kith conv new --help` lists them',
+  },
+  CONV_NOT_FOUND: {
+    cause: 'no conversation with that id is in this node\'s store',
+    fix: 'run `kith conv list` to see the ids (a prefix of 8 or more characters is enough)',
+  },
+  MESSAGE_REJECTED: {
+    cause: 'a message breaks the conversation\'s pattern (wrong kind, wrong author, wrong turn, after the deadline)',
+    fix: 'the reason says which rule; nothing was stored',
+  },
+  CONV_CLOSED: {
+    cause: 'the conversation has a valid closing record and takes no more messages',
+    fix: 'start a new conversation if there is more to decide',
+  },
   // --- identity ---
   PHRASE_WORD_UNKNOWN: {
     cause: 'a word of the seed phrase is not in the BIP39 English word list (a typo?)',
