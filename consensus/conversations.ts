@@ -1,0 +1,272 @@
+// Conversations in a node's store: create, post, list, show, and deterministic closing.
+//
+// Store keys (core/store.ts):
+//   conv/<id>/head                       the signed conversation header
+//   conv/<id>/m/<author hex>/<seq, 10 digits>   signed messages; a range over one author's keys
+//                                        is the cursor "everything after N"
+//   conv/<id>/close/<closing hash>       signed closing records
+//   convidx/<id>                         one key per conversation, for listing
+//
+// Closing is a pure function of the message set: replay in canonical order and evaluate the
+// method after each accepted message at that message's time; the first prefix where the method is
+// reached is the decision (evaluatedAt = that message's time). If none is reached and the deadline
+// has passed, the decision is at deadline + 1 ms over every message. So every agent with the same
+// messages writes a closing record with the same messages, time and outcome, whatever the arrival
+// order; of two valid records, the one naming fewer messages wins, then the earlier time, then the
+// smaller record hash.
+import type { Clock } from '../core/clock.js';
+import type { Rng } from '../core/rng.js';
+import type { CborValue } from '../core/cbor.js';
+import { KithError } from '../core/errors.js';
+import { fromHex, toHex } from '../core/hex.js';
+import { prefixEnd, type KvStore } from '../core/store.js';
+import type { BallotShape } from './ballots.js';
+import { checkMethodSpec, evaluateSpec, type MethodSpec } from './method-spec.js';
+import type { MethodResult } from './methods/common.js';
+import { methodInput, replay, type ReplayState } from './patterns.js';
+import {
+  openClosing, openConversation, openMessage, signClosing, signConversation, signMessage, PATTERNS,
+  type Closing, type Conversation, type Message, type MessageKind, type PatternName, type Signer,
+} from './records.js';
+
+export interface NewConversation {
+  topic: string;
+  with: Uint8Array[];
+  pattern: PatternName;
+  method: MethodSpec;
+  deadlineMs?: number;
+  options?: string[];
+  ballot?: BallotShape;
+  sides?: { name: string; members: Uint8Array[] }[];
+  rounds?: number;
+}
+
+export interface Decision {
+  messages: string[];
+  evaluatedAtMs: number;
+  result: MethodResult;
+}
+
+const pad = (n: number) => String(n).padStart(10, '0');
+
+/** The decision of a message set (see the file comment), or undefined when none is reached yet. */
+export function decide(conv: Conversation, messages: Message[], nowMs: number): Decision | undefined {
+  const full = replay(conv, messages);
+  const ctx = (at: number, count: number) => ({ messages: count, deadlineMs: conv.deadlineMs, nowMs: at });
+  for (let i = 1; i <= full.accepted.length; i++) {
+    const prefix = full.accepted.slice(0, i);
+    const at = prefix[i - 1]!.atMs;
+    const s = replay(conv, prefix);
+    const result = evaluateSpec(conv.method, methodInput(s, at), ctx(at, prefix.length));
+    if (result.reached) return { messages: prefix.map((m) => m.hash).sort(), evaluatedAtMs: at, result };
+  }
+  if (conv.deadlineMs > 0 && nowMs > conv.deadlineMs) {
+    const at = conv.deadlineMs + 1;
+    const upTo = full.accepted.filter((m) => m.atMs <= conv.deadlineMs);
+    const s = replay(conv, upTo);
+    const result = evaluateSpec(conv.method, methodInput(s, at), ctx(at, upTo.length));
+    return { messages: upTo.map((m) => m.hash).sort(), evaluatedAtMs: at, result };
+  }
+  return undefined;
+}
+
+/** Re-evaluates a closing record over exactly the messages it names. */
+export function verifyClosing(conv: Conversation, closing: Closing, known: Map<string, Message>): { valid: boolean; reason?: string } {
+  if (closing.conv !== conv.id) return { valid: false, reason: 'for another conversation' };
+  const named: Message[] = [];
+  for (const h of closing.messages) {
+    const m = known.get(h);
+    if (m === undefined) return { valid: false, reason: `names message ${h.slice(0, 12)} that this node does not have` };
+    named.push(m);
+  }
+  const s = replay(conv, named);
+  if (s.accepted.length !== named.length) return { valid: false, reason: 'names messages that break the pattern' };
+  const result = evaluateSpec(conv.method, methodInput(s, closing.evaluatedAtMs), { messages: named.length, deadlineMs: conv.deadlineMs, nowMs: closing.evaluatedAtMs });
+  if (!result.reached) return { valid: false, reason: 'the method is not reached over those messages' };
+  if (JSON.stringify(result.outcome) !== closing.outcome) return { valid: false, reason: 'the outcome differs from the re-evaluation' };
+  return { valid: true };
+}
+
+/** Of several valid closing records, the one every agent picks. */
+export function preferClosing(a: Closing, b: Closing): Closing {
+  if (a.messages.length !== b.messages.length) return a.messages.length < b.messages.length ? a : b;
+  if (a.evaluatedAtMs !== b.evaluatedAtMs) return a.evaluatedAtMs < b.evaluatedAtMs ? a : b;
+  return a.hash < b.hash ? a : b;
+}
+
+export interface ConversationView {
+  conv: Conversation;
+  state: ReplayState;
+  messages: Message[];
+  current: MethodResult;
+  closing: Closing | undefined;
+}
+
+export class Conversations {
+  constructor(private readonly deps: { store: KvStore; clock: Clock; rng: Rng; signer: Signer }) {}
+
+  async create(n: NewConversation): Promise<Conversation> {
+    const me = this.deps.signer.userKey;
+    const problems: string[] = [];
+    if (!(PATTERNS as readonly string[]).includes(n.pattern)) problems.push(`pattern must be one of ${PATTERNS.join(', ')}`);
+    if (n.topic.trim() === '' || n.topic.length > 500) problems.push('the topic must be 1 to 500 characters');
+    const participants = dedupe([me, ...n.with]);
+    if (participants.length < 2) problems.push('a conversation needs at least one other participant (--with USERKEY)');
+    const options = n.options ?? [];
+    if (n.pattern === 'poll' && options.length < 2) problems.push('a poll needs at least two options (--option)');
+    if (new Set(options).size !== options.length) problems.push('options must be distinct');
+    const sides = n.sides ?? [];
+    if (n.pattern === 'debate') {
+      if (sides.length !== 2 || sides[0]!.name === sides[1]!.name) problems.push('a debate has exactly two named sides (--side NAME=USERKEY,...)');
+      for (const s of sides) for (const m of s.members) if (!participants.some((p) => toHex(p) === toHex(m))) problems.push(`side ${s.name} has a member who is not a participant`);
+      if (!n.rounds || n.rounds < 1 || n.rounds > 50) problems.push('a debate has 1 to 50 rounds (--rounds N)');
+    }
+    if (n.deadlineMs !== undefined && n.deadlineMs <= this.deps.clock.wallTime()) problems.push('the deadline is in the past');
+    if (problems.length > 0) throw new KithError('CONV_INVALID', `cannot create the conversation: ${problems.length} problem${problems.length === 1 ? '' : 's'}`, { details: problems });
+    checkMethodSpec(n.method);
+    const body: Omit<Conversation, 'id'> = {
+      topic: n.topic,
+      author: me,
+      participants,
+      pattern: { name: n.pattern, options, ballot: n.ballot ?? 'choice', sides, rounds: n.pattern === 'debate' ? n.rounds! : 0 },
+      method: n.method,
+      deadlineMs: n.deadlineMs ?? 0,
+      createdAtMs: Math.floor(this.deps.clock.wallTime()),
+    };
+    const bytes = signConversation(body, this.deps.rng.bytes(16), this.deps.signer);
+    const conv = openConversation(bytes);
+    await this.deps.store.batch([
+      { type: 'put', key: `conv/${conv.id}/head`, value: bytes },
+      { type: 'put', key: `convidx/${conv.id}`, value: new Uint8Array(0) },
+    ]);
+    return conv;
+  }
+
+  async list(): Promise<Conversation[]> {
+    const out: Conversation[] = [];
+    for await (const [k] of this.deps.store.range({ gte: 'convidx/', lt: prefixEnd('convidx/') })) {
+      const head = await this.deps.store.get(`conv/${k.slice('convidx/'.length)}/head`);
+      if (head) out.push(openConversation(head));
+    }
+    return out.sort((a, b) => a.createdAtMs - b.createdAtMs);
+  }
+
+  /** Finds a conversation by id or a unique prefix of at least 8 hex characters. */
+  async resolve(idOrPrefix: string): Promise<Conversation> {
+    const p = idOrPrefix.toLowerCase();
+    if (!/^[0-9a-f]{8,64}$/.test(p)) throw new KithError('CONV_NOT_FOUND', `${JSON.stringify(idOrPrefix)} is not a conversation id (8 to 64 hex characters)`);
+    const hits: string[] = [];
+    for await (const [k] of this.deps.store.range({ gte: `convidx/${p}`, lt: prefixEnd(`convidx/${p}`), limit: 2 })) hits.push(k.slice('convidx/'.length));
+    if (hits.length !== 1) throw new KithError('CONV_NOT_FOUND', hits.length === 0 ? `no conversation ${idOrPrefix}` : `${idOrPrefix} matches several conversations; give more characters`);
+    return openConversation((await this.deps.store.get(`conv/${hits[0]}/head`))!);
+  }
+
+  async messages(convId: string): Promise<Message[]> {
+    const out: Message[] = [];
+    for await (const [, v] of this.deps.store.range({ gte: `conv/${convId}/m/`, lt: prefixEnd(`conv/${convId}/m/`) })) out.push(openMessage(v));
+    return out;
+  }
+
+  /** One author's messages after sequence number `afterSeq` (the sync cursor). */
+  async messagesAfter(convId: string, authorHex: string, afterSeq: number): Promise<Message[]> {
+    const out: Message[] = [];
+    const base = `conv/${convId}/m/${authorHex}/`;
+    for await (const [, v] of this.deps.store.range({ gte: base + pad(afterSeq + 1), lt: prefixEnd(base) })) out.push(openMessage(v));
+    return out;
+  }
+
+  async closings(convId: string): Promise<Closing[]> {
+    const out: Closing[] = [];
+    for await (const [, v] of this.deps.store.range({ gte: `conv/${convId}/close/`, lt: prefixEnd(`conv/${convId}/close/`) })) out.push(openClosing(v));
+    return out;
+  }
+
+  /** The valid closing record this node holds, resolved by the deterministic rule. */
+  async closing(conv: Conversation, messages?: Message[]): Promise<Closing | undefined> {
+    const known = new Map((messages ?? (await this.messages(conv.id))).map((m) => [m.hash, m]));
+    let best: Closing | undefined;
+    for (const c of await this.closings(conv.id)) if (verifyClosing(conv, c, known).valid) best = best ? preferClosing(best, c) : c;
+    return best;
+  }
+
+  async view(idOrPrefix: string): Promise<ConversationView> {
+    const conv = await this.resolve(idOrPrefix);
+    const messages = await this.messages(conv.id);
+    const state = replay(conv, messages);
+    const now = this.deps.clock.wallTime();
+    const current = evaluateSpec(conv.method, methodInput(state, now), { messages: state.accepted.length, deadlineMs: conv.deadlineMs, nowMs: now });
+    return { conv, state, messages: state.accepted, current, closing: await this.closing(conv, messages) };
+  }
+
+  /** Posts a message as this node's user; checks the pattern first; closes when reached. */
+  async post(idOrPrefix: string, kind: MessageKind, data: Record<string, CborValue>): Promise<{ message: Message; closing: Closing | undefined }> {
+    const conv = await this.resolve(idOrPrefix);
+    const messages = await this.messages(conv.id);
+    if (await this.closing(conv, messages)) throw new KithError('CONV_CLOSED', `conversation ${conv.id.slice(0, 12)} is closed`);
+    const me = toHex(this.deps.signer.userKey);
+    const mine = messages.filter((m) => m.authorHex === me).sort((a, b) => a.seq - b.seq);
+    const prev = mine.at(-1);
+    // Later than everything this node has seen: a reply always sorts after what it answers
+    // (debate turns depend on it), even when the clocks of two participants disagree a little.
+    const seenMs = messages.reduce((mx, m) => Math.max(mx, m.atMs + 1), prev?.atMs ?? 0);
+    const atMs = Math.max(Math.floor(this.deps.clock.wallTime()), seenMs);
+    const bytes = signMessage({ conv: conv.id, seq: (prev?.seq ?? 0) + 1, prev: prev?.hash ?? '', atMs, kind, data }, this.deps.signer);
+    const message = openMessage(bytes);
+    const after = replay(conv, [...messages, message]);
+    const rejected = after.rejected.find((r) => r.message.hash === message.hash);
+    if (rejected) throw new KithError('MESSAGE_REJECTED', `message rejected: ${rejected.reason}`);
+    await this.deps.store.put(`conv/${conv.id}/m/${me}/${pad(message.seq)}`, bytes);
+    return { message, closing: await this.closeIfReached(conv) };
+  }
+
+  /** Accepts a message from elsewhere (sync): verified, stored if it fits the pattern. */
+  async receive(bytes: Uint8Array): Promise<Message> {
+    const message = openMessage(bytes);
+    const head = await this.deps.store.get(`conv/${message.conv}/head`);
+    if (!head) throw new KithError('CONV_NOT_FOUND', `message for unknown conversation ${message.conv.slice(0, 12)}`);
+    const conv = openConversation(head);
+    const all = [...(await this.messages(conv.id)).filter((m) => m.hash !== message.hash), message];
+    const s = replay(conv, all);
+    const rejected = s.rejected.find((r) => r.message.hash === message.hash);
+    if (rejected) throw new KithError('MESSAGE_REJECTED', `message rejected: ${rejected.reason}`);
+    await this.deps.store.put(`conv/${conv.id}/m/${message.authorHex}/${pad(message.seq)}`, bytes);
+    return message;
+  }
+
+  /** Stores a conversation header received from elsewhere. */
+  async receiveConversation(bytes: Uint8Array): Promise<Conversation> {
+    const conv = openConversation(bytes);
+    await this.deps.store.batch([
+      { type: 'put', key: `conv/${conv.id}/head`, value: bytes },
+      { type: 'put', key: `convidx/${conv.id}`, value: new Uint8Array(0) },
+    ]);
+    return conv;
+  }
+
+  /** Writes this node's closing record when the decision is reached and none valid exists yet. */
+  async closeIfReached(conv: Conversation): Promise<Closing | undefined> {
+    const messages = await this.messages(conv.id);
+    const existing = await this.closing(conv, messages);
+    if (existing) return existing;
+    const d = decide(conv, messages, this.deps.clock.wallTime());
+    if (!d) return undefined;
+    const bytes = signClosing({ conv: conv.id, messages: d.messages, evaluatedAtMs: d.evaluatedAtMs, outcome: JSON.stringify(d.result.outcome) }, this.deps.signer);
+    const closing = openClosing(bytes);
+    await this.deps.store.put(`conv/${conv.id}/close/${closing.hash}`, bytes);
+    return closing;
+  }
+}
+
+function dedupe(keys: Uint8Array[]): Uint8Array[] {
+  const seen = new Map<string, Uint8Array>();
+  for (const k of keys) seen.set(toHex(k), k);
+  return [...seen.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, k]) => k);
+}
+
+/** Parses a user key argument (64 hex characters). */
+export function parseUserKey(s: string): Uint8Array {
+  const k = fromHex(s.trim(), 32);
+  if (!k) throw new KithError('USAGE', `a user key is 64 hex characters, got ${JSON.stringify(s.slice(0, 80))}`);
+  return k;
+}
+

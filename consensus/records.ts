@@ -1,0 +1,240 @@
+// The signed records of a conversation, on the wire and in the store (consensus/README.md has
+// the byte-level description). Every record is a core/signed.ts envelope signed by the author's
+// node key and carries that node's certificate, so anyone can check the chain to the user key.
+import { sha256 } from '@noble/hashes/sha2.js';
+import type { CborValue } from '../core/cbor.js';
+import { KithError, isKithError } from '../core/errors.js';
+import { bytesEqual, toHex } from '../core/hex.js';
+import { readSignedObject, signObject, verifySignedObject } from '../core/signed.js';
+import { verifyCertificate } from '../identity/certificate.js';
+import type { BallotShape } from './ballots.js';
+import type { MethodSpec } from './method-spec.js';
+
+export const CONV_TYPE = 'kith/conv';
+export const MESSAGE_TYPE = 'kith/conv-msg';
+export const CLOSING_TYPE = 'kith/conv-close';
+
+export const PATTERNS = ['discussion', 'announcement', 'invitation', 'poll', 'proposal', 'debate'] as const;
+export type PatternName = (typeof PATTERNS)[number];
+
+export interface Side {
+  name: string;
+  members: Uint8Array[];
+}
+
+export interface PatternDef {
+  name: PatternName;
+  /** poll: the fixed options. */
+  options: string[];
+  /** poll: the ballot shape. */
+  ballot: BallotShape;
+  /** debate: exactly two sides. */
+  sides: Side[];
+  /** debate: rounds of arguments (each side speaks once per round). */
+  rounds: number;
+}
+
+export interface Conversation {
+  id: string;
+  topic: string;
+  author: Uint8Array;
+  participants: Uint8Array[];
+  pattern: PatternDef;
+  method: MethodSpec;
+  /** ms since the epoch, or 0 for none. */
+  deadlineMs: number;
+  createdAtMs: number;
+}
+
+export type MessageKind = 'text' | 'ack' | 'rsvp' | 'ballot' | 'position' | 'argument';
+export const MESSAGE_KINDS: readonly MessageKind[] = ['text', 'ack', 'rsvp', 'ballot', 'position', 'argument'];
+
+export interface Message {
+  hash: string;
+  conv: string;
+  author: Uint8Array;
+  authorHex: string;
+  seq: number;
+  prev: string;
+  atMs: number;
+  kind: MessageKind;
+  data: Record<string, CborValue>;
+  bytes: Uint8Array;
+}
+
+export interface Closing {
+  hash: string;
+  conv: string;
+  messages: string[];
+  evaluatedAtMs: number;
+  outcome: string;
+  closer: Uint8Array;
+  bytes: Uint8Array;
+}
+
+export interface Signer {
+  userKey: Uint8Array;
+  signSecret: Uint8Array;
+  certBytes: Uint8Array;
+}
+
+export const hashHex = (bytes: Uint8Array): string => toHex(sha256(bytes));
+
+function sign(type: string, body: Record<string, CborValue>, signer: Signer): Uint8Array {
+  return signObject(type, { ...body, cert: signer.certBytes }, signer.signSecret);
+}
+
+/** Opens an envelope whose body carries `cert`: checks the certificate, the user and the signature. */
+function openSigned(bytes: Uint8Array, type: string, userField: string): Record<string, CborValue> {
+  try {
+    const opened = readSignedObject(bytes, type);
+    const body = opened.body as Record<string, CborValue>;
+    if (body === null || typeof body !== 'object' || Array.isArray(body) || body instanceof Uint8Array) throw new KithError('MESSAGE_REJECTED', `${type}: body is not a map`);
+    const cert = body['cert'];
+    const user = body[userField];
+    if (!(cert instanceof Uint8Array) || !(user instanceof Uint8Array)) throw new KithError('MESSAGE_REJECTED', `${type}: no certificate or author`);
+    const c = verifyCertificate(cert);
+    if (!bytesEqual(c.userKey, user)) throw new KithError('MESSAGE_REJECTED', `${type}: the certificate belongs to another user`);
+    verifySignedObject(bytes, type, c.signKey, undefined);
+    return body;
+  } catch (e) {
+    if (isKithError(e, 'MESSAGE_REJECTED')) throw e;
+    throw new KithError('MESSAGE_REJECTED', `${type} does not verify: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+function bad(what: string): never {
+  throw new KithError('MESSAGE_REJECTED', what);
+}
+
+const isBytes = (v: unknown, n: number): v is Uint8Array => v instanceof Uint8Array && v.length === n;
+const isUint = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+const isText = (v: unknown, max = 10_000): v is string => typeof v === 'string' && v.length <= max;
+
+// --- conversation header ---
+
+function methodToCbor(m: MethodSpec): CborValue {
+  return m.kind === 'builtin'
+    ? { kind: 'builtin', name: m.name, params: Object.fromEntries(Object.entries(m.params).map(([k, v]) => [k, String(v)])) }
+    : { kind: 'cel', reached: m.reached, outcome: m.outcome ?? '' };
+}
+
+function methodFromCbor(v: CborValue): MethodSpec {
+  const m = v as Record<string, CborValue>;
+  if (m?.['kind'] === 'builtin' && isText(m['name'], 64) && m['params'] && typeof m['params'] === 'object') {
+    const params: Record<string, string | number | boolean> = {};
+    for (const [k, x] of Object.entries(m['params'] as Record<string, CborValue>)) {
+      if (!isText(x, 64)) bad('method parameters must be text');
+      params[k] = /^-?\d+(\.\d+)?$/.test(x) ? Number(x) : x === 'true' ? true : x === 'false' ? false : x;
+    }
+    return { kind: 'builtin', name: m['name'], params };
+  }
+  if (m?.['kind'] === 'cel' && isText(m['reached'], 4000) && isText(m['outcome'], 4000)) {
+    return { kind: 'cel', reached: m['reached'], ...(m['outcome'] !== '' ? { outcome: m['outcome'] } : {}) };
+  }
+  return bad('unknown method encoding');
+}
+
+export function signConversation(c: Omit<Conversation, 'id'>, nonce: Uint8Array, signer: Signer): Uint8Array {
+  return sign(CONV_TYPE, {
+    v: 1,
+    topic: c.topic,
+    author: c.author,
+    participants: c.participants,
+    pattern: {
+      name: c.pattern.name,
+      options: c.pattern.options,
+      ballot: c.pattern.ballot,
+      sides: c.pattern.sides.map((s) => ({ name: s.name, members: s.members })),
+      rounds: c.pattern.rounds,
+    },
+    method: methodToCbor(c.method),
+    deadline: c.deadlineMs,
+    createdAt: c.createdAtMs,
+    nonce,
+  }, signer);
+}
+
+export function openConversation(bytes: Uint8Array): Conversation {
+  const b = openSigned(bytes, CONV_TYPE, 'author');
+  const p = b['pattern'] as Record<string, CborValue>;
+  if (b['v'] !== 1 || !isText(b['topic'], 500) || !Array.isArray(b['participants']) || !b['participants'].every((x) => isBytes(x, 32))) bad('malformed conversation header');
+  if (!p || !(PATTERNS as readonly unknown[]).includes(p['name']) || !Array.isArray(p['options']) || !p['options'].every((o) => isText(o, 200))) bad('malformed pattern');
+  if (!Array.isArray(p['sides']) || !isUint(p['rounds']) || !isText(p['ballot'], 16)) bad('malformed pattern');
+  const sides = (p['sides'] as Record<string, CborValue>[]).map((s) => {
+    if (!isText(s['name'], 100) || !Array.isArray(s['members']) || !s['members'].every((x) => isBytes(x, 32))) bad('malformed debate side');
+    return { name: s['name'] as string, members: s['members'] as Uint8Array[] };
+  });
+  if (!isUint(b['deadline']) || !isUint(b['createdAt'])) bad('malformed times');
+  return {
+    id: hashHex(bytes),
+    topic: b['topic'] as string,
+    author: b['author'] as Uint8Array,
+    participants: b['participants'] as Uint8Array[],
+    pattern: { name: p['name'] as PatternName, options: p['options'] as string[], ballot: p['ballot'] as BallotShape, sides, rounds: p['rounds'] as number },
+    method: methodFromCbor(b['method']!),
+    deadlineMs: b['deadline'] as number,
+    createdAtMs: b['createdAt'] as number,
+  };
+}
+
+// --- messages ---
+
+export function signMessage(m: { conv: string; seq: number; prev: string; atMs: number; kind: MessageKind; data: Record<string, CborValue> }, signer: Signer): Uint8Array {
+  return sign(MESSAGE_TYPE, {
+    v: 1,
+    conv: Buffer.from(m.conv, 'hex'),
+    author: signer.userKey,
+    seq: m.seq,
+    prev: m.prev === '' ? new Uint8Array(0) : Buffer.from(m.prev, 'hex'),
+    at: m.atMs,
+    kind: m.kind,
+    data: m.data,
+  }, signer);
+}
+
+export function openMessage(bytes: Uint8Array): Message {
+  const b = openSigned(bytes, MESSAGE_TYPE, 'author');
+  if (b['v'] !== 1 || !isBytes(b['conv'], 32) || !isUint(b['seq']) || (b['seq'] as number) < 1 || !isUint(b['at'])) bad('malformed message');
+  const prev = b['prev'];
+  if (!(prev instanceof Uint8Array) || (prev.length !== 0 && prev.length !== 32)) bad('malformed message chain');
+  if (!(MESSAGE_KINDS as readonly unknown[]).includes(b['kind'])) bad(`unknown message kind ${JSON.stringify(b['kind'])}`);
+  const data = b['data'];
+  if (data === null || typeof data !== 'object' || Array.isArray(data) || data instanceof Uint8Array) bad('message data must be a map');
+  const author = b['author'] as Uint8Array;
+  return {
+    hash: hashHex(bytes),
+    conv: toHex(b['conv'] as Uint8Array),
+    author,
+    authorHex: toHex(author),
+    seq: b['seq'] as number,
+    prev: toHex(prev),
+    atMs: b['at'] as number,
+    kind: b['kind'] as MessageKind,
+    data: data as Record<string, CborValue>,
+    bytes,
+  };
+}
+
+// --- closing records ---
+
+export function signClosing(c: { conv: string; messages: string[]; evaluatedAtMs: number; outcome: string }, signer: Signer): Uint8Array {
+  return sign(CLOSING_TYPE, {
+    v: 1,
+    conv: Buffer.from(c.conv, 'hex'),
+    closer: signer.userKey,
+    messages: [...c.messages].sort().map((h) => Buffer.from(h, 'hex')),
+    evaluatedAt: c.evaluatedAtMs,
+    outcome: c.outcome,
+  }, signer);
+}
+
+export function openClosing(bytes: Uint8Array): Closing {
+  const b = openSigned(bytes, CLOSING_TYPE, 'closer');
+  if (b['v'] !== 1 || !isBytes(b['conv'], 32) || !Array.isArray(b['messages']) || !b['messages'].every((h) => isBytes(h, 32)) || !isUint(b['evaluatedAt']) || !isText(b['outcome'], 60_000)) {
+    bad('malformed closing record');
+  }
+  const messages = (b['messages'] as Uint8Array[]).map(toHex);
+  if ([...messages].sort().join() !== messages.join() || new Set(messages).size !== messages.length) bad('closing record messages must be sorted and unique');
+  return { hash: hashHex(bytes), conv: toHex(b['conv'] as Uint8Array), messages, evaluatedAtMs: b['evaluatedAt'] as number, outcome: b['outcome'] as string, closer: b['closer'] as Uint8Array, bytes };
+}
