@@ -18,6 +18,7 @@ import { PROFILE_NAMES, type ProfileName } from './profiles.js';
 import { readRuntimeRecord } from './runtime-file.js';
 import { RUNTIME, VERSION } from './version.js';
 import { addMethodCommands } from './cli-method.js';
+import { addConvCommands } from './cli-conv.js';
 
 interface CommonOpts {
   dataDir?: string;
@@ -210,6 +211,7 @@ export function buildProgram(io: CliIo): Command {
     });
 
   addMethodCommands(program, io, withCommon);
+  addConvCommands(program, io, withCommon);
 
   const config = program.command('config').description('check or document the configuration file');
   withCommon(config.command('check'))

@@ -13,6 +13,8 @@ import { bindUdp, formatEndpoint, type UdpSocket } from '../core/udp.js';
 import { hasIdentity, loadIdentity, type NodeIdentity } from '../identity/keystore.js';
 import { parseRoles } from '../identity/certificate.js';
 import { createApi } from './api.js';
+import { Conversations } from '../consensus/conversations.js';
+import { dispatchConvOp, localConvOps } from './conv-ops.js';
 import { defaultConfig, loadConfigFile, type Config } from './config.js';
 import { serveHttp, type HttpServer } from './http-server.js';
 import { viewIdentity } from './identity-view.js';
@@ -114,8 +116,15 @@ export async function runAgent(opts: RunOptions, deps: { clock?: Clock; log?: Lo
     });
 
     const startedAtMs = clock.wallTime();
+    const convOps = localConvOps(new Conversations({
+      store,
+      clock,
+      rng: cryptoRng,
+      signer: { userKey: identity.cert.userKey, signSecret: identity.keys.sign.secretKey, certBytes: identity.certBytes },
+    }));
     const api = createApi({
       token,
+      conv: (op, body) => dispatchConvOp(convOps, op, body),
       identity: () => ({ ...viewIdentity(identity) }),
       status: async () => ({
         running: true,

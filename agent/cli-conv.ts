@@ -1,0 +1,122 @@
+// `kith conv new|list|show|post|vote`: conversations on this node. When an agent runs for the
+// data dir, the commands go through its API (it holds the store); otherwise they open the store.
+import type { Command } from 'commander';
+import fs from 'node:fs';
+import { realClock } from '../core/clock.js';
+import { cryptoRng } from '../core/rng.js';
+import { KithError } from '../core/errors.js';
+import { Conversations } from '../consensus/conversations.js';
+import { hasIdentity, loadIdentity } from '../identity/keystore.js';
+import { localConvOps, remoteConvOps, type ConvOps } from './conv-ops.js';
+import { openLevelStore } from './level-store.js';
+import { dataFiles, resolveDataDir } from './paths.js';
+import { readRuntimeRecord } from './runtime-file.js';
+
+interface Io {
+  out(text: string): void;
+}
+
+interface Common {
+  dataDir?: string;
+  json?: boolean;
+}
+
+const collect = (v: string, prev: string[]) => [...prev, v];
+const list = (v: string) => v.split(',').map((x) => x.trim()).filter((x) => x !== '');
+
+async function withOps<T>(o: Common, fn: (ops: ConvOps) => Promise<T>): Promise<T> {
+  const dataDir = resolveDataDir(o.dataDir);
+  const files = dataFiles(dataDir);
+  const rec = readRuntimeRecord(files.runtime);
+  if (rec !== undefined && fs.existsSync(files.token)) return fn(remoteConvOps(rec.api.port, fs.readFileSync(files.token, 'utf8').trim()));
+  if (!hasIdentity(dataDir)) throw new KithError('IDENTITY_MISSING', `${dataDir} has no identity`);
+  const identity = loadIdentity(dataDir);
+  const store = await openLevelStore(files.store);
+  try {
+    const convs = new Conversations({ store, clock: realClock, rng: cryptoRng, signer: { userKey: identity.cert.userKey, signSecret: identity.keys.sign.secretKey, certBytes: identity.certBytes } });
+    return await fn(localConvOps(convs));
+  } finally {
+    await store.close();
+  }
+}
+
+type View = {
+  id: string; topic: string; state?: string; pattern: { name: string; options?: string[] }; deadline: string | null;
+  messages?: { author: string; seq: number; kind: string; data: unknown; at: string }[];
+  current?: { reached: boolean; outcome: { winners: string[] }; explanation: { summary: string } };
+  closing?: { outcome: { winners: string[] }; evaluatedAt: string; closer: string } | null;
+  outcome?: { winners: string[] };
+};
+
+function human(v: View): string {
+  const lines = [`${v.id}`, `  topic     ${v.topic}`, `  pattern   ${v.pattern.name}${v.pattern.options ? ` (${v.pattern.options.join(', ')})` : ''}`, `  state     ${v.state ?? 'open'}${v.deadline ? `, deadline ${v.deadline}` : ''}`];
+  for (const m of v.messages ?? []) lines.push(`  ${m.at}  ${m.author.slice(0, 8)} #${m.seq} ${m.kind} ${JSON.stringify(m.data)}`);
+  if (v.closing) lines.push(`  closed    winners: ${v.closing.outcome.winners.join(', ') || '(none)'} (by ${v.closing.closer.slice(0, 8)} at ${v.closing.evaluatedAt})`);
+  else if (v.current) lines.push(`  so far     ${v.current.explanation.summary}${v.current.reached ? '' : ' (not decided yet)'}`);
+  return lines.join('\n');
+}
+
+export function addConvCommands(program: Command, io: Io, withCommon: (c: Command) => Command): void {
+  const conv = program.command('conv').description('conversations whose rules are consensus methods');
+  const emit = (o: Common, json: unknown, text: string) => io.out(o.json ? JSON.stringify(json) + '\n' : text + '\n');
+
+  withCommon(conv.command('new'))
+    .description('start a conversation')
+    .requiredOption('--topic <text>', 'what it is about')
+    .option('--with <userkey>', 'a participant\'s user key (repeatable; you are always in)', collect, [])
+    .requiredOption('--pattern <name>', 'discussion, announcement, invitation, poll, proposal or debate')
+    .option('--method <name>', 'a built-in consensus method (kith method list)')
+    .option('--param <k=v>', 'a method parameter (repeatable)', collect, [])
+    .option('--cel <expr>', 'a CEL method: the "reached" expression')
+    .option('--outcome <expr>', 'with --cel: the outcome expression')
+    .option('--deadline <iso>', 'deadline, ISO 8601 (2026-12-24T18:00:00Z)')
+    .option('--option <name>', 'poll: an option (repeatable)', collect, [])
+    .option('--ballot <shape>', 'poll: choice, approve, ranking or scores (default choice)')
+    .option('--side <name=keys>', 'debate: NAME=USERKEY[,USERKEY] (twice)', collect, [])
+    .option('--rounds <n>', 'debate: rounds of arguments', (v) => Number(v))
+    .action(async (o: Common & { topic: string; with: string[]; pattern: string; method?: string; param: string[]; cel?: string; outcome?: string; deadline?: string; option: string[]; ballot?: string; side: string[]; rounds?: number }) => {
+      const r = (await withOps(o, (ops) => ops.create({
+        topic: o.topic, with: o.with, pattern: o.pattern, params: o.param, options: o.option, sides: o.side,
+        ...(o.method !== undefined ? { method: o.method } : {}), ...(o.cel !== undefined ? { cel: o.cel } : {}),
+        ...(o.outcome !== undefined ? { outcome: o.outcome } : {}), ...(o.deadline !== undefined ? { deadline: o.deadline } : {}),
+        ...(o.ballot !== undefined ? { ballot: o.ballot } : {}), ...(o.rounds !== undefined ? { rounds: o.rounds } : {}),
+      }))) as View;
+      emit(o, r, `created ${r.id}`);
+    });
+
+  withCommon(conv.command('list'))
+    .description('the conversations on this node')
+    .action(async (o: Common) => {
+      const r = (await withOps(o, (ops) => ops.list())) as View[];
+      emit(o, r, r.length === 0 ? 'no conversations' : r.map((c) => `${c.id.slice(0, 12)}  ${(c.state ?? '').padEnd(6)} ${c.pattern.name.padEnd(12)} ${c.topic}${c.outcome ? `  → ${c.outcome.winners.join(', ') || '(none)'}` : ''}`).join('\n'));
+    });
+
+  withCommon(conv.command('show').argument('<id>', 'conversation id or a prefix of 8+ characters'))
+    .description('a conversation: messages, current result, closing record')
+    .action(async (id: string, o: Common) => {
+      const r = (await withOps(o, (ops) => ops.show(id))) as View;
+      emit(o, r, human(r));
+    });
+
+  withCommon(conv.command('post').argument('<id>').argument('<text>'))
+    .description('post a message (in a debate, --side NAME posts your side\'s argument)')
+    .option('--side <name>', 'debate: post an argument for this side')
+    .action(async (id: string, text: string, o: Common & { side?: string }) => {
+      const r = (await withOps(o, (ops) => ops.post(id, text, o.side))) as { posted: string; closed: boolean };
+      emit(o, r, `posted ${r.posted.slice(0, 12)}${r.closed ? ' — the conversation is now closed' : ''}`);
+    });
+
+  withCommon(conv.command('vote').argument('<id>').argument('[choice]', 'a single choice, an RSVP answer, or a stance'))
+    .description('vote: CHOICE, --approve A,B, --rank A,B,C, --score A=5 …; proposals take a stance and --reason')
+    .option('--approve <list>', 'approval ballot: comma-separated options', list)
+    .option('--rank <list>', 'ranking ballot: options best first, comma-separated', list)
+    .option('--score <opt=n>', 'score ballot: OPTION=WHOLE_NUMBER (repeatable)', collect, undefined as unknown as string[])
+    .option('--reason <text>', 'proposal: why (needed to disagree or block)')
+    .action(async (id: string, choice: string | undefined, o: Common & { approve?: string[]; rank?: string[]; score?: string[]; reason?: string }) => {
+      const r = (await withOps(o, (ops) => ops.vote(id, {
+        ...(choice !== undefined ? { choice } : {}), ...(o.approve ? { approve: o.approve } : {}), ...(o.rank ? { rank: o.rank } : {}),
+        ...(o.score ? { scores: o.score } : {}), ...(o.reason !== undefined ? { reason: o.reason } : {}),
+      }))) as { posted: string; closed: boolean; outcome?: { winners: string[] } };
+      emit(o, r, `voted ${r.posted.slice(0, 12)}${r.closed ? ` — closed, winners: ${r.outcome?.winners.join(', ') || '(none)'}` : ''}`);
+    });
+}

@@ -1,0 +1,239 @@
+// The conversation operations behind `kith conv …`, as plain JSON in and out: run locally on
+// the store when no agent holds it, or inside the agent behind POST /api/conv/<op> (the CLI
+// then calls the API). One implementation serves both.
+import type { CborValue } from '../core/cbor.js';
+import { KithError } from '../core/errors.js';
+import { toHex } from '../core/hex.js';
+import type { BallotShape } from '../consensus/ballots.js';
+import { Conversations, parseUserKey, type ConversationView } from '../consensus/conversations.js';
+import { parseParamArgs, type MethodSpec } from '../consensus/method-spec.js';
+import { PATTERNS, type Conversation, type PatternName } from '../consensus/records.js';
+
+export interface ConvNewArgs {
+  topic: string;
+  with: string[];
+  pattern: string;
+  method?: string;
+  params?: string[];
+  cel?: string;
+  outcome?: string;
+  deadline?: string;
+  options?: string[];
+  ballot?: string;
+  sides?: string[];
+  rounds?: number;
+}
+
+export interface ConvVoteArgs {
+  choice?: string;
+  approve?: string[];
+  rank?: string[];
+  scores?: string[];
+  reason?: string;
+}
+
+export interface ConvOps {
+  create(a: ConvNewArgs): Promise<unknown>;
+  list(): Promise<unknown>;
+  show(id: string): Promise<unknown>;
+  post(id: string, text: string, side?: string): Promise<unknown>;
+  vote(id: string, a: ConvVoteArgs): Promise<unknown>;
+}
+
+const iso = (ms: number) => (ms > 0 ? new Date(ms).toISOString() : null);
+
+function summary(c: Conversation) {
+  return {
+    id: c.id,
+    topic: c.topic,
+    author: toHex(c.author),
+    participants: c.participants.map(toHex),
+    pattern: { name: c.pattern.name, ...(c.pattern.options.length ? { options: c.pattern.options, ballot: c.pattern.ballot } : {}), ...(c.pattern.sides.length ? { sides: c.pattern.sides.map((s) => ({ name: s.name, members: s.members.map(toHex) })), rounds: c.pattern.rounds } : {}) },
+    method: c.method,
+    deadline: iso(c.deadlineMs),
+    createdAt: iso(c.createdAtMs),
+  };
+}
+
+function plain(v: CborValue): unknown {
+  if (v instanceof Uint8Array) return toHex(v);
+  if (Array.isArray(v)) return v.map(plain);
+  if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)]));
+  return v;
+}
+
+export function viewJson(v: ConversationView) {
+  return {
+    ...summary(v.conv),
+    state: v.closing ? 'closed' : 'open',
+    messages: v.messages.map((m) => ({ hash: m.hash, author: m.authorHex, seq: m.seq, at: iso(m.atMs), kind: m.kind, data: plain(m.data) })),
+    current: v.current,
+    closing: v.closing ? { hash: v.closing.hash, closer: toHex(v.closing.closer), evaluatedAt: iso(v.closing.evaluatedAtMs), outcome: JSON.parse(v.closing.outcome), messages: v.closing.messages } : null,
+  };
+}
+
+function parseDeadline(s: string | undefined): number | undefined {
+  if (s === undefined) return undefined;
+  const ms = Date.parse(s);
+  if (!/^\d{4}-\d{2}-\d{2}/.test(s) || Number.isNaN(ms)) throw new KithError('USAGE', `--deadline takes an ISO 8601 date and time (2026-12-24T18:00:00Z), got ${JSON.stringify(s)}`);
+  return ms;
+}
+
+function methodOf(a: ConvNewArgs): MethodSpec {
+  if ((a.method === undefined) === (a.cel === undefined)) throw new KithError('USAGE', 'give exactly one of --method NAME or --cel EXPR');
+  if (a.method !== undefined) return { kind: 'builtin', name: a.method, params: parseParamArgs(a.params ?? []) };
+  return { kind: 'cel', reached: a.cel!, ...(a.outcome !== undefined ? { outcome: a.outcome } : {}) };
+}
+
+function sidesOf(specs: string[]) {
+  return specs.map((s) => {
+    const m = /^([^=]+)=(.+)$/.exec(s);
+    if (!m) throw new KithError('USAGE', `--side takes NAME=USERKEY[,USERKEY...], got ${JSON.stringify(s)}`);
+    return { name: m[1]!.trim(), members: m[2]!.split(',').map(parseUserKey) };
+  });
+}
+
+export function localConvOps(convs: Conversations): ConvOps {
+  return {
+    async create(a) {
+      if (!(PATTERNS as readonly string[]).includes(a.pattern)) throw new KithError('USAGE', `--pattern must be one of ${PATTERNS.join(', ')}`);
+      if (a.ballot !== undefined && !['choice', 'approve', 'ranking', 'scores'].includes(a.ballot)) throw new KithError('USAGE', '--ballot must be choice, approve, ranking or scores');
+      const deadlineMs = parseDeadline(a.deadline);
+      const conv = await convs.create({
+        topic: a.topic,
+        with: a.with.map(parseUserKey),
+        pattern: a.pattern as PatternName,
+        method: methodOf(a),
+        ...(deadlineMs !== undefined ? { deadlineMs } : {}),
+        options: a.options ?? [],
+        ...(a.ballot !== undefined ? { ballot: a.ballot as BallotShape } : {}),
+        sides: sidesOf(a.sides ?? []),
+        ...(a.rounds !== undefined ? { rounds: a.rounds } : {}),
+      });
+      return summary(conv);
+    },
+    async list() {
+      const out = [];
+      for (const c of await convs.list()) {
+        const closing = await convs.closing(c);
+        out.push({ ...summary(c), state: closing ? 'closed' : 'open', ...(closing ? { outcome: JSON.parse(closing.outcome) } : {}) });
+      }
+      return out;
+    },
+    async show(id) {
+      const conv = await convs.resolve(id);
+      await convs.closeIfReached(conv); // a deadline may have passed since the last message
+      return viewJson(await convs.view(conv.id));
+    },
+    async post(id, text, side) {
+      if (side === undefined) {
+        const r = await convs.post(id, 'text', { text });
+        return { posted: r.message.hash, closed: r.closing !== undefined };
+      }
+      const v = await convs.view(id);
+      const round = Math.floor(v.state.arguments / 2) + 1;
+      const r = await convs.post(v.conv.id, 'argument', { side, round, text });
+      return { posted: r.message.hash, round, closed: r.closing !== undefined };
+    },
+    async vote(id, a) {
+      const conv = await convs.resolve(id);
+      const shapes = [a.choice, a.approve, a.rank, a.scores].filter((x) => x !== undefined).length;
+      let kind: 'ballot' | 'position' | 'rsvp' | 'ack';
+      let data: Record<string, CborValue>;
+      switch (conv.pattern.name) {
+        case 'announcement':
+          kind = 'ack';
+          data = {};
+          break;
+        case 'invitation':
+          if (a.choice === undefined) throw new KithError('USAGE', 'an invitation takes an answer: kith conv vote ID yes|no|maybe');
+          kind = 'rsvp';
+          data = { answer: a.choice };
+          break;
+        case 'proposal':
+          if (a.choice === undefined) throw new KithError('USAGE', 'a proposal takes a stance: kith conv vote ID agree|abstain|disagree|block [--reason TEXT]');
+          kind = 'position';
+          data = { stance: a.choice, reason: a.reason ?? '' };
+          break;
+        case 'discussion':
+          throw new KithError('MESSAGE_REJECTED', 'a discussion has no votes; post messages with `kith conv post`');
+        default:
+          if (shapes !== 1) throw new KithError('USAGE', 'give one ballot: CHOICE, --approve A,B, --rank A,B,C or --score A=5 (repeatable)');
+          kind = 'ballot';
+          if (a.choice !== undefined) data = { choice: a.choice };
+          else if (a.approve !== undefined) data = { approve: a.approve };
+          else if (a.rank !== undefined) data = { ranking: a.rank };
+          else {
+            const scores: Record<string, CborValue> = {};
+            for (const s of a.scores!) {
+              const m = /^(.+)=(-?\d+)$/.exec(s);
+              if (!m) throw new KithError('USAGE', `--score takes OPTION=WHOLE_NUMBER, got ${JSON.stringify(s)}`);
+              scores[m[1]!] = Number(m[2]);
+            }
+            data = { scores };
+          }
+      }
+      const r = await convs.post(conv.id, kind, data);
+      return { posted: r.message.hash, closed: r.closing !== undefined, ...(r.closing ? { outcome: JSON.parse(r.closing.outcome) } : {}) };
+    },
+  };
+}
+
+/** The same operations through a running agent's API. */
+export function remoteConvOps(apiPort: number, token: string): ConvOps {
+  const call = async (op: string, body: unknown): Promise<unknown> => {
+    let res: Response;
+    try {
+      res = await fetch(`http://127.0.0.1:${apiPort}/api/conv/${op}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(15_000),
+      });
+    } catch (e) {
+      throw new KithError('API_UNREACHABLE', `the agent on port ${apiPort} does not answer: ${(e as Error).message}`);
+    }
+    const json = (await res.json()) as { result?: unknown; error?: { code: string; message: string; hint?: string; details?: string[] } };
+    if (json.error) {
+      const e = json.error;
+      throw new KithError(e.code as never, e.message, { ...(e.hint ? { hint: e.hint } : {}), ...(e.details ? { details: e.details } : {}) });
+    }
+    return json.result;
+  };
+  return {
+    create: (a) => call('create', a),
+    list: () => call('list', {}),
+    show: (id) => call('show', { id }),
+    post: (id, text, side) => call('post', { id, text, side }),
+    vote: (id, a) => call('vote', { id, ...a }),
+  };
+}
+
+/** Dispatches an API request body to the local operations (inside the agent). */
+export async function dispatchConvOp(ops: ConvOps, op: string, body: Record<string, unknown>): Promise<unknown> {
+  const s = (k: string) => (typeof body[k] === 'string' ? (body[k] as string) : undefined);
+  const listFields = ['with', 'params', 'options', 'sides', 'approve', 'rank', 'scores'];
+  for (const k of listFields) {
+    const v = body[k];
+    if (v !== undefined && (!Array.isArray(v) || !v.every((x) => typeof x === 'string'))) throw new KithError('USAGE', `"${k}" must be a list of strings`);
+  }
+  for (const k of ['topic', 'pattern', 'method', 'cel', 'outcome', 'deadline', 'ballot', 'choice', 'reason', 'id', 'text', 'side']) {
+    if (body[k] !== undefined && typeof body[k] !== 'string') throw new KithError('USAGE', `"${k}" must be a string`);
+  }
+  if (body['rounds'] !== undefined && !Number.isInteger(body['rounds'])) throw new KithError('USAGE', '"rounds" must be a whole number');
+  switch (op) {
+    case 'create':
+      if (s('topic') === undefined || s('pattern') === undefined) throw new KithError('USAGE', '"topic" and "pattern" are required');
+      return ops.create({ with: [], ...body } as unknown as ConvNewArgs);
+    case 'list':
+      return ops.list();
+    case 'show':
+      return ops.show(s('id') ?? '');
+    case 'post':
+      return ops.post(s('id') ?? '', s('text') ?? '', s('side'));
+    case 'vote':
+      return ops.vote(s('id') ?? '', body as ConvVoteArgs);
+    default:
+      throw new KithError('USAGE', `no conversation operation "${op}"`);
+  }
+}

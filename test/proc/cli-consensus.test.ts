@@ -1,0 +1,79 @@
+// `kith method` and `kith conv` as real processes: on the store directly, and through a running
+// agent's API.
+import t from 'tap';
+import fs from 'node:fs';
+import path from 'node:path';
+import { kith, startAgent } from '../helpers/proc.js';
+
+function json(r: { status: number | null; stdout: string; stderr: string }) {
+  if (r.status !== 0) throw new Error(`exit ${r.status}: ${r.stderr}`);
+  return JSON.parse(r.stdout);
+}
+
+t.test('method list and method test (Wikipedia Schulze example: E wins)', async (t) => {
+  const list = json(kith(['method', 'list', '--json']));
+  t.same(list.methods.map((m: { name: string }) => m.name), ['unanimity', 'majority', 'supermajority', 'consent', 'approval', 'score', 'irv', 'schulze', 'rsvp', 'acknowledge']);
+  const dir = t.testdir({
+    'sch.json': JSON.stringify({
+      options: ['A', 'B', 'C', 'D', 'E'],
+      ballots: [['ACBED', 5], ['ADECB', 5], ['BEDAC', 8], ['CABED', 3], ['CAEBD', 7], ['CBADE', 2], ['DCEBA', 7], ['EBADC', 8]].map(([r, n]) => ({ ranking: (r as string).split(''), count: n })),
+    }),
+    'bad.json': '{"ballots": [{"choice": 1}], "colour": 2}',
+  });
+  const r = json(kith(['method', 'test', '--method', 'schulze', '--input', path.join(dir, 'sch.json'), '--json']));
+  t.equal(r.reached, true);
+  t.same(r.outcome.winners, ['E']);
+  t.ok(r.explanation.strongestPaths, 'the path matrix is explained');
+  const irv = json(kith(['method', 'test', '--method', 'irv', '--input', path.join(dir, 'sch.json'), '--json']));
+  t.ok(Array.isArray(irv.explanation.rounds));
+  const cel = json(kith(['method', 'test', '--cel', 'tallies["E"] >= 8', '--outcome', '"E"', '--input', path.join(dir, 'sch.json'), '--json']));
+  t.same([cel.reached, cel.outcome.winners], [true, ['E']]);
+  const bad = kith(['method', 'test', '--method', 'irv', '--input', path.join(dir, 'bad.json')]);
+  t.equal(bad.status, 1);
+  t.match(bad.stderr, /error\[METHOD_INPUT\]: 2 problems/);
+  t.match(kith(['method', 'test', '--method', 'borda', '--input', path.join(dir, 'sch.json')]).stderr, /error\[METHOD_UNKNOWN\]/);
+  t.match(kith(['method', 'test', '--cel', 'cast >', '--input', path.join(dir, 'sch.json')]).stderr, /error\[CEL_INVALID\]/);
+  t.match(kith(['method', 'test', '--method', 'majority', '--param', 'of=some', '--input', path.join(dir, 'sch.json')]).stderr, /error\[METHOD_PARAM\]/);
+  const human = kith(['method', 'test', '--method', 'schulze', '--input', path.join(dir, 'sch.json')]);
+  t.match(human.stdout, /winners:\s+E/);
+});
+
+t.test('a poll from new to closed, on the store and then through the agent', async (t) => {
+  const dir = t.testdir();
+  const dirs = ['alice', 'bob'].map((n) => path.join(dir, n));
+  for (const d of dirs) json(kith(['init', '--data-dir', d, '--phrase-file', `${d}.phrase`, '--json']));
+  const bob = json(kith(['id', '--json', '--data-dir', dirs[1]!])).userKey;
+  const a = ['--data-dir', dirs[0]!];
+  const created = json(kith(['conv', 'new', ...a, '--json', '--topic', 'Where do we go on Saturday?', '--with', bob, '--pattern', 'poll', '--option', 'lake', '--option', 'pub', '--ballot', 'ranking', '--method', 'irv']));
+  t.match(created.id, /^[0-9a-f]{64}$/);
+  const v = json(kith(['conv', 'vote', created.id.slice(0, 10), '--rank', 'pub,lake', ...a, '--json']));
+  t.equal(v.closed, false);
+  t.match(kith(['conv', 'vote', created.id, 'pub', ...a]).stderr, /error\[MESSAGE_REJECTED\]: .*shape "ranking"/);
+  t.equal(fs.existsSync(path.join(dirs[0]!, 'agent.json')), false);
+
+  const agent = await startAgent(t, dirs[0]!);
+  const shown = json(kith(['conv', 'show', created.id, ...a, '--json']));
+  t.equal(shown.messages.length, 1, 'the agent serves what the CLI stored');
+  t.equal(shown.state, 'open');
+  json(kith(['conv', 'post', created.id, 'bring snacks', ...a, '--json']));
+  t.equal(json(kith(['conv', 'list', ...a, '--json']))[0].state, 'open');
+  t.match(kith(['conv', 'show', 'ffffffffff', ...a]).stderr, /error\[CONV_NOT_FOUND\]/);
+  const missing = kith(['conv', 'new', ...a, '--topic', 'x', '--pattern', 'poll', '--method', 'irv', '--option', 'a']);
+  t.match(missing.stderr, /error\[CONV_INVALID\]: cannot create the conversation: 2 problems/);
+  await agent.stop();
+});
+
+t.test('a proposal: alice agrees, bob stays silent, consent is reached at the deadline', async (t) => {
+  const dir = t.testdir();
+  const d = path.join(dir, 'alice');
+  json(kith(['init', '--data-dir', d, '--phrase-file', `${d}.phrase`, '--json']));
+  const bob = 'ab'.repeat(32);
+  const c = json(kith(['conv', 'new', '--data-dir', d, '--json', '--topic', 'paint the fence', '--with', bob, '--pattern', 'proposal', '--method', 'consent', '--deadline', new Date(Date.now() + 3000).toISOString()]));
+  t.match(kith(['conv', 'vote', c.id, 'block', '--data-dir', d]).stderr, /block needs a reason/);
+  json(kith(['conv', 'vote', c.id, 'agree', '--reason', 'fine', '--data-dir', d, '--json']));
+  t.equal(json(kith(['conv', 'show', c.id, '--data-dir', d, '--json'])).state, 'open', 'bob has not answered; deadline ahead');
+  await new Promise((r) => setTimeout(r, 3500));
+  const after = json(kith(['conv', 'show', c.id, '--data-dir', d, '--json']));
+  t.equal(after.state, 'closed', 'closed at the deadline with no block');
+  t.same(after.closing.outcome.winners, ['agree']);
+});
