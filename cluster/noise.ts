@@ -225,8 +225,31 @@ export class IkHandshake {
     return concat(...out);
   }
 
-  /** Returns the payload; throws NoiseError for anything that does not authenticate. */
+  /** Sets the PSK late: a psk2 responder learns who the initiator is (and so the PSK) from message 1. */
+  setPsk(psk: Uint8Array): void {
+    if (psk.length !== 32) throw new RangeError('a psk has 32 bytes');
+    (this.o as { psk?: Uint8Array }).psk = psk;
+  }
+
+  /**
+   * Returns the payload; throws NoiseError for anything that does not authenticate, and then
+   * leaves the state as it was, so that a forged message cannot spoil a handshake under way.
+   */
   readMessage(message: Uint8Array): Uint8Array {
+    const saved = { ck: this.ss.ck, h: this.ss.h, cipher: this.ss.cipher, n: this.ss.cipher.n, re: this.re, rs: this.rs, next: this.next };
+    try {
+      return this.readMessageUnsafe(message);
+    } catch (e) {
+      Object.assign(this.ss, { ck: saved.ck, h: saved.h, cipher: saved.cipher });
+      saved.cipher.n = saved.n;
+      this.re = saved.re;
+      this.rs = saved.rs;
+      this.next = saved.next;
+      throw e;
+    }
+  }
+
+  private readMessageUnsafe(message: Uint8Array): Uint8Array {
     const tokens = this.messages[this.next++];
     if (tokens === undefined) throw new NoiseError('handshake already complete');
     let off = 0;

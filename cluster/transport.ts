@@ -1,0 +1,508 @@
+// The secure datagram transport: Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s handshakes (WireGuard's
+// pattern), sessions with receiver indexes, 64-bit counters and a replay window, mac1 / cookie
+// DoS protection, roaming, rekeying and optional persistent keepalives. It delivers
+// unreliable, authenticated, encrypted datagrams; cluster/reliable.ts builds on it.
+//
+// Silence: a datagram that does not authenticate gets no answer of any kind and changes nothing
+// but the counters in `stats`. The only reply to an unauthenticated packet is a cookie reply, and
+// only under load, and only to an initiation whose mac1 proves the sender knows our public key.
+import type { Clock, Timer } from '../core/clock.js';
+import { SECOND } from '../core/clock.js';
+import type { Rng } from '../core/rng.js';
+import type { Endpoint, UdpSocket } from '../core/udp.js';
+import { formatEndpoint } from '../core/udp.js';
+import { aead, xaead, TAG_BYTES } from '../core/aead.js';
+import { decodeCanonical, encodeCanonical } from '../core/cbor.js';
+import { bytesEqual, toHex } from '../core/hex.js';
+import { verifyCertificate, type NodeCertificate } from '../identity/certificate.js';
+import { CipherState, IkHandshake, type KeyPair } from './noise.js';
+import { ReplayWindow } from './replay-window.js';
+import {
+  COOKIE_REPLY_BYTES, DATA_HEADER, INIT_HEADER, MAC_BYTES, MAX_DATAGRAM, MSG_COOKIE, MSG_DATA, MSG_INITIATION, MSG_RESPONSE,
+  PROLOGUE, PROTOCOL_NAME, RESP_HEADER, cookieKey, header, mac, mac1Key, macEqual, view,
+} from './wire.js';
+
+// --- specification constants (WireGuard's, cluster/README.md §Timers) ---
+export const REKEY_AFTER_MESSAGES = 2 ** 48;
+export const REJECT_AFTER_MESSAGES = 2 ** 52;
+export const REKEY_AFTER_TIME_MS = 120 * SECOND;
+export const REJECT_AFTER_TIME_MS = 180 * SECOND;
+export const REKEY_ATTEMPT_TIME_MS = 90 * SECOND;
+export const REKEY_TIMEOUT_MS = 5 * SECOND;
+export const COOKIE_SECRET_MAX_AGE_MS = 120 * SECOND;
+// --- implementation constants ---
+/** Payloads queued per peer while a handshake is under way. */
+export const MAX_QUEUED_PER_PEER = 64;
+/** Largest payload of one transport datagram. */
+export const MAX_PAYLOAD = MAX_DATAGRAM - DATA_HEADER - TAG_BYTES;
+/** Handshakes per second above which mac2 (a cookie) is required. */
+export const UNDER_LOAD_HANDSHAKES_PER_SEC = 50;
+
+export interface PeerConfig {
+  /** The peer node's static X25519 key (its certificate's `dh`). */
+  dhKey: Uint8Array;
+  /** The pair's 32-byte pre-shared key. */
+  psk: Uint8Array;
+  endpoint?: Endpoint;
+  /** Send an empty keepalive after this much silence on our side (0 = never): holds NAT mappings. */
+  keepaliveMs?: number;
+}
+
+export interface TransportEvents {
+  message?(peer: string, payload: Uint8Array): void;
+  endpoint?(peer: string, endpoint: Endpoint, previous: Endpoint | undefined): void;
+  session?(peer: string, cert: NodeCertificate): void;
+}
+
+export interface TransportOptions {
+  staticKey: KeyPair;
+  certBytes: Uint8Array;
+  /** Called for a verified certificate of a known peer: false refuses it (revoked, blocked). */
+  isAllowed?: (cert: NodeCertificate) => boolean;
+  underLoadPerSec?: number;
+}
+
+interface Session {
+  send: Uint8Array;
+  recv: Uint8Array;
+  localIndex: number;
+  remoteIndex: number;
+  sendCounter: number;
+  replay: ReplayWindow;
+  createdMs: number;
+  initiator: boolean;
+}
+
+interface Pending {
+  hs: IkHandshake;
+  localIndex: number;
+  startedMs: number;
+  firstAttemptMs: number;
+  sentMac1: Uint8Array;
+}
+
+interface Peer {
+  id: string;
+  cfg: PeerConfig;
+  endpoint: Endpoint | undefined;
+  cert: NodeCertificate | undefined;
+  current: Session | undefined;
+  previous: Session | undefined;
+  next: Session | undefined;
+  pending: Pending | undefined;
+  queue: Uint8Array[];
+  lastInitTs: number;
+  lastSentMs: number;
+  cookie: { value: Uint8Array; receivedMs: number } | undefined;
+  retry: Timer | undefined;
+  keepalive: Timer | undefined;
+  mac1Key: Uint8Array;
+  cookieKey: Uint8Array;
+}
+
+export type DropReason = 'short' | 'type' | 'mac1' | 'mac2' | 'handshake' | 'unknown-peer' | 'refused' | 'replayed-init' | 'index' | 'counter' | 'decrypt' | 'expired' | 'cookie';
+
+export class Transport {
+  readonly stats = { received: 0, sent: 0, delivered: 0, dropped: {} as Partial<Record<DropReason, number>>, handshakes: 0, cookiesSent: 0 };
+  private readonly peers = new Map<string, Peer>();
+  private readonly byIndex = new Map<number, { peer: Peer; kind: 'pending' | 'session' }>();
+  private readonly myMac1Key: Uint8Array;
+  private readonly myCookieKey: Uint8Array;
+  private cookieSecret: { value: Uint8Array; createdMs: number };
+  private recentHandshakes: number[] = [];
+  private lastInitTsSent = 0;
+  private closed = false;
+
+  constructor(
+    private readonly deps: { clock: Clock; rng: Rng; socket: UdpSocket; events?: TransportEvents },
+    private readonly opts: TransportOptions,
+  ) {
+    this.myMac1Key = mac1Key(opts.staticKey.publicKey);
+    this.myCookieKey = cookieKey(opts.staticKey.publicKey);
+    this.cookieSecret = { value: deps.rng.bytes(32), createdMs: deps.clock.now() };
+    deps.socket.onMessage((data, from) => this.receive(data, from));
+  }
+
+  /** Peer ids are the hex of the peer's static DH key. */
+  addPeer(cfg: PeerConfig): string {
+    if (cfg.dhKey.length !== 32 || cfg.psk.length !== 32) throw new RangeError('a peer needs a 32-byte DH key and a 32-byte psk');
+    const id = toHex(cfg.dhKey);
+    const existing = this.peers.get(id);
+    if (existing) {
+      existing.cfg = cfg;
+      if (cfg.endpoint) existing.endpoint = cfg.endpoint;
+      this.armKeepalive(existing);
+      return id;
+    }
+    const peer: Peer = {
+      id, cfg, endpoint: cfg.endpoint, cert: undefined, current: undefined, previous: undefined, next: undefined, pending: undefined,
+      queue: [], lastInitTs: 0, lastSentMs: -Infinity, cookie: undefined, retry: undefined, keepalive: undefined,
+      mac1Key: mac1Key(cfg.dhKey), cookieKey: cookieKey(cfg.dhKey),
+    };
+    this.peers.set(id, peer);
+    this.armKeepalive(peer);
+    return id;
+  }
+
+  /** Forgets a peer and its sessions at once (removal, revocation). */
+  removePeer(id: string): void {
+    const p = this.peers.get(id);
+    if (!p) return;
+    this.dropSessions(p);
+    p.retry?.cancel();
+    p.keepalive?.cancel();
+    this.peers.delete(id);
+  }
+
+  peerIds(): string[] {
+    return [...this.peers.keys()];
+  }
+
+  peerInfo(id: string): { endpoint: Endpoint | undefined; cert: NodeCertificate | undefined; established: boolean } | undefined {
+    const p = this.peers.get(id);
+    return p && { endpoint: p.endpoint, cert: p.cert, established: this.usable(p.current) !== undefined };
+  }
+
+  /** Sends one datagram's payload (≤ MAX_PAYLOAD bytes) to a peer; handshakes first if needed. */
+  send(id: string, payload: Uint8Array): void {
+    const p = this.peers.get(id);
+    if (!p) throw new RangeError(`unknown peer ${id.slice(0, 16)}`);
+    if (payload.length > MAX_PAYLOAD) throw new RangeError(`payload of ${payload.length} bytes is over the ${MAX_PAYLOAD}-byte limit of one datagram`);
+    const s = this.usable(p.current);
+    if (s && p.endpoint) {
+      this.sendData(p, s, payload);
+      if (s.initiator && (this.deps.clock.now() - s.createdMs > REKEY_AFTER_TIME_MS || s.sendCounter > REKEY_AFTER_MESSAGES)) this.initiate(p);
+      return;
+    }
+    if (p.queue.length >= MAX_QUEUED_PER_PEER) p.queue.shift();
+    p.queue.push(payload);
+    this.initiate(p);
+  }
+
+  /** Starts a handshake now (used by membership to reach a peer at a new address). */
+  connect(id: string, endpoint?: Endpoint): void {
+    const p = this.peers.get(id);
+    if (!p) throw new RangeError(`unknown peer ${id.slice(0, 16)}`);
+    if (endpoint) p.endpoint = endpoint;
+    this.initiate(p, true);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const p of this.peers.values()) {
+      p.retry?.cancel();
+      p.keepalive?.cancel();
+      this.dropSessions(p);
+    }
+  }
+
+  // ---------------------------------------------------------------- sending
+
+  private usable(s: Session | undefined): Session | undefined {
+    if (!s) return undefined;
+    if (this.deps.clock.now() - s.createdMs > REJECT_AFTER_TIME_MS || s.sendCounter >= REJECT_AFTER_MESSAGES) return undefined;
+    return s;
+  }
+
+  private sendRaw(p: Peer, bytes: Uint8Array): void {
+    if (this.closed || !p.endpoint) return;
+    this.stats.sent++;
+    p.lastSentMs = this.deps.clock.now();
+    this.deps.socket.send(p.endpoint, bytes);
+  }
+
+  private sendData(p: Peer, s: Session, payload: Uint8Array): void {
+    const { buf, view: v } = header(MSG_DATA, DATA_HEADER + payload.length + TAG_BYTES);
+    v.setUint32(4, s.remoteIndex, true);
+    const counter = s.sendCounter++;
+    v.setBigUint64(8, BigInt(counter), true);
+    buf.set(aead.seal(s.send, CipherState.nonce(BigInt(counter)), payload, new Uint8Array(0)), DATA_HEADER);
+    this.sendRaw(p, buf);
+  }
+
+  private newIndex(): number {
+    for (;;) {
+      const i = this.deps.rng.below(2 ** 32);
+      if (!this.byIndex.has(i)) return i;
+    }
+  }
+
+  /** Sends an initiation, unless one went out less than REKEY_TIMEOUT ago (then the retry timer covers it). */
+  private initiate(p: Peer, force = false): void {
+    const now = this.deps.clock.now();
+    if (!p.endpoint || this.closed) return;
+    if (p.pending && now - p.pending.startedMs < REKEY_TIMEOUT_MS && !force) return;
+    const firstAttemptMs = p.pending?.firstAttemptMs ?? now;
+    if (p.pending) this.byIndex.delete(p.pending.localIndex);
+    if (now - firstAttemptMs > REKEY_ATTEMPT_TIME_MS) {
+      // Give up on this round; queued payloads are dropped (reliable delivery retries its own).
+      p.pending = undefined;
+      p.queue = [];
+      return;
+    }
+    const hs = new IkHandshake({ initiator: true, prologue: PROLOGUE, s: this.opts.staticKey, rs: p.cfg.dhKey, psk: p.cfg.psk, pskPosition: 2, protocolName: PROTOCOL_NAME, randomBytes: (n) => this.deps.rng.bytes(n) });
+    // ts: strictly increasing wall-clock ms, so a replayed initiation is refused (WireGuard's TAI64N).
+    this.lastInitTsSent = Math.max(this.lastInitTsSent + 1, Math.floor(this.deps.clock.wallTime()));
+    const noise = hs.writeMessage(encodeCanonical({ cert: this.opts.certBytes, ts: this.lastInitTsSent }));
+    const localIndex = this.newIndex();
+    const { buf, view: v } = header(MSG_INITIATION, INIT_HEADER + noise.length + 2 * MAC_BYTES);
+    v.setUint32(4, localIndex, true);
+    buf.set(noise, INIT_HEADER);
+    const mac1 = this.writeMacs(buf, p.mac1Key, p.cookie);
+    p.pending = { hs, localIndex, startedMs: now, firstAttemptMs, sentMac1: mac1 };
+    this.byIndex.set(localIndex, { peer: p, kind: 'pending' });
+    this.sendRaw(p, buf);
+    p.retry?.cancel();
+    // Retry with jitter (WireGuard: REKEY_TIMEOUT plus up to 333 ms).
+    p.retry = this.deps.clock.setTimer(REKEY_TIMEOUT_MS + this.deps.rng.below(334), () => {
+      p.retry = undefined;
+      if (p.pending && p.pending.localIndex === localIndex) this.initiate(p, true);
+    });
+  }
+
+  /** Fills mac1 (and mac2 when we hold a fresh cookie) at the end of a handshake message. */
+  private writeMacs(buf: Uint8Array, key: Uint8Array, cookie: Peer['cookie']): Uint8Array {
+    const m1 = buf.length - 2 * MAC_BYTES;
+    const mac1 = mac(key, buf.subarray(0, m1));
+    buf.set(mac1, m1);
+    if (cookie && this.deps.clock.now() - cookie.receivedMs < COOKIE_SECRET_MAX_AGE_MS) buf.set(mac(cookie.value, buf.subarray(0, m1 + MAC_BYTES)), m1 + MAC_BYTES);
+    return mac1;
+  }
+
+  private armKeepalive(p: Peer): void {
+    p.keepalive?.cancel();
+    p.keepalive = undefined;
+    const every = p.cfg.keepaliveMs ?? 0;
+    if (every <= 0 || this.closed) return;
+    const tick = (): void => {
+      const idle = this.deps.clock.now() - p.lastSentMs;
+      const s = this.usable(p.current);
+      if (idle >= every && s && p.endpoint) this.sendData(p, s, new Uint8Array(0));
+      p.keepalive = this.deps.clock.setTimer(Math.max(every - Math.min(idle, every), every / 4), tick);
+    };
+    p.keepalive = this.deps.clock.setTimer(every, tick);
+  }
+
+  // ---------------------------------------------------------------- receiving
+
+  private drop(reason: DropReason): void {
+    this.stats.dropped[reason] = (this.stats.dropped[reason] ?? 0) + 1;
+  }
+
+  /** Every datagram enters here. Nothing in it may throw: bad input is counted and dropped. */
+  receive(data: Uint8Array, from: Endpoint): void {
+    this.stats.received++;
+    try {
+      if (data.length < 4) return this.drop('short');
+      switch (data[0]) {
+        case MSG_DATA:
+          return this.onData(data, from);
+        case MSG_INITIATION:
+          return this.onInitiation(data, from);
+        case MSG_RESPONSE:
+          return this.onResponse(data, from);
+        case MSG_COOKIE:
+          return this.onCookie(data);
+        default:
+          return this.drop('type');
+      }
+    } catch {
+      this.drop('handshake');
+    }
+  }
+
+  private checkMac1(data: Uint8Array): boolean {
+    if (data[1] !== 0 || data[2] !== 0 || data[3] !== 0) return false;
+    const m1 = data.length - 2 * MAC_BYTES;
+    return macEqual(mac(this.myMac1Key, data.subarray(0, m1)), data.subarray(m1, m1 + MAC_BYTES));
+  }
+
+  private underLoad(): boolean {
+    const now = this.deps.clock.now();
+    this.recentHandshakes = this.recentHandshakes.filter((t) => now - t < SECOND);
+    return this.recentHandshakes.length >= (this.opts.underLoadPerSec ?? UNDER_LOAD_HANDSHAKES_PER_SEC);
+  }
+
+  private cookieFor(from: Endpoint): Uint8Array {
+    const now = this.deps.clock.now();
+    if (now - this.cookieSecret.createdMs > COOKIE_SECRET_MAX_AGE_MS) this.cookieSecret = { value: this.deps.rng.bytes(32), createdMs: now };
+    return mac(this.cookieSecret.value, new TextEncoder().encode(formatEndpoint(from)));
+  }
+
+  /** Under load, a handshake message needs a valid mac2; otherwise a cookie reply goes back. */
+  private passesLoadCheck(data: Uint8Array, from: Endpoint, senderIndex: number): boolean {
+    this.recentHandshakes.push(this.deps.clock.now());
+    if (!this.underLoad()) return true;
+    const m2 = data.length - MAC_BYTES;
+    if (macEqual(mac(this.cookieFor(from), data.subarray(0, m2)), data.subarray(m2))) return true;
+    const { buf, view: v } = header(MSG_COOKIE, COOKIE_REPLY_BYTES);
+    v.setUint32(4, senderIndex, true);
+    const nonce = this.deps.rng.bytes(24);
+    buf.set(nonce, 8);
+    buf.set(xaead.seal(this.myCookieKey, nonce, this.cookieFor(from), data.subarray(m2 - MAC_BYTES, m2)), 32);
+    this.stats.cookiesSent++;
+    this.stats.sent++;
+    this.deps.socket.send(from, buf);
+    this.drop('mac2');
+    return false;
+  }
+
+  private onInitiation(data: Uint8Array, from: Endpoint): void {
+    if (data.length < INIT_HEADER + 32 + 48 + TAG_BYTES + 2 * MAC_BYTES || data.length > MAX_DATAGRAM) return this.drop('short');
+    if (!this.checkMac1(data)) return this.drop('mac1');
+    const senderIndex = view(data).getUint32(4, true);
+    if (!this.passesLoadCheck(data, from, senderIndex)) return;
+    const noise = data.subarray(INIT_HEADER, data.length - 2 * MAC_BYTES);
+    // The PSK is mixed only into message 2 (psk2), so message 1 can be read before we know who it is.
+    const hs = new IkHandshake({ initiator: false, prologue: PROLOGUE, s: this.opts.staticKey, psk: new Uint8Array(32), pskPosition: 2, protocolName: PROTOCOL_NAME, randomBytes: (n) => this.deps.rng.bytes(n) });
+    let payload: Uint8Array;
+    try {
+      payload = hs.readMessage(noise);
+    } catch {
+      return this.drop('handshake');
+    }
+    const peer = this.peers.get(toHex(hs.rs!));
+    if (!peer) return this.drop('unknown-peer');
+    const parsed = this.parseHello(payload, hs.rs!, true);
+    if (!parsed) return this.drop('refused');
+    if (parsed.ts <= peer.lastInitTs) return this.drop('replayed-init');
+    peer.lastInitTs = parsed.ts;
+    // Now the PSK of this pair is known: finish message 2 with it.
+    hs.setPsk(peer.cfg.psk);
+    const reply = hs.writeMessage(encodeCanonical({ cert: this.opts.certBytes }));
+    const [toUs, toThem] = hs.split();
+    const localIndex = this.newIndex();
+    const { buf, view: v } = header(MSG_RESPONSE, RESP_HEADER + reply.length + 2 * MAC_BYTES);
+    v.setUint32(4, localIndex, true);
+    v.setUint32(8, senderIndex, true);
+    buf.set(reply, RESP_HEADER);
+    this.writeMacs(buf, peer.mac1Key, peer.cookie);
+    if (peer.next) this.byIndex.delete(peer.next.localIndex);
+    peer.next = { send: toThem.key(), recv: toUs.key(), localIndex, remoteIndex: senderIndex, sendCounter: 0, replay: new ReplayWindow(), createdMs: this.deps.clock.now(), initiator: false };
+    this.byIndex.set(localIndex, { peer, kind: 'session' });
+    this.setCert(peer, parsed.cert);
+    this.stats.handshakes++;
+    this.updateEndpoint(peer, from);
+    this.sendRaw(peer, buf);
+  }
+
+  private onResponse(data: Uint8Array, from: Endpoint): void {
+    if (data.length < RESP_HEADER + 32 + TAG_BYTES + 2 * MAC_BYTES || data.length > MAX_DATAGRAM) return this.drop('short');
+    if (!this.checkMac1(data)) return this.drop('mac1');
+    const v = view(data);
+    const senderIndex = v.getUint32(4, true);
+    const entry = this.byIndex.get(v.getUint32(8, true));
+    if (!entry || entry.kind !== 'pending' || !entry.peer.pending) return this.drop('index');
+    if (!this.passesLoadCheck(data, from, senderIndex)) return;
+    const p = entry.peer;
+    const pending = p.pending!;
+    // readMessage leaves the state untouched when it fails: a forged response spoils nothing.
+    let payload: Uint8Array;
+    const hs = pending.hs;
+    try {
+      payload = hs.readMessage(data.subarray(RESP_HEADER, data.length - 2 * MAC_BYTES));
+    } catch {
+      return this.drop('handshake');
+    }
+    const parsed = this.parseHello(payload, p.cfg.dhKey, false);
+    if (!parsed) return this.drop('refused');
+    const [toThem, toUs] = hs.split();
+    this.byIndex.delete(pending.localIndex);
+    p.pending = undefined;
+    p.retry?.cancel();
+    this.rotate(p, { send: toThem.key(), recv: toUs.key(), localIndex: pending.localIndex, remoteIndex: senderIndex, sendCounter: 0, replay: new ReplayWindow(), createdMs: this.deps.clock.now(), initiator: true });
+    this.setCert(p, parsed.cert);
+    this.stats.handshakes++;
+    this.updateEndpoint(p, from);
+    const queued = p.queue;
+    p.queue = [];
+    // Key confirmation: the responder uses the session only after our first data packet.
+    if (queued.length === 0) this.sendData(p, p.current!, new Uint8Array(0));
+    for (const q of queued) this.sendData(p, p.current!, q);
+  }
+
+  private onCookie(data: Uint8Array): void {
+    if (data.length !== COOKIE_REPLY_BYTES) return this.drop('short');
+    const entry = this.byIndex.get(view(data).getUint32(4, true));
+    if (!entry || entry.kind !== 'pending' || !entry.peer.pending) return this.drop('index');
+    const p = entry.peer;
+    const cookie = xaead.open(p.cookieKey, data.subarray(8, 32), data.subarray(32), p.pending!.sentMac1);
+    if (!cookie) return this.drop('cookie');
+    p.cookie = { value: cookie, receivedMs: this.deps.clock.now() };
+  }
+
+  private onData(data: Uint8Array, from: Endpoint): void {
+    if (data.length < DATA_HEADER + TAG_BYTES || data.length > MAX_DATAGRAM) return this.drop('short');
+    if (data[1] !== 0 || data[2] !== 0 || data[3] !== 0) return this.drop('type');
+    const v = view(data);
+    const entry = this.byIndex.get(v.getUint32(4, true));
+    if (!entry || entry.kind !== 'session') return this.drop('index');
+    const p = entry.peer;
+    const s = [p.current, p.next, p.previous].find((x) => x?.localIndex === v.getUint32(4, true));
+    if (!s) return this.drop('index');
+    if (this.deps.clock.now() - s.createdMs > REJECT_AFTER_TIME_MS) return this.drop('expired');
+    const c = v.getBigUint64(8, true);
+    const counter = c > BigInt(Number.MAX_SAFE_INTEGER) ? -1 : Number(c);
+    if (!s.replay.canAccept(counter) || counter >= REJECT_AFTER_MESSAGES) return this.drop('counter');
+    const plain = aead.open(s.recv, CipherState.nonce(BigInt(counter)), data.subarray(DATA_HEADER), new Uint8Array(0));
+    if (!plain) return this.drop('decrypt');
+    if (!s.replay.accept(counter)) return this.drop('counter');
+    if (s === p.next) this.rotate(p, s); // key confirmed by the initiator's first packet
+    this.updateEndpoint(p, from);
+    if (plain.length === 0) return; // keepalive
+    this.stats.delivered++;
+    this.deps.events?.message?.(p.id, plain);
+  }
+
+  private rotate(p: Peer, s: Session): void {
+    if (p.previous) this.byIndex.delete(p.previous.localIndex);
+    if (p.next === s) p.next = undefined;
+    p.previous = p.current;
+    p.current = s;
+    this.byIndex.set(s.localIndex, { peer: p, kind: 'session' });
+    const queued = p.queue;
+    p.queue = [];
+    for (const q of queued) this.sendData(p, s, q);
+  }
+
+  private dropSessions(p: Peer): void {
+    for (const s of [p.current, p.previous, p.next]) if (s) {
+      s.send.fill(0);
+      s.recv.fill(0);
+      this.byIndex.delete(s.localIndex);
+    }
+    if (p.pending) this.byIndex.delete(p.pending.localIndex);
+    p.current = p.previous = p.next = p.pending = undefined;
+    p.queue = [];
+  }
+
+  /** Roaming: the endpoint follows the source of the latest authenticated packet. */
+  private updateEndpoint(p: Peer, from: Endpoint): void {
+    const prev = p.endpoint;
+    if (prev && prev.host === from.host && prev.port === from.port) return;
+    p.endpoint = { host: from.host, port: from.port };
+    this.deps.events?.endpoint?.(p.id, p.endpoint, prev);
+  }
+
+  private setCert(p: Peer, cert: NodeCertificate): void {
+    p.cert = cert;
+    this.deps.events?.session?.(p.id, cert);
+  }
+
+  /** The handshake payload: a certificate for exactly this static key, allowed by the cluster. */
+  private parseHello(payload: Uint8Array, staticKey: Uint8Array, withTs: boolean): { cert: NodeCertificate; ts: number } | undefined {
+    try {
+      const v = decodeCanonical(payload) as Record<string, unknown>;
+      const certBytes = v['cert'];
+      if (!(certBytes instanceof Uint8Array)) return undefined;
+      const cert = verifyCertificate(certBytes);
+      if (!bytesEqual(cert.dhKey, staticKey)) return undefined;
+      if (this.opts.isAllowed && !this.opts.isAllowed(cert)) return undefined;
+      const ts = v['ts'];
+      if (withTs && (typeof ts !== 'number' || !Number.isSafeInteger(ts))) return undefined;
+      return { cert, ts: withTs ? (ts as number) : 0 };
+    } catch {
+      return undefined;
+    }
+  }
+}
