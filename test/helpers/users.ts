@@ -9,6 +9,8 @@ import type { Signer } from '../../consensus/records.js';
 export interface TestUser extends Signer {
   name: string;
   hex: string;
+  /** The node's X25519 static key pair (its certificate's `dh`). */
+  dh: { secretKey: Uint8Array; publicKey: Uint8Array };
 }
 
 const cache = new Map<string, TestUser>();
@@ -18,7 +20,7 @@ export function testUser(name: string): TestUser {
   if (hit) return hit;
   const phrase = generatePhrase(new SeededRng(`user:${name}`));
   const node = certifyNode(new VirtualClock(), { phrase, nodeIndex: 0, generation: 0, roles: ['access'], label: name });
-  const u = { name, hex: toHex(node.userKey), userKey: node.userKey, signSecret: node.keys.sign.secretKey, certBytes: node.certBytes };
+  const u = { name, hex: toHex(node.userKey), userKey: node.userKey, signSecret: node.keys.sign.secretKey, certBytes: node.certBytes, dh: node.keys.dh };
   cache.set(name, u);
   return u;
 }

@@ -1,0 +1,219 @@
+// The transport conformance suite: the same scenarios on SimNet (virtual clock) and on real
+// node:dgram sockets over loopback. Runner-independent: test/unit/transport.test.ts runs it
+// under tap on Node, test/bun/transport.ts under Bun with a small harness.
+import type { Assert } from '../helpers/assert.js';
+import { Transport, MAX_PAYLOAD } from '../../cluster/transport.js';
+import { toHex } from '../../core/hex.js';
+import type { Endpoint, UdpSocket } from '../../core/udp.js';
+import { testUser, type TestUser } from '../helpers/users.js';
+import { simEnv, realEnv, type TransportEnv } from '../helpers/transport-env.js';
+
+const alice = testUser('alice');
+const bob = testUser('bob');
+const mallory = testUser('mallory');
+const PSK = new Uint8Array(32).fill(7);
+
+interface Node {
+  user: TestUser;
+  socket: UdpSocket;
+  transport: Transport;
+  inbox: { peer: string; text: string }[];
+  moves: Endpoint[];
+  sessions: string[];
+}
+
+async function node(env: TransportEnv, user: TestUser, host: number): Promise<Node> {
+  const socket = await env.socket(host);
+  const n: Node = { user, socket, inbox: [], moves: [], sessions: [], transport: undefined as unknown as Transport };
+  n.transport = new Transport({
+    clock: env.clock, rng: env.rng, socket,
+    events: {
+      message: (peer, payload) => n.inbox.push({ peer, text: new TextDecoder().decode(payload) }),
+      endpoint: (_peer, ep) => n.moves.push(ep),
+      session: (_peer, cert) => n.sessions.push(toHex(cert.userKey)),
+    },
+  }, { staticKey: user.dh, certBytes: user.certBytes });
+  return n;
+}
+
+function pair(a: Node, b: Node, psk = PSK): { ab: string; ba: string } {
+  const ab = a.transport.addPeer({ dhKey: b.user.dh.publicKey, psk, endpoint: b.socket.local });
+  const ba = b.transport.addPeer({ dhKey: a.user.dh.publicKey, psk });
+  return { ab, ba };
+}
+
+const text = (s: string) => new TextEncoder().encode(s);
+
+export interface Case {
+  name: string;
+  fn: (t: Assert) => Promise<void>;
+}
+
+export function transportCases(): Case[] {
+  const cases: Case[] = [];
+  const test = (name: string, fn: (t: Assert) => Promise<void>) => cases.push({ name, fn });
+
+for (const make of [() => simEnv('transport-1'), realEnv]) {
+  const probe = make();
+  const name = probe.name;
+  void probe.close();
+
+  test(`${name}: a handshake proves both certificates, then messages flow both ways`, async (t) => {
+    const env = make();
+    t.teardown(() => env.close());
+    const a = await node(env, alice, 0);
+    const b = await node(env, bob, 1);
+    const { ab, ba } = pair(a, b);
+    a.transport.send(ab, text('hello bob'));
+    t.ok(await env.settle(() => b.inbox.length === 1), 'delivered');
+    t.same(b.inbox[0], { peer: ba, text: 'hello bob' });
+    t.same(b.sessions, [alice.hex], 'bob learnt alice\'s user key from her certificate');
+    t.same(a.sessions, [bob.hex]);
+    b.transport.send(ba, text('hi alice'));
+    t.ok(await env.settle(() => a.inbox.length === 1));
+    for (let i = 0; i < 20; i++) a.transport.send(ab, text(`m${i}`));
+    t.ok(await env.settle(() => b.inbox.length === 21));
+    t.same(b.inbox.slice(1).map((m) => m.text), Array.from({ length: 20 }, (_, i) => `m${i}`));
+    t.equal(a.transport.stats.handshakes + b.transport.stats.handshakes, 2, 'one handshake');
+    t.throws(() => a.transport.send(ab, new Uint8Array(MAX_PAYLOAD + 1)), RangeError);
+  });
+
+  test(`${name}: strangers, wrong keys and garbage get no answer at all`, async (t) => {
+    const env = make();
+    t.teardown(() => env.close());
+    const a = await node(env, alice, 0);
+    const b = await node(env, bob, 1);
+    const m = await node(env, mallory, 2);
+    pair(a, b);
+    // Mallory knows bob's public key (from a card) but bob does not know her.
+    const mb = m.transport.addPeer({ dhKey: bob.dh.publicKey, psk: PSK, endpoint: b.socket.local });
+    let bytesToMallory = 0;
+    const raw = await env.socket(3);
+    raw.onMessage((d) => (bytesToMallory += d.length));
+    m.socket.onMessage((d) => (bytesToMallory += d.length));
+    m.transport.send(mb, text('let me in'));
+    // Garbage, truncations and bit flips of a real initiation.
+    const init: Uint8Array[] = [];
+    const realSend = m.socket.send.bind(m.socket);
+    m.socket.send = (to, d) => {
+      init.push(new Uint8Array(d));
+      realSend(to, d);
+    };
+    m.transport.connect(mb);
+    await env.settle(() => init.length > 0, 2000);
+    const sample = init[0]!;
+    for (let i = 0; i < 300; i++) {
+      const kind = i % 3;
+      const d = kind === 0 ? env.rng.bytes(1 + env.rng.below(1300)) : kind === 1 ? sample.subarray(0, env.rng.below(sample.length)) : (() => {
+        const x = new Uint8Array(sample);
+        x[env.rng.below(x.length)]! ^= 1 << env.rng.below(8);
+        return x;
+      })();
+      raw.send(b.socket.local, d);
+    }
+    for (let i = 0; i < 5; i++) raw.send(b.socket.local, sample); // replays of a stranger's initiation
+    await env.settle(() => false, 1500);
+    t.equal(bytesToMallory, 0, 'zero bytes in reply');
+    t.equal(b.transport.stats.sent, 0, 'bob sent nothing');
+    t.same(b.inbox, []);
+    t.ok((b.transport.stats.dropped['mac1'] ?? 0) > 0, 'mac1 failures counted');
+    t.ok((b.transport.stats.dropped['unknown-peer'] ?? 0) > 0, 'the stranger was refused after the DH');
+  });
+
+  test(`${name}: a wrong PSK never makes a session; a replayed data packet is dropped`, async (t) => {
+    const env = make();
+    t.teardown(() => env.close());
+    const a = await node(env, alice, 0);
+    const b = await node(env, bob, 1);
+    const ab = a.transport.addPeer({ dhKey: bob.dh.publicKey, psk: new Uint8Array(32).fill(1), endpoint: b.socket.local });
+    b.transport.addPeer({ dhKey: alice.dh.publicKey, psk: new Uint8Array(32).fill(2) });
+    a.transport.send(ab, text('x'));
+    await env.settle(() => false, 1500);
+    t.same(b.inbox, []);
+    t.notOk(a.transport.peerInfo(ab)!.established);
+    t.ok((a.transport.stats.dropped['handshake'] ?? 0) > 0, 'the response did not decrypt');
+
+    const env2 = make();
+    t.teardown(() => env2.close());
+    const c = await node(env2, alice, 0);
+    const d = await node(env2, bob, 1);
+    const { ab: cd } = pair(c, d);
+    const sent: Uint8Array[] = [];
+    const s = c.socket.send.bind(c.socket);
+    c.socket.send = (to, data) => {
+      sent.push(new Uint8Array(data));
+      s(to, data);
+    };
+    c.transport.send(cd, text('once'));
+    await env2.settle(() => d.inbox.length === 1);
+    const dataPacket = sent.filter((p) => p[0] === 4).at(-1)!;
+    for (let i = 0; i < 3; i++) s(d.socket.local, dataPacket);
+    await env2.settle(() => false, 500);
+    t.equal(d.inbox.length, 1, 'delivered exactly once');
+    t.ok((d.transport.stats.dropped['counter'] ?? 0) >= 3);
+  });
+}
+
+test('SimNet: roaming follows the latest authenticated packet; the change is an event', async (t) => {
+  const env = simEnv('roam');
+  const a = await node(env, alice, 0);
+  const b = await node(env, bob, 1);
+  const { ab, ba } = pair(a, b);
+  a.transport.send(ab, text('from home'));
+  await env.settle(() => b.inbox.length === 1);
+  const hostA = [...(env.sim as unknown as { hosts: Map<string, { setAddress(x: string): void }> }).hosts.values()][0]!;
+  hostA.setAddress('10.9.9.9');
+  // A forged packet from another address must not move the endpoint.
+  const rogue = await env.socket(7);
+  rogue.send(b.socket.local, new Uint8Array(64));
+  await env.settle(() => false, 200);
+  t.equal(b.transport.peerInfo(ba)!.endpoint!.host, '10.0.0.1', 'unchanged by an unauthenticated packet');
+  a.transport.send(ab, text('from the cafe'));
+  await env.settle(() => b.inbox.length === 2);
+  t.equal(b.transport.peerInfo(ba)!.endpoint!.host, '10.9.9.9');
+  t.equal(b.moves.at(-1)!.host, '10.9.9.9', 'endpoint event');
+  b.transport.send(ba, text('reply to the new address'));
+  t.ok(await env.settle(() => a.inbox.length === 1));
+});
+
+test('SimNet: sessions rekey after two minutes and keepalives are sent only when configured', async (t) => {
+  const env = simEnv('rekey');
+  const a = await node(env, alice, 0);
+  const b = await node(env, bob, 1);
+  const { ab } = pair(a, b);
+  a.transport.send(ab, text('1'));
+  await env.settle(() => b.inbox.length === 1);
+  const sentIdle = a.transport.stats.sent + b.transport.stats.sent;
+  await env.settle(() => false, 60_000);
+  t.equal(a.transport.stats.sent + b.transport.stats.sent, sentIdle, 'idle: silence');
+  await env.settle(() => false, 70_000);
+  a.transport.send(ab, text('2'));
+  await env.settle(() => b.inbox.length === 2 && a.transport.stats.handshakes === 2, 5000);
+  t.equal(b.inbox.length, 2, 'the old session still carries data while the new one is made');
+  t.equal(a.transport.stats.handshakes, 2, 'a new handshake after REKEY_AFTER_TIME');
+  a.transport.send(ab, text('3'));
+  t.ok(await env.settle(() => b.inbox.length === 3), 'the new session carries data');
+  a.transport.addPeer({ dhKey: bob.dh.publicKey, psk: PSK, keepaliveMs: 25_000 });
+  const before = a.transport.stats.sent;
+  await env.settle(() => false, 100_000);
+  const keepalives = a.transport.stats.sent - before;
+  t.ok(keepalives >= 3 && keepalives <= 5, `${keepalives} keepalives in 100 s at 25 s`);
+});
+
+test('SimNet: a seeded run replays exactly (trace hashes equal)', async (t) => {
+  const run = async (seed: string) => {
+    const env = simEnv(seed);
+    env.sim!.defaults = { ...env.sim!.defaults, jitterMs: 20, loss: 0.1, duplicate: 0.1 };
+    const a = await node(env, alice, 0);
+    const b = await node(env, bob, 1);
+    const { ab } = pair(a, b);
+    for (let i = 0; i < 50; i++) a.transport.send(ab, text(`m${i}`));
+    await env.settle(() => false, 20_000);
+    return env.sim!.traceHash();
+  };
+  t.equal(await run('seed-a'), await run('seed-a'));
+  t.not(await run('seed-a'), await run('seed-b'));
+});
+
+  return cases;
+}
