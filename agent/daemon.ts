@@ -13,6 +13,7 @@ import { bindUdp, formatEndpoint, type UdpSocket } from '../core/udp.js';
 import { hasIdentity, loadIdentity, type NodeIdentity } from '../identity/keystore.js';
 import { parseRoles } from '../identity/certificate.js';
 import { createApi } from './api.js';
+import { Transport } from '../cluster/transport.js';
 import { Conversations } from '../consensus/conversations.js';
 import { dispatchConvOp, localConvOps } from './conv-ops.js';
 import { defaultConfig, loadConfigFile, type Config } from './config.js';
@@ -109,11 +110,13 @@ export async function runAgent(opts: RunOptions, deps: { clock?: Clock; log?: Lo
 
     const udp: UdpSocket = await bindUdp({ host: config.cluster.host, port: config.cluster.port });
     cleanups.push(() => udp.close());
-    // Until the transport exists the socket answers nothing; it only counts what arrives.
-    let datagramsDropped = 0;
-    udp.onMessage(() => {
-      datagramsDropped++;
-    });
+    // The secure transport owns the cluster socket. Until membership adds peers (cards,
+    // pairing), every initiation is from a stranger: dropped without an answer, only counted.
+    const transport = new Transport(
+      { clock, rng: cryptoRng, socket: udp },
+      { staticKey: { secretKey: identity.keys.dh.secretKey, publicKey: identity.keys.dh.publicKey }, certBytes: identity.certBytes },
+    );
+    cleanups.push(() => transport.close());
 
     const startedAtMs = clock.wallTime();
     const convOps = localConvOps(new Conversations({
@@ -135,7 +138,7 @@ export async function runAgent(opts: RunOptions, deps: { clock?: Clock; log?: Lo
         uptimeMs: clock.wallTime() - startedAtMs,
         dataDir: opts.dataDir,
         storeBytes: dirSizeBytes(files.store),
-        cluster: { host: config.cluster.host, port: udp.local.port, datagramsDropped },
+        cluster: { host: config.cluster.host, port: udp.local.port, transport: transport.stats },
         api: { host: config.api.host, port: http.port },
         identity: viewIdentity(identity),
       }),

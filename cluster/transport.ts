@@ -4,8 +4,10 @@
 // unreliable, authenticated, encrypted datagrams; cluster/reliable.ts builds on it.
 //
 // Silence: a datagram that does not authenticate gets no answer of any kind and changes nothing
-// but the counters in `stats`. The only reply to an unauthenticated packet is a cookie reply, and
-// only under load, and only to an initiation whose mac1 proves the sender knows our public key.
+// but the counters in `stats`. Under load (more than UNDER_LOAD_HANDSHAKES_PER_SEC handshake
+// messages a second) a handshake message needs a valid mac2: one with a valid mac1 coming from
+// the last known endpoint of a peer gets a cookie reply (WireGuard's mechanism); from anywhere
+// else it is dropped without an answer, so strangers never hear from us, even under a flood.
 import type { Clock, Timer } from '../core/clock.js';
 import { SECOND } from '../core/clock.js';
 import type { Rng } from '../core/rng.js';
@@ -335,6 +337,10 @@ export class Transport {
     if (!this.underLoad()) return true;
     const m2 = data.length - MAC_BYTES;
     if (macEqual(mac(this.cookieFor(from), data.subarray(0, m2)), data.subarray(m2))) return true;
+    if (!this.isKnownEndpoint(from)) {
+      this.drop('mac2');
+      return false;
+    }
     const { buf, view: v } = header(MSG_COOKIE, COOKIE_REPLY_BYTES);
     v.setUint32(4, senderIndex, true);
     const nonce = this.deps.rng.bytes(24);
@@ -344,6 +350,11 @@ export class Transport {
     this.stats.sent++;
     this.deps.socket.send(from, buf);
     this.drop('mac2');
+    return false;
+  }
+
+  private isKnownEndpoint(from: Endpoint): boolean {
+    for (const p of this.peers.values()) if (p.endpoint && p.endpoint.host === from.host && p.endpoint.port === from.port) return true;
     return false;
   }
 
