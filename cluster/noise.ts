@@ -2,8 +2,7 @@
 // kith uses: DH 25519, cipher ChaChaPoly, hash BLAKE2s, and the IK handshake with optional PSK
 // modifiers (IKpsk2 is kith's transport; IK and IKpsk1 are here because the vectors cover them
 // and they exercise the same code). Ephemeral keys can be injected for the known-answer vectors.
-import { blake2s } from '@noble/hashes/blake2.js';
-import { hmac } from '@noble/hashes/hmac.js';
+import { blake2sHash, hmacBlake2s } from '../core/blake2s.js';
 import { aead, TAG_BYTES } from '../core/aead.js';
 import { signatures } from '../core/crypto.js';
 
@@ -26,15 +25,15 @@ const concat = (...parts: Uint8Array[]): Uint8Array => {
   return out;
 };
 
-export const hash = (data: Uint8Array): Uint8Array => blake2s(data);
+export const hash = (data: Uint8Array): Uint8Array => blake2sHash(data);
 
 /** Noise §4.3 HKDF with HMAC-BLAKE2s: 2 or 3 outputs of HASHLEN bytes. */
 export function hkdf(ck: Uint8Array, ikm: Uint8Array, n: 2 | 3): Uint8Array[] {
-  const temp = hmac(blake2s, ck, ikm);
-  const o1 = hmac(blake2s, temp, Uint8Array.of(1));
-  const o2 = hmac(blake2s, temp, concat(o1, Uint8Array.of(2)));
+  const temp = hmacBlake2s(ck, ikm);
+  const o1 = hmacBlake2s(temp, Uint8Array.of(1));
+  const o2 = hmacBlake2s(temp, concat(o1, Uint8Array.of(2)));
   if (n === 2) return [o1, o2];
-  return [o1, o2, hmac(blake2s, temp, concat(o2, Uint8Array.of(3)))];
+  return [o1, o2, hmacBlake2s(temp, concat(o2, Uint8Array.of(3)))];
 }
 
 /** Noise §5.1 CipherState: 96-bit nonce = 32 zero bits || 64-bit little-endian counter. */
@@ -150,8 +149,8 @@ export interface HandshakeOptions {
   /** Injected ephemeral secret (test vectors only). */
   ephemeralSecret?: Uint8Array;
   protocolName?: string;
-  /** Fresh randomness for the ephemeral key when none is injected. */
-  randomBytes: (n: number) => Uint8Array;
+  /** Unused since ephemerals come from the crypto backend (kept for callers' convenience). */
+  randomBytes?: (n: number) => Uint8Array;
 }
 
 function x25519Pair(secret: Uint8Array): KeyPair {
@@ -213,7 +212,7 @@ export class IkHandshake {
     const out: Uint8Array[] = [];
     for (const t of tokens) {
       if (t === 'e') {
-        this.e = x25519Pair(this.o.ephemeralSecret ?? this.o.randomBytes(32));
+        this.e = this.o.ephemeralSecret !== undefined ? x25519Pair(this.o.ephemeralSecret) : signatures.x25519Generate();
         out.push(this.e.publicKey);
         this.ss.mixHash(this.e.publicKey);
         if (this.hasPsk) this.ss.mixKey(this.e.publicKey);

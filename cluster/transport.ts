@@ -114,6 +114,8 @@ export class Transport {
   private recentHandshakes: number[] = [];
   private lastInitTsSent = 0;
   private closed = false;
+  /** Certificates already verified, by their bytes: a peer sends the same one every handshake. */
+  private readonly certCache = new Map<string, NodeCertificate>();
 
   constructor(
     private readonly deps: { clock: Clock; rng: Rng; socket: UdpSocket; events?: TransportEvents },
@@ -506,7 +508,13 @@ export class Transport {
       const v = decodeCanonical(payload) as Record<string, unknown>;
       const certBytes = v['cert'];
       if (!(certBytes instanceof Uint8Array)) return undefined;
-      const cert = verifyCertificate(certBytes);
+      const key = Buffer.from(certBytes).toString('base64');
+      let cert = this.certCache.get(key);
+      if (!cert) {
+        cert = verifyCertificate(certBytes);
+        if (this.certCache.size >= 256) this.certCache.delete(this.certCache.keys().next().value!);
+        this.certCache.set(key, cert);
+      }
       if (!bytesEqual(cert.dhKey, staticKey)) return undefined;
       if (this.opts.isAllowed && !this.opts.isAllowed(cert)) return undefined;
       const ts = v['ts'];

@@ -1,6 +1,7 @@
 // Transport wire format (cluster/README.md has the byte tables). All integers little-endian, as
 // in WireGuard, whose message layout this follows.
 import { blake2s } from '@noble/hashes/blake2.js';
+import { blake2sHash } from '../core/blake2s.js';
 
 export const MSG_INITIATION = 1;
 export const MSG_RESPONSE = 2;
@@ -32,9 +33,9 @@ const concat = (a: Uint8Array, b: Uint8Array) => {
 };
 
 /** The key under which messages to `staticPublic` carry mac1: BLAKE2s("mac1----" || S_pub). */
-export const mac1Key = (staticPublic: Uint8Array): Uint8Array => blake2s(concat(LABEL_MAC1, staticPublic));
+export const mac1Key = (staticPublic: Uint8Array): Uint8Array => blake2sHash(concat(LABEL_MAC1, staticPublic));
 /** The key of cookie replies from `staticPublic`: BLAKE2s("cookie--" || S_pub). */
-export const cookieKey = (staticPublic: Uint8Array): Uint8Array => blake2s(concat(LABEL_COOKIE, staticPublic));
+export const cookieKey = (staticPublic: Uint8Array): Uint8Array => blake2sHash(concat(LABEL_COOKIE, staticPublic));
 /** Keyed BLAKE2s with a 16-byte output (WireGuard's MAC). */
 export const mac = (key: Uint8Array, data: Uint8Array): Uint8Array => blake2s(data, { key, dkLen: MAC_BYTES });
 

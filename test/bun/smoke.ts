@@ -79,6 +79,30 @@ await check('LevelDB store opens, writes, locks', async () => {
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+await check('BLAKE2s / HMAC-BLAKE2s backend agrees with noble, and the Noise IKpsk2 vector passes', async () => {
+  const { blake2sHash, hmacBlake2s, nobleReference } = await import('../../core/blake2s.js');
+  const { IkHandshake } = await import('../../cluster/noise.js');
+  const data = new Uint8Array(200).map((_, i) => i * 3);
+  const key = new Uint8Array(32).fill(9);
+  if (toHex(blake2sHash(data)) !== toHex(nobleReference.hash(data))) return false;
+  if (toHex(hmacBlake2s(key, data)) !== toHex(nobleReference.hmac(key, data))) return false;
+  const v = readJsonVector<{ vectors: { protocol_name: string; init_prologue: string; init_static: string; init_ephemeral: string; init_remote_static: string; init_psks: string[]; messages: { payload: string; ciphertext: string }[] }[] }>('noise/cacophony-xx-ik-25519-chachapoly.json')
+    .vectors.find((x) => x.protocol_name === 'Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s')!;
+  const pair = (s: string) => ({ secretKey: hex(s), publicKey: signatures.x25519PublicKey(hex(s)) });
+  const hs = new IkHandshake({ initiator: true, prologue: hex(v.init_prologue), s: pair(v.init_static), rs: hex(v.init_remote_static), ephemeralSecret: hex(v.init_ephemeral), pskPosition: 2, psk: hex(v.init_psks[0]!) });
+  return toHex(hs.writeMessage(hex(v.messages[0]!.payload))) === v.messages[0]!.ciphertext;
+});
+await check('consensus methods give the published answers (Tennessee example: IRV Knoxville, Schulze Nashville)', async () => {
+  const { evaluateMethod } = await import('../../consensus/methods/index.js');
+  const { parseMethodInput } = await import('../../consensus/ballots.js');
+  const input = parseMethodInput({ ballots: [
+    { ranking: ['Memphis', 'Nashville', 'Chattanooga', 'Knoxville'], count: 42 },
+    { ranking: ['Nashville', 'Chattanooga', 'Knoxville', 'Memphis'], count: 26 },
+    { ranking: ['Chattanooga', 'Knoxville', 'Nashville', 'Memphis'], count: 15 },
+    { ranking: ['Knoxville', 'Chattanooga', 'Nashville', 'Memphis'], count: 17 },
+  ] });
+  return evaluateMethod('irv', input).outcome.winners[0] === 'Knoxville' && evaluateMethod('schulze', input).outcome.winners[0] === 'Nashville';
+});
 await check('memory store', async () => {
   const s = new MemoryStore();
   await s.put('a', new Uint8Array([1]));
