@@ -217,3 +217,46 @@ test('SimNet: a seeded run replays exactly (trace hashes equal)', async (t) => {
 
   return cases;
 }
+
+/** NAT behaviour of the transport on SimNet: mappings, their timeouts, and keepalives holding them. */
+export function natCases(): Case[] {
+  const cases: Case[] = [];
+  for (const type of ['full-cone', 'address-restricted', 'port-restricted', 'symmetric'] as const) {
+    cases.push({
+      name: `SimNet ${type} NAT: the peer behind it is reached through its mapping; a keepalive holds it`,
+      fn: async (t) => {
+        const env = simEnv(`nat-${type}`);
+        const net = env.sim!;
+        const nat = net.nat('203.0.113.7', type, 30_000);
+        const home = net.host('192.168.1.10', { behind: nat });
+        const server = net.host('198.51.100.1');
+        const mk = (user: TestUser, sock: UdpSocket) => {
+          const n: Node = { user, socket: sock, inbox: [], moves: [], sessions: [], transport: undefined as unknown as Transport };
+          n.transport = new Transport({ clock: env.clock, rng: env.rng, socket: sock, events: { message: (p, d) => n.inbox.push({ peer: p, text: new TextDecoder().decode(d) }) } }, { staticKey: user.dh, certBytes: user.certBytes });
+          return n;
+        };
+        const a = mk(alice, home.bind(5484));
+        const b = mk(bob, server.bind(5484));
+        const ab = a.transport.addPeer({ dhKey: bob.dh.publicKey, psk: PSK, endpoint: b.socket.local });
+        const ba = b.transport.addPeer({ dhKey: alice.dh.publicKey, psk: PSK });
+        a.transport.send(ab, text('out'));
+        t.ok(await env.settle(() => b.inbox.length === 1), 'outbound through the NAT');
+        t.equal(b.transport.peerInfo(ba)!.endpoint!.host, '203.0.113.7', 'the server sees the public address');
+        b.transport.send(ba, text('back'));
+        t.ok(await env.settle(() => a.inbox.length === 1), 'the reply comes back through the mapping');
+        await env.settle(() => false, 40_000);
+        b.transport.send(ba, text('after the mapping expired'));
+        await env.settle(() => false, 2000);
+        t.equal(a.inbox.length, 1, 'no mapping, no delivery');
+        // With a keepalive shorter than the mapping timeout, the mapping stays.
+        a.transport.addPeer({ dhKey: bob.dh.publicKey, psk: PSK, keepaliveMs: 20_000 });
+        a.transport.send(ab, text('again'));
+        await env.settle(() => b.inbox.length >= 2, 5000);
+        await env.settle(() => false, 90_000);
+        b.transport.send(ba, text('held'));
+        t.ok(await env.settle(() => a.inbox.some((m) => m.text === 'held'), 5000), 'the keepalive held the mapping');
+      },
+    });
+  }
+  return cases;
+}

@@ -3,3 +3,5 @@ import t from 'tap';
 import { transportCases } from '../conformance/transport-cases.js';
 
 for (const c of transportCases()) t.test(c.name, async (tt) => c.fn(tt as never));
+import { natCases } from '../conformance/transport-cases.js';
+for (const c of natCases()) t.test(c.name, async (tt) => c.fn(tt as never));
