@@ -106,6 +106,23 @@ export const ERROR_CODES = {
     cause: 'a node certificate or revocation is malformed, forged or signed by the wrong user key',
     fix: 'nothing was accepted from it; ask its owner for a fresh card',
   },
+  // --- delivery between nodes ---
+  MESSAGE_TOO_LARGE: {
+    cause: 'a message is larger than reliable delivery carries in one piece',
+    fix: 'split it, or send it as an archive object (chunked) instead',
+  },
+  SEND_BACKPRESSURE: {
+    cause: 'too much data is already in flight to this peer',
+    fix: 'wait for earlier sends to finish (await them) before sending more',
+  },
+  DELIVERY_FAILED: {
+    cause: 'a message was not acknowledged after every retransmission',
+    fix: 'the peer is unreachable or gone; membership will notice, and the caller may retry later',
+  },
+  REQUEST_TIMEOUT: {
+    cause: 'no response to a request arrived in time',
+    fix: 'the peer is slow or unreachable; retry later',
+  },
   // --- configuration ---
   CONFIG_INVALID: {
     cause: 'the configuration file has values of the wrong type, out of range, or unknown keys',

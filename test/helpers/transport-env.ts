@@ -34,7 +34,11 @@ export function simEnv(seed: string | number): TransportEnv {
       return h.bind(5484 + hosts.size * 0 + h.sockets.size);
     },
     async settle(done, maxMs = 30_000) {
-      for (let t = 0; t < maxMs && !done(); t += 5) clock.advance(5);
+      for (let t = 0; t < maxMs && !done(); t += 5) {
+        clock.advance(5);
+        // Let promise callbacks (send results, responses) run between steps of virtual time.
+        await new Promise<void>((r) => setImmediate(r));
+      }
       return done();
     },
     async close() {},
