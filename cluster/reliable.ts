@@ -1,8 +1,15 @@
 // Reliable delivery over the datagram transport: messages of any size up to a limit, split into
-// fragments that fit one datagram, acknowledged per fragment, retransmitted with backoff,
-// de-duplicated, and reassembled with bounded memory; request/response on top. Sending is paced
-// by a congestion window (AIMD: slow start, then +1 fragment per window, halved on loss), so bulk
-// transfers use a link well and back off under loss.
+// fragments that fit one datagram, acknowledged per fragment, retransmitted (fast, from selective
+// acks, or on timeout with backoff), de-duplicated, and reassembled with bounded memory;
+// request/response on top.
+//
+// Sending is paced by a LEDBAT-like congestion window (RFC 6817's idea): the window grows while
+// the queueing delay (RTT above the lowest RTT seen) is under TARGET_DELAY_MS and shrinks in
+// proportion when it is above, with slow start until delay first builds up. A loss halves the
+// window (once per round trip) only when it comes with queueing delay, i.e. when it looks like
+// congestion; an isolated loss on an idle path (radio, a lossy last mile) is just retransmitted.
+// That keeps a lossy but uncongested link busy, where loss-driven AIMD would collapse to a few
+// percent of it.
 //
 // Frames ride inside transport data payloads (cluster/README.md, "Reliable delivery"):
 //   DATA  type 1 | flags u8 (1 = request, 2 = response) | msgId u32 | reqId u32 | index u16 | count u16 | bytes
@@ -20,6 +27,9 @@ export const MAX_FRAGMENT = MAX_PAYLOAD - DATA_FRAME_HEADER;
 const FLAG_REQUEST = 1;
 const FLAG_RESPONSE = 2;
 const MAX_ACKS_PER_FRAME = Math.floor((MAX_PAYLOAD - 2) / 6);
+/** Queueing delay the window aims for: low enough not to hurt interactive traffic on the link. */
+export const TARGET_DELAY_MS = 25;
+const MIN_CWND = 2;
 
 export interface ReliableOptions {
   /** Largest message, in bytes. */
@@ -61,6 +71,8 @@ interface OutFragment {
   retries: number;
   timer: Timer | undefined;
   queued: boolean;
+  /** Order of the latest transmission (for loss detection from later acks). */
+  sendSeq: number;
 }
 
 interface OutMessage {
@@ -98,6 +110,14 @@ interface PeerState {
   doneOrder: number[];
   pendingAcks: [number, number][];
   ackTimer: Timer | undefined;
+  sendSeq: number;
+  /** Fragments in flight, in transmission order. */
+  flight: { msg: OutMessage; frag: OutFragment }[];
+  lastCutMs: number;
+  baseRttMs: number;
+  queueDelayMs: number;
+  slowStart: boolean;
+  lastAckMs: number;
 }
 
 export type MessageHandler = (peer: string, payload: Uint8Array, respond: ((response: Uint8Array) => Promise<void>) | undefined) => void;
@@ -157,7 +177,8 @@ export class Reliable {
       s = {
         nextId: this.deps.rng.below(2 ** 32), out: new Map(), sendQueue: [], inFlight: 0, inFlightBytes: 0, cwnd: 4, ssthresh: 256,
         srttMs: undefined, rttvarMs: 0, rtoMs: this.o.initialRtoMs, incoming: new Map(), reassemblyBytes: 0,
-        done: new Set(), doneOrder: [], pendingAcks: [], ackTimer: undefined,
+        done: new Set(), doneOrder: [], pendingAcks: [], ackTimer: undefined, sendSeq: 0, flight: [], lastCutMs: -Infinity,
+        baseRttMs: Infinity, queueDelayMs: 0, slowStart: true, lastAckMs: this.deps.clock.now(),
       };
       this.peers.set(peer, s);
     }
@@ -188,7 +209,7 @@ export class Reliable {
       v.setUint16(10, i);
       v.setUint16(12, count);
       bytes.set(part, DATA_FRAME_HEADER);
-      frags.push({ index: i, bytes, acked: false, sentAtMs: 0, retries: 0, timer: undefined, queued: true });
+      frags.push({ index: i, bytes, acked: false, sentAtMs: 0, retries: 0, timer: undefined, queued: true, sendSeq: -1 });
     }
     let resolve!: () => void;
     let reject!: (e: Error) => void;
@@ -216,6 +237,8 @@ export class Reliable {
 
   private transmit(peer: string, s: PeerState, msg: OutMessage, frag: OutFragment): void {
     frag.sentAtMs = this.deps.clock.now();
+    frag.sendSeq = s.sendSeq++;
+    s.flight.push({ msg, frag });
     s.inFlight++;
     this.stats.sent++;
     this.deps.link.send(peer, frag.bytes);
@@ -227,9 +250,13 @@ export class Reliable {
     frag.timer = undefined;
     if (frag.acked || !s.out.has(msg.id)) return;
     s.inFlight--;
-    // Loss: multiplicative decrease (once per RTT-ish: only when the window is above ssthresh).
-    s.ssthresh = Math.max(2, Math.floor(s.cwnd / 2));
-    s.cwnd = Math.max(2, s.ssthresh);
+    this.removeFromFlight(s, frag);
+    this.onLoss(s);
+    // Nothing acknowledged for two timeouts: the path stalled or changed; start again small.
+    if (this.deps.clock.now() - s.lastAckMs > 2 * s.rtoMs) {
+      s.cwnd = MIN_CWND;
+      s.slowStart = true;
+    }
     if (++frag.retries > this.o.maxRetries) {
       this.fail(s, msg, `fragment ${frag.index} of message ${msg.id} to ${peer.slice(0, 12)} unacknowledged after ${this.o.maxRetries} retransmissions`);
       return;
@@ -239,6 +266,60 @@ export class Reliable {
     s.sendQueue.unshift({ msg, frag });
     frag.queued = true;
     this.pump(peer, s);
+  }
+
+  /** A loss with queueing delay is congestion: halve the window, at most once per round trip. */
+  private onLoss(s: PeerState): void {
+    s.slowStart = false;
+    if (s.queueDelayMs < TARGET_DELAY_MS / 2) return; // an isolated loss on an uncongested path
+    const now = this.deps.clock.now();
+    if (now - s.lastCutMs < (s.srttMs ?? this.o.initialRtoMs)) return;
+    s.lastCutMs = now;
+    s.ssthresh = Math.max(MIN_CWND, Math.floor(s.cwnd / 2));
+    s.cwnd = s.ssthresh;
+  }
+
+  /** LEDBAT-style window update for one acknowledged fragment with an RTT sample (or none). */
+  private grow(s: PeerState, rttMs: number | undefined): void {
+    if (rttMs !== undefined) {
+      s.baseRttMs = Math.min(s.baseRttMs, rttMs);
+      s.queueDelayMs = rttMs - s.baseRttMs;
+    }
+    if (s.slowStart && s.queueDelayMs < TARGET_DELAY_MS / 2 && s.cwnd < s.ssthresh) {
+      s.cwnd += 1;
+      return;
+    }
+    s.slowStart = false;
+    const offTarget = (TARGET_DELAY_MS - s.queueDelayMs) / TARGET_DELAY_MS;
+    s.cwnd = Math.max(MIN_CWND, s.cwnd + Math.max(-1, offTarget) / s.cwnd);
+  }
+
+  private removeFromFlight(s: PeerState, frag: OutFragment): void {
+    const i = s.flight.findIndex((x) => x.frag === frag);
+    if (i >= 0) s.flight.splice(i, 1);
+  }
+
+  /**
+   * Fast retransmit from selective acks: a fragment still unacknowledged while three fragments
+   * sent after it have been acknowledged is taken as lost and sent again at once.
+   */
+  private detectLosses(peer: string, s: PeerState, ackedSeq: number): void {
+    const lost = s.flight.filter((x) => !x.frag.acked && x.frag.sendSeq < ackedSeq - 3);
+    if (lost.length === 0) return;
+    this.onLoss(s);
+    for (const { msg, frag } of lost) {
+      frag.timer?.cancel();
+      frag.timer = undefined;
+      s.inFlight--;
+      this.removeFromFlight(s, frag);
+      if (++frag.retries > this.o.maxRetries) {
+        this.fail(s, msg, `fragment ${frag.index} of message ${msg.id} to ${peer.slice(0, 12)} unacknowledged after ${this.o.maxRetries} retransmissions`);
+        continue;
+      }
+      this.stats.retransmits++;
+      s.sendQueue.unshift({ msg, frag });
+      frag.queued = true;
+    }
   }
 
   private fail(s: PeerState, msg: OutMessage, why: string): void {
@@ -252,6 +333,7 @@ export class Reliable {
     s.out.delete(msg.id);
     s.inFlightBytes -= msg.size;
     s.sendQueue = s.sendQueue.filter((q) => q.msg !== msg);
+    s.flight = s.flight.filter((q) => q.msg !== msg);
     msg.reject(new KithError('DELIVERY_FAILED', why));
   }
 
@@ -260,6 +342,8 @@ export class Reliable {
     const frag = msg?.frags[index];
     if (!msg || !frag || frag.acked) return;
     frag.acked = true;
+    s.lastAckMs = this.deps.clock.now();
+    let sample: number | undefined;
     if (frag.timer) {
       frag.timer.cancel();
       frag.timer = undefined;
@@ -267,6 +351,7 @@ export class Reliable {
       // RFC 6298 RTT estimate, from fragments sent once only (Karn's rule).
       if (frag.retries === 0) {
         const r = this.deps.clock.now() - frag.sentAtMs;
+        sample = r;
         if (s.srttMs === undefined) {
           s.srttMs = r;
           s.rttvarMs = r / 2;
@@ -277,8 +362,9 @@ export class Reliable {
         s.rtoMs = Math.min(this.o.maxRtoMs, Math.max(this.o.minRtoMs, s.srttMs + 4 * s.rttvarMs));
       }
     }
-    // Additive increase: slow start below ssthresh, then one fragment per window.
-    s.cwnd += s.cwnd < s.ssthresh ? 1 : 1 / s.cwnd;
+    this.removeFromFlight(s, frag);
+    this.detectLosses(peer, s, frag.sendSeq);
+    this.grow(s, sample);
     if (--msg.unacked === 0) {
       s.out.delete(id);
       s.inFlightBytes -= msg.size;
