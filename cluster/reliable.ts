@@ -257,15 +257,20 @@ export class Reliable {
       s.cwnd = MIN_CWND;
       s.slowStart = true;
     }
+    if (this.requeue(peer, s, msg, frag)) this.pump(peer, s);
+  }
+
+  /** Queues a lost fragment for retransmission (first in line), or fails its message after too many. */
+  private requeue(peer: string, s: PeerState, msg: OutMessage, frag: OutFragment): boolean {
     if (++frag.retries > this.o.maxRetries) {
       this.fail(s, msg, `fragment ${frag.index} of message ${msg.id} to ${peer.slice(0, 12)} unacknowledged after ${this.o.maxRetries} retransmissions`);
-      return;
+      return false;
     }
     this.stats.retransmits++;
     // Retransmissions go first: they block the message's completion.
     s.sendQueue.unshift({ msg, frag });
     frag.queued = true;
-    this.pump(peer, s);
+    return true;
   }
 
   /** A loss with queueing delay is congestion: halve the window, at most once per round trip. */
@@ -312,13 +317,8 @@ export class Reliable {
       frag.timer = undefined;
       s.inFlight--;
       this.removeFromFlight(s, frag);
-      if (++frag.retries > this.o.maxRetries) {
-        this.fail(s, msg, `fragment ${frag.index} of message ${msg.id} to ${peer.slice(0, 12)} unacknowledged after ${this.o.maxRetries} retransmissions`);
-        continue;
-      }
-      this.stats.retransmits++;
-      s.sendQueue.unshift({ msg, frag });
-      frag.queued = true;
+      // A message already failed by an earlier fragment of this batch is gone from s.out.
+      if (s.out.has(msg.id)) this.requeue(peer, s, msg, frag);
     }
   }
 

@@ -200,6 +200,33 @@ test('SimNet: sessions rekey after two minutes and keepalives are sent only when
   t.ok(keepalives >= 3 && keepalives <= 5, `${keepalives} keepalives in 100 s at 25 s`);
 });
 
+test('SimNet: under load a known peer gets a cookie and gets through; a stranger hears nothing', async (t) => {
+  const env = simEnv('cookie');
+  const a = await node(env, alice, 0);
+  const bSock = await env.socket(1);
+  const bInbox: string[] = [];
+  const b = new Transport({ clock: env.clock, rng: env.rng, socket: bSock, events: { message: (_p, d) => bInbox.push(new TextDecoder().decode(d)) } }, { staticKey: bob.dh, certBytes: bob.certBytes, underLoadPerSec: 1 });
+  const ab = a.transport.addPeer({ dhKey: bob.dh.publicKey, psk: PSK, endpoint: bSock.local });
+  b.addPeer({ dhKey: alice.dh.publicKey, psk: PSK, endpoint: a.socket.local });
+  a.transport.send(ab, text('one'));
+  t.ok(await env.settle(() => bInbox.length === 1), 'first handshake, not under load');
+  // Two more handshakes within the second: the load threshold (1/s) is crossed.
+  a.transport.connect(ab);
+  a.transport.connect(ab);
+  await env.settle(() => false, 100);
+  t.ok(b.stats.cookiesSent >= 1, 'a cookie reply went to the known endpoint');
+  a.transport.send(ab, text('two'));
+  await env.settle(() => false, 7000); // the retry after REKEY_TIMEOUT carries mac2
+  t.ok(bInbox.includes('two'), 'the peer got through with mac2');
+  const m = await node(env, mallory, 2);
+  const mb = m.transport.addPeer({ dhKey: bob.dh.publicKey, psk: PSK, endpoint: bSock.local });
+  const cookiesBefore = b.stats.cookiesSent;
+  for (let i = 0; i < 5; i++) m.transport.connect(mb);
+  await env.settle(() => false, 500);
+  t.equal(b.stats.cookiesSent, cookiesBefore, 'no cookie for a stranger\'s address');
+  t.equal(m.inbox.length, 0);
+});
+
 test('SimNet: a seeded run replays exactly (trace hashes equal)', async (t) => {
   const run = async (seed: string) => {
     const env = simEnv(seed);
