@@ -1,0 +1,94 @@
+// Transport throughput over loopback between two processes, next to raw node:dgram throughput of
+// datagrams of the same size in the same run. The sender pushes full-size datagrams for a fixed
+// time in bursts; the receiver counts payload bytes it gets (UDP drops what it cannot take).
+//   node dist/bench/loopback.js         node_modules/.bin/bun bench/loopback.ts
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { VirtualClock, realClock } from '../core/clock.js';
+import { SeededRng, cryptoRng } from '../core/rng.js';
+import { bindUdp } from '../core/udp.js';
+import { Transport, MAX_PAYLOAD } from '../cluster/transport.js';
+import { MAX_DATAGRAM } from '../cluster/wire.js';
+import { certifyNode } from '../identity/create.js';
+import { generatePhrase } from '../identity/phrase.js';
+
+const SECONDS = Number(process.env['KITH_BENCH_SECONDS'] ?? 2);
+const ROUNDS = Number(process.env['KITH_BENCH_ROUNDS'] ?? 3);
+const PSK = new Uint8Array(32).fill(4);
+const node = (name: string) => {
+  const n = certifyNode(new VirtualClock(), { phrase: generatePhrase(new SeededRng(name)), nodeIndex: 0, generation: 0, roles: ['relay'], label: name });
+  return { dh: n.keys.dh, cert: n.certBytes };
+};
+
+async function receiver(mode: string): Promise<void> {
+  const sock = await bindUdp({ host: '127.0.0.1', port: 0 });
+  let bytes = 0;
+  if (mode === 'raw') sock.onMessage((d) => (bytes += d.length));
+  else {
+    const me = node('loop-b');
+    const t = new Transport({ clock: realClock, rng: cryptoRng, socket: sock, events: { message: (_p, d) => (bytes += d.length) } }, { staticKey: me.dh, certBytes: me.cert });
+    t.addPeer({ dhKey: node('loop-a').dh.publicKey, psk: PSK });
+  }
+  process.stdout.write(`PORT ${sock.local.port}\n`);
+  process.stdin.on('data', () => process.stdout.write(`BYTES ${bytes}\n`));
+}
+
+async function measure(mode: 'raw' | 'kith'): Promise<number> {
+  const self = fileURLToPath(import.meta.url);
+  const child = spawn(process.execPath, [self, 'receiver', mode], { stdio: ['pipe', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  while (!/PORT (\d+)/.test(out)) await new Promise((r) => setTimeout(r, 10));
+  const port = Number(/PORT (\d+)/.exec(out)![1]);
+  const sock = await bindUdp({ host: '127.0.0.1', port: 0 });
+  const to = { host: '127.0.0.1', port };
+  let send: () => void;
+  if (mode === 'raw') {
+    const d = new Uint8Array(MAX_DATAGRAM);
+    send = () => sock.send(to, d);
+  } else {
+    const me = node('loop-a');
+    const t = new Transport({ clock: realClock, rng: cryptoRng, socket: sock }, { staticKey: me.dh, certBytes: me.cert });
+    const peer = t.addPeer({ dhKey: node('loop-b').dh.publicKey, psk: PSK, endpoint: to });
+    t.connect(peer);
+    while (!t.peerInfo(peer)!.established) await new Promise((r) => setTimeout(r, 5));
+    const payload = new Uint8Array(MAX_PAYLOAD);
+    send = () => t.send(peer, payload);
+  }
+  await new Promise((r) => setTimeout(r, 100));
+  const end = performance.now() + SECONDS * 1000;
+  const t0 = performance.now();
+  while (performance.now() < end) {
+    for (let i = 0; i < 32; i++) send();
+    await new Promise((r) => setImmediate(r));
+  }
+  const elapsed = (performance.now() - t0) / 1000;
+  await new Promise((r) => setTimeout(r, 200));
+  out = '';
+  child.stdin.write('x');
+  while (!/BYTES (\d+)/.test(out)) await new Promise((r) => setTimeout(r, 10));
+  const bytes = Number(/BYTES (\d+)/.exec(out)![1]);
+  child.kill();
+  await sock.close();
+  return bytes / elapsed;
+}
+
+if (process.argv[2] === 'receiver') await receiver(process.argv[3]!);
+else {
+  const runtime = typeof (globalThis as { Bun?: unknown }).Bun !== 'undefined' ? `bun ${(process.versions as Record<string, string>)['bun']}` : `node ${process.versions.node}`;
+  const raw: number[] = [];
+  const kith: number[] = [];
+  for (let i = 0; i < ROUNDS; i++) {
+    raw.push(await measure('raw'));
+    kith.push(await measure('kith'));
+  }
+  const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const r = med(raw);
+  const k = med(kith);
+  console.log(`loopback throughput on ${runtime}, two processes, ${SECONDS} s per run, median of ${ROUNDS} (baseline: raw node:dgram, ${MAX_DATAGRAM}-byte datagrams, same run)`);
+  console.log('| what | received | ratio to raw |');
+  console.log('|---|---|---|');
+  console.log(`| raw dgram | ${((r * 8) / 1e6).toFixed(0)} Mbit/s | 1.00 |`);
+  console.log(`| kith transport (payload bytes) | ${((k * 8) / 1e6).toFixed(0)} Mbit/s | ${(k / r).toFixed(2)} |`);
+  process.exit(0);
+}
