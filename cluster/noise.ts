@@ -146,11 +146,9 @@ export interface HandshakeOptions {
   rs?: Uint8Array;
   psk?: Uint8Array;
   pskPosition?: 0 | 1 | 2;
-  /** Injected ephemeral secret (test vectors only). */
+  /** Injected ephemeral secret (test vectors only); otherwise the crypto backend makes one. */
   ephemeralSecret?: Uint8Array;
   protocolName?: string;
-  /** Unused since ephemerals come from the crypto backend (kept for callers' convenience). */
-  randomBytes?: (n: number) => Uint8Array;
 }
 
 function x25519Pair(secret: Uint8Array): KeyPair {

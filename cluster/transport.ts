@@ -244,7 +244,7 @@ export class Transport {
       p.queue = [];
       return;
     }
-    const hs = new IkHandshake({ initiator: true, prologue: PROLOGUE, s: this.opts.staticKey, rs: p.cfg.dhKey, psk: p.cfg.psk, pskPosition: 2, protocolName: PROTOCOL_NAME, randomBytes: (n) => this.deps.rng.bytes(n) });
+    const hs = new IkHandshake({ initiator: true, prologue: PROLOGUE, s: this.opts.staticKey, rs: p.cfg.dhKey, psk: p.cfg.psk, pskPosition: 2, protocolName: PROTOCOL_NAME });
     // ts: strictly increasing wall-clock ms, so a replayed initiation is refused (WireGuard's TAI64N).
     this.lastInitTsSent = Math.max(this.lastInitTsSent + 1, Math.floor(this.deps.clock.wallTime()));
     const noise = hs.writeMessage(encodeCanonical({ cert: this.opts.certBytes, ts: this.lastInitTsSent }));
@@ -367,7 +367,7 @@ export class Transport {
     if (!this.passesLoadCheck(data, from, senderIndex)) return;
     const noise = data.subarray(INIT_HEADER, data.length - 2 * MAC_BYTES);
     // The PSK is mixed only into message 2 (psk2), so message 1 can be read before we know who it is.
-    const hs = new IkHandshake({ initiator: false, prologue: PROLOGUE, s: this.opts.staticKey, psk: new Uint8Array(32), pskPosition: 2, protocolName: PROTOCOL_NAME, randomBytes: (n) => this.deps.rng.bytes(n) });
+    const hs = new IkHandshake({ initiator: false, prologue: PROLOGUE, s: this.opts.staticKey, psk: new Uint8Array(32), pskPosition: 2, protocolName: PROTOCOL_NAME });
     let payload: Uint8Array;
     try {
       payload = hs.readMessage(noise);
