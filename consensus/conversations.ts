@@ -51,15 +51,16 @@ const pad = (n: number) => String(n).padStart(10, '0');
 
 /** The decision of a message set (see the file comment), or undefined when none is reached yet. */
 export function decide(conv: Conversation, messages: Message[], nowMs: number): Decision | undefined {
-  const full = replay(conv, messages);
   const ctx = (at: number, count: number) => ({ messages: count, deadlineMs: conv.deadlineMs, nowMs: at });
-  for (let i = 1; i <= full.accepted.length; i++) {
-    const prefix = full.accepted.slice(0, i);
-    const at = prefix[i - 1]!.atMs;
-    const s = replay(conv, prefix);
-    const result = evaluateSpec(conv.method, methodInput(s, at), ctx(at, prefix.length));
-    if (result.reached) return { messages: prefix.map((m) => m.hash).sort(), evaluatedAtMs: at, result };
-  }
+  // One pass: a prefix of the canonical replay is the replay of that prefix (acceptance depends
+  // only on earlier messages), so the method is evaluated on the live state after each message.
+  let decision: Decision | undefined;
+  const full = replay(conv, messages, (s, m) => {
+    const result = evaluateSpec(conv.method, methodInput(s, m.atMs), ctx(m.atMs, s.accepted.length));
+    if (result.reached) decision = { messages: s.accepted.map((x) => x.hash).sort(), evaluatedAtMs: m.atMs, result };
+    return result.reached;
+  });
+  if (decision) return decision;
   if (conv.deadlineMs > 0 && nowMs > conv.deadlineMs) {
     const at = conv.deadlineMs + 1;
     const upTo = full.accepted.filter((m) => m.atMs <= conv.deadlineMs);

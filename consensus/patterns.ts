@@ -97,8 +97,12 @@ export function checkMessage(s: ReplayState, m: Message): { reason?: string; bal
   }
 }
 
-/** Replays messages in canonical order; the chain per author must be unbroken (seq 1, 2, … with prev hashes). */
-export function replay(conv: Conversation, messages: Iterable<Message>): ReplayState {
+/**
+ * Replays messages in canonical order; the chain per author must be unbroken (seq 1, 2, … with
+ * prev hashes). `afterAccept` sees the state after each accepted message (a prefix of the
+ * replay); returning true stops the replay there.
+ */
+export function replay(conv: Conversation, messages: Iterable<Message>, afterAccept?: (s: ReplayState, m: Message) => boolean): ReplayState {
   const s: ReplayState = { conv, accepted: [], rejected: [], votes: new Map(), arguments: 0 };
   const sorted = [...messages].sort(canonicalOrder);
   const last = new Map<string, Message>();
@@ -118,6 +122,7 @@ export function replay(conv: Conversation, messages: Iterable<Message>): ReplayS
     s.accepted.push(m);
     if (m.kind === 'argument') s.arguments++;
     if (r.ballot !== undefined) s.votes.set(m.authorHex, { ballot: r.ballot, message: m });
+    if (afterAccept?.(s, m)) break;
   }
   return s;
 }

@@ -5,7 +5,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import type { CborValue } from '../core/cbor.js';
 import { KithError, isKithError } from '../core/errors.js';
 import { bytesEqual, toHex } from '../core/hex.js';
-import { readSignedObject, signObject, verifySignedObject } from '../core/signed.js';
+import { checkOpenedSignature, readSignedObject, signObject } from '../core/signed.js';
 import { verifyCertificate } from '../identity/certificate.js';
 import type { BallotShape } from './ballots.js';
 import type { MethodSpec } from './method-spec.js';
@@ -95,7 +95,7 @@ function openSigned(bytes: Uint8Array, type: string, userField: string): Record<
     if (!(cert instanceof Uint8Array) || !(user instanceof Uint8Array)) throw new KithError('MESSAGE_REJECTED', `${type}: no certificate or author`);
     const c = verifyCertificate(cert);
     if (!bytesEqual(c.userKey, user)) throw new KithError('MESSAGE_REJECTED', `${type}: the certificate belongs to another user`);
-    verifySignedObject(bytes, type, c.signKey, undefined);
+    checkOpenedSignature(opened, c.signKey);
     return body;
   } catch (e) {
     if (isKithError(e, 'MESSAGE_REJECTED')) throw e;

@@ -49,6 +49,7 @@ const encoder = new Encoder({
 } as ConstructorParameters<typeof Encoder>[0]);
 
 const utf8 = new TextEncoder();
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
 function compareKeys(a: string, b: string): number {
   const ea = utf8.encode(a);
@@ -137,7 +138,7 @@ export function checkCanonical(bytes: Uint8Array, limits: DecodeLimits = DEFAULT
         if (arg > BigInt(bytes.length - pos)) invalid(`string at byte ${start} runs past the end`);
         if (major === 3) {
           try {
-            new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(pos, pos + Number(arg)));
+            strictUtf8.decode(bytes.subarray(pos, pos + Number(arg)));
           } catch {
             invalid(`text string at byte ${start} is not valid UTF-8`);
           }

@@ -38,11 +38,16 @@ export function readSignedObject(bytes: Uint8Array, expectedType: string, limits
   return { type, body, sig };
 }
 
+/** Checks the signature of an opened object (when the signer is named in its body). */
+export function checkOpenedSignature(opened: OpenedObject, publicKey: Uint8Array): void {
+  if (!signatures.ed25519Verify(publicKey, signingInput(opened.type, opened.body), opened.sig)) {
+    throw new KithError('SIGNATURE_INVALID', `the signature on this ${opened.type} does not verify`);
+  }
+}
+
 /** Decodes and verifies a signed object made by `publicKey`; throws SIGNATURE_INVALID otherwise. */
 export function verifySignedObject(bytes: Uint8Array, expectedType: string, publicKey: Uint8Array, limits?: DecodeLimits): CborValue {
   const opened = readSignedObject(bytes, expectedType, limits);
-  if (!signatures.ed25519Verify(publicKey, signingInput(opened.type, opened.body), opened.sig)) {
-    throw new KithError('SIGNATURE_INVALID', `the signature on this ${expectedType} does not verify`);
-  }
+  checkOpenedSignature(opened, publicKey);
   return opened.body;
 }

@@ -17,7 +17,7 @@
 import type { CborValue } from '../core/cbor.js';
 import { KithError, isKithError } from '../core/errors.js';
 import { bytesEqual } from '../core/hex.js';
-import { readSignedObject, signObject, verifySignedObject } from '../core/signed.js';
+import { checkOpenedSignature, readSignedObject, signObject } from '../core/signed.js';
 import { MAX_INDEX } from './keys.js';
 
 export const CERT_TYPE = 'kith/node-cert';
@@ -151,7 +151,7 @@ export function verifyCertificate(bytes: Uint8Array, expectedUser?: Uint8Array):
     r.exactKeys(['v', 'user', 'node', 'gen', 'sign', 'dh', 'roles', 'label', 'issuedAt']);
     const userKey = r.bytes('user', 32);
     if (expectedUser !== undefined && !bytesEqual(userKey, expectedUser)) r.bad('it belongs to another user');
-    verifySignedObject(bytes, CERT_TYPE, userKey);
+    checkOpenedSignature(opened, userKey);
     const rolesRaw = (opened.body as Record<string, CborValue>)['roles'];
     if (!Array.isArray(rolesRaw) || rolesRaw.length === 0 || !rolesRaw.every((x) => (ROLES as readonly CborValue[]).includes(x))) {
       r.bad(`roles must be a non-empty list of ${ROLES.join(', ')}`);
@@ -178,7 +178,7 @@ export function verifyRevocation(bytes: Uint8Array, expectedUser?: Uint8Array): 
     r.exactKeys(['v', 'user', 'node', 'gen', 'revokedAt', 'reason']);
     const userKey = r.bytes('user', 32);
     if (expectedUser !== undefined && !bytesEqual(userKey, expectedUser)) r.bad('it belongs to another user');
-    verifySignedObject(bytes, REVOCATION_TYPE, userKey);
+    checkOpenedSignature(opened, userKey);
     return {
       userKey,
       nodeIndex: r.uint('node', MAX_INDEX),
