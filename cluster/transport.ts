@@ -183,12 +183,18 @@ export class Transport {
     this.initiate(p);
   }
 
-  /** Starts a handshake now (used by membership to reach a peer at a new address). */
-  connect(id: string, endpoint?: Endpoint): void {
+  /**
+   * Starts a handshake now (membership uses it to reach a peer at a new or unknown address). With
+   * several endpoints the same initiation goes to each; the endpoint that answers becomes the
+   * peer's (roaming: only an authenticated response moves it).
+   */
+  connect(id: string, endpoints?: Endpoint | readonly Endpoint[]): void {
     const p = this.peers.get(id);
     if (!p) throw new RangeError(`unknown peer ${id.slice(0, 16)}`);
-    if (endpoint) p.endpoint = endpoint;
-    this.initiate(p, true);
+    const list = endpoints === undefined ? [] : Array.isArray(endpoints) ? (endpoints as readonly Endpoint[]) : [endpoints as Endpoint];
+    if (!p.endpoint && list.length > 0) p.endpoint = list[0];
+    const also = list.filter((e) => !p.endpoint || e.host !== p.endpoint.host || e.port !== p.endpoint.port);
+    this.initiate(p, true, also);
   }
 
   async close(): Promise<void> {
@@ -232,7 +238,7 @@ export class Transport {
   }
 
   /** Sends an initiation, unless one went out less than REKEY_TIMEOUT ago (then the retry timer covers it). */
-  private initiate(p: Peer, force = false): void {
+  private initiate(p: Peer, force = false, also: readonly Endpoint[] = []): void {
     const now = this.deps.clock.now();
     if (!p.endpoint || this.closed) return;
     if (p.pending && now - p.pending.startedMs < REKEY_TIMEOUT_MS && !force) return;
@@ -256,6 +262,10 @@ export class Transport {
     p.pending = { hs, localIndex, startedMs: now, firstAttemptMs, sentMac1: mac1 };
     this.byIndex.set(localIndex, { peer: p, kind: 'pending' });
     this.sendRaw(p, buf);
+    for (const e of also) {
+      this.stats.sent++;
+      this.deps.socket.send(e, buf);
+    }
     p.retry?.cancel();
     // Retry with jitter (WireGuard: REKEY_TIMEOUT plus up to 333 ms).
     p.retry = this.deps.clock.setTimer(REKEY_TIMEOUT_MS + this.deps.rng.below(334), () => {
@@ -279,9 +289,17 @@ export class Transport {
     const every = p.cfg.keepaliveMs ?? 0;
     if (every <= 0 || this.closed) return;
     const tick = (): void => {
-      const idle = this.deps.clock.now() - p.lastSentMs;
+      const now = this.deps.clock.now();
+      const idle = now - p.lastSentMs;
       const s = this.usable(p.current);
-      if (idle >= every && s && p.endpoint) this.sendData(p, s, new Uint8Array(0));
+      if (idle >= every && s && p.endpoint) {
+        // A session that only carries keepalives still has to be renewed before it expires, or
+        // the NAT mapping it holds open would lapse with it: the initiator rekeys on time, and a
+        // responder whose initiator went quiet takes over shortly before the session dies.
+        const age = now - s.createdMs;
+        if (age > (s.initiator ? REKEY_AFTER_TIME_MS : REJECT_AFTER_TIME_MS - 3 * REKEY_TIMEOUT_MS)) this.initiate(p);
+        this.sendData(p, s, new Uint8Array(0));
+      }
       p.keepalive = this.deps.clock.setTimer(Math.max(every - Math.min(idle, every), every / 4), tick);
     };
     p.keepalive = this.deps.clock.setTimer(every, tick);

@@ -84,7 +84,7 @@ export class VirtualClock implements Clock {
     for (;;) {
       const next = this.queue[0];
       if (next === undefined || next.dueMs > untilMs) break;
-      this.queue.shift();
+      this.pop();
       if (next.cancelled) continue;
       this.nowMs = next.dueMs;
       next.fn();
@@ -93,15 +93,39 @@ export class VirtualClock implements Clock {
     this.nowMs = Math.max(this.nowMs, untilMs);
   }
 
+  // A binary min-heap on (dueMs, seq): O(log n) per timer, and ties fire in creation order, so a
+  // simulation with tens of thousands of pending timers stays fast and deterministic.
+  private static before(a: PendingTimer, b: PendingTimer): boolean {
+    return a.dueMs < b.dueMs || (a.dueMs === b.dueMs && a.seq < b.seq);
+  }
+
   private insert(t: PendingTimer): void {
-    // Binary search for the first timer due strictly later (ties keep creation order).
-    let lo = 0;
-    let hi = this.queue.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.queue[mid]!.dueMs <= t.dueMs) lo = mid + 1;
-      else hi = mid;
+    const q = this.queue;
+    q.push(t);
+    let i = q.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!VirtualClock.before(q[i]!, q[parent]!)) break;
+      [q[i], q[parent]] = [q[parent]!, q[i]!];
+      i = parent;
     }
-    this.queue.splice(lo, 0, t);
+  }
+
+  private pop(): void {
+    const q = this.queue;
+    const last = q.pop()!;
+    if (q.length === 0) return;
+    q[0] = last;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < q.length && VirtualClock.before(q[l]!, q[m]!)) m = l;
+      if (r < q.length && VirtualClock.before(q[r]!, q[m]!)) m = r;
+      if (m === i) break;
+      [q[i], q[m]] = [q[m]!, q[i]!];
+      i = m;
+    }
   }
 }

@@ -1,0 +1,98 @@
+// Membership on the virtual clock: forming, death detection, rejoining, loss, address changes.
+// Every run is seeded; a failing assertion names the seed, and the same seed replays the same run.
+import t from 'tap';
+import { simCluster, type SimCluster } from '../helpers/cluster-sim.js';
+import { TEST_TIMING } from '../../cluster/timing.js';
+
+const T = TEST_TIMING.probeIntervalMs;
+const allAlive = (c: SimCluster, skip = -1) => () =>
+  c.nodes.every((a) => a.index === skip || c.nodes.every((b) => a === b || b.index === skip || c.stateOf(a, b) === 'alive'));
+
+t.test('three nodes form a cluster, detect a kill within 3 probe intervals, and take it back after a restart', async (t) => {
+  const seed = 'form-3';
+  const c = await simCluster({ seed, n: 3, timing: TEST_TIMING });
+  const formed = await c.until(allAlive(c), 10_000);
+  t.ok(formed !== undefined, `every member alive everywhere (seed ${seed})`);
+  t.ok(formed! < 2000, `formed in ${formed} ms`);
+  await c.run(5000);
+  t.ok(allAlive(c)(), 'still all alive after 5 s');
+
+  c.kill(2);
+  const dead = await c.until(() => c.stateOf(c.nodes[0]!, c.nodes[2]!) === 'dead' && c.stateOf(c.nodes[1]!, c.nodes[2]!) === 'dead', 10 * T);
+  t.ok(dead !== undefined && dead <= 3 * T, `declared dead everywhere in ${dead} ms (≤ ${3 * T}; seed ${seed})`);
+  t.equal(c.stateOf(c.nodes[0]!, c.nodes[1]!), 'alive', 'the others stay alive');
+
+  c.restart(2);
+  const back = await c.until(allAlive(c), 20_000);
+  t.ok(back !== undefined, `the restarted node rejoins (in ${back} ms)`);
+  await c.close();
+});
+
+t.test('a member cut off from one node stays alive through indirect probes', async (t) => {
+  const c = await simCluster({ seed: 'indirect', n: 3, timing: TEST_TIMING });
+  await c.until(allAlive(c), 10_000);
+  const [a, , b] = c.nodes;
+  c.net.partition([a!.host.address], [b!.host.address]);
+  await c.run(20 * T);
+  t.ok(a!.changes.every(([, id, s]) => id !== b!.id || s === 'alive'), 'never suspected: node 1 answers for it');
+  c.net.heal();
+  await c.close();
+});
+
+t.test('a suspicion is refuted: the suspect raises its incarnation and is never declared dead', async (t) => {
+  const seed = 'refute';
+  const c = await simCluster({ seed, n: 3, timing: TEST_TIMING });
+  await c.until(allAlive(c), 10_000);
+  const [a, b, s] = c.nodes;
+  const incBefore = s!.node.membership.incarnation;
+  // Silence node 2 for longer than a probe round but shorter than the suspicion time.
+  c.net.partition([s!.host.address], [a!.host.address, b!.host.address]);
+  const suspected = await c.until(() => c.stateOf(a!, s!) === 'suspect' || c.stateOf(b!, s!) === 'suspect', 5 * T, 5);
+  t.ok(suspected !== undefined, `node 2 became suspect (seed ${seed})`);
+  c.net.heal();
+  t.ok((await c.until(allAlive(c), 5 * T)) !== undefined, 'alive again everywhere');
+  await c.run(2 * T);
+  t.ok(s!.node.membership.incarnation > incBefore, 'the suspect raised its incarnation');
+  t.ok(s!.node.membership.stats.falseSuspicionsRefuted >= 1, 'and counted a refutation');
+  t.ok([a!, b!].every((n) => n.changes.every(([, id, st]) => id !== s!.id || st !== 'dead')), 'never declared dead');
+  await c.close();
+});
+
+t.test('nodes behind port-restricted NATs find each other through a public member; a renumbered NAT is reached again', async (t) => {
+  const seed = 'nat';
+  const c = await simCluster({ seed, n: 4, timing: TEST_TIMING, nat: (i) => (i === 0 ? undefined : 'port-restricted') });
+  const formed = await c.until(allAlive(c), 30_000);
+  t.ok(formed !== undefined, `all four alive everywhere in ${formed} ms (seed ${seed})`);
+  const mover = c.nodes[2]!;
+  c.net.renumberNat(mover.nat!, '203.0.113.99');
+  const reached = await c.until(() => c.nodes.every((n) => n === mover || (n.node.transport.peerInfo(mover.id)?.endpoint?.host === '203.0.113.99' && c.stateOf(n, mover) === 'alive')), 20_000);
+  t.ok(reached !== undefined && reached <= 5000, `every member reaches the renumbered node in ${reached} ms (≤ 5000)`);
+  const rec = c.nodes[1]!.node.membership.view().find((v) => v.id === mover.id)!;
+  t.ok(rec.endpoints.some((e) => e.kind === 'public' && e.host === '203.0.113.99'), 'its signed record names the new public address');
+  await c.close();
+});
+
+t.test('an address change reaches every member', async (t) => {
+  const c = await simCluster({ seed: 'move', n: 6, timing: TEST_TIMING });
+  await c.until(allAlive(c), 10_000);
+  await c.run(3000);
+  const mover = c.nodes[3]!;
+  mover.host.setAddress('192.0.2.77');
+  mover.node.membership.setLocalEndpoints('lan', [{ host: '192.0.2.77', port: 5484 }]);
+  const reached = await c.until(() => c.nodes.every((n) => n === mover || n.node.transport.peerInfo(mover.id)?.endpoint?.host === '192.0.2.77'), 10_000);
+  t.ok(reached !== undefined && reached < 5000, `every member reaches the moved node at its new address in ${reached} ms`);
+  t.ok(allAlive(c)(), 'nobody was declared dead');
+  await c.close();
+});
+
+t.test('the same seed replays the same run', async (t) => {
+  const trace = async () => {
+    const c = await simCluster({ seed: 'replay', n: 4, timing: TEST_TIMING });
+    c.net.defaults = { ...c.net.defaults, loss: 0.05, jitterMs: 5 };
+    await c.run(5000);
+    const h = c.net.traceHash();
+    await c.close();
+    return h;
+  };
+  t.equal(await trace(), await trace(), 'identical trace hashes');
+});
