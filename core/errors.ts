@@ -11,6 +11,35 @@ export interface ErrorCodeInfo {
 
 /** Every stable error code, listed once with its cause and its fix. */
 export const ERROR_CODES = {
+  // --- cluster: members, NAT ---
+  CARD_INVALID: {
+    cause: 'a node card is malformed, its signature does not verify, or its certificate is not valid',
+    fix: 'ask for a fresh `kith card --json` from that node and copy the whole file',
+  },
+  SECRET_INVALID: {
+    cause: 'a bootstrap secret file does not hold exactly 64 hex digits (32 bytes)',
+    fix: 'make one with `kith secret new --out FILE` and give the same file to both ends',
+  },
+  MEMBER_UNKNOWN: {
+    cause: 'no cluster member has that node key',
+    fix: 'run `kith peers` to see the members and their keys',
+  },
+  STUN_INVALID: {
+    cause: 'a datagram claiming to be STUN is malformed',
+    fix: 'nothing was accepted from it; if it came from a configured STUN server, check that server',
+  },
+  STUN_TIMEOUT: {
+    cause: 'a STUN server did not answer a binding request',
+    fix: 'check nat.stunServers in the config and that UDP to the server is not blocked',
+  },
+  STUN_ERROR: {
+    cause: 'a STUN server answered a binding request with an error',
+    fix: 'use another STUN server (nat.stunServers)',
+  },
+  PORT_MAPPING_FAILED: {
+    cause: 'the router refused or did not answer a UPnP IGD / NAT-PMP port mapping request',
+    fix: 'enable UPnP or NAT-PMP on the router, or set nat.portMapping = "off"; members can still reach this node while it keeps sessions open',
+  },
   // --- input and encoding ---
   CBOR_INVALID: {
     cause: 'bytes are not well-formed canonical CBOR of the kinds kith uses (or break a size limit)',
