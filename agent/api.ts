@@ -1,9 +1,10 @@
 // The local HTTP API (Hono, the same routes on Node and Bun). GET /health answers without a
 // token and says nothing but that the agent is up; everything under /api/ needs the bearer token
 // kept in <data-dir>/api.token (mode 0600).
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
 import { timingSafeEqual } from 'node:crypto';
 import { isKithError } from '../core/errors.js';
+import type { ClusterService } from './cluster-service.js';
 
 export interface ApiDeps {
   token: string;
@@ -11,6 +12,8 @@ export interface ApiDeps {
   identity: () => Record<string, unknown>;
   /** Conversation operations (agent/conv-ops.ts): POST /api/conv/<op> with a JSON body. */
   conv?: (op: string, body: Record<string, unknown>) => Promise<unknown>;
+  /** Members: GET /api/peers, GET /api/card, POST /api/peers {card, secret}, DELETE /api/peers/:key. */
+  cluster?: Pick<ClusterService, 'peers' | 'card' | 'addPeer' | 'removePeer'>;
 }
 
 const MAX_BODY_BYTES = 256 * 1024;
@@ -34,8 +37,8 @@ export function createApi(deps: ApiDeps): Hono {
   });
   app.get('/api/status', async (c) => c.json(await deps.status()));
   app.get('/api/id', (c) => c.json(deps.identity()));
-  app.post('/api/conv/:op', async (c) => {
-    if (deps.conv === undefined) return c.json({ error: { code: 'NOT_FOUND', message: 'conversations are not served here' } }, 404);
+  /** Reads a JSON object body, or answers the error itself. */
+  const jsonBody = async (c: Context): Promise<Record<string, unknown> | Response> => {
     const text = await c.req.text();
     if (text.length > MAX_BODY_BYTES) return c.json({ error: { code: 'USAGE', message: `request body over ${MAX_BODY_BYTES} bytes` } }, 413);
     let body: unknown;
@@ -45,13 +48,47 @@ export function createApi(deps: ApiDeps): Hono {
       return c.json({ error: { code: 'USAGE', message: 'the request body is not JSON' } }, 400);
     }
     if (body === null || typeof body !== 'object' || Array.isArray(body)) return c.json({ error: { code: 'USAGE', message: 'the request body must be a JSON object' } }, 400);
+    return body as Record<string, unknown>;
+  };
+  const failed = (c: Context, e: unknown, notFound: string[]): Response => {
+    if (isKithError(e)) return c.json({ error: e.toJSON() }, notFound.includes(e.code) ? 404 : 400);
+    throw e;
+  };
+  app.post('/api/conv/:op', async (c) => {
+    if (deps.conv === undefined) return c.json({ error: { code: 'NOT_FOUND', message: 'conversations are not served here' } }, 404);
+    const body = await jsonBody(c);
+    if (body instanceof Response) return body;
     try {
-      return c.json({ result: await deps.conv(c.req.param('op'), body as Record<string, unknown>) });
+      return c.json({ result: await deps.conv(c.req.param('op'), body) });
     } catch (e) {
-      if (isKithError(e)) return c.json({ error: e.toJSON() }, e.code === 'CONV_NOT_FOUND' ? 404 : 400);
-      throw e;
+      return failed(c, e, ['CONV_NOT_FOUND']);
     }
   });
+  const cluster = deps.cluster;
+  if (cluster) {
+    app.get('/api/peers', (c) => c.json({ peers: cluster.peers() }));
+    app.get('/api/card', (c) => c.json(cluster.card()));
+    app.post('/api/peers', async (c) => {
+      const body = await jsonBody(c);
+      if (body instanceof Response) return body;
+      if (typeof body['card'] !== 'string' || typeof body['secret'] !== 'string') {
+        return c.json({ error: { code: 'USAGE', message: 'POST /api/peers needs {"card": base64, "secret": 64 hex digits}' } }, 400);
+      }
+      try {
+        return c.json({ result: await cluster.addPeer(body['card'], body['secret']) });
+      } catch (e) {
+        return failed(c, e, []);
+      }
+    });
+    app.delete('/api/peers/:key', async (c) => {
+      try {
+        await cluster.removePeer(c.req.param('key'));
+        return c.json({ result: { removed: true } });
+      } catch (e) {
+        return failed(c, e, ['MEMBER_UNKNOWN']);
+      }
+    });
+  }
   app.notFound((c) => c.json({ error: { code: 'NOT_FOUND', message: `no route ${c.req.method} ${c.req.path}` } }, 404));
   app.onError((err, c) => c.json({ error: { code: 'INTERNAL', message: 'internal error' } }, 500));
   return app;

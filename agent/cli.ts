@@ -19,6 +19,7 @@ import { readRuntimeRecord } from './runtime-file.js';
 import { RUNTIME, VERSION } from './version.js';
 import { addMethodCommands } from './cli-method.js';
 import { addConvCommands } from './cli-conv.js';
+import { addClusterCommands } from './cli-cluster.js';
 
 interface CommonOpts {
   dataDir?: string;
@@ -161,12 +162,20 @@ export function buildProgram(io: CliIo): Command {
         apiPort: record?.api.port ?? null,
         uptimeMs: (live?.['uptimeMs'] as number | undefined) ?? null,
         storeBytes: dirSizeBytes(files.store),
+        cluster: (live?.['cluster'] as Record<string, unknown> | undefined) ?? null,
       };
+      const cl = status.cluster as { members?: number; alive?: number; publicEndpoint?: string | null; nat?: { type: string }; mapping?: { state: string }; nextWindow?: { start: string; port: number } | null; clock?: { offsetMs: number; errorMs: number; warning: string | null } } | null;
       const human = [
         identity ? formatIdentity(identity) : 'identity      none (run `kith init`)',
         live ? `agent         running, PID ${status.pid} (${status.runtime}), profile ${status.profile}`
           : record ? `agent         PID ${record.pid} recorded but its API does not answer` : 'agent         not running',
         ...(live ? [`ports         cluster UDP ${status.clusterPort}, API 127.0.0.1:${status.apiPort}`] : []),
+        ...(cl ? [
+          `members       ${cl.alive ?? 0} of ${cl.members ?? 0} alive`,
+          `public        ${cl.publicEndpoint ?? 'unknown'} (NAT ${cl.nat?.type ?? 'unknown'}, mapping ${cl.mapping?.state ?? 'off'})`,
+          `next window   ${cl.nextWindow ? `${cl.nextWindow.start} on UDP ${cl.nextWindow.port}` : 'none (no members)'}`,
+          `clock         offset ${cl.clock?.offsetMs ?? 0} ms ± ${cl.clock?.errorMs ?? 0} ms${cl.clock?.warning ? ` (WARNING: ${cl.clock.warning})` : ''}`,
+        ] : []),
         `data dir      ${dataDir}`,
         `store         ${(status.storeBytes / 1024).toFixed(1)} KiB`,
       ].join('\n');
@@ -212,6 +221,7 @@ export function buildProgram(io: CliIo): Command {
 
   addMethodCommands(program, io, withCommon);
   addConvCommands(program, io, withCommon);
+  addClusterCommands(program, io, withCommon);
 
   const config = program.command('config').description('check or document the configuration file');
   withCommon(config.command('check'))

@@ -11,6 +11,7 @@ export interface Config {
   cluster: { host: string; port: number };
   api: { host: string; port: number };
   agent: { profile: ProfileName; logLevel: LogLevelName; shutdownTimeoutMs: number };
+  nat: { stunServers: string; portMapping: 'natpmp' | 'off'; gateway: string };
 }
 
 export type LogLevelName = 'debug' | 'info' | 'warn' | 'error';
@@ -49,6 +50,12 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
     doc: 'Address of the local HTTP API. Anything but a loopback address exposes it to the LAN: opt-in only.' },
   { key: 'api.port', kind: 'int', unit: 'TCP port', default: 5485, min: 0, max: 65535,
     doc: 'Local API port. 0 picks any free port; the CLI finds it in <data-dir>/agent.json.' },
+  { key: 'nat.stunServers', kind: 'string', unit: 'host:port list', default: '', maxBytes: 256,
+    doc: 'STUN servers to learn the public address from, comma-separated (IPv4 host:port). None by default: members already report the address they see.' },
+  { key: 'nat.portMapping', kind: 'choice', unit: 'name', default: 'natpmp', choices: ['natpmp', 'off'],
+    doc: 'How rendezvous windows open the router: "natpmp" asks the default gateway (RFC 6886) only during windows; "off" never maps. Never used when cluster.host is a loopback address.' },
+  { key: 'nat.gateway', kind: 'string', unit: 'IPv4 address', default: '', maxBytes: 15,
+    doc: 'Router to ask for port mappings; empty means the default gateway from /proc/net/route.' },
   { key: 'agent.profile', kind: 'choice', unit: 'name', default: 'home', choices: PROFILE_NAMES,
     doc: 'Named set of timing defaults: "home" keeps idle traffic tiny; "test" uses short intervals for labs and tests.' },
   { key: 'agent.logLevel', kind: 'choice', unit: 'name', default: 'info', choices: LOG_LEVELS,

@@ -2,6 +2,7 @@
 // the store when no agent holds it, or inside the agent behind POST /api/conv/<op> (the CLI
 // then calls the API). One implementation serves both.
 import type { CborValue } from '../core/cbor.js';
+import { apiCall } from './api-client.js';
 import { KithError } from '../core/errors.js';
 import { toHex } from '../core/hex.js';
 import type { BallotShape } from '../consensus/ballots.js';
@@ -181,25 +182,7 @@ export function localConvOps(convs: Conversations): ConvOps {
 
 /** The same operations through a running agent's API. */
 export function remoteConvOps(apiPort: number, token: string): ConvOps {
-  const call = async (op: string, body: unknown): Promise<unknown> => {
-    let res: Response;
-    try {
-      res = await fetch(`http://127.0.0.1:${apiPort}/api/conv/${op}`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-        body: JSON.stringify(body),
-        signal: AbortSignal.timeout(15_000),
-      });
-    } catch (e) {
-      throw new KithError('API_UNREACHABLE', `the agent on port ${apiPort} does not answer: ${(e as Error).message}`);
-    }
-    const json = (await res.json()) as { result?: unknown; error?: { code: string; message: string; hint?: string; details?: string[] } };
-    if (json.error) {
-      const e = json.error;
-      throw new KithError(e.code as never, e.message, { ...(e.hint ? { hint: e.hint } : {}), ...(e.details ? { details: e.details } : {}) });
-    }
-    return json.result;
-  };
+  const call = (op: string, body: unknown): Promise<unknown> => apiCall(apiPort, token, 'POST', `/api/conv/${op}`, body);
   return {
     create: (a) => call('create', a),
     list: () => call('list', {}),

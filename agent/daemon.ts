@@ -13,7 +13,7 @@ import { bindUdp, formatEndpoint, type UdpSocket } from '../core/udp.js';
 import { hasIdentity, loadIdentity, type NodeIdentity } from '../identity/keystore.js';
 import { parseRoles } from '../identity/certificate.js';
 import { createApi } from './api.js';
-import { Transport } from '../cluster/transport.js';
+import { startCluster } from './cluster-service.js';
 import { Conversations } from '../consensus/conversations.js';
 import { dispatchConvOp, localConvOps } from './conv-ops.js';
 import { defaultConfig, loadConfigFile, type Config } from './config.js';
@@ -110,13 +110,11 @@ export async function runAgent(opts: RunOptions, deps: { clock?: Clock; log?: Lo
 
     const udp: UdpSocket = await bindUdp({ host: config.cluster.host, port: config.cluster.port });
     cleanups.push(() => udp.close());
-    // The secure transport owns the cluster socket. Until membership adds peers (cards,
-    // pairing), every initiation is from a stranger: dropped without an answer, only counted.
-    const transport = new Transport(
-      { clock, rng: cryptoRng, socket: udp },
-      { staticKey: { secretKey: identity.keys.dh.secretKey, publicKey: identity.keys.dh.publicKey }, certBytes: identity.certBytes },
-    );
-    cleanups.push(() => transport.close());
+    // The cluster owns the socket: transport, membership, STUN, rendezvous. Until members are
+    // added (cards, pairing), every initiation is from a stranger: dropped unanswered, counted.
+    const cluster = await startCluster({ clock, rng: cryptoRng, udp, store, identity, config, profile, log });
+    cleanups.push(() => cluster.stop());
+    const transport = cluster.node.transport;
 
     const startedAtMs = clock.wallTime();
     const convOps = localConvOps(new Conversations({
@@ -127,6 +125,7 @@ export async function runAgent(opts: RunOptions, deps: { clock?: Clock; log?: Lo
     }));
     const api = createApi({
       token,
+      cluster,
       conv: (op, body) => dispatchConvOp(convOps, op, body),
       identity: () => ({ ...viewIdentity(identity) }),
       status: async () => ({
@@ -138,7 +137,7 @@ export async function runAgent(opts: RunOptions, deps: { clock?: Clock; log?: Lo
         uptimeMs: clock.wallTime() - startedAtMs,
         dataDir: opts.dataDir,
         storeBytes: dirSizeBytes(files.store),
-        cluster: { host: config.cluster.host, port: udp.local.port, transport: transport.stats },
+        cluster: { host: config.cluster.host, port: udp.local.port, transport: transport.stats, ...cluster.status() },
         api: { host: config.api.host, port: http.port },
         identity: viewIdentity(identity),
       }),

@@ -2,18 +2,35 @@
 // that keep idle traffic tiny. "test" shortens everything so labs and tests finish quickly.
 // Later subsystems (membership, rendezvous) read their intervals from here.
 import { SECOND, MINUTE } from '../core/clock.js';
+import type { MembershipTiming } from '../cluster/membership.js';
+import type { WindowParams } from '../cluster/rendezvous.js';
+import { HOME_TIMING, TEST_TIMING } from '../cluster/timing.js';
 
 export const PROFILE_NAMES = ['home', 'test'] as const;
 export type ProfileName = (typeof PROFILE_NAMES)[number];
 
 export interface Profile {
-  /** Mean interval between probes of one member (drawn from [T/2, 3T/2]). */
-  heartbeatIntervalMs: number;
   /** How often the agent tells systemd's watchdog it is alive, at most (also bounded by WATCHDOG_USEC/2). */
   watchdogMaxIntervalMs: number;
+  membership: MembershipTiming;
+  rendezvous: WindowParams;
+  /** Least guard added to each side of a rendezvous window (more when the clock error is larger). */
+  minGuardMs: number;
+  /** How often configured STUN servers are asked (only while there are members). */
+  stunIntervalMs: number;
+  /** How often local interfaces are read for address changes (no traffic). */
+  interfacePollMs: number;
 }
 
 export const PROFILES: Record<ProfileName, Profile> = {
-  home: { heartbeatIntervalMs: 5 * MINUTE, watchdogMaxIntervalMs: 30 * SECOND },
-  test: { heartbeatIntervalMs: 1 * SECOND, watchdogMaxIntervalMs: 1 * SECOND },
+  home: {
+    watchdogMaxIntervalMs: 30 * SECOND, membership: HOME_TIMING,
+    rendezvous: { periodMs: 10 * MINUTE, lengthMs: 20 * SECOND, portMin: 40000, portMax: 59999 },
+    minGuardMs: 2 * SECOND, stunIntervalMs: 10 * MINUTE, interfacePollMs: 10 * SECOND,
+  },
+  test: {
+    watchdogMaxIntervalMs: 1 * SECOND, membership: TEST_TIMING,
+    rendezvous: { periodMs: 10 * SECOND, lengthMs: 2 * SECOND, portMin: 45000, portMax: 45099 },
+    minGuardMs: 250, stunIntervalMs: 5 * SECOND, interfacePollMs: 1 * SECOND,
+  },
 };

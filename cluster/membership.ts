@@ -260,6 +260,16 @@ export class Membership {
     return [...this.members.values()].filter((m) => m.state === 'dead').map((m) => m.id);
   }
 
+  /** What alive members report seeing us at, with where they are: input for classifyNat. */
+  observations(): { destination: Endpoint; mapped: Endpoint }[] {
+    const out: { destination: Endpoint; mapped: Endpoint }[] = [];
+    for (const m of this.members.values()) {
+      const dest = this.deps.link.peerInfo(m.id)?.endpoint;
+      if (m.state === 'alive' && m.seenUs && dest) out.push({ destination: dest, mapped: m.seenUs });
+    }
+    return out;
+  }
+
   // ------------------------------------------------------------------ clock
 
   /**

@@ -12,6 +12,9 @@
 // covers its measured clock error, so a member whose clock is off by less than that still meets
 // it; members aim at the middle of the window.
 import { hmacBlake2s } from '../core/blake2s.js';
+import type { Clock, Timer } from '../core/clock.js';
+import type { Endpoint } from '../core/udp.js';
+import type { Membership } from './membership.js';
 
 export interface WindowParams {
   periodMs: number;
@@ -58,4 +61,140 @@ export function currentOrNextWindow(secret: Uint8Array, dhKey: Uint8Array, nowMs
 /** The guard a node adds to each side of its window: its clock error, at least `minMs`. */
 export function guardFor(clockErrorMs: number, minMs: number): number {
   return Math.max(minMs, Math.ceil(2 * Math.abs(clockErrorMs)));
+}
+
+// ---------------------------------------------------------------- the controller
+
+
+/** Port mapping on the home router (agent/port-mapper.ts wraps UPnP IGD and NAT-PMP). */
+export interface PortMapper {
+  readonly protocol: string;
+  map(internalPort: number, externalPort: number, lifetimeMs: number): Promise<{ externalHost: string; externalPort: number }>;
+  /** Removes the mapping of an internal port. */
+  unmap(internalPort: number, externalPort: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface RendezvousStatus {
+  nextWindow: { startMs: number; endMs: number; port: number } | null;
+  mapping: { state: 'off' | 'idle' | 'mapping' | 'open' | 'failed'; protocol: string | null; externalHost: string | null; externalPort: number | null; error: string | null };
+}
+
+/**
+ * Opens this node's windows (maps the port for the window, plus a guard for clock error, then
+ * removes the mapping) and, for members that cannot be reached, knocks on their windows: a
+ * handshake to each public address they last published, on their window port, mid-window.
+ */
+export class Rendezvous {
+  private timers: Timer[] = [];
+  private mapping: RendezvousStatus['mapping'];
+  private stopped = false;
+
+  constructor(
+    private readonly deps: {
+      clock: Clock;
+      membership: Membership;
+      mapper: PortMapper | undefined;
+      params: WindowParams;
+      selfDh: Uint8Array;
+      localPort: number;
+      minGuardMs: number;
+      log?: (level: 'info' | 'warn', msg: string) => void;
+    },
+  ) {
+    validateWindowParams(deps.params);
+    this.mapping = { state: deps.mapper ? 'idle' : 'off', protocol: deps.mapper?.protocol ?? null, externalHost: null, externalPort: null, error: null };
+  }
+
+  /** Distinct rendezvous secrets of the members (one schedule per secret). */
+  private secrets(): Uint8Array[] {
+    const seen = new Map<string, Uint8Array>();
+    for (const v of this.deps.membership.view()) {
+      const s = this.deps.membership.memberSpec(v.id)?.rendezvousSecret;
+      if (s && v.state !== 'revoked') seen.set(Buffer.from(s).toString('hex'), s);
+    }
+    return [...seen.values()];
+  }
+
+  /** Cluster time → local monotonic delay. */
+  private delayUntil(clusterMs: number): number {
+    return Math.max(0, clusterMs - this.deps.membership.clusterTime());
+  }
+
+  /** (Re)plans every timer: call after members change and periodically. */
+  plan(): void {
+    for (const t of this.timers) t.cancel();
+    this.timers = [];
+    if (this.stopped) return;
+    const now = this.deps.membership.clusterTime();
+    const guard = guardFor(this.deps.membership.clusterClock().errorMs, this.deps.minGuardMs);
+    for (const secret of this.secrets()) {
+      const w = currentOrNextWindow(secret, this.deps.selfDh, now + guard, this.deps.params);
+      this.timers.push(this.deps.clock.setTimer(this.delayUntil(w.startMs - guard), () => void this.open(w, guard)));
+    }
+    for (const id of this.deps.membership.unreachable()) {
+      const spec = this.deps.membership.memberSpec(id);
+      if (!spec) continue;
+      const w = currentOrNextWindow(spec.rendezvousSecret, spec.cert.dhKey, now, this.deps.params);
+      const mid = Math.max(now, (w.startMs + w.endMs) / 2);
+      this.timers.push(this.deps.clock.setTimer(this.delayUntil(mid), () => this.knock(id, w)));
+    }
+    // Re-plan after the earliest period boundary passes (and at least every period).
+    this.timers.push(this.deps.clock.setTimer(Math.min(this.deps.params.periodMs, this.deps.params.periodMs - (now % this.deps.params.periodMs) + 1), () => this.plan()));
+  }
+
+  private knock(id: string, w: RendezvousWindow): void {
+    const hosts = new Set(this.deps.membership.knownEndpoints(id).map((e) => e.host));
+    const targets: Endpoint[] = [...hosts].map((host) => ({ host, port: w.port }));
+    if (targets.length > 0) this.deps.membership.reach(id, targets);
+  }
+
+  private async open(w: RendezvousWindow, guard: number): Promise<void> {
+    const mapper = this.deps.mapper;
+    const lifetime = w.endMs - w.startMs + 2 * guard;
+    if (!mapper || this.stopped) return;
+    this.mapping = { ...this.mapping, state: 'mapping', error: null };
+    try {
+      const m = await mapper.map(this.deps.localPort, w.port, lifetime);
+      this.mapping = { ...this.mapping, state: 'open', externalHost: m.externalHost, externalPort: m.externalPort };
+      this.deps.membership.setLocalEndpoints('mapped', [{ host: m.externalHost, port: m.externalPort }]);
+    } catch (e) {
+      this.mapping = { ...this.mapping, state: 'failed', error: (e as Error).message };
+      this.deps.log?.('warn', `rendezvous window: port mapping failed: ${(e as Error).message}`);
+      return;
+    }
+    this.timers.push(this.deps.clock.setTimer(this.delayUntil(w.endMs + guard), () => void this.close(w)));
+  }
+
+  private async close(w: RendezvousWindow): Promise<void> {
+    try {
+      await this.deps.mapper?.unmap(this.deps.localPort, w.port);
+    } catch (e) {
+      this.deps.log?.('warn', `rendezvous window: removing the mapping failed: ${(e as Error).message}`);
+    }
+    this.mapping = { ...this.mapping, state: 'idle', externalPort: null };
+    this.deps.membership.setLocalEndpoints('mapped', []);
+    this.plan();
+  }
+
+  status(): RendezvousStatus {
+    const now = this.deps.membership.clusterTime();
+    const ws = this.secrets().map((s) => currentOrNextWindow(s, this.deps.selfDh, now, this.deps.params)).sort((a, b) => a.startMs - b.startMs);
+    const w = ws[0];
+    return { nextWindow: w ? { startMs: w.startMs, endMs: w.endMs, port: w.port } : null, mapping: { ...this.mapping } };
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const t of this.timers) t.cancel();
+    this.timers = [];
+    if (this.mapping.state === 'open' && this.mapping.externalPort !== null) {
+      try {
+        await this.deps.mapper?.unmap(this.deps.localPort, this.mapping.externalPort);
+      } catch {
+        /* best effort on shutdown; the lease expires by itself */
+      }
+    }
+    await this.deps.mapper?.close();
+  }
 }

@@ -6,6 +6,8 @@ import { simCluster, type SimCluster } from '../helpers/cluster-sim.js';
 import { HOME_TIMING, TEST_TIMING } from '../../cluster/timing.js';
 
 const N = 50;
+// Heavy (2450 sessions); with other test files in parallel on 2 cores it needs more than the default.
+t.setTimeout(360_000);
 const allAlive = (c: SimCluster) => () => c.nodes.every((a) => c.nodes.every((b) => a === b || c.stateOf(a, b) === 'alive'));
 
 t.test(`${N} nodes at 5% loss: no member is ever declared dead; a moved node is reached by all`, async (t) => {
@@ -14,10 +16,10 @@ t.test(`${N} nodes at 5% loss: no member is ever declared dead; a moved node is 
   c.net.defaults = { ...c.net.defaults, loss: 0.05, jitterMs: 20, latencyMs: 15 };
   const formed = await c.until(allAlive(c), 30_000, 50);
   t.ok(formed !== undefined, `all ${N} see each other alive (${formed} ms; seed ${seed})`);
-  await c.run(30_000, 50);
+  await c.run(20_000, 50);
   const deaths = c.nodes.flatMap((n) => n.changes.filter(([ms, , s]) => s === 'dead' && ms > formed!));
   const suspicions = c.nodes.flatMap((n) => n.changes.filter(([ms, , s]) => s === 'suspect' && ms > formed!));
-  t.equal(deaths.length, 0, `no false deaths in 30 s of ${N}×${N - 1} probing at 5% loss (${suspicions.length} suspicions, all cleared; seed ${seed})`);
+  t.equal(deaths.length, 0, `no false deaths in 20 s of ${N}×${N - 1} probing at 5% loss (${suspicions.length} suspicions, all cleared; seed ${seed})`);
 
   const mover = c.nodes[17]!;
   mover.host.setAddress('192.0.2.17');

@@ -1,0 +1,159 @@
+// `kith card`, `kith peer add|remove`, `kith peers`, `kith secret new`, `kith doctor`: the
+// manual bootstrap of a cluster from node cards (until in-person pairing), and a view of it.
+import type { Command } from 'commander';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import { KithError } from '../core/errors.js';
+import { writeFileAtomic } from '../core/files.js';
+import type { MemberView } from '../cluster/membership.js';
+import { runningAgent } from './api-client.js';
+import { resolveDataDir } from './paths.js';
+
+interface Io {
+  out(text: string): void;
+}
+interface Common {
+  dataDir?: string;
+  json?: boolean;
+}
+
+export function readSecretFile(file: string): string {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8').trim();
+  } catch (e) {
+    throw new KithError('SECRET_INVALID', `cannot read the secret file ${file}: ${(e as NodeJS.ErrnoException).code ?? e}`);
+  }
+  if (!/^[0-9a-fA-F]{64}$/.test(text)) throw new KithError('SECRET_INVALID', `${file} does not hold 64 hex digits`);
+  return text.toLowerCase();
+}
+
+/** A card file is the JSON `kith card --json` prints, or just its base64 `card` value. */
+export function readCardFile(file: string): string {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8').trim();
+  } catch (e) {
+    throw new KithError('CARD_INVALID', `cannot read the card file ${file}: ${(e as NodeJS.ErrnoException).code ?? e}`);
+  }
+  if (text.startsWith('{')) {
+    try {
+      const v = JSON.parse(text) as { card?: unknown };
+      if (typeof v.card === 'string') return v.card;
+    } catch {
+      /* falls through */
+    }
+    throw new KithError('CARD_INVALID', `${file} is JSON without a "card" string`);
+  }
+  return text;
+}
+
+const ago = (ms: number | null): string => (ms === null ? 'never' : ms < 1000 ? `${ms} ms ago` : ms < 120_000 ? `${(ms / 1000).toFixed(1)} s ago` : `${Math.round(ms / 60_000)} min ago`);
+
+function peerRow(p: MemberView): string {
+  return [
+    `${p.nodeSignKey.slice(0, 16)}  ${p.state.padEnd(7)}  node ${p.nodeIndex} "${p.label}" of user ${p.userKey.slice(0, 12)}…`,
+    `    endpoint ${p.endpoint ?? '-'}   rtt ${p.rttMs ?? '-'} ms   last seen ${ago(p.lastSeenMs)}   clock offset ${p.clockOffsetMs ?? '-'} ms`,
+  ].join('\n');
+}
+
+export function addClusterCommands(program: Command, io: Io, withCommon: (c: Command) => Command): void {
+  const emit = (o: Common, json: unknown, human: string): void => io.out(o.json ? JSON.stringify(json) + '\n' : human + '\n');
+
+  withCommon(program.command('card'))
+    .description("print this node's signed card (certificate and endpoints; nothing secret) for `kith peer add` on another node")
+    .option('--out <file>', 'write the card JSON to a file instead')
+    .action(async (o: Common & { out?: string }) => {
+      const card = (await runningAgent(resolveDataDir(o.dataDir)).call('GET', '/api/card')) as Record<string, unknown>;
+      if (o.out) {
+        writeFileAtomic(o.out, JSON.stringify(card) + '\n', 0o644);
+        emit(o, { written: o.out }, `card written to ${o.out}`);
+        return;
+      }
+      emit(o, card, JSON.stringify(card));
+    });
+
+  const peer = program.command('peer').description('add or remove cluster members by hand (before pairing exists)');
+  withCommon(peer.command('add').argument('<card-file>', 'a card from `kith card --json` on the other node'))
+    .description('make the node on a card a member; run it on both ends with the same secret file')
+    .requiredOption('--secret-file <file>', 'bootstrap secret both ends share (64 hex digits; `kith secret new`)')
+    .action(async (cardFile: string, o: Common & { secretFile: string }) => {
+      const card = readCardFile(cardFile);
+      const secret = readSecretFile(o.secretFile);
+      const r = (await runningAgent(resolveDataDir(o.dataDir)).call('POST', '/api/peers', { card, secret })) as { nodeSignKey: string; label: string; userKey: string };
+      emit(o, r, `added node "${r.label}" (${r.nodeSignKey.slice(0, 16)}) of user ${r.userKey.slice(0, 12)}…`);
+    });
+  withCommon(peer.command('remove').argument('<node-key>', "the member's node signing key (or its DH key), or 8+ leading characters"))
+    .description('forget a member: its sessions end at once')
+    .action(async (key: string, o: Common) => {
+      await runningAgent(resolveDataDir(o.dataDir)).call('DELETE', `/api/peers/${encodeURIComponent(key)}`);
+      emit(o, { removed: key }, `removed ${key}`);
+    });
+
+  withCommon(program.command('peers'))
+    .description('the cluster members: state, endpoint, round trip, last seen, clock offset')
+    .action(async (o: Common) => {
+      const { peers } = (await runningAgent(resolveDataDir(o.dataDir)).call('GET', '/api/peers')) as { peers: MemberView[] };
+      const json = peers.map((p) => ({ nodeSignKey: p.nodeSignKey, userKey: p.userKey, nodeIndex: p.nodeIndex, label: p.label, state: p.state, endpoint: p.endpoint, rttMs: p.rttMs, lastSeenMs: p.lastSeenMs, clockOffsetMs: p.clockOffsetMs, clockErrorMs: p.clockErrorMs, incarnation: p.incarnation, endpoints: p.endpoints }));
+      emit(o, json, peers.length === 0 ? 'no members yet: exchange cards (`kith card`, `kith peer add`)' : peers.map(peerRow).join('\n'));
+    });
+
+  const secret = program.command('secret').description('bootstrap secrets for `kith peer add`');
+  withCommon(secret.command('new'))
+    .description('write a new random 32-byte secret (hex) to a 0600 file; give the same file to both ends')
+    .requiredOption('--out <file>', 'where to write it')
+    .action(async (o: Common & { out: string }) => {
+      if (fs.existsSync(o.out)) throw new KithError('USAGE', `${o.out} exists; choose another name (a secret is never overwritten)`);
+      writeFileAtomic(o.out, randomBytes(32).toString('hex') + '\n', 0o600);
+      emit(o, { written: o.out }, `secret written to ${o.out} (mode 0600); copy it to the other node over a channel you trust`);
+    });
+
+  withCommon(program.command('doctor'))
+    .description('explain in plain words why members can or cannot be reached')
+    .action(async (o: Common) => {
+      const agent = runningAgent(resolveDataDir(o.dataDir));
+      const status = (await agent.call('GET', '/api/status')) as { cluster: Record<string, any> };
+      const { peers } = (await agent.call('GET', '/api/peers')) as { peers: MemberView[] };
+      const findings = diagnose(status.cluster, peers);
+      emit(o, { findings }, findings.map((f) => `${f.level === 'ok' ? 'ok  ' : f.level === 'warn' ? 'WARN' : 'FAIL'}  ${f.text}`).join('\n'));
+    });
+}
+
+export interface Finding {
+  level: 'ok' | 'warn' | 'fail';
+  text: string;
+}
+
+/** Plain-language findings from the agent's cluster status and member list (pure: tested). */
+export function diagnose(c: Record<string, any>, peers: MemberView[]): Finding[] {
+  const f: Finding[] = [];
+  if (peers.length === 0) {
+    f.push({ level: 'warn', text: 'This node has no members yet, so it sends nothing. Exchange cards with `kith card` and `kith peer add` on both nodes.' });
+    return f;
+  }
+  const alive = peers.filter((p) => p.state === 'alive');
+  const down = peers.filter((p) => p.state === 'dead' || p.state === 'suspect');
+  if (down.length === 0) f.push({ level: 'ok', text: `All ${peers.length} members answer.` });
+  for (const p of down) {
+    const tried = p.endpoints.length ? p.endpoints.map((e) => `${e.host}:${e.port}`).join(', ') : (p.endpoint ?? 'no address known');
+    f.push({
+      level: alive.length === 0 ? 'fail' : 'warn',
+      text: p.lastSeenMs === null
+        ? `"${p.label}" (${p.nodeSignKey.slice(0, 12)}) has never answered. Tried: ${tried}. Check that its agent runs and that it added this node's card with the same secret.`
+        : `"${p.label}" (${p.nodeSignKey.slice(0, 12)}) stopped answering ${ago(p.lastSeenMs)} (${p.state}). Its last known addresses: ${tried}. If it moved, it is tried again at each of its rendezvous windows.`,
+    });
+  }
+  if (alive.length === 0) f.push({ level: 'fail', text: 'No member answers: this node may be offline, or every member moved. It keeps trying every known address, with backoff.' });
+  const nat = c['nat'] ?? {};
+  if (nat.doubleNat) f.push({ level: 'warn', text: 'This node is behind two NATs (the router\'s outside address is private or carrier-grade). Port mappings on the home router do not reach the internet; members can still reach this node while it keeps sessions open.' });
+  else if (nat.carrierGrade) f.push({ level: 'warn', text: 'Your provider uses carrier-grade NAT (100.64.0.0/10): inbound windows cannot open; this node stays reachable through its outbound sessions.' });
+  if (nat.type === 'symmetric') f.push({ level: 'warn', text: 'The NAT gives a new public port for every destination (symmetric): nodes that both move find each other only through a member that did not.' });
+  if (c['publicEndpoint']) f.push({ level: 'ok', text: `Members see this node at ${c['publicEndpoint']} (NAT: ${nat.type ?? 'unknown'}).` });
+  const m = c['mapping'] ?? {};
+  if (m.state === 'failed') f.push({ level: 'warn', text: `The router refused a port mapping for a rendezvous window: ${m.error}. Enable NAT-PMP on the router, or set nat.portMapping = "off".` });
+  if (m.state === 'off') f.push({ level: 'ok', text: 'Port mapping is off: no window opens the router; members reach this node through the sessions it keeps.' });
+  const clock = c['clock'] ?? {};
+  if (clock.warning) f.push({ level: 'warn', text: `Clock: ${clock.warning}. Check that NTP runs on this machine.` });
+  if (c['stun']?.error) f.push({ level: 'warn', text: `STUN: ${c['stun'].error}.` });
+  return f;
+}
