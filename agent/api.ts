@@ -67,7 +67,7 @@ export function createApi(deps: ApiDeps): Hono {
   const cluster = deps.cluster;
   if (cluster) {
     app.get('/api/peers', (c) => c.json({ peers: cluster.peers() }));
-    app.get('/api/card', (c) => c.json(cluster.card()));
+    app.get('/api/card', async (c) => c.json(await cluster.card()));
     app.post('/api/peers', async (c) => {
       const body = await jsonBody(c);
       if (body instanceof Response) return body;

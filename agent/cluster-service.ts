@@ -27,7 +27,7 @@ import type { Profile } from './profiles.js';
 export interface ClusterService {
   node: ClusterNode;
   peers(): MemberView[];
-  card(): { card: string; userKey: string; nodeSignKey: string; endpoints: RecordEndpoint[] };
+  card(): Promise<{ card: string; userKey: string; nodeSignKey: string; endpoints: RecordEndpoint[] }>;
   addPeer(cardBase64: string, secretHex: string): Promise<{ id: string; nodeSignKey: string; userKey: string; label: string }>;
   removePeer(idOrSignKey: string): Promise<void>;
   status(): Record<string, unknown>;
@@ -69,14 +69,26 @@ export async function startCluster(deps: {
   });
   const transportSocket: UdpSocket = { local: udp.local, send: (to, d) => udp.send(to, d), onMessage: (fn) => (transportHandler = fn), close: () => udp.close() };
 
+  let rendezvous: Rendezvous | undefined;
+  // Logs name members by the first 16 hex digits of their node signing key, as `kith peers` does.
+  const who = (id: string): string => {
+    const spec = node?.membership.memberSpec(id);
+    return spec ? toHex(spec.cert.signKey).slice(0, 16) : id.slice(0, 16);
+  };
   const node = new ClusterNode({ clock, rng, socket: transportSocket }, {
     cert: identity.cert, certBytes: identity.certBytes,
     dh: { secretKey: identity.keys.dh.secretKey, publicKey: identity.keys.dh.publicKey },
     signSecret: identity.keys.sign.secretKey,
   }, {
     timing: profile.membership,
+    onEndpoint: (id, ep, prev) => log.info(`member ${who(id)} at ${ep.host}:${ep.port}${prev ? ` (was ${prev.host}:${prev.port})` : ''}`),
     events: {
-      state: (id, s, prev) => log.info(`member ${id.slice(0, 12)}… ${prev} → ${s}`),
+      state: (id, s, prev) => {
+        log.info(`member ${who(id)} ${prev} → ${s}`);
+        // A member we cannot reach gets knocked on at its next window; a refound one does not.
+        rendezvous?.plan();
+        if (s !== 'alive' && membership.view().every((v) => v.state !== 'alive')) void runStun();
+      },
       record: (id, bytes) => void saveMemberRecord(store, id, bytes).catch((e) => log.warn(`could not store a member's address record: ${(e as Error).message}`)),
       selfRecord: (_b, rec) => log.info(`this node's endpoints: ${rec.endpoints.map((e) => `${e.kind} ${e.host}:${e.port}`).join(', ') || 'none'} (record ${rec.seq})`),
     },
@@ -86,7 +98,7 @@ export async function startCluster(deps: {
 
   const mappingAllowed = config.nat.portMapping !== 'off' && !isLoopback(config.cluster.host);
   const mapper = mappingAllowed ? createPortMapper(config.nat.gateway || undefined) : undefined;
-  const rendezvous = new Rendezvous({
+  rendezvous = new Rendezvous({
     clock, membership, mapper, params: profile.rendezvous, selfDh: identity.cert.dhKey, localPort: port, minGuardMs: profile.minGuardMs,
     log: (level, msg) => log[level](msg),
   });
@@ -119,8 +131,8 @@ export async function startCluster(deps: {
   // STUN: only with members (a quiet appliance), at start and then now and again.
   let stunResults: { server: Endpoint; mapped: Endpoint }[] = [];
   let stunError: string | null = null;
-  const runStun = async (): Promise<void> => {
-    if (stunServers.length === 0 || membership.view().length === 0) return;
+  const runStun = async (asked = false): Promise<void> => {
+    if (stunServers.length === 0 || (membership.view().length === 0 && !asked)) return;
     const results = await Promise.allSettled(stunServers.map((s) => stun.binding(s)));
     stunResults = results.flatMap((r) => (r.status === 'fulfilled' ? [{ server: r.value.server, mapped: r.value.mapped }] : []));
     const failed = results.filter((r) => r.status === 'rejected') as PromiseRejectedResult[];
@@ -133,8 +145,13 @@ export async function startCluster(deps: {
   rendezvous.plan();
 
   let skewWarned = false;
+  // STUN answers describe the plain mapping of our socket. Members' reports are used only
+  // without STUN: a member that met us through a rendezvous window saw the window's port, which
+  // would look like a new mapping per destination (symmetric) when it is not.
   const nat = (): NatClassification => classifyNat(
-    [...stunResults.map((r) => ({ local: udp.local, destination: r.server, mapped: r.mapped })), ...membership.observations().map((o) => ({ local: udp.local, ...o }))],
+    stunResults.length > 0
+      ? stunResults.map((r) => ({ local: udp.local, destination: r.server, mapped: r.mapped }))
+      : membership.observations().map((o) => ({ local: udp.local, ...o })),
     { localAddresses: lanEndpoints(config.cluster.host, port).map((e) => e.host) },
   );
 
@@ -148,7 +165,9 @@ export async function startCluster(deps: {
   return {
     node,
     peers: () => membership.view(),
-    card() {
+    async card() {
+      // Asked for by a person: learning our public address now is expected, not idle chatter.
+      await runStun(true);
       const eps = membership.ownEndpoints();
       const bytes = makeCard(identity.certBytes, eps, identity.keys.sign.secretKey);
       return { card: Buffer.from(bytes).toString('base64'), userKey: toHex(identity.cert.userKey), nodeSignKey: toHex(identity.cert.signKey), endpoints: eps };
@@ -184,7 +203,7 @@ export async function startCluster(deps: {
       const skewTooLarge = clockEst.errorMs > windowGuard;
       if (skewTooLarge && !skewWarned) log.warn(`clock error ${clockEst.errorMs} ms is more than half a rendezvous window (${windowGuard} ms): members that both move may not meet`);
       skewWarned = skewTooLarge;
-      const r = rendezvous.status();
+      const r = rendezvous!.status();
       const router: RouterInfo | undefined = mapper?.router();
       const n = nat();
       return {

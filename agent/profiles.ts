@@ -30,7 +30,7 @@ export const PROFILES: Record<ProfileName, Profile> = {
   },
   test: {
     watchdogMaxIntervalMs: 1 * SECOND, membership: TEST_TIMING,
-    rendezvous: { periodMs: 10 * SECOND, lengthMs: 2 * SECOND, portMin: 45000, portMax: 45099 },
+    rendezvous: { periodMs: 3 * SECOND, lengthMs: 1 * SECOND, portMin: 45000, portMax: 45099 },
     minGuardMs: 250, stunIntervalMs: 5 * SECOND, interfacePollMs: 1 * SECOND,
   },
 };

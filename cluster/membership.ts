@@ -255,9 +255,9 @@ export class Membership {
     return this.members.get(id)?.spec;
   }
 
-  /** Ids of members that are not reachable now (dead), for rendezvous attempts. */
+  /** Ids of members that do not answer now (suspect or dead), for rendezvous attempts. */
   unreachable(): string[] {
-    return [...this.members.values()].filter((m) => m.state === 'dead').map((m) => m.id);
+    return [...this.members.values()].filter((m) => m.state === 'dead' || m.state === 'suspect').map((m) => m.id);
   }
 
   /** What alive members report seeing us at, with where they are: input for classifyNat. */
@@ -695,6 +695,8 @@ export class Membership {
     }
     const o = this.members.get(toHex(rec.dhKey))!;
     if (o.record && o.record.rec.seq >= rec.seq) return;
+    const hosts = (r: AddressRecord | undefined): string => [...new Set((r?.endpoints ?? []).filter((e) => e.kind !== 'lan').map((e) => e.host))].sort().join(',');
+    const moved = hosts(o.record?.rec) !== hosts(rec);
     o.record = { bytes, rec };
     this.stats.recordsAccepted++;
     this.deps.events?.record?.(o.id, bytes, rec);
@@ -705,8 +707,10 @@ export class Membership {
     if (o.state === 'dead') this.scheduleReconnect(o, 0);
     else {
       const cur = this.deps.link.peerInfo(o.id)?.endpoint;
-      if (!cur || !rec.endpoints.some((e) => e.host === cur.host && e.port === cur.port)) this.reach(o);
+      if (moved || !cur || !rec.endpoints.some((e) => e.host === cur.host && e.port === cur.port)) this.reach(o);
     }
+    // A member's public address changed: pass the news on to everyone now, not at the next probe.
+    if (moved) for (const m of this.members.values()) if (m !== o && m.state === 'alive' && (m.told.get(o.id) ?? -1) < rec.seq) this.sendPing(m);
   }
 
   /** The transport saw an authenticated packet from a new address of a member (roaming). */

@@ -4,7 +4,7 @@
 // simulations build nodes the same way, from a Clock, an Rng and a socket.
 import type { Clock } from '../core/clock.js';
 import type { Rng } from '../core/rng.js';
-import type { UdpSocket } from '../core/udp.js';
+import type { Endpoint, UdpSocket } from '../core/udp.js';
 import type { NodeCertificate } from '../identity/certificate.js';
 import { Membership, type MembershipEvents, type MembershipTiming } from './membership.js';
 import { CHANNEL_MEMBERSHIP } from './membership-wire.js';
@@ -24,6 +24,8 @@ export interface ClusterNodeOptions {
   onPayload?: (peer: string, payload: Uint8Array) => void;
   /** Refuse a verified certificate (revoked, blocked); called during handshakes. */
   isAllowed?: (cert: NodeCertificate) => boolean;
+  /** A member's endpoint moved (an authenticated packet from a new address). */
+  onEndpoint?: (peer: string, endpoint: Endpoint, previous: Endpoint | undefined) => void;
   incarnation?: number;
   recordSeq?: number;
 }
@@ -44,7 +46,10 @@ export class ClusterNode {
             if (payload[0] === CHANNEL_MEMBERSHIP) membership?.receive(peer, payload, this.transport.peerInfo(peer)?.endpoint);
             else opts.onPayload?.(peer, payload);
           },
-          endpoint: (peer) => membership?.endpointChanged(peer),
+          endpoint: (peer, ep, prev) => {
+            membership?.endpointChanged(peer);
+            opts.onEndpoint?.(peer, ep, prev);
+          },
         },
       },
       { staticKey: keys.dh, certBytes: keys.certBytes, ...(opts.isAllowed ? { isAllowed: opts.isAllowed } : {}) },

@@ -87,6 +87,8 @@ export interface RendezvousStatus {
  */
 export class Rendezvous {
   private timers: Timer[] = [];
+  /** The timer that closes an open window: kept apart, so re-planning never strands a mapping. */
+  private closing: Timer | undefined;
   private mapping: RendezvousStatus['mapping'];
   private stopped = false;
 
@@ -163,10 +165,12 @@ export class Rendezvous {
       this.deps.log?.('warn', `rendezvous window: port mapping failed: ${(e as Error).message}`);
       return;
     }
-    this.timers.push(this.deps.clock.setTimer(this.delayUntil(w.endMs + guard), () => void this.close(w)));
+    this.closing?.cancel();
+    this.closing = this.deps.clock.setTimer(this.delayUntil(w.endMs + guard), () => void this.close(w));
   }
 
   private async close(w: RendezvousWindow): Promise<void> {
+    this.closing = undefined;
     try {
       await this.deps.mapper?.unmap(this.deps.localPort, w.port);
     } catch (e) {
@@ -186,6 +190,7 @@ export class Rendezvous {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.closing?.cancel();
     for (const t of this.timers) t.cancel();
     this.timers = [];
     if (this.mapping.state === 'open' && this.mapping.externalPort !== null) {

@@ -1,0 +1,225 @@
+// The namespace lab (test/netns/lab.sh): three homes behind NAT routers running miniupnpd, a
+// STUN server on a fake internet, and real `kith run` processes (test profile). Each scenario
+// prints its measured figure. Skips, with the reason, where namespaces or the lab tools are
+// missing. Every process is killed by PID and the namespaces are deleted, even on failure.
+import t, { type Test } from 'tap';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { REPO_ROOT } from '../helpers/vectors.js';
+import { RUNTIME } from '../helpers/proc.js';
+
+const LAB = path.join(REPO_ROOT, 'test', 'netns', 'lab.sh');
+const BIN = path.join(REPO_ROOT, 'bin', 'kith.mjs');
+const RT = RUNTIME === 'bun' ? path.join(REPO_ROOT, 'node_modules', '.bin', 'bun') : process.execPath;
+const HOMES = [1, 2, 3];
+const PERIOD_MS = 3000; // the test profile's rendezvous period
+const T = 1000; // the test profile's probe interval
+
+function whyNot(): string | undefined {
+  if (process.getuid?.() !== 0) return 'needs root (ip netns)';
+  for (const [cmd, pkg] of [['ip', 'iproute2'], ['iptables-legacy', 'iptables'], ['miniupnpd', 'miniupnpd miniupnpd-iptables'], ['stund', 'stun-server'], ['python3', 'python3']]) {
+    if (spawnSync('sh', ['-c', `command -v ${cmd}`]).status !== 0) return `${cmd} is missing (apt-get install ${pkg})`;
+  }
+  const probe = spawnSync('ip', ['netns', 'add', 'kl-probe']);
+  if (probe.status !== 0) return `cannot create network namespaces: ${probe.stderr.toString().trim()}`;
+  spawnSync('ip', ['netns', 'del', 'kl-probe']);
+  return undefined;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const sh = (args: string[], timeout = 60_000) => spawnSync('bash', [LAB, ...args], { encoding: 'utf8', timeout });
+
+interface Agent {
+  home: number;
+  dir: string;
+  child: ChildProcess;
+  lines: { at: number; text: string }[];
+}
+
+async function lab(t: Test): Promise<void> {
+  const agents = new Map<number, Agent>();
+  t.teardown(() => {
+    for (const a of agents.values()) if (a.child.exitCode === null && a.child.signalCode === null) a.child.kill('SIGKILL');
+    sh(['down']);
+  });
+  const up = sh(['up'], 120_000);
+  if (up.status !== 0) {
+    t.fail(`lab up failed:\n${up.stderr}`);
+    return;
+  }
+  const root = t.testdir();
+  const config = path.join(root, 'config.toml');
+  fs.writeFileSync(config, '[cluster]\nhost = "0.0.0.0"\nport = 5484\n[api]\nport = 5485\n[nat]\nstunServers = "203.0.113.1:3478"\nportMapping = "natpmp"\n');
+  const inNs = (home: number, args: string[], timeout = 30_000) =>
+    spawnSync('ip', ['netns', 'exec', `kl-h${home}`, RT, BIN, ...args], { encoding: 'utf8', timeout, env: { ...process.env, KITH_DATA_DIR: '' } });
+  const dirOf = (home: number) => path.join(root, `home${home}`);
+
+  const start = async (home: number): Promise<Agent> => {
+    const child = spawn('ip', ['netns', 'exec', `kl-h${home}`, RT, BIN, 'run', '--data-dir', dirOf(home), '--config', config, '--profile', 'test'], {
+      stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, KITH_DATA_DIR: '' },
+    });
+    const a: Agent = { home, dir: dirOf(home), child, lines: [] };
+    let buf = '';
+    const onData = (d: Buffer) => {
+      buf += d.toString();
+      let i: number;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        a.lines.push({ at: Date.now(), text: buf.slice(0, i) });
+        buf = buf.slice(i + 1);
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    agents.set(home, a);
+    const ready = await waitLog(a, /ready:/, 0, 20_000);
+    if (ready === undefined) throw new Error(`agent ${home} not ready:\n${a.lines.map((l) => l.text).join('\n')}`);
+    return a;
+  };
+  const waitLog = async (a: Agent, re: RegExp, after: number, ms: number): Promise<number | undefined> => {
+    const end = Date.now() + ms;
+    for (;;) {
+      const hit = a.lines.find((l) => l.at >= after && re.test(l.text));
+      if (hit) return hit.at;
+      if (Date.now() > end) return undefined;
+      await sleep(20);
+    }
+  };
+  const peers = (home: number) => JSON.parse(inNs(home, ['peers', '--json', '--data-dir', dirOf(home)]).stdout || '[]') as { nodeSignKey: string; state: string; endpoint: string | null }[];
+  const until = async (fn: () => boolean, ms: number): Promise<number | undefined> => {
+    const t0 = Date.now();
+    while (Date.now() - t0 < ms) {
+      if (fn()) return Date.now() - t0;
+      await sleep(200);
+    }
+    return undefined;
+  };
+
+  // ---- 1. three agents form a cluster from cards
+  for (const h of HOMES) {
+    const r = inNs(h, ['init', '--data-dir', dirOf(h), '--phrase-file', `${dirOf(h)}.phrase`, '--node', '0']);
+    if (r.status !== 0) throw new Error(r.stderr);
+  }
+  const secret = path.join(root, 'secret');
+  inNs(1, ['secret', 'new', '--out', secret]);
+  for (const h of HOMES) await start(h);
+  const keys = new Map<number, string>();
+  for (const h of HOMES) {
+    const r = inNs(h, ['card', '--json', '--data-dir', dirOf(h), '--out', path.join(root, `card${h}.json`)]);
+    t.equal(r.status, 0, `card ${h}: ${r.stderr}`);
+    const card = JSON.parse(fs.readFileSync(path.join(root, `card${h}.json`), 'utf8'));
+    keys.set(h, card.nodeSignKey.slice(0, 16));
+    t.ok(card.endpoints.some((e: { kind: string; host: string; port: number }) => e.kind === 'public' && e.host === `203.0.113.1${h}` && e.port === 5484), `home ${h}'s card carries its STUN address 203.0.113.1${h}:5484`);
+  }
+  const t1 = Date.now();
+  for (const h of HOMES) for (const o of HOMES) if (h !== o) {
+    const r = inNs(h, ['peer', 'add', path.join(root, `card${o}.json`), '--secret-file', secret, '--data-dir', dirOf(h)]);
+    t.equal(r.status, 0, r.stderr);
+  }
+  const formed = await until(() => HOMES.every((h) => { const p = peers(h); return p.length === 2 && p.every((x) => x.state === 'alive'); }), 30_000);
+  t.ok(formed !== undefined, `1. cluster formed through three NATs: every member alive everywhere ${Date.now() - t1} ms after the cards were added`);
+  t.comment(`figure 1: cluster formed in ${Date.now() - t1} ms`);
+  const st = JSON.parse(inNs(1, ['status', '--json', '--data-dir', dirOf(1)]).stdout);
+  t.equal(st.cluster.publicEndpoint, '203.0.113.11:5484', 'status: public endpoint');
+  t.match(st.cluster.nat.type, /cone|unknown/, `status: NAT type ${st.cluster.nat.type} (${st.cluster.nat.mapping} mapping)`);
+  t.ok(st.cluster.nextWindow?.port >= 45000, 'status: next window');
+  const mapped = await waitLog(agents.get(1)!, /endpoints: .*mapped 203\.0\.113\.11:45\d\d\d/, t1, 2 * PERIOD_MS + 2000);
+  t.ok(mapped !== undefined, 'a rendezvous window mapped a port on the router through NAT-PMP (miniupnpd)');
+
+  // ---- 2. home 2's router gets a new public address
+  await sleep(2000);
+  const t2 = Date.now();
+  sh(['move', '2', '22']);
+  const seen = await Promise.all([1, 3].map((h) => waitLog(agents.get(h)!, new RegExp(`member ${keys.get(2)} at 203\\.0\\.113\\.22:`), t2, 20_000)));
+  const reach2 = seen.every((x) => x !== undefined) ? Math.max(...(seen as number[])) - t2 : undefined;
+  t.comment(`figure 2: all members reach node 2 at its new address ${reach2} ms after its router was renumbered`);
+  t.ok(reach2 !== undefined && reach2 <= 5000, `2. every member reaches the moved node within 5 s (${reach2} ms)`);
+  if (reach2 === undefined || process.env.KITH_LAB_DEBUG) for (const a of agents.values()) t.comment(`--- agent ${a.home}\n` + a.lines.filter((l) => l.at >= t2 - 1000).map((l) => `${l.at - t2} ${l.text}`).join('\n'));
+  if (reach2 === undefined && process.env.KITH_LAB_DEBUG) return;
+
+  // ---- 3. homes 2 and 3 both move while cut off
+  await sleep(2000);
+  for (const h of [2, 3]) spawnSync('ip', ['-n', `kl-r${h}`, 'link', 'set', 'wan', 'down']);
+  const apartSince = Date.now();
+  await Promise.all([2, 3].map((h) => waitLog(agents.get(1)!, new RegExp(`member ${keys.get(h)} \\w+ → dead`), apartSince, 10_000)));
+  sh(['move', '2', '32']);
+  sh(['move', '3', '33']);
+  const t3 = Date.now();
+  for (const h of [2, 3]) spawnSync('ip', ['-n', `kl-r${h}`, 'link', 'set', 'wan', 'up']);
+  const met = await Promise.all([
+    waitLog(agents.get(2)!, new RegExp(`member ${keys.get(3)} at 203\\.0\\.113\\.33:`), t3, 30_000),
+    waitLog(agents.get(3)!, new RegExp(`member ${keys.get(2)} at 203\\.0\\.113\\.32:`), t3, 30_000),
+  ]);
+  const reach3 = met.every((x) => x !== undefined) ? Math.max(...(met as number[])) - t3 : undefined;
+  t.comment(`figure 3: homes 2 and 3 found each other ${reach3} ms after coming back with new addresses (window period ${PERIOD_MS} ms)`);
+  t.ok(reach3 !== undefined, `3. both moved while apart, and met again (${reach3} ms)`);
+
+  // ---- 4. kill -9, then restart
+  await until(() => HOMES.every((h) => peers(h).every((x) => x.state === 'alive')), 15_000);
+  const t4 = Date.now();
+  agents.get(3)!.child.kill('SIGKILL');
+  const deaths = await Promise.all([1, 2].map((h) => waitLog(agents.get(h)!, new RegExp(`member ${keys.get(3)} \\w+ → dead`), t4, 15_000)));
+  const dead4 = deaths.every((x) => x !== undefined) ? Math.max(...(deaths as number[])) - t4 : undefined;
+  t.comment(`figure 4: node 3 declared dead everywhere ${dead4} ms after kill -9 (3 probe intervals = ${3 * T} ms)`);
+  t.ok(dead4 !== undefined && dead4 <= 3 * T + 500, `4. declared dead within 3 probe intervals (${dead4} ms; 500 ms allowed for log delivery)`);
+  await sleep(300);
+  const t4b = Date.now();
+  await start(3);
+  const rejoined = await Promise.all([1, 2].map((h) => waitLog(agents.get(h)!, new RegExp(`member ${keys.get(3)} dead → alive`), t4b, 20_000)));
+  t.ok(rejoined.every((x) => x !== undefined), `   restarted, it rejoins (${rejoined.every((x) => x !== undefined) ? Math.max(...(rejoined as number[])) - t4b : '-'} ms)`);
+
+  // ---- 5. 5% loss on every router for 30 s: no member is ever declared dead
+  await until(() => HOMES.every((h) => peers(h).every((x) => x.state === 'alive')), 15_000);
+  sh(['loss', '5']);
+  const t5 = Date.now();
+  await sleep(30_000);
+  sh(['loss', '0']);
+  const falseDeaths = HOMES.flatMap((h) => agents.get(h)!.lines.filter((l) => l.at >= t5 && /→ dead/.test(l.text)));
+  const suspicions = HOMES.flatMap((h) => agents.get(h)!.lines.filter((l) => l.at >= t5 && /→ suspect/.test(l.text)));
+  t.comment(`figure 5: 30 s at 5% loss per router (about 10% per path): ${falseDeaths.length} deaths, ${suspicions.length} suspicions`);
+  t.equal(falseDeaths.length, 0, '5. no member declared dead at 5% loss');
+
+  // ---- 6. a port scan of every home's public address gets nothing back
+  const scan = spawnSync('ip', ['netns', 'exec', 'kl-wan', 'python3', '-c', SCAN, '203.0.113.11,203.0.113.32,203.0.113.33', '45000', '45099'], { encoding: 'utf8', timeout: 120_000 });
+  t.equal(scan.status, 0, scan.stderr);
+  const r6 = JSON.parse(scan.stdout || '{}') as { sent: number; replies: number; bytes: number };
+  t.comment(`figure 6: scan sent ${r6.sent} datagrams to 3 homes (ports 5484, 45000-45099, during and outside windows): ${r6.replies} replies, ${r6.bytes} bytes`);
+  t.ok(r6.sent > 600, `6. scanned (${r6.sent} datagrams)`);
+  t.equal(r6.bytes, 0, '6. zero bytes answered');
+
+  for (const a of agents.values()) a.child.kill('SIGTERM');
+  await sleep(500);
+}
+
+// A stranger on the internet: random bytes and a valid-looking initiation (type 1, right size) to
+// every port of the window range and the cluster port, twice, three seconds apart (a window
+// period), listening for anything that comes back.
+const SCAN = String.raw`
+import os, socket, sys, time, json, select
+hosts = sys.argv[1].split(','); lo, hi = int(sys.argv[2]), int(sys.argv[3])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('203.0.113.3', 0)); s.setblocking(False)
+sent = replies = nbytes = 0
+def drain(until):
+    global replies, nbytes
+    while time.time() < until:
+        r, _, _ = select.select([s], [], [], max(0, until - time.time()))
+        if r:
+            d, a = s.recvfrom(4096); replies += 1; nbytes += len(d)
+for rnd in range(2):
+    for h in hosts:
+        for p in [5484] + list(range(lo, hi + 1)):
+            for payload in (os.urandom(64), bytes([1, 0, 0, 0]) + os.urandom(144)):
+                s.sendto(payload, (h, p)); sent += 1
+        drain(time.time() + 0.05)
+    drain(time.time() + 3.0)
+print(json.dumps({'sent': sent, 'replies': replies, 'bytes': nbytes}))
+`;
+
+const skip = whyNot();
+if (skip) {
+  t.comment(`namespace lab skipped: ${skip}`);
+  t.pass(`skipped: ${skip}`);
+} else {
+  t.setTimeout(600_000);
+  t.test('namespace lab', { timeout: 600_000 }, lab);
+}
