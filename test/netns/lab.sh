@@ -127,7 +127,10 @@ move() {
   ip -n "$r" addr del "$old" dev wan
   ip -n "$r" addr add 203.0.113.$oct/24 dev wan
   ip -n "$r" route replace default via 203.0.113.1 dev wan
-  ip netns exec "$r" conntrack -F 2>/dev/null || true
+  # The old address is gone: so are the flows through it (an ISP's renumbering ends them all;
+  # MASQUERADE forgets its own, but flows DNATed through a window mapping would otherwise live on
+  # and keep sending from the old address).
+  ip netns exec "$r" conntrack -F >/dev/null 2>&1 || log "conntrack missing: stale flows survive the move (apt-get install conntrack)"
   # miniupnpd learns its new outside address on SIGUSR1
   [ -f "$STATE/miniupnpd-$i.pid" ] && kill -USR1 "$(cat "$STATE/miniupnpd-$i.pid")" 2>/dev/null || true
 }
