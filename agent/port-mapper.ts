@@ -67,6 +67,9 @@ export function createPortMapper(gatewayOverride?: string): PortMapper & { route
     router: () => info,
     async map(internalPort, externalPort, lifetimeMs) {
       const c = await ready();
+      // The router's outside address may have changed since the last window: ask every time.
+      const ip = await c.externalAddress();
+      info = { ...info!, externalIp: ip, doubleNat: isPrivate(ip) || isCarrierGrade(ip) };
       const m = await c.mapUdp(internalPort, externalPort, Math.max(1, Math.ceil(lifetimeMs / 1000)));
       return { externalHost: info!.externalIp, externalPort: m.externalPort };
     },

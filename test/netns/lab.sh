@@ -131,8 +131,12 @@ move() {
   # MASQUERADE forgets its own, but flows DNATed through a window mapping would otherwise live on
   # and keep sending from the old address).
   ip netns exec "$r" conntrack -F >/dev/null 2>&1 || log "conntrack missing: stale flows survive the move (apt-get install conntrack)"
-  # miniupnpd learns its new outside address on SIGUSR1
-  [ -f "$STATE/miniupnpd-$i.pid" ] && kill -USR1 "$(cat "$STATE/miniupnpd-$i.pid")" 2>/dev/null || true
+  # A renumbered router starts its port mapper afresh (miniupnpd's rules would otherwise keep
+  # SNATing mapped ports to the old address): stop it, empty its chains, start it again.
+  stop_pid miniupnpd-$i
+  for t in nat filter; do ip netns exec "$r" $IPT -w -t $t -F MINIUPNPD 2>/dev/null || true; done
+  ip netns exec "$r" $IPT -w -t nat -F MINIUPNPD-POSTROUTING 2>/dev/null || true
+  start_bg miniupnpd-$i "$r" miniupnpd -d -f "$STATE/miniupnpd-$i.conf" -P "$STATE/miniupnpd-$i.pidfile"
 }
 
 # loss <percent>: every router drops that share of what it forwards (both directions). The
