@@ -17,25 +17,24 @@ interface Common {
   json?: boolean;
 }
 
-export function readSecretFile(file: string): string {
-  let text: string;
+/** A small text file, trimmed; an unreadable one is `code` with the reason. */
+function readText(file: string, code: 'SECRET_INVALID' | 'CARD_INVALID', what: string): string {
   try {
-    text = fs.readFileSync(file, 'utf8').trim();
+    return fs.readFileSync(file, 'utf8').trim();
   } catch (e) {
-    throw new KithError('SECRET_INVALID', `cannot read the secret file ${file}: ${(e as NodeJS.ErrnoException).code ?? e}`);
+    throw new KithError(code, `cannot read the ${what} ${file}: ${(e as NodeJS.ErrnoException).code ?? e}`);
   }
+}
+
+export function readSecretFile(file: string): string {
+  const text = readText(file, 'SECRET_INVALID', 'secret file');
   if (!/^[0-9a-fA-F]{64}$/.test(text)) throw new KithError('SECRET_INVALID', `${file} does not hold 64 hex digits`);
   return text.toLowerCase();
 }
 
 /** A card file is the JSON `kith card --json` prints, or just its base64 `card` value. */
 export function readCardFile(file: string): string {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8').trim();
-  } catch (e) {
-    throw new KithError('CARD_INVALID', `cannot read the card file ${file}: ${(e as NodeJS.ErrnoException).code ?? e}`);
-  }
+  const text = readText(file, 'CARD_INVALID', 'card file');
   if (text.startsWith('{')) {
     try {
       const v = JSON.parse(text) as { card?: unknown };

@@ -87,7 +87,7 @@ export async function startCluster(deps: {
         log.info(`member ${who(id)} ${prev} → ${s}`);
         // A member we cannot reach gets knocked on at its next window; a refound one does not.
         rendezvous?.plan();
-        if (s !== 'alive' && membership.view().every((v) => v.state !== 'alive')) void runStun();
+        if (s !== 'alive' && membership.counts().alive === 0) void runStun();
       },
       record: (id, bytes) => void saveMemberRecord(store, id, bytes).catch((e) => log.warn(`could not store a member's address record: ${(e as Error).message}`)),
       selfRecord: (_b, rec) => log.info(`this node's endpoints: ${rec.endpoints.map((e) => `${e.kind} ${e.host}:${e.port}`).join(', ') || 'none'} (record ${rec.seq})`),
@@ -107,12 +107,11 @@ export async function startCluster(deps: {
   for (const spec of await loadMembers(store, (key, why) => log.warn(`skipping stored member ${key}: ${why}`))) membership.add(spec);
 
   // LAN addresses now and whenever the interfaces change (reading them sends nothing).
-  let lanKey = '';
+  let lan: Endpoint[] = [];
   const pollInterfaces = (): void => {
     const eps = lanEndpoints(config.cluster.host, port);
-    const key = JSON.stringify(eps);
-    if (key !== lanKey) {
-      lanKey = key;
+    if (JSON.stringify(eps) !== JSON.stringify(lan)) {
+      lan = eps;
       membership.setLocalEndpoints('lan', eps);
     }
   };
@@ -132,7 +131,7 @@ export async function startCluster(deps: {
   let stunResults: { server: Endpoint; mapped: Endpoint }[] = [];
   let stunError: string | null = null;
   const runStun = async (asked = false): Promise<void> => {
-    if (stunServers.length === 0 || (membership.view().length === 0 && !asked)) return;
+    if (stunServers.length === 0 || (membership.counts().members === 0 && !asked)) return;
     const results = await Promise.allSettled(stunServers.map((s) => stun.binding(s)));
     stunResults = results.flatMap((r) => (r.status === 'fulfilled' ? [{ server: r.value.server, mapped: r.value.mapped }] : []));
     const failed = results.filter((r) => r.status === 'rejected') as PromiseRejectedResult[];
@@ -152,7 +151,7 @@ export async function startCluster(deps: {
     stunResults.length > 0
       ? stunResults.map((r) => ({ local: udp.local, destination: r.server, mapped: r.mapped }))
       : membership.observations().map((o) => ({ local: udp.local, ...o })),
-    { localAddresses: lanEndpoints(config.cluster.host, port).map((e) => e.host) },
+    { localAddresses: lan.map((e) => e.host) },
   );
 
   const findMember = (key: string): string => {
@@ -207,8 +206,7 @@ export async function startCluster(deps: {
       const router: RouterInfo | undefined = mapper?.router();
       const n = nat();
       return {
-        members: membership.view().length,
-        alive: membership.view().filter((v) => v.state === 'alive').length,
+        ...membership.counts(),
         incarnation: membership.incarnation,
         endpoints: membership.ownEndpoints(),
         publicEndpoint: n.publicEndpoint ? `${n.publicEndpoint.host}:${n.publicEndpoint.port}` : null,

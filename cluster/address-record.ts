@@ -61,6 +61,16 @@ export function openAddressRecord(
   if (!(dh instanceof Uint8Array) || dh.length !== 32) bad('dh must be 32 bytes');
   if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 0) bad('seq must be a non-negative integer');
   if (typeof ts !== 'number' || !Number.isSafeInteger(ts) || ts < 0) bad('ts must be a non-negative integer');
+  const endpoints = parseEndpoints(eps, bad);
+  if (!wanted(dh as Uint8Array, seq as number)) return undefined;
+  const key = keyFor(dh as Uint8Array);
+  if (!key) throw new KithError('SIGNATURE_INVALID', 'address record of a node that is not a member');
+  checkOpenedSignature(opened, key);
+  return { dhKey: dh as Uint8Array, seq: seq as number, issuedAtMs: ts as number, endpoints };
+}
+
+/** The `eps` list of a record or card: [[kind, host, port], ...], at most 8; `bad` throws. */
+export function parseEndpoints(eps: CborValue | undefined, bad: (why: string) => never): RecordEndpoint[] {
   if (!Array.isArray(eps) || eps.length > MAX_RECORD_ENDPOINTS) bad(`eps must be a list of at most ${MAX_RECORD_ENDPOINTS}`);
   const endpoints: RecordEndpoint[] = [];
   for (const e of eps as CborValue[]) {
@@ -71,11 +81,7 @@ export function openAddressRecord(
     if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) bad('endpoint port must be 1..65535');
     endpoints.push({ kind: kind as EndpointKind, host: host as string, port: port as number });
   }
-  if (!wanted(dh as Uint8Array, seq as number)) return undefined;
-  const key = keyFor(dh as Uint8Array);
-  if (!key) throw new KithError('SIGNATURE_INVALID', 'address record of a node that is not a member');
-  checkOpenedSignature(opened, key);
-  return { dhKey: dh as Uint8Array, seq: seq as number, issuedAtMs: ts as number, endpoints };
+  return endpoints;
 }
 
 export function sameEndpoints(a: readonly RecordEndpoint[], b: readonly RecordEndpoint[]): boolean {

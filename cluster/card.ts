@@ -10,7 +10,7 @@ import type { CborValue } from '../core/cbor.js';
 import { KithError, isKithError } from '../core/errors.js';
 import { checkOpenedSignature, readSignedObject, signObject } from '../core/signed.js';
 import { verifyCertificate, type NodeCertificate } from '../identity/certificate.js';
-import { ENDPOINT_KINDS, MAX_RECORD_ENDPOINTS, type EndpointKind, type RecordEndpoint } from './address-record.js';
+import { MAX_RECORD_ENDPOINTS, parseEndpoints, type RecordEndpoint } from './address-record.js';
 
 export const CARD_TYPE = 'kith/card';
 
@@ -36,18 +36,9 @@ export function openCard(bytes: Uint8Array): NodeCard {
     const certBytes = b['cert'];
     const eps = b['eps'];
     if (!(certBytes instanceof Uint8Array)) bad('cert must be bytes');
-    if (!Array.isArray(eps) || eps.length > MAX_RECORD_ENDPOINTS) bad(`eps must be a list of at most ${MAX_RECORD_ENDPOINTS}`);
     const cert = verifyCertificate(certBytes as Uint8Array);
     checkOpenedSignature(opened, cert.signKey);
-    const endpoints: RecordEndpoint[] = [];
-    for (const e of eps as CborValue[]) {
-      if (!Array.isArray(e) || e.length !== 3) bad('an endpoint is [kind, host, port]');
-      const [kind, host, port] = e as CborValue[];
-      if (typeof kind !== 'string' || !(ENDPOINT_KINDS as readonly string[]).includes(kind)) bad(`unknown endpoint kind ${JSON.stringify(kind)}`);
-      if (typeof host !== 'string' || host.length > 45) bad('bad endpoint host');
-      if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) bad('bad endpoint port');
-      endpoints.push({ kind: kind as EndpointKind, host: host as string, port: port as number });
-    }
+    const endpoints = parseEndpoints(eps, bad);
     return { cert, certBytes: certBytes as Uint8Array, endpoints };
   } catch (e) {
     if (isKithError(e, 'CARD_INVALID')) throw e;

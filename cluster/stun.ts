@@ -256,13 +256,7 @@ export class StunClient {
     if (checkFingerprint(m) === false) return true;
     // Answers come from the server we asked (or, for CHANGE-REQUEST, from its other address).
     if (m.type === BINDING_SUCCESS) {
-      const mapped = (() => {
-        try {
-          return mappedAddress(m);
-        } catch {
-          return undefined;
-        }
-      })();
+      const mapped = safe(() => mappedAddress(m));
       if (!mapped) return true;
       this.finish(key, tx);
       tx.resolve({ mapped, server: from, other: safe(() => otherAddress(m)), rttMs: this.deps.clock.now() - tx.startedMs });

@@ -29,6 +29,11 @@ function whyNot(): string | undefined {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const sh = (args: string[], timeout = 60_000) => spawnSync('bash', [LAB, ...args], { encoding: 'utf8', timeout });
+/** lab.sh without blocking the event loop, so agents' log lines keep their true arrival times. */
+const shAsync = (args: string[]) => new Promise<number | null>((resolve) => {
+  const c = spawn('bash', [LAB, ...args], { stdio: 'ignore' });
+  c.once('exit', (code) => resolve(code));
+});
 
 interface Agent {
   home: number;
@@ -129,7 +134,7 @@ async function lab(t: Test): Promise<void> {
   // ---- 2. home 2's router gets a new public address
   await sleep(2000);
   const t2 = Date.now();
-  sh(['move', '2', '22']);
+  await shAsync(['move', '2', '22']);
   const seen = await Promise.all([1, 3].map((h) => waitLog(agents.get(h)!, new RegExp(`member ${keys.get(2)} at 203\\.0\\.113\\.22:`), t2, 20_000)));
   const reach2 = seen.every((x) => x !== undefined) ? Math.max(...(seen as number[])) - t2 : undefined;
   t.comment(`figure 2: all members reach node 2 at its new address ${reach2} ms after its router was renumbered`);
