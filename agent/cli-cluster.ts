@@ -149,7 +149,7 @@ export function diagnose(c: Record<string, any>, peers: MemberView[]): Finding[]
   if (nat.type === 'symmetric') f.push({ level: 'warn', text: 'The NAT gives a new public port for every destination (symmetric): nodes that both move find each other only through a member that did not.' });
   if (c['publicEndpoint']) f.push({ level: 'ok', text: `Members see this node at ${c['publicEndpoint']} (NAT: ${nat.type ?? 'unknown'}).` });
   const m = c['mapping'] ?? {};
-  if (m.state === 'failed') f.push({ level: 'warn', text: `The router refused a port mapping for a rendezvous window: ${m.error}. Enable NAT-PMP on the router, or set nat.portMapping = "off".` });
+  if (m.state === 'failed') f.push({ level: 'warn', text: `The router refused a port mapping for a rendezvous window: ${m.error}. Enable NAT-PMP or UPnP on the router, or set nat.portMapping = "off".` });
   if (m.state === 'off') f.push({ level: 'ok', text: 'Port mapping is off: no window opens the router; members reach this node through the sessions it keeps.' });
   const clock = c['clock'] ?? {};
   if (clock.warning) f.push({ level: 'warn', text: `Clock: ${clock.warning}. Check that NTP runs on this machine.` });

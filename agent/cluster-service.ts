@@ -1,6 +1,6 @@
 // The cluster inside the agent: one UDP socket shared by the secure transport and the STUN
 // client, membership over the transport, members kept in the store, LAN addresses read from the
-// interfaces, STUN when configured, and rendezvous windows with NAT-PMP mappings.
+// interfaces, STUN when configured, and rendezvous windows with NAT-PMP or UPnP IGD mappings.
 // An agent with no members sends nothing at all: probes, STUN and mappings all need members.
 import os from 'node:os';
 import type { Clock, Timer } from '../core/clock.js';
@@ -96,8 +96,8 @@ export async function startCluster(deps: {
   const membership = node.membership;
   const port = udp.local.port;
 
-  const mappingAllowed = config.nat.portMapping !== 'off' && !isLoopback(config.cluster.host);
-  const mapper = mappingAllowed ? createPortMapper(config.nat.gateway || undefined) : undefined;
+  const mappingMode = config.nat.portMapping;
+  const mapper = mappingMode !== 'off' && !isLoopback(config.cluster.host) ? createPortMapper(mappingMode, config.nat.gateway || undefined) : undefined;
   rendezvous = new Rendezvous({
     clock, membership, mapper, params: profile.rendezvous, selfDh: identity.cert.dhKey, localPort: port, minGuardMs: profile.minGuardMs,
     log: (level, msg) => log[level](msg),

@@ -11,7 +11,7 @@ export interface Config {
   cluster: { host: string; port: number };
   api: { host: string; port: number };
   agent: { profile: ProfileName; logLevel: LogLevelName; shutdownTimeoutMs: number };
-  nat: { stunServers: string; portMapping: 'natpmp' | 'off'; gateway: string };
+  nat: { stunServers: string; portMapping: 'auto' | 'natpmp' | 'upnp' | 'off'; gateway: string };
 }
 
 export type LogLevelName = 'debug' | 'info' | 'warn' | 'error';
@@ -52,8 +52,8 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
     doc: 'Local API port. 0 picks any free port; the CLI finds it in <data-dir>/agent.json.' },
   { key: 'nat.stunServers', kind: 'string', unit: 'host:port list', default: '', maxBytes: 256,
     doc: 'STUN servers to learn the public address from, comma-separated (IPv4 host:port). None by default: members already report the address they see.' },
-  { key: 'nat.portMapping', kind: 'choice', unit: 'name', default: 'natpmp', choices: ['natpmp', 'off'],
-    doc: 'How rendezvous windows open the router: "natpmp" asks the default gateway (RFC 6886) only during windows; "off" never maps. Never used when cluster.host is a loopback address.' },
+  { key: 'nat.portMapping', kind: 'choice', unit: 'name', default: 'auto', choices: ['auto', 'natpmp', 'upnp', 'off'],
+    doc: 'How rendezvous windows open the router, only during windows: "natpmp" asks the default gateway by NAT-PMP (RFC 6886), "upnp" by UPnP IGD (SSDP search, then SOAP), "auto" tries NAT-PMP then UPnP; "off" never maps. Never used when cluster.host is a loopback address.' },
   { key: 'nat.gateway', kind: 'string', unit: 'IPv4 address', default: '', maxBytes: 15,
     doc: 'Router to ask for port mappings; empty means the default gateway from /proc/net/route.' },
   { key: 'agent.profile', kind: 'choice', unit: 'name', default: 'home', choices: PROFILE_NAMES,

@@ -69,7 +69,8 @@ export function guardFor(clockErrorMs: number, minMs: number): number {
 /** Port mapping on the home router (agent/port-mapper.ts wraps UPnP IGD and NAT-PMP). */
 export interface PortMapper {
   readonly protocol: string;
-  map(internalPort: number, externalPort: number, lifetimeMs: number): Promise<{ externalHost: string; externalPort: number }>;
+  /** Resolves to the mapping and the lease the router granted (ms; 0 = until removed). */
+  map(internalPort: number, externalPort: number, lifetimeMs: number): Promise<{ externalHost: string; externalPort: number; lifetimeMs: number }>;
   /** Removes the mapping of an internal port. */
   unmap(internalPort: number, externalPort: number): Promise<void>;
   close(): Promise<void>;
@@ -89,6 +90,8 @@ export class Rendezvous {
   private timers: Timer[] = [];
   /** The timer that closes an open window: kept apart, so re-planning never strands a mapping. */
   private closing: Timer | undefined;
+  /** Renews a lease the router granted shorter than the window. */
+  private renewing: Timer | undefined;
   private mapping: RendezvousStatus['mapping'];
   private stopped = false;
 
@@ -152,25 +155,45 @@ export class Rendezvous {
   }
 
   private async open(w: RendezvousWindow, guard: number): Promise<void> {
-    const mapper = this.deps.mapper;
-    const lifetime = w.endMs - w.startMs + 2 * guard;
-    if (!mapper || this.stopped) return;
+    if (!this.deps.mapper || this.stopped) return;
     this.mapping = { ...this.mapping, state: 'mapping', error: null };
-    try {
-      const m = await mapper.map(this.deps.localPort, w.port, lifetime);
-      this.mapping = { ...this.mapping, state: 'open', externalHost: m.externalHost, externalPort: m.externalPort };
-      this.deps.membership.setLocalEndpoints('mapped', [{ host: m.externalHost, port: m.externalPort }]);
-    } catch (e) {
-      this.mapping = { ...this.mapping, state: 'failed', error: (e as Error).message };
-      this.deps.log?.('warn', `rendezvous window: port mapping failed: ${(e as Error).message}`);
-      return;
-    }
+    if (!(await this.mapUntil(w, guard))) return;
     this.closing?.cancel();
     this.closing = this.deps.clock.setTimer(this.delayUntil(w.endMs + guard), () => void this.close(w));
   }
 
+  /**
+   * Maps the window's port until its end (plus guard). A router that grants a shorter lease
+   * (NAT-PMP may) is asked again at half the lease, until the window closes.
+   */
+  private async mapUntil(w: RendezvousWindow, guard: number): Promise<boolean> {
+    const mapper = this.deps.mapper;
+    if (!mapper || this.stopped) return false;
+    const remaining = Math.max(1000, w.endMs + guard - this.deps.membership.clusterTime());
+    try {
+      const m = await mapper.map(this.deps.localPort, w.port, remaining);
+      this.mapping = { ...this.mapping, protocol: mapper.protocol, state: 'open', externalHost: m.externalHost, externalPort: m.externalPort };
+      this.deps.membership.setLocalEndpoints('mapped', [{ host: m.externalHost, port: m.externalPort }]);
+      this.renewing?.cancel();
+      this.renewing = undefined;
+      if (m.lifetimeMs > 0 && m.lifetimeMs < remaining && !this.stopped) {
+        this.renewing = this.deps.clock.setTimer(Math.max(100, m.lifetimeMs / 2), () => {
+          this.renewing = undefined;
+          if (this.mapping.state === 'open') void this.mapUntil(w, guard);
+        });
+      }
+      return true;
+    } catch (e) {
+      this.mapping = { ...this.mapping, protocol: mapper.protocol, state: 'failed', error: (e as Error).message };
+      this.deps.log?.('warn', `rendezvous window: port mapping failed: ${(e as Error).message}`);
+      return false;
+    }
+  }
+
   private async close(w: RendezvousWindow): Promise<void> {
     this.closing = undefined;
+    this.renewing?.cancel();
+    this.renewing = undefined;
     try {
       await this.deps.mapper?.unmap(this.deps.localPort, w.port);
     } catch (e) {
@@ -191,6 +214,7 @@ export class Rendezvous {
   async stop(): Promise<void> {
     this.stopped = true;
     this.closing?.cancel();
+    this.renewing?.cancel();
     for (const t of this.timers) t.cancel();
     this.timers = [];
     if (this.mapping.state === 'open' && this.mapping.externalPort !== null) {

@@ -54,14 +54,17 @@ async function lab(t: Test): Promise<void> {
     return;
   }
   const root = t.testdir();
-  const config = path.join(root, 'config.toml');
-  fs.writeFileSync(config, '[cluster]\nhost = "0.0.0.0"\nport = 5484\n[api]\nport = 5485\n[nat]\nstunServers = "203.0.113.1:3478"\nportMapping = "natpmp"\n');
+  // Homes 1 and 2 map by "auto" (NAT-PMP answers first); home 3 only by UPnP IGD.
+  const configOf = (home: number) => path.join(root, `config${home}.toml`);
+  for (const h of HOMES) {
+    fs.writeFileSync(configOf(h), `[cluster]\nhost = "0.0.0.0"\nport = 5484\n[api]\nport = 5485\n[nat]\nstunServers = "203.0.113.1:3478"\nportMapping = "${h === 3 ? 'upnp' : 'auto'}"\n`);
+  }
   const inNs = (home: number, args: string[], timeout = 30_000) =>
     spawnSync('ip', ['netns', 'exec', `kl-h${home}`, RT, BIN, ...args], { encoding: 'utf8', timeout, env: { ...process.env, KITH_DATA_DIR: '' } });
   const dirOf = (home: number) => path.join(root, `home${home}`);
 
   const start = async (home: number): Promise<Agent> => {
-    const child = spawn('ip', ['netns', 'exec', `kl-h${home}`, RT, BIN, 'run', '--data-dir', dirOf(home), '--config', config, '--profile', 'test'], {
+    const child = spawn('ip', ['netns', 'exec', `kl-h${home}`, RT, BIN, 'run', '--data-dir', dirOf(home), '--config', configOf(home), '--profile', 'test'], {
       stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, KITH_DATA_DIR: '' },
     });
     const a: Agent = { home, dir: dirOf(home), child, lines: [] };
@@ -129,7 +132,9 @@ async function lab(t: Test): Promise<void> {
   t.match(st.cluster.nat.type, /cone|unknown/, `status: NAT type ${st.cluster.nat.type} (${st.cluster.nat.mapping} mapping)`);
   t.ok(st.cluster.nextWindow?.port >= 45000, 'status: next window');
   const mapped = await waitLog(agents.get(1)!, /endpoints: .*mapped 203\.0\.113\.11:45\d\d\d/, t1, 2 * PERIOD_MS + 2000);
-  t.ok(mapped !== undefined, 'a rendezvous window mapped a port on the router through NAT-PMP (miniupnpd)');
+  t.ok(mapped !== undefined, 'a rendezvous window mapped a port on the router ("auto": NAT-PMP, miniupnpd)');
+  const mappedUpnp = await waitLog(agents.get(3)!, /endpoints: .*mapped 203\.0\.113\.13:45\d\d\d/, t1, 2 * PERIOD_MS + 2000);
+  t.ok(mappedUpnp !== undefined, 'a rendezvous window mapped a port on the router through UPnP IGD (SSDP, then SOAP to miniupnpd)');
 
   // ---- 2. home 2's router gets a new public address
   await sleep(2000);
@@ -144,13 +149,13 @@ async function lab(t: Test): Promise<void> {
 
   // ---- 3. homes 2 and 3 both move while cut off
   await sleep(2000);
-  for (const h of [2, 3]) spawnSync('ip', ['-n', `kl-r${h}`, 'link', 'set', 'wan', 'down']);
+  for (const h of [2, 3]) sh(['link', String(h), 'down']);
   const apartSince = Date.now();
   await Promise.all([2, 3].map((h) => waitLog(agents.get(1)!, new RegExp(`member ${keys.get(h)} \\w+ → dead`), apartSince, 10_000)));
   sh(['move', '2', '32']);
   sh(['move', '3', '33']);
   const t3 = Date.now();
-  for (const h of [2, 3]) spawnSync('ip', ['-n', `kl-r${h}`, 'link', 'set', 'wan', 'up']);
+  await Promise.all([2, 3].map((h) => shAsync(['link', String(h), 'up'])));
   const met = await Promise.all([
     waitLog(agents.get(2)!, new RegExp(`member ${keys.get(3)} at 203\\.0\\.113\\.33:`), t3, 30_000),
     waitLog(agents.get(3)!, new RegExp(`member ${keys.get(2)} at 203\\.0\\.113\\.32:`), t3, 30_000),
@@ -191,6 +196,30 @@ async function lab(t: Test): Promise<void> {
   t.comment(`figure 6: scan sent ${r6.sent} datagrams to 3 homes (ports 5484, 45000-45099, during and outside windows): ${r6.replies} replies, ${r6.bytes} bytes`);
   t.ok(r6.sent > 600, `6. scanned (${r6.sent} datagrams)`);
   t.equal(r6.bytes, 0, '6. zero bytes answered');
+
+  // ---- 7. an agent stopped during an open window removes its mapping from the router
+  const st3 = () => JSON.parse(inNs(3, ['status', '--json', '--data-dir', dirOf(3)]).stdout || '{}') as { cluster?: { mapping?: { state: string; protocol: string; externalPort: number | null } } };
+  let openMapping: { state: string; protocol: string; externalPort: number | null } | undefined;
+  await until(() => {
+    const m = st3().cluster?.mapping;
+    if (m?.state === 'open') openMapping = m;
+    return openMapping !== undefined;
+  }, 4 * PERIOD_MS);
+  t.ok(openMapping, `7. home 3 has an open window (${openMapping?.protocol} port ${openMapping?.externalPort})`);
+  if (!openMapping) {
+    const routerLog = path.join(process.env.KITH_LAB_STATE ?? '/run/kith-lab', 'miniupnpd-3.log');
+    const tail = fs.existsSync(routerLog) ? fs.readFileSync(routerLog, 'utf8').split('\n').slice(-30).join('\n') : '(no log)';
+    t.comment(`status: ${JSON.stringify(st3().cluster?.mapping)}\n--- agent 3\n${agents.get(3)!.lines.slice(-30).map((l) => l.text).join('\n')}\n--- router 3\n${tail}`);
+  }
+  const rules = () => sh(['run', 'kl-r3', 'iptables-legacy', '-w', '-t', 'nat', '-S', 'MINIUPNPD']).stdout;
+  const before = rules();
+  const a3 = agents.get(3)!;
+  const exited = new Promise((r) => a3.child.once('exit', r));
+  a3.child.kill('SIGTERM');
+  await Promise.race([exited, sleep(10_000)]);
+  const after = rules();
+  t.comment(`figure 7: router 3's port forwards for ${openMapping?.externalPort}: ${before.split('\n').filter((l) => l.includes(`--dport ${openMapping?.externalPort}`)).length} while open, ${after.split('\n').filter((l) => l.includes(`--dport ${openMapping?.externalPort}`)).length} after SIGTERM`);
+  t.notMatch(after, new RegExp(`--dport ${openMapping?.externalPort}\\b`), '7. after SIGTERM the router holds no forward for the window port');
 
   for (const a of agents.values()) a.child.kill('SIGTERM');
   await sleep(500);

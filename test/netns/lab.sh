@@ -7,7 +7,8 @@
 #   kl-h<i> 10.77.<i>.10 --- 10.77.<i>.1 kl-r<i> 203.0.113.1<i> --- bridge in kl-wan (203.0.113.1, .3: stund)
 #
 # Nothing links to the host's own network: every address exists only inside these namespaces.
-# Usage (root): lab.sh up | down | move <i> <new-last-octet> | loss <percent> | run <ns> CMD...
+# Usage (root): lab.sh up | down | move <i> <new-last-octet> | link <i> up|down | loss <percent> |
+#               run <ns> CMD...
 set -euo pipefail
 
 HOMES=${KITH_LAB_HOMES:-3}
@@ -132,11 +133,26 @@ move() {
   # and keep sending from the old address).
   ip netns exec "$r" conntrack -F >/dev/null 2>&1 || log "conntrack missing: stale flows survive the move (apt-get install conntrack)"
   # A renumbered router starts its port mapper afresh (miniupnpd's rules would otherwise keep
-  # SNATing mapped ports to the old address): stop it, empty its chains, start it again.
+  # SNATing mapped ports to the old address).
+  restart_mapper "$i"
+}
+
+# Stops miniupnpd, empties its chains, starts it again.
+restart_mapper() {
+  local i=$1 r=kl-r$1
   stop_pid miniupnpd-$i
   for t in nat filter; do ip netns exec "$r" $IPT -w -t $t -F MINIUPNPD 2>/dev/null || true; done
   ip netns exec "$r" $IPT -w -t nat -F MINIUPNPD-POSTROUTING 2>/dev/null || true
   start_bg miniupnpd-$i "$r" miniupnpd -d -f "$STATE/miniupnpd-$i.conf" -P "$STATE/miniupnpd-$i.pidfile"
+}
+
+# Takes router N's internet link down or up. Like a home router's hotplug script, bringing it up
+# restarts the port mapper: miniupnpd started (or renumbered) while its link was down fails its
+# STUN check and refuses every mapping (501) until restarted.
+link() {
+  local i=$1 state=$2
+  ip -n kl-r$i link set wan "$state"
+  if [ "$state" = up ]; then restart_mapper "$i"; fi
 }
 
 # loss <percent>: every router drops that share of what it forwards (both directions). The
@@ -156,7 +172,8 @@ case ${1:-} in
   up) up ;;
   down) down ;;
   move) move "$2" "$3" ;;
+  link) link "$2" "$3" ;;
   loss) loss "$2" ;;
   run) shift; ns=$1; shift; exec ip netns exec "$ns" "$@" ;;
-  *) sed -n '2,12p' "$0"; exit 2 ;;
+  *) sed -n '2,13p' "$0"; exit 2 ;;
 esac
