@@ -11,6 +11,39 @@ export interface ErrorCodeInfo {
 
 /** Every stable error code, listed once with its cause and its fix. */
 export const ERROR_CODES = {
+  // --- pairing and friends ---
+  PAIR_CODE_INVALID: {
+    cause: 'a pairing code is not of the form <digits>-<word>-<word> with words from the BIP39 English list',
+    fix: 'type the code exactly as the other agent printed it, e.g. 4096-violin-harbor',
+  },
+  PAIR_NOT_FOUND: {
+    cause: 'no agent on the local network answered for that pairing code',
+    fix: 'check that both machines are on the same network and the offer is still waiting, or use the QR content, which carries the address',
+  },
+  PAIR_WRONG_CODE: {
+    cause: 'the two agents did not hold the same code: the PAKE failed, and the offer is used up',
+    fix: 'start a new offer with `kith pair` and type its code carefully',
+  },
+  PAIR_EXPIRED: {
+    cause: 'the pairing offer expired or was already used',
+    fix: 'start a new offer with `kith pair`',
+  },
+  PAIR_RATE_LIMITED: {
+    cause: 'this address failed a pairing attempt a moment ago',
+    fix: 'wait a minute, then try again with a new offer',
+  },
+  PAIR_REFUSED: {
+    cause: 'the other agent refused to pair: its user blocked this user, or the message was malformed',
+    fix: 'ask the other person; a block is lifted only by them',
+  },
+  PAIR_FAILED: {
+    cause: 'the pairing connection broke or the other agent sent something that is not kith pairing',
+    fix: 'try again; check that nothing between the machines interferes',
+  },
+  FRIEND_UNKNOWN: {
+    cause: 'no friend has that user key (or key prefix)',
+    fix: 'run `kith friend list` to see friends and their keys',
+  },
   // --- cluster: members, NAT ---
   CARD_INVALID: {
     cause: 'a node card is malformed, its signature does not verify, or its certificate is not valid',

@@ -1,0 +1,297 @@
+// The pairing protocol as two pure state machines (no I/O, no clock): the joiner (CPace
+// initiator, who typed the code) and the offerer's responder (one per connection to an offer).
+// agent/pairing-service.ts carries their messages over TCP; test/sim drives them directly.
+// Wire format: cluster/pairing/README.md.
+//
+//   J → O  hello   { t: "hello", v: 1, offer, sid: 16 B, Y: Ya }
+//   O → J  share   { t: "share", Y: Yb, mac: macO }                (or abort)
+//   J → O  confirm { t: "confirm", mac: macJ, box: seal(kJ, friend card J) }   (or abort)
+//   O → J  card    { t: "card", box: seal(kO, friend card O) }     (or abort)
+//
+// A wrong code makes the MACs differ: the joiner sees it in `share` and aborts, the responder
+// sees the abort (or a bad macJ): both fail with PAIR_WRONG_CODE, and the offer is used up.
+import { hmac } from '@noble/hashes/hmac.js';
+import { sha512 } from '@noble/hashes/sha2.js';
+import { aead } from '../../core/aead.js';
+import { decodeCanonical, encodeCanonical, type CborValue } from '../../core/cbor.js';
+import { KithError, isKithError, type ErrorCode } from '../../core/errors.js';
+import { bytesEqual, toHex } from '../../core/hex.js';
+import type { Rng } from '../../core/rng.js';
+import { calculateGenerator, cpaceIsk, cpaceSecret, cpaceShare, lvCat } from './cpace.js';
+import { pakePassword, safetyNumber, type PairCode } from './code.js';
+import { openFriendCard, type FriendCard } from './friend-card.js';
+
+export const PAIR_VERSION = 1;
+const MAX_MESSAGE = 32 * 1024;
+const LIMITS = { maxBytes: MAX_MESSAGE, maxDepth: 4, maxItems: 64 };
+const utf8 = new TextEncoder();
+const NONCE = new Uint8Array(12);
+
+/** What a side brings: its signed friend card, and who it refuses. */
+export interface PairSelf {
+  userKey: Uint8Array;
+  friendCard: Uint8Array;
+  isBlocked(userKey: Uint8Array): boolean;
+}
+
+export interface PairResult {
+  friend: FriendCard;
+  /** The pair's fresh 32-byte secret (PSK and rendezvous secret are derived from it). */
+  secret: Uint8Array;
+  safetyNumber: string;
+}
+
+export type Step = { send?: Uint8Array; result?: PairResult; error?: KithError };
+
+/** The channel identifier: binds the exchange to kith pairing and to the offer number. */
+export function channelId(offer: number): Uint8Array {
+  return lvCat(utf8.encode('kith-pair-v1'), new Uint8Array([offer >> 8, offer & 255]));
+}
+
+function derive(isk: Uint8Array, label: string): Uint8Array {
+  return hmac(sha512, isk, utf8.encode(`kith-pair ${label}`)).slice(0, 32);
+}
+
+interface Keys {
+  macJ: Uint8Array;
+  macO: Uint8Array;
+  kJ: Uint8Array;
+  kO: Uint8Array;
+  secret: Uint8Array;
+}
+
+function keysFrom(isk: Uint8Array): Keys {
+  return {
+    macJ: derive(isk, 'confirm initiator'), macO: derive(isk, 'confirm responder'),
+    kJ: derive(isk, 'key initiator'), kO: derive(isk, 'key responder'), secret: derive(isk, 'pair secret'),
+  };
+}
+
+export function encodeMessage(m: Record<string, CborValue>): Uint8Array {
+  return encodeCanonical(m);
+}
+
+/** A message as a map with a known `t`, or PAIR_FAILED. */
+export function decodeMessage(bytes: Uint8Array): Record<string, CborValue> {
+  try {
+    const v = decodeCanonical(bytes, LIMITS);
+    if (v === null || typeof v !== 'object' || Array.isArray(v) || v instanceof Uint8Array) throw new Error('not a map');
+    const m = v as Record<string, CborValue>;
+    if (typeof m['t'] !== 'string') throw new Error('no type');
+    return m;
+  } catch (e) {
+    throw new KithError('PAIR_FAILED', `pairing: a malformed message (${isKithError(e) ? e.message : (e as Error).message})`);
+  }
+}
+
+function bytesField(m: Record<string, CborValue>, k: string, len?: number): Uint8Array {
+  const v = m[k];
+  if (!(v instanceof Uint8Array) || (len !== undefined && v.length !== len)) throw new KithError('PAIR_FAILED', `pairing: field "${k}" must be ${len ?? 'some'} bytes`);
+  return v;
+}
+
+/** An abort message: the reason is one of the stable codes, nothing more. */
+function abort(code: ErrorCode): Uint8Array {
+  return encodeMessage({ t: 'abort', code });
+}
+
+const ABORT_CODES: ErrorCode[] = ['PAIR_WRONG_CODE', 'PAIR_EXPIRED', 'PAIR_REFUSED', 'PAIR_RATE_LIMITED', 'PAIR_FAILED'];
+
+function fromAbort(m: Record<string, CborValue>): KithError {
+  const code = ABORT_CODES.includes(m['code'] as ErrorCode) ? (m['code'] as ErrorCode) : 'PAIR_FAILED';
+  const text: Partial<Record<ErrorCode, string>> = {
+    PAIR_WRONG_CODE: 'the codes did not match: nothing was exchanged, and that offer is used up',
+    PAIR_EXPIRED: 'that offer expired or was already used',
+    PAIR_REFUSED: 'the other agent refused to pair',
+    PAIR_RATE_LIMITED: 'the other agent asks to wait before trying again',
+  };
+  return new KithError(code, text[code] ?? 'the other agent gave up');
+}
+
+function openPeerCard(self: PairSelf, key: Uint8Array, box: Uint8Array, ad: string): FriendCard | KithError {
+  const plain = aead.open(key, NONCE, box, utf8.encode(ad));
+  if (!plain) return new KithError('PAIR_FAILED', 'pairing: the friend card does not decrypt');
+  let card: FriendCard;
+  try {
+    card = openFriendCard(plain);
+  } catch (e) {
+    return isKithError(e) ? new KithError('PAIR_FAILED', `pairing: ${e.message}`) : new KithError('PAIR_FAILED', 'pairing: a bad friend card');
+  }
+  if (bytesEqual(card.userKey, self.userKey)) return new KithError('PAIR_REFUSED', 'that is this same user: add own machines with `kith node add`');
+  if (self.isBlocked(card.userKey)) return new KithError('PAIR_REFUSED', `user ${toHex(card.userKey).slice(0, 12)}… is blocked`);
+  return card;
+}
+
+/** The side that typed the code. */
+export class PairInitiator {
+  private state: 'new' | 'sent-hello' | 'sent-confirm' | 'done' = 'new';
+  private readonly y: Uint8Array;
+  private readonly sid: Uint8Array;
+  private ya: Uint8Array | undefined;
+  private keys: Keys | undefined;
+
+  constructor(private readonly code: PairCode, private readonly self: PairSelf, rng: Rng) {
+    this.y = rng.bytes(32);
+    this.sid = rng.bytes(16);
+  }
+
+  start(): Uint8Array {
+    if (this.state !== 'new') throw new KithError('PAIR_FAILED', 'pairing: already started');
+    const g = calculateGenerator(pakePassword(this.code), channelId(this.code.offer), this.sid);
+    this.ya = cpaceShare(this.y, g);
+    this.state = 'sent-hello';
+    return encodeMessage({ t: 'hello', v: PAIR_VERSION, offer: this.code.offer, sid: this.sid, Y: this.ya });
+  }
+
+  receive(bytes: Uint8Array): Step {
+    const fail = (e: KithError, send?: Uint8Array): Step => {
+      this.state = 'done';
+      this.y.fill(0);
+      return send ? { error: e, send } : { error: e };
+    };
+    if (this.state === 'done' || this.state === 'new') return { error: new KithError('PAIR_FAILED', 'pairing: a message after the end') };
+    let m: Record<string, CborValue>;
+    try {
+      m = decodeMessage(bytes);
+    } catch (e) {
+      return fail(e as KithError, abort('PAIR_FAILED'));
+    }
+    if (m['t'] === 'abort') return fail(fromAbort(m));
+    try {
+      if (this.state === 'sent-hello' && m['t'] === 'share') {
+        const yb = bytesField(m, 'Y', 32);
+        const mac = bytesField(m, 'mac', 32);
+        const k = cpaceSecret(this.y, yb);
+        if (!k) return fail(new KithError('PAIR_FAILED', 'pairing: the other share is a low-order point'), abort('PAIR_FAILED'));
+        const keys = keysFrom(cpaceIsk(this.sid, k, this.ya!, new Uint8Array(), yb, new Uint8Array()));
+        if (!bytesEqual(mac, keys.macO)) {
+          return fail(new KithError('PAIR_WRONG_CODE', 'the codes did not match: nothing was exchanged, and that offer is used up'), abort('PAIR_WRONG_CODE'));
+        }
+        this.keys = keys;
+        this.state = 'sent-confirm';
+        const box = aead.seal(keys.kJ, NONCE, this.self.friendCard, utf8.encode('kith-pair card initiator'));
+        return { send: encodeMessage({ t: 'confirm', mac: keys.macJ, box }) };
+      }
+      if (this.state === 'sent-confirm' && m['t'] === 'card') {
+        const card = openPeerCard(this.self, this.keys!.kO, bytesField(m, 'box'), 'kith-pair card responder');
+        if (card instanceof KithError) return fail(card);
+        this.state = 'done';
+        return { result: { friend: card, secret: this.keys!.secret, safetyNumber: safetyNumber(this.self.userKey, card.userKey) } };
+      }
+    } catch (e) {
+      return fail(isKithError(e) ? e : new KithError('PAIR_FAILED', 'pairing: a bad message'), abort('PAIR_FAILED'));
+    }
+    return fail(new KithError('PAIR_FAILED', `pairing: unexpected "${String(m['t']).slice(0, 20)}"`), abort('PAIR_FAILED'));
+  }
+}
+
+/** The offerer's side of one connection. Made by PairOffer.accept. */
+export class PairResponder {
+  private state: 'wait-hello' | 'wait-confirm' | 'done' = 'wait-hello';
+  private readonly y: Uint8Array;
+  private keys: Keys | undefined;
+  /** Set once the joiner proved the code (or failed to): the offer is spent either way. */
+  outcome: 'none' | 'success' | 'wrong-code' | 'failed' = 'none';
+
+  constructor(private readonly code: PairCode, private readonly self: PairSelf, rng: Rng) {
+    this.y = rng.bytes(32);
+  }
+
+  receive(bytes: Uint8Array): Step {
+    const fail = (e: KithError, outcome: PairResponder['outcome'], send?: Uint8Array): Step => {
+      this.state = 'done';
+      this.outcome = outcome;
+      this.y.fill(0);
+      return send ? { error: e, send } : { error: e };
+    };
+    if (this.state === 'done') return { error: new KithError('PAIR_FAILED', 'pairing: a message after the end') };
+    let m: Record<string, CborValue>;
+    try {
+      m = decodeMessage(bytes);
+    } catch (e) {
+      return fail(e as KithError, this.state === 'wait-confirm' ? 'wrong-code' : 'none', abort('PAIR_FAILED'));
+    }
+    try {
+      if (this.state === 'wait-hello' && m['t'] === 'hello') {
+        if (m['v'] !== PAIR_VERSION) return fail(new KithError('PAIR_FAILED', `pairing: version ${String(m['v'])} is not spoken here`), 'none', abort('PAIR_FAILED'));
+        if (m['offer'] !== this.code.offer) return fail(new KithError('PAIR_FAILED', 'pairing: a hello for another offer'), 'none', abort('PAIR_EXPIRED'));
+        const sid = bytesField(m, 'sid', 16);
+        const ya = bytesField(m, 'Y', 32);
+        const g = calculateGenerator(pakePassword(this.code), channelId(this.code.offer), sid);
+        const yb = cpaceShare(this.y, g);
+        const k = cpaceSecret(this.y, ya);
+        // From here on the offer is at stake: a bad share counts as a guess.
+        if (!k) return fail(new KithError('PAIR_WRONG_CODE', 'pairing: the joiner sent a low-order point'), 'wrong-code', abort('PAIR_FAILED'));
+        this.keys = keysFrom(cpaceIsk(sid, k, ya, new Uint8Array(), yb, new Uint8Array()));
+        this.state = 'wait-confirm';
+        return { send: encodeMessage({ t: 'share', Y: yb, mac: this.keys.macO }) };
+      }
+      if (this.state === 'wait-confirm' && m['t'] === 'abort') {
+        const e = fromAbort(m);
+        return fail(e, e.code === 'PAIR_WRONG_CODE' ? 'wrong-code' : 'failed');
+      }
+      if (this.state === 'wait-confirm' && m['t'] === 'confirm') {
+        if (!bytesEqual(bytesField(m, 'mac', 32), this.keys!.macJ)) {
+          return fail(new KithError('PAIR_WRONG_CODE', 'the codes did not match: nothing was exchanged, and this offer is used up'), 'wrong-code', abort('PAIR_WRONG_CODE'));
+        }
+        const card = openPeerCard(this.self, this.keys!.kJ, bytesField(m, 'box'), 'kith-pair card initiator');
+        if (card instanceof KithError) return fail(card, 'failed', abort(card.code === 'PAIR_REFUSED' ? 'PAIR_REFUSED' : 'PAIR_FAILED'));
+        this.state = 'done';
+        this.outcome = 'success';
+        const box = aead.seal(this.keys!.kO, NONCE, this.self.friendCard, utf8.encode('kith-pair card responder'));
+        return { send: encodeMessage({ t: 'card', box }), result: { friend: card, secret: this.keys!.secret, safetyNumber: safetyNumber(this.self.userKey, card.userKey) } };
+      }
+    } catch (e) {
+      return fail(isKithError(e) ? e : new KithError('PAIR_FAILED', 'pairing: a bad message'), this.state === 'wait-confirm' ? 'wrong-code' : 'none', abort('PAIR_FAILED'));
+    }
+    return fail(new KithError('PAIR_FAILED', `pairing: unexpected "${String(m['t']).slice(0, 20)}"`), this.state === 'wait-confirm' ? 'wrong-code' : 'none', abort('PAIR_FAILED'));
+  }
+}
+
+/**
+ * One offer: its code, its expiry, single use, and a per-address rate limit. A connection whose
+ * hello fails before the PAKE (malformed, other offer) does not spend the offer; one that reaches
+ * the PAKE does, whatever its end: one guess per code.
+ */
+export class PairOffer {
+  private spent = false;
+  private active: PairResponder | undefined;
+  /** Address → time of its last failed attempt (shared by the agent's offers). */
+  constructor(
+    readonly code: PairCode,
+    readonly expiresAtMs: number,
+    private readonly self: PairSelf,
+    private readonly rng: Rng,
+    private readonly failures: Map<string, number>,
+    private readonly rateLimitMs = 60_000,
+  ) {}
+
+  get isOpen(): boolean {
+    return !this.spent;
+  }
+
+  /** A responder for a connection from `host`, or the abort to send back. */
+  accept(host: string, nowMs: number): PairResponder | { refuse: Uint8Array; error: KithError } {
+    const last = this.failures.get(host);
+    if (last !== undefined && nowMs - last < this.rateLimitMs) return { refuse: abort('PAIR_RATE_LIMITED'), error: new KithError('PAIR_RATE_LIMITED', `${host} failed a moment ago`) };
+    if (this.spent || this.active || nowMs >= this.expiresAtMs) return { refuse: abort('PAIR_EXPIRED'), error: new KithError('PAIR_EXPIRED', 'the offer is used or expired') };
+    this.active = new PairResponder(this.code, this.self, this.rng);
+    return this.active;
+  }
+
+  /** Called when a connection ends: spends the offer if the PAKE was reached. */
+  settle(r: PairResponder, host: string, nowMs: number): void {
+    if (r !== this.active) return;
+    this.active = undefined;
+    if (r.outcome === 'none') return;
+    if (r.outcome === 'success') this.spent = true;
+    else {
+      this.spent = true;
+      this.failures.set(host, nowMs);
+    }
+  }
+
+  expire(): void {
+    this.spent = true;
+  }
+}

@@ -1,0 +1,174 @@
+// The pairing state machines driven message by message, seeded: success, a wrong code, an expired
+// or used offer, replayed and reordered messages, a guesser on the LAN, a relay in the middle
+// (without the code it fails; with an overheard code the safety numbers differ), a blocked user,
+// and hostile bytes.
+import t from 'tap';
+import fc from 'fast-check';
+import { SeededRng } from '../../core/rng.js';
+import { bytesEqual } from '../../core/hex.js';
+import { isKithError } from '../../core/errors.js';
+import { makeCard } from '../../cluster/card.js';
+import { makeFriendCard } from '../../cluster/pairing/friend-card.js';
+import { newCode, parseCode, safetyNumber, type PairCode } from '../../cluster/pairing/code.js';
+import { PairInitiator, PairOffer, PairResponder, type PairSelf, type Step } from '../../cluster/pairing/protocol.js';
+import { testUser } from '../helpers/users.js';
+
+function self(name: string, blocked: Uint8Array[] = []): PairSelf & { name: string } {
+  const u = testUser(name);
+  const card = makeCard(u.certBytes, [{ kind: 'lan', host: '10.0.0.2', port: 5484 }], u.signSecret);
+  return { name, userKey: u.userKey, friendCard: makeFriendCard(name, [card], u.signSecret), isBlocked: (k) => blocked.some((b) => bytesEqual(b, k)) };
+}
+
+/** Runs a joiner against a responder until both stop; returns each side's end and the messages. */
+function run(j: PairInitiator, r: PairResponder) {
+  const wire: Uint8Array[] = [];
+  let toR: Uint8Array | undefined = j.start();
+  let jEnd: Step = {};
+  let rEnd: Step = {};
+  for (let i = 0; i < 8 && toR; i++) {
+    wire.push(toR);
+    const rs = r.receive(toR);
+    toR = undefined;
+    if (rs.result || rs.error) rEnd = rs;
+    if (!rs.send) break;
+    wire.push(rs.send);
+    const js = j.receive(rs.send);
+    if (js.result || js.error) jEnd = js;
+    toR = js.send;
+    if (js.send && (js.error || js.result)) {
+      wire.push(js.send);
+      const last = r.receive(js.send);
+      if (last.result || last.error) rEnd = last;
+      break;
+    }
+  }
+  return { jEnd, rEnd, wire };
+}
+
+const rng = (s: string) => new SeededRng(`pair:${s}`);
+const alice = self('alice');
+const bob = self('bob');
+
+t.test('success: both get the other\'s card, the same secret and the same safety number', async (t) => {
+  const code = newCode(rng('code-1'));
+  t.match(code.text, /^\d{4}-[a-z]+-[a-z]+$/);
+  const offer = new PairOffer(code, 600_000, alice, rng('o1'), new Map());
+  const r = offer.accept('10.0.0.3', 0) as PairResponder;
+  const { jEnd, rEnd } = run(new PairInitiator(parseCode(code.text.toUpperCase().replace(/-/g, ' ')), bob, rng('j1')), r);
+  t.ok(jEnd.result && rEnd.result, 'both sides succeed');
+  t.ok(bytesEqual(jEnd.result!.friend.userKey, alice.userKey), 'bob learns alice');
+  t.ok(bytesEqual(rEnd.result!.friend.userKey, bob.userKey), 'alice learns bob');
+  t.equal(jEnd.result!.friend.name, 'alice');
+  t.ok(bytesEqual(jEnd.result!.secret, rEnd.result!.secret), 'the same fresh secret');
+  t.equal(jEnd.result!.safetyNumber, rEnd.result!.safetyNumber, `the same safety number (${jEnd.result!.safetyNumber})`);
+  t.match(jEnd.result!.safetyNumber, /^\d{5} \d{5} \d{5} \d{5}$/);
+  offer.settle(r, '10.0.0.3', 1);
+  t.notOk(offer.isOpen, 'the offer is single-use');
+  const again = offer.accept('10.0.0.4', 2);
+  t.ok('refuse' in again && again.error.code === 'PAIR_EXPIRED', 'a second joiner is told it expired');
+});
+
+t.test('a wrong code fails on both sides, spends the offer, and teaches nothing', async (t) => {
+  const code = newCode(rng('code-2'));
+  const failures = new Map<string, number>();
+  const offer = new PairOffer(code, 600_000, alice, rng('o2'), failures);
+  const r = offer.accept('10.0.0.66', 0) as PairResponder;
+  const wrong: PairCode = { ...code, words: [code.words[1], code.words[0]], text: `${code.offer}-${code.words[1]}-${code.words[0]}` };
+  const { jEnd, rEnd, wire } = run(new PairInitiator(wrong, bob, rng('j2')), r);
+  t.equal(jEnd.error?.code, 'PAIR_WRONG_CODE', 'the joiner fails');
+  t.equal(rEnd.error?.code, 'PAIR_WRONG_CODE', 'the offerer fails');
+  t.notOk(jEnd.result || rEnd.result, 'nobody gets a card');
+  t.equal(wire.length, 3, 'hello, share, abort: no card ever crosses');
+  offer.settle(r, '10.0.0.66', 10);
+  t.notOk(offer.isOpen, 'one guess per code: the offer is used up');
+  const right = offer.accept('10.0.0.3', 20);
+  t.ok('refuse' in right && right.error.code === 'PAIR_EXPIRED', 'even the right code is refused now');
+  const next = new PairOffer(newCode(rng('code-2b')), 600_000, alice, rng('o2b'), failures);
+  const limited = next.accept('10.0.0.66', 30_000);
+  t.ok('refuse' in limited && limited.error.code === 'PAIR_RATE_LIMITED', 'the guesser\'s address is rate-limited on the next offer');
+  t.ok(next.isOpen, 'and that refusal does not spend the next offer');
+  t.ok(next.accept('10.0.0.66', 61_000) instanceof PairResponder, 'after a minute it may try again');
+});
+
+t.test('an expired offer refuses', async (t) => {
+  const offer = new PairOffer(newCode(rng('code-3')), 600_000, alice, rng('o3'), new Map());
+  const r = offer.accept('10.0.0.3', 600_000);
+  t.ok('refuse' in r && r.error.code === 'PAIR_EXPIRED');
+});
+
+t.test('replayed and reordered messages', async (t) => {
+  const code = newCode(rng('code-4'));
+  const o1 = new PairOffer(code, 600_000, alice, rng('o4'), new Map());
+  const r1 = o1.accept('10.0.0.3', 0) as PairResponder;
+  const { wire } = run(new PairInitiator(code, bob, rng('j4')), r1);
+  o1.settle(r1, '10.0.0.3', 1);
+  // the recorded hello replayed to the finished offer
+  const replay = o1.accept('10.0.0.9', 5);
+  t.ok('refuse' in replay && replay.error.code === 'PAIR_EXPIRED', 'a replayed hello finds the offer used');
+  // the recorded hello and confirm replayed into a fresh offer with the same code (a new PAKE)
+  const o2 = new PairOffer(code, 600_000, alice, rng('o4b'), new Map());
+  const r2 = o2.accept('10.0.0.9', 10) as PairResponder;
+  const s1 = r2.receive(wire[0]!);
+  t.ok(s1.send, 'the replayed hello gets a share (the offerer cannot tell yet)');
+  const s2 = r2.receive(wire[2]!);
+  t.equal(s2.error?.code, 'PAIR_WRONG_CODE', 'the replayed confirm does not match the new exchange');
+  t.notOk(s2.result, 'no card is accepted');
+  // reordered: confirm before hello
+  const o3 = new PairOffer(code, 600_000, alice, rng('o4c'), new Map());
+  const r3 = o3.accept('10.0.0.3', 10) as PairResponder;
+  t.equal(r3.receive(wire[2]!).error?.code, 'PAIR_FAILED', 'a confirm before any hello is refused');
+  o3.settle(r3, '10.0.0.3', 11);
+  t.ok(o3.isOpen, 'and does not spend the offer (no PAKE was reached)');
+  // duplicated hello within one exchange
+  const r4 = o3.accept('10.0.0.3', 12) as PairResponder;
+  const j4 = new PairInitiator(code, bob, rng('j4d'));
+  const hello = j4.start();
+  t.ok(r4.receive(hello).send);
+  t.equal(r4.receive(hello).error?.code, 'PAIR_FAILED', 'a duplicated hello mid-exchange ends it');
+  o3.settle(r4, '10.0.0.3', 13);
+  t.notOk(o3.isOpen, 'and spends the offer: the PAKE was reached');
+});
+
+t.test('a relay in the middle: without the code it fails; with an overheard code the safety numbers differ', async (t) => {
+  const mallory = self('mallory');
+  const code = newCode(rng('code-5'));
+  const guess = newCode(rng('code-5-guess'));
+  const mitmCode: PairCode = { ...guess, offer: code.offer, text: `${code.offer}-${guess.words[0]}-${guess.words[1]}` };
+  // Mallory answers Bob as if she were Alice's offer, and joins Alice's offer as if she were Bob.
+  const toAlice = run(new PairInitiator(mitmCode, mallory, rng('m1')), new PairOffer(code, 600_000, alice, rng('o5'), new Map()).accept('10.0.0.7', 0) as PairResponder);
+  const toBob = run(new PairInitiator(code, bob, rng('j5')), new PairOffer(mitmCode, 600_000, mallory, rng('m2'), new Map()).accept('10.0.0.3', 0) as PairResponder);
+  t.equal(toAlice.rEnd.error?.code, 'PAIR_WRONG_CODE', 'alice refuses the relay');
+  t.equal(toBob.jEnd.error?.code, 'PAIR_WRONG_CODE', 'bob refuses the relay');
+  // With the code overheard, Mallory pairs with each; but each sees a number for Mallory's key.
+  const a = run(new PairInitiator(code, mallory, rng('m3')), new PairOffer(code, 600_000, alice, rng('o6'), new Map()).accept('10.0.0.7', 0) as PairResponder);
+  const b = run(new PairInitiator(code, bob, rng('j6')), new PairOffer(code, 600_000, mallory, rng('m4'), new Map()).accept('10.0.0.3', 0) as PairResponder);
+  t.ok(a.rEnd.result && b.jEnd.result, 'with the code, each pairing completes with mallory');
+  t.not(a.rEnd.result!.safetyNumber, b.jEnd.result!.safetyNumber, 'alice and bob read different safety numbers aloud');
+  t.not(a.rEnd.result!.safetyNumber, safetyNumber(alice.userKey, bob.userKey), 'neither is the alice–bob number');
+});
+
+t.test('a blocked user is refused on both sides', async (t) => {
+  const blocking = self('alice', [bob.userKey]);
+  const code = newCode(rng('code-7'));
+  const { jEnd, rEnd } = run(new PairInitiator(code, bob, rng('j7')), new PairOffer(code, 600_000, blocking, rng('o7'), new Map()).accept('10.0.0.3', 0) as PairResponder);
+  t.equal(rEnd.error?.code, 'PAIR_REFUSED');
+  t.equal(jEnd.error?.code, 'PAIR_REFUSED');
+});
+
+t.test('hostile bytes: every step is a clear error, never a throw', async (t) => {
+  const code = newCode(rng('code-8'));
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 300 }), fc.boolean(), (b, second) => {
+      const r = new PairResponder(code, alice, rng('fuzz'));
+      if (second) r.receive(new PairInitiator(code, bob, rng('fz')).start());
+      const s = r.receive(b);
+      if (s.error && !isKithError(s.error)) throw new Error('not a KithError');
+      const j = new PairInitiator(code, bob, rng('fz2'));
+      j.start();
+      const s2 = j.receive(b);
+      if (s2.error && !isKithError(s2.error)) throw new Error('not a KithError');
+    }),
+    { numRuns: 300, seed: 8 },
+  );
+  t.pass('300 random messages to each side');
+});
