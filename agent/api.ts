@@ -4,6 +4,7 @@
 import { Hono, type Context } from 'hono';
 import { timingSafeEqual } from 'node:crypto';
 import { isKithError } from '../core/errors.js';
+import type { PairingService } from './pairing-service.js';
 import type { ClusterService } from './cluster-service.js';
 
 export interface ApiDeps {
@@ -14,6 +15,7 @@ export interface ApiDeps {
   conv?: (op: string, body: Record<string, unknown>) => Promise<unknown>;
   /** Members: GET /api/peers, GET /api/card, POST /api/peers {card, secret}, DELETE /api/peers/:key. */
   cluster?: Pick<ClusterService, 'peers' | 'card' | 'addPeer' | 'removePeer'>;
+  pairing?: PairingService;
 }
 
 const MAX_BODY_BYTES = 256 * 1024;
@@ -88,6 +90,36 @@ export function createApi(deps: ApiDeps): Hono {
         return failed(c, e, ['MEMBER_UNKNOWN']);
       }
     });
+  }
+  const pairing = deps.pairing;
+  if (pairing) {
+    const guard = async (c: Context, notFound: string[], fn: () => Promise<unknown> | unknown): Promise<Response> => {
+      try {
+        return c.json({ result: await fn() });
+      } catch (e) {
+        return failed(c, e, notFound);
+      }
+    };
+    app.post('/api/pair/offer', async (c) => {
+      const body = await jsonBody(c);
+      if (body instanceof Response) return body;
+      const ttl = body['ttlMinutes'];
+      if (ttl !== undefined && (typeof ttl !== 'number' || !(ttl > 0 && ttl <= 60))) {
+        return c.json({ error: { code: 'USAGE', message: 'ttlMinutes must be a number in (0, 60]' } }, 400);
+      }
+      return guard(c, [], () => pairing.offer(ttl === undefined ? {} : { ttlMs: Math.round(ttl * 60_000) }));
+    });
+    app.get('/api/pair/offer/:id', (c) => guard(c, ['PAIR_EXPIRED'], () => pairing.offerState(c.req.param('id'))));
+    app.delete('/api/pair/offer/:id', (c) => guard(c, [], () => (pairing.cancel(c.req.param('id')), { cancelled: true })));
+    app.post('/api/pair/join', async (c) => {
+      const body = await jsonBody(c);
+      if (body instanceof Response) return body;
+      if (typeof body['target'] !== 'string') return c.json({ error: { code: 'USAGE', message: 'POST /api/pair/join needs {"target": code or QR content}' } }, 400);
+      return guard(c, [], () => pairing.join(body['target'] as string));
+    });
+    app.get('/api/friends', async (c) => c.json({ friends: await pairing.friends() }));
+    app.delete('/api/friends/:key', (c) => guard(c, ['FRIEND_UNKNOWN'], () => pairing.removeFriend(c.req.param('key'))));
+    app.post('/api/friends/:key/block', (c) => guard(c, ['FRIEND_UNKNOWN'], () => pairing.blockFriend(c.req.param('key'))));
   }
   app.notFound((c) => c.json({ error: { code: 'NOT_FOUND', message: `no route ${c.req.method} ${c.req.path}` } }, 404));
   app.onError((err, c) => c.json({ error: { code: 'INTERNAL', message: 'internal error' } }, 500));

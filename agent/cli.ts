@@ -20,6 +20,8 @@ import { RUNTIME, VERSION } from './version.js';
 import { addMethodCommands } from './cli-method.js';
 import { addConvCommands } from './cli-conv.js';
 import { addClusterCommands } from './cli-cluster.js';
+import { addPairCommands } from './cli-pair.js';
+import readline from 'node:readline';
 
 interface CommonOpts {
   dataDir?: string;
@@ -31,6 +33,8 @@ export interface CliIo {
   out(text: string): void;
   err(text: string): void;
   readStdin(): Promise<string>;
+  /** One line from stdin (an answer to a question). */
+  readLine?(): Promise<string>;
   stdinIsTty: boolean;
 }
 
@@ -42,6 +46,19 @@ const processIo: CliIo = {
     for await (const c of process.stdin) chunks.push(c as Buffer);
     return Buffer.concat(chunks).toString('utf8');
   },
+  readLine: () =>
+    new Promise((resolve) => {
+      const rl = readline.createInterface({ input: process.stdin });
+      let got = false;
+      rl.once('line', (l) => {
+        got = true;
+        rl.close();
+        resolve(l);
+      });
+      rl.once('close', () => {
+        if (!got) resolve('');
+      });
+    }),
   stdinIsTty: Boolean(process.stdin.isTTY),
 };
 
@@ -222,6 +239,7 @@ export function buildProgram(io: CliIo): Command {
   addMethodCommands(program, io, withCommon);
   addConvCommands(program, io, withCommon);
   addClusterCommands(program, io, withCommon);
+  addPairCommands(program, { out: io.out, err: io.err, readLine: io.readLine ?? (async () => (await io.readStdin()).split('\n')[0] ?? '') }, withCommon);
 
   const config = program.command('config').description('check or document the configuration file');
   withCommon(config.command('check'))

@@ -11,7 +11,7 @@ import type { KvStore } from '../core/store.js';
 import type { Endpoint, UdpSocket } from '../core/udp.js';
 import type { NodeIdentity } from '../identity/keystore.js';
 import type { RecordEndpoint } from '../cluster/address-record.js';
-import { makeCard, openCard } from '../cluster/card.js';
+import { makeCard, openCard, type NodeCard } from '../cluster/card.js';
 import { deleteMember, loadMembers, saveMember, saveMemberRecord } from '../cluster/member-store.js';
 import type { MemberView } from '../cluster/membership.js';
 import { classifyNat, type NatClassification } from '../cluster/nat.js';
@@ -29,6 +29,10 @@ export interface ClusterService {
   peers(): MemberView[];
   card(): Promise<{ card: string; userKey: string; nodeSignKey: string; endpoints: RecordEndpoint[] }>;
   addPeer(cardBase64: string, secretHex: string): Promise<{ id: string; nodeSignKey: string; userKey: string; label: string }>;
+  /** Makes a node a member, its PSK and rendezvous secret derived from the pair's secret. */
+  addMember(card: NodeCard, secret: Uint8Array): Promise<{ id: string; nodeSignKey: string; userKey: string; label: string }>;
+  /** Removes every member certified by a user; returns how many. */
+  removeUser(userKey: Uint8Array): Promise<number>;
   removePeer(idOrSignKey: string): Promise<void>;
   status(): Record<string, unknown>;
   stop(): Promise<void>;
@@ -161,7 +165,7 @@ export async function startCluster(deps: {
     return hit[0]!.id;
   };
 
-  return {
+  const service: ClusterService = {
     node,
     peers: () => membership.view(),
     async card() {
@@ -175,20 +179,38 @@ export async function startCluster(deps: {
       if (!/^[0-9a-fA-F]{64}$/.test(secretHex)) throw new KithError('SECRET_INVALID', 'the bootstrap secret must be 64 hex digits');
       if (!/^[A-Za-z0-9+/=\s]+$/.test(cardBase64)) throw new KithError('CARD_INVALID', 'the card must be base64');
       const card = openCard(new Uint8Array(Buffer.from(cardBase64, 'base64')));
-      if (toHex(card.cert.dhKey) === membership.selfId) throw new KithError('CARD_INVALID', 'that is this node\'s own card');
       const secret = new Uint8Array(Buffer.from(secretHex, 'hex'));
+      try {
+        return await service.addMember(card, secret);
+      } finally {
+        secret.fill(0);
+      }
+    },
+    async addMember(card, secret) {
+      if (toHex(card.cert.dhKey) === membership.selfId) throw new KithError('CARD_INVALID', 'that is this node\'s own card');
       const spec = {
         cert: card.cert, certBytes: card.certBytes,
         psk: pairPsk(secret, identity.cert.dhKey, card.cert.dhKey), rendezvousSecret: rendezvousSecret(secret),
         endpoints: card.endpoints.map((e) => ({ host: e.host, port: e.port })),
       };
-      secret.fill(0);
       await saveMember(store, spec);
       const id = membership.add(spec);
       rendezvous.plan();
       void runStun();
       log.info(`added member ${id.slice(0, 12)}… (node ${card.cert.nodeIndex} "${card.cert.label}" of user ${toHex(card.cert.userKey).slice(0, 12)}…)`);
       return { id, nodeSignKey: toHex(card.cert.signKey), userKey: toHex(card.cert.userKey), label: card.cert.label };
+    },
+    async removeUser(userKey) {
+      const hex = toHex(userKey);
+      let n = 0;
+      for (const v of membership.view()) {
+        if (v.userKey !== hex) continue;
+        membership.remove(v.id);
+        await deleteMember(store, v.id);
+        n++;
+      }
+      rendezvous.plan();
+      return n;
     },
     async removePeer(key) {
       const id = findMember(key);
@@ -225,4 +247,5 @@ export async function startCluster(deps: {
       await node.close();
     },
   };
+  return service;
 }

@@ -2,6 +2,7 @@
 // identity, binds the cluster UDP socket and the local API, records where it listens, and tells
 // systemd it is ready. Everything opened is closed again, in reverse order, on stop or on a
 // failed start, so a failure never leaves a port bound or the store locked.
+import os from 'node:os';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { realClock, type Clock } from '../core/clock.js';
@@ -14,6 +15,7 @@ import { hasIdentity, loadIdentity, type NodeIdentity } from '../identity/keysto
 import { parseRoles } from '../identity/certificate.js';
 import { createApi } from './api.js';
 import { startCluster } from './cluster-service.js';
+import { startPairing } from './pairing-service.js';
 import { Conversations } from '../consensus/conversations.js';
 import { dispatchConvOp, localConvOps } from './conv-ops.js';
 import { defaultConfig, loadConfigFile, type Config } from './config.js';
@@ -115,6 +117,11 @@ export async function runAgent(opts: RunOptions, deps: { clock?: Clock; log?: Lo
     const cluster = await startCluster({ clock, rng: cryptoRng, udp, store, identity, config, profile, log });
     cleanups.push(() => cluster.stop());
     const transport = cluster.node.transport;
+    const pairing = startPairing({
+      clock, rng: cryptoRng, store, identity, cluster, log, host: config.cluster.host,
+      name: config.node.label || os.userInfo().username, defaultTtlMs: profile.pairOfferTtlMs,
+    });
+    cleanups.push(() => pairing.stop());
 
     const startedAtMs = clock.wallTime();
     const convOps = localConvOps(new Conversations({
@@ -126,6 +133,7 @@ export async function runAgent(opts: RunOptions, deps: { clock?: Clock; log?: Lo
     const api = createApi({
       token,
       cluster,
+      pairing,
       conv: (op, body) => dispatchConvOp(convOps, op, body),
       identity: () => ({ ...viewIdentity(identity) }),
       status: async () => ({

@@ -20,17 +20,19 @@ export interface Profile {
   stunIntervalMs: number;
   /** How often local interfaces are read for address changes (no traffic). */
   interfacePollMs: number;
+  /** How long a pairing offer (`kith pair`) waits for its code. */
+  pairOfferTtlMs: number;
 }
 
 export const PROFILES: Record<ProfileName, Profile> = {
   home: {
     watchdogMaxIntervalMs: 30 * SECOND, membership: HOME_TIMING,
     rendezvous: { periodMs: 10 * MINUTE, lengthMs: 20 * SECOND, portMin: 40000, portMax: 59999 },
-    minGuardMs: 2 * SECOND, stunIntervalMs: 10 * MINUTE, interfacePollMs: 10 * SECOND,
+    minGuardMs: 2 * SECOND, stunIntervalMs: 10 * MINUTE, interfacePollMs: 10 * SECOND, pairOfferTtlMs: 10 * MINUTE,
   },
   test: {
     watchdogMaxIntervalMs: 1 * SECOND, membership: TEST_TIMING,
     rendezvous: { periodMs: 3 * SECOND, lengthMs: 1 * SECOND, portMin: 45000, portMax: 45099 },
-    minGuardMs: 250, stunIntervalMs: 5 * SECOND, interfacePollMs: 1 * SECOND,
+    minGuardMs: 250, stunIntervalMs: 5 * SECOND, interfacePollMs: 1 * SECOND, pairOfferTtlMs: 10 * MINUTE,
   },
 };

@@ -101,3 +101,36 @@ export async function startAgent(
     await sleep(50);
   }
 }
+
+/** A CLI command that keeps running (e.g. `kith pair`): its stdout lines as they come, and its end. */
+export function kithSpawn(t: { teardown(fn: () => void): void }, args: string[]): { lines: string[]; stderr(): string; exited: Promise<number | null>; firstLine(ms: number): Promise<string | undefined> } {
+  const [cmd, pre] = command();
+  const child = spawn(cmd, [...pre, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, KITH_DATA_DIR: '' } });
+  const lines: string[] = [];
+  let err = '';
+  let buf = '';
+  child.stdout!.on('data', (d: Buffer) => {
+    buf += d.toString();
+    let i: number;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      lines.push(buf.slice(0, i));
+      buf = buf.slice(i + 1);
+    }
+  });
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  child.stdin!.end();
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  t.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  return {
+    lines,
+    stderr: () => err,
+    exited,
+    async firstLine(ms) {
+      const end = Date.now() + ms;
+      while (lines.length === 0 && Date.now() < end && child.exitCode === null) await new Promise((r) => setTimeout(r, 20));
+      return lines[0];
+    },
+  };
+}

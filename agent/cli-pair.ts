@@ -1,0 +1,91 @@
+// `kith pair` (offer or join with a code), `kith friend list|remove|block`. The agent does the
+// work (agent/pairing-service.ts); these commands ask it through the local API and wait.
+import type { Command } from 'commander';
+import { renderUnicodeCompact } from 'uqr';
+import { KithError } from '../core/errors.js';
+import { runningAgent } from './api-client.js';
+import { resolveDataDir } from './paths.js';
+import type { FriendView, OfferView, PairOutcome } from './pairing-service.js';
+
+interface Io {
+  out(text: string): void;
+  err(text: string): void;
+  readLine(): Promise<string>;
+}
+interface Common {
+  dataDir?: string;
+  json?: boolean;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export function addPairCommands(program: Command, io: Io, withCommon: (c: Command) => Command): void {
+  withCommon(program.command('pair'))
+    .description('pair with a friend on the same network: without --code, offer (print a code and a QR to show); with --code, join theirs')
+    .option('--code <code>', 'the code the other agent printed (e.g. 4096-violin-harbor), or the content of its QR')
+    .option('--verify', 'ask to confirm that both screens show the same safety number; a "no" undoes the pairing')
+    .option('--ttl <minutes>', 'how long an offer waits (default 10)')
+    .option('--no-qr', 'do not draw the QR code')
+    .action(async (o: Common & { code?: string; verify?: boolean; ttl?: string; qr: boolean }) => {
+      const agent = runningAgent(resolveDataDir(o.dataDir));
+      let outcome: PairOutcome;
+      if (o.code !== undefined) {
+        outcome = (await agent.call('POST', '/api/pair/join', { target: o.code })) as PairOutcome;
+      } else {
+        const ttl = o.ttl === undefined ? undefined : Number(o.ttl);
+        if (ttl !== undefined && !(ttl > 0 && ttl <= 60)) throw new KithError('USAGE', '--ttl must be minutes in (0, 60]');
+        let view = (await agent.call('POST', '/api/pair/offer', ttl === undefined ? {} : { ttlMinutes: ttl })) as OfferView;
+        if (o.json) io.out(JSON.stringify({ code: view.code, qr: view.qr, endpoint: view.endpoint, expiresAt: view.expiresAt }) + '\n');
+        else {
+          io.out(`Read this code to your friend:\n\n    ${view.code}\n\n`);
+          if (o.qr) io.out(renderUnicodeCompact(view.qr, { border: 1 }) + '\n');
+          io.out(`(QR content: ${view.qr})\nThey run: kith pair --code ${view.code}\nWaiting until ${view.expiresAt}…\n`);
+        }
+        const stopOffer = () => void agent.call('DELETE', `/api/pair/offer/${view.id}`).finally(() => process.exit(130));
+        process.once('SIGINT', stopOffer);
+        try {
+          while (view.state === 'waiting') {
+            await sleep(250);
+            view = (await agent.call('GET', `/api/pair/offer/${view.id}`)) as OfferView;
+          }
+        } finally {
+          process.off('SIGINT', stopOffer);
+        }
+        if (view.state !== 'paired' || !view.result) {
+          const code = (view.error?.code ?? (view.state === 'expired' ? 'PAIR_EXPIRED' : 'PAIR_FAILED')) as 'PAIR_FAILED';
+          throw new KithError(code, view.error?.message ?? `the offer ended: ${view.state}`);
+        }
+        outcome = view.result;
+      }
+      if (o.verify) {
+        io.err(`Safety number: ${outcome.safetyNumber}\nDoes the other screen show the same number? [y/N] `);
+        const answer = (await io.readLine()).trim().toLowerCase();
+        if (answer !== 'y' && answer !== 'yes') {
+          await agent.call('DELETE', `/api/friends/${outcome.friendUserKey}`);
+          throw new KithError('PAIR_REFUSED', 'the safety numbers were not confirmed: the pairing was undone');
+        }
+      }
+      const line = { friendUserKey: outcome.friendUserKey, friendName: outcome.friendName, safetyNumber: outcome.safetyNumber, nodes: outcome.nodes };
+      io.out(o.json ? JSON.stringify(line) + '\n' : `Paired with "${outcome.friendName}" (user ${outcome.friendUserKey.slice(0, 16)}…, ${outcome.nodes} node(s)).\nSafety number: ${outcome.safetyNumber}\n`);
+    });
+
+  const friend = program.command('friend').description('the users this user paired with');
+  withCommon(friend.command('list'))
+    .description('friends (and blocked users)')
+    .action(async (o: Common) => {
+      const { friends } = (await runningAgent(resolveDataDir(o.dataDir)).call('GET', '/api/friends')) as { friends: FriendView[] };
+      io.out(o.json ? JSON.stringify(friends) + '\n' : (friends.length ? friends.map((f) => `${f.userKey.slice(0, 16)}  ${f.blocked ? 'BLOCKED' : `${f.nodes} node(s)`}  "${f.name}"  since ${f.since}`).join('\n') : 'no friends yet: `kith pair`') + '\n');
+    });
+  withCommon(friend.command('remove').argument('<user-key>', 'the friend\'s user key, or 8+ leading hex digits'))
+    .description('forget a friend: their nodes stop being members at once')
+    .action(async (key: string, o: Common) => {
+      const f = (await runningAgent(resolveDataDir(o.dataDir)).call('DELETE', `/api/friends/${encodeURIComponent(key)}`)) as FriendView;
+      io.out(o.json ? JSON.stringify(f) + '\n' : `removed "${f.name}" (${f.userKey.slice(0, 16)}…)\n`);
+    });
+  withCommon(friend.command('block').argument('<user-key>', 'a friend\'s user key (8+ leading digits), or any user\'s full key'))
+    .description('no traffic of any kind with that user, and their later pairing attempts are refused')
+    .action(async (key: string, o: Common) => {
+      const f = (await runningAgent(resolveDataDir(o.dataDir)).call('POST', `/api/friends/${encodeURIComponent(key)}/block`)) as FriendView;
+      io.out(o.json ? JSON.stringify(f) + '\n' : `blocked ${f.userKey.slice(0, 16)}…\n`);
+    });
+}
