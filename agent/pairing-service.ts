@@ -174,7 +174,7 @@ export function startPairing(deps: {
     }
     s.on('message', (msg, rinfo) => {
       try {
-        const m = decodeCanonical(new Uint8Array(msg), { maxBytes: 64, maxDepth: 2, maxItems: 4 }) as Record<string, CborValue>;
+        const m = decodeCanonical(new Uint8Array(msg), { maxBytes: 128, maxDepth: 2, maxItems: 16 }) as Record<string, CborValue>;
         if (m?.['t'] !== 'where' || typeof m['offer'] !== 'number') return;
         const o = [...offers.values()].find((x) => x.offer.isOpen && x.offer.code.offer === m['offer']);
         if (!o) return;
@@ -266,7 +266,7 @@ export function startPairing(deps: {
       s.on('error', (e) => done(new KithError('PAIR_NOT_FOUND', `LAN search failed: ${e.message}`)));
       s.on('message', (msg, rinfo) => {
         try {
-          const m = decodeCanonical(new Uint8Array(msg), { maxBytes: 64, maxDepth: 2, maxItems: 4 }) as Record<string, CborValue>;
+          const m = decodeCanonical(new Uint8Array(msg), { maxBytes: 128, maxDepth: 2, maxItems: 16 }) as Record<string, CborValue>;
           if (m?.['t'] === 'here' && m['offer'] === offer && typeof m['port'] === 'number' && m['port'] > 0 && m['port'] < 65536) done(undefined, { host: rinfo.address, port: m['port'] });
         } catch {
           /* ignored */
