@@ -5,6 +5,7 @@
 import { blake2sHash, hmacBlake2s } from '../core/blake2s.js';
 import { aead, TAG_BYTES } from '../core/aead.js';
 import { signatures } from '../core/crypto.js';
+import { concatBytes } from '@noble/hashes/utils.js';
 
 export const DHLEN = 32;
 export const HASHLEN = 32;
@@ -15,15 +16,6 @@ export interface KeyPair {
 }
 
 const EMPTY = new Uint8Array(0);
-const concat = (...parts: Uint8Array[]): Uint8Array => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-};
 
 export const hash = (data: Uint8Array): Uint8Array => blake2sHash(data);
 
@@ -31,9 +23,9 @@ export const hash = (data: Uint8Array): Uint8Array => blake2sHash(data);
 export function hkdf(ck: Uint8Array, ikm: Uint8Array, n: 2 | 3): Uint8Array[] {
   const temp = hmacBlake2s(ck, ikm);
   const o1 = hmacBlake2s(temp, Uint8Array.of(1));
-  const o2 = hmacBlake2s(temp, concat(o1, Uint8Array.of(2)));
+  const o2 = hmacBlake2s(temp, concatBytes(o1, Uint8Array.of(2)));
   if (n === 2) return [o1, o2];
-  return [o1, o2, hmacBlake2s(temp, concat(o2, Uint8Array.of(3)))];
+  return [o1, o2, hmacBlake2s(temp, concatBytes(o2, Uint8Array.of(3)))];
 }
 
 /** Noise §5.1 CipherState: 96-bit nonce = 32 zero bits || 64-bit little-endian counter. */
@@ -88,7 +80,7 @@ export class SymmetricState {
 
   constructor(protocolName: string) {
     const name = new TextEncoder().encode(protocolName);
-    this.h = name.length <= HASHLEN ? concat(name, new Uint8Array(HASHLEN - name.length)) : hash(name);
+    this.h = name.length <= HASHLEN ? concatBytes(name, new Uint8Array(HASHLEN - name.length)) : hash(name);
     this.ck = this.h;
   }
 
@@ -99,7 +91,7 @@ export class SymmetricState {
   }
 
   mixHash(data: Uint8Array): void {
-    this.h = hash(concat(this.h, data));
+    this.h = hash(concatBytes(this.h, data));
   }
 
   mixKeyAndHash(ikm: Uint8Array): void {
@@ -219,7 +211,7 @@ export class IkHandshake {
       else this.mixDh(t);
     }
     out.push(this.ss.encryptAndHash(payload));
-    return concat(...out);
+    return concatBytes(...out);
   }
 
   /** Sets the PSK late: a psk2 responder learns who the initiator is (and so the PSK) from message 1. */

@@ -11,6 +11,7 @@
 //               16 bytes as four groups of five digits (each a big-endian u32 mod 100000). The
 //               same for both sides, different for any other pair of users.
 import { sha512 } from '@noble/hashes/sha2.js';
+import { concatBytes } from '@noble/hashes/utils.js';
 import { wordlist } from '@scure/bip39/wordlists/english.js';
 import { KithError } from '../../core/errors.js';
 import type { Rng } from '../../core/rng.js';
@@ -75,12 +76,7 @@ function compare(a: Uint8Array, b: Uint8Array): number {
 
 export function safetyNumber(userA: Uint8Array, userB: Uint8Array): string {
   const [lo, hi] = compare(userA, userB) <= 0 ? [userA, userB] : [userB, userA];
-  const label = new TextEncoder().encode('kith-safety-v1');
-  const buf = new Uint8Array(label.length + lo.length + hi.length);
-  buf.set(label);
-  buf.set(lo, label.length);
-  buf.set(hi, label.length + lo.length);
-  const h = sha512(buf);
+  const h = sha512(concatBytes(new TextEncoder().encode('kith-safety-v1'), lo, hi));
   const v = new DataView(h.buffer, h.byteOffset, h.byteLength);
   return [0, 4, 8, 12].map((o) => String(v.getUint32(o) % 100000).padStart(5, '0')).join(' ');
 }

@@ -13,6 +13,7 @@
 // Primitives only from @noble (no cryptography of our own beyond the draft's composition).
 import { _map_to_curve_elligator2_curve25519, x25519 } from '@noble/curves/ed25519.js';
 import { sha512 } from '@noble/hashes/sha2.js';
+import { concatBytes } from '@noble/hashes/utils.js';
 
 const DSI = new TextEncoder().encode('CPace255');
 const DSI_ISK = new TextEncoder().encode('CPace255_ISK');
@@ -33,18 +34,8 @@ export function prependLen(data: Uint8Array): Uint8Array {
   return out;
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
-
 export function lvCat(...parts: Uint8Array[]): Uint8Array {
-  return concat(parts.map(prependLen));
+  return concatBytes(...parts.map(prependLen));
 }
 
 export function generatorString(prs: Uint8Array, ci: Uint8Array, sid: Uint8Array): Uint8Array {
@@ -98,5 +89,5 @@ export function cpaceSecret(y: Uint8Array, other: Uint8Array): Uint8Array | unde
 
 /** The intermediate session key, initiator-responder ordering (transcript_ir). */
 export function cpaceIsk(sid: Uint8Array, k: Uint8Array, ya: Uint8Array, ada: Uint8Array, yb: Uint8Array, adb: Uint8Array): Uint8Array {
-  return sha512(concat([lvCat(DSI_ISK, sid, k), lvCat(ya, ada), lvCat(yb, adb)]));
+  return sha512(concatBytes(lvCat(DSI_ISK, sid, k), lvCat(ya, ada), lvCat(yb, adb)));
 }
