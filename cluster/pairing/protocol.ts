@@ -190,7 +190,7 @@ export class PairResponder {
   private state: 'wait-hello' | 'wait-confirm' | 'done' = 'wait-hello';
   private readonly y: Uint8Array;
   private keys: Keys | undefined;
-  /** Set once the joiner proved the code (or failed to): the offer is spent either way. */
+  /** 'none' until a share is sent; then a spent guess ('wrong-code') unless it succeeds. */
   outcome: 'none' | 'success' | 'wrong-code' | 'failed' = 'none';
 
   constructor(private readonly code: PairCode, private readonly self: PairSelf, rng: Rng) {
@@ -224,6 +224,9 @@ export class PairResponder {
         if (!k) return fail(new KithError('PAIR_WRONG_CODE', 'pairing: the joiner sent a low-order point'), 'wrong-code', abort('PAIR_FAILED'));
         this.keys = keysFrom(cpaceIsk(sid, k, ya, new Uint8Array(), yb, new Uint8Array()));
         this.state = 'wait-confirm';
+        // macO lets the joiner check its guess: from here on, leaving without a valid confirm
+        // (even by just disconnecting) counts as a wrong guess and spends the offer.
+        this.outcome = 'wrong-code';
         return { send: encodeMessage({ t: 'share', Y: yb, mac: this.keys.macO }) };
       }
       if (this.state === 'wait-confirm' && m['t'] === 'abort') {

@@ -90,6 +90,18 @@ t.test('a wrong code fails on both sides, spends the offer, and teaches nothing'
   t.ok(next.accept('10.0.0.66', 61_000) instanceof PairResponder, 'after a minute it may try again');
 });
 
+t.test('a joiner that leaves after the share has spent its guess', async (t) => {
+  const code = newCode(rng('code-2c'));
+  const failures = new Map<string, number>();
+  const offer = new PairOffer(code, 600_000, alice, rng('o2c'), failures);
+  const r = offer.accept('10.0.0.66', 0) as PairResponder;
+  const guess: PairCode = { ...code, words: [code.words[1], code.words[0]], text: `${code.offer}-${code.words[1]}-${code.words[0]}` };
+  t.ok(r.receive(new PairInitiator(guess, bob, rng('j2c')).start()).send, 'the share (with macO, enough to check the guess offline) goes out');
+  offer.settle(r, '10.0.0.66', 5); // the connection just closes
+  t.notOk(offer.isOpen, 'the offer is spent: disconnecting is no way to guess again');
+  t.equal(failures.get('10.0.0.66'), 5, 'and the address is rate-limited');
+});
+
 t.test('an expired offer refuses', async (t) => {
   const offer = new PairOffer(newCode(rng('code-3')), 600_000, alice, rng('o3'), new Map());
   const r = offer.accept('10.0.0.3', 600_000);
