@@ -38,10 +38,10 @@ export interface ClusterService {
   stop(): Promise<void>;
 }
 
-const isLoopback = (host: string): boolean => host.startsWith('127.') || host === '::1' || host === 'localhost';
+export const isLoopback = (host: string): boolean => host.startsWith('127.') || host === '::1' || host === 'localhost';
 
 /** LAN endpoints: every non-internal IPv4 address (or the one bound), with the cluster port. */
-function lanEndpoints(bindHost: string, port: number): Endpoint[] {
+export function lanEndpoints(bindHost: string, port: number): Endpoint[] {
   if (bindHost !== '0.0.0.0' && bindHost !== '::') return [{ host: bindHost, port }];
   const out: Endpoint[] = [];
   for (const addrs of Object.values(os.networkInterfaces())) {

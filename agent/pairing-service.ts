@@ -14,7 +14,6 @@
 // in the 0700 data dir's store, like members' PSKs; the secret is never logged or shown.
 import dgram from 'node:dgram';
 import net from 'node:net';
-import os from 'node:os';
 import type { Clock, Timer } from '../core/clock.js';
 import { decodeCanonical, encodeCanonical, type CborValue } from '../core/cbor.js';
 import { KithError, isKithError } from '../core/errors.js';
@@ -26,7 +25,7 @@ import { newCode, parsePairTarget, qrContent, type PairCode } from '../cluster/p
 import { makeFriendCard, type FriendCard } from '../cluster/pairing/friend-card.js';
 import { PairInitiator, PairOffer, PairResponder, type PairResult, type PairSelf } from '../cluster/pairing/protocol.js';
 import type { NodeIdentity } from '../identity/keystore.js';
-import type { ClusterService } from './cluster-service.js';
+import { isLoopback, lanEndpoints, type ClusterService } from './cluster-service.js';
 import type { Logger } from './log.js';
 
 export const DISCOVERY_GROUP = '239.255.70.75';
@@ -72,8 +71,6 @@ export interface PairingService {
   stop(): Promise<void>;
 }
 
-const isLoopback = (host: string): boolean => host.startsWith('127.') || host === '::1' || host === 'localhost';
-
 /** Length-prefixed frames (u32 big-endian) over a TCP socket, bounded in size. */
 function framed(sock: net.Socket, onFrame: (f: Uint8Array) => void, onBad: (why: string) => void): void {
   let buf = Buffer.alloc(0);
@@ -96,20 +93,14 @@ function sendFrame(sock: net.Socket, f: Uint8Array): void {
   sock.write(Buffer.concat([h, f]));
 }
 
-function lanAddress(bindHost: string): string {
-  if (bindHost !== '0.0.0.0' && bindHost !== '::') return bindHost;
-  for (const addrs of Object.values(os.networkInterfaces())) {
-    for (const a of addrs ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
-  }
-  return '127.0.0.1';
-}
-
 interface OpenOffer {
   id: string;
   offer: PairOffer;
   view: OfferView;
   server: net.Server;
   expiry: Timer;
+  /** Drops a finished offer once `kith pair` has had time to read its outcome. */
+  forget?: Timer;
 }
 
 export function startPairing(deps: {
@@ -201,8 +192,7 @@ export function startPairing(deps: {
     o.expiry.cancel();
     o.server.close();
     closeDiscoveryIfIdle();
-    // Finished offers are remembered a while for `kith pair` to read the outcome.
-    clock.setTimer(10 * 60_000, () => offers.delete(o.id));
+    o.forget = clock.setTimer(10 * 60_000, () => offers.delete(o.id));
   };
 
   const serve = (o: OpenOffer, sock: net.Socket) => {
@@ -216,13 +206,17 @@ export function startPairing(deps: {
     }
     let timer = clock.setTimer(STEP_TIMEOUT_MS, () => sock.destroy());
     let ended = false;
+    let lastError: KithError | undefined;
     const end = () => {
       if (ended) return;
       ended = true;
       timer.cancel();
       o.offer.settle(r, host, clock.wallTime());
       if (!o.offer.isOpen && o.view.state === 'waiting' && r.outcome !== 'success') {
-        finish(o, 'failed', { error: { code: 'PAIR_WRONG_CODE', message: `a joiner at ${host} did not hold the code: the offer is used up` } });
+        const e = r.outcome === 'wrong-code' || !lastError
+          ? { code: 'PAIR_WRONG_CODE', message: `a joiner at ${host} did not prove the code: the offer is used up` }
+          : { code: lastError.code, message: lastError.message };
+        finish(o, 'failed', { error: e });
       }
     };
     sock.on('close', end);
@@ -241,6 +235,7 @@ export function startPairing(deps: {
         );
         sock.end();
       } else if (step.error) {
+        lastError = step.error;
         log.warn(`pairing: ${step.error.message}`);
         sock.end();
         end();
@@ -306,7 +301,7 @@ export function startPairing(deps: {
         server.listen(0, deps.host, () => resolve());
       });
       const port = (server.address() as net.AddressInfo).port;
-      const endpoint = { host: lanAddress(deps.host), port };
+      const endpoint = { host: lanEndpoints(deps.host, port)[0]?.host ?? '127.0.0.1', port };
       const offer = new PairOffer(code, clock.wallTime() + ttl, me, rng, failures);
       const o: OpenOffer = {
         id, offer, server,
@@ -400,7 +395,11 @@ export function startPairing(deps: {
       return viewOf(v);
     },
     async stop() {
-      for (const o of offers.values()) finish(o, 'cancelled');
+      for (const o of offers.values()) {
+        finish(o, 'cancelled');
+        o.forget?.cancel();
+      }
+      offers.clear();
       discovery?.close();
       discovery = undefined;
     },
