@@ -134,3 +134,13 @@ export function kithSpawn(t: { teardown(fn: () => void): void }, args: string[])
     },
   };
 }
+
+/** Polls fn every 100 ms until it holds or ms pass; returns the ms it took, or undefined. */
+export async function until(fn: () => boolean | Promise<boolean>, ms: number): Promise<number | undefined> {
+  const t0 = Date.now();
+  while (Date.now() - t0 < ms) {
+    if (await fn()) return Date.now() - t0;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return undefined;
+}

@@ -3,19 +3,10 @@
 import t from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
-import { kith, startAgent, RUNTIME, type AgentProc } from '../helpers/proc.js';
+import { kith, until, startAgent, RUNTIME, type AgentProc } from '../helpers/proc.js';
 
 t.comment(`agent runtime: ${RUNTIME}`);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function until(fn: () => boolean | Promise<boolean>, ms: number): Promise<number | undefined> {
-  const t0 = Date.now();
-  while (Date.now() - t0 < ms) {
-    if (await fn()) return Date.now() - t0;
-    await sleep(100);
-  }
-  return undefined;
-}
 
 t.test('three agents from cards: alive everywhere, peers and status, kill -9 → dead, restart → alive', async (t) => {
   const dir = t.testdir();

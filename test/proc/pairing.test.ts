@@ -5,18 +5,9 @@
 import t from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
-import { kith, kithSpawn, startAgent, RUNTIME } from '../helpers/proc.js';
+import { kith, until, kithSpawn, startAgent, RUNTIME } from '../helpers/proc.js';
 
 t.comment(`agent runtime: ${RUNTIME}`);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until(fn: () => boolean, ms: number): Promise<number | undefined> {
-  const t0 = Date.now();
-  while (Date.now() - t0 < ms) {
-    if (fn()) return Date.now() - t0;
-    await sleep(150);
-  }
-  return undefined;
-}
 
 t.test('pair with the QR content, same safety number, members both ways; wrong code; block', async (t) => {
   const dir = t.testdir();

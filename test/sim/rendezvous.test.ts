@@ -28,14 +28,20 @@ function scriptedRouter(clock: { now(): number }, leaseMs: number) {
   return { mapper, calls };
 }
 
-t.test('a window maps its port for its length plus guards, renews a short lease, and closes', async (t) => {
-  const c = await simCluster({ seed: 'rdv-lease', n: 2, timing: TEST_TIMING });
+/** A two-node cluster and node 0's rendezvous controller, mapping through a scripted router. */
+async function withRendezvous(seed: string, leaseMs: number) {
+  const c = await simCluster({ seed, n: 2, timing: TEST_TIMING });
   const self = c.nodes[0]!;
-  const router = scriptedRouter(c.clock, 400);
+  const router = scriptedRouter(c.clock, leaseMs);
   const r = new Rendezvous({
     clock: c.clock, membership: self.node.membership, mapper: router.mapper, params: PARAMS,
     selfDh: self.keys.dh.publicKey, localPort: 5484, minGuardMs: GUARD,
   });
+  return { c, self, router, r };
+}
+
+t.test('a window maps its port for its length plus guards, renews a short lease, and closes', async (t) => {
+  const { c, self, router, r } = await withRendezvous('rdv-lease', 400);
   const m = self.node.membership;
   const w = currentOrNextWindow(rendezvousSecret(c.secret), self.keys.dh.publicKey, m.clusterTime() + GUARD, PARAMS);
   r.plan();
@@ -64,13 +70,7 @@ t.test('a window maps its port for its length plus guards, renews a short lease,
 });
 
 t.test('stopping during an open window removes the mapping', async (t) => {
-  const c = await simCluster({ seed: 'rdv-stop', n: 2, timing: TEST_TIMING });
-  const self = c.nodes[0]!;
-  const router = scriptedRouter(c.clock, 60_000);
-  const r = new Rendezvous({
-    clock: c.clock, membership: self.node.membership, mapper: router.mapper, params: PARAMS,
-    selfDh: self.keys.dh.publicKey, localPort: 5484, minGuardMs: GUARD,
-  });
+  const { c, router, r } = await withRendezvous('rdv-stop', 60_000);
   r.plan();
   const open = await c.until(() => r.status().mapping.state === 'open', 5000, 25);
   t.ok(open !== undefined, 'a window opened');
