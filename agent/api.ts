@@ -5,6 +5,7 @@ import { Hono, type Context } from 'hono';
 import { timingSafeEqual } from 'node:crypto';
 import { isKithError } from '../core/errors.js';
 import type { PairingService } from './pairing-service.js';
+import type { RosterService } from './roster-service.js';
 import type { ClusterService } from './cluster-service.js';
 
 export interface ApiDeps {
@@ -16,6 +17,9 @@ export interface ApiDeps {
   /** Members: GET /api/peers, GET /api/card, POST /api/peers {card, secret}, DELETE /api/peers/:key. */
   cluster?: Pick<ClusterService, 'peers' | 'card' | 'addPeer' | 'removePeer'>;
   pairing?: PairingService;
+  /** Friends and own nodes: GET /api/friends, DELETE /api/friends/:key, POST /api/friends/:key/block,
+   *  GET /api/nodes, POST /api/nodes/revoke {revocation: base64}. */
+  roster?: RosterService;
 }
 
 const MAX_BODY_BYTES = 256 * 1024;
@@ -91,15 +95,15 @@ export function createApi(deps: ApiDeps): Hono {
       }
     });
   }
+  const guard = async (c: Context, notFound: string[], fn: () => Promise<unknown> | unknown): Promise<Response> => {
+    try {
+      return c.json({ result: await fn() });
+    } catch (e) {
+      return failed(c, e, notFound);
+    }
+  };
   const pairing = deps.pairing;
   if (pairing) {
-    const guard = async (c: Context, notFound: string[], fn: () => Promise<unknown> | unknown): Promise<Response> => {
-      try {
-        return c.json({ result: await fn() });
-      } catch (e) {
-        return failed(c, e, notFound);
-      }
-    };
     app.post('/api/pair/offer', async (c) => {
       const body = await jsonBody(c);
       if (body instanceof Response) return body;
@@ -117,9 +121,20 @@ export function createApi(deps: ApiDeps): Hono {
       if (typeof body['target'] !== 'string') return c.json({ error: { code: 'USAGE', message: 'POST /api/pair/join needs {"target": code or QR content}' } }, 400);
       return guard(c, [], () => pairing.join(body['target'] as string));
     });
-    app.get('/api/friends', async (c) => c.json({ friends: await pairing.friends() }));
-    app.delete('/api/friends/:key', (c) => guard(c, ['FRIEND_UNKNOWN'], () => pairing.removeFriend(c.req.param('key'))));
-    app.post('/api/friends/:key/block', (c) => guard(c, ['FRIEND_UNKNOWN'], () => pairing.blockFriend(c.req.param('key'))));
+  }
+  const roster = deps.roster;
+  if (roster) {
+    app.get('/api/friends', (c) => c.json({ friends: roster.friends() }));
+    app.delete('/api/friends/:key', (c) => guard(c, ['FRIEND_UNKNOWN'], () => roster.removeFriend(c.req.param('key'))));
+    app.post('/api/friends/:key/block', (c) => guard(c, ['FRIEND_UNKNOWN'], () => roster.blockFriend(c.req.param('key'))));
+    app.get('/api/nodes', (c) => c.json({ nodes: roster.nodes() }));
+    app.post('/api/nodes/revoke', async (c) => {
+      const body = await jsonBody(c);
+      if (body instanceof Response) return body;
+      const b64 = body['revocation'];
+      if (typeof b64 !== 'string' || !/^[A-Za-z0-9+/=]{1,8192}$/.test(b64)) return c.json({ error: { code: 'USAGE', message: 'POST /api/nodes/revoke needs {"revocation": base64 of a signed kith/node-revocation}' } }, 400);
+      return guard(c, ['NODE_UNKNOWN'], () => roster.revoke(new Uint8Array(Buffer.from(b64, 'base64'))));
+    });
   }
   app.notFound((c) => c.json({ error: { code: 'NOT_FOUND', message: `no route ${c.req.method} ${c.req.path}` } }, 404));
   app.onError((err, c) => c.json({ error: { code: 'INTERNAL', message: 'internal error' } }, 500));

@@ -5,7 +5,8 @@ import { renderUnicodeCompact } from 'uqr';
 import { KithError } from '../core/errors.js';
 import { runningAgent } from './api-client.js';
 import { resolveDataDir } from './paths.js';
-import type { FriendView, OfferView, PairOutcome } from './pairing-service.js';
+import type { OfferView } from './pairing-service.js';
+import type { EnrollOutcome, FriendView, PairOutcome } from './roster-service.js';
 
 interface Io {
   out(text: string): void;
@@ -21,7 +22,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export function addPairCommands(program: Command, io: Io, withCommon: (c: Command) => Command): void {
   withCommon(program.command('pair'))
-    .description('pair with a friend on the same network: without --code, offer (print a code and a QR to show); with --code, join theirs')
+    .description('pair with a friend on the same network: without --code, offer (print a code and a QR to show); with --code, join theirs. An offer also enrolls a new machine of yours (`kith node add --code`)')
     .option('--code <code>', 'the code the other agent printed (e.g. 4096-violin-harbor), or the content of its QR')
     .option('--verify', 'ask to confirm that both screens show the same safety number; a "no" undoes the pairing')
     .option('--ttl <minutes>', 'how long an offer waits (default 10)')
@@ -54,6 +55,11 @@ export function addPairCommands(program: Command, io: Io, withCommon: (c: Comman
         if (view.state !== 'paired' || !view.result) {
           const code = (view.error?.code ?? (view.state === 'expired' ? 'PAIR_EXPIRED' : 'PAIR_FAILED')) as 'PAIR_FAILED';
           throw new KithError(code, view.error?.message ?? `the offer ended: ${view.state}`);
+        }
+        if (view.result.kind === 'node') {
+          const n: EnrollOutcome = view.result;
+          io.out(o.json ? JSON.stringify(n) + '\n' : `Added node ${n.nodeIndex} ("${n.label}") of this user; every member is being told.\n`);
+          return;
         }
         outcome = view.result;
       }

@@ -21,6 +21,7 @@ import { addMethodCommands } from './cli-method.js';
 import { addConvCommands } from './cli-conv.js';
 import { addClusterCommands } from './cli-cluster.js';
 import { addPairCommands } from './cli-pair.js';
+import { addNodeCommands } from './cli-node.js';
 import readline from 'node:readline';
 
 interface CommonOpts {
@@ -239,6 +240,7 @@ export function buildProgram(io: CliIo): Command {
   addMethodCommands(program, io, withCommon);
   addConvCommands(program, io, withCommon);
   addClusterCommands(program, io, withCommon);
+  addNodeCommands(program, io, withCommon, (file) => readPhrase(io, file));
   addPairCommands(program, { out: io.out, err: io.err, readLine: io.readLine ?? (async () => (await io.readStdin()).split('\n')[0] ?? '') }, withCommon);
 
   const config = program.command('config').description('check or document the configuration file');

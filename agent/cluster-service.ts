@@ -12,12 +12,13 @@ import type { Endpoint, UdpSocket } from '../core/udp.js';
 import type { NodeIdentity } from '../identity/keystore.js';
 import type { RecordEndpoint } from '../cluster/address-record.js';
 import { makeCard, openCard, type NodeCard } from '../cluster/card.js';
-import { deleteMember, loadMembers, saveMember, saveMemberRecord } from '../cluster/member-store.js';
+import { deleteMember, loadMembers, memberSpecFor, saveMember, saveMemberRecord } from '../cluster/member-store.js';
 import type { MemberView } from '../cluster/membership.js';
 import { classifyNat, type NatClassification } from '../cluster/nat.js';
 import { ClusterNode } from '../cluster/node.js';
 import { Rendezvous } from '../cluster/rendezvous.js';
-import { pairPsk, rendezvousSecret } from '../cluster/secrets.js';
+import type { MessageHandler } from '../cluster/reliable.js';
+import type { NodeCertificate } from '../identity/certificate.js';
 import { StunClient } from '../cluster/stun.js';
 import type { Config } from './config.js';
 import type { Logger } from './log.js';
@@ -33,6 +34,8 @@ export interface ClusterService {
   addMember(card: NodeCard, secret: Uint8Array): Promise<{ id: string; nodeSignKey: string; userKey: string; label: string }>;
   /** Removes every member certified by a user; returns how many. */
   removeUser(userKey: Uint8Array): Promise<number>;
+  /** Cuts a member off for good: sessions dropped, shown as revoked, gone from the store. */
+  revokeMember(id: string): Promise<void>;
   removePeer(idOrSignKey: string): Promise<void>;
   status(): Record<string, unknown>;
   stop(): Promise<void>;
@@ -58,10 +61,20 @@ function parseStunServers(text: string): Endpoint[] {
   });
 }
 
+/** Filled in by services started after the cluster (the roster): consulted on every use. */
+export interface ClusterHooks {
+  /** A verified certificate in a handshake: false refuses it (revoked, blocked). */
+  isAllowed?: (cert: NodeCertificate) => boolean;
+  /** Reliable messages from members. */
+  onMessage?: MessageHandler;
+}
+
 export async function startCluster(deps: {
   clock: Clock; rng: Rng; udp: UdpSocket; store: KvStore; identity: NodeIdentity; config: Config; profile: Profile; log: Logger;
+  hooks?: ClusterHooks;
 }): Promise<ClusterService> {
   const { clock, rng, udp, store, identity, config, profile, log } = deps;
+  const hooks = deps.hooks ?? {};
   const stunServers = parseStunServers(config.nat.stunServers);
 
   // One socket, two users: STUN answers go to the STUN client (only answers to our own
@@ -85,6 +98,8 @@ export async function startCluster(deps: {
     signSecret: identity.keys.sign.secretKey,
   }, {
     timing: profile.membership,
+    isAllowed: (cert) => hooks.isAllowed?.(cert) ?? true,
+    onMessage: (peer, payload, respond) => hooks.onMessage?.(peer, payload, respond),
     onEndpoint: (id, ep, prev) => log.info(`member ${who(id)} at ${ep.host}:${ep.port}${prev ? ` (was ${prev.host}:${prev.port})` : ''}`),
     events: {
       state: (id, s, prev) => {
@@ -188,11 +203,7 @@ export async function startCluster(deps: {
     },
     async addMember(card, secret) {
       if (toHex(card.cert.dhKey) === membership.selfId) throw new KithError('CARD_INVALID', 'that is this node\'s own card');
-      const spec = {
-        cert: card.cert, certBytes: card.certBytes,
-        psk: pairPsk(secret, identity.cert.dhKey, card.cert.dhKey), rendezvousSecret: rendezvousSecret(secret),
-        endpoints: card.endpoints.map((e) => ({ host: e.host, port: e.port })),
-      };
+      const spec = memberSpecFor(identity.cert.dhKey, card, secret);
       await saveMember(store, spec);
       const id = membership.add(spec);
       rendezvous.plan();
@@ -211,6 +222,11 @@ export async function startCluster(deps: {
       }
       rendezvous.plan();
       return n;
+    },
+    async revokeMember(id) {
+      membership.revoke(id);
+      await deleteMember(store, id);
+      rendezvous.plan();
     },
     async removePeer(key) {
       const id = findMember(key);

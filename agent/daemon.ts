@@ -14,7 +14,8 @@ import { bindUdp, formatEndpoint, type UdpSocket } from '../core/udp.js';
 import { hasIdentity, loadIdentity, type NodeIdentity } from '../identity/keystore.js';
 import { parseRoles } from '../identity/certificate.js';
 import { createApi } from './api.js';
-import { startCluster } from './cluster-service.js';
+import { startCluster, type ClusterHooks } from './cluster-service.js';
+import { startRoster } from './roster-service.js';
 import { startPairing } from './pairing-service.js';
 import { Conversations } from '../consensus/conversations.js';
 import { dispatchConvOp, localConvOps } from './conv-ops.js';
@@ -47,6 +48,11 @@ export interface RunningAgent {
   apiPort: number;
   log: Logger;
   stop(): Promise<void>;
+}
+
+/** The name friends see: the configured node label, else the OS user's name. */
+export function displayName(config: Config): string {
+  return config.node.label || os.userInfo().username;
 }
 
 /** Resolves the config file plus flags into one Config. */
@@ -114,13 +120,14 @@ export async function runAgent(opts: RunOptions, deps: { clock?: Clock; log?: Lo
     cleanups.push(() => udp.close());
     // The cluster owns the socket: transport, membership, STUN, rendezvous. Until members are
     // added (cards, pairing), every initiation is from a stranger: dropped unanswered, counted.
-    const cluster = await startCluster({ clock, rng: cryptoRng, udp, store, identity, config, profile, log });
+    const hooks: ClusterHooks = {};
+    const cluster = await startCluster({ clock, rng: cryptoRng, udp, store, identity, config, profile, log, hooks });
     cleanups.push(() => cluster.stop());
     const transport = cluster.node.transport;
-    const pairing = startPairing({
-      clock, rng: cryptoRng, store, identity, cluster, log, host: config.cluster.host,
-      name: config.node.label || os.userInfo().username, defaultTtlMs: profile.pairOfferTtlMs,
-    });
+    // Friends, own nodes and revocations; the transport refuses revoked nodes and blocked users.
+    const roster = await startRoster({ clock, store, identity, cluster, log, name: displayName(config) });
+    hooks.isAllowed = roster.isAllowed;
+    const pairing = startPairing({ clock, rng: cryptoRng, roster, log, host: config.cluster.host, defaultTtlMs: profile.pairOfferTtlMs });
     cleanups.push(() => pairing.stop());
 
     const startedAtMs = clock.wallTime();
@@ -134,6 +141,7 @@ export async function runAgent(opts: RunOptions, deps: { clock?: Clock; log?: Lo
       token,
       cluster,
       pairing,
+      roster,
       conv: (op, body) => dispatchConvOp(convOps, op, body),
       identity: () => ({ ...viewIdentity(identity) }),
       status: async () => ({
@@ -145,7 +153,7 @@ export async function runAgent(opts: RunOptions, deps: { clock?: Clock; log?: Lo
         uptimeMs: clock.wallTime() - startedAtMs,
         dataDir: opts.dataDir,
         storeBytes: dirSizeBytes(files.store),
-        cluster: { host: config.cluster.host, port: udp.local.port, transport: transport.stats, ...cluster.status() },
+        cluster: { host: config.cluster.host, port: udp.local.port, transport: transport.stats, ...cluster.status(), roster: { ...roster.stats, selfRevoked: roster.selfRevoked } },
         api: { host: config.api.host, port: http.port },
         identity: viewIdentity(identity),
       }),

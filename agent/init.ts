@@ -42,6 +42,7 @@ export function initIdentity(deps: { clock: Clock; rng: Rng }, opts: InitOptions
   saveIdentity(opts.dataDir, node);
   node.keys.sign.secretKey.fill(0);
   node.keys.dh.secretKey.fill(0);
+  node.ownSecret.fill(0);
   return { identity: loadIdentity(opts.dataDir), phrase };
 }
 

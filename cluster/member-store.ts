@@ -7,6 +7,17 @@ import { toHex } from '../core/hex.js';
 import { prefixEnd, type KvStore } from '../core/store.js';
 import { verifyCertificate } from '../identity/certificate.js';
 import type { MemberSpec } from './membership.js';
+import type { NodeCard } from './card.js';
+import { pairPsk, rendezvousSecret } from './secrets.js';
+
+/** A member from its card and the secret this node shares with its user (pair or own secret). */
+export function memberSpecFor(selfDh: Uint8Array, card: NodeCard, secret: Uint8Array): MemberSpec {
+  return {
+    cert: card.cert, certBytes: card.certBytes,
+    psk: pairPsk(secret, selfDh, card.cert.dhKey), rendezvousSecret: rendezvousSecret(secret),
+    endpoints: card.endpoints.map((e) => ({ host: e.host, port: e.port })),
+  };
+}
 
 const PREFIX = 'member/';
 

@@ -1,13 +1,15 @@
 // One cluster node: the secure transport on a UDP socket, membership on top of it, and the
 // channel demultiplexer between them (the first byte of each transport payload names the
-// channel: 0x4D membership; 0x01 and 0x02 are reliable-delivery frames). The agent and the
-// simulations build nodes the same way, from a Clock, an Rng and a socket.
+// channel: 0x4D membership; 0x01 and 0x02 are reliable-delivery frames, whose messages go to
+// `onMessage`). The agent and the simulations build nodes the same way, from a Clock, an Rng and
+// a socket.
 import type { Clock } from '../core/clock.js';
 import type { Rng } from '../core/rng.js';
 import type { Endpoint, UdpSocket } from '../core/udp.js';
 import type { NodeCertificate } from '../identity/certificate.js';
 import { Membership, type MembershipEvents, type MembershipTiming } from './membership.js';
 import { CHANNEL_MEMBERSHIP } from './membership-wire.js';
+import { FRAME_ACK, FRAME_DATA, Reliable, type MessageHandler } from './reliable.js';
 import { Transport } from './transport.js';
 
 export interface NodeKeys {
@@ -20,8 +22,8 @@ export interface NodeKeys {
 export interface ClusterNodeOptions {
   timing: MembershipTiming;
   events?: MembershipEvents;
-  /** Other channels' payloads (reliable delivery), by peer. */
-  onPayload?: (peer: string, payload: Uint8Array) => void;
+  /** Reliable messages from members (cluster/README.md, "Channels"). */
+  onMessage?: MessageHandler;
   /** Refuse a verified certificate (revoked, blocked); called during handshakes. */
   isAllowed?: (cert: NodeCertificate) => boolean;
   /** A member's endpoint moved (an authenticated packet from a new address). */
@@ -33,9 +35,14 @@ export interface ClusterNodeOptions {
 export class ClusterNode {
   readonly transport: Transport;
   readonly membership: Membership;
+  /** Reliable delivery to members: messages of any size, acknowledged, exactly once. */
+  readonly reliable: Reliable;
 
   constructor(deps: { clock: Clock; rng: Rng; socket: UdpSocket }, keys: NodeKeys, opts: ClusterNodeOptions) {
     let membership: Membership | undefined;
+    // A removed member's retransmissions must not reach the transport (which no longer knows it).
+    this.reliable = new Reliable({ clock: deps.clock, rng: deps.rng, link: { send: (peer, p) => this.transport.peerInfo(peer) && this.transport.send(peer, p) } });
+    if (opts.onMessage) this.reliable.onMessage(opts.onMessage);
     this.transport = new Transport(
       {
         clock: deps.clock,
@@ -44,7 +51,7 @@ export class ClusterNode {
         events: {
           message: (peer, payload) => {
             if (payload[0] === CHANNEL_MEMBERSHIP) membership?.receive(peer, payload, this.transport.peerInfo(peer)?.endpoint);
-            else opts.onPayload?.(peer, payload);
+            else if (payload[0] === FRAME_DATA || payload[0] === FRAME_ACK) this.reliable.receive(peer, payload);
           },
           endpoint: (peer, ep, prev) => {
             membership?.endpointChanged(peer);
@@ -57,7 +64,16 @@ export class ClusterNode {
     membership = new Membership({
       clock: deps.clock,
       rng: deps.rng,
-      link: this.transport,
+      link: {
+        addPeer: (cfg) => this.transport.addPeer(cfg),
+        removePeer: (id) => {
+          this.reliable.dropPeer(id);
+          this.transport.removePeer(id);
+        },
+        send: (id, p) => this.transport.send(id, p),
+        connect: (id, eps) => this.transport.connect(id, eps),
+        peerInfo: (id) => this.transport.peerInfo(id),
+      },
       self: { cert: keys.cert, signSecret: keys.signSecret },
       timing: opts.timing,
       ...(opts.events ? { events: opts.events } : {}),
@@ -69,6 +85,7 @@ export class ClusterNode {
 
   async close(): Promise<void> {
     this.membership.stop();
+    for (const id of this.transport.peerIds()) this.reliable.dropPeer(id);
     await this.transport.close();
   }
 }

@@ -44,6 +44,23 @@ export const ERROR_CODES = {
     cause: 'no friend has that user key (or key prefix)',
     fix: 'run `kith friend list` to see friends and their keys',
   },
+  // --- own nodes and the roster ---
+  ROSTER_INVALID: {
+    cause: 'a revocation, node announcement, friend record or enrollment welcome is malformed, forged or from the wrong user',
+    fix: 'nothing to do locally: it was dropped and nothing else changed',
+  },
+  NODE_UNKNOWN: {
+    cause: 'this user has no node with that index (or it is this very node)',
+    fix: 'run `kith node list` to see the user\'s nodes and their indexes',
+  },
+  NODE_ADD_FAILED: {
+    cause: '`kith node add` could not enroll this machine: the phrase is another user\'s, the node offering the code cannot enroll, or the data dir already has an identity',
+    fix: 'run `kith pair` on one of your existing nodes (with a current key file) and give its code to `kith node add --code` on an empty data dir',
+  },
+  REVOCATION_INVALID: {
+    cause: 'the revocation is not signed by this node\'s user, or names a node the user does not have',
+    fix: 'give the seed phrase of this node\'s user and an index from `kith node list`',
+  },
   // --- cluster: members, NAT ---
   CARD_INVALID: {
     cause: 'a node card is malformed, its signature does not verify, or its certificate is not valid',

@@ -2,7 +2,8 @@
 // user root secret and the seed phrase are never stored (they live on paper).
 //
 // <data-dir>/node.key, mode 0600, canonical CBOR map:
-//   v 1, node uint, gen uint, signSecret bytes(32), dhSecret bytes(32), cert bytes (kith/node-cert)
+//   v 1, node uint, gen uint, signSecret bytes(32), dhSecret bytes(32), cert bytes (kith/node-cert),
+//   own bytes(32) (the user's own secret, identity/keys.ts; absent in key files made before it)
 import path from 'node:path';
 import fs from 'node:fs';
 import { decodeCanonical, encodeCanonical, type CborValue } from '../core/cbor.js';
@@ -19,6 +20,8 @@ export interface NodeIdentity {
   keys: NodeKeys;
   certBytes: Uint8Array;
   cert: NodeCertificate;
+  /** The secret the user's own nodes share; undefined for a key file from before it existed. */
+  ownSecret?: Uint8Array;
 }
 
 export function keyFilePath(dataDir: string): string {
@@ -29,8 +32,9 @@ export function hasIdentity(dataDir: string): boolean {
   return fs.existsSync(keyFilePath(dataDir));
 }
 
-export function saveIdentity(dataDir: string, id: { keys: NodeKeys; certBytes: Uint8Array }): void {
+export function saveIdentity(dataDir: string, id: { keys: NodeKeys; certBytes: Uint8Array; ownSecret?: Uint8Array }): void {
   const body = encodeCanonical({
+    ...(id.ownSecret ? { own: id.ownSecret } : {}),
     v: 1,
     node: id.keys.nodeIndex,
     gen: id.keys.generation,
@@ -55,11 +59,12 @@ export function loadIdentity(dataDir: string): NodeIdentity {
     return corrupt('it is not a kith key file', e);
   }
   if (v === null || typeof v !== 'object' || Array.isArray(v) || v instanceof Uint8Array) return corrupt('it is not a kith key file');
-  const { node, gen, signSecret, dhSecret, cert } = v as Record<string, CborValue>;
+  const { node, gen, signSecret, dhSecret, cert, own } = v as Record<string, CborValue>;
   if (v['v'] !== 1) corrupt(`unsupported version ${String(v['v'])}`);
   if (!(signSecret instanceof Uint8Array) || signSecret.length !== 32) return corrupt('signing key missing');
   if (!(dhSecret instanceof Uint8Array) || dhSecret.length !== 32) return corrupt('DH key missing');
   if (!(cert instanceof Uint8Array)) return corrupt('certificate missing');
+  if (own !== undefined && (!(own instanceof Uint8Array) || own.length !== 32)) return corrupt('own secret malformed');
   let parsed: NodeCertificate;
   try {
     parsed = verifyCertificate(cert);
@@ -79,5 +84,6 @@ export function loadIdentity(dataDir: string): NodeIdentity {
     },
     certBytes: cert,
     cert: parsed,
+    ...(own instanceof Uint8Array ? { ownSecret: own } : {}),
   };
 }

@@ -2,29 +2,62 @@
 // type "kith/friend-card", signed by the pairing node's Ed25519 key:
 //
 //   body = { "name": text (≤ 64 bytes, the user's display name),
-//            "cards": [ node card bytes (cluster/card.ts), ... ] (1–16) }
+//            "nodes": [ [cert bytes (kith/node-cert), [[kind, host, port], ...] (≤ 8)], ... ] (1–16) }
 //
-// Every node card must verify and belong to the same user; the signer must be one of them. The
-// card carries no secret: the pair's secret comes from the PAKE (protocol.ts).
+// Every certificate must verify and name the same user, at most once per DH key; the signer must
+// be one of them. The signer vouches for the endpoints of the user's other nodes (it knows them as
+// members), so one card lists every node. No secret: the pair's secret comes from the PAKE.
 import type { CborValue } from '../../core/cbor.js';
 import { KithError, isKithError } from '../../core/errors.js';
-import { bytesEqual } from '../../core/hex.js';
+import { bytesEqual, toHex } from '../../core/hex.js';
 import { checkOpenedSignature, readSignedObject, signObject } from '../../core/signed.js';
-import { openCard, type NodeCard } from '../card.js';
+import { verifyCertificate } from '../../identity/certificate.js';
+import { MAX_RECORD_ENDPOINTS, parseEndpoints } from '../address-record.js';
+import type { NodeCard } from '../card.js';
 
 export const FRIEND_CARD_TYPE = 'kith/friend-card';
 export const MAX_FRIEND_NODES = 16;
+export const MAX_NAME_BYTES = 64;
 
 export interface FriendCard {
   userKey: Uint8Array;
   name: string;
   nodes: NodeCard[];
-  /** The node cards as received (stored, and handed on to this user's other nodes). */
-  cardBytes: Uint8Array[];
 }
 
-export function makeFriendCard(name: string, nodeCards: Uint8Array[], signSecret: Uint8Array): Uint8Array {
-  return signObject(FRIEND_CARD_TYPE, { name: name.slice(0, 64), cards: nodeCards.slice(0, MAX_FRIEND_NODES) }, signSecret);
+/** Nodes as they travel in friend cards, friend records and enrollment: [[cert, eps], ...]. */
+export function encodeNodes(nodes: readonly NodeCard[]): CborValue {
+  return nodes.slice(0, MAX_FRIEND_NODES).map((n) => [n.certBytes, n.endpoints.slice(0, MAX_RECORD_ENDPOINTS).map((e) => [e.kind, e.host, e.port])]);
+}
+
+/** Parses and verifies a node list: 1–16 certificates of one user, no DH key twice. */
+export function parseNodes(v: CborValue | undefined, bad: (why: string) => never, opts: { allowEmpty?: boolean } = {}): NodeCard[] {
+  if (!Array.isArray(v) || v.length > MAX_FRIEND_NODES || (v.length === 0 && !opts.allowEmpty)) bad(`nodes must list ${opts.allowEmpty ? 0 : 1}–${MAX_FRIEND_NODES} nodes`);
+  const nodes = (v as CborValue[]).map((entry): NodeCard => {
+    if (!Array.isArray(entry) || entry.length !== 2 || !(entry[0] instanceof Uint8Array)) return bad('a node must be [cert, endpoints]');
+    let cert;
+    try {
+      cert = verifyCertificate(entry[0]);
+    } catch (e) {
+      return bad(isKithError(e) ? e.message : 'a bad certificate');
+    }
+    return { cert, certBytes: entry[0], endpoints: parseEndpoints(entry[1], bad) };
+  });
+  const user = nodes[0]?.cert.userKey;
+  if (user && !nodes.every((n) => bytesEqual(n.cert.userKey, user))) bad('the nodes belong to different users');
+  if (new Set(nodes.map((n) => toHex(n.cert.dhKey))).size !== nodes.length) bad('a node is listed twice');
+  return nodes;
+}
+
+export function makeFriendCard(name: string, nodes: readonly NodeCard[], signSecret: Uint8Array): Uint8Array {
+  return signObject(FRIEND_CARD_TYPE, { name: truncateUtf8(name, MAX_NAME_BYTES), nodes: encodeNodes(nodes) }, signSecret);
+}
+
+/** At most `max` UTF-8 bytes, cut on a character boundary. */
+export function truncateUtf8(s: string, max: number): string {
+  let out = s;
+  while (new TextEncoder().encode(out).length > max) out = out.slice(0, -1);
+  return out;
 }
 
 export function openFriendCard(bytes: Uint8Array): FriendCard {
@@ -32,16 +65,12 @@ export function openFriendCard(bytes: Uint8Array): FriendCard {
     throw new KithError('CARD_INVALID', `friend card: ${why}`);
   };
   try {
-    const opened = readSignedObject(bytes, FRIEND_CARD_TYPE, { maxBytes: 24 * 1024, maxDepth: 4, maxItems: 64 });
+    const opened = readSignedObject(bytes, FRIEND_CARD_TYPE, { maxBytes: 24 * 1024, maxDepth: 8, maxItems: 512 });
     const b = opened.body as Record<string, CborValue>;
-    if (b === null || typeof b !== 'object' || Array.isArray(b) || b instanceof Uint8Array) bad('body must be a map');
+    if (b === null || typeof b !== 'object' || Array.isArray(b) || b instanceof Uint8Array || Object.keys(b).length !== 2) bad('body must be {name, nodes}');
     const name = b['name'];
-    const cards = b['cards'];
-    if (typeof name !== 'string' || new TextEncoder().encode(name).length > 64) bad('name must be text of at most 64 bytes');
-    if (!Array.isArray(cards) || cards.length < 1 || cards.length > MAX_FRIEND_NODES) bad(`cards must list 1–${MAX_FRIEND_NODES} node cards`);
-    const nodes = (cards as CborValue[]).map((c) => (c instanceof Uint8Array ? openCard(c) : bad('a node card must be bytes')));
-    const userKey = nodes[0]!.cert.userKey;
-    if (!nodes.every((n) => bytesEqual(n.cert.userKey, userKey))) bad('the node cards belong to different users');
+    if (typeof name !== 'string' || new TextEncoder().encode(name).length > MAX_NAME_BYTES) bad('name must be text of at most 64 bytes');
+    const nodes = parseNodes(b['nodes'], bad);
     const signer = nodes.find((n) => {
       try {
         checkOpenedSignature(opened, n.cert.signKey);
@@ -51,7 +80,7 @@ export function openFriendCard(bytes: Uint8Array): FriendCard {
       }
     });
     if (!signer) bad('not signed by any of its nodes');
-    return { userKey, name: name as string, nodes, cardBytes: cards as Uint8Array[] };
+    return { userKey: nodes[0]!.cert.userKey, name: name as string, nodes };
   } catch (e) {
     if (isKithError(e, 'CARD_INVALID')) throw e;
     return bad(isKithError(e) ? e.message : 'not a friend card');

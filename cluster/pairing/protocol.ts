@@ -8,6 +8,12 @@
 //   J → O  confirm { t: "confirm", mac: macJ, box: seal(kJ, friend card J) }   (or abort)
 //   O → J  card    { t: "card", box: seal(kO, friend card O) }     (or abort)
 //
+// A new node of the same user (`kith node add`) enrolls instead of befriending, after the share:
+//   J → O  enroll  { t: "enroll", mac: macJ, box: seal(kJ, user key) }
+//   O → J  index   { t: "index", box: seal(kO, { node: uint }) }     the index O allots
+//   J → O  card    { t: "card", box: seal(kJ2, friend card of the new node, certified as that index) }
+//   O → J  welcome { t: "welcome", box: seal(kO2, welcome (cluster/roster.ts)) }
+//
 // A wrong code makes the MACs differ: the joiner sees it in `share` and aborts, the responder
 // sees the abort (or a bad macJ): both fail with PAIR_WRONG_CODE, and the offer is used up.
 import { hmac } from '@noble/hashes/hmac.js';
@@ -20,6 +26,8 @@ import type { Rng } from '../../core/rng.js';
 import { calculateGenerator, cpaceIsk, cpaceSecret, cpaceShare, lvCat } from './cpace.js';
 import { pakePassword, safetyNumber, type PairCode } from './code.js';
 import { openFriendCard, type FriendCard } from './friend-card.js';
+import type { NodeCard } from '../card.js';
+import { openWelcome, type Welcome } from '../roster.js';
 
 export const PAIR_VERSION = 1;
 const MAX_MESSAGE = 32 * 1024;
@@ -32,6 +40,24 @@ export interface PairSelf {
   userKey: Uint8Array;
   friendCard: Uint8Array;
   isBlocked(userKey: Uint8Array): boolean;
+  /** On an offerer that can enroll the user's new nodes: the index to give, and what to give. */
+  enroll?: {
+    nextIndex(): number;
+    welcome(node: NodeCard): Uint8Array;
+  };
+}
+
+/** A new machine of a user joining with `kith node add`: it certifies itself once told its index. */
+export interface EnrollSelf {
+  userKey: Uint8Array;
+  /** The new node's friend card (only itself), its certificate for `nodeIndex`. */
+  certify(nodeIndex: number): Uint8Array;
+}
+
+/** The end of an enrollment, on the new node's side. */
+export interface EnrollResult {
+  nodeIndex: number;
+  welcome: Welcome;
 }
 
 export interface PairResult {
@@ -41,7 +67,8 @@ export interface PairResult {
   safetyNumber: string;
 }
 
-export type Step = { send?: Uint8Array; result?: PairResult; error?: KithError };
+/** One step of a side: what to send, and how it ended (a friend, an enrolled node, a welcome, or an error). */
+export type Step = { send?: Uint8Array; result?: PairResult; enrolled?: NodeCard; welcome?: EnrollResult; error?: KithError };
 
 /** The channel identifier: binds the exchange to kith pairing and to the offer number. */
 export function channelId(offer: number): Uint8Array {
@@ -57,15 +84,25 @@ interface Keys {
   macO: Uint8Array;
   kJ: Uint8Array;
   kO: Uint8Array;
+  kJ2: Uint8Array;
+  kO2: Uint8Array;
   secret: Uint8Array;
 }
 
 function keysFrom(isk: Uint8Array): Keys {
   return {
     macJ: derive(isk, 'confirm initiator'), macO: derive(isk, 'confirm responder'),
-    kJ: derive(isk, 'key initiator'), kO: derive(isk, 'key responder'), secret: derive(isk, 'pair secret'),
+    kJ: derive(isk, 'key initiator'), kO: derive(isk, 'key responder'),
+    kJ2: derive(isk, 'key initiator 2'), kO2: derive(isk, 'key responder 2'), secret: derive(isk, 'pair secret'),
   };
 }
+
+const seal = (key: Uint8Array, plain: Uint8Array, ad: string): Uint8Array => aead.seal(key, NONCE, plain, utf8.encode(ad));
+const open = (key: Uint8Array, box: Uint8Array, ad: string): Uint8Array => {
+  const plain = aead.open(key, NONCE, box, utf8.encode(ad));
+  if (!plain) throw new KithError('PAIR_FAILED', `pairing: a box (${ad}) does not decrypt`);
+  return plain;
+};
 
 export function encodeMessage(m: Record<string, CborValue>): Uint8Array {
   return encodeCanonical(m);
@@ -122,17 +159,22 @@ function openPeerCard(self: PairSelf, key: Uint8Array, box: Uint8Array, ad: stri
   return card;
 }
 
-/** The side that typed the code. */
+/** The side that typed the code: a friend pairing, or (with an EnrollSelf) a new own node enrolling. */
 export class PairInitiator {
-  private state: 'new' | 'sent-hello' | 'sent-confirm' | 'done' = 'new';
+  private state: 'new' | 'sent-hello' | 'sent-confirm' | 'sent-enroll' | 'sent-card' | 'done' = 'new';
   private readonly y: Uint8Array;
   private readonly sid: Uint8Array;
   private ya: Uint8Array | undefined;
   private keys: Keys | undefined;
+  private nodeIndex = -1;
 
-  constructor(private readonly code: PairCode, private readonly self: PairSelf, rng: Rng) {
+  constructor(private readonly code: PairCode, private readonly self: PairSelf | EnrollSelf, rng: Rng) {
     this.y = rng.bytes(32);
     this.sid = rng.bytes(16);
+  }
+
+  private get enrolling(): EnrollSelf | undefined {
+    return 'certify' in this.self ? this.self : undefined;
   }
 
   start(): Uint8Array {
@@ -168,18 +210,35 @@ export class PairInitiator {
           return fail(new KithError('PAIR_WRONG_CODE', 'the codes did not match: nothing was exchanged, and that offer is used up'), abort('PAIR_WRONG_CODE'));
         }
         this.keys = keys;
+        const enrolling = this.enrolling;
+        if (enrolling) {
+          this.state = 'sent-enroll';
+          return { send: encodeMessage({ t: 'enroll', mac: keys.macJ, box: seal(keys.kJ, enrolling.userKey, 'kith-pair enroll') }) };
+        }
         this.state = 'sent-confirm';
-        const box = aead.seal(keys.kJ, NONCE, this.self.friendCard, utf8.encode('kith-pair card initiator'));
-        return { send: encodeMessage({ t: 'confirm', mac: keys.macJ, box }) };
+        return { send: encodeMessage({ t: 'confirm', mac: keys.macJ, box: seal(keys.kJ, (this.self as PairSelf).friendCard, 'kith-pair card initiator') }) };
       }
       if (this.state === 'sent-confirm' && m['t'] === 'card') {
-        const card = openPeerCard(this.self, this.keys!.kO, bytesField(m, 'box'), 'kith-pair card responder');
+        const card = openPeerCard(this.self as PairSelf, this.keys!.kO, bytesField(m, 'box'), 'kith-pair card responder');
         if (card instanceof KithError) return fail(card);
         this.state = 'done';
         return { result: { friend: card, secret: this.keys!.secret, safetyNumber: safetyNumber(this.self.userKey, card.userKey) } };
       }
+      if (this.state === 'sent-enroll' && m['t'] === 'index') {
+        const v = decodeCanonical(open(this.keys!.kO, bytesField(m, 'box'), 'kith-pair index'), LIMITS) as Record<string, CborValue>;
+        const n = v?.['node'];
+        if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > 0x7fffffff) return fail(new KithError('PAIR_FAILED', 'pairing: a bad node index'), abort('PAIR_FAILED'));
+        this.nodeIndex = n;
+        this.state = 'sent-card';
+        return { send: encodeMessage({ t: 'card', box: seal(this.keys!.kJ2, this.enrolling!.certify(n), 'kith-pair card initiator') }) };
+      }
+      if (this.state === 'sent-card' && m['t'] === 'welcome') {
+        const welcome = openWelcome(open(this.keys!.kO2, bytesField(m, 'box'), 'kith-pair welcome'), this.self.userKey);
+        this.state = 'done';
+        return { welcome: { nodeIndex: this.nodeIndex, welcome } };
+      }
     } catch (e) {
-      return fail(isKithError(e) ? e : new KithError('PAIR_FAILED', 'pairing: a bad message'), abort('PAIR_FAILED'));
+      return fail(isKithError(e) ? new KithError(e.code === 'ROSTER_INVALID' ? 'PAIR_FAILED' : e.code, e.message) : new KithError('PAIR_FAILED', 'pairing: a bad message'), abort('PAIR_FAILED'));
     }
     return fail(new KithError('PAIR_FAILED', `pairing: unexpected "${String(m['t']).slice(0, 20)}"`), abort('PAIR_FAILED'));
   }
@@ -187,9 +246,10 @@ export class PairInitiator {
 
 /** The offerer's side of one connection. Made by PairOffer.accept. */
 export class PairResponder {
-  private state: 'wait-hello' | 'wait-confirm' | 'done' = 'wait-hello';
+  private state: 'wait-hello' | 'wait-confirm' | 'wait-card' | 'done' = 'wait-hello';
   private readonly y: Uint8Array;
   private keys: Keys | undefined;
+  private nodeIndex = -1;
   /** 'none' until a share is sent; then a spent guess ('wrong-code') unless it succeeds. */
   outcome: 'none' | 'success' | 'wrong-code' | 'failed' = 'none';
 
@@ -204,12 +264,14 @@ export class PairResponder {
       this.y.fill(0);
       return send ? { error: e, send } : { error: e };
     };
+    // After the share, a failure spends the guess; once the code is proven, it is a plain failure.
+    const spent = (): PairResponder['outcome'] => (this.state === 'wait-confirm' ? 'wrong-code' : this.state === 'wait-card' ? 'failed' : 'none');
     if (this.state === 'done') return { error: new KithError('PAIR_FAILED', 'pairing: a message after the end') };
     let m: Record<string, CborValue>;
     try {
       m = decodeMessage(bytes);
     } catch (e) {
-      return fail(e as KithError, this.state === 'wait-confirm' ? 'wrong-code' : 'none', abort('PAIR_FAILED'));
+      return fail(e as KithError, spent(), abort('PAIR_FAILED'));
     }
     try {
       if (this.state === 'wait-hello' && m['t'] === 'hello') {
@@ -233,21 +295,46 @@ export class PairResponder {
         const e = fromAbort(m);
         return fail(e, e.code === 'PAIR_WRONG_CODE' ? 'wrong-code' : 'failed');
       }
-      if (this.state === 'wait-confirm' && m['t'] === 'confirm') {
+      if (this.state === 'wait-confirm' && (m['t'] === 'confirm' || m['t'] === 'enroll')) {
         if (!bytesEqual(bytesField(m, 'mac', 32), this.keys!.macJ)) {
           return fail(new KithError('PAIR_WRONG_CODE', 'the codes did not match: nothing was exchanged, and this offer is used up'), 'wrong-code', abort('PAIR_WRONG_CODE'));
         }
+        if (m['t'] === 'enroll') return this.enroll(bytesField(m, 'box'), fail);
         const card = openPeerCard(this.self, this.keys!.kJ, bytesField(m, 'box'), 'kith-pair card initiator');
         if (card instanceof KithError) return fail(card, 'failed', abort(card.code === 'PAIR_REFUSED' ? 'PAIR_REFUSED' : 'PAIR_FAILED'));
         this.state = 'done';
         this.outcome = 'success';
-        const box = aead.seal(this.keys!.kO, NONCE, this.self.friendCard, utf8.encode('kith-pair card responder'));
-        return { send: encodeMessage({ t: 'card', box }), result: { friend: card, secret: this.keys!.secret, safetyNumber: safetyNumber(this.self.userKey, card.userKey) } };
+        return { send: encodeMessage({ t: 'card', box: seal(this.keys!.kO, this.self.friendCard, 'kith-pair card responder') }), result: { friend: card, secret: this.keys!.secret, safetyNumber: safetyNumber(this.self.userKey, card.userKey) } };
+      }
+      if (this.state === 'wait-card' && m['t'] === 'card') {
+        const card = openFriendCard(open(this.keys!.kJ2, bytesField(m, 'box'), 'kith-pair card initiator'));
+        const node = card.nodes[0]!;
+        if (!bytesEqual(card.userKey, this.self.userKey) || card.nodes.length !== 1 || node.cert.nodeIndex !== this.nodeIndex) {
+          return fail(new KithError('PAIR_FAILED', `pairing: the new node did not send one certificate of this user for node ${this.nodeIndex}`), 'failed', abort('PAIR_FAILED'));
+        }
+        this.state = 'done';
+        this.outcome = 'success';
+        return { send: encodeMessage({ t: 'welcome', box: seal(this.keys!.kO2, this.self.enroll!.welcome(node), 'kith-pair welcome') }), enrolled: node };
       }
     } catch (e) {
-      return fail(isKithError(e) ? e : new KithError('PAIR_FAILED', 'pairing: a bad message'), this.state === 'wait-confirm' ? 'wrong-code' : 'none', abort('PAIR_FAILED'));
+      return fail(isKithError(e) ? new KithError(e.code === 'CARD_INVALID' ? 'PAIR_FAILED' : e.code, e.message) : new KithError('PAIR_FAILED', 'pairing: a bad message'), spent(), abort('PAIR_FAILED'));
     }
-    return fail(new KithError('PAIR_FAILED', `pairing: unexpected "${String(m['t']).slice(0, 20)}"`), this.state === 'wait-confirm' ? 'wrong-code' : 'none', abort('PAIR_FAILED'));
+    return fail(new KithError('PAIR_FAILED', `pairing: unexpected "${String(m['t']).slice(0, 20)}"`), spent(), abort('PAIR_FAILED'));
+  }
+
+  /** The code is proven: a new node of this same user asks to enroll. */
+  private enroll(box: Uint8Array, fail: (e: KithError, o: PairResponder['outcome'], send?: Uint8Array) => Step): Step {
+    const user = open(this.keys!.kJ, box, 'kith-pair enroll');
+    if (!bytesEqual(user, this.self.userKey)) {
+      return fail(new KithError('PAIR_REFUSED', 'a node of another user tried to enroll as this user\'s node'), 'failed', abort('PAIR_REFUSED'));
+    }
+    if (!this.self.enroll) {
+      return fail(new KithError('PAIR_REFUSED', 'this node cannot enroll new nodes: its key file predates own-node pairing (recreate it with `kith init --recover`)'), 'failed', abort('PAIR_REFUSED'));
+    }
+    this.nodeIndex = this.self.enroll.nextIndex();
+    this.state = 'wait-card';
+    this.outcome = 'failed';
+    return { send: encodeMessage({ t: 'index', box: seal(this.keys!.kO, encodeCanonical({ node: this.nodeIndex }), 'kith-pair index') }) };
   }
 }
 

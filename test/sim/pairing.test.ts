@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { SeededRng } from '../../core/rng.js';
 import { bytesEqual } from '../../core/hex.js';
 import { isKithError } from '../../core/errors.js';
-import { makeCard } from '../../cluster/card.js';
+import { verifyCertificate } from '../../identity/certificate.js';
 import { makeFriendCard } from '../../cluster/pairing/friend-card.js';
 import { newCode, parseCode, safetyNumber, type PairCode } from '../../cluster/pairing/code.js';
 import { PairInitiator, PairOffer, PairResponder, type PairSelf, type Step } from '../../cluster/pairing/protocol.js';
@@ -15,7 +15,7 @@ import { testUser } from '../helpers/users.js';
 
 function self(name: string, blocked: Uint8Array[] = []): PairSelf & { name: string } {
   const u = testUser(name);
-  const card = makeCard(u.certBytes, [{ kind: 'lan', host: '10.0.0.2', port: 5484 }], u.signSecret);
+  const card = { cert: verifyCertificate(u.certBytes), certBytes: u.certBytes, endpoints: [{ kind: 'lan' as const, host: '10.0.0.2', port: 5484 }] };
   return { name, userKey: u.userKey, friendCard: makeFriendCard(name, [card], u.signSecret), isBlocked: (k) => blocked.some((b) => bytesEqual(b, k)) };
 }
 

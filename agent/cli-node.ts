@@ -1,0 +1,88 @@
+// `kith node add|list|revoke`: the user's own machines. `add` runs on the new machine without an
+// agent (agent/node-add.ts); `list` and `revoke` ask the running agent. The seed phrase is read
+// here (typed, or from a 0600 file) and never leaves this process: `revoke` signs the revocation
+// itself and hands the agent only the signed bytes.
+import type { Command } from 'commander';
+import { realClock } from '../core/clock.js';
+import { KithError } from '../core/errors.js';
+import { toHex } from '../core/hex.js';
+import { cryptoRng } from '../core/rng.js';
+import { parseRoles } from '../identity/certificate.js';
+import { revokeNode, userKeyOf } from '../identity/create.js';
+import { MAX_INDEX } from '../identity/keys.js';
+import { parsePhrase } from '../identity/phrase.js';
+import { runningAgent } from './api-client.js';
+import { lanEndpoints } from './cluster-service.js';
+import { displayName, effectiveConfig } from './daemon.js';
+import { defaultLabel } from './init.js';
+import { addNode } from './node-add.js';
+import { resolveConfigPath, resolveDataDir } from './paths.js';
+import type { NodeView, RevokeOutcome } from './roster-service.js';
+
+interface Io {
+  out(text: string): void;
+  err(text: string): void;
+}
+interface Common {
+  dataDir?: string;
+  json?: boolean;
+}
+
+export function addNodeCommands(program: Command, io: Io, withCommon: (c: Command) => Command, readPhrase: (file: string | undefined) => Promise<string>): void {
+  const emit = (o: Common, json: unknown, human: string): void => io.out(o.json ? JSON.stringify(json) + '\n' : human + '\n');
+  const node = program.command('node').description('this user\'s own machines: add this one, list them, revoke a lost one');
+
+  withCommon(node.command('add'))
+    .description('make this machine a new node of your user: run `kith pair` on one of your nodes, then this with its code and your seed phrase')
+    .requiredOption('--code <code>', 'the code `kith pair` printed on your other node, or its QR content')
+    .option('--phrase-file <file>', 'read the seed phrase from this 0600 file instead of stdin')
+    .option('--label <text>', 'name of this node shown to people (default: the host name)')
+    .option('--roles <roles>', 'comma-separated roles: relay, access', 'relay,access')
+    .option('--config <file>', 'TOML config (default: /etc/kith/config.toml when present): the cluster port this node will use')
+    .action(async (o: Common & { code: string; phraseFile?: string; label?: string; roles: string; config?: string }) => {
+      const dataDir = resolveDataDir(o.dataDir);
+      const roles = parseRoles(o.roles);
+      const configPath = resolveConfigPath(o.config);
+      const config = effectiveConfig({ dataDir, ...(configPath !== undefined ? { configPath } : {}) });
+      const phrase = await readPhrase(o.phraseFile);
+      const r = await addNode({ clock: realClock, rng: cryptoRng, progress: (l) => io.err(l + '\n') }, {
+        dataDir, phrase, target: o.code, roles, label: o.label ?? (config.node.label || defaultLabel()), name: displayName(config),
+        host: config.cluster.host, lan: config.cluster.port ? lanEndpoints(config.cluster.host, config.cluster.port) : [],
+      });
+      emit(o, { added: true, dataDir, ...r },
+        `This machine is node ${r.nodeIndex} ("${r.label}") of user ${r.userKey.slice(0, 16)}…\n` +
+        `It knows ${r.ownNodes} other node(s) of yours and ${r.friends} friend(s). Start the agent (kith run, or the service) to connect.`);
+    });
+
+  withCommon(node.command('list'))
+    .description('this user\'s nodes as this node knows them, with their state')
+    .action(async (o: Common) => {
+      const { nodes } = (await runningAgent(resolveDataDir(o.dataDir)).call('GET', '/api/nodes')) as { nodes: NodeView[] };
+      emit(o, nodes, nodes.map((n) => `node ${String(n.nodeIndex).padEnd(3)} gen ${n.generation}  ${n.state.padEnd(9)}  "${n.label}"  ${n.nodeSignKey.slice(0, 16) || '-'}  ${n.endpoint ?? ''}${n.revokedAt ? `revoked ${n.revokedAt}` : ''}`).join('\n'));
+    });
+
+  withCommon(node.command('revoke').argument('<index>', 'the node index (from `kith node list`)'))
+    .description('cut one of your nodes off for good (a lost or sold machine); needs the seed phrase')
+    .option('--generation <g>', 'the key generation to revoke (default: the one this node knows)')
+    .option('--phrase-file <file>', 'read the seed phrase from this 0600 file instead of stdin')
+    .option('--reason <text>', 'a note kept with the revocation', '')
+    .action(async (indexText: string, o: Common & { generation?: string; phraseFile?: string; reason: string }) => {
+      if (!/^\d+$/.test(indexText) || Number(indexText) > MAX_INDEX) throw new KithError('USAGE', `the node index must be a whole number from 0 to ${MAX_INDEX}, got ${JSON.stringify(indexText)}`);
+      if (o.generation !== undefined && (!/^\d+$/.test(o.generation) || Number(o.generation) > MAX_INDEX)) throw new KithError('USAGE', '--generation must be a whole number');
+      if (new TextEncoder().encode(o.reason).length > 200) throw new KithError('USAGE', '--reason is at most 200 bytes');
+      const nodeIndex = Number(indexText);
+      const agent = runningAgent(resolveDataDir(o.dataDir));
+      const { nodes } = (await agent.call('GET', '/api/nodes')) as { nodes: NodeView[] };
+      const id = (await agent.call('GET', '/api/id')) as { userKey: string };
+      const known = nodes.find((n) => n.nodeIndex === nodeIndex && n.state !== 'revoked');
+      if (known?.state === 'this node') throw new KithError('NODE_UNKNOWN', `node ${nodeIndex} is the node you are asking: revoke it from another of your nodes`);
+      const generation = o.generation !== undefined ? Number(o.generation) : known?.generation;
+      if (generation === undefined) throw new KithError('NODE_UNKNOWN', `this node knows no node ${nodeIndex} of your user; give --generation to revoke it anyway`);
+      const phrase = parsePhrase(await readPhrase(o.phraseFile));
+      if (toHex(userKeyOf(phrase)) !== id.userKey) throw new KithError('REVOCATION_INVALID', 'that seed phrase belongs to another user than this node\'s');
+      const revocation = revokeNode(realClock, { phrase, nodeIndex, generation, reason: o.reason });
+      const r = (await agent.call('POST', '/api/nodes/revoke', { revocation: Buffer.from(revocation).toString('base64') })) as RevokeOutcome;
+      emit(o, r, `node ${r.nodeIndex} (generation ${r.generation}) is revoked; ${r.members} member(s) told, ` +
+        (r.toldRevokedNode ? 'and the revoked node acknowledged it.' : 'the revoked node did not answer (it is refused everywhere anyway).'));
+    });
+}
