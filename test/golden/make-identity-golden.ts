@@ -7,7 +7,7 @@ import { VirtualClock } from '../../core/clock.js';
 import { toHex } from '../../core/hex.js';
 import { certifyNode } from '../../identity/create.js';
 import { issueRevocation } from '../../identity/certificate.js';
-import { deriveUserRoot, deriveNodeKeys, userRootPath, nodeSignPath, nodeDhPath } from '../../identity/keys.js';
+import { deriveOwnSecret, deriveUserRoot, deriveNodeKeys, ownSecretPath, userRootPath, nodeSignPath, nodeDhPath } from '../../identity/keys.js';
 import { phraseToSeed } from '../../identity/phrase.js';
 import { signObject } from '../../core/signed.js';
 
@@ -33,6 +33,8 @@ export function makeGolden() {
     seed: toHex(seed),
     userRootPath: userRootPath(),
     userKey: toHex(root.publicKey),
+    ownSecretPath: ownSecretPath(),
+    ownSecret: toHex(deriveOwnSecret(seed)),
     nodes,
     nodeCertificate: { nodeIndex: 1, generation: 0, roles: ['access', 'relay'], label: 'golden laptop', issuedAtMs: GOLDEN_TIME_MS, hex: toHex(cert.certBytes) },
     revocation: { nodeIndex: 1, generation: 0, revokedAtMs: GOLDEN_TIME_MS + 1000, reason: 'stolen', hex: toHex(revocation) },

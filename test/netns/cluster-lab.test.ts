@@ -1,5 +1,6 @@
 // The namespace lab (test/netns/lab.sh): three homes behind NAT routers running miniupnpd, a
-// STUN server on a fake internet, and real `kith run` processes (test profile). Each scenario
+// STUN server on a fake internet, a visiting laptop that pairs on one home's LAN and is carried
+// to another, and real `kith run` processes (test profile). Each scenario
 // prints its measured figure. Skips, with the reason, where namespaces or the lab tools are
 // missing. Every process is killed by PID and the namespaces are deleted, even on failure.
 import t, { type Test } from 'tap';
@@ -13,6 +14,7 @@ const LAB = path.join(REPO_ROOT, 'test', 'netns', 'lab.sh');
 const BIN = path.join(REPO_ROOT, 'bin', 'kith.mjs');
 const RT = RUNTIME === 'bun' ? path.join(REPO_ROOT, 'node_modules', '.bin', 'bun') : process.execPath;
 const HOMES = [1, 2, 3];
+const VISITOR = 9;
 const PERIOD_MS = 3000; // the test profile's rendezvous period
 const T = 1000; // the test profile's probe interval
 
@@ -56,15 +58,17 @@ async function lab(t: Test): Promise<void> {
   const root = t.testdir();
   // Homes 1 and 2 map by "auto" (NAT-PMP answers first); home 3 only by UPnP IGD.
   const configOf = (home: number) => path.join(root, `config${home}.toml`);
-  for (const h of HOMES) {
+  for (const h of [...HOMES, VISITOR]) {
     fs.writeFileSync(configOf(h), `[cluster]\nhost = "0.0.0.0"\nport = 5484\n[api]\nport = 5485\n[nat]\nstunServers = "203.0.113.1:3478"\nportMapping = "${h === 3 ? 'upnp' : 'auto'}"\n`);
   }
+  // "Home" VISITOR is the laptop namespace kl-v, which lab.sh plugs into one home's LAN at a time.
+  const nsOf = (home: number) => (home === VISITOR ? 'kl-v' : `kl-h${home}`);
   const inNs = (home: number, args: string[], timeout = 30_000) =>
-    spawnSync('ip', ['netns', 'exec', `kl-h${home}`, RT, BIN, ...args], { encoding: 'utf8', timeout, env: { ...process.env, KITH_DATA_DIR: '' } });
+    spawnSync('ip', ['netns', 'exec', nsOf(home), RT, BIN, ...args], { encoding: 'utf8', timeout, env: { ...process.env, KITH_DATA_DIR: '' } });
   const dirOf = (home: number) => path.join(root, `home${home}`);
 
   const start = async (home: number): Promise<Agent> => {
-    const child = spawn('ip', ['netns', 'exec', `kl-h${home}`, RT, BIN, 'run', '--data-dir', dirOf(home), '--config', configOf(home), '--profile', 'test'], {
+    const child = spawn('ip', ['netns', 'exec', nsOf(home), RT, BIN, 'run', '--data-dir', dirOf(home), '--config', configOf(home), '--profile', 'test'], {
       stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, KITH_DATA_DIR: '' },
     });
     const a: Agent = { home, dir: dirOf(home), child, lines: [] };
@@ -220,6 +224,41 @@ async function lab(t: Test): Promise<void> {
   const after = rules();
   t.comment(`figure 7: router 3's port forwards for ${openMapping?.externalPort}: ${before.split('\n').filter((l) => l.includes(`--dport ${openMapping?.externalPort}`)).length} while open, ${after.split('\n').filter((l) => l.includes(`--dport ${openMapping?.externalPort}`)).length} after SIGTERM`);
   t.notMatch(after, new RegExp(`--dport ${openMapping?.externalPort}\\b`), '7. after SIGTERM the router holds no forward for the window port');
+
+  // ---- 8. a laptop pairs on home 1's LAN with a typed code, then is carried to home 2
+  sh(['visit', '1']);
+  const v = inNs(VISITOR, ['init', '--data-dir', dirOf(VISITOR), '--phrase-file', `${dirOf(VISITOR)}.phrase`]);
+  t.equal(v.status, 0, v.stderr);
+  await start(VISITOR);
+  const offer = spawn('ip', ['netns', 'exec', 'kl-h1', RT, BIN, 'pair', '--json', '--data-dir', dirOf(1)], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, KITH_DATA_DIR: '' } });
+  let offerOut = '';
+  offer.stdout!.on('data', (d: Buffer) => (offerOut += d.toString()));
+  const offerExit = new Promise((r) => offer.once('exit', r));
+  t.teardown(() => void (offer.exitCode === null && offer.kill('SIGKILL')));
+  await until(() => offerOut.includes('\n'), 10_000);
+  const code = (JSON.parse(offerOut.split('\n')[0]!) as { code: string }).code;
+  const joined = inNs(VISITOR, ['pair', '--code', code, '--json', '--data-dir', dirOf(VISITOR)]);
+  t.equal(joined.status, 0, `8. the laptop paired with home 1 from the typed code ${code} (found by multicast on the LAN): ${joined.stderr}`);
+  await Promise.race([offerExit, sleep(5000)]);
+  const key1 = keys.get(1)!;
+  const vKey = (JSON.parse(inNs(VISITOR, ['id', '--json', '--data-dir', dirOf(VISITOR)]).stdout) as { nodeSignKey: string }).nodeSignKey.slice(0, 16);
+  const both = (where: RegExp) => until(() => {
+    const mine = peers(VISITOR).find((p) => p.nodeSignKey.startsWith(key1));
+    const theirs = peers(1).find((p) => p.nodeSignKey.startsWith(vKey));
+    return mine?.state === 'alive' && theirs?.state === 'alive' && where.test(theirs.endpoint ?? '');
+  }, 20_000);
+  const onLan = await both(/^10\.77\.1\.20:/);
+  t.ok(onLan !== undefined, `8. paired on the LAN, each alive for the other over 10.77.1.x (${onLan} ms)`);
+  const router2 = sh(['run', 'kl-r2', 'ip', '-4', '-o', 'addr', 'show', 'dev', 'wan']).stdout.match(/203\.0\.113\.\d+/)?.[0] ?? '?';
+  const tMove = Date.now();
+  sh(['visit', '2']);
+  const moved = await both(new RegExp(`^${router2.replace(/\./g, '\\.')}:`));
+  t.comment(`figure 8: the laptop carried from home 1 to home 2 was alive again for home 1, behind router 2, ${moved === undefined ? 'never' : Date.now() - tMove} ms after the move`);
+  if (moved === undefined) {
+    const tail = (h: number) => agents.get(h)!.lines.filter((l) => l.at >= tMove - 2000).slice(-40).map((l) => l.text).join('\n');
+    t.comment(`home 1 peers: ${JSON.stringify(peers(1))}\nlaptop peers: ${JSON.stringify(peers(VISITOR))}\n--- home 1\n${tail(1)}\n--- laptop\n${tail(VISITOR)}`);
+  }
+  t.ok(moved !== undefined, `8. after the move the pair stays connected through the cluster machinery (home 1 reaches it behind router 2 at ${router2}, ${Date.now() - tMove} ms)`);
 
   for (const a of agents.values()) a.child.kill('SIGTERM');
   await sleep(500);

@@ -4,11 +4,12 @@
 # ../shared/lab (iptables-legacy for miniupnpd, ext_perform_stun against our own RFC 5780 STUN
 # server, MASQUERADE, daemons started with `ip netns exec NS CMD &` and stopped by PID).
 #
-#   kl-h<i> 10.77.<i>.10 --- 10.77.<i>.1 kl-r<i> 203.0.113.1<i> --- bridge in kl-wan (203.0.113.1, .3: stund)
+#   kl-h<i> 10.77.<i>.10 --- bridge "lan" 10.77.<i>.1 in kl-r<i> 203.0.113.1<i> --- bridge in kl-wan (203.0.113.1, .3: stund)
+#   kl-v    10.77.<i>.20 --- (a visiting laptop, plugged into one home's LAN bridge at a time)
 #
 # Nothing links to the host's own network: every address exists only inside these namespaces.
 # Usage (root): lab.sh up | down | move <i> <new-last-octet> | link <i> up|down | loss <percent> |
-#               run <ns> CMD...
+#               visit <i> | run <ns> CMD...
 set -euo pipefail
 
 HOMES=${KITH_LAB_HOMES:-3}
@@ -41,7 +42,7 @@ down() {
   if [ -d "$STATE" ]; then
     for f in "$STATE"/*.pid; do [ -e "$f" ] && stop_pid "$(basename "$f" .pid)"; done
   fi
-  for ns in $(ip netns list | awk '{print $1}' | grep -E '^kl-(wan|r[0-9]+|h[0-9]+)$' || true); do
+  for ns in $(ip netns list | awk '{print $1}' | grep -E '^kl-(wan|r[0-9]+|h[0-9]+|v)$' || true); do
     # processes we did not start are killed only if they live in our namespaces
     for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
     ip netns del "$ns" 2>/dev/null || true
@@ -68,7 +69,11 @@ up() {
     ip netns add "$r"; ip netns add "$h"
     ip -n "$r" link set lo up; ip -n "$h" link set lo up
     ip link add wan netns "$r" type veth peer name r$i netns $WAN
-    ip link add lan netns "$r" type veth peer name eth0 netns "$h"
+    # The LAN is a bridge (named "lan", miniupnpd's listening interface), so a visitor can join it.
+    ip -n "$r" link add lan type bridge mcast_snooping 0
+    ip link add lanh netns "$r" type veth peer name eth0 netns "$h"
+    ip -n "$r" link set lanh master lan
+    ip -n "$r" link set lanh up
     ip -n $WAN link set r$i master br0
     ip -n $WAN link set r$i up
     ip -n "$r" addr add 203.0.113.1$i/24 dev wan
@@ -155,6 +160,20 @@ link() {
   if [ "$state" = up ]; then restart_mapper "$i"; fi
 }
 
+# visit <home>: the laptop namespace kl-v plugs into that home's LAN as 10.77.<home>.20, unplugging
+# from wherever it was (its processes keep running: a laptop carried to another home).
+visit() {
+  local i=$1 r=kl-r$1
+  ip netns list | grep -qw kl-v || { ip netns add kl-v; ip -n kl-v link set lo up; }
+  ip -n kl-v link del eth0 2>/dev/null || true
+  ip link add v netns "$r" type veth peer name eth0 netns kl-v
+  ip -n "$r" link set v master lan
+  ip -n "$r" link set v up
+  ip -n kl-v addr add 10.77.$i.20/24 dev eth0
+  ip -n kl-v link set eth0 up
+  ip -n kl-v route add default via 10.77.$i.1
+}
+
 # loss <percent>: every router drops that share of what it forwards (both directions). The
 # kernels here lack sch_netem, so iptables' statistic match stands in for `tc netem loss`.
 loss() {
@@ -174,6 +193,7 @@ case ${1:-} in
   move) move "$2" "$3" ;;
   link) link "$2" "$3" ;;
   loss) loss "$2" ;;
+  visit) visit "$2" ;;
   run) shift; ns=$1; shift; exec ip netns exec "$ns" "$@" ;;
-  *) sed -n '2,13p' "$0"; exit 2 ;;
+  *) sed -n '2,14p' "$0"; exit 2 ;;
 esac
