@@ -223,7 +223,8 @@ export async function startRoster(deps: {
     if (selfRevoked) return;
     selfRevoked = true;
     log.error(`this node (node ${r.nodeIndex} of its user) was revoked at ${new Date(r.revokedAtMs).toISOString()}${r.reason ? ` ("${r.reason}")` : ''}: it has left the cluster and will not contact anyone again`);
-    for (const id of membership.view().map((v) => v.id)) membership.remove(id);
+    // Forgotten in the store too, so that a restart does not knock on anyone's door either.
+    for (const id of membership.view().map((v) => v.id)) void cluster.removePeer(id).catch((e) => log.warn(`could not forget member ${id.slice(0, 12)}: ${(e as Error).message}`));
   };
 
   /** A user's nodes from one of its nodes (or one of ours): members add the ones they lack. */
@@ -397,7 +398,9 @@ export async function startRoster(deps: {
       let told = false;
       if (target) {
         const [ack] = send([target.id], [bytes]);
-        told = await Promise.race([ack!, new Promise<boolean>((res) => clock.setTimer(TELL_REVOKED_MS, () => res(false)))]);
+        let timer: { cancel(): void } | undefined;
+        told = await Promise.race([ack!, new Promise<boolean>((res) => (timer = clock.setTimer(TELL_REVOKED_MS, () => res(false))))]);
+        timer?.cancel();
       }
       const members = allMembers().filter((id) => id !== target?.id).length;
       await applyRevocation(r, bytes);
