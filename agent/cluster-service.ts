@@ -13,7 +13,7 @@ import type { NodeIdentity } from '../identity/keystore.js';
 import type { RecordEndpoint } from '../cluster/address-record.js';
 import { makeCard, openCard, type NodeCard } from '../cluster/card.js';
 import { deleteMember, loadMembers, memberSpecFor, saveMember, saveMemberRecord } from '../cluster/member-store.js';
-import type { MemberView } from '../cluster/membership.js';
+import type { MemberState, MemberView } from '../cluster/membership.js';
 import { classifyNat, type NatClassification } from '../cluster/nat.js';
 import { ClusterNode } from '../cluster/node.js';
 import { Rendezvous } from '../cluster/rendezvous.js';
@@ -67,6 +67,8 @@ export interface ClusterHooks {
   isAllowed?: (cert: NodeCertificate) => boolean;
   /** Reliable messages from members. */
   onMessage?: MessageHandler;
+  /** A member's state changed (alive, suspect, dead, revoked). */
+  onState?: (id: string, state: MemberState, previous: MemberState) => void;
 }
 
 export async function startCluster(deps: {
@@ -107,6 +109,7 @@ export async function startCluster(deps: {
         // A member we cannot reach gets knocked on at its next window; a refound one does not.
         rendezvous?.plan();
         if (s !== 'alive' && membership.counts().alive === 0) void runStun();
+        hooks.onState?.(id, s, prev);
       },
       record: (id, bytes) => void saveMemberRecord(store, id, bytes).catch((e) => log.warn(`could not store a member's address record: ${(e as Error).message}`)),
       selfRecord: (_b, rec) => log.info(`this node's endpoints: ${rec.endpoints.map((e) => `${e.kind} ${e.host}:${e.port}`).join(', ') || 'none'} (record ${rec.seq})`),

@@ -125,7 +125,7 @@ export async function runAgent(opts: RunOptions, deps: { clock?: Clock; log?: Lo
     cleanups.push(() => cluster.stop());
     const transport = cluster.node.transport;
     // Friends, own nodes and revocations; the transport refuses revoked nodes and blocked users.
-    const roster = await startRoster({ clock, store, identity, cluster, log, name: displayName(config) });
+    const roster = await startRoster({ clock, store, identity, cluster, log, name: displayName(config), hooks });
     hooks.isAllowed = roster.isAllowed;
     const pairing = startPairing({ clock, rng: cryptoRng, roster, log, host: config.cluster.host, defaultTtlMs: profile.pairOfferTtlMs });
     cleanups.push(() => pairing.stop());

@@ -9,7 +9,8 @@
 // Spreading: a change made here goes at once to every member it concerns (friend records to the
 // user's own nodes; revocations to every member, the revoked node first; a new own node's card to
 // every member), and each receiver passes on what was new to it, so it reaches everyone in one
-// round of messages.
+// round of messages. A member that was away catches up when it is alive again: own nodes get
+// every friend record and revocation, friends this user's nodes and revocations.
 import type { Clock } from '../core/clock.js';
 import { encodeCanonical } from '../core/cbor.js';
 import { KithError, isKithError } from '../core/errors.js';
@@ -21,10 +22,10 @@ import type { NodeCard } from '../cluster/card.js';
 import { makeFriendCard, MAX_FRIEND_NODES } from '../cluster/pairing/friend-card.js';
 import type { PairResult, PairSelf } from '../cluster/pairing/protocol.js';
 import {
-  decodeRosterMessage, encodeRosterMessage, makeFriendRecord, makeWelcome, openFriendRecord, openRosterRecord,
+  decodeRosterMessage, encodeRosterMessage, makeFriendRecord, MAX_ROSTER_RECORDS, makeWelcome, openFriendRecord, openRosterRecord,
   type FriendRecord,
 } from '../cluster/roster.js';
-import type { ClusterService } from './cluster-service.js';
+import type { ClusterHooks, ClusterService } from './cluster-service.js';
 import type { Logger } from './log.js';
 
 const FRIEND = 'friend/';
@@ -98,6 +99,8 @@ export interface RosterService {
 
 export async function startRoster(deps: {
   clock: Clock; store: KvStore; identity: NodeIdentity; cluster: ClusterService; log: Logger; name: string;
+  /** The cluster's hooks: the roster follows members' states through them. */
+  hooks: ClusterHooks;
 }): Promise<RosterService> {
   const { clock, store, identity, cluster, log } = deps;
   const me = identity.cert;
@@ -178,9 +181,14 @@ export async function startRoster(deps: {
     const hex = toHex(r.user);
     if (hex === meHex) return false;
     const held = friends.get(hex);
-    if (held && held.atMs >= r.atMs) return false;
-    await store.put(FRIEND + hex, r.bytes);
+    if (held && held.atMs >= r.atMs) {
+      // The sender is behind: it gets the newer record back (how two own nodes reconcile).
+      if (from && held.atMs > r.atMs) void send([from], [held.bytes]);
+      return false;
+    }
+    // Held before the first await: the same record arriving twice at once is applied once.
     friends.set(hex, r);
+    await store.put(FRIEND + hex, r.bytes);
     if (r.state === 'friend') await addNodes(r.nodes, r.secret!);
     else await cluster.removeUser(r.user);
     stats.applied++;
@@ -203,8 +211,8 @@ export async function startRoster(deps: {
     const userHex = toHex(revocation.userKey);
     // Only revocations that concern someone we know are kept: us, a friend, or a member's user.
     if (userHex !== meHex && !friends.has(userHex) && membersOf(userHex).length === 0) return false;
-    await store.put(key, bytes);
     revocations.set(key, { revocation, bytes });
+    await store.put(key, bytes);
     stats.applied++;
     if (revokes(revocation, me)) {
       leave(revocation);
@@ -271,6 +279,24 @@ export async function startRoster(deps: {
       }
     })().catch((e) => log.warn(`roster message from ${peer.slice(0, 12)} failed: ${(e as Error).message}`));
   });
+
+  // Catching up: a member that comes back (or is met for the first time) may have missed changes
+  // while it was away. Own nodes get every friend record and revocation; friends get this user's
+  // nodes and its revocations. Receivers ignore what they already hold.
+  const catchUp = (id: string): void => {
+    const user = userOf(id);
+    if (!user || selfRevoked) return;
+    const own = [...revocations.values()].filter((r) => toHex(r.revocation.userKey) === meHex).map((r) => r.bytes);
+    const records = user === meHex
+      ? [ownFriendCard(), ...[...friends.values()].map((f) => f.bytes), ...[...revocations.values()].map((r) => r.bytes)]
+      : [ownFriendCard(), ...own];
+    for (let i = 0; i < records.length; i += MAX_ROSTER_RECORDS) void send([id], records.slice(i, i + MAX_ROSTER_RECORDS));
+  };
+  deps.hooks.onState = (id, state, previous) => {
+    if (state === 'alive' && previous !== 'alive') catchUp(id);
+  };
+  // Members that became alive while the roster was loading.
+  for (const v of membership.view()) if (v.state === 'alive') catchUp(v.id);
 
   // A node that was revoked before a restart stays out.
   for (const { revocation } of revocations.values()) if (revokes(revocation, me)) leave(revocation);
