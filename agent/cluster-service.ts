@@ -29,6 +29,8 @@ export interface ClusterService {
   node: ClusterNode;
   peers(): MemberView[];
   card(): Promise<{ card: string; userKey: string; nodeSignKey: string; endpoints: RecordEndpoint[] }>;
+  /** This node's endpoints, asking STUN first (for a person's request: a card, a pairing). */
+  freshEndpoints(): Promise<RecordEndpoint[]>;
   addPeer(cardBase64: string, secretHex: string): Promise<{ id: string; nodeSignKey: string; userKey: string; label: string }>;
   /** Makes a node a member, its PSK and rendezvous secret derived from the pair's secret. */
   addMember(card: NodeCard, secret: Uint8Array): Promise<{ id: string; nodeSignKey: string; userKey: string; label: string }>;
@@ -186,10 +188,13 @@ export async function startCluster(deps: {
   const service: ClusterService = {
     node,
     peers: () => membership.view(),
-    async card() {
+    async freshEndpoints() {
       // Asked for by a person: learning our public address now is expected, not idle chatter.
       await runStun(true);
-      const eps = membership.ownEndpoints();
+      return membership.ownEndpoints();
+    },
+    async card() {
+      const eps = await service.freshEndpoints();
       const bytes = makeCard(identity.certBytes, eps, identity.keys.sign.secretKey);
       return { card: Buffer.from(bytes).toString('base64'), userKey: toHex(identity.cert.userKey), nodeSignKey: toHex(identity.cert.signKey), endpoints: eps };
     },

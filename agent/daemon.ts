@@ -124,9 +124,9 @@ export async function runAgent(opts: RunOptions, deps: { clock?: Clock; log?: Lo
     const cluster = await startCluster({ clock, rng: cryptoRng, udp, store, identity, config, profile, log, hooks });
     cleanups.push(() => cluster.stop());
     const transport = cluster.node.transport;
-    // Friends, own nodes and revocations; the transport refuses revoked nodes and blocked users.
+    // Friends, own nodes and revocations; it fills in the hooks (the transport refuses revoked
+    // nodes and blocked users, roster messages and members' states go to it).
     const roster = await startRoster({ clock, store, identity, cluster, log, name: displayName(config), hooks });
-    hooks.isAllowed = roster.isAllowed;
     const pairing = startPairing({ clock, rng: cryptoRng, roster, log, host: config.cluster.host, defaultTtlMs: profile.pairOfferTtlMs });
     cleanups.push(() => pairing.stop());
 

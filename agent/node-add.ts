@@ -26,7 +26,8 @@ import { memberSpecFor, saveMember } from '../cluster/member-store.js';
 import { parsePairTarget } from '../cluster/pairing/code.js';
 import { makeFriendCard } from '../cluster/pairing/friend-card.js';
 import { PairInitiator } from '../cluster/pairing/protocol.js';
-import { revokes, verifyCertificate } from '../identity/certificate.js';
+import { revokes, verifyCertificate, type NodeCertificate } from '../identity/certificate.js';
+import type { NodeCard } from '../cluster/card.js';
 import { ensurePrivateDir } from '../core/files.js';
 import { openLevelStore } from './level-store.js';
 import { discoverOffer, runJoin } from './pair-net.js';
@@ -66,14 +67,14 @@ export async function addNode(deps: { clock: Clock; rng: Rng; progress?: (line: 
   say(given ? `connecting to the offer at ${given.host}:${given.port}…` : `looking for offer ${code.offer} on the local network…`);
   const endpoint = given ?? (await discoverOffer(clock, opts.host, code.offer));
 
-  let made: CertifiedNode | undefined;
+  let made: { node: CertifiedNode; card: NodeCard } | undefined;
   const init = new PairInitiator(code, {
     userKey,
     certify: (nodeIndex) => {
       say(`the node gave index ${nodeIndex}: certifying this machine…`);
-      made = certifyNode(clock, { phrase, nodeIndex, generation: 0, roles: opts.roles, label: opts.label });
-      const self = { cert: verifyCertificate(made.certBytes), certBytes: made.certBytes, endpoints: opts.lan.slice(0, 8).map((e) => ({ kind: 'lan' as const, ...e })) };
-      return makeFriendCard(opts.name, [self], made.keys.sign.secretKey);
+      const node = certifyNode(clock, { phrase, nodeIndex, generation: 0, roles: opts.roles, label: opts.label });
+      made = { node, card: { cert: verifyCertificate(node.certBytes), certBytes: node.certBytes, endpoints: opts.lan.slice(0, 8).map((e) => ({ kind: 'lan' as const, ...e })) } };
+      return makeFriendCard(opts.name, [made.card], node.keys.sign.secretKey);
     },
   }, rng);
   let step;
@@ -85,15 +86,14 @@ export async function addNode(deps: { clock: Clock; rng: Rng; progress?: (line: 
   }
   if (!step.welcome || !made) throw new KithError('NODE_ADD_FAILED', 'the offer is a friend\'s, not one of this user\'s nodes: use `kith pair --code` there instead');
   const { welcome, nodeIndex } = step.welcome;
-  const node = made;
-  const cert = verifyCertificate(node.certBytes);
+  const { node, card: { cert } } = made;
 
   // Members and friends first, the key file last: an interrupted add leaves no identity behind.
   ensurePrivateDir(opts.dataDir);
   const store = await openLevelStore(dataFiles(opts.dataDir).store);
   let ownNodes = 0;
   try {
-    const revoked = (c: typeof cert) => welcome.revocations.some((r) => revokes(r.revocation, c));
+    const revoked = (c: NodeCertificate) => welcome.revocations.some((r) => revokes(r.revocation, c));
     for (const n of welcome.own.nodes) {
       if (bytesEqual(n.cert.dhKey, cert.dhKey) || revoked(n.cert)) continue;
       await saveMember(store, memberSpecFor(cert.dhKey, n, node.ownSecret));

@@ -22,7 +22,6 @@ import type { Logger } from './log.js';
 import { DISCOVERY_GROUP, DISCOVERY_PORT, discoverOffer, framed, readDiscovery, runJoin, sendFrame, STEP_TIMEOUT_MS } from './pair-net.js';
 import type { EnrollOutcome, PairOutcome, RosterService } from './roster-service.js';
 
-
 export interface OfferView {
   id: string;
   code: string;

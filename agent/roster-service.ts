@@ -77,7 +77,8 @@ export interface RevokeOutcome {
 }
 
 export const friendKey = (user: Uint8Array): string => FRIEND + toHex(user);
-export const revocationKey = (r: Revocation): string => `${REVOCATION}${toHex(r.userKey)}/${r.nodeIndex}/${r.generation}`;
+/** The store key of a revocation, and of the one that would revoke a certificate. */
+export const revocationKey = (r: Pick<Revocation, 'userKey' | 'nodeIndex' | 'generation'>): string => `${REVOCATION}${toHex(r.userKey)}/${r.nodeIndex}/${r.generation}`;
 
 export interface RosterService {
   /** What pairing brings to an offer or a join (friend card of every own node, enrollment). */
@@ -85,8 +86,6 @@ export interface RosterService {
   befriend(r: PairResult): Promise<PairOutcome>;
   enrolled(node: NodeCard): Promise<EnrollOutcome>;
   isBlocked(user: Uint8Array): boolean;
-  /** For the transport: false for a revoked node or a blocked user's node. */
-  isAllowed(cert: NodeCertificate): boolean;
   friends(): FriendView[];
   removeFriend(key: string): Promise<FriendView>;
   blockFriend(key: string): Promise<FriendView>;
@@ -130,7 +129,7 @@ export async function startRoster(deps: {
   }
   for await (const [k] of store.range({ gte: NODE_INDEX, lt: prefixEnd(NODE_INDEX) })) reserved.add(Number(k.slice(NODE_INDEX.length)));
 
-  const isRevoked = (c: NodeCertificate): boolean => revocations.has(`${REVOCATION}${toHex(c.userKey)}/${c.nodeIndex}/${c.generation}`);
+  const isRevoked = (c: NodeCertificate): boolean => revocations.has(revocationKey(c));
   const isBlocked = (user: Uint8Array): boolean => friends.get(toHex(user))?.state === 'blocked';
   const userOf = (peer: string): string | undefined => {
     const spec = membership.memberSpec(peer);
@@ -140,16 +139,15 @@ export async function startRoster(deps: {
   const allMembers = (): string[] => membership.view().filter((v) => v.state !== 'revoked').map((v) => v.id);
 
   /** A member as a card: its own signed endpoints when known, else where we were told it is. */
-  const cardOf = (id: string): NodeCard | undefined => {
-    const spec = membership.memberSpec(id);
-    if (!spec) return undefined;
-    const v = membership.view().find((x) => x.id === id);
-    const endpoints = v && v.endpoints.length > 0 ? v.endpoints : spec.endpoints.slice(0, 8).map((e) => ({ kind: 'lan' as const, host: e.host, port: e.port }));
-    return { cert: spec.cert, certBytes: spec.certBytes, endpoints };
-  };
-  const selfCard = (): NodeCard => ({ cert: me, certBytes: identity.certBytes, endpoints: membership.ownEndpoints() });
-  const ownCards = (): NodeCard[] => [selfCard(), ...membersOf(meHex).flatMap((id) => cardOf(id) ?? [])].slice(0, MAX_FRIEND_NODES);
-  const ownFriendCard = (): Uint8Array => makeFriendCard(deps.name, ownCards(), identity.keys.sign.secretKey);
+  const cardsOf = (userHex: string): NodeCard[] => membership.view().filter((v) => v.userKey === userHex && v.state !== 'revoked').flatMap((v) => {
+    const spec = membership.memberSpec(v.id);
+    if (!spec) return [];
+    const endpoints = v.endpoints.length > 0 ? v.endpoints : spec.endpoints.slice(0, 8).map((e) => ({ kind: 'lan' as const, host: e.host, port: e.port }));
+    return [{ cert: spec.cert, certBytes: spec.certBytes, endpoints }];
+  }).slice(0, MAX_FRIEND_NODES);
+  /** This user's nodes, this one first, signed by this node; `endpoints` defaults to the current ones. */
+  const ownFriendCard = (endpoints = membership.ownEndpoints()): Uint8Array =>
+    makeFriendCard(deps.name, [{ cert: me, certBytes: identity.certBytes, endpoints }, ...cardsOf(meHex)].slice(0, MAX_FRIEND_NODES), identity.keys.sign.secretKey);
   const signer = { certBytes: identity.certBytes, signSecret: identity.keys.sign.secretKey };
 
   const send = (ids: readonly string[], records: Uint8Array[]): Promise<boolean>[] => {
@@ -253,7 +251,9 @@ export async function startRoster(deps: {
     }
   };
 
-  cluster.node.reliable.onMessage((peer, payload) => {
+  // The transport refuses revoked nodes and blocked users' nodes in every handshake.
+  deps.hooks.isAllowed = (cert) => !isRevoked(cert) && !isBlocked(cert.userKey);
+  deps.hooks.onMessage = (peer, payload) => {
     if (payload[0] !== 0x52 || selfRevoked) return;
     stats.received++;
     void (async () => {
@@ -278,7 +278,7 @@ export async function startRoster(deps: {
         }
       }
     })().catch((e) => log.warn(`roster message from ${peer.slice(0, 12)} failed: ${(e as Error).message}`));
-  });
+  };
 
   // Catching up: a member that comes back (or is met for the first time) may have missed changes
   // while it was away. Own nodes get every friend record and revocation; friends get this user's
@@ -332,7 +332,7 @@ export async function startRoster(deps: {
         continue;
       }
       // The friend's nodes as known now (a node added after the pairing is a member, not in the record).
-      const nodes = membersOf(toHex(f.user)).flatMap((id) => cardOf(id) ?? []).slice(0, MAX_FRIEND_NODES);
+      const nodes = cardsOf(toHex(f.user));
       records.push(makeFriendRecord(signer, { user: f.user, name: f.name, nodes: nodes.length ? nodes : f.nodes, secret: f.secret!, state: 'friend', atMs: f.atMs }));
     }
     return makeWelcome({ card: ownFriendCard(), friends: records, revoked: [...revocations.values()].map((r) => r.bytes) });
@@ -344,11 +344,11 @@ export async function startRoster(deps: {
     },
     stats,
     isBlocked,
-    isAllowed: (cert) => !isRevoked(cert) && !isBlocked(cert.userKey),
     async pairSelf() {
       return {
         userKey: me.userKey,
-        friendCard: ownFriendCard(),
+        // A person is pairing: worth asking STUN for the public address the friend will need.
+        friendCard: ownFriendCard(await cluster.freshEndpoints()),
         isBlocked,
         ...(identity.ownSecret ? { enroll: { nextIndex, welcome } } : {}),
       };
@@ -373,7 +373,7 @@ export async function startRoster(deps: {
       const f = findFriend(key);
       const rec = await changeFriend({ user: f.user, name: f.name, nodes: [], state: 'removed' }, f);
       log.info(`removed friend ${toHex(f.user).slice(0, 12)}…`);
-      return viewOf({ ...rec, state: 'friend', nodes: f.nodes });
+      return viewOf(f);
     },
     async blockFriend(key) {
       let f: FriendRecord | undefined;
@@ -418,8 +418,8 @@ export async function startRoster(deps: {
       }
       if (revokes(r, me)) throw new KithError('NODE_UNKNOWN', `node ${r.nodeIndex} is this very node: revoke it from another of your nodes`);
       const target = membership.view().find((v) => v.userKey === meHex && v.nodeIndex === r.nodeIndex && membership.memberSpec(v.id)?.cert.generation === r.generation && v.state !== 'revoked');
-      const known = target !== undefined || nextIndexKnown(r.nodeIndex);
-      if (!known) throw new KithError('NODE_UNKNOWN', `this user has no node ${r.nodeIndex} (generation ${r.generation}) known here`);
+      // An index this node gave out but whose node it has not met yet can be revoked too.
+      if (target === undefined && !reserved.has(r.nodeIndex)) throw new KithError('NODE_UNKNOWN', `this user has no node ${r.nodeIndex} (generation ${r.generation}) known here`);
       // The revoked node hears it first (while it still has a session), then everyone else.
       let told = false;
       if (target) {
@@ -434,10 +434,6 @@ export async function startRoster(deps: {
     },
   };
 
-  /** An index this node gave out but whose node it has not met yet can be revoked too. */
-  function nextIndexKnown(n: number): boolean {
-    return reserved.has(n);
-  }
 }
 
 /** Store helpers for `kith node add`, which fills a new data dir before its agent first runs. */
