@@ -60,7 +60,13 @@ if (mode === 'recv') {
   const peer = transport.addPeer({ dhKey: other.dh.publicKey, psk: PSK, endpoint: { host: peerHost!, port: Number(peerPort) } });
   await reliable.send(peer, new Uint8Array(1)); // handshake and a first RTT sample, outside the timing
   const t0 = performance.now();
+  // KITH_TRACE=1: the congestion state every 100 ms, on stderr.
+  const trace = process.env['KITH_TRACE'] ? setInterval(() => {
+    const i = reliable.pathInfo(peer)!;
+    console.error(`${(performance.now() - t0).toFixed(0)} ms cwnd ${i.cwnd.toFixed(1)} inflight ${i.inFlight} srtt ${i.srttMs?.toFixed(1)} base ${i.baseRttMs.toFixed(1)} qdelay ${i.queueDelayMs.toFixed(1)} ss ${i.slowStart} retx ${reliable.stats.retransmits}`);
+  }, 100) : undefined;
   await reliable.send(peer, new Uint8Array(size));
+  if (trace) clearInterval(trace);
   const s = (performance.now() - t0) / 1000;
   console.log(`GOODPUT ${((size * 8) / s / 1e6).toFixed(2)} Mbit/s ${s.toFixed(2)} s retransmits ${reliable.stats.retransmits}`);
   clearTimeout(timeout);

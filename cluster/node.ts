@@ -54,6 +54,7 @@ export class ClusterNode {
             else if (payload[0] === FRAME_DATA || payload[0] === FRAME_ACK) this.reliable.receive(peer, payload);
           },
           endpoint: (peer, ep, prev) => {
+            if (prev) this.reliable.pathChanged(peer);
             membership?.endpointChanged(peer);
             opts.onEndpoint?.(peer, ep, prev);
           },

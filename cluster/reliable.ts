@@ -3,13 +3,14 @@
 // acks, or on timeout with backoff), de-duplicated, and reassembled with bounded memory;
 // request/response on top.
 //
-// Sending is paced by a LEDBAT-like congestion window (RFC 6817's idea): the window grows while
-// the queueing delay (RTT above the lowest RTT seen) is under TARGET_DELAY_MS and shrinks in
-// proportion when it is above, with slow start until delay first builds up. A loss halves the
-// window (once per round trip) only when it comes with queueing delay, i.e. when it looks like
-// congestion; an isolated loss on an idle path (radio, a lossy last mile) is just retransmitted.
-// That keeps a lossy but uncongested link busy, where loss-driven AIMD would collapse to a few
-// percent of it.
+// Sending is paced by a LEDBAT-like congestion window (RFC 6817): the window grows while the
+// queueing delay (the lowest of the last few RTTs, above the lowest RTT of the last ten minutes)
+// is under TARGET_DELAY_MS and shrinks in proportion when it is above, with slow start until
+// delay first builds up. Loss is read as congestion only when it looks like it: more than
+// LOSS_TOLERANCE of a round trip's fragments lost, or a loss while the queue is well above the
+// target (someone else is filling it). A few losses on a path whose queue is ours and short
+// (radio, a lossy last mile) are just retransmitted; loss-driven AIMD would collapse to a few
+// percent of such a link. Congestion cuts the window to CONGESTION_BETA of itself, once per RTT.
 //
 // Frames ride inside transport data payloads (cluster/README.md, "Reliable delivery"):
 //   DATA  type 1 | flags u8 (1 = request, 2 = response) | msgId u32 | reqId u32 | index u16 | count u16 | bytes
@@ -30,6 +31,19 @@ const MAX_ACKS_PER_FRAME = Math.floor((MAX_PAYLOAD - 2) / 6);
 /** Queueing delay the window aims for: low enough not to hurt interactive traffic on the link. */
 export const TARGET_DELAY_MS = 25;
 const MIN_CWND = 2;
+const INITIAL_CWND = 4;
+/** Slow start stops here at the latest (≈ 300 kB in flight). */
+const INITIAL_SSTHRESH = 256;
+/** Acknowledgements repeated from earlier ACK frames in each new one. */
+const REPEATED_ACKS = 8;
+/** Fraction of a round trip's fragments that may be lost before the loss counts as congestion. */
+export const LOSS_TOLERANCE = 0.05;
+/** The window after a congestion signal, as a fraction of itself (CUBIC's β; RFC 6817 uses 0.5). */
+export const CONGESTION_BETA = 0.7;
+/** RTT samples in the "current delay" filter (RFC 6817 §3.4.2: the minimum of the last few). */
+const CURRENT_DELAY_SAMPLES = 4;
+/** The base RTT is the minimum over this many one-minute buckets (RFC 6817's BASE_HISTORY). */
+const BASE_HISTORY_MINUTES = 10;
 
 export interface ReliableOptions {
   /** Largest message, in bytes. */
@@ -109,15 +123,24 @@ interface PeerState {
   done: Set<number>;
   doneOrder: number[];
   pendingAcks: [number, number][];
+  /** The last acknowledgements sent, repeated in the next ACK frame (a lost ACK is not a loss). */
+  recentAcks: [number, number][];
   ackTimer: Timer | undefined;
   sendSeq: number;
   /** Fragments in flight, in transmission order. */
   flight: { msg: OutMessage; frag: OutFragment }[];
   lastCutMs: number;
+  /** Lowest RTT per minute, newest last (at most BASE_HISTORY_MINUTES). */
+  baseHistory: { minute: number; minMs: number }[];
   baseRttMs: number;
+  recentRtts: number[];
   queueDelayMs: number;
   slowStart: boolean;
   lastAckMs: number;
+  /** The current round trip: it ends when a fragment sent at or after roundEndSeq is acknowledged. */
+  roundEndSeq: number;
+  roundAcked: number;
+  roundLost: number;
 }
 
 export type MessageHandler = (peer: string, payload: Uint8Array, respond: ((response: Uint8Array) => Promise<void>) | undefined) => void;
@@ -162,6 +185,25 @@ export class Reliable {
     });
   }
 
+  /** The congestion state towards a peer (diagnostics and benchmarks); undefined before any traffic. */
+  pathInfo(peer: string): { cwnd: number; inFlight: number; srttMs: number | undefined; baseRttMs: number; queueDelayMs: number; slowStart: boolean } | undefined {
+    const s = this.peers.get(peer);
+    return s && { cwnd: s.cwnd, inFlight: s.inFlight, srttMs: s.srttMs, baseRttMs: s.baseRttMs, queueDelayMs: s.queueDelayMs, slowStart: s.slowStart };
+  }
+
+  /**
+   * The peer's path changed (it roamed): what was learnt about the old path (lowest RTT, RTT
+   * estimate, window) says nothing about the new one, so start again as on a new path.
+   */
+  pathChanged(peer: string): void {
+    const s = this.peers.get(peer);
+    if (!s) return;
+    Object.assign(s, {
+      cwnd: INITIAL_CWND, ssthresh: INITIAL_SSTHRESH, slowStart: true, srttMs: undefined, rttvarMs: 0, rtoMs: this.o.initialRtoMs,
+      baseHistory: [], baseRttMs: Infinity, recentRtts: [], queueDelayMs: 0, lastCutMs: -Infinity,
+    });
+  }
+
   /** Forgets a peer: pending sends and requests fail with DELIVERY_FAILED. */
   dropPeer(peer: string): void {
     const s = this.peers.get(peer);
@@ -175,10 +217,11 @@ export class Reliable {
     let s = this.peers.get(peer);
     if (!s) {
       s = {
-        nextId: this.deps.rng.below(2 ** 32), out: new Map(), sendQueue: [], inFlight: 0, inFlightBytes: 0, cwnd: 4, ssthresh: 256,
+        nextId: this.deps.rng.below(2 ** 32), out: new Map(), sendQueue: [], inFlight: 0, inFlightBytes: 0, cwnd: INITIAL_CWND, ssthresh: INITIAL_SSTHRESH,
         srttMs: undefined, rttvarMs: 0, rtoMs: this.o.initialRtoMs, incoming: new Map(), reassemblyBytes: 0,
-        done: new Set(), doneOrder: [], pendingAcks: [], ackTimer: undefined, sendSeq: 0, flight: [], lastCutMs: -Infinity,
-        baseRttMs: Infinity, queueDelayMs: 0, slowStart: true, lastAckMs: this.deps.clock.now(),
+        done: new Set(), doneOrder: [], pendingAcks: [], recentAcks: [], ackTimer: undefined, sendSeq: 0, flight: [], lastCutMs: -Infinity,
+        baseHistory: [], baseRttMs: Infinity, recentRtts: [], queueDelayMs: 0, slowStart: true, lastAckMs: this.deps.clock.now(),
+        roundEndSeq: 0, roundAcked: 0, roundLost: 0,
       };
       this.peers.set(peer, s);
     }
@@ -251,7 +294,7 @@ export class Reliable {
     if (frag.acked || !s.out.has(msg.id)) return;
     s.inFlight--;
     this.removeFromFlight(s, frag);
-    this.onLoss(s);
+    this.onLoss(s, 1);
     // Nothing acknowledged for two timeouts: the path stalled or changed; start again small.
     if (this.deps.clock.now() - s.lastAckMs > 2 * s.rtoMs) {
       s.cwnd = MIN_CWND;
@@ -273,23 +316,57 @@ export class Reliable {
     return true;
   }
 
-  /** A loss with queueing delay is congestion: halve the window, at most once per round trip. */
-  private onLoss(s: PeerState): void {
+  /** `n` fragments were found lost: they count towards the round's loss rate. */
+  private onLoss(s: PeerState, n: number): void {
+    s.roundLost += n;
+  }
+
+  /** Shrinks the window to CONGESTION_BETA of itself and ends slow start, at most once per RTT. */
+  private congestion(s: PeerState): void {
     s.slowStart = false;
-    if (s.queueDelayMs < TARGET_DELAY_MS / 2) return; // an isolated loss on an uncongested path
     const now = this.deps.clock.now();
     if (now - s.lastCutMs < (s.srttMs ?? this.o.initialRtoMs)) return;
     s.lastCutMs = now;
-    s.ssthresh = Math.max(MIN_CWND, Math.floor(s.cwnd / 2));
+    s.ssthresh = Math.max(MIN_CWND, Math.floor(s.cwnd * CONGESTION_BETA));
     s.cwnd = s.ssthresh;
+  }
+
+  /**
+   * Counts an acknowledged fragment towards its round. At the round's end, a round that lost more
+   * than LOSS_TOLERANCE of its fragments, or ended with the queue at over twice the target (a
+   * queue someone else keeps full, which the additive decrease would take many RTTs to leave), is
+   * congestion.
+   */
+  private countRound(s: PeerState, sendSeq: number): void {
+    s.roundAcked++;
+    if (sendSeq < s.roundEndSeq) return;
+    const lost = s.roundLost;
+    // Three losses at least: at a 1% random loss rate a window of 30 loses two in 4% of its
+    // round trips, three in 0.4%.
+    if ((lost >= 3 && lost > LOSS_TOLERANCE * (s.roundAcked + lost)) || s.queueDelayMs > 2 * TARGET_DELAY_MS) this.congestion(s);
+    s.roundEndSeq = s.sendSeq;
+    s.roundAcked = 0;
+    s.roundLost = 0;
+  }
+
+  /** Takes an RTT sample into the base history (per minute) and the current-delay filter. */
+  private sampleDelay(s: PeerState, rttMs: number): void {
+    const minute = Math.floor(this.deps.clock.now() / 60_000);
+    const last = s.baseHistory[s.baseHistory.length - 1];
+    if (last && last.minute === minute) last.minMs = Math.min(last.minMs, rttMs);
+    else {
+      s.baseHistory.push({ minute, minMs: rttMs });
+      if (s.baseHistory.length > BASE_HISTORY_MINUTES) s.baseHistory.shift();
+    }
+    s.baseRttMs = Math.min(...s.baseHistory.map((b) => b.minMs));
+    s.recentRtts.push(rttMs);
+    if (s.recentRtts.length > CURRENT_DELAY_SAMPLES) s.recentRtts.shift();
+    s.queueDelayMs = Math.min(...s.recentRtts) - s.baseRttMs;
   }
 
   /** LEDBAT-style window update for one acknowledged fragment with an RTT sample (or none). */
   private grow(s: PeerState, rttMs: number | undefined): void {
-    if (rttMs !== undefined) {
-      s.baseRttMs = Math.min(s.baseRttMs, rttMs);
-      s.queueDelayMs = rttMs - s.baseRttMs;
-    }
+    if (rttMs !== undefined) this.sampleDelay(s, rttMs);
     if (s.slowStart && s.queueDelayMs < TARGET_DELAY_MS / 2 && s.cwnd < s.ssthresh) {
       s.cwnd += 1;
       return;
@@ -311,7 +388,7 @@ export class Reliable {
   private detectLosses(peer: string, s: PeerState, ackedSeq: number): void {
     const lost = s.flight.filter((x) => !x.frag.acked && x.frag.sendSeq < ackedSeq - 3);
     if (lost.length === 0) return;
-    this.onLoss(s);
+    this.onLoss(s, lost.length);
     for (const { msg, frag } of lost) {
       frag.timer?.cancel();
       frag.timer = undefined;
@@ -364,6 +441,7 @@ export class Reliable {
     }
     this.removeFromFlight(s, frag);
     this.detectLosses(peer, s, frag.sendSeq);
+    this.countRound(s, frag.sendSeq);
     this.grow(s, sample);
     if (--msg.unacked === 0) {
       s.out.delete(id);
@@ -459,14 +537,21 @@ export class Reliable {
     if (s.doneOrder.length > this.o.dedupeWindow) s.done.delete(s.doneOrder.shift()!);
   }
 
-  /** Acks are batched: every ack of this turn of the event loop goes in one frame. */
+  /**
+   * Acks are batched: every ack of this turn of the event loop goes in one frame, after the
+   * last REPEATED_ACKS acks already sent. The repeats come first, so that a sender whose previous
+   * ACK frame was lost takes them before the newer acks that would make it count those
+   * fragments as lost.
+   */
   private queueAck(peer: string, s: PeerState, id: number, index: number): void {
     s.pendingAcks.push([id, index]);
     if (s.ackTimer) return;
     s.ackTimer = this.deps.clock.setTimer(0, () => {
       s.ackTimer = undefined;
       while (s.pendingAcks.length > 0) {
-        const batch = s.pendingAcks.splice(0, MAX_ACKS_PER_FRAME);
+        const fresh = s.pendingAcks.splice(0, MAX_ACKS_PER_FRAME - REPEATED_ACKS);
+        const batch = [...s.recentAcks, ...fresh];
+        s.recentAcks = batch.slice(-REPEATED_ACKS);
         const f = new Uint8Array(2 + batch.length * 6);
         const v = new DataView(f.buffer);
         f[0] = FRAME_ACK;

@@ -3,7 +3,7 @@
 // limits with their errors.
 import t from 'tap';
 import { Transport } from '../../cluster/transport.js';
-import { Reliable } from '../../cluster/reliable.js';
+import { Reliable, TARGET_DELAY_MS, LOSS_TOLERANCE, MAX_FRAGMENT } from '../../cluster/reliable.js';
 import { isKithError } from '../../core/errors.js';
 import { simEnv, type TransportEnv } from '../helpers/transport-env.js';
 import { testUser } from '../helpers/users.js';
@@ -99,4 +99,66 @@ t.test('limits: message size, in-flight bytes, malformed frames', async (t) => {
   for (const junk of [new Uint8Array([1]), new Uint8Array([2, 5, 0]), new Uint8Array([1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 5, 0, 3]), new Uint8Array([9, 9, 9])]) b.reliable.receive(ba, junk);
   t.equal(b.reliable.stats.dropped, 4, 'malformed frames dropped and counted');
   t.equal(b.inbox.length, 2, 'and nothing delivered from them');
+});
+
+// Congestion control, at the layer where it can be watched: the window towards a peer on SimNet
+// links whose bandwidth-delay product is known. 20 Mbit/s × 40 ms RTT ≈ 100 kB ≈ 80 datagrams.
+t.test('congestion window: random loss on a deep-buffered link is not congestion; a standing queue and overflow are', async (t) => {
+  const BDP_FRAGMENTS = 80;
+  const link = { latencyMs: 20, jitterMs: 0, duplicate: 0, bandwidthBps: 2_500_000 };
+
+  t.test('1% random loss, 256 KiB queue: the window grows past the BDP and stays there', async (t) => {
+    const env = simEnv('cc-random');
+    env.sim!.defaults = { ...link, loss: 0.01, queueBytes: 256 * 1024 };
+    const { a, ab } = await pairOn(env, { maxMessageBytes: 8_000_000, maxInFlightBytes: 16_000_000, maxReassemblyBytes: 16_000_000 });
+    let done = false;
+    void a.reliable.send(ab, new Uint8Array(6_000_000)).then(() => (done = true));
+    const windows: number[] = [];
+    for (let i = 0; i < 40 && !done; i++) {
+      await env.settle(() => done, 100);
+      windows.push(a.reliable.pathInfo(ab)!.cwnd);
+    }
+    const later = windows.slice(5);
+    t.ok(a.reliable.stats.retransmits > 20, `losses did happen (${a.reliable.stats.retransmits} retransmissions)`);
+    t.ok(Math.min(...later) >= BDP_FRAGMENTS, `after the first 0.5 s the window never fell below the BDP (lowest ${Math.min(...later).toFixed(1)})`);
+    t.ok(a.reliable.pathInfo(ab)!.queueDelayMs <= 1.5 * TARGET_DELAY_MS, 'the queue stays near the target delay');
+  });
+
+  t.test('a queue that is someone else\'s (the RTT rises by 100 ms): the window yields; a new path starts afresh', async (t) => {
+    const env = simEnv('cc-queue');
+    env.sim!.defaults = { ...link, loss: 0, queueBytes: 256 * 1024 };
+    const { a, ab } = await pairOn(env, { maxMessageBytes: 30_000_000, maxInFlightBytes: 60_000_000, maxReassemblyBytes: 60_000_000 });
+    void a.reliable.send(ab, new Uint8Array(30_000_000)).catch(() => {});
+    await env.settle(() => false, 3000);
+    const before = a.reliable.pathInfo(ab)!.cwnd;
+    env.sim!.defaults = { ...env.sim!.defaults, latencyMs: 70 };
+    await env.settle(() => false, 3000);
+    const after = a.reliable.pathInfo(ab)!;
+    t.ok(before >= BDP_FRAGMENTS, `window before: ${before.toFixed(1)}`);
+    t.ok(after.queueDelayMs >= 90, `queueing delay seen: ${after.queueDelayMs.toFixed(0)} ms`);
+    t.ok(after.cwnd < before / 2, `window after 3 s: ${after.cwnd.toFixed(1)} (was ${before.toFixed(1)})`);
+    // Had the peer roamed onto this longer path, the node would say so: the old lowest RTT is
+    // forgotten and the window grows again (a standing queue would have held it down for the
+    // 10 minutes of base-delay history).
+    a.reliable.pathChanged(ab);
+    await env.settle(() => false, 3000);
+    const roamed = a.reliable.pathInfo(ab)!;
+    t.ok(roamed.baseRttMs >= 130 && roamed.cwnd >= BDP_FRAGMENTS, `after pathChanged: base RTT ${roamed.baseRttMs.toFixed(0)} ms, window ${roamed.cwnd.toFixed(1)}`);
+    a.reliable.dropPeer(ab);
+  });
+
+  t.test('a shallow buffer (12 kB) and no random loss: overflow losses shrink the window, loss stays bounded', async (t) => {
+    const env = simEnv('cc-shallow');
+    env.sim!.defaults = { ...link, loss: 0, queueBytes: 12_000 };
+    const { a, ab, b } = await pairOn(env, { maxMessageBytes: 8_000_000, maxInFlightBytes: 16_000_000, maxReassemblyBytes: 16_000_000 });
+    let done = false;
+    const size = 4_000_000;
+    void a.reliable.send(ab, new Uint8Array(size)).then(() => (done = true));
+    t.ok(await env.settle(() => done, 60_000), 'the transfer finished');
+    const fragments = Math.ceil(size / MAX_FRAGMENT);
+    const lossRate = a.reliable.stats.retransmits / fragments;
+    t.ok(a.reliable.stats.retransmits > 0, 'the buffer did overflow');
+    t.ok(lossRate < 2 * LOSS_TOLERANCE, `overflow losses: ${(lossRate * 100).toFixed(1)}% of fragments (tolerance ${LOSS_TOLERANCE * 100}%)`);
+    t.equal(b.inbox.length, 1);
+  });
 });
