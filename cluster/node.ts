@@ -10,6 +10,7 @@ import type { NodeCertificate } from '../identity/certificate.js';
 import { Membership, type MembershipEvents, type MembershipTiming } from './membership.js';
 import { CHANNEL_MEMBERSHIP } from './membership-wire.js';
 import { FRAME_ACK, FRAME_DATA, Reliable, type MessageHandler } from './reliable.js';
+import { Streams } from './stream.js';
 import { Transport } from './transport.js';
 
 export interface NodeKeys {
@@ -37,12 +38,15 @@ export class ClusterNode {
   readonly membership: Membership;
   /** Reliable delivery to members: messages of any size, acknowledged, exactly once. */
   readonly reliable: Reliable;
+  /** Bulk streams to and from members, over `reliable` (nothing takes incoming streams yet). */
+  readonly streams: Streams;
 
   constructor(deps: { clock: Clock; rng: Rng; socket: UdpSocket }, keys: NodeKeys, opts: ClusterNodeOptions) {
     let membership: Membership | undefined;
     // A removed member's retransmissions must not reach the transport (which no longer knows it).
     this.reliable = new Reliable({ clock: deps.clock, rng: deps.rng, link: { send: (peer, p) => this.transport.peerInfo(peer) && this.transport.send(peer, p) } });
     if (opts.onMessage) this.reliable.onMessage(opts.onMessage);
+    this.streams = new Streams({ clock: deps.clock, rng: deps.rng, reliable: this.reliable });
     this.transport = new Transport(
       {
         clock: deps.clock,
@@ -68,6 +72,7 @@ export class ClusterNode {
       link: {
         addPeer: (cfg) => this.transport.addPeer(cfg),
         removePeer: (id) => {
+          this.streams.dropPeer(id);
           this.reliable.dropPeer(id);
           this.transport.removePeer(id);
         },
@@ -86,7 +91,10 @@ export class ClusterNode {
 
   async close(): Promise<void> {
     this.membership.stop();
-    for (const id of this.transport.peerIds()) this.reliable.dropPeer(id);
+    for (const id of this.transport.peerIds()) {
+      this.streams.dropPeer(id);
+      this.reliable.dropPeer(id);
+    }
     await this.transport.close();
   }
 }

@@ -13,7 +13,7 @@
 // percent of such a link. Congestion cuts the window to CONGESTION_BETA of itself, once per RTT.
 //
 // Frames ride inside transport data payloads (cluster/README.md, "Reliable delivery"):
-//   DATA  type 1 | flags u8 (1 = request, 2 = response) | msgId u32 | reqId u32 | index u16 | count u16 | bytes
+//   DATA  type 1 | flags u8 (1 = request, 2 = response, 4 = stream) | msgId u32 | reqId u32 | index u16 | count u16 | bytes
 //   ACK   type 2 | n u8 | n × (msgId u32 | index u16)
 import type { Clock, Timer } from '../core/clock.js';
 import { SECOND } from '../core/clock.js';
@@ -27,6 +27,8 @@ export const DATA_FRAME_HEADER = 14;
 export const MAX_FRAGMENT = MAX_PAYLOAD - DATA_FRAME_HEADER;
 const FLAG_REQUEST = 1;
 const FLAG_RESPONSE = 2;
+/** A message of a stream (cluster/stream.ts): it goes to the stream handler, not onMessage. */
+const FLAG_STREAM = 4;
 const MAX_ACKS_PER_FRAME = Math.floor((MAX_PAYLOAD - 2) / 6);
 /** Queueing delay the window aims for: low enough not to hurt interactive traffic on the link. */
 export const TARGET_DELAY_MS = 25;
@@ -150,6 +152,7 @@ export class Reliable {
   private readonly peers = new Map<string, PeerState>();
   private readonly requests = new Map<string, { resolve: (b: Uint8Array) => void; reject: (e: Error) => void; timer: Timer }>();
   private handler: MessageHandler | undefined;
+  private streamHandler: ((peer: string, payload: Uint8Array) => void) | undefined;
   private readonly o: ReliableOptions;
 
   constructor(private readonly deps: { clock: Clock; rng: Rng; link: DatagramLink }, opts: Partial<ReliableOptions> = {}) {
@@ -158,6 +161,16 @@ export class Reliable {
 
   onMessage(fn: MessageHandler): void {
     this.handler = fn;
+  }
+
+  /** Messages of streams go here instead of onMessage (cluster/stream.ts sets it). */
+  onStreamMessage(fn: (peer: string, payload: Uint8Array) => void): void {
+    this.streamHandler = fn;
+  }
+
+  /** Sends a message of a stream (flag 4); resolves once every fragment is acknowledged. */
+  sendStreamMessage(peer: string, payload: Uint8Array): Promise<void> {
+    return this.enqueue(peer, payload, FLAG_STREAM, 0).done;
   }
 
   /** Sends a message; resolves once every fragment is acknowledged. */
@@ -513,6 +526,14 @@ export class Reliable {
     this.remember(s, id);
     const payload = concatParts(m.parts as Uint8Array[], m.bytes);
     this.stats.delivered++;
+    if (m.flags & FLAG_STREAM) {
+      try {
+        this.streamHandler?.(peer, payload);
+      } catch {
+        /* as below */
+      }
+      return;
+    }
     if (m.flags & FLAG_RESPONSE) {
       const key = `${peer}/${m.reqId}`;
       const r = this.requests.get(key);

@@ -202,6 +202,18 @@ export const ERROR_CODES = {
     cause: 'no response to a request arrived in time',
     fix: 'the peer is slow or unreachable; retry later',
   },
+  STREAM_REFUSED: {
+    cause: 'the peer takes no streams now: nothing there reads them, or it already receives as many as it allows from this node',
+    fix: 'retry when its earlier streams have finished',
+  },
+  STREAM_ABORTED: {
+    cause: 'a stream ended before all of it was read: one side cancelled it, its source failed, the peer was removed, or a chunk broke the stream protocol',
+    fix: 'the message says which; nothing after the last chunk read was delivered, so send it again',
+  },
+  STREAM_STALLED: {
+    cause: 'a stream made no progress for the idle time (default 60 s): the other side stopped reading or sending',
+    fix: 'the peer is unreachable or its reader hangs; send again later',
+  },
   // --- configuration ---
   CONFIG_INVALID: {
     cause: 'the configuration file has values of the wrong type, out of range, or unknown keys',
