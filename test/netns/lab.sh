@@ -82,6 +82,11 @@ up() {
     ip -n "$r" route add default via 203.0.113.1 dev wan
     ip netns exec "$r" sysctl -qw net.ipv4.ip_forward=1
     ip netns exec "$r" $IPT -w -t nat -A POSTROUTING -o wan -j MASQUERADE
+    # An ISP delivers a router only what is addressed to it. The lab's internet is one LAN, where
+    # peers' ARP caches still point at a renumbered router for its old address: without this, a
+    # window mapping (miniupnpd's DNAT matches the port on any destination) would take packets
+    # sent to the old address, and the pair would carry on through an address that is gone.
+    ip netns exec "$r" $IPT -w -t mangle -A PREROUTING -i wan -m addrtype ! --dst-type LOCAL -j DROP
     # A home router answers nothing on its outside: no ICMP port-unreachable for a port scan.
     ip netns exec "$r" $IPT -w -A INPUT -i wan -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
     # (miniupnpd's own STUN test needs answers from the server's other address and port)
@@ -133,13 +138,16 @@ move() {
   ip -n "$r" addr del "$old" dev wan
   ip -n "$r" addr add 203.0.113.$oct/24 dev wan
   ip -n "$r" route replace default via 203.0.113.1 dev wan
-  # The old address is gone: so are the flows through it (an ISP's renumbering ends them all;
-  # MASQUERADE forgets its own, but flows DNATed through a window mapping would otherwise live on
-  # and keep sending from the old address).
-  ip netns exec "$r" conntrack -F >/dev/null 2>&1 || log "conntrack missing: stale flows survive the move (apt-get install conntrack)"
   # A renumbered router starts its port mapper afresh (miniupnpd's rules would otherwise keep
   # SNATing mapped ports to the old address).
   restart_mapper "$i"
+  # The old address is gone: so are the flows through it (an ISP's renumbering ends them all;
+  # MASQUERADE forgets its own, but flows DNATed or SNATed by a window mapping would otherwise live
+  # on and keep sending from the old address). Only after the old mapper's rules are gone: a flow
+  # that starts while they are still there (the old miniupnpd, which knew the old address, can
+  # grant a mapping between the renumbering and its stop) would keep the old address for as long
+  # as it carries traffic, and peers would keep reaching the node through stale ARP entries.
+  ip netns exec "$r" conntrack -F >/dev/null 2>&1 || log "conntrack missing: stale flows survive the move (apt-get install conntrack)"
 }
 
 # Stops miniupnpd, empties its chains, starts it again.
