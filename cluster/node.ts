@@ -72,8 +72,7 @@ export class ClusterNode {
       link: {
         addPeer: (cfg) => this.transport.addPeer(cfg),
         removePeer: (id) => {
-          this.streams.dropPeer(id);
-          this.reliable.dropPeer(id);
+          this.forget(id);
           this.transport.removePeer(id);
         },
         send: (id, p) => this.transport.send(id, p),
@@ -91,10 +90,13 @@ export class ClusterNode {
 
   async close(): Promise<void> {
     this.membership.stop();
-    for (const id of this.transport.peerIds()) {
-      this.streams.dropPeer(id);
-      this.reliable.dropPeer(id);
-    }
+    for (const id of this.transport.peerIds()) this.forget(id);
     await this.transport.close();
+  }
+
+  /** Pending streams and messages to and from a member that is going fail now. */
+  private forget(id: string): void {
+    this.streams.dropPeer(id);
+    this.reliable.dropPeer(id);
   }
 }

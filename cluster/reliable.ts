@@ -6,11 +6,11 @@
 // Sending is paced by a LEDBAT-like congestion window (RFC 6817): the window grows while the
 // queueing delay (the lowest of the last few RTTs, above the lowest RTT of the last ten minutes)
 // is under TARGET_DELAY_MS and shrinks in proportion when it is above, with slow start until
-// delay first builds up. Loss is read as congestion only when it looks like it: more than
-// LOSS_TOLERANCE of a round trip's fragments lost, or a loss while the queue is well above the
-// target (someone else is filling it). A few losses on a path whose queue is ours and short
-// (radio, a lossy last mile) are just retransmitted; loss-driven AIMD would collapse to a few
-// percent of such a link. Congestion cuts the window to CONGESTION_BETA of itself, once per RTT.
+// delay first builds up. A round trip is congestion when it lost more than LOSS_TOLERANCE of its
+// fragments, or ended with the queue at over twice the target (someone else is filling it). A
+// few losses on a path whose queue is ours and short (radio, a lossy last mile) are just
+// retransmitted; loss-driven AIMD would collapse to a few percent of such a link. Congestion cuts
+// the window to CONGESTION_BETA of itself, once per RTT.
 //
 // Frames ride inside transport data payloads (cluster/README.md, "Reliable delivery"):
 //   DATA  type 1 | flags u8 (1 = request, 2 = response, 4 = stream) | msgId u32 | reqId u32 | index u16 | count u16 | bytes
@@ -145,6 +145,14 @@ interface PeerState {
   roundLost: number;
 }
 
+/** What a peer's state knows about its path; a new peer and a roamed one start from this. */
+function freshPath(initialRtoMs: number): Pick<PeerState, 'cwnd' | 'ssthresh' | 'slowStart' | 'srttMs' | 'rttvarMs' | 'rtoMs' | 'baseHistory' | 'baseRttMs' | 'recentRtts' | 'queueDelayMs' | 'lastCutMs'> {
+  return {
+    cwnd: INITIAL_CWND, ssthresh: INITIAL_SSTHRESH, slowStart: true, srttMs: undefined, rttvarMs: 0, rtoMs: initialRtoMs,
+    baseHistory: [], baseRttMs: Infinity, recentRtts: [], queueDelayMs: 0, lastCutMs: -Infinity,
+  };
+}
+
 export type MessageHandler = (peer: string, payload: Uint8Array, respond: ((response: Uint8Array) => Promise<void>) | undefined) => void;
 
 export class Reliable {
@@ -210,11 +218,7 @@ export class Reliable {
    */
   pathChanged(peer: string): void {
     const s = this.peers.get(peer);
-    if (!s) return;
-    Object.assign(s, {
-      cwnd: INITIAL_CWND, ssthresh: INITIAL_SSTHRESH, slowStart: true, srttMs: undefined, rttvarMs: 0, rtoMs: this.o.initialRtoMs,
-      baseHistory: [], baseRttMs: Infinity, recentRtts: [], queueDelayMs: 0, lastCutMs: -Infinity,
-    });
+    if (s) Object.assign(s, freshPath(this.o.initialRtoMs));
   }
 
   /** Forgets a peer: pending sends and requests fail with DELIVERY_FAILED. */
@@ -230,11 +234,10 @@ export class Reliable {
     let s = this.peers.get(peer);
     if (!s) {
       s = {
-        nextId: this.deps.rng.below(2 ** 32), out: new Map(), sendQueue: [], inFlight: 0, inFlightBytes: 0, cwnd: INITIAL_CWND, ssthresh: INITIAL_SSTHRESH,
-        srttMs: undefined, rttvarMs: 0, rtoMs: this.o.initialRtoMs, incoming: new Map(), reassemblyBytes: 0,
-        done: new Set(), doneOrder: [], pendingAcks: [], recentAcks: [], ackTimer: undefined, sendSeq: 0, flight: [], lastCutMs: -Infinity,
-        baseHistory: [], baseRttMs: Infinity, recentRtts: [], queueDelayMs: 0, slowStart: true, lastAckMs: this.deps.clock.now(),
-        roundEndSeq: 0, roundAcked: 0, roundLost: 0,
+        ...freshPath(this.o.initialRtoMs),
+        nextId: this.deps.rng.below(2 ** 32), out: new Map(), sendQueue: [], inFlight: 0, inFlightBytes: 0, incoming: new Map(), reassemblyBytes: 0,
+        done: new Set(), doneOrder: [], pendingAcks: [], recentAcks: [], ackTimer: undefined, sendSeq: 0, flight: [],
+        lastAckMs: this.deps.clock.now(), roundEndSeq: 0, roundAcked: 0, roundLost: 0,
       };
       this.peers.set(peer, s);
     }
@@ -307,7 +310,7 @@ export class Reliable {
     if (frag.acked || !s.out.has(msg.id)) return;
     s.inFlight--;
     this.removeFromFlight(s, frag);
-    this.onLoss(s, 1);
+    s.roundLost++; // counted towards the round's loss rate (countRound)
     // Nothing acknowledged for two timeouts: the path stalled or changed; start again small.
     if (this.deps.clock.now() - s.lastAckMs > 2 * s.rtoMs) {
       s.cwnd = MIN_CWND;
@@ -327,11 +330,6 @@ export class Reliable {
     s.sendQueue.unshift({ msg, frag });
     frag.queued = true;
     return true;
-  }
-
-  /** `n` fragments were found lost: they count towards the round's loss rate. */
-  private onLoss(s: PeerState, n: number): void {
-    s.roundLost += n;
   }
 
   /** Shrinks the window to CONGESTION_BETA of itself and ends slow start, at most once per RTT. */
@@ -367,11 +365,12 @@ export class Reliable {
     const minute = Math.floor(this.deps.clock.now() / 60_000);
     const last = s.baseHistory[s.baseHistory.length - 1];
     if (last && last.minute === minute) last.minMs = Math.min(last.minMs, rttMs);
-    else {
-      s.baseHistory.push({ minute, minMs: rttMs });
-      if (s.baseHistory.length > BASE_HISTORY_MINUTES) s.baseHistory.shift();
-    }
-    s.baseRttMs = Math.min(...s.baseHistory.map((b) => b.minMs));
+    else s.baseHistory.push({ minute, minMs: rttMs });
+    // Recomputed over the buckets only when the oldest minute leaves (once a minute at most).
+    if (s.baseHistory.length > BASE_HISTORY_MINUTES) {
+      s.baseHistory.shift();
+      s.baseRttMs = Math.min(...s.baseHistory.map((b) => b.minMs));
+    } else s.baseRttMs = Math.min(s.baseRttMs, rttMs);
     s.recentRtts.push(rttMs);
     if (s.recentRtts.length > CURRENT_DELAY_SAMPLES) s.recentRtts.shift();
     s.queueDelayMs = Math.min(...s.recentRtts) - s.baseRttMs;
@@ -401,7 +400,7 @@ export class Reliable {
   private detectLosses(peer: string, s: PeerState, ackedSeq: number): void {
     const lost = s.flight.filter((x) => !x.frag.acked && x.frag.sendSeq < ackedSeq - 3);
     if (lost.length === 0) return;
-    this.onLoss(s, lost.length);
+    s.roundLost += lost.length;
     for (const { msg, frag } of lost) {
       frag.timer?.cancel();
       frag.timer = undefined;

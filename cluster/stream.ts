@@ -106,26 +106,24 @@ export class Streams {
     let seq = 0;
     let bytes = 0;
     try {
-      try {
-        for await (const piece of source) {
-          for (let off = 0; off < piece.length; off += this.o.chunkBytes) {
-            await this.until(out, () => seq - out.consumed < this.o.window);
-            const chunk = piece.subarray(off, Math.min(piece.length, off + this.o.chunkBytes));
-            put(frame(id, seq++, KIND_DATA, chunk));
-            bytes += chunk.length;
-            onProgress?.(bytes);
-          }
+      for await (const piece of source) {
+        for (let off = 0; off < piece.length; off += this.o.chunkBytes) {
+          await this.until(out, () => seq - out.consumed < this.o.window);
+          const chunk = piece.subarray(off, Math.min(piece.length, off + this.o.chunkBytes));
+          put(frame(id, seq++, KIND_DATA, chunk));
+          bytes += chunk.length;
+          onProgress?.(bytes);
         }
-      } catch (e) {
-        if (e instanceof KithError && e.code.startsWith('STREAM_')) throw e;
-        if (out.error === undefined) put(frame(id, seq, KIND_ABORT, Uint8Array.of(ABORT_REASON.failed)));
-        throw out.error ?? e;
       }
       put(frame(id, seq, KIND_END));
       await this.until(out, () => out.consumed > seq);
       return bytes;
     } catch (e) {
-      if (e instanceof KithError && e.code === 'STREAM_STALLED') put(frame(id, seq, KIND_ABORT, Uint8Array.of(ABORT_REASON.stalled)));
+      // until() throws the stream's own error; anything else came from the source.
+      if (e !== out.error) {
+        if (out.error) throw out.error;
+        put(frame(id, seq, KIND_ABORT, Uint8Array.of(ABORT_REASON.failed)));
+      } else if (e instanceof KithError && e.code === 'STREAM_STALLED') put(frame(id, seq, KIND_ABORT, Uint8Array.of(ABORT_REASON.stalled)));
       throw e;
     } finally {
       this.outgoing.delete(key);
@@ -136,7 +134,6 @@ export class Streams {
   private async until(out: Outgoing, ready: () => boolean): Promise<void> {
     while (!ready()) {
       if (out.error) throw out.error;
-      const before = out.consumed;
       await new Promise<void>((resolve) => {
         const timer = this.deps.clock.setTimer(this.o.idleMs, () => {
           out.error ??= new KithError('STREAM_STALLED', `the receiver consumed nothing for ${this.o.idleMs} ms`);
@@ -148,7 +145,6 @@ export class Streams {
         };
       });
       out.wake = undefined;
-      if (out.consumed > before) continue;
     }
     if (out.error) throw out.error;
   }

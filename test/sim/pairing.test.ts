@@ -46,6 +46,8 @@ function run(j: PairInitiator, r: PairResponder) {
 }
 
 const rng = (s: string) => new SeededRng(`pair:${s}`);
+/** The same code with its two words swapped: a plausible mistyping, and a wrong code. */
+const swappedWords = (code: PairCode): PairCode => ({ ...code, words: [code.words[1], code.words[0]], text: `${code.offer}-${code.words[1]}-${code.words[0]}` });
 const alice = self('alice');
 const bob = self('bob');
 
@@ -73,7 +75,7 @@ t.test('a wrong code fails on both sides, spends the offer, and teaches nothing'
   const failures = new Map<string, number>();
   const offer = new PairOffer(code, 600_000, alice, rng('o2'), failures);
   const r = offer.accept('10.0.0.66', 0) as PairResponder;
-  const wrong: PairCode = { ...code, words: [code.words[1], code.words[0]], text: `${code.offer}-${code.words[1]}-${code.words[0]}` };
+  const wrong = swappedWords(code);
   const { jEnd, rEnd, wire } = run(new PairInitiator(wrong, bob, rng('j2')), r);
   t.equal(jEnd.error?.code, 'PAIR_WRONG_CODE', 'the joiner fails');
   t.equal(rEnd.error?.code, 'PAIR_WRONG_CODE', 'the offerer fails');
@@ -95,7 +97,7 @@ t.test('a joiner that leaves after the share has spent its guess', async (t) => 
   const failures = new Map<string, number>();
   const offer = new PairOffer(code, 600_000, alice, rng('o2c'), failures);
   const r = offer.accept('10.0.0.66', 0) as PairResponder;
-  const guess: PairCode = { ...code, words: [code.words[1], code.words[0]], text: `${code.offer}-${code.words[1]}-${code.words[0]}` };
+  const guess = swappedWords(code);
   t.ok(r.receive(new PairInitiator(guess, bob, rng('j2c')).start()).send, 'the share (with macO, enough to check the guess offline) goes out');
   offer.settle(r, '10.0.0.66', 5); // the connection just closes
   t.notOk(offer.isOpen, 'the offer is spent: disconnecting is no way to guess again');
