@@ -1,6 +1,6 @@
 // A tiny logger: one line per event on stderr with the syslog priority prefix journald reads
 // (<3> error, <4> warning, <6> info, <7> debug). pino's transports break inside Bun binaries
-// (shared/PLATFORM.md). Callers never pass secrets; keys are shown by their public half only.
+// (docs/PLATFORM.md). Callers never pass secrets; keys are shown by their public half only.
 import type { LogLevelName } from './config.js';
 
 const PRIORITY: Record<LogLevelName, number> = { error: 3, warn: 4, info: 6, debug: 7 };

@@ -1,6 +1,6 @@
 // systemd integration: READY=1 once the agent serves, WATCHDOG=1 every WATCHDOG_USEC/2,
 // STOPPING=1 on shutdown. The unit sets NotifyAccess=all because the message comes from a child:
-// Node's node:dgram has no unix datagram sockets, so we spawn `systemd-notify` (shared/PLATFORM.md),
+// Node's node:dgram has no unix datagram sockets, so we spawn `systemd-notify` (docs/PLATFORM.md),
 // which works the same under Bun. Nothing happens when NOTIFY_SOCKET is unset.
 import { spawn } from 'node:child_process';
 import type { Clock, Timer } from '../core/clock.js';

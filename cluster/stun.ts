@@ -1,7 +1,7 @@
 // STUN (RFC 8489) binding: the message codec, MESSAGE-INTEGRITY (HMAC-SHA1) and FINGERPRINT
 // (CRC-32) checks, XOR-MAPPED-ADDRESS, and a client that runs binding transactions over the
 // cluster socket (so the reflexive address is the one members reach us at). Checked against the
-// RFC 5769 sample messages in shared/vectors/stun. Only what kith uses is implemented: binding
+// RFC 5769 sample messages in test/vectors/data/stun. Only what kith uses is implemented: binding
 // requests without credentials, and reading any well-formed response.
 import { createHash, createHmac } from 'node:crypto';
 import zlib from 'node:zlib';

@@ -1,5 +1,5 @@
 // CPace (draft-irtf-cfrg-cpace), the X25519 / SHA-512 suite "CPace255", as the CFRG draft
-// specifies it and its test vectors check (shared/vectors/cpace, G_25519):
+// specifies it and its test vectors check (test/vectors/data/cpace, G_25519):
 //
 //   generator_string = lv_cat("CPace255", PRS, zero_bytes(zpad), CI, sid)
 //                      zpad = max(0, 128 − 1 − len(prepend_len(PRS)) − len(prepend_len(DSI)))

@@ -1,5 +1,5 @@
-// Where the published known-answer vectors live: ../shared/vectors beside the checkout
-// (CI clones the repo with shared/ beside it), or KITH_VECTORS_DIR.
+// Where the published known-answer vectors live: test/vectors/data inside the checkout (each
+// folder with its SOURCE.md), or KITH_VECTORS_DIR. Nothing outside the checkout is read.
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -7,11 +7,11 @@ import { fileURLToPath } from 'node:url';
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const REPO_ROOT = path.resolve(here, '..', '..');
 
-export const VECTORS_DIR = process.env.KITH_VECTORS_DIR ?? path.resolve(REPO_ROOT, '..', 'shared', 'vectors');
+export const VECTORS_DIR = process.env.KITH_VECTORS_DIR ?? path.resolve(REPO_ROOT, 'test', 'vectors', 'data');
 
 export function readVector(rel: string): string {
   const file = path.join(VECTORS_DIR, rel);
-  if (!fs.existsSync(file)) throw new Error(`vector file ${file} is missing: put shared/ beside the checkout or set KITH_VECTORS_DIR`);
+  if (!fs.existsSync(file)) throw new Error(`vector file ${file} is missing: test/vectors/data is part of the repository (see its README.md)`);
   return fs.readFileSync(file, 'utf8');
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The cluster lab: three homes, each a LAN host behind its own NAT router running miniupnpd
 # (NAT-PMP + UPnP IGD), on a fake internet with a STUN server. Built from the lessons of
-# ../shared/lab (iptables-legacy for miniupnpd, ext_perform_stun against our own RFC 5780 STUN
+# the namespace lab we were handed with the project (iptables-legacy for miniupnpd, ext_perform_stun against our own RFC 5780 STUN
 # server, MASQUERADE, daemons started with `ip netns exec NS CMD &` and stopped by PID).
 #
 #   kl-h<i> 10.77.<i>.10 --- bridge "lan" 10.77.<i>.1 in kl-r<i> 203.0.113.1<i> --- bridge in kl-wan (203.0.113.1, .3: stund)

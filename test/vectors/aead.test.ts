@@ -1,6 +1,6 @@
 // ChaCha20-Poly1305 on both backends: stablelib/RFC 8439 vectors and Wycheproof
-// (shared/vectors/chacha20poly1305, shared/vectors/wycheproof/chacha20_poly1305_test.json);
-// XChaCha20-Poly1305 from shared/vectors/xchacha20poly1305.
+// (test/vectors/data/chacha20poly1305, test/vectors/data/wycheproof/chacha20_poly1305_test.json);
+// XChaCha20-Poly1305 from test/vectors/data/xchacha20poly1305.
 import t from 'tap';
 import { nativeAead, nobleAead, xaead, type AeadBackend } from '../../core/aead.js';
 import { toHex } from '../../core/hex.js';

@@ -1,4 +1,4 @@
-// BIP39 (shared/vectors/bip39: trezor/python-mnemonic vectors.json, English, passphrase "TREZOR";
+// BIP39 (test/vectors/data/bip39: trezor/python-mnemonic vectors.json, English, passphrase "TREZOR";
 // english.txt, the canonical list).
 import t from 'tap';
 import { createHash } from 'node:crypto';

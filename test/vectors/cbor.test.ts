@@ -1,4 +1,4 @@
-// CBOR: RFC 8949 Appendix A examples (shared/vectors/cbor/appendix_a.json, cbor/test-vectors).
+// CBOR: RFC 8949 Appendix A examples (test/vectors/data/cbor/appendix_a.json, cbor/test-vectors).
 // Items inside kith's data model must encode to exactly the published bytes and decode back;
 // items outside it (floats, tags, undefined, simple values, indefinite lengths) must be refused
 // by the strict decoder with CBOR_INVALID, never crash it or be misread.

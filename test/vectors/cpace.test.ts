@@ -1,4 +1,4 @@
-// CPace-X25519-SHA512 against the CFRG draft's vectors (shared/vectors/cpace): LEB128 length
+// CPace-X25519-SHA512 against the CFRG draft's vectors (test/vectors/data/cpace): LEB128 length
 // prefixes, the generator from the password, both shares, the shared point, ISK, and the
 // low-order points every implementation must refuse.
 import t from 'tap';

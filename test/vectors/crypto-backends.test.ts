@@ -1,8 +1,8 @@
 // Every signature/DH backend against the same published vectors:
-//  - RFC 8032 §7.1 (shared/vectors/ed25519/rfc8032-ed25519.json, via noble-curves)
-//  - the Ed25519 reference sign.input (first 128 lines; shared/vectors/ed25519/sign.input.txt)
-//  - Wycheproof ed25519_test.json and x25519_test.json (shared/vectors/wycheproof)
-//  - RFC 7748 §5.2 (shared/vectors/x25519/rfc7748.txt)
+//  - RFC 8032 §7.1 (test/vectors/data/ed25519/rfc8032-ed25519.json, via noble-curves)
+//  - the Ed25519 reference sign.input (first 128 lines; test/vectors/data/ed25519/sign.input.txt)
+//  - Wycheproof ed25519_test.json and x25519_test.json (test/vectors/data/wycheproof)
+//  - RFC 7748 §5.2 (test/vectors/data/x25519/rfc7748.txt)
 import t from 'tap';
 import { nativeBackend, nobleBackend, signatures, type SignatureBackend } from '../../core/crypto.js';
 import { toHex } from '../../core/hex.js';

@@ -1,5 +1,5 @@
 // Noise: the cacophony vectors for IK, IKpsk1 and IKpsk2 with 25519/ChaChaPoly/BLAKE2s
-// (shared/vectors/noise/cacophony-xx-ik-25519-chachapoly.json, filtered from
+// (test/vectors/data/noise/cacophony-xx-ik-25519-chachapoly.json, filtered from
 // haskell-cryptography/cacophony vectors/cacophony.txt). Both handshake messages, the handshake
 // hash, and the transport messages after Split.
 import t from 'tap';

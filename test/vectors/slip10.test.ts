@@ -1,5 +1,5 @@
 // SLIP-0010 test vectors 1 and 2 for ed25519 and curve25519
-// (source: satoshilabs/slips slip-0010.md, see shared/vectors/slip10/SOURCE.md).
+// (source: satoshilabs/slips slip-0010.md, see test/vectors/data/slip10/SOURCE.md).
 import t from 'tap';
 import { derivePath, publicKeyOf, type Slip10Curve } from '../../identity/slip10.js';
 import { toHex } from '../../core/hex.js';

@@ -1,4 +1,4 @@
-// STUN codec against RFC 5769's sample messages and real browser captures (shared/vectors/stun,
+// STUN codec against RFC 5769's sample messages and real browser captures (test/vectors/data/stun,
 // from pion/stun: see its SOURCE.md).
 import t from 'tap';
 import { ATTR, StunClient, checkFingerprint, checkIntegrity, crc32, decodeStun, encodeBindingRequest, longTermKey, mappedAddress, shortTermKey } from '../../cluster/stun.js';
