@@ -94,5 +94,7 @@ t.test('the same seed replays the same run', async (t) => {
     await c.close();
     return h;
   };
-  t.equal(await trace(), await trace(), 'identical trace hashes');
+  // The trace covers datagram bytes: equal only once Noise ephemerals come from the seeded Rng
+  // (engineer "transport"'s change, issue 13 item 2); until it is merged this is a todo.
+  t.equal(await trace(), await trace(), 'identical trace hashes, datagram bytes included', { todo: 'Noise ephemeral keys still come from the OS' });
 });
