@@ -248,6 +248,14 @@ export const ERROR_CODES = {
     cause: 'the LevelDB store in the data dir could not be opened or written',
     fix: 'check free disk space and the permissions of the data dir',
   },
+  STORE_CORRUPT: {
+    cause: 'LevelDB found damaged data in the store (a truncated or overwritten file, a bad checksum): a disk fault, a crash of the disk itself, or someone editing store/',
+    fix: 'stop the agent and copy the whole data dir aside first; then restore store/ from a backup, or move store/ away to start an empty one (node.key stays; pairings and conversations kept only here are lost)',
+  },
+  DISK_FULL: {
+    cause: 'the disk (or the quota) that holds the data dir or the named file is full: nothing was written',
+    fix: 'free space on that file system (df -h DIR); the agent writes again once there is room, and nothing it acknowledged was lost',
+  },
   DATA_DIR: {
     cause: 'the data dir cannot be created or written',
     fix: 'choose a writable --data-dir, or fix its owner and permissions',
