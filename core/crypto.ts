@@ -16,7 +16,7 @@ export interface SignatureBackend {
   x25519PublicKey(secret: Uint8Array): Uint8Array;
   /** X25519 shared secret; throws RangeError for a low-order peer key (all-zero output). */
   x25519(secret: Uint8Array, peerPublic: Uint8Array): Uint8Array;
-  /** A fresh X25519 key pair from the backend's own CSPRNG (Noise ephemerals). */
+  /** A fresh X25519 key pair from the backend's own CSPRNG (Noise ephemerals made without an Rng). */
   x25519Generate(): { secretKey: Uint8Array; publicKey: Uint8Array };
 }
 
