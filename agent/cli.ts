@@ -109,7 +109,8 @@ export function buildProgram(io: CliIo): Command {
     .version(`${VERSION} (${RUNTIME})`, '-V, --version')
     .showHelpAfterError(false)
     .exitOverride()
-    .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) });
+    // Commander's own error line is dropped: main() reports every usage mistake once, as error[USAGE].
+    .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s), outputError: () => {} });
 
   withCommon(program.command('init'))
     .description('create this data dir\'s identity: a new seed phrase, or --recover an existing one')
