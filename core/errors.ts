@@ -244,6 +244,10 @@ export const ERROR_CODES = {
     cause: 'the LevelDB store in the data dir could not be opened or written',
     fix: 'check free disk space and the permissions of the data dir',
   },
+  STORE_SCHEMA_NEWER: {
+    cause: 'the store in the data dir was written by a newer kith (its meta/schema is above what this version knows)',
+    fix: 'install that kith version or a newer one; the store is left untouched so nothing of it is lost',
+  },
   DATA_DIR: {
     cause: 'the data dir cannot be created or written',
     fix: 'choose a writable --data-dir, or fix its owner and permissions',
