@@ -16,7 +16,7 @@ import { initIdentity, readPhraseFile } from './init.js';
 import { dataFiles, dirSizeBytes, resolveConfigPath, resolveDataDir } from './paths.js';
 import { PROFILE_NAMES, type ProfileName } from './profiles.js';
 import { readRuntimeRecord } from './runtime-file.js';
-import { RUNTIME, VERSION } from './version.js';
+import { versionLine } from './version.js';
 import { addMethodCommands } from './cli-method.js';
 import { addConvCommands } from './cli-conv.js';
 import { addClusterCommands } from './cli-cluster.js';
@@ -106,7 +106,7 @@ async function fetchStatus(apiPort: number, token: string): Promise<Record<strin
 export function buildProgram(io: CliIo): Command {
   const program = new Command('kith')
     .description('kith: private friend clusters between the machines of people who have met')
-    .version(`${VERSION} (${RUNTIME})`, '-V, --version')
+    .version(versionLine(), '-V, --version')
     .showHelpAfterError(false)
     .exitOverride()
     // Commander's own error line is dropped: main() reports every usage mistake once, as error[USAGE].

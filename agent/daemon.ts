@@ -24,6 +24,7 @@ import { serveHttp, type HttpServer } from './http-server.js';
 import { viewIdentity } from './identity-view.js';
 import { initIdentity } from './init.js';
 import { openLevelStore } from './level-store.js';
+import { migrateStore } from './store-schema.js';
 import { createLogger, type Logger } from './log.js';
 import { createNotifier, type Notifier } from './notify.js';
 import { dataFiles, dirSizeBytes } from './paths.js';
@@ -100,6 +101,7 @@ export async function runAgent(opts: RunOptions, deps: { clock?: Clock; log?: Lo
   try {
     const store: KvStore = await openLevelStore(files.store);
     cleanups.push(() => store.close());
+    await migrateStore(store, log);
 
     if (!hasIdentity(opts.dataDir) && opts.initIfMissing) {
       const { identity } = initIdentity({ clock, rng: cryptoRng }, {

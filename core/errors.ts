@@ -260,6 +260,10 @@ export const ERROR_CODES = {
     cause: 'the disk (or the quota) that holds the data dir or the named file is full: nothing was written',
     fix: 'free space on that file system (df -h DIR); the agent writes again once there is room, and nothing it acknowledged was lost',
   },
+  STORE_SCHEMA_NEWER: {
+    cause: 'the store in the data dir was written by a newer kith (its meta/schema is above what this version knows)',
+    fix: 'install that kith version or a newer one; the store is left untouched so nothing of it is lost',
+  },
   DATA_DIR: {
     cause: 'the data dir cannot be created or written',
     fix: 'choose a writable --data-dir, or fix its owner and permissions',
