@@ -40,6 +40,10 @@ export const ERROR_CODES = {
     cause: 'the pairing connection broke or the other agent sent something that is not kith pairing',
     fix: 'try again; check that nothing between the machines interferes',
   },
+  PAIR_BUSY: {
+    cause: 'another joiner is in the middle of pairing with that offer (it has sent its hello); if that joiner fails, the offer is used up',
+    fix: 'wait a few seconds and try again; if it then says PAIR_EXPIRED or PAIR_WRONG_CODE, ask for a new offer and check who else is pairing',
+  },
   FRIEND_UNKNOWN: {
     cause: 'no friend has that user key (or key prefix)',
     fix: 'run `kith friend list` to see friends and their keys',
