@@ -14,7 +14,8 @@ import { bindUdp, formatEndpoint, type UdpSocket } from '../core/udp.js';
 import { hasIdentity, loadIdentity, type NodeIdentity } from '../identity/keystore.js';
 import { parseRoles } from '../identity/certificate.js';
 import { createApi } from './api.js';
-import { startCluster, type ClusterHooks } from './cluster-service.js';
+import { osInterfaces, startCluster, isLoopback } from './cluster-service.js';
+import { createPortMapper } from './port-mapper.js';
 import { startRoster } from './roster-service.js';
 import { startPairing } from './pairing-service.js';
 import { Conversations } from '../consensus/conversations.js';
@@ -122,13 +123,14 @@ export async function runAgent(opts: RunOptions, deps: { clock?: Clock; log?: Lo
     cleanups.push(() => udp.close());
     // The cluster owns the socket: transport, membership, STUN, rendezvous. Until members are
     // added (cards, pairing), every initiation is from a stranger: dropped unanswered, counted.
-    const hooks: ClusterHooks = {};
-    const cluster = await startCluster({ clock, rng: cryptoRng, udp, store, identity, config, profile, log, hooks });
+    const mode = config.nat.portMapping;
+    const mapper = mode !== 'off' && !isLoopback(config.cluster.host) ? createPortMapper(mode, config.nat.gateway || undefined) : undefined;
+    const cluster = await startCluster({ clock, rng: cryptoRng, udp, store, log, interfaces: osInterfaces, ...(mapper ? { mapper } : {}) }, identity, config, profile);
     cleanups.push(() => cluster.stop());
     const transport = cluster.node.transport;
-    // Friends, own nodes and revocations; it fills in the hooks (the transport refuses revoked
-    // nodes and blocked users, roster messages and members' states go to it).
-    const roster = await startRoster({ clock, store, identity, cluster, log, name: displayName(config), hooks });
+    // Friends, own nodes and revocations: it registers with the cluster's services (the transport
+    // refuses revoked nodes and blocked users; roster messages and members' states go to it).
+    const roster = await startRoster({ clock, store, identity, cluster, log, name: displayName(config) });
     const pairing = startPairing({ clock, rng: cryptoRng, roster, log, host: config.cluster.host, defaultTtlMs: profile.pairOfferTtlMs });
     cleanups.push(() => pairing.stop());
 
