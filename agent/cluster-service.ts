@@ -16,6 +16,7 @@ import { deleteMember, loadMembers, memberSpecFor, saveMember, saveMemberRecord 
 import type { MemberState, MemberView } from '../cluster/membership.js';
 import { classifyNat, type NatClassification } from '../cluster/nat.js';
 import { ClusterNode } from '../cluster/node.js';
+import { loadInitiationTs } from '../cluster/initiation-ts.js';
 import { Rendezvous } from '../cluster/rendezvous.js';
 import type { MessageHandler } from '../cluster/reliable.js';
 import type { NodeCertificate } from '../identity/certificate.js';
@@ -117,6 +118,10 @@ export async function startCluster(deps: {
       selfRecord: (_b, rec) => log.info(`this node's endpoints: ${rec.endpoints.map((e) => `${e.kind} ${e.host}:${e.port}`).join(', ') || 'none'} (record ${rec.seq})`),
     },
   });
+  // Transport (issue 18 break 5): the last initiation timestamp accepted from each member is kept
+  // in the store, so an initiation captured earlier and replayed after a restart gets no answer.
+  // Set before the members are added below.
+  node.transport.setInitiationTsStore(await loadInitiationTs(store, (m) => log.warn(m)));
   const membership = node.membership;
   const port = udp.local.port;
 
