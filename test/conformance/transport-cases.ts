@@ -327,6 +327,28 @@ test('SimNet: a member\'s initiation from a new address moves its endpoint only 
   t.same(b.moves.map((m) => m.host), ['10.0.0.1', '10.9.9.9'], 'one endpoint event for the move');
 });
 
+test('SimNet: crossing initiations both complete, and data flows both ways in either session', async (t) => {
+  // cluster/README.md §Pending initiations: an initiation received does not cancel our own.
+  const env = simEnv('crossing');
+  const a = await node(env, alice, 0);
+  const b = await node(env, bob, 1);
+  const ab = a.transport.addPeer({ dhKey: bob.dh.publicKey, psk: PSK, endpoint: b.socket.local });
+  const ba = b.transport.addPeer({ dhKey: alice.dh.publicKey, psk: PSK, endpoint: a.socket.local });
+  a.transport.connect(ab);
+  b.transport.connect(ba);
+  await env.settle(() => false, 500);
+  t.equal(a.transport.stats.handshakes, 2, 'alice: her own handshake and bob\'s');
+  t.equal(b.transport.stats.handshakes, 2);
+  for (let i = 0; i < 5; i++) {
+    a.transport.send(ab, text(`a${i}`));
+    b.transport.send(ba, text(`b${i}`));
+  }
+  t.ok(await env.settle(() => a.inbox.length === 5 && b.inbox.length === 5), 'every message delivered both ways');
+  t.equal(a.transport.stats.handshakes + b.transport.stats.handshakes, 4, 'no further handshake needed');
+  t.same(a.transport.stats.dropped, {}, 'nothing dropped');
+  t.same(b.transport.stats.dropped, {});
+});
+
 test('SimNet: two transports built from one seed send byte-identical handshakes (ephemerals from the Rng)', async (t) => {
   // Every random choice (ephemeral keys, indexes, jitter, cookie secrets and nonces) comes from
   // the Rng the transport is built with, so the bytes on the wire replay with the seed.
