@@ -500,16 +500,15 @@ export class Transport {
     this.byIndex.delete(pending.localIndex);
     p.pending = undefined;
     p.retry?.cancel();
-    this.rotate(p, { send: toThem.key(), recv: toUs.key(), localIndex: pending.localIndex, remoteIndex: senderIndex, sendCounter: 0, replay: new ReplayWindow(), createdMs: this.deps.clock.now(), initiator: true });
+    const hadQueued = p.queue.length > 0;
+    const session: Session = { send: toThem.key(), recv: toUs.key(), localIndex: pending.localIndex, remoteIndex: senderIndex, sendCounter: 0, replay: new ReplayWindow(), createdMs: this.deps.clock.now(), initiator: true };
+    // An authenticated answer to our own fresh ephemeral cannot be a replay: it moves the
+    // endpoint, and the queued payloads (sent by rotate) go there, in the new session.
+    this.updateEndpoint(p, from, () => this.rotate(p, session));
     this.setCert(p, parsed.cert);
     this.stats.handshakes++;
-    // An authenticated answer to our own fresh ephemeral cannot be a replay: it moves the endpoint.
-    this.updateEndpoint(p, from);
-    const queued = p.queue;
-    p.queue = [];
     // Key confirmation: the responder uses the session only after our first data packet.
-    if (queued.length === 0) this.sendData(p, p.current!, new Uint8Array(0));
-    for (const q of queued) this.sendData(p, p.current!, q);
+    if (!hadQueued) this.sendData(p, session, new Uint8Array(0));
   }
 
   private onCookie(data: Uint8Array, from: Endpoint): void {
@@ -544,9 +543,10 @@ export class Transport {
     const plain = aead.open(s.recv, CipherState.nonce(BigInt(counter)), data.subarray(DATA_HEADER), new Uint8Array(0));
     if (!plain) return this.drop('decrypt');
     if (!s.replay.accept(counter)) return this.drop('counter');
-    // Roaming first, so that payloads queued for the peer go to where it is now.
-    this.updateEndpoint(p, from);
-    if (s === p.next) this.rotate(p, s); // key confirmed by the initiator's first packet
+    // Key confirmed by the initiator's first packet: "next" becomes "current". The endpoint moves
+    // first, so that payloads queued for the peer go to where it is now; the event comes after,
+    // so that what its handler sends goes in the new session.
+    this.updateEndpoint(p, from, () => s === p.next && this.rotate(p, s));
     if (plain.length === 0) return; // keepalive
     this.stats.delivered++;
     this.deps.events?.message?.(p.id, plain);
@@ -575,12 +575,15 @@ export class Transport {
   }
 
   /** Roaming: the endpoint follows the source of the latest data packet that opened, or of a response to our initiation. */
-  private updateEndpoint(p: Peer, from: Endpoint): void {
+  private updateEndpoint(p: Peer, from: Endpoint, beforeEvent?: () => void): void {
     const prev = p.endpoint;
-    if (prev && prev.host === from.host && prev.port === from.port) return;
-    p.endpoint = { host: from.host, port: from.port };
-    this.endpointIndex = undefined;
-    this.deps.events?.endpoint?.(p.id, p.endpoint, prev);
+    const moved = !prev || prev.host !== from.host || prev.port !== from.port;
+    if (moved) {
+      p.endpoint = { host: from.host, port: from.port };
+      this.endpointIndex = undefined;
+    }
+    beforeEvent?.();
+    if (moved) this.deps.events?.endpoint?.(p.id, p.endpoint!, prev);
   }
 
   private setCert(p: Peer, cert: NodeCertificate): void {

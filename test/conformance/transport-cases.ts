@@ -327,6 +327,22 @@ test('SimNet: a member\'s initiation from a new address moves its endpoint only 
   t.same(b.moves.map((m) => m.host), ['10.0.0.1', '10.9.9.9'], 'one endpoint event for the move');
 });
 
+test('SimNet: payloads queued while reaching a peer at several addresses go to the one that answered', async (t) => {
+  const env = simEnv('queued-to-answer');
+  const a = await node(env, alice, 0);
+  const b = await node(env, bob, 1);
+  const stale = { host: '10.0.0.99', port: 5484 }; // nobody there any more
+  const ab = a.transport.addPeer({ dhKey: bob.dh.publicKey, psk: PSK, endpoint: stale });
+  b.transport.addPeer({ dhKey: alice.dh.publicKey, psk: PSK });
+  a.transport.send(ab, text('queued'));
+  a.transport.connect(ab, [stale, b.socket.local]);
+  const fromAlice = tap(a);
+  t.ok(await env.settle(() => b.inbox.length === 1), 'the queued payload arrived');
+  t.equal(b.inbox[0]!.text, 'queued');
+  t.equal(a.transport.peerInfo(ab)!.endpoint!.host, '10.0.0.2', 'the endpoint moved to the answer');
+  t.same(fromAlice.filter((x) => x.data[0] === 4).map((x) => x.to.host), ['10.0.0.2'], 'one data packet, to the new endpoint (the queued payload confirms the keys: no extra keepalive)');
+});
+
 test('SimNet: crossing initiations both complete, and data flows both ways in either session', async (t) => {
   // cluster/README.md §Pending initiations: an initiation received does not cancel our own.
   const env = simEnv('crossing');
