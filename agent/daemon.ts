@@ -143,6 +143,7 @@ export async function runAgent(opts: RunOptions, deps: { clock?: Clock; log?: Lo
     }));
     const api = createApi({
       token,
+      listen: () => ({ host: config.api.host, port: http.port }),
       cluster,
       pairing,
       roster,

@@ -272,6 +272,10 @@ export const ERROR_CODES = {
     cause: 'a local API request had no valid bearer token',
     fix: 'send the token from <data-dir>/api.token as `Authorization: Bearer TOKEN`',
   },
+  API_HOST_REFUSED: {
+    cause: 'a request to the local API named another host in its Host header (a web page using DNS rebinding, or a proxy in front of the API)',
+    fix: 'call the API as http://127.0.0.1:PORT/ (or localhost, or the configured api.host), with the port from <data-dir>/agent.json',
+  },
   API_UNREACHABLE: {
     cause: 'the agent recorded in the data dir does not answer on its API port',
     fix: 'check `systemctl status kith` or the agent log; restart the agent',
