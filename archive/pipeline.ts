@@ -15,7 +15,7 @@ import type { SealingPolicy } from './policy.js';
 import { ReedSolomon } from './reed-solomon.js';
 import {
   KEY_BYTES, OBJECT_ID_BYTES, OBJECT_KEY_INFO, OUTER_KEY_INFO, TAG_BYTES,
-  openChunk, openShard, outerWrapAad, sealChunk, sealShard, unwrapKey, wrapKey,
+  openChunk, openShard, outerWrapAad, sealChunk, sealShard, unwrapKey, wrapKey, type KeyWrap,
 } from './seal.js';
 
 export const DEFAULT_BLOCK_BYTES = 4096;
@@ -50,6 +50,8 @@ export interface SealedShard {
   holder: string;
   root: Uint8Array;
   bytes: Uint8Array;
+  /** The outer key of this shard's holder slot, wrapped (sent along, so a relay can peel). */
+  wrap: KeyWrap;
 }
 
 /** Splits an inner-sealed chunk into k equal data shards (zero-padded) and adds m parity shards. */
@@ -104,7 +106,7 @@ export async function putObject(
       const stored = sealShard(outerKeys[slot]!, object, index, j, shards[j]!);
       const root = merkleRoot(stored, blockBytes);
       entry.shards.push({ holder: slot, root, innerHash: sha256(shards[j]!) });
-      await sink({ object, chunk: index, shard: j, holder: holders[slot]!.id, root, bytes: stored });
+      await sink({ object, chunk: index, shard: j, holder: holders[slot]!.id, root, bytes: stored, wrap: holders[slot]!.outer });
     }
     chunks.push(entry);
   }

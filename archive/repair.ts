@@ -180,7 +180,7 @@ export async function executeRepair(
       const root = merkleRoot(stored, body.blockBytes);
       shards[shard] = { holder: slot, root, innerHash: sha256(all[shard]!) };
       bytesWritten += stored.length;
-      await sink({ object: body.object, chunk: r.chunk, shard, holder, root, bytes: stored });
+      await sink({ object: body.object, chunk: r.chunk, shard, holder, root, bytes: stored, wrap: holders[slot]!.outer });
     }
     chunks[r.chunk] = { sealed: c.sealed, shards };
   }
