@@ -22,8 +22,8 @@ export class HolderClient {
     return res as Extract<Response, { t: T }>;
   }
 
-  async put(peer: string, blockBytes: number, s: SealedShard, expiresMs: number): Promise<void> {
-    await this.call(peer, { t: 'put', object: s.object, chunk: s.chunk, shard: s.shard, root: s.root, blockBytes, expiresMs, wrap: s.wrap, data: s.bytes }, 'ok');
+  async put(peer: string, s: SealedShard, expiresMs: number): Promise<void> {
+    await this.call(peer, { t: 'put', object: s.object, chunk: s.chunk, shard: s.shard, root: s.root, blockBytes: s.blockBytes, expiresMs, wrap: s.wrap, data: s.bytes }, 'ok');
   }
 
   /** The stored bytes, or (peel) the bytes with the holder's layer removed when the outer layer is the holder's. */

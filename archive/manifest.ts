@@ -15,11 +15,10 @@ export const MANIFEST_LIMITS: DecodeLimits = { maxBytes: 64 * 1024 * 1024, maxDe
 
 export type ObjectKind = 'file' | 'history' | 'active';
 
-/** One shard of one chunk: who holds it, the Merkle root of the stored (outer-sealed) bytes, the SHA-256 of the inner-level bytes. */
+/** One shard of one chunk: who holds it, and the Merkle root of the stored (outer-sealed) bytes. */
 export interface ShardEntry {
   holder: number;
   root: Uint8Array;
-  innerHash: Uint8Array;
 }
 
 export interface ChunkEntry {
@@ -70,7 +69,7 @@ export function manifestToCbor(b: ManifestBody): CborValue {
     meta: b.meta,
     inner: b.inner.map(wrapToCbor),
     holders: b.holders.map((h) => ({ id: h.id, household: h.household, outer: wrapToCbor(h.outer) })),
-    chunks: b.chunks.map((c) => ({ sealed: c.sealed, shards: c.shards.map((s) => [s.holder, s.root, s.innerHash]) })),
+    chunks: b.chunks.map((c) => ({ sealed: c.sealed, shards: c.shards.map((s) => [s.holder, s.root]) })),
     signer: b.signer,
   };
 }
@@ -116,8 +115,9 @@ export function manifestFromCbor(v: CborValue): ManifestBody {
     if (!isObj(c)) bad(`chunk ${ci} is not a map`);
     const shards = list(c.shards, `chunk ${ci} shards`).map((s, si): ShardEntry => {
       const a = list(s, `chunk ${ci} shard ${si}`);
+      if (a.length !== 2) bad(`chunk ${ci} shard ${si} is not [holder, root]`);
       const holder = uint(a[0], `chunk ${ci} shard ${si} holder`, holders.length - 1);
-      return { holder, root: bytes(a[1], 'root', 32), innerHash: bytes(a[2], 'innerHash', 32) };
+      return { holder, root: bytes(a[1], 'root', 32) };
     });
     if (shards.length !== k + m) bad(`chunk ${ci} lists ${shards.length} shards, not k + m = ${k + m}`);
     return { sealed: uint(c.sealed, `chunk ${ci} sealed`, chunkBytes + 16), shards };

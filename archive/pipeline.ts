@@ -10,7 +10,7 @@ import { KithError } from '../core/errors.js';
 import { bytesEqual } from '../core/hex.js';
 import { DEFAULT_CHUNK_BYTES, fixedChunks } from './chunker.js';
 import type { ChunkEntry, HolderEntry, ManifestBody, ObjectKind } from './manifest.js';
-import { merkleRoot, sha256 } from './merkle.js';
+import { merkleRoot } from './merkle.js';
 import type { SealingPolicy } from './policy.js';
 import { ReedSolomon } from './reed-solomon.js';
 import {
@@ -18,7 +18,7 @@ import {
   openChunk, openShard, outerWrapAad, sealChunk, sealShard, unwrapKey, wrapKey, type KeyWrap,
 } from './seal.js';
 
-export const DEFAULT_BLOCK_BYTES = 4096;
+export const DEFAULT_BLOCK_BYTES = 16 * 1024;
 
 export interface HolderSlot {
   id: string;
@@ -52,19 +52,22 @@ export interface SealedShard {
   bytes: Uint8Array;
   /** The outer key of this shard's holder slot, wrapped (sent along, so a relay can peel). */
   wrap: KeyWrap;
+  /** Merkle block size of the root. */
+  blockBytes: number;
 }
 
 /** Splits an inner-sealed chunk into k equal data shards (zero-padded) and adds m parity shards. */
 export function erasureCode(rs: ReedSolomon, sealed: Uint8Array): Uint8Array[] {
-  const size = Math.ceil(sealed.length / rs.dataShards);
+  const size = shardBytes(sealed.length, rs.dataShards);
   const padded = new Uint8Array(size * rs.dataShards);
   padded.set(sealed);
   const data = Array.from({ length: rs.dataShards }, (_, i) => padded.subarray(i * size, (i + 1) * size));
   return [...data, ...rs.encode(data)];
 }
 
+/** Inner-level shard size: ceil(sealed / k) rounded up to a multiple of 4 (aligned table passes). */
 export function shardBytes(sealedChunkBytes: number, k: number): number {
-  return Math.ceil(sealedChunkBytes / k);
+  return Math.ceil(Math.ceil(sealedChunkBytes / k) / 4) * 4;
 }
 
 function checkPutOptions(o: PutOptions): void {
@@ -105,8 +108,8 @@ export async function putObject(
       const slot = slotOf.get(o.placement[j]!)!;
       const stored = sealShard(outerKeys[slot]!, object, index, j, shards[j]!);
       const root = merkleRoot(stored, blockBytes);
-      entry.shards.push({ holder: slot, root, innerHash: sha256(shards[j]!) });
-      await sink({ object, chunk: index, shard: j, holder: holders[slot]!.id, root, bytes: stored, wrap: holders[slot]!.outer });
+      entry.shards.push({ holder: slot, root });
+      await sink({ object, chunk: index, shard: j, holder: holders[slot]!.id, root, bytes: stored, wrap: holders[slot]!.outer, blockBytes });
     }
     chunks.push(entry);
   }
@@ -149,26 +152,58 @@ export interface GetReport {
   shardsRead: number;
 }
 
-/** Reads k good shards of one chunk, data shards first; ARCHIVE_UNRECOVERABLE below k. */
-export async function readChunkShards(body: ManifestBody, c: number, fetch: FetchPeeled, report: GetReport): Promise<(Uint8Array | undefined)[]> {
+/** Most k-subsets tried when the first k shards of a chunk do not open (a holder lied). */
+const MAX_SUBSETS = 256;
+
+function* subsets(items: number[], k: number, start = 0, acc: number[] = []): Generator<number[]> {
+  if (acc.length === k) return yield [...acc];
+  for (let i = start; i <= items.length - (k - acc.length); i++) yield* subsets(items, k, i + 1, [...acc, items[i]!]);
+}
+
+/**
+ * One chunk: fetches shards (data shards first, so a healthy read decodes nothing), rebuilds and
+ * opens it with the object key. Peeled shards are verified by the inner AEAD: when the first k do
+ * not open, every shard is fetched and k-subsets are tried until one opens; shards that then
+ * disagree with the re-encoded chunk are reported bad. Returns the plaintext and the
+ * inner-sealed chunk (repair re-encodes it). ARCHIVE_UNRECOVERABLE when no k of them open the chunk.
+ */
+export async function readChunk(body: ManifestBody, rs: ReedSolomon, objectKey: Uint8Array, c: number, fetch: FetchPeeled, report: GetReport): Promise<{ plain: Uint8Array; sealed: Uint8Array }> {
   const entry = body.chunks[c]!;
   const size = shardBytes(entry.sealed, body.k);
-  const got: (Uint8Array | undefined)[] = new Array(body.k + body.m).fill(undefined);
-  let good = 0;
-  for (let j = 0; j < body.k + body.m && good < body.k; j++) {
+  const got = new Map<number, Uint8Array>();
+  const n = body.k + body.m;
+  const take = async (j: number) => {
     const s = entry.shards[j]!;
     const bytes = await fetch(c, j, body.holders[s.holder]!);
-    if (!bytes) continue;
+    if (!bytes) return;
     report.shardsRead++;
-    if (bytes.length !== size || !bytesEqual(sha256(bytes), s.innerHash)) {
-      report.bad.push({ chunk: c, shard: j, holder: body.holders[s.holder]!.id });
-      continue;
+    if (bytes.length === size) got.set(j, bytes);
+    else report.bad.push({ chunk: c, shard: j, holder: body.holders[s.holder]!.id });
+  };
+  for (let j = 0; j < n && got.size < body.k; j++) await take(j);
+  const attempt = (use: number[]) => {
+    const sealed = joinChunk(rs, entry.sealed, Array.from({ length: n }, (_, j) => (use.includes(j) ? got.get(j) : undefined)));
+    try {
+      return { plain: openChunk(objectKey, body.object, c, sealed), sealed };
+    } catch {
+      return undefined;
     }
-    got[j] = bytes;
-    good++;
+  };
+  if (got.size >= body.k) {
+    const first = attempt([...got.keys()].slice(0, body.k));
+    if (first) return first;
   }
-  if (good < body.k) throw new KithError('ARCHIVE_UNRECOVERABLE', `chunk ${c}: only ${good} of the ${body.k} shards needed could be fetched and checked`);
-  return got;
+  for (let j = 0; j < n; j++) if (!got.has(j)) await take(j);
+  let tries = 0;
+  for (const use of subsets([...got.keys()].sort((a, b) => a - b), body.k)) {
+    if (++tries > MAX_SUBSETS) break;
+    const ok = attempt(use);
+    if (!ok) continue;
+    const all = erasureCode(rs, ok.sealed);
+    for (const [j, bytes] of got) if (!bytesEqual(bytes, all[j]!)) report.bad.push({ chunk: c, shard: j, holder: body.holders[entry.shards[j]!.holder]!.id });
+    return ok;
+  }
+  throw new KithError('ARCHIVE_UNRECOVERABLE', `chunk ${c}: no ${body.k} of the ${got.size} shards fetched open it`);
 }
 
 /** Rebuilds chunk c's inner-sealed bytes from k good shards. */
@@ -189,8 +224,7 @@ export async function* getObject(body: ManifestBody, objectKey: Uint8Array, fetc
   const rs = new ReedSolomon(body.k, body.m);
   let total = 0;
   for (let c = 0; c < body.chunks.length; c++) {
-    const shards = await readChunkShards(body, c, fetch, report);
-    const plain = openChunk(objectKey, body.object, c, joinChunk(rs, body.chunks[c]!.sealed, shards));
+    const { plain } = await readChunk(body, rs, objectKey, c, fetch, report);
     total += plain.length;
     yield plain;
   }

@@ -13,7 +13,7 @@ import type { Rng } from '../core/rng.js';
 import type { AuditState } from './audit.js';
 import type { ChunkEntry, HolderEntry, ManifestBody } from './manifest.js';
 import { merkleRoot, sha256 } from './merkle.js';
-import { erasureCode, joinChunk, readChunkShards, shardBytes, type FetchPeeled, type GetReport, type SealedShard } from './pipeline.js';
+import { erasureCode, readChunk, shardBytes, type FetchPeeled, type GetReport, type SealedShard } from './pipeline.js';
 import type { SealingPolicy } from './policy.js';
 import { ReedSolomon } from './reed-solomon.js';
 import { KEY_BYTES, OUTER_KEY_INFO, TAG_BYTES, outerWrapAad, sealShard, wrapKey } from './seal.js';
@@ -134,12 +134,13 @@ export interface RepairResult {
 }
 
 /**
- * Executes a plan: per chunk, fetches k good shards (peeled and checked, via readChunkShards),
- * rebuilds the lost ones, seals each for its new holder under one fresh outer key per new holder
+ * Executes a plan: per chunk, fetches k shards and opens the chunk with the object key (readChunk:
+ * so shards a holder peeled are checked by the inner AEAD, and liars are found), rebuilds the lost ones, seals each for its new holder under one fresh outer key per new holder
  * slot, sends it to sink, and returns the next manifest version (to be signed by the owner).
  */
 export async function executeRepair(
   body: ManifestBody,
+  objectKey: Uint8Array,
   plan: RepairPlan,
   fetch: FetchPeeled,
   newHolders: ReadonlyMap<string, RepairCandidate>,
@@ -170,17 +171,17 @@ export async function executeRepair(
   for (const r of plan.repairs) {
     const c = chunks[r.chunk]!;
     const before = report.shardsRead;
-    const got = await readChunkShards(body, r.chunk, fetch, report);
+    const { sealed } = await readChunk(body, rs, objectKey, r.chunk, fetch, report);
     bytesRead += (report.shardsRead - before) * (shardBytes(c.sealed, body.k) + TAG_BYTES);
-    const all = erasureCode(rs, joinChunk(rs, c.sealed, got));
+    const all = erasureCode(rs, sealed);
     const shards = [...c.shards];
     for (const { shard, holder } of r.rebuild) {
       const { slot, key } = keyFor(holder);
       const stored = sealShard(key, body.object, r.chunk, shard, all[shard]!);
       const root = merkleRoot(stored, body.blockBytes);
-      shards[shard] = { holder: slot, root, innerHash: sha256(all[shard]!) };
+      shards[shard] = { holder: slot, root };
       bytesWritten += stored.length;
-      await sink({ object: body.object, chunk: r.chunk, shard, holder, root, bytes: stored, wrap: holders[slot]!.outer });
+      await sink({ object: body.object, chunk: r.chunk, shard, holder, root, bytes: stored, wrap: holders[slot]!.outer, blockBytes: body.blockBytes });
     }
     chunks[r.chunk] = { sealed: c.sealed, shards };
   }

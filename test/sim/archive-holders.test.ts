@@ -71,7 +71,7 @@ t.test(`put, audit, kill, contain, fail, repair, read back over SimNet (seed ${S
   const body = await drive(c, putObject([data], {
     kind: 'active', policy, holders: slots, placement: place.holders.map((id) => slots.findIndex((s) => s.id === id)), k, m, chunkBytes,
     signerPublicKey: signer, rng, wallTimeMs: c.clock.wallTime(),
-  }, (s) => client.put(s.holder, 4096, s, c.clock.wallTime() + 30 * 24 * 60 * MINUTE)));
+  }, (s) => client.put(s.holder, s, c.clock.wallTime() + 30 * 24 * 60 * MINUTE)));
   const manifest = openManifest(signManifest(body, signerSeed), [signer]);
   t.equal(manifest.chunks.length, 5);
 
@@ -102,7 +102,7 @@ t.test(`put, audit, kill, contain, fail, repair, read back over SimNet (seed ${S
     if (audits.get(h.id)!.state !== 'ok') return undefined;
     return (await client.get(h.id, manifest.object, ch, j, true)).data;
   };
-  const res = await drive(c, executeRepair(manifest, plan, fetch, new Map([[cand.id, cand]]), policy, rng, (s) => client.put(s.holder, 4096, s, c.clock.wallTime() + 30 * 24 * 60 * MINUTE)));
+  const res = await drive(c, executeRepair(manifest, objectKeyFor(manifest, deviceA.secretKey, deviceA.publicKey), plan, fetch, new Map([[cand.id, cand]]), policy, rng, (s) => client.put(s.holder, s, c.clock.wallTime() + 30 * 24 * 60 * MINUTE)));
   const ratio = res.bytesRead / res.bytesWritten;
   t.ok(ratio <= k, `repair read ${res.bytesRead} B for ${res.bytesWritten} B repaired: ${ratio.toFixed(2)} ≤ k = ${k}`);
   const repaired = openManifest(signManifest(res.body, signerSeed), [signer]);

@@ -91,7 +91,7 @@ t.test('repair: Bob\'s NAS fails in the base case; two shards per chunk rebuilt 
   t.same(plan.repairs[0]!.rebuild, [{ shard: 2, holder: 'carol-router' }, { shard: 3, holder: 'carol-router' }]);
   t.ok(plan.bytesRead / plan.bytesWritten <= 2, `planned read/repaired ${plan.bytesRead / plan.bytesWritten} ≤ k`);
   const down = new Set(['bob-nas']);
-  const res = await executeRepair(body, plan, fetcher(body, store, down), new Map([[carol.id, carol]]), policy, rng, async (s) => {
+  const res = await executeRepair(body, objectKeyFor(body, A.secretKey, A.publicKey), plan, fetcher(body, store, down), new Map([[carol.id, carol]]), policy, rng, async (s) => {
     store.set(`${s.chunk}/${s.shard}/${s.holder}`, s);
   });
   t.equal(res.body.version, 2);
@@ -131,7 +131,7 @@ t.test('repair starts before a loss of data: 4 + 2 over three households, one sh
   t.equal(plan.repairs.length, body.chunks.length, 'five of six left is above k but below the threshold: repair now');
   t.same(plan.repairs[0]!.rebuild, [{ shard: 5, holder: 'd1' }]);
   t.equal(plan.bytesRead / plan.bytesWritten, 4, 'k = 4 bytes read per byte repaired, the stated bound');
-  const res = await executeRepair(body, plan, fetcher(body, store, new Set(['c2'])), new Map(plan.repairs[0]!.rebuild.map((r) => [r.holder, { ...slot(r.holder, 'd'), room: 10 }])), policy, rng, async (s) => {
+  const res = await executeRepair(body, objectKeyFor(body, A.secretKey, A.publicKey), plan, fetcher(body, store, new Set(['c2'])), new Map(plan.repairs[0]!.rebuild.map((r) => [r.holder, { ...slot(r.holder, 'd'), room: 10 }])), policy, rng, async (s) => {
     store.set(`${s.chunk}/${s.shard}/${s.holder}`, s);
   });
   t.equal(res.bad.length, 0);

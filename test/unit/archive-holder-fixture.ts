@@ -59,7 +59,7 @@ export async function objectFor(o: ReturnType<typeof ownerSetup>, data: Uint8Arr
   const policy = sealingPolicy(kind, [{ id: 'alice-laptop', dhPublicKey: o.deviceA.publicKey }, { id: 'alice-desktop', dhPublicKey: o.deviceB.publicKey }]);
   const shards: SealedShard[] = [];
   const body = await putObject([data], { kind, policy, holders: o.holders, placement: [0, 1, 2, 1], k: 2, m: 2, chunkBytes: 1000, blockBytes: 64, signerPublicKey: signatures.ed25519PublicKey(o.signerSeed), rng: o.rng, wallTimeMs: o.clock.wallTime() }, async (s) => {
-    await o.client.put(s.holder, 64, s, expiresMs); // streamed: each shard leaves as it is made
+    await o.client.put(s.holder, s, expiresMs); // streamed: each shard leaves as it is made
     shards.push(s);
   });
   return { body, shards };

@@ -55,8 +55,8 @@ t.test('quota, disk and bad shards: clear errors, nothing already stored lost', 
   await expectCodeAsync(t, () => objectFor(o, o.rng.bytes(100), 'active'), 'ARCHIVE_DISK_FULL', 'full disk');
   o.setFreeDisk(1e12);
   const s = first.shards[0]!;
-  await expectCodeAsync(t, () => o.client.put(s.holder, 64, { ...s, root: new Uint8Array(32) }, 0), 'ARCHIVE_SHARD_INVALID', 'root mismatch');
-  await expectCodeAsync(t, () => o.client.put(s.holder, 64, { ...s, bytes: new Uint8Array(5 * 1024 * 1024) }, 0), 'CBOR_INVALID', 'oversize shard (over the message size limit)');
+  await expectCodeAsync(t, () => o.client.put(s.holder, { ...s, root: new Uint8Array(32) }, 0), 'ARCHIVE_SHARD_INVALID', 'root mismatch');
+  await expectCodeAsync(t, () => o.client.put(s.holder, { ...s, bytes: new Uint8Array(5 * 1024 * 1024) }, 0), 'CBOR_INVALID', 'oversize shard (over the message size limit)');
   await expectCodeAsync(t, () => o.client.get('bob-nas', new Uint8Array(32), 0, 0, false), 'ARCHIVE_SHARD_UNKNOWN', 'unknown object');
   await expectCodeAsync(t, () => o.client.renew('bob-nas', new Uint8Array(32), 1), 'ARCHIVE_SHARD_UNKNOWN', 'renew unknown');
   const stranger = new HolderClient({ request: (_peer, p) => o.holderOf('bob-nas').handle('stranger-node', p) });
