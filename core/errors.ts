@@ -99,6 +99,10 @@ export const ERROR_CODES = {
     cause: 'a signed object does not verify: forged, truncated, altered or signed by another key',
     fix: 'nothing was accepted from it; if it came from a file, restore the file from a good copy',
   },
+  SEAL_INVALID: {
+    cause: 'a sealed box (HPKE or a chunk seal) does not open: wrong key, wrong context, or altered or truncated bytes',
+    fix: 'nothing was accepted from it; fetch the object again from another holder (the archive does this by itself)',
+  },
   USAGE: {
     cause: 'a command was called with missing, unknown or malformed arguments',
     fix: 'run the command with --help to see its arguments',
