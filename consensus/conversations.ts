@@ -235,6 +235,11 @@ export class Conversations {
     return openConversation((await this.deps.store.get(`conv/${hits[0]}/head`))!);
   }
 
+  /** The signed header as stored. */
+  async headerBytes(convId: string): Promise<Uint8Array | undefined> {
+    return this.deps.store.get(`conv/${convId}/head`);
+  }
+
   /** Every message this node holds for the conversation (accepted or not by the pattern). */
   async messages(convId: string): Promise<Message[]> {
     return [...(await this.load(convId)).byHash.values()];
