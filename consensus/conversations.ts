@@ -57,25 +57,49 @@ export const DISCUSSION_METHOD: MethodSpec = { kind: 'cel', reached: 'deadlinePa
 
 const pad = (n: number) => String(n).padStart(10, '0');
 
+/**
+ * Finds the first reached prefix while messages are applied in canonical order. A built-in
+ * method's input changes only with the votes, the informed participants or the deadline having
+ * passed, so it is evaluated only when one of those changed (its answer in between is the same);
+ * a CEL method sees the message count too and is evaluated after every accepted message.
+ */
+export class Decider {
+  decision: Decision | undefined;
+  private key = '';
+
+  constructor(private readonly conv: Conversation) {}
+
+  /** After `m` was accepted into `s`; true once the decision is reached. */
+  step(s: ReplayState, m: Message): boolean {
+    if (this.decision) return true;
+    const c = this.conv;
+    const passed = c.deadlineMs > 0 && m.atMs > c.deadlineMs;
+    const key = c.method.kind === 'cel' ? String(s.accepted.length) : `${s.votesVersion}|${s.informed.size}|${passed}`;
+    if (key === this.key) return false;
+    this.key = key;
+    const result = evaluateSpec(c.method, methodInput(s, m.atMs), { messages: s.accepted.length, deadlineMs: c.deadlineMs, nowMs: m.atMs });
+    if (result.reached) this.decision = { messages: s.accepted.map((x) => x.hash).sort(), evaluatedAtMs: m.atMs, result };
+    return result.reached;
+  }
+}
+
+/** The decision at the deadline (none reached before it): every message up to it, at deadline + 1. */
+export function deadlineDecision(conv: Conversation, accepted: Message[]): Decision {
+  const at = conv.deadlineMs + 1;
+  const upTo = accepted.filter((m) => m.atMs <= conv.deadlineMs);
+  const s = replay(conv, upTo);
+  const result = evaluateSpec(conv.method, methodInput(s, at), { messages: upTo.length, deadlineMs: conv.deadlineMs, nowMs: at });
+  return { messages: upTo.map((m) => m.hash).sort(), evaluatedAtMs: at, result };
+}
+
 /** The decision of a message set (see the file comment), or undefined when none is reached yet. */
 export function decide(conv: Conversation, messages: Message[], nowMs: number): Decision | undefined {
-  const ctx = (at: number, count: number) => ({ messages: count, deadlineMs: conv.deadlineMs, nowMs: at });
   // One pass: a prefix of the canonical replay is the replay of that prefix (acceptance depends
   // only on earlier messages), so the method is evaluated on the live state after each message.
-  let decision: Decision | undefined;
-  const full = replay(conv, messages, (s, m) => {
-    const result = evaluateSpec(conv.method, methodInput(s, m.atMs), ctx(m.atMs, s.accepted.length));
-    if (result.reached) decision = { messages: s.accepted.map((x) => x.hash).sort(), evaluatedAtMs: m.atMs, result };
-    return result.reached;
-  });
-  if (decision) return decision;
-  if (conv.deadlineMs > 0 && nowMs > conv.deadlineMs) {
-    const at = conv.deadlineMs + 1;
-    const upTo = full.accepted.filter((m) => m.atMs <= conv.deadlineMs);
-    const s = replay(conv, upTo);
-    const result = evaluateSpec(conv.method, methodInput(s, at), ctx(at, upTo.length));
-    return { messages: upTo.map((m) => m.hash).sort(), evaluatedAtMs: at, result };
-  }
+  const d = new Decider(conv);
+  const full = replay(conv, messages, (s, m) => d.step(s, m));
+  if (d.decision) return d.decision;
+  if (conv.deadlineMs > 0 && nowMs > conv.deadlineMs) return deadlineDecision(conv, full.accepted);
   return undefined;
 }
 
@@ -119,6 +143,8 @@ interface Loaded {
   conv: Conversation;
   byHash: Map<string, Message>;
   state: ReplayState;
+  /** Follows `state`: the first reached prefix, found as messages are applied. */
+  decider: Decider;
   closing: Closing | undefined;
 }
 
@@ -228,6 +254,8 @@ export class Conversations {
   /** Finds a conversation by id or a unique prefix of at least 8 hex characters. */
   async resolve(idOrPrefix: string): Promise<Conversation> {
     const p = idOrPrefix.toLowerCase();
+    const hit = this.shared.loaded.get(p);
+    if (hit) return hit.conv;
     if (!/^[0-9a-f]{8,64}$/.test(p)) throw new KithError('CONV_NOT_FOUND', `${JSON.stringify(idOrPrefix)} is not a conversation id (8 to 64 hex characters)`);
     const hits: string[] = [];
     for await (const [k] of this.deps.store.range({ gte: `convidx/${p}`, lt: prefixEnd(`convidx/${p}`), limit: 2 })) hits.push(k.slice('convidx/'.length));
@@ -378,7 +406,8 @@ export class Conversations {
 
   private async closeLoaded(l: Loaded): Promise<Closing | undefined> {
     if (l.closing) return l.closing;
-    const d = decide(l.conv, [...l.byHash.values()], this.deps.clock.wallTime());
+    const c = l.conv;
+    const d = l.decider.decision ?? (c.deadlineMs > 0 && this.deps.clock.wallTime() > c.deadlineMs ? deadlineDecision(c, l.state.accepted) : undefined);
     if (!d) return undefined;
     const bytes = signClosing({ conv: l.conv.id, messages: d.messages, evaluatedAtMs: d.evaluatedAtMs, outcome: outcomeValue(d.result.outcome) }, this.deps.signer);
     const closing = openClosing(bytes);
@@ -396,8 +425,9 @@ export class Conversations {
     l.byHash.set(m.hash, m);
     // Incremental when the message sorts after everything applied (the usual case); otherwise the
     // set is replayed in memory (a late message can change what follows it).
-    if (l.state.last === undefined || canonicalOrder(l.state.last, m) < 0) applyMessage(l.state, m);
-    else l.state = replay(l.conv, l.byHash.values());
+    if (l.state.last === undefined || canonicalOrder(l.state.last, m) < 0) {
+      if (applyMessage(l.state, m)) l.decider.step(l.state, m);
+    } else this.replayAll(l);
   }
 
   /**
@@ -413,7 +443,12 @@ export class Conversations {
     if (l.state.tips.get(m.chain)?.hash === hash) return; // cannot happen: the tip is m's predecessor
     await this.deps.store.batch([{ type: 'put', key: `conv/${l.conv.id}/orphan/${hash}`, value: existing }, { type: 'del', key }]);
     l.byHash.delete(hash);
-    l.state = replay(l.conv, l.byHash.values());
+    this.replayAll(l);
+  }
+
+  private replayAll(l: Loaded): void {
+    l.decider = new Decider(l.conv);
+    l.state = replay(l.conv, l.byHash.values(), (s, m) => (l.decider.step(s, m), false));
   }
 
   private async load(convId: string): Promise<Loaded> {
@@ -429,7 +464,8 @@ export class Conversations {
     }
     let closing: Closing | undefined;
     for (const c of await this.closings(convId)) if (verifyClosing(conv, c, byHash).valid) closing = closing ? preferClosing(closing, c) : c;
-    const loaded: Loaded = { conv, byHash, state: replay(conv, byHash.values()), closing };
+    const loaded: Loaded = { conv, byHash, state: replay(conv, []), decider: new Decider(conv), closing };
+    this.replayAll(loaded);
     // Another caller may have loaded it meanwhile: keep the first, so every writer shares one.
     const again = this.shared.loaded.get(convId);
     if (again) return again;

@@ -14,6 +14,8 @@ export interface ReplayState {
   rejected: { message: Message; reason: string }[];
   /** The latest vote-like message per author (ballot, position, rsvp, ack). */
   votes: Map<string, { ballot: Ballot; message: Message }>;
+  /** Counts changes to `votes` (a method's input changes only with votes, informed or time). */
+  votesVersion: number;
   /** Debate: arguments accepted so far (turn = their count). */
   arguments: number;
   /** Participants (hex) who provably hold the conversation: its author, and every author of an accepted message. */
@@ -108,7 +110,7 @@ export function checkMessage(s: ReplayState, m: Message): { reason?: string; bal
 
 /** A fresh state: nothing replayed yet. */
 export function emptyState(conv: Conversation): ReplayState {
-  return { conv, accepted: [], rejected: [], votes: new Map(), arguments: 0, informed: new Set([toHex(conv.author)]), tips: new Map(), last: undefined };
+  return { conv, accepted: [], rejected: [], votes: new Map(), votesVersion: 0, arguments: 0, informed: new Set([toHex(conv.author)]), tips: new Map(), last: undefined };
 }
 
 /**
@@ -133,7 +135,10 @@ export function applyMessage(s: ReplayState, m: Message): boolean {
   s.accepted.push(m);
   s.informed.add(m.authorHex);
   if (m.kind === 'argument') s.arguments++;
-  if (r.ballot !== undefined) s.votes.set(m.authorHex, { ballot: r.ballot, message: m });
+  if (r.ballot !== undefined) {
+    s.votes.set(m.authorHex, { ballot: r.ballot, message: m });
+    s.votesVersion++;
+  }
   return true;
 }
 
