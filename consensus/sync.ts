@@ -15,9 +15,8 @@ import type { Rng } from '../core/rng.js';
 import { prefixEnd, type KvStore } from '../core/store.js';
 import { currentEpoch, epochNodes, openEpoch, type EpochRecord } from './epochs.js';
 import { readEnvelope, type Envelope } from './sealing.js';
+import type { ServiceSpec } from '../cluster/services.js';
 
-/** First byte of a reliable message carrying sync (cluster/README.md, "Channels"). */
-export const SERVICE_SYNC = 0x43;
 export const SYNC_LIMITS = { itemsPerMessage: 256, bytesPerMessage: 512 * 1024, pendingPerGroup: 4096, groupsPerDigest: 512, messageBytes: 2 * 1024 * 1024 } as const;
 
 export interface SyncOptions {
@@ -32,8 +31,8 @@ export interface SyncDeps {
   rng: Rng;
   /** This node's DH key (hex): its id among members and in epochs. */
   self: string;
-  /** Sends one reliable message to a member (resolves when acknowledged). */
-  send(peer: string, payload: Uint8Array): Promise<void>;
+  /** Sends one reliable message to a member (resolves when acknowledged): the conversations service's port (cluster/services.ts). */
+  send(peer: string, body: Uint8Array): Promise<void>;
   /** Members that are reachable now. */
   peers(): string[];
   /** A new item was stored (in chain order per sender): access nodes open it here. */
@@ -68,6 +67,18 @@ export class ConvSync {
 
   constructor(private readonly deps: SyncDeps, opts: Partial<SyncOptions> = {}) {
     this.o = { ...DEFAULT_SYNC, ...opts };
+  }
+
+  /**
+   * Registers as the `conversations` service of a cluster node: messages in, membership changes
+   * (alive: compare holdings; dead: stop the resync timer). Returns the port to send with.
+   */
+  static serviceSpec(sync: () => ConvSync): ServiceSpec {
+    return {
+      name: 'conversations',
+      onMessage: (peer, body) => void sync().receive(peer, body),
+      onState: (id, state) => (state === 'alive' ? sync().peerUp(id) : state === 'dead' || state === 'revoked' ? sync().peerDown(id) : undefined),
+    };
   }
 
   /** Loads what the store holds (call once before use). */
@@ -131,7 +142,7 @@ export class ConvSync {
     this.timers.clear();
   }
 
-  /** A sync message from a member (the payload after the service byte). */
+  /** A sync message from a member (the body after the service byte). */
   receive(peer: string, payload: Uint8Array): Promise<void> {
     return this.serial(() => this.handle(peer, payload));
   }
@@ -334,12 +345,8 @@ export class ConvSync {
   }
 
   private async sendMsg(peer: string, m: Record<string, CborValue>): Promise<void> {
-    const body = encodeCanonical(m);
-    const payload = new Uint8Array(body.length + 1);
-    payload[0] = SERVICE_SYNC;
-    payload.set(body, 1);
     try {
-      await this.deps.send(peer, payload);
+      await this.deps.send(peer, encodeCanonical(m));
     } catch (e) {
       // An unreachable peer catches up by digest when it is back.
       this.deps.log?.(`sync: send to ${peer.slice(0, 12)} failed: ${(e as Error).message}`);

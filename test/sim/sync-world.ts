@@ -16,7 +16,8 @@ import { pairPsk, rendezvousSecret } from '../../cluster/secrets.js';
 import { TEST_TIMING } from '../../cluster/timing.js';
 import { Conversations } from '../../consensus/conversations.js';
 import { SealedConversations } from '../../consensus/sealed-conversations.js';
-import { ConvSync, SERVICE_SYNC } from '../../consensus/sync.js';
+import { ConvSync } from '../../consensus/sync.js';
+import type { ServicePort } from '../../cluster/services.js';
 import type { Conversation, Message, Signer } from '../../consensus/records.js';
 
 export interface NodeSpec {
@@ -105,19 +106,15 @@ export class World {
     n.socket = socket;
     const cert = verifyCertificate(n.certBytes);
     const rng = new SeededRng(`node:${this.seed}:${name}:${this.clock.now()}`);
+    let port: ServicePort | undefined;
     const sync = new ConvSync({
       store: n.store, clock: this.clock, rng, self: n.id,
-      send: (peer, payload) => n.cluster!.reliable.send(peer, payload),
+      send: (peer, body) => port!.send(peer, body),
       peers: () => this.members(n).filter((m) => n.cluster!.membership.stateOf(m.id) === 'alive').map((m) => m.id),
       onItem: (group, item) => n.sealed?.onItem(group, item),
     });
-    const cluster = new ClusterNode({ clock: this.clock, rng, socket }, { cert, certBytes: n.certBytes, dh: n.dh, signSecret: n.signer.signSecret }, {
-      timing: TEST_TIMING,
-      events: { state: (id, s) => (s === 'alive' ? sync.peerUp(id) : s === 'dead' ? sync.peerDown(id) : undefined) },
-      onMessage: (peer, payload) => {
-        if (payload[0] === SERVICE_SYNC) void sync.receive(peer, payload.subarray(1));
-      },
-    });
+    const cluster = new ClusterNode({ clock: this.clock, rng, socket }, { cert, certBytes: n.certBytes, dh: n.dh, signSecret: n.signer.signSecret }, { timing: TEST_TIMING });
+    port = cluster.services.register(ConvSync.serviceSpec(() => sync));
     cluster.membership.setLocalEndpoints('lan', [{ host: n.address, port: 5484 }]);
     for (const m of this.members(n)) {
       cluster.membership.add({ cert: verifyCertificate(m.certBytes), certBytes: m.certBytes, psk: pairPsk(this.secret, n.dh.publicKey, m.dh.publicKey), rendezvousSecret: rendezvousSecret(this.secret), endpoints: [{ host: m.address, port: 5484 }] });
