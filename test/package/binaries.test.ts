@@ -4,6 +4,7 @@
 import t, { type Test } from 'tap';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { REPO_ROOT } from '../helpers/vectors.js';
 
@@ -49,6 +50,10 @@ function selfTest(t: Test, cmd: string[], runtime: RegExp): void {
   const status = kith(['status', '--data-dir', data, '--json']);
   t.equal(status.status, 0, status.err);
   t.same([JSON.parse(status.out).identity.userKey, JSON.parse(status.out).running], [JSON.parse(init.out).userKey, false]);
+  // Without --data-dir: the home default, not the .env's KITH_DATA_DIR.
+  const dflt = kith(['status', '--json']);
+  t.equal(dflt.status, 0, dflt.err);
+  t.equal(JSON.parse(dflt.out).dataDir, path.join(dir, '.local', 'share', 'kith'), '.env was not read');
   const m = kith(['method', 'test', '--method', 'schulze', '--input', 'sch.json', '--json']);
   t.equal(m.status, 0, m.err);
   t.same(JSON.parse(m.out).outcome.winners, ['E']);
@@ -60,7 +65,7 @@ function tests(): void {
     selfTest(t, [...QEMU, path.join(OUT, 'kith-linux-arm64')], /bun \d/);
   });
 
-  t.test('x64 binary: --version and a self-test, in a folder without node_modules', async (t) => {
+  t.test('x64 binary: --version and a self-test', async (t) => {
     build('x64');
     selfTest(t, [path.join(OUT, 'kith-linux-x64')], /bun \d/);
   });
@@ -70,7 +75,8 @@ function tests(): void {
     const tarball = path.join(OUT, `kith-${version}-node.tar.xz`);
     t.ok(fs.existsSync(tarball));
     // Unpacked elsewhere, it must find LevelDB's prebuild next to itself.
-    const dir = t.testdir();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kith-node-bundle-'));
+    t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
     t.equal(spawnSync('tar', ['-C', dir, '-xJf', tarball]).status, 0);
     selfTest(t, ['node', path.join(dir, 'kith-node', 'kith.mjs')], /node \d/);
   });
