@@ -167,8 +167,7 @@ export function loadConfigFile(file: string): Config {
   try {
     doc = parseToml(text) as Record<string, unknown>;
   } catch (e) {
-    const msg = (e as Error).message.split('\n')[0];
-    throw new KithError('CONFIG_UNREADABLE', `config ${file} is not valid TOML: ${msg}`, { cause: e });
+    throw new KithError('CONFIG_UNREADABLE', `config ${file} is not valid TOML: ${tomlErrorText(e)}`, { cause: e });
   }
   const { config, problems } = validateConfig(doc);
   if (problems.length > 0) {
@@ -177,6 +176,14 @@ export function loadConfigFile(file: string): Config {
     });
   }
   return config;
+}
+
+/** smol-toml's error as one line that names where: "line 3, column 8: invalid value". */
+export function tomlErrorText(e: unknown): string {
+  const err = e as { message?: unknown; line?: unknown; column?: unknown };
+  const first = String(err.message ?? e).split('\n')[0]!.replace(/^Invalid TOML document: /, '');
+  if (typeof err.line !== 'number' || typeof err.column !== 'number') return first;
+  return `line ${err.line}, column ${err.column}: ${first}`;
 }
 
 /** The documentation table of every key (agent/README.md embeds its output). */
