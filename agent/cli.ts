@@ -12,12 +12,12 @@ import { hasIdentity, loadIdentity } from '../identity/keystore.js';
 import { configDoc, loadConfigFile } from './config.js';
 import { runAgent } from './daemon.js';
 import { formatIdentity, viewIdentity } from './identity-view.js';
-import { initIdentity, readPhraseFile, writePhraseFile } from './init.js';
+import { initIdentity, readPhraseFile } from './init.js';
 import { undoNewDirOnFailure } from './fresh-dir.js';
 import { dataFiles, dirSizeBytes, resolveConfigPath, resolveDataDir } from './paths.js';
 import { PROFILE_NAMES, type ProfileName } from './profiles.js';
 import { readRuntimeRecord } from './runtime-file.js';
-import { RUNTIME, VERSION } from './version.js';
+import { versionLine } from './version.js';
 import { addMethodCommands } from './cli-method.js';
 import { addConvCommands } from './cli-conv.js';
 import { addClusterCommands } from './cli-cluster.js';
@@ -115,7 +115,7 @@ async function fetchStatus(apiPort: number, token: string): Promise<Record<strin
 export function buildProgram(io: CliIo): Command {
   const program = new Command('kith')
     .description('kith: private friend clusters between the machines of people who have met')
-    .version(`${VERSION} (${RUNTIME})`, '-V, --version')
+    .version(versionLine(), '-V, --version')
     .showHelpAfterError(false)
     .exitOverride()
     // Commander's own error line is dropped: main() reports every usage mistake once, as error[USAGE].
@@ -142,6 +142,7 @@ export function buildProgram(io: CliIo): Command {
       const made = initIdentity({ clock: realClock, rng: cryptoRng }, {
         dataDir, nodeIndex: o.node, generation: o.generation, roles,
         ...(phrase !== undefined ? { phrase } : {}),
+        ...(!o.recover && o.phraseFile !== undefined ? { phraseFile: o.phraseFile } : {}),
         ...(o.label !== undefined ? { label: o.label } : {}),
       });
       const view = viewIdentity(made.identity);
@@ -152,7 +153,6 @@ export function buildProgram(io: CliIo): Command {
         return;
       }
       if (o.phraseFile !== undefined) {
-        writePhraseFile(o.phraseFile, made.phrase);
         emit(io, o, { created: true, dataDir, phraseFile: o.phraseFile, ...view },
           `Created node ${view.nodeIndex} of user ${view.userKey} in ${dataDir}\nThe seed phrase is in ${o.phraseFile} (mode 0600): copy it to paper, then delete the file.`);
         return;

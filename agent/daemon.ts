@@ -14,7 +14,8 @@ import { bindUdp, formatEndpoint, type UdpSocket } from '../core/udp.js';
 import { hasIdentity, loadIdentity, type NodeIdentity } from '../identity/keystore.js';
 import { parseRoles } from '../identity/certificate.js';
 import { createApi } from './api.js';
-import { startCluster, type ClusterHooks } from './cluster-service.js';
+import { osInterfaces, startCluster, isLoopback } from './cluster-service.js';
+import { createPortMapper } from './port-mapper.js';
 import { startRoster } from './roster-service.js';
 import { startPairing } from './pairing-service.js';
 import { Conversations } from '../consensus/conversations.js';
@@ -22,8 +23,9 @@ import { dispatchConvOp, localConvOps } from './conv-ops.js';
 import { defaultConfig, loadConfigFile, type Config } from './config.js';
 import { serveHttp, type HttpServer } from './http-server.js';
 import { viewIdentity } from './identity-view.js';
-import { initIdentity, writePhraseFile } from './init.js';
+import { initIdentity } from './init.js';
 import { openLevelStore } from './level-store.js';
+import { migrateStore } from './store-schema.js';
 import { createLogger, type Logger } from './log.js';
 import { createNotifier, type Notifier } from './notify.js';
 import { dataFiles, dirSizeBytes } from './paths.js';
@@ -100,16 +102,17 @@ export async function runAgent(opts: RunOptions, deps: { clock?: Clock; log?: Lo
   try {
     const store: KvStore = await openLevelStore(files.store);
     cleanups.push(() => store.close());
+    await migrateStore(store, log);
 
     if (!hasIdentity(opts.dataDir) && opts.initIfMissing) {
-      const { identity, phrase } = initIdentity({ clock, rng: cryptoRng }, {
+      const { identity } = initIdentity({ clock, rng: cryptoRng }, {
         dataDir: opts.dataDir,
         nodeIndex: 0,
         generation: 0,
         roles: parseRoles('access,relay'),
+        phraseFile: files.firstStartPhrase,
         ...(config.node.label ? { label: config.node.label } : {}),
       });
-      writePhraseFile(files.firstStartPhrase, phrase);
       log.warn(`created a new identity (user ${viewIdentity(identity).userKey.slice(0, 16)}…); its 24-word seed phrase is in ${files.firstStartPhrase}: write it down, then delete that file`);
     }
     if (!hasIdentity(opts.dataDir)) throw new KithError('IDENTITY_MISSING', `${opts.dataDir} has no identity`);
@@ -120,13 +123,14 @@ export async function runAgent(opts: RunOptions, deps: { clock?: Clock; log?: Lo
     cleanups.push(() => udp.close());
     // The cluster owns the socket: transport, membership, STUN, rendezvous. Until members are
     // added (cards, pairing), every initiation is from a stranger: dropped unanswered, counted.
-    const hooks: ClusterHooks = {};
-    const cluster = await startCluster({ clock, rng: cryptoRng, udp, store, identity, config, profile, log, hooks });
+    const mode = config.nat.portMapping;
+    const mapper = mode !== 'off' && !isLoopback(config.cluster.host) ? createPortMapper(mode, config.nat.gateway || undefined) : undefined;
+    const cluster = await startCluster({ clock, rng: cryptoRng, udp, store, log, interfaces: osInterfaces, ...(mapper ? { mapper } : {}) }, identity, config, profile);
     cleanups.push(() => cluster.stop());
     const transport = cluster.node.transport;
-    // Friends, own nodes and revocations; it fills in the hooks (the transport refuses revoked
-    // nodes and blocked users, roster messages and members' states go to it).
-    const roster = await startRoster({ clock, store, identity, cluster, log, name: displayName(config), hooks });
+    // Friends, own nodes and revocations: it registers with the cluster's services (the transport
+    // refuses revoked nodes and blocked users; roster messages and members' states go to it).
+    const roster = await startRoster({ clock, store, identity, cluster, log, name: displayName(config) });
     const pairing = startPairing({ clock, rng: cryptoRng, roster, log, host: config.cluster.host, defaultTtlMs: profile.pairOfferTtlMs });
     cleanups.push(() => pairing.stop());
 

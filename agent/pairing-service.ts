@@ -49,7 +49,15 @@ interface OpenOffer {
   expiry: Timer;
   /** Drops a finished offer once `kith pair` has had time to read its outcome. */
   forget?: Timer;
+  /** Connections that have not sent their hello yet, with their address, oldest first. */
+  pending: Map<net.Socket, string>;
 }
+
+/** A joiner sends its hello as soon as it connects: 5 s is plenty, even on a slow Wi-Fi. */
+const HELLO_TIMEOUT_MS = 5_000;
+/** Connections that have said nothing yet, per address and in all; beyond, the oldest is dropped. */
+const MAX_PENDING_PER_HOST = 4;
+const MAX_PENDING = 32;
 
 export function startPairing(deps: {
   clock: Clock; rng: Rng; roster: RosterService; log: Logger; host: string; defaultTtlMs: number;
@@ -99,26 +107,37 @@ export function startPairing(deps: {
     o.offer.expire();
     o.expiry.cancel();
     o.server.close();
+    for (const sock of o.pending.keys()) sock.destroy();
     closeDiscoveryIfIdle();
     o.forget = clock.setTimer(10 * 60_000, () => offers.delete(o.id));
   };
 
+  /** Pre-hello connections: bounded per address and in all, the oldest dropped first. */
+  const admit = (o: OpenOffer, sock: net.Socket, host: string) => {
+    o.pending.set(sock, host);
+    const fromHost = [...o.pending].filter(([, h]) => h === host);
+    if (fromHost.length > MAX_PENDING_PER_HOST) fromHost[0]![0].destroy();
+    if (o.pending.size > MAX_PENDING) o.pending.keys().next().value!.destroy();
+  };
+
   const serve = (o: OpenOffer, sock: net.Socket) => {
+    // First of all: a socket reset before (or while) anything is written to it must not become
+    // an unhandled 'error' that takes the agent down (issue 18, break 1).
+    sock.on('error', () => sock.destroy());
     const host = (sock.remoteAddress ?? '').replace(/^::ffff:/, '');
-    const r = o.offer.accept(host, clock.wallTime());
-    if (!(r instanceof PairResponder)) {
-      sendFrame(sock, r.refuse);
-      sock.end();
-      log.info(`pairing: refused a joiner at ${host}: ${r.error.code}`);
-      return;
-    }
-    let timer = clock.setTimer(STEP_TIMEOUT_MS, () => sock.destroy());
+    // A connection is not a joiner until its first frame (the hello): one that says nothing holds
+    // no slot of the offer, so it cannot keep the real friend out (weak spot 7).
+    admit(o, sock, host);
+    let timer = clock.setTimer(HELLO_TIMEOUT_MS, () => sock.destroy());
+    let r: PairResponder | undefined;
     let ended = false;
     let lastError: KithError | undefined;
     const end = () => {
       if (ended) return;
       ended = true;
       timer.cancel();
+      o.pending.delete(sock);
+      if (!r) return;
       o.offer.settle(r, host, clock.wallTime());
       if (!o.offer.isOpen && o.view.state === 'waiting' && r.outcome !== 'success') {
         const e = r.outcome === 'wrong-code' || !lastError
@@ -128,8 +147,19 @@ export function startPairing(deps: {
       }
     };
     sock.on('close', end);
-    sock.on('error', () => sock.destroy());
+    const first = (): PairResponder | undefined => {
+      o.pending.delete(sock);
+      const a = o.offer.accept(host, clock.wallTime());
+      if (a instanceof PairResponder) return a;
+      sendFrame(sock, a.refuse);
+      sock.end();
+      end();
+      log.info(`pairing: refused a joiner at ${host}: ${a.error.code}`);
+      return undefined;
+    };
     framed(sock, (f) => {
+      if (ended) return;
+      if (!r && !(r = first())) return;
       timer.cancel();
       timer = clock.setTimer(STEP_TIMEOUT_MS, () => sock.destroy());
       const step = r.receive(f);
@@ -166,7 +196,7 @@ export function startPairing(deps: {
       const endpoint = { host: lanEndpoints(deps.host, port)[0]?.host ?? '127.0.0.1', port };
       const offer = new PairOffer(code, clock.wallTime() + ttl, me, rng, failures);
       const o: OpenOffer = {
-        id, offer, server,
+        id, offer, server, pending: new Map(),
         view: { id, code: code.text, qr: qrContent(code, endpoint), endpoint: `${endpoint.host}:${endpoint.port}`, expiresAt: new Date(clock.wallTime() + ttl).toISOString(), state: 'waiting' },
         expiry: clock.setTimer(ttl, () => finish(o, 'expired', { error: { code: 'PAIR_EXPIRED', message: 'nobody paired before the offer expired' } })),
       };
