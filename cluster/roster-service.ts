@@ -14,6 +14,7 @@ import { bytesEqual, fromHex, toHex } from '../core/hex.js';
 import type { Log } from '../core/log.js';
 import type { KvStore } from '../core/store.js';
 import { revokes, verifyRevocation, type NodeCertificate, type Revocation } from '../identity/certificate.js';
+import { resolveUserRef } from '../identity/user-ref.js';
 import type { RecordEndpoint } from './address-record.js';
 import type { NodeCard } from './card.js';
 import type { MemberSpec, MemberState, MemberView } from './membership.js';
@@ -343,12 +344,11 @@ export class RosterService {
     for (let i = 0; i < records.length; i += MAX_ROSTER_RECORDS) void this.send([id], records.slice(i, i + MAX_ROSTER_RECORDS));
   }
 
+  /** A friend (or blocked user) by key, unique key prefix or name (identity/user-ref.ts). */
   private findFriend(key: string): FriendRecord {
-    const want = key.toLowerCase();
-    if (!/^[0-9a-f]{8,64}$/.test(want)) throw new KithError('FRIEND_UNKNOWN', 'give a user key (hex, at least 8 digits)');
-    const hits = [...this.friendRecs.values()].filter((f) => toHex(f.user).startsWith(want) && f.state !== 'removed');
-    if (hits.length !== 1) throw new KithError('FRIEND_UNKNOWN', hits.length ? `${want} matches ${hits.length} friends: give more digits` : `no friend with user key ${want}`);
-    return hits[0]!;
+    const held = [...this.friendRecs.values()].filter((f) => f.state !== 'removed');
+    const { userKey } = resolveUserRef(key, held.map((f) => ({ userKey: toHex(f.user), name: f.name })));
+    return this.friendRecs.get(userKey)!;
   }
 
   private viewOf(r: FriendRecord): FriendView {
