@@ -94,6 +94,10 @@ export const ERROR_CODES = {
     cause: 'the router refused or did not answer a UPnP IGD / NAT-PMP port mapping request',
     fix: 'enable UPnP or NAT-PMP on the router, or set nat.portMapping = "off"; members can still reach this node while it keeps sessions open',
   },
+  PORT_MAPPING_NO_GATEWAY: {
+    cause: 'this machine has no IPv4 default gateway (a LAN without a router to the internet), so no router was asked for a port mapping',
+    fix: 'nothing, if the members are on this LAN; otherwise give the router with nat.gateway, or set nat.portMapping = "off"',
+  },
   // --- input and encoding ---
   CBOR_INVALID: {
     cause: 'bytes are not well-formed canonical CBOR of the kinds kith uses (or break a size limit)',
