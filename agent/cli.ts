@@ -12,11 +12,11 @@ import { hasIdentity, loadIdentity } from '../identity/keystore.js';
 import { configDoc, loadConfigFile } from './config.js';
 import { runAgent } from './daemon.js';
 import { formatIdentity, viewIdentity } from './identity-view.js';
-import { initIdentity, readPhraseFile, writePhraseFile } from './init.js';
+import { initIdentity, readPhraseFile } from './init.js';
 import { dataFiles, dirSizeBytes, resolveConfigPath, resolveDataDir } from './paths.js';
 import { PROFILE_NAMES, type ProfileName } from './profiles.js';
 import { readRuntimeRecord } from './runtime-file.js';
-import { RUNTIME, VERSION } from './version.js';
+import { versionLine } from './version.js';
 import { addMethodCommands } from './cli-method.js';
 import { addConvCommands } from './cli-conv.js';
 import { addClusterCommands } from './cli-cluster.js';
@@ -106,10 +106,11 @@ async function fetchStatus(apiPort: number, token: string): Promise<Record<strin
 export function buildProgram(io: CliIo): Command {
   const program = new Command('kith')
     .description('kith: private friend clusters between the machines of people who have met')
-    .version(`${VERSION} (${RUNTIME})`, '-V, --version')
+    .version(versionLine(), '-V, --version')
     .showHelpAfterError(false)
     .exitOverride()
-    .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) });
+    // Commander's own error line is dropped: main() reports every usage mistake once, as error[USAGE].
+    .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s), outputError: () => {} });
 
   withCommon(program.command('init'))
     .description('create this data dir\'s identity: a new seed phrase, or --recover an existing one')
@@ -131,6 +132,7 @@ export function buildProgram(io: CliIo): Command {
       const made = initIdentity({ clock: realClock, rng: cryptoRng }, {
         dataDir, nodeIndex: o.node, generation: o.generation, roles,
         ...(phrase !== undefined ? { phrase } : {}),
+        ...(!o.recover && o.phraseFile !== undefined ? { phraseFile: o.phraseFile } : {}),
         ...(o.label !== undefined ? { label: o.label } : {}),
       });
       const view = viewIdentity(made.identity);
@@ -139,7 +141,6 @@ export function buildProgram(io: CliIo): Command {
         return;
       }
       if (o.phraseFile !== undefined) {
-        writePhraseFile(o.phraseFile, made.phrase);
         emit(io, o, { created: true, dataDir, phraseFile: o.phraseFile, ...view },
           `Created node ${view.nodeIndex} of user ${view.userKey} in ${dataDir}\nThe seed phrase is in ${o.phraseFile} (mode 0600): copy it to paper, then delete the file.`);
         return;

@@ -23,8 +23,9 @@ import { dispatchConvOp, localConvOps } from './conv-ops.js';
 import { defaultConfig, loadConfigFile, type Config } from './config.js';
 import { serveHttp, type HttpServer } from './http-server.js';
 import { viewIdentity } from './identity-view.js';
-import { initIdentity, writePhraseFile } from './init.js';
+import { initIdentity } from './init.js';
 import { openLevelStore } from './level-store.js';
+import { migrateStore } from './store-schema.js';
 import { createLogger, type Logger } from './log.js';
 import { createNotifier, type Notifier } from './notify.js';
 import { dataFiles, dirSizeBytes } from './paths.js';
@@ -101,16 +102,17 @@ export async function runAgent(opts: RunOptions, deps: { clock?: Clock; log?: Lo
   try {
     const store: KvStore = await openLevelStore(files.store);
     cleanups.push(() => store.close());
+    await migrateStore(store, log);
 
     if (!hasIdentity(opts.dataDir) && opts.initIfMissing) {
-      const { identity, phrase } = initIdentity({ clock, rng: cryptoRng }, {
+      const { identity } = initIdentity({ clock, rng: cryptoRng }, {
         dataDir: opts.dataDir,
         nodeIndex: 0,
         generation: 0,
         roles: parseRoles('access,relay'),
+        phraseFile: files.firstStartPhrase,
         ...(config.node.label ? { label: config.node.label } : {}),
       });
-      writePhraseFile(files.firstStartPhrase, phrase);
       log.warn(`created a new identity (user ${viewIdentity(identity).userKey.slice(0, 16)}…); its 24-word seed phrase is in ${files.firstStartPhrase}: write it down, then delete that file`);
     }
     if (!hasIdentity(opts.dataDir)) throw new KithError('IDENTITY_MISSING', `${opts.dataDir} has no identity`);

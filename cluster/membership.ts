@@ -40,7 +40,8 @@ export interface MembershipTiming {
   indirectProbes: number;
   /** How long a suspect may stay silent before it is declared dead. */
   suspicionMs: number;
-  /** Empty keepalives after this much silence on our side, to hold NAT mappings (0 = none). */
+  /** Empty keepalives after this much silence on our side, to hold NAT mappings (0 = none): set
+   *  on the transport for every member (the transport alone defaults to none). */
   keepaliveMs: number;
   /** Longest pause between attempts to reach a dead member. */
   reconnectMaxMs: number;
@@ -415,7 +416,7 @@ export class Membership {
   }
 
   private suspect(m: Member, inc: number): void {
-    m.inc = Math.max(m.inc, inc);
+    this.raiseIncarnation(m, inc);
     this.setState(m, 'suspect');
     this.enqueueGossip({ dh: m.spec.cert.dhKey, state: 'suspect', inc: m.inc });
     m.suspicionTimer?.cancel();
@@ -559,10 +560,13 @@ export class Membership {
       this.stats.dropped++;
       return;
     }
+    // The sender's own incarnation first: a restarted member's first packet must not be taken
+    // for its old life (and gossiped as such) by heard() below.
+    if (msg.t === 'ping' || msg.t === 'ack') this.raiseIncarnation(m, msg.inc);
     this.heard(m);
     switch (msg.t) {
       case 'ping': {
-        this.absorb(m, msg.inc, msg.gossip, msg.records);
+        this.absorb(msg.gossip, msg.records);
         const { gossip, records } = this.piggyback(m);
         const rx = Math.floor(this.deps.clock.wallTime());
         const seen = from ?? this.deps.link.peerInfo(m.id)?.endpoint ?? { host: '0.0.0.0', port: 0 };
@@ -587,7 +591,7 @@ export class Membership {
             if (req) this.sendTo(req, { t: 'ind-ack', seq: out.onBehalfOf.seq, target: m.spec.cert.dhKey });
           }
         }
-        this.absorb(m, msg.inc, msg.gossip, msg.records);
+        this.absorb(msg.gossip, msg.records);
         this.noteSeenUs(m, msg.seen);
         return;
       }
@@ -632,10 +636,20 @@ export class Membership {
     if (!prev || prev.host !== seen.host || prev.port !== seen.port) this.refreshSelfRecord();
   }
 
-  private absorb(from: Member, inc: number, gossip: readonly Gossip[], records: readonly Uint8Array[]): void {
-    if (inc > from.inc) from.inc = inc;
+  private absorb(gossip: readonly Gossip[], records: readonly Uint8Array[]): void {
     for (const r of records) this.acceptRecord(r, true);
     for (const g of gossip) this.applyGossip(g);
+  }
+
+  /**
+   * SWIM: a higher incarnation overrides everything said about a member's older ones. Queued
+   * gossip about an older incarnation is dropped, so that we never pass on what we know is stale.
+   */
+  private raiseIncarnation(m: Member, inc: number): void {
+    if (inc <= m.inc) return;
+    m.inc = inc;
+    const i = this.gossipQueue.findIndex((q) => bytesEqual(q.g.dh, m.spec.cert.dhKey));
+    if (i >= 0 && this.gossipQueue[i]!.g.inc < inc) this.gossipQueue.splice(i, 1);
   }
 
   private applyGossip(g: Gossip): void {
@@ -655,7 +669,7 @@ export class Membership {
     const recentlyHeard = m.lastHeardMs !== undefined && this.deps.clock.now() - m.lastHeardMs < this.deps.timing.ackTimeoutMs;
     if (g.state === 'alive') {
       if (g.inc > m.inc) {
-        m.inc = g.inc;
+        this.raiseIncarnation(m, g.inc);
         // A refutation: a member we gave up on is alive by others' first-hand word; try it now.
         if (current === 'suspect') this.recover(m);
         else if (current === 'dead') this.scheduleReconnect(m, 0);
@@ -664,7 +678,7 @@ export class Membership {
     }
     if (g.inc < m.inc || (g.inc === m.inc && STATE_RANK[g.state] <= STATE_RANK[current])) return;
     if (recentlyHeard) return; // first-hand evidence beats hearsay
-    m.inc = g.inc;
+    this.raiseIncarnation(m, g.inc);
     if (g.state === 'suspect' && current === 'alive') this.suspect(m, g.inc);
     else if (g.state === 'dead' && current !== 'dead') this.declareDead(m);
   }

@@ -1,8 +1,11 @@
 // The Noise Protocol Framework (revision 34, https://noiseprotocol.org/noise.html), just the parts
 // kith uses: DH 25519, cipher ChaChaPoly, hash BLAKE2s, and the IK handshake with optional PSK
 // modifiers (IKpsk2 is kith's transport; IK and IKpsk1 are here because the vectors cover them
-// and they exercise the same code). Ephemeral keys can be injected for the known-answer vectors.
+// and they exercise the same code). Ephemeral keys come from the Rng the handshake is given (the
+// transport's: seeded in simulations, the OS generator in real use), or are injected for the
+// known-answer vectors.
 import { blake2sHash, hmacBlake2s } from '../core/blake2s.js';
+import type { Rng } from '../core/rng.js';
 import { aead, TAG_BYTES } from '../core/aead.js';
 import { signatures } from '../core/crypto.js';
 import { concatBytes } from '@noble/hashes/utils.js';
@@ -138,8 +141,14 @@ export interface HandshakeOptions {
   rs?: Uint8Array;
   psk?: Uint8Array;
   pskPosition?: 0 | 1 | 2;
-  /** Injected ephemeral secret (test vectors only); otherwise the crypto backend makes one. */
+  /** Injected ephemeral secret (test vectors only). */
   ephemeralSecret?: Uint8Array;
+  /**
+   * Where the ephemeral secret comes from otherwise: 32 bytes of `rng` (X25519 clamps them,
+   * RFC 7748 §5), so that a seeded simulation replays byte for byte. Without either, the crypto
+   * backend's own generator makes one.
+   */
+  rng?: Rng;
   protocolName?: string;
 }
 
@@ -196,13 +205,19 @@ export class IkHandshake {
     this.ss.mixKey(this.dh(a, b));
   }
 
+  private makeEphemeral(): KeyPair {
+    if (this.o.ephemeralSecret !== undefined) return x25519Pair(this.o.ephemeralSecret);
+    if (this.o.rng !== undefined) return x25519Pair(this.o.rng.bytes(DHLEN));
+    return signatures.x25519Generate();
+  }
+
   writeMessage(payload: Uint8Array): Uint8Array {
     const tokens = this.messages[this.next++];
     if (tokens === undefined) throw new NoiseError('handshake already complete');
     const out: Uint8Array[] = [];
     for (const t of tokens) {
       if (t === 'e') {
-        this.e = this.o.ephemeralSecret !== undefined ? x25519Pair(this.o.ephemeralSecret) : signatures.x25519Generate();
+        this.e = this.makeEphemeral();
         out.push(this.e.publicKey);
         this.ss.mixHash(this.e.publicKey);
         if (this.hasPsk) this.ss.mixKey(this.e.publicKey);

@@ -8,6 +8,9 @@
 // messages a second) a handshake message needs a valid mac2: one with a valid mac1 coming from
 // the last known endpoint of a peer gets a cookie reply (WireGuard's mechanism); from anywhere
 // else it is dropped without an answer, so strangers never hear from us, even under a flood.
+//
+// Every random choice (ephemeral keys, sender indexes, cookie secrets and nonces, retry jitter)
+// comes from `deps.rng`: a seeded simulation replays byte for byte; real use passes cryptoRng.
 import type { Clock, Timer } from '../core/clock.js';
 import { SECOND } from '../core/clock.js';
 import type { Rng } from '../core/rng.js';
@@ -250,7 +253,7 @@ export class Transport {
       p.queue = [];
       return;
     }
-    const hs = new IkHandshake({ initiator: true, prologue: PROLOGUE, s: this.opts.staticKey, rs: p.cfg.dhKey, psk: p.cfg.psk, pskPosition: 2, protocolName: PROTOCOL_NAME });
+    const hs = new IkHandshake({ initiator: true, prologue: PROLOGUE, s: this.opts.staticKey, rs: p.cfg.dhKey, psk: p.cfg.psk, pskPosition: 2, protocolName: PROTOCOL_NAME, rng: this.deps.rng });
     // ts: strictly increasing wall-clock ms, so a replayed initiation is refused (WireGuard's TAI64N).
     this.lastInitTsSent = Math.max(this.lastInitTsSent + 1, Math.floor(this.deps.clock.wallTime()));
     const noise = hs.writeMessage(encodeCanonical({ cert: this.opts.certBytes, ts: this.lastInitTsSent }));
@@ -385,7 +388,7 @@ export class Transport {
     if (!this.passesLoadCheck(data, from, senderIndex)) return;
     const noise = data.subarray(INIT_HEADER, data.length - 2 * MAC_BYTES);
     // The PSK is mixed only into message 2 (psk2), so message 1 can be read before we know who it is.
-    const hs = new IkHandshake({ initiator: false, prologue: PROLOGUE, s: this.opts.staticKey, psk: new Uint8Array(32), pskPosition: 2, protocolName: PROTOCOL_NAME });
+    const hs = new IkHandshake({ initiator: false, prologue: PROLOGUE, s: this.opts.staticKey, psk: new Uint8Array(32), pskPosition: 2, protocolName: PROTOCOL_NAME, rng: this.deps.rng });
     let payload: Uint8Array;
     try {
       payload = hs.readMessage(noise);

@@ -64,9 +64,17 @@ function macroNesting(node: unknown): number {
   return inner + (isMacro ? 1 : 0);
 }
 
-/** First line of a cel-js error plus its caret picture (which shows the position). */
-function describe(e: unknown): string {
-  return String((e as Error).message ?? e).split('\n').filter((l) => l.trim() !== '').slice(0, 3).join(' | ');
+/**
+ * A cel-js error on one line with its position in words: "at line 1, column 13: Unexpected token:
+ * EOF". Its caret picture needs the lines under one another, so flattened it would point nowhere.
+ */
+export function describeCelError(e: unknown, expr: string): string {
+  const err = e as { message?: unknown; node?: { pos?: unknown } };
+  const first = String(err.message ?? e).split('\n')[0]!;
+  const pos = err.node?.pos;
+  if (typeof pos !== 'number' || pos < 0 || pos > expr.length) return first;
+  const before = expr.slice(0, pos).split('\n');
+  return `at line ${before.length}, column ${before.at(-1)!.length + 1}: ${first}`;
 }
 
 export interface CompiledCel {
@@ -85,11 +93,11 @@ export function compileCel(reached: string, outcome?: string): CompiledCel {
     try {
       parsed = env.parse(expr);
     } catch (e) {
-      const msg = describe(e);
+      const msg = describeCelError(e, expr);
       throw new KithError(/limit|exceed|maximum/i.test(msg) ? 'CEL_LIMIT' : 'CEL_INVALID', `the ${what} expression does not parse: ${msg}`);
     }
     const check = env.check(expr);
-    if (!check.valid) throw new KithError('CEL_INVALID', `the ${what} expression does not type-check: ${describe(check.error)}`);
+    if (!check.valid) throw new KithError('CEL_INVALID', `the ${what} expression does not type-check: ${describeCelError(check.error, expr)}`);
     if (wantBool && check.type !== 'bool' && check.type !== 'dyn') throw new KithError('CEL_INVALID', `the ${what} expression must be a bool, but it is ${check.type}`);
     const nesting = macroNesting((parsed as unknown as { ast: unknown }).ast);
     if (nesting > CEL_LIMITS.maxMacroNesting) throw new KithError('CEL_LIMIT', `the ${what} expression nests ${nesting} list macros; at most ${CEL_LIMITS.maxMacroNesting}`);
@@ -106,7 +114,7 @@ export function compileCel(reached: string, outcome?: string): CompiledCel {
         try {
           return p(ctx);
         } catch (e) {
-          throw new KithError('CEL_EVAL', `the ${what} expression failed: ${describe(e)}`);
+          throw new KithError('CEL_EVAL', `the ${what} expression failed: ${describeCelError(e, what === 'reached' ? reached : outcome!)}`);
         }
       };
       const rv = evalOne('reached', r.parsed);

@@ -23,9 +23,10 @@ import { prefixEnd, type KvStore } from '../core/store.js';
 import type { BallotShape } from './ballots.js';
 import { checkMethodSpec, evaluateSpec, type MethodSpec } from './method-spec.js';
 import type { MethodResult } from './methods/common.js';
-import { methodInput, replay, type ReplayState } from './patterns.js';
+import { applyMessage, canonicalOrder, checkMessage, methodInput, replay, type ReplayState } from './patterns.js';
+import { verifyCertificate } from '../identity/certificate.js';
 import {
-  openClosing, openConversation, openMessage, signClosing, signConversation, signMessage, PATTERNS,
+  hashHex, openClosing, openConversation, openMessage, signClosing, signConversation, signMessage, PATTERNS,
   type Closing, type Conversation, type Message, type MessageKind, type PatternName, type Signer,
 } from './records.js';
 
@@ -103,9 +104,36 @@ export interface ConversationView {
   closing: Closing | undefined;
 }
 
-export class Conversations {
-  constructor(private readonly deps: { store: KvStore; clock: Clock; rng: Rng; signer: Signer }) {}
+/** What receive() did with a message. */
+export type ReceiveStatus = 'accepted' | 'duplicate' | 'gap';
 
+/** A conversation as loaded in memory: every stored message and the replay of them all. */
+interface Loaded {
+  conv: Conversation;
+  byHash: Map<string, Message>;
+  state: ReplayState;
+  closing: Closing | undefined;
+}
+
+/**
+ * Per store, shared by every Conversations over it (the agent and a test's second user): the
+ * loaded conversations and one queue per conversation, so that two writes to one conversation
+ * never interleave (issue 18: parallel posts took one seq and overwrote each other).
+ */
+interface Shared {
+  loaded: Map<string, Loaded>;
+  queues: Map<string, Promise<unknown>>;
+}
+const SHARED = new WeakMap<KvStore, Shared>();
+
+export class Conversations {
+  private readonly shared: Shared;
+
+  constructor(private readonly deps: { store: KvStore; clock: Clock; rng: Rng; signer: Signer }) {
+    let sh = SHARED.get(deps.store);
+    if (!sh) SHARED.set(deps.store, (sh = { loaded: new Map(), queues: new Map() }));
+    this.shared = sh;
+  }
   async create(n: NewConversation): Promise<Conversation> {
     const me = this.deps.signer.userKey;
     const problems: string[] = [];
@@ -162,18 +190,23 @@ export class Conversations {
     return openConversation((await this.deps.store.get(`conv/${hits[0]}/head`))!);
   }
 
+  /** Every message this node holds for the conversation (accepted or not by the pattern). */
   async messages(convId: string): Promise<Message[]> {
+    return [...(await this.load(convId)).byHash.values()];
+  }
+
+  /** One author node's messages after sequence number `afterSeq` (the sync cursor). */
+  async messagesAfter(convId: string, chainHex: string, afterSeq: number): Promise<Message[]> {
     const out: Message[] = [];
-    for await (const [, v] of this.deps.store.range({ gte: `conv/${convId}/m/`, lt: prefixEnd(`conv/${convId}/m/`) })) out.push(openMessage(v));
+    const base = `conv/${convId}/m/${chainHex}/`;
+    for await (const [, v] of this.deps.store.range({ gte: base + pad(afterSeq + 1), lt: prefixEnd(base) })) out.push(openMessage(v));
     return out;
   }
 
-  /** One author's messages after sequence number `afterSeq` (the sync cursor). */
-  async messagesAfter(convId: string, authorHex: string, afterSeq: number): Promise<Message[]> {
-    const out: Message[] = [];
-    const base = `conv/${convId}/m/${authorHex}/`;
-    for await (const [, v] of this.deps.store.range({ gte: base + pad(afterSeq + 1), lt: prefixEnd(base) })) out.push(openMessage(v));
-    return out;
+  /** Per author node, the seq of the last message of its unbroken chain (the sync summary). */
+  async chainTips(convId: string): Promise<Map<string, { seq: number; hash: string }>> {
+    const l = await this.load(convId);
+    return new Map([...l.state.tips].map(([chain, m]) => [chain, { seq: m.seq, hash: m.hash }]));
   }
 
   async closings(convId: string): Promise<Closing[]> {
@@ -183,55 +216,66 @@ export class Conversations {
   }
 
   /** The valid closing record this node holds, resolved by the deterministic rule. */
-  async closing(conv: Conversation, messages?: Message[]): Promise<Closing | undefined> {
-    const known = new Map((messages ?? (await this.messages(conv.id))).map((m) => [m.hash, m]));
-    let best: Closing | undefined;
-    for (const c of await this.closings(conv.id)) if (verifyClosing(conv, c, known).valid) best = best ? preferClosing(best, c) : c;
-    return best;
+  async closing(conv: Conversation): Promise<Closing | undefined> {
+    return (await this.load(conv.id)).closing;
   }
 
   async view(idOrPrefix: string): Promise<ConversationView> {
     const conv = await this.resolve(idOrPrefix);
-    const messages = await this.messages(conv.id);
-    const state = replay(conv, messages);
+    const l = await this.load(conv.id);
     const now = this.deps.clock.wallTime();
-    const current = evaluateSpec(conv.method, methodInput(state, now), { messages: state.accepted.length, deadlineMs: conv.deadlineMs, nowMs: now });
-    return { conv, state, messages: state.accepted, current, closing: await this.closing(conv, messages) };
+    const current = evaluateSpec(conv.method, methodInput(l.state, now), { messages: l.state.accepted.length, deadlineMs: conv.deadlineMs, nowMs: now });
+    return { conv, state: l.state, messages: l.state.accepted, current, closing: l.closing };
   }
 
   /** Posts a message as this node's user; checks the pattern first; closes when reached. */
   async post(idOrPrefix: string, kind: MessageKind, data: Record<string, CborValue>): Promise<{ message: Message; closing: Closing | undefined }> {
     const conv = await this.resolve(idOrPrefix);
-    const messages = await this.messages(conv.id);
-    if (await this.closing(conv, messages)) throw new KithError('CONV_CLOSED', `conversation ${conv.id.slice(0, 12)} is closed`);
-    const me = toHex(this.deps.signer.userKey);
-    const mine = messages.filter((m) => m.authorHex === me).sort((a, b) => a.seq - b.seq);
-    const prev = mine.at(-1);
-    // Later than everything this node has seen: a reply always sorts after what it answers
-    // (debate turns depend on it), even when the clocks of two participants disagree a little.
-    const seenMs = messages.reduce((mx, m) => Math.max(mx, m.atMs + 1), prev?.atMs ?? 0);
-    const atMs = Math.max(Math.floor(this.deps.clock.wallTime()), seenMs);
-    const bytes = signMessage({ conv: conv.id, seq: (prev?.seq ?? 0) + 1, prev: prev?.hash ?? '', atMs, kind, data }, this.deps.signer);
-    const message = openMessage(bytes);
-    const after = replay(conv, [...messages, message]);
-    const rejected = after.rejected.find((r) => r.message.hash === message.hash);
-    if (rejected) throw new KithError('MESSAGE_REJECTED', `message rejected: ${rejected.reason}`);
-    await this.deps.store.put(`conv/${conv.id}/m/${me}/${pad(message.seq)}`, bytes);
-    return { message, closing: await this.closeIfReached(conv) };
+    return this.exclusive(conv.id, async () => {
+      const l = await this.load(conv.id);
+      if (l.closing) throw new KithError('CONV_CLOSED', `conversation ${conv.id.slice(0, 12)} is closed`);
+      const chain = toHex(verifyCertificate(this.deps.signer.certBytes).signKey);
+      const prev = l.state.tips.get(chain);
+      // Later than everything this node has seen: a reply always sorts after what it answers
+      // (debate turns depend on it), even when the clocks of two participants disagree a little.
+      let seenMs = prev?.atMs ?? 0;
+      for (const m of l.byHash.values()) seenMs = Math.max(seenMs, m.atMs + 1);
+      const atMs = Math.max(Math.floor(this.deps.clock.wallTime()), seenMs);
+      const bytes = signMessage({ conv: conv.id, seq: (prev?.seq ?? 0) + 1, prev: prev?.hash ?? '', atMs, kind, data }, this.deps.signer);
+      const message = openMessage(bytes);
+      // It sorts after every message held, so the pattern's verdict on the live state is final.
+      const check = checkMessage(l.state, message);
+      if (check.reason !== undefined) throw new KithError('MESSAGE_REJECTED', `message rejected: ${check.reason}`);
+      await this.setAsideOrphan(l, message);
+      await this.store(l, message);
+      return { message, closing: await this.closeLoaded(l) };
+    });
   }
 
-  /** Accepts a message from elsewhere (sync): verified, stored if it fits the pattern. */
-  async receive(bytes: Uint8Array): Promise<Message> {
+  /**
+   * Accepts a message from elsewhere (sync): verified, from a participant, the next of its
+   * author node's chain. Stored whether or not the pattern accepts it now (acceptance is a
+   * function of the whole set, and an earlier message may still arrive). A message whose
+   * predecessor is missing is a `gap` (not stored: ask for the chain from the tip); the same
+   * message again is a `duplicate`.
+   */
+  async receive(bytes: Uint8Array): Promise<{ status: ReceiveStatus; message: Message }> {
     const message = openMessage(bytes);
     const head = await this.deps.store.get(`conv/${message.conv}/head`);
     if (!head) throw new KithError('CONV_NOT_FOUND', `message for unknown conversation ${message.conv.slice(0, 12)}`);
-    const conv = openConversation(head);
-    const all = [...(await this.messages(conv.id)).filter((m) => m.hash !== message.hash), message];
-    const s = replay(conv, all);
-    const rejected = s.rejected.find((r) => r.message.hash === message.hash);
-    if (rejected) throw new KithError('MESSAGE_REJECTED', `message rejected: ${rejected.reason}`);
-    await this.deps.store.put(`conv/${conv.id}/m/${message.authorHex}/${pad(message.seq)}`, bytes);
-    return message;
+    return this.exclusive(message.conv, async () => {
+      const l = await this.load(message.conv);
+      if (l.byHash.has(message.hash)) return { status: 'duplicate', message };
+      if (!l.conv.participants.some((p) => toHex(p) === message.authorHex)) throw new KithError('MESSAGE_REJECTED', 'message rejected: the author is not a participant');
+      const tip = l.state.tips.get(message.chain);
+      const tipSeq = tip?.seq ?? 0;
+      if (message.seq <= tipSeq) throw new KithError('MESSAGE_REJECTED', `message rejected: another message holds seq ${message.seq} of ${message.authorHex.slice(0, 8)}'s chain (a fork)`);
+      if (message.seq > tipSeq + 1) return { status: 'gap', message };
+      if (message.prev !== (tip?.hash ?? '')) throw new KithError('MESSAGE_REJECTED', `message rejected: breaks ${message.authorHex.slice(0, 8)}'s hash chain at seq ${message.seq}`);
+      if (tip && message.atMs < tip.atMs) throw new KithError('MESSAGE_REJECTED', 'message rejected: it is dated before its predecessor in the chain');
+      await this.store(l, message);
+      return { status: 'accepted', message };
+    });
   }
 
   /** Stores a conversation header received from elsewhere. */
@@ -244,17 +288,95 @@ export class Conversations {
     return conv;
   }
 
+  /** Stores a closing record received from elsewhere when it verifies; returns the one in force. */
+  async receiveClosing(bytes: Uint8Array): Promise<Closing | undefined> {
+    const closing = openClosing(bytes);
+    return this.exclusive(closing.conv, async () => {
+      const l = await this.load(closing.conv);
+      const v = verifyClosing(l.conv, closing, l.byHash);
+      if (!v.valid) throw new KithError('MESSAGE_REJECTED', `closing record rejected: ${v.reason}`);
+      await this.deps.store.put(`conv/${l.conv.id}/close/${closing.hash}`, closing.bytes);
+      l.closing = l.closing ? preferClosing(l.closing, closing) : closing;
+      return l.closing;
+    });
+  }
+
   /** Writes this node's closing record when the decision is reached and none valid exists yet. */
   async closeIfReached(conv: Conversation): Promise<Closing | undefined> {
-    const messages = await this.messages(conv.id);
-    const existing = await this.closing(conv, messages);
-    if (existing) return existing;
-    const d = decide(conv, messages, this.deps.clock.wallTime());
+    return this.exclusive(conv.id, async () => this.closeLoaded(await this.load(conv.id)));
+  }
+
+  private async closeLoaded(l: Loaded): Promise<Closing | undefined> {
+    if (l.closing) return l.closing;
+    const d = decide(l.conv, [...l.byHash.values()], this.deps.clock.wallTime());
     if (!d) return undefined;
-    const bytes = signClosing({ conv: conv.id, messages: d.messages, evaluatedAtMs: d.evaluatedAtMs, outcome: JSON.stringify(d.result.outcome) }, this.deps.signer);
+    const bytes = signClosing({ conv: l.conv.id, messages: d.messages, evaluatedAtMs: d.evaluatedAtMs, outcome: JSON.stringify(d.result.outcome) }, this.deps.signer);
     const closing = openClosing(bytes);
-    await this.deps.store.put(`conv/${conv.id}/close/${closing.hash}`, bytes);
+    await this.deps.store.put(`conv/${l.conv.id}/close/${closing.hash}`, bytes);
+    l.closing = closing;
     return closing;
+  }
+
+  /** Writes a message under its chain slot (never over another message) and applies it. */
+  private async store(l: Loaded, m: Message): Promise<void> {
+    const key = `conv/${l.conv.id}/m/${m.chain}/${pad(m.seq)}`;
+    const existing = await this.deps.store.get(key);
+    if (existing && hashHex(existing) !== m.hash) throw new KithError('MESSAGE_REJECTED', `message rejected: seq ${m.seq} of this chain is already taken`);
+    await this.deps.store.put(key, m.bytes);
+    l.byHash.set(m.hash, m);
+    // Incremental when the message sorts after everything applied (the usual case); otherwise the
+    // set is replayed in memory (a late message can change what follows it).
+    if (l.state.last === undefined || canonicalOrder(l.state.last, m) < 0) applyMessage(l.state, m);
+    else l.state = replay(l.conv, l.byHash.values());
+  }
+
+  /**
+   * A store written before posts were serialized can hold a message in the slot the next post
+   * needs, one the replay rejects (its chain was broken by an overwrite). It is moved to
+   * conv/<id>/orphan/<hash>, kept but out of the chain, so the conversation is not wedged.
+   */
+  private async setAsideOrphan(l: Loaded, m: Message): Promise<void> {
+    const key = `conv/${l.conv.id}/m/${m.chain}/${pad(m.seq)}`;
+    const existing = await this.deps.store.get(key);
+    if (!existing) return;
+    const hash = hashHex(existing);
+    if (l.state.tips.get(m.chain)?.hash === hash) return; // cannot happen: the tip is m's predecessor
+    await this.deps.store.batch([{ type: 'put', key: `conv/${l.conv.id}/orphan/${hash}`, value: existing }, { type: 'del', key }]);
+    l.byHash.delete(hash);
+    l.state = replay(l.conv, l.byHash.values());
+  }
+
+  private async load(convId: string): Promise<Loaded> {
+    const hit = this.shared.loaded.get(convId);
+    if (hit) return hit;
+    const head = await this.deps.store.get(`conv/${convId}/head`);
+    if (!head) throw new KithError('CONV_NOT_FOUND', `no conversation ${convId.slice(0, 12)}`);
+    const conv = openConversation(head);
+    const byHash = new Map<string, Message>();
+    for await (const [, v] of this.deps.store.range({ gte: `conv/${convId}/m/`, lt: prefixEnd(`conv/${convId}/m/`) })) {
+      const m = openMessage(v);
+      byHash.set(m.hash, m);
+    }
+    let closing: Closing | undefined;
+    for (const c of await this.closings(convId)) if (verifyClosing(conv, c, byHash).valid) closing = closing ? preferClosing(closing, c) : c;
+    const loaded: Loaded = { conv, byHash, state: replay(conv, byHash.values()), closing };
+    // Another caller may have loaded it meanwhile: keep the first, so every writer shares one.
+    const again = this.shared.loaded.get(convId);
+    if (again) return again;
+    this.shared.loaded.set(convId, loaded);
+    return loaded;
+  }
+
+  /** Runs fn after every earlier write to this conversation (one queue per conversation). */
+  private exclusive<T>(convId: string, fn: () => Promise<T>): Promise<T> {
+    const before = this.shared.queues.get(convId) ?? Promise.resolve();
+    const run = before.then(fn, fn);
+    const settled = run.then(() => undefined, () => undefined);
+    this.shared.queues.set(convId, settled);
+    void settled.then(() => {
+      if (this.shared.queues.get(convId) === settled) this.shared.queues.delete(convId);
+    });
+    return run;
   }
 }
 

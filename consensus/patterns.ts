@@ -16,11 +16,17 @@ export interface ReplayState {
   votes: Map<string, { ballot: Ballot; message: Message }>;
   /** Debate: arguments accepted so far (turn = their count). */
   arguments: number;
+  /** The last accepted message of each author node's chain. */
+  tips: Map<string, Message>;
+  /** The last message applied (accepted or not): a later one may be applied incrementally. */
+  last: Message | undefined;
 }
 
-/** Canonical order: time, then author key (hex), then the author's sequence number. */
+const cmpText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/** Canonical order: time, then author key (hex), then author node (hex), then sequence number, then hash. */
 export function canonicalOrder(a: Message, b: Message): number {
-  return a.atMs - b.atMs || (a.authorHex < b.authorHex ? -1 : a.authorHex > b.authorHex ? 1 : 0) || a.seq - b.seq;
+  return a.atMs - b.atMs || cmpText(a.authorHex, b.authorHex) || cmpText(a.chain, b.chain) || a.seq - b.seq || cmpText(a.hash, b.hash);
 }
 
 const KINDS: Record<string, readonly MessageKind[]> = {
@@ -97,32 +103,44 @@ export function checkMessage(s: ReplayState, m: Message): { reason?: string; bal
   }
 }
 
+/** A fresh state: nothing replayed yet. */
+export function emptyState(conv: Conversation): ReplayState {
+  return { conv, accepted: [], rejected: [], votes: new Map(), arguments: 0, tips: new Map(), last: undefined };
+}
+
 /**
- * Replays messages in canonical order; the chain per author must be unbroken (seq 1, 2, … with
- * prev hashes). `afterAccept` sees the state after each accepted message (a prefix of the
- * replay); returning true stops the replay there.
+ * Applies one message to a state; messages must come in canonical order (`s.last` sorts before
+ * `m`). The chain per author node must be unbroken (seq 1 with empty prev, then seq + 1 with the
+ * previous hash); then the pattern decides. Returns whether it was accepted.
+ */
+export function applyMessage(s: ReplayState, m: Message): boolean {
+  s.last = m;
+  const prev = s.tips.get(m.chain);
+  const chainOk = prev === undefined ? m.seq === 1 && m.prev === '' : m.seq === prev.seq + 1 && m.prev === prev.hash;
+  if (!chainOk) {
+    s.rejected.push({ message: m, reason: `breaks ${m.authorHex.slice(0, 8)}'s hash chain at seq ${m.seq}` });
+    return false;
+  }
+  s.tips.set(m.chain, m);
+  const r = checkMessage(s, m);
+  if (r.reason !== undefined) {
+    s.rejected.push({ message: m, reason: r.reason });
+    return false;
+  }
+  s.accepted.push(m);
+  if (m.kind === 'argument') s.arguments++;
+  if (r.ballot !== undefined) s.votes.set(m.authorHex, { ballot: r.ballot, message: m });
+  return true;
+}
+
+/**
+ * Replays messages in canonical order (applyMessage each). `afterAccept` sees the state after
+ * each accepted message (a prefix of the replay); returning true stops the replay there.
  */
 export function replay(conv: Conversation, messages: Iterable<Message>, afterAccept?: (s: ReplayState, m: Message) => boolean): ReplayState {
-  const s: ReplayState = { conv, accepted: [], rejected: [], votes: new Map(), arguments: 0 };
-  const sorted = [...messages].sort(canonicalOrder);
-  const last = new Map<string, Message>();
-  for (const m of sorted) {
-    const prev = last.get(m.authorHex);
-    const chainOk = prev === undefined ? m.seq === 1 && m.prev === '' : m.seq === prev.seq + 1 && m.prev === prev.hash;
-    if (!chainOk) {
-      s.rejected.push({ message: m, reason: `breaks ${m.authorHex.slice(0, 8)}'s hash chain at seq ${m.seq}` });
-      continue;
-    }
-    last.set(m.authorHex, m);
-    const r = checkMessage(s, m);
-    if (r.reason !== undefined) {
-      s.rejected.push({ message: m, reason: r.reason });
-      continue;
-    }
-    s.accepted.push(m);
-    if (m.kind === 'argument') s.arguments++;
-    if (r.ballot !== undefined) s.votes.set(m.authorHex, { ballot: r.ballot, message: m });
-    if (afterAccept?.(s, m)) break;
+  const s = emptyState(conv);
+  for (const m of [...messages].sort(canonicalOrder)) {
+    if (applyMessage(s, m) && afterAccept?.(s, m)) break;
   }
   return s;
 }

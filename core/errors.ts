@@ -103,6 +103,10 @@ export const ERROR_CODES = {
     cause: 'a signed object does not verify: forged, truncated, altered or signed by another key',
     fix: 'nothing was accepted from it; if it came from a file, restore the file from a good copy',
   },
+  SEAL_INVALID: {
+    cause: 'a sealed box (HPKE or a chunk seal) does not open: wrong key, wrong context, or altered or truncated bytes',
+    fix: 'nothing was accepted from it; fetch the object again from another holder (the archive does this by itself)',
+  },
   USAGE: {
     cause: 'a command was called with missing, unknown or malformed arguments',
     fix: 'run the command with --help to see its arguments',
@@ -247,6 +251,18 @@ export const ERROR_CODES = {
   STORE_FAILED: {
     cause: 'the LevelDB store in the data dir could not be opened or written',
     fix: 'check free disk space and the permissions of the data dir',
+  },
+  STORE_CORRUPT: {
+    cause: 'LevelDB found damaged data in the store (a truncated or overwritten file, a bad checksum): a disk fault, a crash of the disk itself, or someone editing store/',
+    fix: 'stop the agent and copy the whole data dir aside first; then restore store/ from a backup, or move store/ away to start an empty one (node.key stays; pairings and conversations kept only here are lost)',
+  },
+  DISK_FULL: {
+    cause: 'the disk (or the quota) that holds the data dir or the named file is full: nothing was written',
+    fix: 'free space on that file system (df -h DIR); the agent writes again once there is room, and nothing it acknowledged was lost',
+  },
+  STORE_SCHEMA_NEWER: {
+    cause: 'the store in the data dir was written by a newer kith (its meta/schema is above what this version knows)',
+    fix: 'install that kith version or a newer one; the store is left untouched so nothing of it is lost',
   },
   DATA_DIR: {
     cause: 'the data dir cannot be created or written',
