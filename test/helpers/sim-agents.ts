@@ -88,6 +88,8 @@ export interface SimAgentsOptions {
   agents: SimAgentSpec[];
   /** Parent of the data dirs (a tap testdir); a temporary directory, removed on close, if absent. */
   dir?: string;
+  /** Pairings made once every agent runs, in order: [offerer, joiner]. */
+  pairs?: [string, string][];
 }
 
 const STEP_MS = 20;
@@ -240,5 +242,6 @@ export async function simAgents(o: SimAgentsOptions): Promise<SimAgents> {
     });
   }
   for (const spec of o.agents) await start(spec.name);
+  for (const [offerer, joiner] of o.pairs ?? []) await sim.pair(offerer, joiner);
   return sim;
 }

@@ -97,9 +97,8 @@ t.test(`node add, a friendship spreading, revocation with a node down, catching 
 
 /** A short full-agent run: two users, a pairing, an enrollment, 10 s of heartbeats. */
 async function shortRun(seed: string): Promise<{ hash: string; delivered: number }> {
-  const sim = await simAgents({ seed, agents: [{ name: 'alice0', user: 'alice' }, { name: 'frank', user: 'frank' }] });
+  const sim = await simAgents({ seed, agents: [{ name: 'alice0', user: 'alice' }, { name: 'frank', user: 'frank' }], pairs: [['alice0', 'frank']] });
   try {
-    await sim.pair('alice0', 'frank');
     await sim.addNode('alice0', 'alice1');
     await sim.run(10_000);
     return { hash: sim.traceHash(), delivered: sim.net.delivered };
