@@ -2,6 +2,8 @@
 // that deliver bytes in order after a fixed latency, closes that arrive after the data sent before
 // them. No loss (TCP hides it), no partial writes; connecting to nobody is ECONNREFUSED. Each host
 // gets its own TcpNet (`simTcp.host(address)`) so servers see where a connection comes from.
+// Like SimNet, it keeps a trace hash of every delivery (time, direction, bytes) for replay checks.
+import { sha256 } from '@noble/hashes/sha2.js';
 import type { VirtualClock } from './clock.js';
 import type { TcpConn, TcpNet, TcpServer } from './tcp.js';
 import type { Endpoint } from './udp.js';
@@ -20,8 +22,19 @@ export class SimTcp {
   connections = 0;
   private readonly listeners = new Map<string, (c: TcpConn) => void>();
   private nextPort = 30000;
+  private readonly trace = sha256.create();
 
   constructor(private readonly clock: VirtualClock, private readonly latencyMs = 1) {}
+
+  /** A hex digest of every delivery so far: virtual time, source → destination, bytes; and closes. */
+  traceHash(): string {
+    return Buffer.from(this.trace.clone().digest()).toString('hex');
+  }
+
+  private record(what: string, bytes: Uint8Array = new Uint8Array(0)): void {
+    this.trace.update(new TextEncoder().encode(`${this.clock.now().toFixed(3)} ${what} ${bytes.length}|`));
+    this.trace.update(bytes);
+  }
 
   host(address: string): TcpNet {
     return {
@@ -45,8 +58,10 @@ export class SimTcp {
           return;
         }
         this.connections++;
-        const client = this.end({ host: to.host, port: to.port });
-        const server = this.end({ host: from, port: this.nextPort++ });
+        const fromPort = this.nextPort++;
+        const client = this.end({ host: to.host, port: to.port }, `${from}:${fromPort}>${to.host}:${to.port}`);
+        const server = this.end({ host: from, port: fromPort }, `${to.host}:${to.port}>${from}:${fromPort}`);
+        this.record(`connect ${from}:${fromPort}>${to.host}:${to.port}`);
         client.peer = server;
         server.peer = client;
         accept(server.conn);
@@ -55,7 +70,8 @@ export class SimTcp {
     });
   }
 
-  private end(remote: Endpoint): End {
+  /** One end of a connection; `path` names its direction of sending in the trace. */
+  private end(remote: Endpoint, path: string): End {
     const e: End = { data: [], closers: [], buffered: [], closed: false } as unknown as End;
     const close = (): void => {
       if (e.closed) return;
@@ -71,6 +87,7 @@ export class SimTcp {
         const peer = e.peer!;
         later(() => {
           if (peer.closed) return;
+          this.record(path, copy);
           if (peer.data.length === 0) peer.buffered.push(copy);
           for (const fn of peer.data) fn(copy);
         });
@@ -79,6 +96,7 @@ export class SimTcp {
         if (e.closed) return;
         const peer = e.peer!;
         later(() => {
+          this.record(`end ${path}`);
           peer.conn.destroy();
           close();
         });

@@ -77,6 +77,7 @@ export interface SimAgents {
   stop(name: string): Promise<void>;
   /** Member state of `subject`'s node as `observer` sees it. */
   stateOf(observer: string, subject: string): MemberState | undefined;
+  /** SimNet's trace hash (every datagram: time, addresses, bytes) and SimTcp's (pairing), "udp:tcp". */
   traceHash(): string;
   /** Every agent's log, for a failure message. */
   dump(): string;
@@ -225,7 +226,7 @@ export async function simAgents(o: SimAgentsOptions): Promise<SimAgents> {
       const id = get(subject).id;
       return running(observer).cluster.peers().find((p) => p.id === id)?.state;
     },
-    traceHash: () => net.traceHash(),
+    traceHash: () => `${net.traceHash()}:${world.tcp.traceHash()}`,
     dump() {
       return [...agents.values()].map((a) => `--- ${a.name} (${a.address})\n${a.logs.map((l) => `${l.atMs} ${l.level} ${l.msg}`).join('\n')}`).join('\n');
     },

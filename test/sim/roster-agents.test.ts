@@ -112,6 +112,6 @@ t.test('one full-agent run twice with one seed: equal byte-level trace hashes; a
   const b = await shortRun('replay-1');
   const c = await shortRun('replay-2');
   t.ok(a.delivered > 100, `the run delivered ${a.delivered} datagrams`);
-  t.equal(b.hash, a.hash, `same seed, same bytes in the same order at the same virtual times (seed replay-1, ${a.hash.slice(0, 16)})`);
+  t.equal(b.hash, a.hash, `same seed, same datagrams and pairing bytes in the same order at the same virtual times (seed replay-1, ${a.hash.slice(0, 16)})`);
   t.not(c.hash, a.hash, 'another seed gives another trace');
 });
