@@ -169,7 +169,8 @@ export async function simAgents(o: SimAgentsOptions): Promise<SimAgents> {
     const r = running(name);
     const req = new Request(`http://sim${route}`, {
       method,
-      headers: { authorization: `Bearer ${r.token}`, 'content-type': 'application/json' },
+      // The Host header an API client on this machine sends (the API refuses any other).
+      headers: { host: `127.0.0.1:${r.apiPort}`, authorization: `Bearer ${r.token}`, 'content-type': 'application/json' },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
     const res = await settle(Promise.resolve(r.app.fetch(req)));
