@@ -167,9 +167,11 @@ export async function simAgents(o: SimAgentsOptions): Promise<SimAgents> {
 
   const api = async (name: string, method: string, route: string, body?: unknown): Promise<ApiAnswer> => {
     const r = running(name);
-    const req = new Request(`http://sim${route}`, {
+    // The API checks the Host header (agent/http-guard.ts): name it as a local client would.
+    const where = `127.0.0.1:${r.apiPort}`;
+    const req = new Request(`http://${where}${route}`, {
       method,
-      headers: { authorization: `Bearer ${r.token}`, 'content-type': 'application/json' },
+      headers: { host: where, authorization: `Bearer ${r.token}`, 'content-type': 'application/json' },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
     const res = await settle(Promise.resolve(r.app.fetch(req)));
