@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import dgram from 'node:dgram';
 import { kith, startAgent, RUNTIME } from '../helpers/proc.js';
+import { sleep } from '../helpers/wait.js';
 import { Transport } from '../../cluster/transport.js';
 import { fromHex } from '../../core/hex.js';
 import { VirtualClock } from '../../core/clock.js';
@@ -57,9 +58,9 @@ t.test(`10,000 bad datagrams at a running agent (${RUNTIME}): no reply, no crash
       d[1] = d[2] = d[3] = 0;
     }
     sock.send(d, target.port, target.host);
-    if (i % 50 === 49) await new Promise((r) => setTimeout(r, 3)); // pace: the kernel's receive buffer is small
+    if (i % 50 === 49) await sleep(3); // pace: the kernel's receive buffer is small
   }
-  await new Promise((r) => setTimeout(r, 1000));
+  await sleep(1000);
   t.equal(replyBytes, 0, 'zero bytes in reply');
   const res = await fetch(`http://127.0.0.1:${agent.apiPort}/api/status`, { headers: { authorization: `Bearer ${agent.token}` } });
   t.equal(res.status, 200, 'still serving');

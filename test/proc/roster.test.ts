@@ -8,6 +8,7 @@ import t from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
 import { kith, kithSpawn, startAgent, until, RUNTIME, type AgentProc } from '../helpers/proc.js';
+import { sleep } from '../helpers/wait.js';
 
 t.comment(`agent runtime: ${RUNTIME}`);
 
@@ -110,7 +111,7 @@ t.test('node add, friendship spreading, revocation with three nodes', async (t) 
   await A2.stop();
   const A1b = await startAgent(t, a1, run);
   const A2b = await startAgent(t, a2, run);
-  await new Promise((r) => setTimeout(r, 1500));
+  await sleep(1500);
   t.same(await peers(A2b), [], 'restarted, the revoked node has no members: it contacts nobody');
   t.match(A2b.output(), /was revoked/, 'and says again that it was revoked');
   t.notOk((await peers(A1b)).some((p) => p.userKey === alice && p.nodeIndex === 2 && p.state !== 'revoked'), 'after a restart node 1 does not take node 2 back');
