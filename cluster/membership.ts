@@ -144,6 +144,9 @@ export class Membership {
     if (!m || m.state === 'revoked') return;
     this.cancelTimers(m);
     this.deps.link.removePeer(id);
+    // Its round trip and clock samples describe a member that is gone: shown no more.
+    m.rttMs = undefined;
+    m.samples = [];
     this.setState(m, 'revoked');
   }
 
