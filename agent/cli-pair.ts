@@ -90,13 +90,13 @@ export function addPairCommands(program: Command, io: Io, withCommon: (c: Comman
       const { friends } = (await runningAgent(resolveDataDir(o.dataDir)).call('GET', '/api/friends')) as { friends: FriendView[] };
       io.out(o.json ? JSON.stringify(friends) + '\n' : (friends.length ? friends.map((f) => `${f.userKey.slice(0, 16)}  ${f.blocked ? 'BLOCKED' : `${f.nodes} node(s)`}  "${f.name}"  since ${f.since}`).join('\n') : 'no friends yet: `kith pair`') + '\n');
     });
-  withCommon(friend.command('remove').argument('<user-key>', 'the friend\'s user key, or 8+ leading hex digits'))
+  withCommon(friend.command('remove').argument('<user>', 'the friend\'s user key, a unique prefix of it (4+ digits, as `friend list` shows), or their name'))
     .description('forget a friend: their nodes stop being members at once')
     .action(async (key: string, o: Common) => {
       const f = (await runningAgent(resolveDataDir(o.dataDir)).call('DELETE', `/api/friends/${encodeURIComponent(key)}`)) as FriendView;
       io.out(o.json ? JSON.stringify(f) + '\n' : `removed "${f.name}" (${f.userKey.slice(0, 16)}…)\n`);
     });
-  withCommon(friend.command('block').argument('<user-key>', 'a friend\'s user key (8+ leading digits), or any user\'s full key'))
+  withCommon(friend.command('block').argument('<user>', 'a friend\'s user key, unique prefix (4+ digits) or name, or any user\'s full key'))
     .description('no traffic of any kind with that user, and their later pairing attempts are refused')
     .action(async (key: string, o: Common) => {
       const f = (await runningAgent(resolveDataDir(o.dataDir)).call('POST', `/api/friends/${encodeURIComponent(key)}/block`)) as FriendView;
