@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import { realClock, type Clock } from '../core/clock.js';
 import { cryptoRng } from '../core/rng.js';
 import { KithError } from '../core/errors.js';
-import { ensurePrivateDir, readPrivateFile, writeFileAtomic } from '../core/files.js';
+import { readPrivateFile, writeFileAtomic } from '../core/files.js';
 import type { KvStore } from '../core/store.js';
 import { bindUdp, formatEndpoint, type UdpSocket } from '../core/udp.js';
 import { hasIdentity, loadIdentity, type NodeIdentity } from '../identity/keystore.js';
@@ -26,9 +26,9 @@ import { initIdentity } from './init.js';
 import { openLevelStore } from './level-store.js';
 import { createLogger, type Logger } from './log.js';
 import { createNotifier, type Notifier } from './notify.js';
-import { dataFiles, dirSizeBytes } from './paths.js';
+import { dataFiles, dirSizeBytes, prepareDataDir } from './paths.js';
 import { PROFILES, type ProfileName } from './profiles.js';
-import { readRuntimeRecord, removeRuntimeRecord, writeRuntimeRecord } from './runtime-file.js';
+import { removeRuntimeRecord, withLockHolder, writeRuntimeRecord } from './runtime-file.js';
 import { RUNTIME, VERSION } from './version.js';
 
 export interface RunOptions {
@@ -78,12 +78,7 @@ export async function runAgent(opts: RunOptions, deps: { clock?: Clock; log?: Lo
   const log = deps.log ?? createLogger(config.agent.logLevel);
   const profile = PROFILES[config.agent.profile];
   const files = dataFiles(opts.dataDir);
-  ensurePrivateDir(opts.dataDir);
-
-  const running = readRuntimeRecord(files.runtime);
-  if (running !== undefined && running.pid !== process.pid) {
-    throw new KithError('AGENT_ALREADY_RUNNING', `an agent (PID ${running.pid}) already runs for ${opts.dataDir}`);
-  }
+  prepareDataDir(opts.dataDir, { needIdentity: !opts.initIfMissing, warn: (m) => log.warn(m) });
 
   const cleanups: (() => Promise<void> | void)[] = [];
   const closeAll = async (): Promise<void> => {
@@ -98,7 +93,7 @@ export async function runAgent(opts: RunOptions, deps: { clock?: Clock; log?: Lo
   };
 
   try {
-    const store: KvStore = await openLevelStore(files.store);
+    const store: KvStore = await openLevelStore(files.store).catch((e) => Promise.reject(withLockHolder(e, files.runtime)));
     cleanups.push(() => store.close());
 
     if (!hasIdentity(opts.dataDir) && opts.initIfMissing) {
