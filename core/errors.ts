@@ -317,6 +317,10 @@ export const ERROR_CODES = {
     cause: 'the data dir cannot be created or written',
     fix: 'choose a writable --data-dir, or fix its owner and permissions',
   },
+  DATA_DIR_UNSAFE: {
+    cause: 'the data dir already exists but is not private: it belongs to another user, others can write to it, or others can read it and it holds files that are not kith\'s',
+    fix: 'use a new --data-dir (kith creates it with mode 0700), or check what is in that one, then chown it to this user and chmod 700 it',
+  },
   API_UNAUTHORIZED: {
     cause: 'a local API request had no valid bearer token',
     fix: 'send the token from <data-dir>/api.token as `Authorization: Bearer TOKEN`',
