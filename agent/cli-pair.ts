@@ -20,6 +20,10 @@ interface Common {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Signals that end a waiting `kith pair`, and its exit status for each (128 + number, as shells say). */
+const SIGNAL_EXIT = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143 } as const satisfies Partial<Record<NodeJS.Signals, number>>;
+const OFFER_SIGNALS = Object.keys(SIGNAL_EXIT) as (keyof typeof SIGNAL_EXIT)[];
+
 export function addPairCommands(program: Command, io: Io, withCommon: (c: Command) => Command): void {
   withCommon(program.command('pair'))
     .description('pair with a friend on the same network: without --code, offer (print a code and a QR to show); with --code, join theirs. An offer also enrolls a new machine of yours (`kith node add --code`)')
@@ -36,21 +40,25 @@ export function addPairCommands(program: Command, io: Io, withCommon: (c: Comman
         const ttl = o.ttl === undefined ? undefined : Number(o.ttl);
         if (ttl !== undefined && !(ttl > 0 && ttl <= 60)) throw new KithError('USAGE', '--ttl must be minutes in (0, 60]');
         let view = (await agent.call('POST', '/api/pair/offer', ttl === undefined ? {} : { ttlMinutes: ttl })) as OfferView;
-        if (o.json) io.out(JSON.stringify({ code: view.code, qr: view.qr, endpoint: view.endpoint, expiresAt: view.expiresAt }) + '\n');
+        if (o.json) io.out(JSON.stringify({ id: view.id, code: view.code, qr: view.qr, endpoint: view.endpoint, expiresAt: view.expiresAt }) + '\n');
         else {
           io.out(`Read this code to your friend:\n\n    ${view.code}\n\n`);
           if (o.qr) io.out(renderUnicodeCompact(view.qr, { border: 1 }) + '\n');
           io.out(`(QR content: ${view.qr})\nThey run: kith pair --code ${view.code}\nWaiting until ${view.expiresAt}…\n`);
         }
-        const stopOffer = () => void agent.call('DELETE', `/api/pair/offer/${view.id}`).finally(() => process.exit(130));
-        process.once('SIGINT', stopOffer);
+        // The offer ends with the command, however it ends: Ctrl-C, a closed terminal or a dropped
+        // SSH session (SIGHUP), kill or systemd (SIGTERM), or an error while waiting.
+        const cancelOffer = () => agent.call('DELETE', `/api/pair/offer/${view.id}`).catch(() => undefined);
+        const stopOffer = (signal: keyof typeof SIGNAL_EXIT) => void cancelOffer().finally(() => process.exit(SIGNAL_EXIT[signal]));
+        for (const s of OFFER_SIGNALS) process.once(s, stopOffer);
         try {
           while (view.state === 'waiting') {
             await sleep(250);
             view = (await agent.call('GET', `/api/pair/offer/${view.id}`)) as OfferView;
           }
         } finally {
-          process.off('SIGINT', stopOffer);
+          for (const s of OFFER_SIGNALS) process.off(s, stopOffer);
+          if (view.state === 'waiting') await cancelOffer();
         }
         if (view.state !== 'paired' || !view.result) {
           const code = (view.error?.code ?? (view.state === 'expired' ? 'PAIR_EXPIRED' : 'PAIR_FAILED')) as 'PAIR_FAILED';
@@ -82,13 +90,13 @@ export function addPairCommands(program: Command, io: Io, withCommon: (c: Comman
       const { friends } = (await runningAgent(resolveDataDir(o.dataDir)).call('GET', '/api/friends')) as { friends: FriendView[] };
       io.out(o.json ? JSON.stringify(friends) + '\n' : (friends.length ? friends.map((f) => `${f.userKey.slice(0, 16)}  ${f.blocked ? 'BLOCKED' : `${f.nodes} node(s)`}  "${f.name}"  since ${f.since}`).join('\n') : 'no friends yet: `kith pair`') + '\n');
     });
-  withCommon(friend.command('remove').argument('<user-key>', 'the friend\'s user key, or 8+ leading hex digits'))
+  withCommon(friend.command('remove').argument('<user>', 'the friend\'s user key, a unique prefix of it (4+ digits, as `friend list` shows), or their name'))
     .description('forget a friend: their nodes stop being members at once')
     .action(async (key: string, o: Common) => {
       const f = (await runningAgent(resolveDataDir(o.dataDir)).call('DELETE', `/api/friends/${encodeURIComponent(key)}`)) as FriendView;
       io.out(o.json ? JSON.stringify(f) + '\n' : `removed "${f.name}" (${f.userKey.slice(0, 16)}…)\n`);
     });
-  withCommon(friend.command('block').argument('<user-key>', 'a friend\'s user key (8+ leading digits), or any user\'s full key'))
+  withCommon(friend.command('block').argument('<user>', 'a friend\'s user key, unique prefix (4+ digits) or name, or any user\'s full key'))
     .description('no traffic of any kind with that user, and their later pairing attempts are refused')
     .action(async (key: string, o: Common) => {
       const f = (await runningAgent(resolveDataDir(o.dataDir)).call('POST', `/api/friends/${encodeURIComponent(key)}/block`)) as FriendView;

@@ -8,15 +8,16 @@ import { cryptoRng } from '../core/rng.js';
 import { KithError, isKithError } from '../core/errors.js';
 import { MAX_INDEX } from '../identity/keys.js';
 import { parseRoles } from '../identity/certificate.js';
-import { hasIdentity, loadIdentity } from '../identity/keystore.js';
+import { hasIdentity, keyFilePath, loadIdentity } from '../identity/keystore.js';
 import { configDoc, loadConfigFile } from './config.js';
 import { runAgent } from './daemon.js';
 import { formatIdentity, viewIdentity } from './identity-view.js';
-import { initIdentity, readPhraseFile, writePhraseFile } from './init.js';
+import { initIdentity, readPhraseFile } from './init.js';
+import { undoNewDirOnFailure } from './fresh-dir.js';
 import { dataFiles, dirSizeBytes, resolveConfigPath, resolveDataDir } from './paths.js';
 import { PROFILE_NAMES, type ProfileName } from './profiles.js';
 import { readRuntimeRecord } from './runtime-file.js';
-import { RUNTIME, VERSION } from './version.js';
+import { versionLine } from './version.js';
 import { addMethodCommands } from './cli-method.js';
 import { addConvCommands } from './cli-conv.js';
 import { addClusterCommands } from './cli-cluster.js';
@@ -88,10 +89,28 @@ const PHRASE_WARNING = [
   'identity cannot be recovered. kith does not store it.',
 ];
 
+/** What `init --recover` says: the phrase gives these keys to every machine recovered with them. */
+export function sharedKeyWarning(nodeIndex: number, generation: number): string {
+  return `this machine now holds the keys of node ${nodeIndex} (generation ${generation}). If another machine still runs as that node, ` +
+    `the two share one key and each will be taken for the other: stop one of them. For an extra machine, run \`kith node add\` ` +
+    `(or init --recover --node <an index no machine uses>); to replace a machine for good, recover with --generation ${generation + 1} ` +
+    `and revoke the old one (\`kith node revoke ${nodeIndex} --generation ${generation}\`).`;
+}
+
 async function readPhrase(io: CliIo, file: string | undefined): Promise<string> {
   if (file !== undefined) return readPhraseFile(file);
   if (io.stdinIsTty) io.err('Enter your 24-word seed phrase, then press Enter and Ctrl-D:\n');
   return io.readStdin();
+}
+
+/** Whether this user may read a file (false when it is missing or private to another user). */
+function canRead(file: string): boolean {
+  try {
+    fs.accessSync(file, fs.constants.R_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 async function fetchStatus(apiPort: number, token: string): Promise<Record<string, unknown> | undefined> {
@@ -106,10 +125,11 @@ async function fetchStatus(apiPort: number, token: string): Promise<Record<strin
 export function buildProgram(io: CliIo): Command {
   const program = new Command('kith')
     .description('kith: private friend clusters between the machines of people who have met')
-    .version(`${VERSION} (${RUNTIME})`, '-V, --version')
+    .version(versionLine(), '-V, --version')
     .showHelpAfterError(false)
     .exitOverride()
-    .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) });
+    // Commander's own error line is dropped: main() reports every usage mistake once, as error[USAGE].
+    .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s), outputError: () => {} });
 
   withCommon(program.command('init'))
     .description('create this data dir\'s identity: a new seed phrase, or --recover an existing one')
@@ -119,7 +139,8 @@ export function buildProgram(io: CliIo): Command {
     .option('--generation <g>', 'key generation of the node (raise it to replace the node\'s keys)', intArg('--generation', 0, MAX_INDEX), 0)
     .option('--roles <roles>', 'comma-separated roles: relay, access', 'relay,access')
     .option('--label <text>', 'name of this node shown to people (default: the host name)')
-    .action(async (o: CommonOpts & { recover?: boolean; phraseFile?: string; node: number; generation: number; roles: string; label?: string }) => {
+    // A failed init (a mistyped phrase, a phrase file that cannot be written) leaves no new data dir.
+    .action((o: CommonOpts & { recover?: boolean; phraseFile?: string; node: number; generation: number; roles: string; label?: string }) => undoNewDirOnFailure(resolveDataDir(o.dataDir), async () => {
       const dataDir = resolveDataDir(o.dataDir);
       const roles = parseRoles(o.roles);
       if (hasIdentity(dataDir)) throw new KithError('IDENTITY_EXISTS', `${dataDir} already has an identity (node.key); nothing was changed`);
@@ -131,15 +152,17 @@ export function buildProgram(io: CliIo): Command {
       const made = initIdentity({ clock: realClock, rng: cryptoRng }, {
         dataDir, nodeIndex: o.node, generation: o.generation, roles,
         ...(phrase !== undefined ? { phrase } : {}),
+        ...(!o.recover && o.phraseFile !== undefined ? { phraseFile: o.phraseFile } : {}),
         ...(o.label !== undefined ? { label: o.label } : {}),
       });
       const view = viewIdentity(made.identity);
       if (o.recover) {
-        emit(io, o, { recovered: true, dataDir, ...view }, `Recovered node ${view.nodeIndex} of user ${view.userKey} in ${dataDir}`);
+        const warning = sharedKeyWarning(view.nodeIndex, view.generation);
+        io.err(`warning: ${warning}\n`);
+        emit(io, o, { recovered: true, dataDir, ...view, warning }, `Recovered node ${view.nodeIndex} of user ${view.userKey} in ${dataDir}`);
         return;
       }
       if (o.phraseFile !== undefined) {
-        writePhraseFile(o.phraseFile, made.phrase);
         emit(io, o, { created: true, dataDir, phraseFile: o.phraseFile, ...view },
           `Created node ${view.nodeIndex} of user ${view.userKey} in ${dataDir}\nThe seed phrase is in ${o.phraseFile} (mode 0600): copy it to paper, then delete the file.`);
         return;
@@ -147,7 +170,7 @@ export function buildProgram(io: CliIo): Command {
       emit(io, o, { created: true, dataDir, phrase: made.phrase, ...view },
         [...PHRASE_WARNING, '', made.phrase.split(' ').map((w, i) => `${String(i + 1).padStart(2)}. ${w}`).join('\n'), '',
           `Created node ${view.nodeIndex} of user ${view.userKey} in ${dataDir}`].join('\n'));
-    });
+    }));
 
   withCommon(program.command('id'))
     .description('show this node\'s identity: user key, node index, public keys, roles')
@@ -163,16 +186,19 @@ export function buildProgram(io: CliIo): Command {
     .action(async (o: CommonOpts) => {
       const dataDir = resolveDataDir(o.dataDir);
       const files = dataFiles(dataDir);
-      const identity = hasIdentity(dataDir) ? viewIdentity(loadIdentity(dataDir)) : null;
+      // A member of the kith group (not the kith user) may read agent.json in the 0750 state dir,
+      // never the 0600 key and token: it sees whether the agent runs, not the live details.
+      const privateOnly = [keyFilePath(dataDir), files.token].some((f) => fs.existsSync(f) && !canRead(f));
+      const identity = hasIdentity(dataDir) && canRead(keyFilePath(dataDir)) ? viewIdentity(loadIdentity(dataDir)) : null;
       const record = readRuntimeRecord(files.runtime);
       let live: Record<string, unknown> | undefined;
-      if (record !== undefined && fs.existsSync(files.token)) {
+      if (record !== undefined && fs.existsSync(files.token) && canRead(files.token)) {
         live = await fetchStatus(record.api.port, fs.readFileSync(files.token, 'utf8').trim());
       }
       const status = {
         dataDir,
         identity,
-        running: live !== undefined,
+        running: live !== undefined || (record !== undefined && privateOnly),
         pid: record?.pid ?? null,
         runtime: record?.runtime ?? null,
         profile: record?.profile ?? null,
@@ -184,8 +210,9 @@ export function buildProgram(io: CliIo): Command {
       };
       const cl = status.cluster as { members?: number; alive?: number; publicEndpoint?: string | null; nat?: { type: string }; mapping?: { state: string }; nextWindow?: { start: string; port: number } | null; clock?: { offsetMs: number; errorMs: number; warning: string | null } } | null;
       const human = [
-        identity ? formatIdentity(identity) : 'identity      none (run `kith init`)',
+        identity ? formatIdentity(identity) : privateOnly && hasIdentity(dataDir) ? 'identity      (readable by the kith user only)' : 'identity      none (run `kith init`)',
         live ? `agent         running, PID ${status.pid} (${status.runtime}), profile ${status.profile}`
+          : record && privateOnly ? `agent         running, PID ${record.pid} (${record.runtime} ${record.version}), profile ${record.profile} (from agent.json; live details need the kith user)`
           : record ? `agent         PID ${record.pid} recorded but its API does not answer` : 'agent         not running',
         ...(live ? [`ports         cluster UDP ${status.clusterPort}, API 127.0.0.1:${status.apiPort}`] : []),
         ...(cl ? [
@@ -210,14 +237,14 @@ export function buildProgram(io: CliIo): Command {
     .action(async (o: CommonOpts & { config?: string; port?: number; apiPort?: number; profile?: ProfileName; initIfMissing?: boolean }) => {
       const dataDir = resolveDataDir(o.dataDir);
       const configPath = resolveConfigPath(o.config);
-      const agent = await runAgent({
+      const agent = await undoNewDirOnFailure(dataDir, () => runAgent({
         dataDir,
         ...(configPath !== undefined ? { configPath } : {}),
         ...(o.port !== undefined ? { port: o.port } : {}),
         ...(o.apiPort !== undefined ? { apiPort: o.apiPort } : {}),
         ...(o.profile !== undefined ? { profile: o.profile } : {}),
         initIfMissing: Boolean(o.initIfMissing),
-      });
+      }));
       await new Promise<void>((resolve) => {
         const shutdown = (signal: string) => {
           agent.log.info(`${signal}: shutting down`);

@@ -73,10 +73,38 @@ export function defaultConfig(): Config {
   return c as unknown as Config;
 }
 
+/**
+ * The file format's version: the top-level key `schema`. A file without it is schema 0 (written
+ * before the key existed). Migrations turn a parsed document of version i into i + 1 in memory
+ * only: the agent never writes the file (a conffile the admin edits; rewriting it would make
+ * every package upgrade prompt).
+ */
+export const CONFIG_SCHEMA = 1;
+const CONFIG_MIGRATIONS: readonly ((doc: Record<string, unknown>) => Record<string, unknown>)[] = [
+  (doc) => doc, // 0 → 1: the keys are unchanged, only `schema` is new
+];
+
+/** The document migrated to CONFIG_SCHEMA, without its `schema` key; or the problem with it. */
+export function migrateConfigDoc(doc: Record<string, unknown>): { doc: Record<string, unknown>; from: number; problem?: ConfigProblem } {
+  const { schema, ...rest } = doc;
+  const from = schema === undefined ? 0 : schema;
+  if (typeof from !== 'number' || !Number.isInteger(from) || from < 0) {
+    return { doc: rest, from: 0, problem: { code: 'CONFIG_TYPE', key: 'schema', message: `schema must be a whole number (the file format version, ${CONFIG_SCHEMA} now), got ${JSON.stringify(schema)}` } };
+  }
+  if (from > CONFIG_SCHEMA) {
+    return { doc: rest, from, problem: { code: 'CONFIG_RANGE', key: 'schema', message: `schema ${from} is newer than this kith understands (${CONFIG_SCHEMA}): upgrade kith, or write the file for this version` } };
+  }
+  let migrated = rest;
+  for (let v = from; v < CONFIG_SCHEMA; v++) migrated = CONFIG_MIGRATIONS[v]!(migrated);
+  return { doc: migrated, from };
+}
+
 /** Validates a parsed TOML document; returns the config or every problem found. */
-export function validateConfig(doc: Record<string, unknown>): { config: Config; problems: ConfigProblem[] } {
+export function validateConfig(file: Record<string, unknown>): { config: Config; problems: ConfigProblem[] } {
   const config = defaultConfig() as unknown as Record<string, Record<string, unknown>>;
-  const problems: ConfigProblem[] = [];
+  const { doc, problem } = migrateConfigDoc(file);
+  const problems: ConfigProblem[] = problem ? [problem] : [];
+  if (problem?.key === 'schema' && problem.code === 'CONFIG_RANGE') return { config: config as unknown as Config, problems };
   const known = new Map(CONFIG_KEYS.map((k) => [k.key, k]));
   const sections = new Set(CONFIG_KEYS.map((k) => k.key.split('.')[0]!));
 
@@ -139,8 +167,7 @@ export function loadConfigFile(file: string): Config {
   try {
     doc = parseToml(text) as Record<string, unknown>;
   } catch (e) {
-    const msg = (e as Error).message.split('\n')[0];
-    throw new KithError('CONFIG_UNREADABLE', `config ${file} is not valid TOML: ${msg}`, { cause: e });
+    throw new KithError('CONFIG_UNREADABLE', `config ${file} is not valid TOML: ${tomlErrorText(e)}`, { cause: e });
   }
   const { config, problems } = validateConfig(doc);
   if (problems.length > 0) {
@@ -149,6 +176,14 @@ export function loadConfigFile(file: string): Config {
     });
   }
   return config;
+}
+
+/** smol-toml's error as one line that names where: "line 3, column 8: invalid value". */
+export function tomlErrorText(e: unknown): string {
+  const err = e as { message?: unknown; line?: unknown; column?: unknown };
+  const first = String(err.message ?? e).split('\n')[0]!.replace(/^Invalid TOML document: /, '');
+  if (typeof err.line !== 'number' || typeof err.column !== 'number') return first;
+  return `line ${err.line}, column ${err.column}: ${first}`;
 }
 
 /** The documentation table of every key (agent/README.md embeds its output). */

@@ -1,5 +1,5 @@
 // A tiny logger: one line per event on stderr with the syslog priority prefix journald reads
-// (<3> error, <4> warning, <6> info, <7> debug). pino's transports break inside Bun binaries
+// (<3> error, <4> warning, <6> info, <7> debug), left off on a terminal. pino's transports break inside Bun binaries
 // (docs/PLATFORM.md). Callers never pass secrets; keys are shown by their public half only.
 import type { LogLevelName } from './config.js';
 
@@ -13,9 +13,21 @@ export interface Logger {
   error(msg: string): void;
 }
 
-export function createLogger(level: LogLevelName, write: (line: string) => void = (l) => process.stderr.write(l)): Logger {
+/**
+ * Whether lines carry the <N> prefix: journald needs it, a person at a terminal does not. systemd
+ * sets JOURNAL_STREAM when stderr goes to the journal; a pipe or file keeps the prefix too.
+ */
+export function wantsPriorityPrefix(stderr: { isTTY?: boolean }, env: Record<string, string | undefined>): boolean {
+  return (env['JOURNAL_STREAM'] ?? '') !== '' || stderr.isTTY !== true;
+}
+
+export function createLogger(
+  level: LogLevelName,
+  write: (line: string) => void = (l) => process.stderr.write(l),
+  prefix = wantsPriorityPrefix(process.stderr, process.env),
+): Logger {
   const at = (l: LogLevelName) => (msg: string) => {
-    if (ORDER[l] >= ORDER[level]) write(`<${PRIORITY[l]}>${msg.replace(/\n/g, ' ')}\n`);
+    if (ORDER[l] >= ORDER[level]) write(`${prefix ? `<${PRIORITY[l]}>` : ''}${msg.replace(/\n/g, ' ')}\n`);
   };
   return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
 }

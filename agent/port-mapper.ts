@@ -11,6 +11,7 @@ import { isCarrierGrade, isPrivate } from '../cluster/nat.js';
 import { NatPmpClient } from '../cluster/natpmp.js';
 import { UpnpIgdClient } from '../cluster/upnp.js';
 import type { PortMapper } from '../cluster/rendezvous.js';
+import type { RouterInfo } from '../cluster/cluster-service.js';
 import { lanHttp } from './lan-http.js';
 
 export type PortMappingMode = 'auto' | 'natpmp' | 'upnp' | 'off';
@@ -33,12 +34,7 @@ export function defaultGateway(routeTable = '/proc/net/route'): string | undefin
   return undefined;
 }
 
-export interface RouterInfo {
-  protocol: 'natpmp' | 'upnp';
-  gateway: string;
-  externalIp: string;
-  doubleNat: boolean;
-}
+export type { RouterInfo };
 
 /** One way of asking the router: NAT-PMP or UPnP IGD. */
 interface RouterProtocol {
@@ -101,7 +97,7 @@ export function createPortMapper(mode: Exclude<PortMappingMode, 'off'>, gatewayO
   const ready = async (): Promise<RouterProtocol> => {
     if (proto) return proto;
     const gateway = gatewayOverride ?? defaultGateway();
-    if (!gateway) throw new KithError('PORT_MAPPING_FAILED', 'no IPv4 default gateway to ask for a port mapping');
+    if (!gateway) throw new KithError('PORT_MAPPING_NO_GATEWAY', 'no IPv4 default gateway to ask for a port mapping: none was tried');
     const failures: string[] = [];
     for (const name of order) {
       const p = name === 'natpmp' ? await natPmp(gateway) : await upnp(gateway);

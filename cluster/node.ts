@@ -1,15 +1,17 @@
 // One cluster node: the secure transport on a UDP socket, membership on top of it, and the
 // channel demultiplexer between them (the first byte of each transport payload names the
-// channel: 0x4D membership; 0x01 and 0x02 are reliable-delivery frames, whose messages go to
-// `onMessage`). The agent and the simulations build nodes the same way, from a Clock, an Rng and
-// a socket.
+// channel: 0x4D membership; 0x01 and 0x02 are reliable-delivery frames). Reliable messages and
+// streams go to the service their first byte names, membership changes to every service that
+// follows them (`services`, cluster/services.ts). The agent and the simulations build nodes the
+// same way, from a Clock, an Rng and a socket.
 import type { Clock } from '../core/clock.js';
 import type { Rng } from '../core/rng.js';
 import type { Endpoint, UdpSocket } from '../core/udp.js';
 import type { NodeCertificate } from '../identity/certificate.js';
 import { Membership, type MembershipEvents, type MembershipTiming } from './membership.js';
 import { CHANNEL_MEMBERSHIP } from './membership-wire.js';
-import { FRAME_ACK, FRAME_DATA, Reliable, type MessageHandler } from './reliable.js';
+import { FRAME_ACK, FRAME_DATA, Reliable } from './reliable.js';
+import { Services } from './services.js';
 import { Streams } from './stream.js';
 import { Transport } from './transport.js';
 
@@ -22,10 +24,9 @@ export interface NodeKeys {
 
 export interface ClusterNodeOptions {
   timing: MembershipTiming;
+  /** Membership's events; `state` goes to every service's onState too (after this one). */
   events?: MembershipEvents;
-  /** Reliable messages from members (cluster/README.md, "Channels"). */
-  onMessage?: MessageHandler;
-  /** Refuse a verified certificate (revoked, blocked); called during handshakes. */
+  /** Refuse a verified certificate; called during handshakes, with every service's veto. */
   isAllowed?: (cert: NodeCertificate) => boolean;
   /** A member's endpoint moved (an authenticated packet from a new address). */
   onEndpoint?: (peer: string, endpoint: Endpoint, previous: Endpoint | undefined) => void;
@@ -38,15 +39,26 @@ export class ClusterNode {
   readonly membership: Membership;
   /** Reliable delivery to members: messages of any size, acknowledged, exactly once. */
   readonly reliable: Reliable;
-  /** Bulk streams to and from members, over `reliable` (nothing takes incoming streams yet). */
+  /** Bulk streams to and from members, over `reliable`, routed by service and kind. */
   readonly streams: Streams;
+  /** The one way in: services register their byte, message and stream handlers, and state watchers. */
+  readonly services: Services;
 
   constructor(deps: { clock: Clock; rng: Rng; socket: UdpSocket }, keys: NodeKeys, opts: ClusterNodeOptions) {
     let membership: Membership | undefined;
     // A removed member's retransmissions must not reach the transport (which no longer knows it).
     this.reliable = new Reliable({ clock: deps.clock, rng: deps.rng, link: { send: (peer, p) => this.transport.peerInfo(peer) && this.transport.send(peer, p) } });
-    if (opts.onMessage) this.reliable.onMessage(opts.onMessage);
     this.streams = new Streams({ clock: deps.clock, rng: deps.rng, reliable: this.reliable });
+    const services = new Services({ reliable: this.reliable, streams: this.streams });
+    this.services = services;
+    const isAllowed = (cert: NodeCertificate): boolean => (opts.isAllowed?.(cert) ?? true) && services.isAllowed(cert);
+    const events: MembershipEvents = {
+      ...opts.events,
+      state: (id, s, prev) => {
+        opts.events?.state?.(id, s, prev);
+        services.stateChanged(id, s, prev);
+      },
+    };
     this.transport = new Transport(
       {
         clock: deps.clock,
@@ -64,7 +76,7 @@ export class ClusterNode {
           },
         },
       },
-      { staticKey: keys.dh, certBytes: keys.certBytes, ...(opts.isAllowed ? { isAllowed: opts.isAllowed } : {}) },
+      { staticKey: keys.dh, certBytes: keys.certBytes, isAllowed },
     );
     membership = new Membership({
       clock: deps.clock,
@@ -81,7 +93,7 @@ export class ClusterNode {
       },
       self: { cert: keys.cert, signSecret: keys.signSecret },
       timing: opts.timing,
-      ...(opts.events ? { events: opts.events } : {}),
+      events,
       ...(opts.incarnation !== undefined ? { incarnation: opts.incarnation } : {}),
       ...(opts.recordSeq !== undefined ? { recordSeq: opts.recordSeq } : {}),
     });

@@ -1,8 +1,11 @@
 // The Noise Protocol Framework (revision 34, https://noiseprotocol.org/noise.html), just the parts
 // kith uses: DH 25519, cipher ChaChaPoly, hash BLAKE2s, and the IK handshake with optional PSK
 // modifiers (IKpsk2 is kith's transport; IK and IKpsk1 are here because the vectors cover them
-// and they exercise the same code). Ephemeral keys can be injected for the known-answer vectors.
+// and they exercise the same code). Ephemeral keys come from the Rng the handshake is given (the
+// transport's: seeded in simulations, the OS generator in real use), or are injected for the
+// known-answer vectors.
 import { blake2sHash, hmacBlake2s } from '../core/blake2s.js';
+import type { Rng } from '../core/rng.js';
 import { aead, TAG_BYTES } from '../core/aead.js';
 import { signatures } from '../core/crypto.js';
 import { concatBytes } from '@noble/hashes/utils.js';
@@ -138,8 +141,14 @@ export interface HandshakeOptions {
   rs?: Uint8Array;
   psk?: Uint8Array;
   pskPosition?: 0 | 1 | 2;
-  /** Injected ephemeral secret (test vectors only); otherwise the crypto backend makes one. */
+  /** Injected ephemeral secret (test vectors only). */
   ephemeralSecret?: Uint8Array;
+  /**
+   * Where the ephemeral secret comes from otherwise: 32 bytes of `rng` (X25519 clamps them,
+   * RFC 7748 §5), so that a seeded simulation replays byte for byte. Without either, the crypto
+   * backend's own generator makes one.
+   */
+  rng?: Rng;
   protocolName?: string;
 }
 
@@ -196,13 +205,19 @@ export class IkHandshake {
     this.ss.mixKey(this.dh(a, b));
   }
 
+  private makeEphemeral(): KeyPair {
+    if (this.o.ephemeralSecret !== undefined) return x25519Pair(this.o.ephemeralSecret);
+    if (this.o.rng !== undefined) return x25519Pair(this.o.rng.bytes(DHLEN));
+    return signatures.x25519Generate();
+  }
+
   writeMessage(payload: Uint8Array): Uint8Array {
     const tokens = this.messages[this.next++];
     if (tokens === undefined) throw new NoiseError('handshake already complete');
     const out: Uint8Array[] = [];
     for (const t of tokens) {
       if (t === 'e') {
-        this.e = this.o.ephemeralSecret !== undefined ? x25519Pair(this.o.ephemeralSecret) : signatures.x25519Generate();
+        this.e = this.makeEphemeral();
         out.push(this.e.publicKey);
         this.ss.mixHash(this.e.publicKey);
         if (this.hasPsk) this.ss.mixKey(this.e.publicKey);
@@ -223,11 +238,13 @@ export class IkHandshake {
   /**
    * Returns the payload; throws NoiseError for anything that does not authenticate, and then
    * leaves the state as it was, so that a forged message cannot spoil a handshake under way.
+   * `acceptStatic` sees the remote static key as soon as an `s` token is decrypted; false stops
+   * there (NoiseError, state restored) before the remaining DH work.
    */
-  readMessage(message: Uint8Array): Uint8Array {
+  readMessage(message: Uint8Array, acceptStatic?: (rs: Uint8Array) => boolean): Uint8Array {
     const saved = { ck: this.ss.ck, h: this.ss.h, cipher: this.ss.cipher, n: this.ss.cipher.n, re: this.re, rs: this.rs, next: this.next };
     try {
-      return this.readMessageUnsafe(message);
+      return this.readMessageUnsafe(message, acceptStatic);
     } catch (e) {
       Object.assign(this.ss, { ck: saved.ck, h: saved.h, cipher: saved.cipher });
       saved.cipher.n = saved.n;
@@ -238,7 +255,7 @@ export class IkHandshake {
     }
   }
 
-  private readMessageUnsafe(message: Uint8Array): Uint8Array {
+  private readMessageUnsafe(message: Uint8Array, acceptStatic?: (rs: Uint8Array) => boolean): Uint8Array {
     const tokens = this.messages[this.next++];
     if (tokens === undefined) throw new NoiseError('handshake already complete');
     let off = 0;
@@ -256,6 +273,7 @@ export class IkHandshake {
       } else if (t === 's') {
         const len = this.ss.cipher.hasKey() ? DHLEN + TAG_BYTES : DHLEN;
         this.rs = new Uint8Array(this.ss.decryptAndHash(take(len)));
+        if (acceptStatic && !acceptStatic(this.rs)) throw new NoiseError('static key refused');
       } else if (t === 'psk') this.ss.mixKeyAndHash(this.o.psk!);
       else this.mixDh(t);
     }

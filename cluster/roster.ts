@@ -16,8 +16,9 @@
 //   state   text    "friend" | "removed" | "blocked"
 //   at      uint    ms since the epoch; a newer record replaces an older one, equal ones are ignored
 //
-// A roster message is one reliable-delivery message: 0x52 ('R') then canonical CBOR
-// { "t": "recs", "r": [record bytes, 1–64] }.
+// A roster message is one reliable-delivery message of the roster service (byte 0x52 'R',
+// cluster/services.ts, put in front by the service port), then canonical CBOR
+// { "t": "recs", "r": [record bytes, 1–64] }. encode/decode here handle what follows the byte.
 import { decodeCanonical, encodeCanonical, type CborValue } from '../core/cbor.js';
 import { KithError, isKithError } from '../core/errors.js';
 import { bytesEqual } from '../core/hex.js';
@@ -27,7 +28,6 @@ import type { NodeCard } from './card.js';
 import { encodeNodes, FRIEND_CARD_TYPE, MAX_NAME_BYTES, openFriendCard, parseNodes, truncateUtf8, type FriendCard } from './pairing/friend-card.js';
 
 export const FRIEND_RECORD_TYPE = 'kith/friend-record';
-export const ROSTER_CHANNEL = 0x52;
 export const MAX_ROSTER_RECORDS = 64;
 const MAX_RECORD_BYTES = 24 * 1024;
 const LIMITS = { maxBytes: MAX_RECORD_BYTES, maxDepth: 8, maxItems: 600 };
@@ -126,22 +126,17 @@ export function openRosterRecord(bytes: Uint8Array): RosterRecord {
 
 export function encodeRosterMessage(records: readonly Uint8Array[]): Uint8Array {
   if (records.length < 1 || records.length > MAX_ROSTER_RECORDS) throw new RangeError(`a roster message carries 1–${MAX_ROSTER_RECORDS} records`);
-  const body = encodeCanonical({ t: 'recs', r: [...records] });
-  const out = new Uint8Array(1 + body.length);
-  out[0] = ROSTER_CHANNEL;
-  out.set(body, 1);
-  return out;
+  return encodeCanonical({ t: 'recs', r: [...records] });
 }
 
-/** The records of a roster message (still unverified), or ROSTER_INVALID. */
-export function decodeRosterMessage(payload: Uint8Array): Uint8Array[] {
+/** The records of a roster message body (after the service byte; still unverified), or ROSTER_INVALID. */
+export function decodeRosterMessage(body: Uint8Array): Uint8Array[] {
   const bad = (why: string): never => {
     throw new KithError('ROSTER_INVALID', `roster message: ${why}`);
   };
-  if (payload[0] !== ROSTER_CHANNEL) bad('not a roster message');
   let v: CborValue;
   try {
-    v = decodeCanonical(payload.subarray(1), { maxBytes: MAX_ROSTER_RECORDS * MAX_RECORD_BYTES, maxDepth: 2, maxItems: MAX_ROSTER_RECORDS + 4 });
+    v = decodeCanonical(body, { maxBytes: MAX_ROSTER_RECORDS * MAX_RECORD_BYTES, maxDepth: 2, maxItems: MAX_ROSTER_RECORDS + 4 });
   } catch (e) {
     return bad(isKithError(e) ? e.message : 'not canonical CBOR');
   }

@@ -7,23 +7,25 @@
 //
 // Each chunk is a reliable message with flag 4 (stream) whose payload is a frame
 // (cluster/README.md, "Streams"):
-//   stream id u32 | seq u32 | kind u8 | bytes
-//   sender → receiver: kind 0 DATA (seq = chunk number), 1 END (seq = number of chunks),
+//   stream id u32 | seq u32 | type u8 | service u8 | kind u8 | bytes
+//   sender → receiver: type 0 DATA (seq = chunk number), 1 END (seq = number of chunks),
 //                      2 ABORT (bytes = [reason])
-//   receiver → sender: kind 3 CREDIT (seq = chunks consumed; number of chunks + 1 once END was
+//   receiver → sender: type 3 CREDIT (seq = chunks consumed; number of chunks + 1 once END was
 //                      read), 4 CANCEL (bytes = [reason])
+// `service` (cluster/services.ts) and `kind` (that service's numbering) say who takes the stream:
+// a stream of a service or kind nobody registered is refused and counted.
 import type { Clock, Timer } from '../core/clock.js';
 import { SECOND } from '../core/clock.js';
 import type { Rng } from '../core/rng.js';
 import { KithError } from '../core/errors.js';
 import type { Reliable } from './reliable.js';
 
-export const STREAM_HEADER = 9;
-const KIND_DATA = 0;
-const KIND_END = 1;
-const KIND_ABORT = 2;
-const KIND_CREDIT = 3;
-const KIND_CANCEL = 4;
+export const STREAM_HEADER = 11;
+const TYPE_DATA = 0;
+const TYPE_END = 1;
+const TYPE_ABORT = 2;
+const TYPE_CREDIT = 3;
+const TYPE_CANCEL = 4;
 /** Ids of streams that ended here, remembered per Streams so that stragglers start nothing. */
 const CLOSED_MEMORY = 256;
 /** Why a stream was aborted (the byte an ABORT frame carries). */
@@ -31,7 +33,7 @@ export const ABORT_REASON = { cancelled: 0, refused: 1, protocol: 2, stalled: 3,
 type AbortReason = (typeof ABORT_REASON)[keyof typeof ABORT_REASON];
 const REASON_TEXT: Record<number, string> = {
   0: 'the other side cancelled it',
-  1: 'the other side takes no more streams (no handler, or too many at once)',
+  1: 'the other side takes no more streams (no handler for its service and kind, or too many at once)',
   2: 'the other side broke the stream protocol',
   3: 'the other side saw no progress in time',
   4: 'the sender could not read what it was sending',
@@ -52,37 +54,51 @@ export const DEFAULT_STREAM: StreamOptions = { chunkBytes: 256 * 1024, window: 4
 
 export type StreamHandler = (peer: string, stream: IncomingStream) => void;
 
+/** Whose stream it is: a service byte (cluster/services.ts) and that service's stream kind. */
+export interface StreamRoute {
+  service: number;
+  kind: number;
+}
+
 interface Outgoing {
   consumed: number;
   error: Error | undefined;
   wake: (() => void) | undefined;
 }
 
-function frame(id: number, seq: number, kind: number, bytes: Uint8Array = new Uint8Array(0)): Uint8Array {
+function frame(id: number, seq: number, type: number, route: StreamRoute, bytes: Uint8Array = new Uint8Array(0)): Uint8Array {
   const f = new Uint8Array(STREAM_HEADER + bytes.length);
   const v = new DataView(f.buffer);
   v.setUint32(0, id);
   v.setUint32(4, seq);
-  f[8] = kind;
+  f[8] = type;
+  f[9] = route.service;
+  f[10] = route.kind;
   f.set(bytes, STREAM_HEADER);
   return f;
 }
+
+const routeKey = (r: StreamRoute): number => (r.service << 8) | r.kind;
 
 export class Streams {
   private readonly o: StreamOptions;
   private readonly outgoing = new Map<string, Outgoing>();
   private readonly incoming = new Map<string, IncomingStream>();
   private readonly closed = new Set<string>();
-  private handler: StreamHandler | undefined;
+  private readonly handlers = new Map<number, StreamHandler>();
+  /** Refused: streams of a service and kind that nobody handles. */
+  readonly stats = { unknownKind: 0 };
 
   constructor(private readonly deps: { clock: Clock; rng: Rng; reliable: Reliable }, opts: Partial<StreamOptions> = {}) {
     this.o = { ...DEFAULT_STREAM, ...opts };
     deps.reliable.onStreamMessage((peer, payload) => this.receive(peer, payload));
   }
 
-  /** Takes incoming streams; without a handler they are refused. */
-  onStream(fn: StreamHandler): void {
-    this.handler = fn;
+  /** Takes incoming streams of one service and kind (cluster/services.ts registers them); others are refused. */
+  handle(service: number, kind: number, fn: StreamHandler): void {
+    const key = routeKey({ service, kind });
+    if (this.handlers.has(key)) throw new RangeError(`stream kind ${kind} of service 0x${service.toString(16)} has a handler already`);
+    this.handlers.set(key, fn);
   }
 
   /**
@@ -91,7 +107,7 @@ export class Streams {
    * STREAM_STALLED or DELIVERY_FAILED; a source that throws aborts the stream and rejects with
    * that error. `onProgress` hears the bytes sent so far, after each chunk.
    */
-  async send(peer: string, source: Iterable<Uint8Array> | AsyncIterable<Uint8Array>, onProgress?: (sentBytes: number) => void): Promise<number> {
+  async send(peer: string, route: StreamRoute, source: Iterable<Uint8Array> | AsyncIterable<Uint8Array>, onProgress?: (sentBytes: number) => void): Promise<number> {
     let id = this.deps.rng.below(2 ** 32);
     while (this.outgoing.has(`${peer}/${id}`)) id = (id + 1) >>> 0;
     const key = `${peer}/${id}`;
@@ -110,20 +126,20 @@ export class Streams {
         for (let off = 0; off < piece.length; off += this.o.chunkBytes) {
           await this.until(out, () => seq - out.consumed < this.o.window);
           const chunk = piece.subarray(off, Math.min(piece.length, off + this.o.chunkBytes));
-          put(frame(id, seq++, KIND_DATA, chunk));
+          put(frame(id, seq++, TYPE_DATA, route, chunk));
           bytes += chunk.length;
           onProgress?.(bytes);
         }
       }
-      put(frame(id, seq, KIND_END));
+      put(frame(id, seq, TYPE_END, route));
       await this.until(out, () => out.consumed > seq);
       return bytes;
     } catch (e) {
       // until() throws the stream's own error; anything else came from the source.
       if (e !== out.error) {
         if (out.error) throw out.error;
-        put(frame(id, seq, KIND_ABORT, Uint8Array.of(ABORT_REASON.failed)));
-      } else if (e instanceof KithError && e.code === 'STREAM_STALLED') put(frame(id, seq, KIND_ABORT, Uint8Array.of(ABORT_REASON.stalled)));
+        put(frame(id, seq, TYPE_ABORT, route, Uint8Array.of(ABORT_REASON.failed)));
+      } else if (e instanceof KithError && e.code === 'STREAM_STALLED') put(frame(id, seq, TYPE_ABORT, route, Uint8Array.of(ABORT_REASON.stalled)));
       throw e;
     } finally {
       this.outgoing.delete(key);
@@ -159,12 +175,13 @@ export class Streams {
     const v = new DataView(f.buffer, f.byteOffset, f.byteLength);
     const id = v.getUint32(0);
     const seq = v.getUint32(4);
-    const kind = f[8]!;
+    const type = f[8]!;
+    const route: StreamRoute = { service: f[9]!, kind: f[10]! };
     const key = `${peer}/${id}`;
-    if (kind === KIND_CREDIT || kind === KIND_CANCEL) {
+    if (type === TYPE_CREDIT || type === TYPE_CANCEL) {
       const out = this.outgoing.get(key);
       if (!out) return;
-      if (kind === KIND_CREDIT) out.consumed = Math.max(out.consumed, seq);
+      if (type === TYPE_CREDIT) out.consumed = Math.max(out.consumed, seq);
       else {
         const reason = f[STREAM_HEADER] ?? ABORT_REASON.cancelled;
         out.error ??= new KithError(reason === ABORT_REASON.refused ? 'STREAM_REFUSED' : 'STREAM_ABORTED', `stream to ${peer.slice(0, 12)}: ${REASON_TEXT[reason] ?? 'aborted'}`);
@@ -173,45 +190,52 @@ export class Streams {
       return;
     }
     let s = this.incoming.get(key);
-    if (kind === KIND_ABORT) {
+    if (type === TYPE_ABORT) {
       s?.fail(new KithError('STREAM_ABORTED', `stream from ${peer.slice(0, 12)}: ${REASON_TEXT[f[STREAM_HEADER] ?? 0] ?? 'aborted'}`));
       return;
     }
-    if ((kind !== KIND_DATA && kind !== KIND_END) || this.closed.has(key)) return; // stragglers of a cancelled stream
+    if ((type !== TYPE_DATA && type !== TYPE_END) || this.closed.has(key)) return; // stragglers of a cancelled stream
     if (!s) {
       if (seq > this.o.window) {
-        this.abort(peer, id, ABORT_REASON.protocol);
+        this.abort(peer, id, route, ABORT_REASON.protocol);
         return;
       }
+      const handler = this.handlers.get(routeKey(route));
+      if (!handler) this.stats.unknownKind++;
       const open = [...this.incoming.values()].filter((x) => x.peer === peer).length;
-      if (!this.handler || open >= this.o.maxIncomingPerPeer) {
-        this.abort(peer, id, ABORT_REASON.refused);
+      if (!handler || open >= this.o.maxIncomingPerPeer) {
+        this.abort(peer, id, route, ABORT_REASON.refused);
+        this.remember(key); // its other chunks in flight are stragglers
         return;
       }
-      s = new IncomingStream(peer, id, this.o, {
+      s = new IncomingStream(peer, id, route, this.o, {
         clock: this.deps.clock,
-        credit: (n) => void this.deps.reliable.sendStreamMessage(peer, frame(id, n, KIND_CREDIT)).catch(() => {}),
-        abort: (reason) => this.abort(peer, id, reason),
+        credit: (n) => void this.deps.reliable.sendStreamMessage(peer, frame(id, n, TYPE_CREDIT, route)).catch(() => {}),
+        abort: (reason) => this.abort(peer, id, route, reason),
         closed: () => {
           this.incoming.delete(key);
-          this.closed.add(key);
-          if (this.closed.size > CLOSED_MEMORY) this.closed.delete(this.closed.values().next().value!);
+          this.remember(key);
         },
       });
       this.incoming.set(key, s);
       try {
-        this.handler(peer, s);
+        handler(peer, s);
       } catch {
         /* the application's exceptions never reach the network path */
       }
     }
-    if (kind === KIND_END) s.end(seq);
+    if (type === TYPE_END) s.end(seq);
     else s.chunk(seq, f.subarray(STREAM_HEADER));
   }
 
+  private remember(key: string): void {
+    this.closed.add(key);
+    if (this.closed.size > CLOSED_MEMORY) this.closed.delete(this.closed.values().next().value!);
+  }
+
   /** Tells a sender that its stream ends here (refused, cancelled, stalled, broken). */
-  private abort(peer: string, id: number, reason: AbortReason): void {
-    void this.deps.reliable.sendStreamMessage(peer, frame(id, 0, KIND_CANCEL, Uint8Array.of(reason))).catch(() => {});
+  private abort(peer: string, id: number, route: StreamRoute, reason: AbortReason): void {
+    void this.deps.reliable.sendStreamMessage(peer, frame(id, 0, TYPE_CANCEL, route, Uint8Array.of(reason))).catch(() => {});
   }
 }
 
@@ -233,6 +257,8 @@ export class IncomingStream implements AsyncIterable<Uint8Array> {
   constructor(
     readonly peer: string,
     readonly id: number,
+    /** The service and kind the sender named (its handler was chosen by them). */
+    readonly route: StreamRoute,
     private readonly o: StreamOptions,
     private readonly link: { clock: Clock; credit(n: number): void; abort(reason: AbortReason): void; closed(): void },
   ) {}

@@ -34,6 +34,7 @@ export const CEL_CONTEXT: Record<string, { type: string; doc: string }> = {
   approvals: { type: 'map<string, int>', doc: 'per option: approvals (approve sets and single choices)' },
   messages: { type: 'int', doc: 'messages in the conversation (in `method test`: ballot entries)' },
   allVoted: { type: 'bool', doc: 'every participant has a ballot in' },
+  informed: { type: 'int', doc: 'eligible participants whose nodes provably hold the conversation (posted anything, a receipt at least)' },
   deadlinePassed: { type: 'bool', doc: 'the deadline has passed at evaluation time' },
   deadline: { type: 'int', doc: 'deadline in ms since the epoch, 0 when there is none' },
   now: { type: 'int', doc: 'evaluation time in ms since the epoch' },
@@ -64,9 +65,17 @@ function macroNesting(node: unknown): number {
   return inner + (isMacro ? 1 : 0);
 }
 
-/** First line of a cel-js error plus its caret picture (which shows the position). */
-function describe(e: unknown): string {
-  return String((e as Error).message ?? e).split('\n').filter((l) => l.trim() !== '').slice(0, 3).join(' | ');
+/**
+ * A cel-js error on one line with its position in words: "at line 1, column 13: Unexpected token:
+ * EOF". Its caret picture needs the lines under one another, so flattened it would point nowhere.
+ */
+export function describeCelError(e: unknown, expr: string): string {
+  const err = e as { message?: unknown; node?: { pos?: unknown } };
+  const first = String(err.message ?? e).split('\n')[0]!;
+  const pos = err.node?.pos;
+  if (typeof pos !== 'number' || pos < 0 || pos > expr.length) return first;
+  const before = expr.slice(0, pos).split('\n');
+  return `at line ${before.length}, column ${before.at(-1)!.length + 1}: ${first}`;
 }
 
 export interface CompiledCel {
@@ -85,11 +94,11 @@ export function compileCel(reached: string, outcome?: string): CompiledCel {
     try {
       parsed = env.parse(expr);
     } catch (e) {
-      const msg = describe(e);
+      const msg = describeCelError(e, expr);
       throw new KithError(/limit|exceed|maximum/i.test(msg) ? 'CEL_LIMIT' : 'CEL_INVALID', `the ${what} expression does not parse: ${msg}`);
     }
     const check = env.check(expr);
-    if (!check.valid) throw new KithError('CEL_INVALID', `the ${what} expression does not type-check: ${describe(check.error)}`);
+    if (!check.valid) throw new KithError('CEL_INVALID', `the ${what} expression does not type-check: ${describeCelError(check.error, expr)}`);
     if (wantBool && check.type !== 'bool' && check.type !== 'dyn') throw new KithError('CEL_INVALID', `the ${what} expression must be a bool, but it is ${check.type}`);
     const nesting = macroNesting((parsed as unknown as { ast: unknown }).ast);
     if (nesting > CEL_LIMITS.maxMacroNesting) throw new KithError('CEL_LIMIT', `the ${what} expression nests ${nesting} list macros; at most ${CEL_LIMITS.maxMacroNesting}`);
@@ -106,7 +115,7 @@ export function compileCel(reached: string, outcome?: string): CompiledCel {
         try {
           return p(ctx);
         } catch (e) {
-          throw new KithError('CEL_EVAL', `the ${what} expression failed: ${describe(e)}`);
+          throw new KithError('CEL_EVAL', `the ${what} expression failed: ${describeCelError(e, what === 'reached' ? reached : outcome!)}`);
         }
       };
       const rv = evalOne('reached', r.parsed);
@@ -155,6 +164,7 @@ export function celContext(input: MethodInput, extra: { messages: number; deadli
     approvals,
     messages: big(extra.messages),
     allVoted: allVoted(input),
+    informed: big(input.informed ?? input.eligible),
     deadlinePassed: input.deadlinePassed,
     deadline: big(extra.deadlineMs),
     now: big(extra.nowMs),

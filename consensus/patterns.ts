@@ -14,13 +14,23 @@ export interface ReplayState {
   rejected: { message: Message; reason: string }[];
   /** The latest vote-like message per author (ballot, position, rsvp, ack). */
   votes: Map<string, { ballot: Ballot; message: Message }>;
+  /** Counts changes to `votes` (a method's input changes only with votes, informed or time). */
+  votesVersion: number;
   /** Debate: arguments accepted so far (turn = their count). */
   arguments: number;
+  /** Participants (hex) who provably hold the conversation: its author, and every author of an accepted message. */
+  informed: Set<string>;
+  /** The last accepted message of each author node's chain. */
+  tips: Map<string, Message>;
+  /** The last message applied (accepted or not): a later one may be applied incrementally. */
+  last: Message | undefined;
 }
 
-/** Canonical order: time, then author key (hex), then the author's sequence number. */
+const cmpText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/** Canonical order: time, then author key (hex), then author node (hex), then sequence number, then hash. */
 export function canonicalOrder(a: Message, b: Message): number {
-  return a.atMs - b.atMs || (a.authorHex < b.authorHex ? -1 : a.authorHex > b.authorHex ? 1 : 0) || a.seq - b.seq;
+  return a.atMs - b.atMs || cmpText(a.authorHex, b.authorHex) || cmpText(a.chain, b.chain) || a.seq - b.seq || cmpText(a.hash, b.hash);
 }
 
 const KINDS: Record<string, readonly MessageKind[]> = {
@@ -49,6 +59,7 @@ export function checkMessage(s: ReplayState, m: Message): { reason?: string; bal
   const p = c.pattern;
   const author = m.authorHex;
   if (!c.participants.some((x) => toHex(x) === author)) return { reason: 'the author is not a participant' };
+  if (m.kind === 'receipt') return Object.keys(m.data).length === 0 ? {} : { reason: 'a receipt has no data' };
   if (!KINDS[p.name]!.includes(m.kind)) return { reason: `a ${p.name} takes ${KINDS[p.name]!.join(', ')} messages, not ${m.kind}` };
   if (isVoteKind(m.kind) && c.deadlineMs > 0 && m.atMs > c.deadlineMs) return { reason: `${m.kind} after the deadline` };
   if (isVoteKind(m.kind) && !eligibleVoters(c).includes(author)) return { reason: `the author may not post ${m.kind} in this ${p.name}` };
@@ -97,32 +108,48 @@ export function checkMessage(s: ReplayState, m: Message): { reason?: string; bal
   }
 }
 
+/** A fresh state: nothing replayed yet. */
+export function emptyState(conv: Conversation): ReplayState {
+  return { conv, accepted: [], rejected: [], votes: new Map(), votesVersion: 0, arguments: 0, informed: new Set([toHex(conv.author)]), tips: new Map(), last: undefined };
+}
+
 /**
- * Replays messages in canonical order; the chain per author must be unbroken (seq 1, 2, … with
- * prev hashes). `afterAccept` sees the state after each accepted message (a prefix of the
- * replay); returning true stops the replay there.
+ * Applies one message to a state; messages must come in canonical order (`s.last` sorts before
+ * `m`). The chain per author node must be unbroken (seq 1 with empty prev, then seq + 1 with the
+ * previous hash); then the pattern decides. Returns whether it was accepted.
+ */
+export function applyMessage(s: ReplayState, m: Message): boolean {
+  s.last = m;
+  const prev = s.tips.get(m.chain);
+  const chainOk = prev === undefined ? m.seq === 1 && m.prev === '' : m.seq === prev.seq + 1 && m.prev === prev.hash;
+  if (!chainOk) {
+    s.rejected.push({ message: m, reason: `breaks ${m.authorHex.slice(0, 8)}'s hash chain at seq ${m.seq}` });
+    return false;
+  }
+  s.tips.set(m.chain, m);
+  const r = checkMessage(s, m);
+  if (r.reason !== undefined) {
+    s.rejected.push({ message: m, reason: r.reason });
+    return false;
+  }
+  s.accepted.push(m);
+  s.informed.add(m.authorHex);
+  if (m.kind === 'argument') s.arguments++;
+  if (r.ballot !== undefined) {
+    s.votes.set(m.authorHex, { ballot: r.ballot, message: m });
+    s.votesVersion++;
+  }
+  return true;
+}
+
+/**
+ * Replays messages in canonical order (applyMessage each). `afterAccept` sees the state after
+ * each accepted message (a prefix of the replay); returning true stops the replay there.
  */
 export function replay(conv: Conversation, messages: Iterable<Message>, afterAccept?: (s: ReplayState, m: Message) => boolean): ReplayState {
-  const s: ReplayState = { conv, accepted: [], rejected: [], votes: new Map(), arguments: 0 };
-  const sorted = [...messages].sort(canonicalOrder);
-  const last = new Map<string, Message>();
-  for (const m of sorted) {
-    const prev = last.get(m.authorHex);
-    const chainOk = prev === undefined ? m.seq === 1 && m.prev === '' : m.seq === prev.seq + 1 && m.prev === prev.hash;
-    if (!chainOk) {
-      s.rejected.push({ message: m, reason: `breaks ${m.authorHex.slice(0, 8)}'s hash chain at seq ${m.seq}` });
-      continue;
-    }
-    last.set(m.authorHex, m);
-    const r = checkMessage(s, m);
-    if (r.reason !== undefined) {
-      s.rejected.push({ message: m, reason: r.reason });
-      continue;
-    }
-    s.accepted.push(m);
-    if (m.kind === 'argument') s.arguments++;
-    if (r.ballot !== undefined) s.votes.set(m.authorHex, { ballot: r.ballot, message: m });
-    if (afterAccept?.(s, m)) break;
+  const s = emptyState(conv);
+  for (const m of [...messages].sort(canonicalOrder)) {
+    if (applyMessage(s, m) && afterAccept?.(s, m)) break;
   }
   return s;
 }
@@ -132,5 +159,7 @@ export function methodInput(s: ReplayState, nowMs: number): MethodInput {
   const c = s.conv;
   const options = c.pattern.name === 'debate' ? c.pattern.sides.map((x) => x.name) : c.pattern.name === 'poll' ? c.pattern.options : [];
   const ballots: WeightedBallot[] = [...s.votes.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, v]) => ({ ballot: v.ballot, count: 1 }));
-  return { options, eligible: eligibleVoters(c).length, ballots, deadlinePassed: c.deadlineMs > 0 && nowMs > c.deadlineMs, tieSeed: c.id };
+  const eligible = eligibleVoters(c);
+  const informed = eligible.filter((p) => s.informed.has(p)).length;
+  return { options, eligible: eligible.length, ballots, deadlinePassed: c.deadlineMs > 0 && nowMs > c.deadlineMs, tieSeed: c.id, informed };
 }

@@ -46,14 +46,17 @@ export interface Conversation {
   createdAtMs: number;
 }
 
-export type MessageKind = 'text' | 'ack' | 'rsvp' | 'ballot' | 'position' | 'argument';
-export const MESSAGE_KINDS: readonly MessageKind[] = ['text', 'ack', 'rsvp', 'ballot', 'position', 'argument'];
+export type MessageKind = 'text' | 'ack' | 'rsvp' | 'ballot' | 'position' | 'argument' | 'receipt';
+export const MESSAGE_KINDS: readonly MessageKind[] = ['text', 'ack', 'rsvp', 'ballot', 'position', 'argument', 'receipt'];
 
 export interface Message {
   hash: string;
   conv: string;
   author: Uint8Array;
   authorHex: string;
+  /** The author node's signing key (hex): the hash chain this message belongs to. A user with
+   * several access nodes has one chain per node, so two devices never fork one chain. */
+  chain: string;
   seq: number;
   prev: string;
   atMs: number;
@@ -67,7 +70,8 @@ export interface Closing {
   conv: string;
   messages: string[];
   evaluatedAtMs: number;
-  outcome: string;
+  /** The recorded outcome (consensus/outcome.ts): canonical CBOR, compared as bytes. */
+  outcome: CborValue;
   closer: Uint8Array;
   bytes: Uint8Array;
 }
@@ -85,7 +89,7 @@ function sign(type: string, body: Record<string, CborValue>, signer: Signer): Ui
 }
 
 /** Opens an envelope whose body carries `cert`: checks the certificate, the user and the signature. */
-function openSigned(bytes: Uint8Array, type: string, userField: string): Record<string, CborValue> {
+function openSigned(bytes: Uint8Array, type: string, userField: string): { body: Record<string, CborValue>; signKey: Uint8Array } {
   try {
     const opened = readSignedObject(bytes, type);
     const body = opened.body as Record<string, CborValue>;
@@ -96,7 +100,7 @@ function openSigned(bytes: Uint8Array, type: string, userField: string): Record<
     const c = verifyCertificate(cert);
     if (!bytesEqual(c.userKey, user)) throw new KithError('MESSAGE_REJECTED', `${type}: the certificate belongs to another user`);
     checkOpenedSignature(opened, c.signKey);
-    return body;
+    return { body, signKey: c.signKey };
   } catch (e) {
     if (isKithError(e, 'MESSAGE_REJECTED')) throw e;
     throw new KithError('MESSAGE_REJECTED', `${type} does not verify: ${(e as Error).message}`, { cause: e });
@@ -156,7 +160,7 @@ export function signConversation(c: Omit<Conversation, 'id'>, nonce: Uint8Array,
 }
 
 export function openConversation(bytes: Uint8Array): Conversation {
-  const b = openSigned(bytes, CONV_TYPE, 'author');
+  const b = openSigned(bytes, CONV_TYPE, 'author').body;
   const p = b['pattern'] as Record<string, CborValue>;
   if (b['v'] !== 1 || !isText(b['topic'], 500) || !Array.isArray(b['participants']) || !b['participants'].every((x) => isBytes(x, 32))) bad('malformed conversation header');
   if (!p || !(PATTERNS as readonly unknown[]).includes(p['name']) || !Array.isArray(p['options']) || !p['options'].every((o) => isText(o, 200))) bad('malformed pattern');
@@ -194,7 +198,7 @@ export function signMessage(m: { conv: string; seq: number; prev: string; atMs: 
 }
 
 export function openMessage(bytes: Uint8Array): Message {
-  const b = openSigned(bytes, MESSAGE_TYPE, 'author');
+  const { body: b, signKey } = openSigned(bytes, MESSAGE_TYPE, 'author');
   if (b['v'] !== 1 || !isBytes(b['conv'], 32) || !isUint(b['seq']) || (b['seq'] as number) < 1 || !isUint(b['at'])) bad('malformed message');
   const prev = b['prev'];
   if (!(prev instanceof Uint8Array) || (prev.length !== 0 && prev.length !== 32)) bad('malformed message chain');
@@ -207,6 +211,7 @@ export function openMessage(bytes: Uint8Array): Message {
     conv: toHex(b['conv'] as Uint8Array),
     author,
     authorHex: toHex(author),
+    chain: toHex(signKey),
     seq: b['seq'] as number,
     prev: toHex(prev),
     atMs: b['at'] as number,
@@ -218,9 +223,9 @@ export function openMessage(bytes: Uint8Array): Message {
 
 // --- closing records ---
 
-export function signClosing(c: { conv: string; messages: string[]; evaluatedAtMs: number; outcome: string }, signer: Signer): Uint8Array {
+export function signClosing(c: { conv: string; messages: string[]; evaluatedAtMs: number; outcome: CborValue }, signer: Signer): Uint8Array {
   return sign(CLOSING_TYPE, {
-    v: 1,
+    v: 2,
     conv: Buffer.from(c.conv, 'hex'),
     closer: signer.userKey,
     messages: [...c.messages].sort().map((h) => Buffer.from(h, 'hex')),
@@ -230,11 +235,12 @@ export function signClosing(c: { conv: string; messages: string[]; evaluatedAtMs
 }
 
 export function openClosing(bytes: Uint8Array): Closing {
-  const b = openSigned(bytes, CLOSING_TYPE, 'closer');
-  if (b['v'] !== 1 || !isBytes(b['conv'], 32) || !Array.isArray(b['messages']) || !b['messages'].every((h) => isBytes(h, 32)) || !isUint(b['evaluatedAt']) || !isText(b['outcome'], 60_000)) {
+  const b = openSigned(bytes, CLOSING_TYPE, 'closer').body;
+  const o = b['outcome'];
+  if (b['v'] !== 2 || !isBytes(b['conv'], 32) || !Array.isArray(b['messages']) || !b['messages'].every((h) => isBytes(h, 32)) || !isUint(b['evaluatedAt']) || o === null || typeof o !== 'object' || Array.isArray(o) || o instanceof Uint8Array) {
     bad('malformed closing record');
   }
   const messages = (b['messages'] as Uint8Array[]).map(toHex);
   if ([...messages].sort().join() !== messages.join() || new Set(messages).size !== messages.length) bad('closing record messages must be sorted and unique');
-  return { hash: hashHex(bytes), conv: toHex(b['conv'] as Uint8Array), messages, evaluatedAtMs: b['evaluatedAt'] as number, outcome: b['outcome'] as string, closer: b['closer'] as Uint8Array, bytes };
+  return { hash: hashHex(bytes), conv: toHex(b['conv'] as Uint8Array), messages, evaluatedAtMs: b['evaluatedAt'] as number, outcome: o, closer: b['closer'] as Uint8Array, bytes };
 }

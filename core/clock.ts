@@ -37,19 +37,43 @@ interface PendingTimer {
 }
 
 /**
+ * Timers firing at one virtual instant, past which a run is taken for a livelock: timers that keep
+ * re-arming each other at the same time, so virtual time never moves on. A 50-node cluster fires
+ * a few thousand at its busiest instant (every node handshaking with every other at t = 0).
+ */
+export const MAX_TIMERS_PER_INSTANT = 100_000;
+
+/** A virtual clock stopped a run that would never end (and names the seed that replays it). */
+export class VirtualClockLivelock extends RangeError {
+  constructor(message: string, readonly atMs: number, readonly seed: string | undefined) {
+    super(message);
+    this.name = 'VirtualClockLivelock';
+  }
+}
+
+/**
  * A clock that moves only when told to. Timers fire in order of due time, then creation order,
- * so a simulation driven by it is deterministic.
+ * so a simulation driven by it is deterministic. A run whose timers keep firing at one instant
+ * (more than maxTimersPerInstant) throws a VirtualClockLivelock naming the seed, instead of
+ * hanging the test that drives it.
  */
 export class VirtualClock implements Clock {
   private nowMs: number;
   private readonly wallOffsetMs: number;
   private seq = 0;
   private queue: PendingTimer[] = [];
+  private readonly maxTimersPerInstant: number;
+  /** The seed of the simulation on this clock, for error messages (SimNet sets it if unset). */
+  seed: string | undefined;
+  /** Most timers that fired at one virtual instant so far (how close a run came to the bound). */
+  busiestInstant = 0;
 
-  constructor(opts: { startMs?: number; wallStartMs?: number } = {}) {
+  constructor(opts: { startMs?: number; wallStartMs?: number; maxTimersPerInstant?: number; seed?: string | number } = {}) {
     this.nowMs = opts.startMs ?? 0;
     // 2026-01-01T00:00:00Z: a fixed, plausible wall time so that signed timestamps are stable.
     this.wallOffsetMs = (opts.wallStartMs ?? Date.UTC(2026, 0, 1)) - this.nowMs;
+    this.maxTimersPerInstant = opts.maxTimersPerInstant ?? MAX_TIMERS_PER_INSTANT;
+    this.seed = opts.seed === undefined ? undefined : String(opts.seed);
   }
 
   now(): number {
@@ -78,19 +102,36 @@ export class VirtualClock implements Clock {
     this.runUntil(this.nowMs + ms);
   }
 
-  /** Fires timers up to and including time `untilMs`, then sets the clock to it. */
+  /**
+   * Fires timers up to and including time `untilMs`, then sets the clock to it. Throws a
+   * VirtualClockLivelock when more than maxTimers fire in this call, or more than
+   * maxTimersPerInstant at one virtual instant.
+   */
   runUntil(untilMs: number, maxTimers = 10_000_000): void {
     let fired = 0;
+    let instantMs = -Infinity;
+    let atInstant = 0;
     for (;;) {
       const next = this.queue[0];
       if (next === undefined || next.dueMs > untilMs) break;
       this.pop();
       if (next.cancelled) continue;
       this.nowMs = next.dueMs;
+      if (next.dueMs !== instantMs) {
+        instantMs = next.dueMs;
+        atInstant = 0;
+      }
+      if (++atInstant > this.busiestInstant) this.busiestInstant = atInstant;
+      if (atInstant > this.maxTimersPerInstant) this.livelock(`more than ${this.maxTimersPerInstant} timers fired at ${instantMs} ms without time moving on: a livelock`);
       next.fn();
-      if (++fired > maxTimers) throw new RangeError(`more than ${maxTimers} timers fired before ${untilMs} ms: a timer loop?`);
+      if (++fired > maxTimers) this.livelock(`more than ${maxTimers} timers fired before ${untilMs} ms: a timer loop?`);
     }
     this.nowMs = Math.max(this.nowMs, untilMs);
+  }
+
+  private livelock(what: string): never {
+    const replay = this.seed === undefined ? '' : ` (seed ${this.seed} replays it)`;
+    throw new VirtualClockLivelock(`${what}${replay}`, this.nowMs, this.seed);
   }
 
   // A binary min-heap on (dueMs, seq): O(log n) per timer, and ties fire in creation order, so a

@@ -16,7 +16,7 @@ export interface SignatureBackend {
   x25519PublicKey(secret: Uint8Array): Uint8Array;
   /** X25519 shared secret; throws RangeError for a low-order peer key (all-zero output). */
   x25519(secret: Uint8Array, peerPublic: Uint8Array): Uint8Array;
-  /** A fresh X25519 key pair from the backend's own CSPRNG (Noise ephemerals). */
+  /** A fresh X25519 key pair from the backend's own CSPRNG (Noise ephemerals made without an Rng). */
   x25519Generate(): { secretKey: Uint8Array; publicKey: Uint8Array };
 }
 
@@ -86,10 +86,19 @@ const privateCache = new WeakMap<Uint8Array, nodeCrypto.KeyObject>();
 const publicCache = new Map<string, nodeCrypto.KeyObject>();
 const PUBLIC_CACHE_MAX = 512;
 
+// A placeholder public half for X25519 JWK imports: OpenSSL derives the public key from `d` and
+// ignores `x` (the start-up probe below checks the RFC 7748 public key made this way, so a
+// runtime that did otherwise would fall back to noble).
+const JWK_X_PLACEHOLDER = 'A'.repeat(43);
+
 function privateKey(prefix: Buffer, secret: Uint8Array): nodeCrypto.KeyObject {
   const hit = privateCache.get(secret);
   if (hit && hit.asymmetricKeyType === (prefix === PKCS8_ED25519 ? 'ed25519' : 'x25519')) return hit;
-  const k = nodeCrypto.createPrivateKey({ key: Buffer.concat([prefix, secret]), format: 'der', type: 'pkcs8' });
+  // X25519 from JWK (~0.03 ms), not DER (~0.3 ms on Node 20): every Noise ephemeral is imported
+  // once, from the transport's Rng. Ed25519 stays DER (signing uses the public half).
+  const k = prefix === PKCS8_X25519
+    ? nodeCrypto.createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', d: Buffer.from(secret).toString('base64url'), x: JWK_X_PLACEHOLDER }, format: 'jwk' })
+    : nodeCrypto.createPrivateKey({ key: Buffer.concat([prefix, secret]), format: 'der', type: 'pkcs8' });
   privateCache.set(secret, k);
   return k;
 }
@@ -149,11 +158,13 @@ export const nativeBackend: SignatureBackend = {
     return out;
   },
   x25519Generate() {
-    const { privateKey: k } = nodeCrypto.generateKeyPairSync('x25519');
-    const jwk = k.export({ format: 'jwk' });
-    const secretKey = new Uint8Array(Buffer.from(jwk.d!, 'base64url'));
-    privateCache.set(secretKey, k);
-    return { secretKey, publicKey: new Uint8Array(Buffer.from(jwk.x!, 'base64url')) };
+    // Not generateKeyPairSync: on Node 20 the KeyGenJob behind a generated pair locks the key's
+    // mutex in its destructor, and V8 may run that destructor (a weak callback) in a GC that
+    // strikes while the same mutex is held by an export or a diffieHellman on the key: the main
+    // thread then waits on itself forever (1 in ~20 000 pairs; issue 13's cluster50 hang). A
+    // random secret imported like any other key never meets a KeyGenJob.
+    const secretKey = new Uint8Array(nodeCrypto.randomBytes(32));
+    return { secretKey, publicKey: nativeBackend.x25519PublicKey(secretKey) };
   },
 };
 

@@ -40,6 +40,10 @@ export const ERROR_CODES = {
     cause: 'the pairing connection broke or the other agent sent something that is not kith pairing',
     fix: 'try again; check that nothing between the machines interferes',
   },
+  PAIR_BUSY: {
+    cause: 'another joiner is in the middle of pairing with that offer (it has sent its hello); if that joiner fails, the offer is used up',
+    fix: 'wait a few seconds and try again; if it then says PAIR_EXPIRED or PAIR_WRONG_CODE, ask for a new offer and check who else is pairing',
+  },
   FRIEND_UNKNOWN: {
     cause: 'no friend has that user key (or key prefix)',
     fix: 'run `kith friend list` to see friends and their keys',
@@ -89,6 +93,10 @@ export const ERROR_CODES = {
   PORT_MAPPING_FAILED: {
     cause: 'the router refused or did not answer a UPnP IGD / NAT-PMP port mapping request',
     fix: 'enable UPnP or NAT-PMP on the router, or set nat.portMapping = "off"; members can still reach this node while it keeps sessions open',
+  },
+  PORT_MAPPING_NO_GATEWAY: {
+    cause: 'this machine has no IPv4 default gateway (a LAN without a router to the internet), so no router was asked for a port mapping',
+    fix: 'nothing, if the members are on this LAN; otherwise give the router with nat.gateway, or set nat.portMapping = "off"',
   },
   // --- input and encoding ---
   CBOR_INVALID: {
@@ -293,6 +301,18 @@ export const ERROR_CODES = {
     cause: 'the LevelDB store in the data dir could not be opened or written',
     fix: 'check free disk space and the permissions of the data dir',
   },
+  STORE_CORRUPT: {
+    cause: 'LevelDB found damaged data in the store (a truncated or overwritten file, a bad checksum): a disk fault, a crash of the disk itself, or someone editing store/',
+    fix: 'stop the agent and copy the whole data dir aside first; then restore store/ from a backup, or move store/ away to start an empty one (node.key stays; pairings and conversations kept only here are lost)',
+  },
+  DISK_FULL: {
+    cause: 'the disk (or the quota) that holds the data dir or the named file is full: nothing was written',
+    fix: 'free space on that file system (df -h DIR); the agent writes again once there is room, and nothing it acknowledged was lost',
+  },
+  STORE_SCHEMA_NEWER: {
+    cause: 'the store in the data dir was written by a newer kith (its meta/schema is above what this version knows)',
+    fix: 'install that kith version or a newer one; the store is left untouched so nothing of it is lost',
+  },
   DATA_DIR: {
     cause: 'the data dir cannot be created or written',
     fix: 'choose a writable --data-dir, or fix its owner and permissions',
@@ -300,6 +320,10 @@ export const ERROR_CODES = {
   API_UNAUTHORIZED: {
     cause: 'a local API request had no valid bearer token',
     fix: 'send the token from <data-dir>/api.token as `Authorization: Bearer TOKEN`',
+  },
+  API_HOST_REFUSED: {
+    cause: 'a request to the local API named another host in its Host header (a web page using DNS rebinding, or a proxy in front of the API)',
+    fix: 'call the API as http://127.0.0.1:PORT/ (or localhost, or the configured api.host), with the port from <data-dir>/agent.json',
   },
   API_UNREACHABLE: {
     cause: 'the agent recorded in the data dir does not answer on its API port',

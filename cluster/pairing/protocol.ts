@@ -132,7 +132,7 @@ function abort(code: ErrorCode): Uint8Array {
   return encodeMessage({ t: 'abort', code });
 }
 
-const ABORT_CODES: ErrorCode[] = ['PAIR_WRONG_CODE', 'PAIR_EXPIRED', 'PAIR_REFUSED', 'PAIR_RATE_LIMITED', 'PAIR_FAILED'];
+const ABORT_CODES: ErrorCode[] = ['PAIR_WRONG_CODE', 'PAIR_EXPIRED', 'PAIR_REFUSED', 'PAIR_RATE_LIMITED', 'PAIR_FAILED', 'PAIR_BUSY'];
 
 function fromAbort(m: Record<string, CborValue>): KithError {
   const code = ABORT_CODES.includes(m['code'] as ErrorCode) ? (m['code'] as ErrorCode) : 'PAIR_FAILED';
@@ -141,6 +141,7 @@ function fromAbort(m: Record<string, CborValue>): KithError {
     PAIR_EXPIRED: 'that offer expired or was already used',
     PAIR_REFUSED: 'the other agent refused to pair',
     PAIR_RATE_LIMITED: 'the other agent asks to wait before trying again',
+    PAIR_BUSY: 'another joiner is pairing with that offer right now',
   };
   return new KithError(code, text[code] ?? 'the other agent gave up');
 }
@@ -364,7 +365,8 @@ export class PairOffer {
   accept(host: string, nowMs: number): PairResponder | { refuse: Uint8Array; error: KithError } {
     const last = this.failures.get(host);
     if (last !== undefined && nowMs - last < this.rateLimitMs) return { refuse: abort('PAIR_RATE_LIMITED'), error: new KithError('PAIR_RATE_LIMITED', `${host} failed a moment ago`) };
-    if (this.spent || this.active || nowMs >= this.expiresAtMs) return { refuse: abort('PAIR_EXPIRED'), error: new KithError('PAIR_EXPIRED', 'the offer is used or expired') };
+    if (this.spent || nowMs >= this.expiresAtMs) return { refuse: abort('PAIR_EXPIRED'), error: new KithError('PAIR_EXPIRED', 'the offer is used or expired') };
+    if (this.active) return { refuse: abort('PAIR_BUSY'), error: new KithError('PAIR_BUSY', 'another joiner is pairing with the offer') };
     this.active = new PairResponder(this.code, this.self, this.rng);
     return this.active;
   }

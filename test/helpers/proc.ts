@@ -103,7 +103,7 @@ export async function startAgent(
 }
 
 /** A CLI command that keeps running (e.g. `kith pair`): its stdout lines as they come, and its end. */
-export function kithSpawn(t: { teardown(fn: () => void): void }, args: string[]): { lines: string[]; stderr(): string; exited: Promise<number | null>; firstLine(ms: number): Promise<string | undefined> } {
+export function kithSpawn(t: { teardown(fn: () => void): void }, args: string[]): { lines: string[]; stderr(): string; exited: Promise<number | null>; firstLine(ms: number): Promise<string | undefined>; kill(signal: NodeJS.Signals): void } {
   const [cmd, pre] = command();
   const child = spawn(cmd, [...pre, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, KITH_DATA_DIR: '' } });
   const lines: string[] = [];
@@ -127,6 +127,7 @@ export function kithSpawn(t: { teardown(fn: () => void): void }, args: string[])
     lines,
     stderr: () => err,
     exited,
+    kill: (signal) => void child.kill(signal),
     async firstLine(ms) {
       const end = Date.now() + ms;
       while (lines.length === 0 && Date.now() < end && child.exitCode === null) await new Promise((r) => setTimeout(r, 20));

@@ -54,6 +54,10 @@ t.test('init --phrase-file writes a 0600 file and prints no words; --roles and -
   t.equal(again.status, 1);
   t.match(again.stderr, /error\[PHRASE_FILE\]/);
   t.notOk(fs.existsSync(path.join(dir, 'e', 'node.key')), 'no identity made when the phrase could not be saved');
+  const lost = kith(['init', '--data-dir', path.join(dir, 'f'), '--phrase-file', path.join(dir, 'nonexistent', 'p')]);
+  t.match(lost.stderr, /error\[PHRASE_FILE\]/, 'a phrase file in a missing directory: PHRASE_FILE');
+  t.notOk(fs.existsSync(path.join(dir, 'f', 'node.key')), 'and no identity whose phrase nobody saw');
+  t.equal(kith(['init', '--data-dir', path.join(dir, 'f'), '--phrase-file', path.join(dir, 'f.txt')]).status, 0, 'a retry is not IDENTITY_EXISTS');
 });
 
 t.test('recover from a file or stdin gives exactly the golden keys, for any node and generation', async (t) => {

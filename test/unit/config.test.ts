@@ -49,9 +49,14 @@ t.test('a file: valid, invalid (CONFIG_INVALID with details), bad TOML, missing'
     t.equal((e as KithError).details.length, 2);
     t.match((e as KithError).format(), /error\[CONFIG_INVALID\]: 2 problems in .*bad\.toml\n  - \[CONFIG_RANGE\] cluster\.port/);
   }
-  t.throws(() => loadConfigFile(path.join(dir, 'syntax.toml')), { code: 'CONFIG_UNREADABLE' });
+  t.throws(() => loadConfigFile(path.join(dir, 'syntax.toml')), { code: 'CONFIG_UNREADABLE', message: /syntax\.toml is not valid TOML: line 1, column \d+: / });
   t.throws(() => loadConfigFile(path.join(dir, 'none.toml')), { code: 'CONFIG_UNREADABLE' });
   t.ok(fs.existsSync(path.join(dir, 'ok.toml')), 'nothing was touched');
+});
+
+t.test('a TOML syntax error names its line and column', async (t) => {
+  const dir = t.testdir({ 'c.toml': '[cluster]\nport = 5484\nhost = \n' });
+  t.throws(() => loadConfigFile(path.join(dir, 'c.toml')), { message: /is not valid TOML: line 3, column 8: invalid value$/ });
 });
 
 t.test('the documentation table lists every key', async (t) => {

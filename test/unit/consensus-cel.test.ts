@@ -33,11 +33,16 @@ function code(fn: () => unknown): string {
 
 t.test('parse and type errors point at the position', async (t) => {
   const p = code(() => compileCel('tallies["pizza"] >'));
-  t.match(p, /^CEL_INVALID: the reached expression does not parse/);
+  t.match(p, /^CEL_INVALID: the reached expression does not parse: at line 1, column 19: Unexpected token: EOF$/);
   const ty = code(() => compileCel('cast + "x" > 1'));
-  t.match(ty, /^CEL_INVALID: .*type-check.*\^/);
+  t.match(ty, /^CEL_INVALID: .*type-check: at line 1, column 1: no such overload/);
   t.match(code(() => compileCel('cast')), /^CEL_INVALID: the reached expression must be a bool, but it is int/);
   t.match(code(() => compileCel('nosuchvar > 1')), /^CEL_INVALID/);
+});
+
+t.test('a parse error on a later line names that line and its column, on one line', async (t) => {
+  const p = code(() => compileCel('cast >= 2 &&\n  allVoted &&\n  )'));
+  t.equal(p, 'CEL_INVALID: the reached expression does not parse: at line 3, column 3: Unexpected token: RPAREN');
 });
 
 t.test('limits: length, size, macro nesting', async (t) => {

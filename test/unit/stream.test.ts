@@ -12,6 +12,8 @@ import { simEnv } from '../helpers/transport-env.js';
 import { testUser } from '../helpers/users.js';
 
 const PSK = new Uint8Array(32).fill(8);
+/** The service and stream kind these tests send under (any registered pair would do). */
+const R = { service: 0x41, kind: 1 };
 
 async function pair(seed: string, link: Record<string, number> = {}, opts: Partial<StreamOptions> = {}) {
   const env = simEnv(seed);
@@ -59,7 +61,7 @@ t.test('a 12 MB object over 2% loss, duplication and reordering: whole, in order
   let maxBuffered = 0;
   let maxChunk = 0;
   let finished = false;
-  b.streams.onStream((_peer, stream) => {
+  b.streams.handle(R.service, R.kind, (_peer, stream) => {
     void (async () => {
       for await (const chunk of stream) {
         maxChunk = Math.max(maxChunk, chunk.length);
@@ -72,7 +74,7 @@ t.test('a 12 MB object over 2% loss, duplication and reordering: whole, in order
   });
   const progress: number[] = [];
   let sent: number | undefined;
-  void a.streams.send(ab, object(SIZE, 100_000), (n) => progress.push(n)).then((n) => (sent = n));
+  void a.streams.send(ab, R, object(SIZE, 100_000), (n) => progress.push(n)).then((n) => (sent = n));
   t.ok(await env.settle(() => sent !== undefined && finished, 120_000), 'the send resolved and the reader saw the end');
   t.equal(sent, SIZE, 'send resolves with the byte count');
   t.equal(got, SIZE);
@@ -88,10 +90,10 @@ t.test('a slow reader holds the sender back', async (t) => {
   const opts = { chunkBytes: 16 * 1024, window: 3 };
   const { env, a, b, ab } = await pair('stream-slow', {}, opts);
   let reader: IncomingStream | undefined;
-  b.streams.onStream((_p, s) => (reader = s));
+  b.streams.handle(R.service, R.kind, (_p, s) => (reader = s));
   let sentBytes = 0;
   let done = false;
-  void a.streams.send(ab, object(400_000, 4 * opts.chunkBytes), (n) => (sentBytes = n)).then(() => (done = true));
+  void a.streams.send(ab, R, object(400_000, 4 * opts.chunkBytes), (n) => (sentBytes = n)).then(() => (done = true));
   await env.settle(() => false, 2000);
   t.ok(reader, 'the stream arrived');
   t.equal(sentBytes, opts.window * opts.chunkBytes, 'with nothing read, the sender stops after one window');
@@ -119,13 +121,13 @@ t.test('a slow reader holds the sender back', async (t) => {
 t.test('ending early: cancel, refusal, a failing source, stalls, a peer that breaks the window', async (t) => {
   t.test('the reader breaks out of its loop: the sender fails with STREAM_ABORTED', async (t) => {
     const { env, a, b, ab } = await pair('stream-cancel', {}, { chunkBytes: 10_000, window: 2 });
-    b.streams.onStream((_p, s) => {
+    b.streams.handle(R.service, R.kind, (_p, s) => {
       void (async () => {
         for await (const _ of s) break;
       })();
     });
     let err: unknown;
-    void a.streams.send(ab, object(1_000_000, 10_000)).catch((e) => (err = e));
+    void a.streams.send(ab, R, object(1_000_000, 10_000)).catch((e) => (err = e));
     await env.settle(() => err !== undefined, 5000);
     t.ok(isKithError(err, 'STREAM_ABORTED'), String(err));
   });
@@ -133,16 +135,16 @@ t.test('ending early: cancel, refusal, a failing source, stalls, a peer that bre
   t.test('nobody reads streams: STREAM_REFUSED; too many at once: the extra is refused', async (t) => {
     const { env, a, b, ab } = await pair('stream-refused', {}, { chunkBytes: 1000, window: 2, maxIncomingPerPeer: 1 });
     let err: unknown;
-    void a.streams.send(ab, object(10_000, 1000)).catch((e) => (err = e));
+    void a.streams.send(ab, R, object(10_000, 1000)).catch((e) => (err = e));
     await env.settle(() => err !== undefined, 5000);
     t.ok(isKithError(err, 'STREAM_REFUSED'), String(err));
     const held: IncomingStream[] = [];
-    b.streams.onStream((_p, s) => held.push(s));
+    b.streams.handle(R.service, R.kind, (_p, s) => held.push(s));
     let first: unknown;
     let second: unknown;
-    void a.streams.send(ab, object(10_000, 1000)).catch((e) => (first = e));
+    void a.streams.send(ab, R, object(10_000, 1000)).catch((e) => (first = e));
     await env.settle(() => held.length === 1, 5000);
-    void a.streams.send(ab, object(10_000, 1000)).catch((e) => (second = e));
+    void a.streams.send(ab, R, object(10_000, 1000)).catch((e) => (second = e));
     await env.settle(() => second !== undefined, 5000);
     t.ok(isKithError(second, 'STREAM_REFUSED'), 'the second stream at once is refused');
     t.equal(first, undefined, 'the first is still open');
@@ -153,7 +155,7 @@ t.test('ending early: cancel, refusal, a failing source, stalls, a peer that bre
     const { env, a, b, ab } = await pair('stream-source', {}, { chunkBytes: 1000, window: 4 });
     let readErr: unknown;
     let read = 0;
-    b.streams.onStream((_p, s) => {
+    b.streams.handle(R.service, R.kind, (_p, s) => {
       void (async () => {
         for await (const c of s) read += c.length;
       })().catch((e) => (readErr = e));
@@ -163,7 +165,7 @@ t.test('ending early: cancel, refusal, a failing source, stalls, a peer that bre
       throw new Error('disk read failed');
     }
     let sendErr: unknown;
-    void a.streams.send(ab, failing()).catch((e) => (sendErr = e));
+    void a.streams.send(ab, R, failing()).catch((e) => (sendErr = e));
     await env.settle(() => readErr !== undefined && sendErr !== undefined, 5000);
     t.match(String(sendErr), /disk read failed/);
     t.ok(isKithError(readErr, 'STREAM_ABORTED'), String(readErr));
@@ -172,14 +174,15 @@ t.test('ending early: cancel, refusal, a failing source, stalls, a peer that bre
 
   t.test('a reader that stops reading: STREAM_STALLED at the sender; a sender that goes quiet: at the reader', async (t) => {
     const { env, a, b, ab } = await pair('stream-stall', {}, { chunkBytes: 1000, window: 2, idleMs: 5000 });
-    b.streams.onStream(() => {}); // takes the stream and never reads it
+    b.streams.handle(R.service, R.kind, () => {}); // takes the stream and never reads it
     let err: unknown;
-    void a.streams.send(ab, object(10_000, 1000)).catch((e) => (err = e));
+    void a.streams.send(ab, R, object(10_000, 1000)).catch((e) => (err = e));
     await env.settle(() => err !== undefined, 10_000);
     t.ok(isKithError(err, 'STREAM_STALLED'), String(err));
 
     let readErr: unknown;
-    b.streams.onStream((_p, s) => {
+    const reading = { service: R.service, kind: R.kind + 1 };
+    b.streams.handle(reading.service, reading.kind, (_p, s) => {
       void (async () => {
         for await (const _ of s);
       })().catch((e) => (readErr = e));
@@ -188,9 +191,34 @@ t.test('ending early: cancel, refusal, a failing source, stalls, a peer that bre
       yield new Uint8Array(10);
       await new Promise(() => {}); // never yields again
     }
-    void a.streams.send(ab, quiet()).catch(() => {});
+    void a.streams.send(ab, reading, quiet()).catch(() => {});
     await env.settle(() => readErr !== undefined, 10_000);
     t.ok(isKithError(readErr, 'STREAM_STALLED'), String(readErr));
+  });
+
+  t.test('a stream names its service and kind: each goes to its own handler, an unknown kind is refused and counted', async (t) => {
+    const { env, a, b, ab } = await pair('stream-routes', {}, { chunkBytes: 1000, window: 2 });
+    const got: string[] = [];
+    const take = (name: string) => (_p: string, s: IncomingStream) => void (async () => {
+      let n = 0;
+      for await (const c of s) n += c.length;
+      got.push(`${name}:${n}:${s.route.service}/${s.route.kind}`);
+    })();
+    b.streams.handle(R.service, 1, take('one'));
+    b.streams.handle(R.service, 2, take('two'));
+    t.throws(() => b.streams.handle(R.service, 2, take('again')), RangeError, 'a kind takes one handler');
+    let done = 0;
+    void a.streams.send(ab, { service: R.service, kind: 2 }, object(3000, 1000)).then(() => done++);
+    void a.streams.send(ab, { service: R.service, kind: 1 }, object(2000, 1000)).then(() => done++);
+    let refused: unknown;
+    let otherService: unknown;
+    void a.streams.send(ab, { service: R.service, kind: 3 }, object(2000, 1000)).catch((e) => (refused = e));
+    void a.streams.send(ab, { service: 0x52, kind: 1 }, object(2000, 1000)).catch((e) => (otherService = e));
+    t.ok(await env.settle(() => done === 2 && refused !== undefined && otherService !== undefined, 5000));
+    t.same(got.sort(), [`one:2000:${R.service}/1`, `two:3000:${R.service}/2`], 'each stream reached the handler of its kind, whole');
+    t.ok(isKithError(refused, 'STREAM_REFUSED'), 'an unregistered kind is refused');
+    t.ok(isKithError(otherService, 'STREAM_REFUSED'), 'so is the same kind of another service');
+    t.equal(b.streams.stats.unknownKind, 2, 'and both are counted');
   });
 
   t.test('frames outside the window or malformed: the stream ends with STREAM_ABORTED, nothing else breaks', async (t) => {
@@ -198,7 +226,7 @@ t.test('ending early: cancel, refusal, a failing source, stalls, a peer that bre
     let readErr: unknown;
     let got = 0;
     let opened = 0;
-    b.streams.onStream((_p, s) => {
+    b.streams.handle(R.service, R.kind, (_p, s) => {
       opened++;
       void (async () => {
         for await (const c of s) got += c.length;
@@ -209,6 +237,8 @@ t.test('ending early: cancel, refusal, a failing source, stalls, a peer that bre
       new DataView(f.buffer).setUint32(0, id);
       new DataView(f.buffer).setUint32(4, seq);
       f[8] = kind;
+      f[9] = R.service;
+      f[10] = R.kind;
       f.set(bytes, STREAM_HEADER);
       return a.reliable.sendStreamMessage(ab, f);
     };
@@ -225,7 +255,7 @@ t.test('ending early: cancel, refusal, a failing source, stalls, a peer that bre
     t.match(String(readErr), /outside the window/);
     // The same pair still carries a proper stream afterwards.
     let sent: number | undefined;
-    void a.streams.send(ab, object(5000, 700)).then((n) => (sent = n));
+    void a.streams.send(ab, R, object(5000, 700)).then((n) => (sent = n));
     t.ok(await env.settle(() => sent === 5000, 5000), 'a proper stream still works');
   });
 });
