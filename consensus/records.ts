@@ -88,6 +88,20 @@ function sign(type: string, body: Record<string, CborValue>, signer: Signer): Ui
   return signObject(type, { ...body, cert: signer.certBytes }, signer.signSecret);
 }
 
+/** Certificates already verified, by their bytes (every message of a node carries the same one). */
+const verifiedCerts = new Map<string, ReturnType<typeof verifyCertificate>>();
+
+function verifiedCertificate(cert: Uint8Array): ReturnType<typeof verifyCertificate> {
+  const key = Buffer.from(cert).toString('base64');
+  let c = verifiedCerts.get(key);
+  if (!c) {
+    c = verifyCertificate(cert);
+    if (verifiedCerts.size >= 1024) verifiedCerts.delete(verifiedCerts.keys().next().value!);
+    verifiedCerts.set(key, c);
+  }
+  return c;
+}
+
 /** Opens an envelope whose body carries `cert`: checks the certificate, the user and the signature. */
 function openSigned(bytes: Uint8Array, type: string, userField: string): { body: Record<string, CborValue>; signKey: Uint8Array } {
   try {
@@ -97,7 +111,7 @@ function openSigned(bytes: Uint8Array, type: string, userField: string): { body:
     const cert = body['cert'];
     const user = body[userField];
     if (!(cert instanceof Uint8Array) || !(user instanceof Uint8Array)) throw new KithError('MESSAGE_REJECTED', `${type}: no certificate or author`);
-    const c = verifyCertificate(cert);
+    const c = verifiedCertificate(cert);
     if (!bytesEqual(c.userKey, user)) throw new KithError('MESSAGE_REJECTED', `${type}: the certificate belongs to another user`);
     checkOpenedSignature(opened, c.signKey);
     return { body, signKey: c.signKey };
