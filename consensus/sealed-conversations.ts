@@ -186,7 +186,8 @@ export class SealedConversations {
       }
       if (type === MESSAGE_TYPE) {
         const r = await this.deps.convs.receive(record);
-        if (r.message.conv !== group || r.message.chain !== env.sender || r.message.seq !== env.seq) throw new KithError('MESSAGE_REJECTED', 'the envelope and the message inside disagree');
+        const inside = r.status === 'gap' ? r : r.message;
+        if (inside.conv !== group || inside.chain !== env.sender || inside.seq !== env.seq) throw new KithError('MESSAGE_REJECTED', 'the envelope and the message inside disagree');
         if (r.status === 'gap') return this.wait(group, env);
         if (r.status !== 'accepted') return false;
         const conv = await this.deps.convs.resolve(group);
