@@ -5,6 +5,8 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { KithError } from '../core/errors.js';
 import { writeFileAtomic } from '../core/files.js';
+import { toHex } from '../core/hex.js';
+import { openCard } from '../cluster/card.js';
 import type { MemberView } from '../cluster/membership.js';
 import { runningAgent } from './api-client.js';
 import { resolveDataDir } from './paths.js';
@@ -32,19 +34,36 @@ export function readSecretFile(file: string): string {
   return text.toLowerCase();
 }
 
-/** A card file is the JSON `kith card --json` prints, or just its base64 `card` value. */
+/**
+ * A card file is the JSON `kith card --json` prints, or just its base64 `card` value. Of the JSON
+ * only `card` is used (the signed card holds the certificate and endpoints); `userKey` and
+ * `nodeSignKey`, when present, must name the card's own keys, so a mixed-up or edited file is
+ * refused instead of adding someone else's node. `endpoints` is ignored: the card's own count.
+ */
 export function readCardFile(file: string): string {
   const text = readText(file, 'CARD_INVALID', 'card file');
-  if (text.startsWith('{')) {
-    try {
-      const v = JSON.parse(text) as { card?: unknown };
-      if (typeof v.card === 'string') return v.card;
-    } catch {
-      /* falls through */
-    }
-    throw new KithError('CARD_INVALID', `${file} is JSON without a "card" string`);
+  if (!text.startsWith('{')) return text;
+  let v: { card?: unknown; userKey?: unknown; nodeSignKey?: unknown };
+  try {
+    v = JSON.parse(text) as typeof v;
+  } catch {
+    throw new KithError('CARD_INVALID', `${file} starts like JSON but is not JSON`);
   }
-  return text;
+  if (typeof v.card !== 'string') throw new KithError('CARD_INVALID', `${file} is JSON without a "card" string`);
+  if (v.userKey === undefined && v.nodeSignKey === undefined) return v.card;
+  const card = openCard(new Uint8Array(Buffer.from(v.card, 'base64')));
+  const check = (field: 'userKey' | 'nodeSignKey', actual: Uint8Array): void => {
+    const given = v[field];
+    if (given === undefined) return;
+    if (typeof given !== 'string' || given.toLowerCase() !== toHex(actual)) {
+      throw new KithError('CARD_INVALID', `${file}: "${field}" ${JSON.stringify(given).slice(0, 70)} does not match the signed card, which is for ${field === 'userKey' ? 'user' : 'node key'} ${toHex(actual).slice(0, 16)}…`, {
+        hint: 'the file was edited or two cards were mixed up: get a fresh one with `kith card --out FILE` on that node',
+      });
+    }
+  };
+  check('userKey', card.cert.userKey);
+  check('nodeSignKey', card.cert.signKey);
+  return v.card;
 }
 
 const ago = (ms: number | null): string => (ms === null ? 'never' : ms < 1000 ? `${ms} ms ago` : ms < 120_000 ? `${(ms / 1000).toFixed(1)} s ago` : `${Math.round(ms / 60_000)} min ago`);

@@ -24,7 +24,8 @@ interface Common {
   json?: boolean;
 }
 
-const collect = (v: string, prev: string[]) => [...prev, v];
+// commander passes the default (undefined for --score) as prev the first time.
+const collect = (v: string, prev: string[] | undefined) => [...(prev ?? []), v];
 const isFullKey = (s: string) => /^[0-9a-fA-F]{64}$/.test(s.trim());
 
 /** --with and --side users as full keys: a full key as given; a key prefix or a name looked up among the running agent's friends. */
@@ -72,6 +73,7 @@ type View = {
   current?: { reached: boolean; outcome: { winners: string[] }; explanation: { summary: string } };
   closing?: { outcome: { winners: string[] }; evaluatedAt: string; closer: string } | null;
   outcome?: { winners: string[] };
+  reason?: string;
 };
 
 function human(v: View): string {
@@ -115,7 +117,7 @@ export function addConvCommands(program: Command, io: Io, withCommon: (c: Comman
     .description('the conversations on this node')
     .action(async (o: Common) => {
       const r = (await withOps(o, (ops) => ops.list())) as View[];
-      emit(o, r, r.length === 0 ? 'no conversations' : r.map((c) => `${c.id.slice(0, 12)}  ${(c.state ?? '').padEnd(6)} ${c.pattern.name.padEnd(12)} ${c.topic}${c.outcome ? `  → ${c.outcome.winners.join(', ') || '(none)'}` : ''}`).join('\n'));
+      emit(o, r, r.length === 0 ? 'no conversations' : r.map((c) => c.state === 'damaged' ? `${c.id.slice(0, 12)}  damaged: ${c.reason}` : `${c.id.slice(0, 12)}  ${(c.state ?? '').padEnd(6)} ${c.pattern.name.padEnd(12)} ${c.topic}${c.outcome ? `  → ${c.outcome.winners.join(', ') || '(none)'}` : ''}`).join('\n'));
     });
 
   withCommon(conv.command('show').argument('<id>', 'conversation id or a prefix of 8+ characters'))

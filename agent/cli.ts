@@ -8,7 +8,7 @@ import { cryptoRng } from '../core/rng.js';
 import { KithError, isKithError } from '../core/errors.js';
 import { MAX_INDEX } from '../identity/keys.js';
 import { parseRoles } from '../identity/certificate.js';
-import { hasIdentity, loadIdentity } from '../identity/keystore.js';
+import { hasIdentity, keyFilePath, loadIdentity } from '../identity/keystore.js';
 import { configDoc, loadConfigFile } from './config.js';
 import { runAgent } from './daemon.js';
 import { formatIdentity, viewIdentity } from './identity-view.js';
@@ -103,6 +103,16 @@ async function readPhrase(io: CliIo, file: string | undefined): Promise<string> 
   return io.readStdin();
 }
 
+/** Whether this user may read a file (false when it is missing or private to another user). */
+function canRead(file: string): boolean {
+  try {
+    fs.accessSync(file, fs.constants.R_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 async function fetchStatus(apiPort: number, token: string): Promise<Record<string, unknown> | undefined> {
   try {
     const res = await fetch(`http://127.0.0.1:${apiPort}/api/status`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(2000) });
@@ -176,16 +186,19 @@ export function buildProgram(io: CliIo): Command {
     .action(async (o: CommonOpts) => {
       const dataDir = resolveDataDir(o.dataDir);
       const files = dataFiles(dataDir);
-      const identity = hasIdentity(dataDir) ? viewIdentity(loadIdentity(dataDir)) : null;
+      // A member of the kith group (not the kith user) may read agent.json in the 0750 state dir,
+      // never the 0600 key and token: it sees whether the agent runs, not the live details.
+      const privateOnly = [keyFilePath(dataDir), files.token].some((f) => fs.existsSync(f) && !canRead(f));
+      const identity = hasIdentity(dataDir) && canRead(keyFilePath(dataDir)) ? viewIdentity(loadIdentity(dataDir)) : null;
       const record = readRuntimeRecord(files.runtime);
       let live: Record<string, unknown> | undefined;
-      if (record !== undefined && fs.existsSync(files.token)) {
+      if (record !== undefined && fs.existsSync(files.token) && canRead(files.token)) {
         live = await fetchStatus(record.api.port, fs.readFileSync(files.token, 'utf8').trim());
       }
       const status = {
         dataDir,
         identity,
-        running: live !== undefined,
+        running: live !== undefined || (record !== undefined && privateOnly),
         pid: record?.pid ?? null,
         runtime: record?.runtime ?? null,
         profile: record?.profile ?? null,
@@ -197,8 +210,9 @@ export function buildProgram(io: CliIo): Command {
       };
       const cl = status.cluster as { members?: number; alive?: number; publicEndpoint?: string | null; nat?: { type: string }; mapping?: { state: string }; nextWindow?: { start: string; port: number } | null; clock?: { offsetMs: number; errorMs: number; warning: string | null } } | null;
       const human = [
-        identity ? formatIdentity(identity) : 'identity      none (run `kith init`)',
+        identity ? formatIdentity(identity) : privateOnly && hasIdentity(dataDir) ? 'identity      (readable by the kith user only)' : 'identity      none (run `kith init`)',
         live ? `agent         running, PID ${status.pid} (${status.runtime}), profile ${status.profile}`
+          : record && privateOnly ? `agent         running, PID ${record.pid} (${record.runtime} ${record.version}), profile ${record.profile} (from agent.json; live details need the kith user)`
           : record ? `agent         PID ${record.pid} recorded but its API does not answer` : 'agent         not running',
         ...(live ? [`ports         cluster UDP ${status.clusterPort}, API 127.0.0.1:${status.apiPort}`] : []),
         ...(cl ? [

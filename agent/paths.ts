@@ -1,6 +1,7 @@
 // Where things live. The data dir is, in order: --data-dir, $KITH_DATA_DIR, systemd's
 // $STATE_DIRECTORY (the system service, /var/lib/kith), /var/lib/kith when running as the
-// `kith` system user, else ~/.local/share/kith.
+// `kith` system user, else ~/.local/share/kith unless it is missing and the system service's
+// /var/lib/kith is visible (root, members of the kith group).
 import os from 'node:os';
 import path from 'node:path';
 import fs from 'node:fs';
@@ -14,7 +15,10 @@ export function resolveDataDir(flag: string | undefined, env: NodeJS.ProcessEnv 
   if (env['STATE_DIRECTORY']) return path.resolve(env['STATE_DIRECTORY'].split(':')[0]!);
   if (currentUser() === 'kith') return SYSTEM_DATA_DIR;
   const base = env['XDG_DATA_HOME'] || path.join(os.homedir(), '.local', 'share');
-  return path.join(base, 'kith');
+  const own = path.join(base, 'kith');
+  // Root and members of the kith group, with no data dir of their own, talk to the system service.
+  if (!fs.existsSync(own) && fs.existsSync(path.join(SYSTEM_DATA_DIR, 'agent.json'))) return SYSTEM_DATA_DIR;
+  return own;
 }
 
 function currentUser(): string {

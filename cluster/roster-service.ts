@@ -129,6 +129,7 @@ export function nextNodeIndex(known: Iterable<number>): number {
 export class RosterService {
   readonly stats = { received: 0, applied: 0, rejected: 0, sent: 0 };
   private selfRevokedFlag = false;
+  private applying: Promise<void> = Promise.resolve();
   private readonly me: NodeCertificate;
   private readonly meHex: string;
   private readonly port: ServicePort;
@@ -224,6 +225,8 @@ export class RosterService {
   private async addNodes(nodes: readonly NodeCard[], secret: Uint8Array): Promise<number> {
     let added = 0;
     for (const n of nodes) {
+      // A node that learned it was revoked (perhaps while this was under way) adds nobody.
+      if (this.selfRevokedFlag) break;
       if (bytesEqual(n.cert.dhKey, this.me.dhKey) || this.isRevoked(n.cert)) continue;
       const known = this.deps.members.has(toHex(n.cert.dhKey));
       await this.deps.members.add(n, secret);
@@ -311,10 +314,15 @@ export class RosterService {
     }
   }
 
+  /**
+   * Roster messages are applied one at a time, in arrival order: a revocation of this node that
+   * arrives while an earlier message is still adding members is applied after it, so nothing is
+   * added back once this node has left.
+   */
   private receive(peer: string, body: Uint8Array): void {
     if (this.selfRevokedFlag) return;
     this.stats.received++;
-    void this.applyMessage(peer, body).catch((e) => this.deps.log.warn(`roster message from ${this.who(peer)} failed: ${(e as Error).message}`));
+    this.applying = this.applying.then(() => this.applyMessage(peer, body)).catch((e) => this.deps.log.warn(`roster message from ${this.who(peer)} failed: ${(e as Error).message}`));
   }
 
   private async applyMessage(peer: string, body: Uint8Array): Promise<void> {
@@ -327,6 +335,7 @@ export class RosterService {
     }
     const fromUser = this.userOf(peer);
     for (const bytes of records) {
+      if (this.selfRevokedFlag) return;
       try {
         const r = openRosterRecord(bytes);
         if (r.kind === 'revocation') await this.applyRevocation(r.revocation, r.bytes, peer);

@@ -46,8 +46,8 @@ export interface Conversation {
   createdAtMs: number;
 }
 
-export type MessageKind = 'text' | 'ack' | 'rsvp' | 'ballot' | 'position' | 'argument';
-export const MESSAGE_KINDS: readonly MessageKind[] = ['text', 'ack', 'rsvp', 'ballot', 'position', 'argument'];
+export type MessageKind = 'text' | 'ack' | 'rsvp' | 'ballot' | 'position' | 'argument' | 'receipt';
+export const MESSAGE_KINDS: readonly MessageKind[] = ['text', 'ack', 'rsvp', 'ballot', 'position', 'argument', 'receipt'];
 
 export interface Message {
   hash: string;
@@ -70,7 +70,8 @@ export interface Closing {
   conv: string;
   messages: string[];
   evaluatedAtMs: number;
-  outcome: string;
+  /** The recorded outcome (consensus/outcome.ts): canonical CBOR, compared as bytes. */
+  outcome: CborValue;
   closer: Uint8Array;
   bytes: Uint8Array;
 }
@@ -222,9 +223,9 @@ export function openMessage(bytes: Uint8Array): Message {
 
 // --- closing records ---
 
-export function signClosing(c: { conv: string; messages: string[]; evaluatedAtMs: number; outcome: string }, signer: Signer): Uint8Array {
+export function signClosing(c: { conv: string; messages: string[]; evaluatedAtMs: number; outcome: CborValue }, signer: Signer): Uint8Array {
   return sign(CLOSING_TYPE, {
-    v: 1,
+    v: 2,
     conv: Buffer.from(c.conv, 'hex'),
     closer: signer.userKey,
     messages: [...c.messages].sort().map((h) => Buffer.from(h, 'hex')),
@@ -235,10 +236,11 @@ export function signClosing(c: { conv: string; messages: string[]; evaluatedAtMs
 
 export function openClosing(bytes: Uint8Array): Closing {
   const b = openSigned(bytes, CLOSING_TYPE, 'closer').body;
-  if (b['v'] !== 1 || !isBytes(b['conv'], 32) || !Array.isArray(b['messages']) || !b['messages'].every((h) => isBytes(h, 32)) || !isUint(b['evaluatedAt']) || !isText(b['outcome'], 60_000)) {
+  const o = b['outcome'];
+  if (b['v'] !== 2 || !isBytes(b['conv'], 32) || !Array.isArray(b['messages']) || !b['messages'].every((h) => isBytes(h, 32)) || !isUint(b['evaluatedAt']) || o === null || typeof o !== 'object' || Array.isArray(o) || o instanceof Uint8Array) {
     bad('malformed closing record');
   }
   const messages = (b['messages'] as Uint8Array[]).map(toHex);
   if ([...messages].sort().join() !== messages.join() || new Set(messages).size !== messages.length) bad('closing record messages must be sorted and unique');
-  return { hash: hashHex(bytes), conv: toHex(b['conv'] as Uint8Array), messages, evaluatedAtMs: b['evaluatedAt'] as number, outcome: b['outcome'] as string, closer: b['closer'] as Uint8Array, bytes };
+  return { hash: hashHex(bytes), conv: toHex(b['conv'] as Uint8Array), messages, evaluatedAtMs: b['evaluatedAt'] as number, outcome: o, closer: b['closer'] as Uint8Array, bytes };
 }
