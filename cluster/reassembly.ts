@@ -1,15 +1,22 @@
 // The receiving half of reliable delivery for one peer: fragments put back together into
 // messages with bounded memory, and completed messages remembered so that a retransmission is
 // never delivered twice. Pure bookkeeping: no clock, no network.
-import type { DataFrame } from './reliable-wire.js';
+//
+// A partial message is charged its full possible size (count × MAX_FRAGMENT) from its first
+// fragment on, not the bytes that have arrived: otherwise a peer sending only 1-byte last
+// fragments under ever new message ids would pile up partial messages without bound.
+import { MAX_FRAGMENT, type DataFrame } from './reliable-wire.js';
 
 interface InMessage {
   count: number;
   flags: number;
   reqId: number;
-  parts: (Uint8Array | undefined)[];
-  received: number;
+  /** Fragments by index: sparse, so memory follows what arrived, not the declared count. */
+  parts: Map<number, Uint8Array>;
+  /** Bytes that arrived. */
   bytes: number;
+  /** What this message is charged against maxReassemblyBytes: count × MAX_FRAGMENT. */
+  charged: number;
 }
 
 /** What one arriving fragment did. `evicted`: older partial messages dropped to stay in bounds. */
@@ -31,20 +38,19 @@ export class Reassembly {
     if (this.done.has(f.msgId)) return { kind: 'duplicate' };
     let m = this.incoming.get(f.msgId);
     if (!m) {
-      m = { count: f.count, flags: f.flags, reqId: f.reqId, parts: new Array(f.count), received: 0, bytes: 0 };
+      m = { count: f.count, flags: f.flags, reqId: f.reqId, parts: new Map(), bytes: 0, charged: f.count * MAX_FRAGMENT };
       this.incoming.set(f.msgId, m);
+      this.bytes += m.charged;
     }
-    if (m.count !== f.count || m.parts[f.index] !== undefined) return { kind: 'duplicate' };
-    m.parts[f.index] = new Uint8Array(f.part);
-    m.received++;
+    if (m.count !== f.count || m.parts.has(f.index)) return { kind: 'duplicate' };
+    m.parts.set(f.index, new Uint8Array(f.part));
     m.bytes += f.part.length;
-    this.bytes += f.part.length;
     const evicted = this.evict(f.msgId);
-    if (m.received < m.count) return { kind: 'partial', evicted };
+    if (m.parts.size < m.count) return { kind: 'partial', evicted };
     this.incoming.delete(f.msgId);
-    this.bytes -= m.bytes;
+    this.bytes -= m.charged;
     this.remember(f.msgId);
-    return { kind: 'complete', evicted, flags: m.flags, reqId: m.reqId, payload: concatParts(m.parts as Uint8Array[], m.bytes) };
+    return { kind: 'complete', evicted, flags: m.flags, reqId: m.reqId, payload: concatParts(m, m.bytes) };
   }
 
   /** Bounded memory: drops the oldest partial messages (their senders will retransmit). */
@@ -53,7 +59,7 @@ export class Reassembly {
     for (const [id, m] of this.incoming) {
       if (this.bytes <= this.o.maxReassemblyBytes || id === keep) break;
       this.incoming.delete(id);
-      this.bytes -= m.bytes;
+      this.bytes -= m.charged;
       evicted++;
     }
     return evicted;
@@ -66,10 +72,11 @@ export class Reassembly {
   }
 }
 
-function concatParts(parts: Uint8Array[], total: number): Uint8Array {
+function concatParts(m: InMessage, total: number): Uint8Array {
   const out = new Uint8Array(total);
   let o = 0;
-  for (const p of parts) {
+  for (let i = 0; i < m.count; i++) {
+    const p = m.parts.get(i)!;
     out.set(p, o);
     o += p.length;
   }

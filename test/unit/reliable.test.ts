@@ -4,6 +4,7 @@
 import t from 'tap';
 import { Transport } from '../../cluster/transport.js';
 import { Reliable, TARGET_DELAY_MS, LOSS_TOLERANCE, MAX_FRAGMENT } from '../../cluster/reliable.js';
+import { Reassembly } from '../../cluster/reassembly.js';
 import { isKithError } from '../../core/errors.js';
 import { simEnv, type TransportEnv } from '../helpers/transport-env.js';
 import { testUser } from '../helpers/users.js';
@@ -99,6 +100,28 @@ t.test('limits: message size, in-flight bytes, malformed frames', async (t) => {
   for (const junk of [new Uint8Array([1]), new Uint8Array([2, 5, 0]), new Uint8Array([1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 5, 0, 3]), new Uint8Array([9, 9, 9])]) b.reliable.receive(ba, junk);
   t.equal(b.reliable.stats.dropped, 4, 'malformed frames dropped and counted');
   t.equal(b.inbox.length, 2, 'and nothing delivered from them');
+});
+
+t.test('reassembly: fresh message ids with one-byte last fragments are charged their full size', async (t) => {
+  // An authenticated peer sends only the 1-byte last fragment of ever new message ids. Charging
+  // what arrived (1 byte each) let 50,000 such partial messages pile up, each holding room for
+  // thousands of fragments; each must count as count × MAX_FRAGMENT from its first fragment on.
+  const limit = 8 * 1024 * 1024;
+  for (const count of [3634, 2]) {
+    const r = new Reassembly({ maxReassemblyBytes: limit, dedupeWindow: 16 });
+    let evicted = 0;
+    for (let id = 0; id < 50_000; id++) {
+      const a = r.accept({ type: 1, msgId: id, index: count - 1, count, flags: 0, reqId: 0, part: new Uint8Array(1) });
+      if (a.kind === 'partial') evicted += a.evicted;
+    }
+    const held = 50_000 - evicted;
+    t.ok(held <= Math.floor(limit / (count * MAX_FRAGMENT)) + 1, `count ${count}: ${held} partial messages held`);
+  }
+  const r = new Reassembly({ maxReassemblyBytes: limit, dedupeWindow: 16 });
+  const parts = [new Uint8Array(MAX_FRAGMENT).fill(1), new Uint8Array(5).fill(2)];
+  t.equal(r.accept({ type: 1, msgId: 7, index: 1, count: 2, flags: 0, reqId: 0, part: parts[1]! }).kind, 'partial');
+  const done = r.accept({ type: 1, msgId: 7, index: 0, count: 2, flags: 0, reqId: 0, part: parts[0]! });
+  t.same(done.kind === 'complete' && [done.payload.length, done.payload[0], done.payload[MAX_FRAGMENT]], [MAX_FRAGMENT + 5, 1, 2], 'out of order still reassembles');
 });
 
 // Congestion control, at the layer where it can be watched: the window towards a peer on SimNet
