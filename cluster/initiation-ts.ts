@@ -8,6 +8,7 @@
 // canonical CBOR unsigned integer (ms).
 import { decodeCanonical, encodeCanonical } from '../core/cbor.js';
 import { prefixEnd, type KvStore } from '../core/store.js';
+import { MINUTE } from '../core/clock.js';
 
 export interface InitiationTsStore {
   /** The last `ts` accepted from this peer (its DH key in hex), 0 if none. */
@@ -17,6 +18,18 @@ export interface InitiationTsStore {
 }
 
 const PREFIX = 'transport/init-ts/';
+
+/** How far ahead of our wall clock a peer's `ts` may raise the floor kept for it. */
+export const MAX_INIT_TS_AHEAD_MS = 10 * MINUTE;
+
+/**
+ * The floor to keep after accepting `ts`: never more than MAX_INIT_TS_AHEAD_MS ahead of our wall
+ * clock, so that a peer whose clock once jumped far ahead is not refused as a replay until its
+ * clock catches up (even across restarts), and never lower than the floor already kept.
+ */
+export function nextInitiationFloor(ts: number, floor: number, wallMs: number): number {
+  return Math.max(floor, Math.min(ts, Math.floor(wallMs) + MAX_INIT_TS_AHEAD_MS));
+}
 
 /** In memory only: for simulations, where a "restart" is a new Transport given the same object. */
 export class MemoryInitiationTs implements InitiationTsStore {

@@ -25,7 +25,7 @@ import { verifyCertificate, type NodeCertificate } from '../identity/certificate
 import { CipherState, IkHandshake, type KeyPair } from './noise.js';
 import { ReplayWindow } from './replay-window.js';
 import { HandshakeAdmission, UNDER_LOAD_HANDSHAKES_PER_SEC } from './handshake-admission.js';
-import type { InitiationTsStore } from './initiation-ts.js';
+import { nextInitiationFloor, type InitiationTsStore } from './initiation-ts.js';
 import {
   COOKIE_REPLY_BYTES, DATA_HEADER, INIT_HEADER, MAC_BYTES, MAX_DATAGRAM, MSG_COOKIE, MSG_DATA, MSG_INITIATION, MSG_RESPONSE,
   PROLOGUE, PROTOCOL_NAME, RESP_HEADER, cookieKey, header, mac, mac1Key, macEqual, view,
@@ -455,9 +455,10 @@ export class Transport {
     const parsed = this.parseHello(payload, peer.cfg.dhKey, true);
     if (!parsed) return this.drop('refused');
     // WireGuard's TAI64N rule, with the last accepted value kept across restarts (initiation-ts.ts).
-    if (parsed.ts <= Math.max(peer.lastInitTs, this.initiationTs?.load(peer.id) ?? 0)) return this.drop('replayed-init');
-    peer.lastInitTs = parsed.ts;
-    this.initiationTs?.save(peer.id, parsed.ts);
+    const floor = Math.max(peer.lastInitTs, this.initiationTs?.load(peer.id) ?? 0);
+    if (parsed.ts <= floor) return this.drop('replayed-init');
+    peer.lastInitTs = nextInitiationFloor(parsed.ts, floor, this.deps.clock.wallTime());
+    this.initiationTs?.save(peer.id, peer.lastInitTs);
     // Now the PSK of this pair is known: finish message 2 with it.
     hs.setPsk(peer.cfg.psk);
     const reply = hs.writeMessage(encodeCanonical({ cert: this.opts.certBytes }));

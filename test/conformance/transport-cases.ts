@@ -3,8 +3,9 @@
 // under tap on Node, test/bun/transport.ts under Bun with a small harness.
 import type { Assert } from '../helpers/assert.js';
 import { Transport, MAX_PAYLOAD, type TransportOptions } from '../../cluster/transport.js';
-import { MemoryInitiationTs, type InitiationTsStore } from '../../cluster/initiation-ts.js';
+import { MemoryInitiationTs, MAX_INIT_TS_AHEAD_MS, type InitiationTsStore } from '../../cluster/initiation-ts.js';
 import { toHex } from '../../core/hex.js';
+import { MINUTE, type Clock, type VirtualClock } from '../../core/clock.js';
 import type { Endpoint, UdpSocket } from '../../core/udp.js';
 import { testUser, type TestUser } from '../helpers/users.js';
 import { simEnv, realEnv, type TransportEnv } from '../helpers/transport-env.js';
@@ -23,11 +24,11 @@ interface Node {
   sessions: string[];
 }
 
-async function node(env: TransportEnv, user: TestUser, host: number, extra: { initiationTs?: InitiationTsStore; opts?: Partial<TransportOptions> } = {}): Promise<Node> {
+async function node(env: TransportEnv, user: TestUser, host: number, extra: { initiationTs?: InitiationTsStore; opts?: Partial<TransportOptions>; clock?: Clock } = {}): Promise<Node> {
   const socket = await env.socket(host);
   const n: Node = { user, socket, inbox: [], moves: [], sessions: [], transport: undefined as unknown as Transport };
   n.transport = new Transport({
-    clock: env.clock, rng: env.rng, socket,
+    clock: extra.clock ?? env.clock, rng: env.rng, socket,
     events: {
       message: (peer, payload) => n.inbox.push({ peer, text: new TextDecoder().decode(payload) }),
       endpoint: (_peer, ep) => n.moves.push(ep),
@@ -323,6 +324,33 @@ test('SimNet: a captured initiation replayed from elsewhere after the responder 
   t.same(lost.a.moves, [], 'no endpoint event');
   lost.a.transport.send(lost.ab, text('to bob'));
   t.ok(await lost.env.settle(() => lost.b.inbox.some((m) => m.text === 'to bob')), 'alice still reaches bob where he is');
+});
+
+test('SimNet: a peer whose wall clock once ran a day ahead gets in again once it is back, across restarts', async (t) => {
+  // A responder that kept the peer's future `ts` as its floor refused every later initiation as
+  // a replay until the peer's clock caught up (a day here), even after both restarted.
+  const env = simEnv('future-init-ts');
+  const stored = new MemoryInitiationTs();
+  const ahead: Clock = { now: () => env.clock.now(), wallTime: () => env.clock.wallTime() + 24 * 60 * MINUTE, setTimer: (ms, fn) => env.clock.setTimer(ms, fn) };
+  let a = await node(env, alice, 0, { initiationTs: stored });
+  let b = await node(env, bob, 1, { clock: ahead });
+  let { ab: bobToAlice } = pair(b, a);
+  b.transport.send(bobToAlice, text('from tomorrow'));
+  t.ok(await env.settle(() => a.inbox.length === 1), 'an initiation from a clock a day ahead is still accepted');
+  const floor = stored.load(toHex(bob.dh.publicKey));
+  t.ok(floor > 0 && floor <= env.clock.wallTime() + MAX_INIT_TS_AHEAD_MS, 'but the kept floor is at most MAX_INIT_TS_AHEAD_MS ahead of alice\'s clock');
+  for (const n of [a, b]) {
+    await n.transport.close();
+    await n.socket.close();
+  }
+  a = await node(env, alice, 0, { initiationTs: stored });
+  b = await node(env, bob, 1);
+  ({ ab: bobToAlice } = pair(b, a));
+  // Within MAX_INIT_TS_AHEAD_MS his initiations are still below the floor (cluster/README.md).
+  (env.clock as VirtualClock).advance(MAX_INIT_TS_AHEAD_MS);
+  b.transport.send(bobToAlice, text('back to today'));
+  t.ok(await env.settle(() => a.inbox.some((m) => m.text === 'back to today'), 5000), 'bob, his clock right again, gets in after the restarts');
+  t.equal(a.transport.stats.dropped['replayed-init'] ?? 0, 0, 'nothing refused as a replay');
 });
 
 test('SimNet: a member\'s initiation from a new address moves its endpoint only when data arrives from there', async (t) => {
