@@ -14,10 +14,10 @@ export const UNDER_LOAD_HANDSHAKES_PER_SEC = 50;
 export const IDENTIFY_PER_SEC = 50;
 /** Under load: a further reserve for sources on the host of a member's last endpoint, or answers to our own initiations. */
 export const IDENTIFY_PRIORITY_PER_SEC = 20;
-/** Under load: handshake messages a second per source address (IP and port), burst 4. */
+/** Under load: handshake messages a second per source address (IP and port), burst 4; with a valid mac2 and without, separately. */
 export const PER_SOURCE_PER_SEC = 1;
 export const PER_SOURCE_BURST = 4;
-/** Source addresses whose allowance is remembered (the oldest is forgotten first). */
+/** Per-source allowances remembered (the oldest is forgotten first). */
 export const PER_SOURCE_TRACKED = 4096;
 
 /** A token bucket: `ratePerSec` tokens a second, at most `burst` held; starts full. */
@@ -93,7 +93,9 @@ export class HandshakeAdmission {
 
   decide(nowMs: number, f: HandshakeFacts): Admission {
     if (!this.countAndCheck(nowMs)) return 'read';
-    if (!this.sourceBucket(f.source, nowMs).take(nowMs)) return 'rate';
+    // A valid mac2 proves the source address, so it draws on an allowance of its own: copies
+    // spoofed from a member's address (mac1 is easy, mac2 is not) cannot use up the member's.
+    if (!this.sourceBucket(f.mac2Valid ? `mac2 ${f.source}` : f.source, nowMs).take(nowMs)) return 'rate';
     if (f.mac2Valid) return 'read';
     if (f.atMemberEndpoint) return 'cookie';
     if (this.identify.take(nowMs)) return 'read';

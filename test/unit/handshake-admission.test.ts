@@ -51,3 +51,12 @@ t.test('under a flood from one address, that address is held to 1 a second and o
   t.ok(read <= 50 + 4 + 10, `the flooding source was read ${read} times in 10 s (the first 50 before load, then ≤ 1/s)`);
   t.equal(a.decide(10_000, stranger(2)), 'read', 'another source is still read');
 });
+
+t.test('under load, a spoofer draining a member\'s source allowance without mac2 does not shut out that member with mac2', async (t) => {
+  const a = new HandshakeAdmission(0);
+  burst(a, 0, 50);
+  const member: HandshakeFacts = { source: '10.0.0.2:5484', mac2Valid: false, atMemberEndpoint: true, priority: true };
+  const spoofed = Array.from({ length: 10 }, () => a.decide(1, member));
+  t.same(spoofed.slice(4), ['rate', 'rate', 'rate', 'rate', 'rate', 'rate'], 'spoofed copies (valid mac1, no mac2) use up the source\'s allowance');
+  t.equal(a.decide(2, { ...member, mac2Valid: true }), 'read', 'the member\'s own initiation with a valid mac2 is still read');
+});
