@@ -104,7 +104,15 @@ export class PairingService {
       expiry: clock.setTimer(ttl, () => this.finish(open!, 'expired', { error: { code: 'PAIR_EXPIRED', message: 'nobody paired before the offer expired' } })),
     };
     this.offers.set(id, open);
-    await this.serveDiscovery();
+    try {
+      await this.serveDiscovery();
+    } catch (e) {
+      // Nobody will ever hear of this offer: close it rather than leave its port open.
+      open.expiry.cancel();
+      server.close();
+      this.offers.delete(id);
+      throw e;
+    }
     this.deps.log.info(`pairing offer ${code.offer} open on ${open.view.endpoint} until ${open.view.expiresAt}`);
     return open.view;
   }
@@ -148,7 +156,12 @@ export class PairingService {
   private async serveDiscovery(): Promise<void> {
     if (this.serving || !this.deps.discovery) return;
     this.serving = true;
-    await this.deps.discovery.serve((n) => [...this.offers.values()].find((x) => x.offer.isOpen && x.offer.code.offer === n)?.server.port);
+    try {
+      await this.deps.discovery.serve((n) => [...this.offers.values()].find((x) => x.offer.isOpen && x.offer.code.offer === n)?.server.port);
+    } catch (e) {
+      this.serving = false;
+      throw e;
+    }
   }
 
   private stopDiscovery(): void {

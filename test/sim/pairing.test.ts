@@ -5,6 +5,8 @@
 import t from 'tap';
 import fc from 'fast-check';
 import { SeededRng } from '../../core/rng.js';
+import { VirtualClock } from '../../core/clock.js';
+import { PairingService, type PairingDeps } from '../../cluster/pairing/pairing-service.js';
 import { bytesEqual } from '../../core/hex.js';
 import { isKithError } from '../../core/errors.js';
 import { verifyCertificate } from '../../identity/certificate.js';
@@ -185,4 +187,35 @@ t.test('hostile bytes: every step is a clear error, never a throw', async (t) =>
     { numRuns: 300, seed: 8 },
   );
   t.pass('300 random messages to each side');
+});
+
+t.test('an offer whose LAN discovery fails to start is closed and forgotten, and the next offer tries discovery again', async (t) => {
+  const clock = new VirtualClock();
+  const servers: { port: number; closed: boolean }[] = [];
+  const tcp = {
+    listen: async () => {
+      const s = { port: 40_000 + servers.length, closed: false, close: () => void (s.closed = true) };
+      servers.push(s);
+      return s;
+    },
+    connect: () => Promise.reject(new Error('not in this test')),
+  };
+  let serveCalls = 0;
+  const discovery = {
+    serve: async () => {
+      if (serveCalls++ === 0) throw new Error('multicast socket: EADDRINUSE');
+    },
+    stopServing: () => {},
+    find: () => Promise.reject(new Error('not in this test')),
+  };
+  const quiet = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
+  const roster = { pairSelf: async () => alice, befriend: async () => { throw new Error('unused'); }, enrolled: async () => { throw new Error('unused'); } };
+  const svc = new PairingService({ clock, rng: rng('discovery-fails'), tcp, roster, log: quiet, discovery } as unknown as PairingDeps, { host: '127.0.0.1', advertisedHost: () => '127.0.0.1', defaultTtlMs: 60_000 });
+  await t.rejects(svc.offer(), /EADDRINUSE/);
+  t.equal(servers[0]!.closed, true, 'its TCP server is closed');
+  t.equal(clock.pending, 0, 'no expiry timer left behind');
+  const view = await svc.offer();
+  t.equal(serveCalls, 2, 'the next offer starts discovery again');
+  t.equal(svc.offerState(view.id).state, 'waiting');
+  await svc.stop();
 });
