@@ -68,7 +68,7 @@ function decodeRecord(bytes: Uint8Array): Record {
 }
 
 export class Holder {
-  /** Per-owner queue: a put's usage read and its batch are never interleaved with another's. */
+  /** Per-owner queue: a put's or a collection's usage read and its batch are never interleaved with another's. */
   private readonly queues = new Map<string, Promise<unknown>>();
 
   constructor(private readonly deps: HolderDeps, private readonly opts: HolderOptions = DEFAULT_HOLDER_OPTIONS) {}
@@ -179,20 +179,25 @@ export class Holder {
     return { t: 'ok' };
   }
 
-  /** Deletes shards whose lease ended more than the grace period ago; returns how many. */
+  /**
+   * Deletes shards whose lease ended more than the grace period ago; returns how many. Each
+   * owner's collection runs in that owner's queue, so a put in between never skews the usage.
+   */
   async collectExpired(owners: readonly string[]): Promise<number> {
     const now = this.deps.clock.wallTime();
     let n = 0;
-    for (const owner of owners) {
-      const dead: string[] = [];
-      let freed = 0;
-      for await (const [k, rec] of this.records(owner)) if (rec.expiresMs + this.opts.leaseGraceMs < now) (dead.push(k), (freed += rec.data.length));
-      if (dead.length === 0) continue;
-      const used = await this.usedBy(owner);
-      await this.deps.store.batch([...dead.map((key) => ({ type: 'del' as const, key })), { type: 'put', key: usageKey(owner), value: encodeCanonical(Math.max(0, used - freed)) }]);
-      this.deps.log(`archive holder: collected ${dead.length} expired shards of ${owner.slice(0, 12)} (${freed} bytes)`);
-      n += dead.length;
-    }
+    for (const owner of owners) n += await this.exclusive(owner, () => this.collectOwner(owner, now));
     return n;
+  }
+
+  private async collectOwner(owner: string, now: number): Promise<number> {
+    const dead: string[] = [];
+    let freed = 0;
+    for await (const [k, rec] of this.records(owner)) if (rec.expiresMs + this.opts.leaseGraceMs < now) (dead.push(k), (freed += rec.data.length));
+    if (dead.length === 0) return 0;
+    const used = await this.usedBy(owner);
+    await this.deps.store.batch([...dead.map((key) => ({ type: 'del' as const, key })), { type: 'put', key: usageKey(owner), value: encodeCanonical(Math.max(0, used - freed)) }]);
+    this.deps.log(`archive holder: collected ${dead.length} expired shards of ${owner.slice(0, 12)} (${freed} bytes)`);
+    return dead.length;
   }
 }

@@ -13,7 +13,7 @@ import { putObject, type HolderSlot, type SealedShard } from '../../archive/pipe
 
 export const DAY_MS = 24 * HOUR;
 
-export function ownerSetup(seed: string, o: { quota?: number; clock?: VirtualClock } = {}) {
+export function ownerSetup(seed: string, o: { quota?: number; clock?: VirtualClock; onFreeDisk?: (holderId: string) => Promise<void> } = {}) {
   const rng = new SeededRng(seed);
   const clock = o.clock ?? new VirtualClock({ wallStartMs: 1_800_000_000_000 });
   const key = () => hpkeDeriveKeyPair(rng.bytes(32));
@@ -32,7 +32,10 @@ export function ownerSetup(seed: string, o: { quota?: number; clock?: VirtualClo
       clock, store, log: () => undefined, selfId: id, dh,
       ownerOf: (peer) => (peer.startsWith('alice-') ? ownerId : undefined),
       quotaOf: () => o.quota ?? 1e9,
-      freeDiskBytes: async () => freeDisk,
+      freeDiskBytes: async () => {
+        await o.onFreeDisk?.(id);
+        return freeDisk;
+      },
     }, { diskReserveBytes: 1000, leaseGraceMs: 7 * DAY_MS }));
     return { id, household, dhPublicKey: dh.publicKey, secretKey: dh.secretKey };
   });

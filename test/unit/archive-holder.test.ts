@@ -129,3 +129,27 @@ t.test('accounting stays exact under concurrent puts from one owner', async (t) 
     t.equal(heldForMe(objs.map((x) => x.body)).byHolder.get(h.id), expected, `${h.id}: the owner's ledger agrees with the holder's`);
   }
 });
+
+t.test('lease collection racing a put from the same owner keeps usage exact', async (t) => {
+  const clock = new VirtualClock({ wallStartMs: 1_800_000_000_000 });
+  // The put asks for free disk space between reading the usage counter and writing it: start a
+  // collection right there and give it every chance to run. Collection used to read and write the
+  // counter outside the owner's queue, so the bytes it freed were lost from the count.
+  let collecting: Promise<number> | undefined;
+  let race: (() => Promise<number>) | undefined;
+  const o = ownerSetup('holder-collect-race', {
+    clock,
+    onFreeDisk: async (id) => {
+      if (id !== 'bob-nas' || !race || collecting) return;
+      collecting = race();
+      for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+    },
+  });
+  await objectFor(o, o.rng.bytes(2500), 'active', clock.wallTime() + 30 * DAY_MS);
+  clock.advance(40 * DAY_MS);
+  const h = o.holderOf('bob-nas');
+  race = () => h.collectExpired([o.ownerId]);
+  const fresh = await objectFor(o, o.rng.bytes(2500), 'active', clock.wallTime() + 30 * DAY_MS);
+  t.ok(collecting && (await collecting) > 0, 'the expired object was collected while the put was under way');
+  t.equal(await h.usedBy(o.ownerId), heldForMe([fresh.body]).byHolder.get('bob-nas'), 'usage is exactly what the fresh object holds there');
+});
