@@ -16,5 +16,6 @@ t.test('lines carry the prefix only when asked, one line per event, filtered by 
   createLogger('info', (l) => lines.push(l), true).info('ready\nnow');
   createLogger('info', (l) => lines.push(l), false).warn('no gateway');
   createLogger('info', (l) => lines.push(l), false).debug('hidden');
-  t.same(lines, ['<6>ready now\n', 'no gateway\n']);
+  // A newline inside a message is escaped, so one event stays one line (and a peer's text cannot forge a line).
+  t.same(lines, ['<6>ready\\nnow\n', 'no gateway\n']);
 });
