@@ -17,6 +17,7 @@ import { displayName, effectiveConfig } from './daemon.js';
 import { defaultLabel } from './init.js';
 import { addNode } from './node-add.js';
 import { resolveConfigPath, resolveDataDir } from './paths.js';
+import { printable } from './printable.js';
 import type { NodeView, RevokeOutcome } from './roster-service.js';
 import { TELL_REVOKED_MS } from '../cluster/roster-service.js';
 
@@ -59,7 +60,7 @@ export function addNodeCommands(program: Command, io: Io, withCommon: (c: Comman
     .description('this user\'s nodes as this node knows them, with their state')
     .action(async (o: Common) => {
       const { nodes } = (await runningAgent(resolveDataDir(o.dataDir)).call('GET', '/api/nodes')) as { nodes: NodeView[] };
-      emit(o, nodes, nodes.map((n) => `node ${String(n.nodeIndex).padEnd(3)} gen ${n.generation}  ${n.state.padEnd(9)}  "${n.label}"  ${n.nodeSignKey.slice(0, 16) || '-'}  ${n.endpoint ?? ''}${n.revokedAt ? `revoked ${n.revokedAt}` : ''}`).join('\n'));
+      emit(o, nodes, nodes.map((n) => `node ${String(n.nodeIndex).padEnd(3)} gen ${n.generation}  ${n.state.padEnd(9)}  "${printable(n.label)}"  ${n.nodeSignKey.slice(0, 16) || '-'}  ${printable(n.endpoint ?? '')}${n.revokedAt ? `revoked ${n.revokedAt}` : ''}`).join('\n'));
     });
 
   withCommon(node.command('revoke').argument('<index>', 'the node index (from `kith node list`)'))

@@ -94,15 +94,14 @@ t.test('node add, friendship spreading, revocation with three nodes', async (t) 
   const commandMs = Date.now() - t0;
   const out = JSON.parse(rv.stdout);
   t.equal(out.toldRevokedNode, true, 'the revoked node acknowledged being told');
-  t.match(rv.stderr, /^Telling node 2 first \(waiting up to 3 s for it to acknowledge\), then every member…$/m, 'the command says what it waits for');
   const gone = await until(async () => (await stateOf(A1, alice, 2)) === 'revoked' && (await stateOf(F, alice, 2)) === 'revoked' && (await stateOf(A0, alice, 2)) === 'revoked', 10_000);
   t.ok(gone !== undefined, `every member shows node 2 revoked (${Date.now() - t0} ms after the command started)`);
   t.comment(`revocation: all members cut node 2 off ${Date.now() - t0} ms after \`kith node revoke\` started; the command itself (process start, the phrase's PBKDF2, node 2's acknowledgement) took ${commandMs} ms`);
   const told = await until(async () => ((await api(A2, '/api/status'))['cluster'] as { roster: { selfRevoked: boolean } }).roster.selfRevoked, 5000);
   t.ok(told !== undefined, 'node 2 knows it was revoked');
   t.match(A2.output(), /was revoked/, 'and says so in its log');
-  t.match(kith(['status', '--data-dir', a2]).stdout, /^revoked\s+this node was revoked by its user: it has left the cluster/m, 'and in `kith status`');
-  t.same(await peers(A2), [], 'node 2 has left: no members');
+  // It forgets its members a moment later (after its acknowledgement went out: LEAVE_GRACE_MS).
+  t.ok(await until(async () => (await peers(A2)).length === 0, 5000) !== undefined, 'node 2 has left: no members');
   const frankAfter = (await peers(F)).filter((p) => p.userKey === alice).map((p) => [p.nodeIndex, p.state]).sort();
   t.same(frankAfter, [[0, 'alive'], [1, 'alive'], [2, 'revoked']], 'frank still has alice\'s other nodes');
   const list2 = JSON.parse(kith(['node', 'list', '--json', '--data-dir', a1]).stdout) as { nodeIndex: number; state: string }[];
