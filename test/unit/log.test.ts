@@ -16,6 +16,5 @@ t.test('lines carry the prefix only when asked, one line per event, filtered by 
   createLogger('info', (l) => lines.push(l), true).info('ready\nnow');
   createLogger('info', (l) => lines.push(l), false).warn('no gateway');
   createLogger('info', (l) => lines.push(l), false).debug('hidden');
-  // A newline inside a message is escaped, so one event stays one line (and a peer's text cannot forge a line).
-  t.same(lines, ['<6>ready\\nnow\n', 'no gateway\n']);
+  t.same(lines, ['<6>ready\\nnow\n', 'no gateway\n'], 'a newline in a message is escaped (printable.ts)');
 });
