@@ -1,4 +1,4 @@
-// The archive pipeline end to end in memory: chunker, Merkle proofs, the XChaCha construction,
+// The archive pipeline end to end in memory: chunker, Merkle proofs, the bulk AEAD (AES-256-GCM),
 // double sealing per DESIGN §7 (history A/B, active holder, one device), erasure losses, bad
 // shards, forged and inconsistent manifests.
 import t from 'tap';
