@@ -10,6 +10,7 @@ import { openCard } from '../cluster/card.js';
 import type { MemberView } from '../cluster/membership.js';
 import { runningAgent } from './api-client.js';
 import { resolveDataDir } from './paths.js';
+import { printable } from './printable.js';
 
 interface Io {
   out(text: string): void;
@@ -68,10 +69,11 @@ export function readCardFile(file: string): string {
 
 const ago = (ms: number | null): string => (ms === null ? 'never' : ms < 1000 ? `${ms} ms ago` : ms < 120_000 ? `${(ms / 1000).toFixed(1)} s ago` : `${Math.round(ms / 60_000)} min ago`);
 
-function peerRow(p: MemberView): string {
+/** One member as two lines; its label and endpoint came from the network: escaped. */
+export function peerRow(p: MemberView): string {
   return [
-    `${p.nodeSignKey.slice(0, 16)}  ${p.state.padEnd(7)}  node ${p.nodeIndex} "${p.label}" of user ${p.userKey.slice(0, 12)}…`,
-    `    endpoint ${p.endpoint ?? '-'}   rtt ${p.rttMs ?? '-'} ms   last seen ${ago(p.lastSeenMs)}   clock offset ${p.clockOffsetMs ?? '-'} ms`,
+    `${p.nodeSignKey.slice(0, 16)}  ${p.state.padEnd(7)}  node ${p.nodeIndex} "${printable(p.label)}" of user ${p.userKey.slice(0, 12)}…`,
+    `    endpoint ${printable(p.endpoint ?? '-')}   rtt ${p.rttMs ?? '-'} ms   last seen ${ago(p.lastSeenMs)}   clock offset ${p.clockOffsetMs ?? '-'} ms`,
   ].join('\n');
 }
 
@@ -99,7 +101,7 @@ export function addClusterCommands(program: Command, io: Io, withCommon: (c: Com
       const card = readCardFile(cardFile);
       const secret = readSecretFile(o.secretFile);
       const r = (await runningAgent(resolveDataDir(o.dataDir)).call('POST', '/api/peers', { card, secret })) as { nodeSignKey: string; label: string; userKey: string };
-      emit(o, r, `added node "${r.label}" (${r.nodeSignKey.slice(0, 16)}) of user ${r.userKey.slice(0, 12)}…`);
+      emit(o, r, `added node "${printable(r.label)}" (${r.nodeSignKey.slice(0, 16)}) of user ${r.userKey.slice(0, 12)}…`);
     });
   withCommon(peer.command('remove').argument('<node-key>', "the member's node signing key (or its DH key), or 8+ leading characters"))
     .description('forget a member: its sessions end at once')
@@ -151,7 +153,7 @@ export function diagnose(c: Record<string, any>, peers: MemberView[]): Finding[]
   }
   // A revoked member is kept for display only: it neither answers nor counts as a member.
   const revoked = peers.filter((p) => p.state === 'revoked');
-  for (const p of revoked) f.push({ level: 'ok', text: `"${p.label}" (${p.nodeSignKey.slice(0, 12)}) is revoked: it is refused and never contacted, and not counted below.` });
+  for (const p of revoked) f.push({ level: 'ok', text: `"${printable(p.label)}" (${p.nodeSignKey.slice(0, 12)}) is revoked: it is refused and never contacted, and not counted below.` });
   const alive = peers.filter((p) => p.state === 'alive');
   const down = peers.filter((p) => p.state === 'dead' || p.state === 'suspect');
   if (alive.length === 0 && down.length === 0) {
@@ -162,12 +164,13 @@ export function diagnose(c: Record<string, any>, peers: MemberView[]): Finding[]
     f.push({ level: 'ok', text: `${alive.length === 1 ? 'The one member answers' : `All ${alive.length} members answer`} (the quietest was last heard ${ago(quietest)}).` });
   }
   for (const p of down) {
-    const tried = p.endpoints.length ? p.endpoints.map((e) => `${e.host}:${e.port}`).join(', ') : (p.endpoint ?? 'no address known');
+    const tried = printable(p.endpoints.length ? p.endpoints.map((e) => `${e.host}:${e.port}`).join(', ') : (p.endpoint ?? 'no address known'));
+    const label = printable(p.label);
     f.push({
       level: alive.length === 0 ? 'fail' : 'warn',
       text: p.lastSeenMs === null
-        ? `"${p.label}" (${p.nodeSignKey.slice(0, 12)}) has never answered. Tried: ${tried}. Check that its agent runs and that it added this node's card with the same secret.`
-        : `"${p.label}" (${p.nodeSignKey.slice(0, 12)}) stopped answering ${ago(p.lastSeenMs)} (${p.state}). Its last known addresses: ${tried}. If it moved, it is tried again at each of its rendezvous windows; if its user removed or blocked yours, it will not answer again.`,
+        ? `"${label}" (${p.nodeSignKey.slice(0, 12)}) has never answered. Tried: ${tried}. Check that its agent runs and that it added this node's card with the same secret.`
+        : `"${label}" (${p.nodeSignKey.slice(0, 12)}) stopped answering ${ago(p.lastSeenMs)} (${p.state}). Its last known addresses: ${tried}. If it moved, it is tried again at each of its rendezvous windows; if its user removed or blocked yours, it will not answer again.`,
     });
   }
   if (alive.length === 0 && down.length > 0) f.push({ level: 'fail', text: 'No member answers: this node may be offline, or every member moved. It keeps trying every known address, with backoff.' });

@@ -16,6 +16,7 @@ import { initIdentity, readPhraseFile } from './init.js';
 import { undoNewDirOnFailure } from './fresh-dir.js';
 import { dataFiles, dirSizeBytes, resolveConfigPath, resolveDataDir } from './paths.js';
 import { PROFILE_NAMES, type ProfileName } from './profiles.js';
+import { printable } from './printable.js';
 import { readRuntimeRecord } from './runtime-file.js';
 import { versionLine } from './version.js';
 import { addMethodCommands } from './cli-method.js';
@@ -208,13 +209,14 @@ export function buildProgram(io: CliIo): Command {
         storeBytes: dirSizeBytes(files.store),
         cluster: (live?.['cluster'] as Record<string, unknown> | undefined) ?? null,
       };
-      const cl = status.cluster as { members?: number; alive?: number; publicEndpoint?: string | null; nat?: { type: string }; mapping?: { state: string }; nextWindow?: { start: string; port: number } | null; clock?: { offsetMs: number; errorMs: number; warning: string | null } } | null;
+      const cl = status.cluster as { roster?: { selfRevoked?: boolean }; members?: number; alive?: number; publicEndpoint?: string | null; nat?: { type: string }; mapping?: { state: string }; nextWindow?: { start: string; port: number } | null; clock?: { offsetMs: number; errorMs: number; warning: string | null } } | null;
       const human = [
         identity ? formatIdentity(identity) : privateOnly && hasIdentity(dataDir) ? 'identity      (readable by the kith user only)' : 'identity      none (run `kith init`)',
         live ? `agent         running, PID ${status.pid} (${status.runtime}), profile ${status.profile}`
           : record && privateOnly ? `agent         running, PID ${record.pid} (${record.runtime} ${record.version}), profile ${record.profile} (from agent.json; live details need the kith user)`
           : record ? `agent         PID ${record.pid} recorded but its API does not answer` : 'agent         not running',
         ...(live ? [`ports         cluster UDP ${status.clusterPort}, API 127.0.0.1:${status.apiPort}`] : []),
+        ...(cl?.roster?.selfRevoked ? ['revoked       this node was revoked by its user: it has left the cluster and contacts no one (see the log; `kith node add` makes a new node)'] : []),
         ...(cl ? [
           `members       ${cl.alive ?? 0} of ${cl.members ?? 0} alive`,
           `public        ${cl.publicEndpoint ?? 'unknown'} (NAT ${cl.nat?.type ?? 'unknown'}, mapping ${cl.mapping?.state ?? 'off'})`,
@@ -289,6 +291,9 @@ export function buildProgram(io: CliIo): Command {
 
 /** Runs the CLI; returns the exit status instead of exiting, so tests can call it. */
 export async function main(argv: string[], io: CliIo = processIo): Promise<number> {
+  // Everything kith creates is private unless written with an explicit mode: LevelDB creates its
+  // files with the umask, and they hold pair secrets (issue 18, weak spot 9).
+  process.umask(0o077);
   const program = buildProgram(io);
   const json = argv.includes('--json');
   try {
@@ -310,12 +315,14 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
       return e.code === 'USAGE' ? 2 : 1;
     }
     // An unexpected failure: say so without dumping internals that could hold secrets.
-    io.err(`error[INTERNAL]: ${(e as Error).message}\n  hint: this is a bug in kith; please report it with the command you ran\n`);
+    io.err(`error[INTERNAL]: ${printable((e as Error).message)}\n  hint: this is a bug in kith; please report it with the command you ran\n`);
     return 1;
   }
 }
 
 function report(io: CliIo, json: boolean, e: KithError): void {
   if (json) io.out(JSON.stringify({ error: e.toJSON() }) + '\n');
-  io.err(e.format() + '\n');
+  // A message may carry text from the network (a peer's reason, a label): each part escaped.
+  const lines = [`error[${e.code}]: ${printable(e.message)}`, ...e.details.map((d) => `  - ${printable(d)}`), `  hint: ${printable(e.hint)}`];
+  io.err(lines.join('\n') + '\n');
 }

@@ -9,7 +9,7 @@ import type { Hono } from 'hono';
 import { toHex } from '../core/hex.js';
 import type { Rng } from '../core/rng.js';
 import { KithError } from '../core/errors.js';
-import { ensurePrivateDir, readPrivateFile, writeFileAtomic } from '../core/files.js';
+import { readPrivateFile, writeFileAtomic } from '../core/files.js';
 import type { KvStore } from '../core/store.js';
 import { formatEndpoint, type UdpSocket } from '../core/udp.js';
 import { hasIdentity, loadIdentity, type NodeIdentity } from '../identity/keystore.js';
@@ -28,9 +28,9 @@ import { initIdentity } from './init.js';
 import { migrateStore } from './store-schema.js';
 import { createLogger, type Logger } from './log.js';
 import type { Notifier } from './notify.js';
-import { dataFiles, dirSizeBytes } from './paths.js';
+import { dataFiles, dirSizeBytes, prepareDataDir } from './paths.js';
 import { PROFILES, type ProfileName } from './profiles.js';
-import { readRuntimeRecord, removeRuntimeRecord, writeRuntimeRecord } from './runtime-file.js';
+import { removeRuntimeRecord, withLockHolder, writeRuntimeRecord } from './runtime-file.js';
 import { RUNTIME, VERSION } from './version.js';
 
 export interface RunOptions {
@@ -88,12 +88,7 @@ export async function runAgent(opts: RunOptions, given: Partial<AgentEnv> = {}):
   const log = env.log ?? createLogger(config.agent.logLevel);
   const profile = PROFILES[config.agent.profile];
   const files = dataFiles(opts.dataDir);
-  ensurePrivateDir(opts.dataDir);
-
-  const running = readRuntimeRecord(files.runtime);
-  if (running !== undefined && running.pid !== env.pid) {
-    throw new KithError('AGENT_ALREADY_RUNNING', `an agent (PID ${running.pid}) already runs for ${opts.dataDir}`);
-  }
+  prepareDataDir(opts.dataDir, { needIdentity: !opts.initIfMissing, warn: (m) => log.warn(m) });
 
   const cleanups: (() => Promise<void> | void)[] = [];
   const closeAll = async (): Promise<void> => {
@@ -108,7 +103,7 @@ export async function runAgent(opts: RunOptions, given: Partial<AgentEnv> = {}):
   };
 
   try {
-    const store: KvStore = await env.openStore(files.store);
+    const store: KvStore = await env.openStore(files.store).catch((e) => Promise.reject(withLockHolder(e, files.runtime)));
     cleanups.push(() => store.close());
     await migrateStore(store, log);
 
