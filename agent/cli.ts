@@ -209,13 +209,14 @@ export function buildProgram(io: CliIo): Command {
         storeBytes: dirSizeBytes(files.store),
         cluster: (live?.['cluster'] as Record<string, unknown> | undefined) ?? null,
       };
-      const cl = status.cluster as { members?: number; alive?: number; publicEndpoint?: string | null; nat?: { type: string }; mapping?: { state: string }; nextWindow?: { start: string; port: number } | null; clock?: { offsetMs: number; errorMs: number; warning: string | null } } | null;
+      const cl = status.cluster as { roster?: { selfRevoked?: boolean }; members?: number; alive?: number; publicEndpoint?: string | null; nat?: { type: string }; mapping?: { state: string }; nextWindow?: { start: string; port: number } | null; clock?: { offsetMs: number; errorMs: number; warning: string | null } } | null;
       const human = [
         identity ? formatIdentity(identity) : privateOnly && hasIdentity(dataDir) ? 'identity      (readable by the kith user only)' : 'identity      none (run `kith init`)',
         live ? `agent         running, PID ${status.pid} (${status.runtime}), profile ${status.profile}`
           : record && privateOnly ? `agent         running, PID ${record.pid} (${record.runtime} ${record.version}), profile ${record.profile} (from agent.json; live details need the kith user)`
           : record ? `agent         PID ${record.pid} recorded but its API does not answer` : 'agent         not running',
         ...(live ? [`ports         cluster UDP ${status.clusterPort}, API 127.0.0.1:${status.apiPort}`] : []),
+        ...(cl?.roster?.selfRevoked ? ['revoked       this node was revoked by its user: it has left the cluster and contacts no one (see the log; `kith node add` makes a new node)'] : []),
         ...(cl ? [
           `members       ${cl.alive ?? 0} of ${cl.members ?? 0} alive`,
           `public        ${cl.publicEndpoint ?? 'unknown'} (NAT ${cl.nat?.type ?? 'unknown'}, mapping ${cl.mapping?.state ?? 'off'})`,

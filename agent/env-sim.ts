@@ -54,7 +54,8 @@ export function simAgentEnv(world: SimWorld, host: SimHost, opts: { rngSeed: str
     interfaces: () => [{ address: host.address, family: 'IPv4', internal: false }],
     openStore,
     log: opts.log,
-    serveApi: async () => ({ port: 0, close: async () => {} }),
+    // Nothing listens: the simulation calls the Hono app in-process, naming the configured port.
+    serveApi: async (_app, _host, port) => ({ port, close: async () => {} }),
     notifier: () => ({ ready() {}, stopping() {}, stop() {} }),
     portMapper: () => undefined,
     discovery: () => undefined,

@@ -1,5 +1,5 @@
 // The archive pipeline (DESIGN.md §7), streaming with bounded memory:
-//   put: fixed chunks → inner seal (XChaCha20-Poly1305, object key) → systematic Reed-Solomon
+//   put: fixed chunks → inner seal (AES-256-GCM, object key) → systematic Reed-Solomon
 //        (k data + m parity) → outer seal per holder → Merkle root (content address) → sink
 //   get: fetch shards (data shards first: systematic, so no decoding while they are good) →
 //        check each against the manifest → rebuild from any k → inner open → plaintext chunks

@@ -1,5 +1,5 @@
-// Start-up time to ready and idle RSS of `kith run`, on Node, on Bun and as the Bun single binary
-// (packaging/out/kith-linux-x64, when built), medians of several runs, each next to a baseline
+// Start-up time to ready and idle RSS of `kith run`, on Node, on Bun, as the Node bundle and as the
+// Bun single binary (packaging/out/kith-node/kith.mjs and kith-linux-x64, when built), medians of several runs, each next to a baseline
 // measured in the same run: the same runtime starting a bare HTTP server on loopback. DESIGN
 // budget: idle RSS <= 64 MB. Two agents per runtime: "empty" (a fresh identity) and "full":
 // 10 members (cards of 10 other agents, made once per bench run, unreachable afterwards so the
@@ -25,6 +25,7 @@ const RUNS = arg('--runs', 3);
 const MEMBERS = arg('--members', 10);
 const CONVS = arg('--convs', 100);
 const BINARY = path.join(ROOT, 'packaging', 'out', 'kith-linux-x64');
+const NODE_BUNDLE = path.join(ROOT, 'packaging', 'out', 'kith-node', 'kith.mjs');
 // V8's memory reducer shrinks the heap after ~8 s of idling; idle RSS is read after it has run.
 const IDLE_MS = arg('--idle-ms', 10_000);
 
@@ -170,6 +171,7 @@ async function main(): Promise<void> {
     const kithJs = path.join(ROOT, 'bin', 'kith.mjs');
     const peers = MEMBERS > 0 ? await peerCards([BUN, kithJs], work) : [];
     const runtimes: [string, string[], string][] = [['node', [NODE, kithJs], NODE], ['bun', [BUN, kithJs], BUN]];
+    if (fs.existsSync(NODE_BUNDLE)) runtimes.push(['node bundle', [NODE, NODE_BUNDLE], NODE]);
     if (fs.existsSync(BINARY)) runtimes.push(['bun binary', [BINARY], BUN]);
     for (const [runtime, cmd, baseCmd] of runtimes) {
       const full = path.join(work, `full-${runtime.replace(' ', '-')}`);

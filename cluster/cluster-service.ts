@@ -231,7 +231,7 @@ export async function startClusterService(deps: ClusterServiceDeps, identity: Cl
       const id = membership.add(spec);
       rendezvous.plan();
       void runStun();
-      log.info(`added member ${id.slice(0, 12)}… (node ${card.cert.nodeIndex} "${card.cert.label}" of user ${toHex(card.cert.userKey).slice(0, 12)}…)`);
+      log.info(`added member ${who(id)} (node ${card.cert.nodeIndex} "${card.cert.label}" of user ${toHex(card.cert.userKey).slice(0, 12)}…)`);
       return { id, nodeSignKey: toHex(card.cert.signKey), userKey: toHex(card.cert.userKey), label: card.cert.label };
     },
     async removeUser(userKey) {

@@ -395,7 +395,9 @@ export class Transport {
       source,
       // Computed lazily would save a MAC per message in normal times; a MAC is ~1 µs.
       mac2Valid: macEqual(mac(this.cookieFor(from), data.subarray(0, m2)), data.subarray(m2)),
-      atMemberEndpoint: index.endpoints.has(source),
+      // A response answers an index only our chosen addresses saw; a cookie reply to it would be
+      // useless (it names no pending initiation of the responder), so responses skip that rule.
+      atMemberEndpoint: !answersOurs && index.endpoints.has(source),
       priority: answersOurs || index.hosts.has(from.host),
     });
     if (verdict === 'read') return true;

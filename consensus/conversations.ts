@@ -29,7 +29,7 @@ import type { MethodResult } from './methods/common.js';
 import { applyMessage, canonicalOrder, checkMessage, methodInput, replay, type ReplayState } from './patterns.js';
 import { verifyCertificate } from '../identity/certificate.js';
 import {
-  hashHex, openClosing, openConversation, openMessage, signClosing, signConversation, signMessage, PATTERNS,
+  hashHex, openClosing, openConversation, openMessage, peekMessage, signClosing, signConversation, signMessage, PATTERNS,
   type Closing, type Conversation, type Message, type MessageKind, type PatternName, type Signer,
 } from './records.js';
 
@@ -135,8 +135,8 @@ export interface ConversationView {
   closing: Closing | undefined;
 }
 
-/** What receive() did with a message. */
-export type ReceiveStatus = 'accepted' | 'duplicate' | 'gap';
+/** What receive() did with a message: stored, already held, or its predecessor is missing. */
+export type Received = { status: 'accepted' | 'duplicate'; message: Message } | { status: 'gap'; conv: string; chain: string; seq: number };
 
 /** A conversation as loaded in memory: every stored message and the replay of them all. */
 interface Loaded {
@@ -145,6 +145,8 @@ interface Loaded {
   state: ReplayState;
   /** Follows `state`: the first reached prefix, found as messages are applied. */
   decider: Decider;
+  /** Per chain (author node), the certificate its seq 1 message carried. */
+  certs: Map<string, Uint8Array>;
   closing: Closing | undefined;
 }
 
@@ -277,7 +279,8 @@ export class Conversations {
   async messagesAfter(convId: string, chainHex: string, afterSeq: number): Promise<Message[]> {
     const out: Message[] = [];
     const base = `conv/${convId}/m/${chainHex}/`;
-    for await (const [, v] of this.deps.store.range({ gte: base + pad(afterSeq + 1), lt: prefixEnd(base) })) out.push(openMessage(v));
+    const certs = (await this.load(convId)).certs;
+    for await (const [, v] of this.deps.store.range({ gte: base + pad(afterSeq + 1), lt: prefixEnd(base) })) out.push(openMessage(v, (c) => certs.get(c)));
     return out;
   }
 
@@ -340,7 +343,7 @@ export class Conversations {
       for (const m of l.byHash.values()) seenMs = Math.max(seenMs, m.atMs + 1);
       const atMs = Math.max(Math.floor(this.deps.clock.wallTime()), seenMs);
       const bytes = signMessage({ conv: conv.id, seq: (prev?.seq ?? 0) + 1, prev: prev?.hash ?? '', atMs, kind, data }, this.deps.signer);
-      const message = openMessage(bytes);
+      const message = openMessage(bytes, (c) => l.certs.get(c));
       // It sorts after every message held, so the pattern's verdict on the live state is final.
       const check = checkMessage(l.state, message);
       if (check.reason !== undefined) throw new KithError('MESSAGE_REJECTED', `message rejected: ${check.reason}`);
@@ -357,18 +360,25 @@ export class Conversations {
    * predecessor is missing is a `gap` (not stored: ask for the chain from the tip); the same
    * message again is a `duplicate`.
    */
-  async receive(bytes: Uint8Array): Promise<{ status: ReceiveStatus; message: Message }> {
-    const message = openMessage(bytes);
-    const head = await this.deps.store.get(`conv/${message.conv}/head`);
-    if (!head) throw new KithError('CONV_NOT_FOUND', `message for unknown conversation ${message.conv.slice(0, 12)}`);
-    return this.exclusive(message.conv, async () => {
-      const l = await this.load(message.conv);
+  async receive(bytes: Uint8Array): Promise<Received> {
+    const peek = peekMessage(bytes);
+    if (!peek) {
+      openMessage(bytes); // says what is wrong
+      throw new KithError('MESSAGE_REJECTED', 'malformed message');
+    }
+    const head = await this.deps.store.get(`conv/${peek.conv}/head`);
+    if (!head) throw new KithError('CONV_NOT_FOUND', `message for unknown conversation ${peek.conv.slice(0, 12)}`);
+    return this.exclusive(peek.conv, async () => {
+      const l = await this.load(peek.conv);
+      // A later message of a chain whose first message is not here yet: a gap, not a forgery.
+      if (peek.seq > 1 && !l.certs.has(peek.chain)) return { status: 'gap', ...peek };
+      const message = openMessage(bytes, (c) => l.certs.get(c));
       if (l.byHash.has(message.hash)) return { status: 'duplicate', message };
       if (!l.conv.participants.some((p) => toHex(p) === message.authorHex)) throw new KithError('MESSAGE_REJECTED', 'message rejected: the author is not a participant');
       const tip = l.state.tips.get(message.chain);
       const tipSeq = tip?.seq ?? 0;
       if (message.seq <= tipSeq) throw new KithError('MESSAGE_REJECTED', `message rejected: another message holds seq ${message.seq} of ${message.authorHex.slice(0, 8)}'s chain (a fork)`);
-      if (message.seq > tipSeq + 1) return { status: 'gap', message };
+      if (message.seq > tipSeq + 1) return { status: 'gap', conv: message.conv, chain: message.chain, seq: message.seq };
       if (message.prev !== (tip?.hash ?? '')) throw new KithError('MESSAGE_REJECTED', `message rejected: breaks ${message.authorHex.slice(0, 8)}'s hash chain at seq ${message.seq}`);
       if (tip && message.atMs < tip.atMs) throw new KithError('MESSAGE_REJECTED', 'message rejected: it is dated before its predecessor in the chain');
       await this.store(l, message);
@@ -423,6 +433,7 @@ export class Conversations {
     if (existing && hashHex(existing) !== m.hash) throw new KithError('MESSAGE_REJECTED', `message rejected: seq ${m.seq} of this chain is already taken`);
     await this.deps.store.put(key, m.bytes);
     l.byHash.set(m.hash, m);
+    if (m.seq === 1) l.certs.set(m.chain, (m as Message & { certBytes: Uint8Array }).certBytes);
     // Incremental when the message sorts after everything applied (the usual case); otherwise the
     // set is replayed in memory (a late message can change what follows it).
     if (l.state.last === undefined || canonicalOrder(l.state.last, m) < 0) {
@@ -458,13 +469,16 @@ export class Conversations {
     if (!head) throw new KithError('CONV_NOT_FOUND', `no conversation ${convId.slice(0, 12)}`);
     const conv = openConversation(head);
     const byHash = new Map<string, Message>();
+    const certs = new Map<string, Uint8Array>();
+    // Key order is chain, then seq: each chain's first message (with its certificate) comes first.
     for await (const [, v] of this.deps.store.range({ gte: `conv/${convId}/m/`, lt: prefixEnd(`conv/${convId}/m/`) })) {
-      const m = openMessage(v);
+      const m = openMessage(v, (c) => certs.get(c));
+      if (m.seq === 1) certs.set(m.chain, m.certBytes);
       byHash.set(m.hash, m);
     }
     let closing: Closing | undefined;
     for (const c of await this.closings(convId)) if (verifyClosing(conv, c, byHash).valid) closing = closing ? preferClosing(closing, c) : c;
-    const loaded: Loaded = { conv, byHash, state: replay(conv, []), decider: new Decider(conv), closing };
+    const loaded: Loaded = { conv, byHash, certs, state: replay(conv, []), decider: new Decider(conv), closing };
     this.replayAll(loaded);
     // Another caller may have loaded it meanwhile: keep the first, so every writer shares one.
     const again = this.shared.loaded.get(convId);

@@ -2,12 +2,15 @@
 // the conversation's current epoch and handed to sync; what sync brings is opened and given to
 // Conversations. Epochs follow the participants' access nodes: when this node's view of them
 // differs from the current epoch, it starts the next one before sealing anything.
-import type { Clock } from '../core/clock.js';
+import { SECOND, type Clock, type Timer } from '../core/clock.js';
+
+/** Quiet time before a receipt is posted for a conversation that just arrived. */
+export const RECEIPT_QUIET_MS = 2 * SECOND;
 import type { CborValue } from '../core/cbor.js';
 import { KithError, isKithError } from '../core/errors.js';
 import { toHex } from '../core/hex.js';
 import type { Rng } from '../core/rng.js';
-import { readSignedObject } from '../core/signed.js';
+import { decodeCanonical } from '../core/cbor.js';
 import type { Role } from '../identity/certificate.js';
 import { verifyCertificate } from '../identity/certificate.js';
 import type { Conversations, NewConversation } from './conversations.js';
@@ -41,6 +44,7 @@ export class SealedConversations {
   /** Envelopes that opened but could not be applied yet (header or closed-over messages missing). */
   private readonly waiting: { group: string; env: Envelope }[] = [];
   private queue: Promise<unknown> = Promise.resolve();
+  private readonly receipts = new Map<string, Timer>();
 
   constructor(private readonly deps: SealedDeps) {
     this.chain = toHex(verifyCertificate(deps.signer.certBytes).signKey);
@@ -69,7 +73,24 @@ export class SealedConversations {
 
   /** For ConvSync's onItem: never awaited inside sync's queue (this queue posts back into it). */
   onItem(group: string, item: { epoch: EpochRecord } | { envelope: Envelope }): void {
+    if (this.receipts.has(group)) this.receiptLater(group); // still catching up: later
     if ('envelope' in item) void this.serial(() => this.open(group, item.envelope));
+  }
+
+  /**
+   * The receipt for a newly received conversation goes out once its items stopped arriving for
+   * RECEIPT_QUIET_MS: posted at once, it would sort after everything still coming in the catch-up,
+   * and every one of those would then arrive "before" it (a replay each time).
+   */
+  private receiptLater(group: string): void {
+    this.receipts.get(group)?.cancel();
+    this.receipts.set(group, this.deps.clock.setTimer(RECEIPT_QUIET_MS, () => {
+      this.receipts.delete(group);
+      void this.serial(async () => {
+        const receipt = await this.deps.convs.postReceipt(group);
+        if (receipt) await this.seal(group, await this.ensureEpoch(await this.deps.convs.resolve(group)), receipt.seq, receipt.bytes);
+      }).catch((e: Error) => this.deps.log?.(`conv ${group.slice(0, 12)}: no receipt: ${e.message}`));
+    }));
   }
 
   /** Closes every conversation whose deadline has passed (the caller runs it on a timer). */
@@ -156,17 +177,17 @@ export class SealedConversations {
   /** Gives an opened record to Conversations; true when something changed. */
   private async apply(group: string, env: Envelope, record: Uint8Array): Promise<boolean> {
     try {
-      const type = readSignedObject(record, recordType(record)).type;
+      const type = recordType(record);
       if (type === CONV_TYPE) {
         const conv = await this.deps.convs.receiveConversation(record);
         if (conv.id !== group) throw new KithError('MESSAGE_REJECTED', 'a header sealed for another conversation');
-        const receipt = await this.deps.convs.postReceipt(conv.id);
-        if (receipt) await this.seal(conv.id, await this.ensureEpoch(conv), receipt.seq, receipt.bytes);
+        this.receiptLater(conv.id);
         return true;
       }
       if (type === MESSAGE_TYPE) {
         const r = await this.deps.convs.receive(record);
-        if (r.message.conv !== group || r.message.chain !== env.sender || r.message.seq !== env.seq) throw new KithError('MESSAGE_REJECTED', 'the envelope and the message inside disagree');
+        const inside = r.status === 'gap' ? r : r.message;
+        if (inside.conv !== group || inside.chain !== env.sender || inside.seq !== env.seq) throw new KithError('MESSAGE_REJECTED', 'the envelope and the message inside disagree');
         if (r.status === 'gap') return this.wait(group, env);
         if (r.status !== 'accepted') return false;
         const conv = await this.deps.convs.resolve(group);
@@ -223,15 +244,15 @@ export class SealedConversations {
 
 const hex = (h: string) => new Uint8Array(Buffer.from(h, 'hex'));
 
-/** The type field of a signed record, read without knowing which type to expect. */
+/** The type field of a signed record (the record is opened and checked by its own reader next). */
 function recordType(bytes: Uint8Array): string {
-  for (const t of [CONV_TYPE, MESSAGE_TYPE, CLOSING_TYPE]) {
-    try {
-      readSignedObject(bytes, t);
-      return t;
-    } catch {
-      // try the next
-    }
+  let v: unknown;
+  try {
+    v = decodeCanonical(bytes);
+  } catch (e) {
+    throw new KithError('MESSAGE_REJECTED', 'not a conversation record', { cause: e });
   }
-  throw new KithError('MESSAGE_REJECTED', 'not a conversation record');
+  const type = (v as { type?: unknown } | null)?.type;
+  if (type !== CONV_TYPE && type !== MESSAGE_TYPE && type !== CLOSING_TYPE) throw new KithError('MESSAGE_REJECTED', 'not a conversation record');
+  return type;
 }

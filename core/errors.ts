@@ -271,6 +271,19 @@ export const ERROR_CODES = {
     cause: 'an archive protocol message is well-formed CBOR but not a valid put, get, audit or answer',
     fix: 'the peer speaks another version or is faulty; nothing was accepted from it',
   },
+  // --- mailbox ---
+  STORAGE_FULL: {
+    cause: 'a mailbox relay refused a blob: the conversation\'s quota, your quota on that relay, or the relay itself is full',
+    fix: 'the message is kept and sent to online participants directly and through other relays; ask the relay\'s owner for more room, or wait until participants have caught up',
+  },
+  RATE_LIMITED: {
+    cause: 'a mailbox relay refused a blob: this node pushed more than the relay takes per minute',
+    fix: 'wait a minute; nothing is lost, the blob is pushed again later',
+  },
+  MAILBOX_REFUSED: {
+    cause: 'a mailbox relay refused a request: not a member, a blob over its size limit, a cursor of another incarnation, or a malformed request',
+    fix: 'the message says which; a stale cursor is handled by pulling again from the start',
+  },
   // --- configuration ---
   CONFIG_INVALID: {
     cause: 'the configuration file has values of the wrong type, out of range, or unknown keys',

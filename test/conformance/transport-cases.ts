@@ -240,6 +240,29 @@ test('SimNet: under load a known peer gets a cookie and gets through; a stranger
   t.equal(m.inbox.length, 0);
 });
 
+test('SimNet: under load, the response to our own initiation is still read', async (t) => {
+  const env = simEnv('response-under-load');
+  const a = await node(env, alice, 0, { opts: { underLoadPerSec: 1 } });
+  const b = await node(env, bob, 1);
+  const ab = a.transport.addPeer({ dhKey: bob.dh.publicKey, psk: PSK, endpoint: b.socket.local });
+  b.transport.addPeer({ dhKey: alice.dh.publicKey, psk: PSK, endpoint: a.socket.local });
+  // Strangers keep alice under load (2 valid-looking initiations every 100 ms).
+  const m = await node(env, mallory, 2);
+  const ma = m.transport.addPeer({ dhKey: alice.dh.publicKey, psk: PSK, endpoint: a.socket.local });
+  let flooding = true;
+  const flood = () => {
+    m.transport.connect(ma);
+    m.transport.connect(ma);
+    if (flooding) env.clock.setTimer(100, flood);
+  };
+  flood();
+  await env.settle(() => false, 300);
+  a.transport.send(ab, text('out under load'));
+  t.ok(await env.settle(() => b.inbox.length === 1, 3000), 'bob\'s response was read: the message went out in the new session');
+  t.equal(a.transport.stats.cookiesSent, 0, 'no cookie reply to a response');
+  flooding = false;
+});
+
 test('SimNet: a seeded run replays exactly (trace hashes equal)', async (t) => {
   const run = async (seed: string) => {
     const env = simEnv(seed);

@@ -1,6 +1,6 @@
 // Whole agents (agent/daemon.ts runAgent: cluster, roster, pairing, conversations, the local API)
 // on one VirtualClock over one SimNet, in one process, seeded (agent/env-sim.ts). Each agent has a
-// data dir on disk (key file, API token, config), its store in memory (kept across a restart), an
+// data dir on disk (key file, API token; its config beside it), its store in memory (kept across a restart), an
 // address 10.0.0.N and the `test` profile. Drive them through their API in-process (`api`, the
 // Hono app's fetch) or their services (`get(name).agent.roster`), pair them, enroll new nodes
 // with `kith node add`'s code, stop and restart them, and compare trace hashes of two runs.
@@ -134,7 +134,8 @@ export async function simAgents(o: SimAgentsOptions): Promise<SimAgents> {
     const address = `10.0.0.${agents.size + 1}`;
     const dataDir = path.join(dir, name);
     fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-    fs.writeFileSync(path.join(dataDir, 'config.toml'), `[node]\nlabel = "${name}"\n[cluster]\nhost = "${address}"\nport = ${SIM_PORT}\n[agent]\nprofile = "test"\nlogLevel = "debug"\n`);
+    // The config sits beside the data dir (which holds only what an agent writes there).
+    fs.writeFileSync(`${dataDir}.toml`, `[node]\nlabel = "${name}"\n[cluster]\nhost = "${address}"\nport = ${SIM_PORT}\n[agent]\nprofile = "test"\nlogLevel = "debug"\n`);
     const a: SimAgent = { name, user, address, dataDir, host: net.host(address), agent: undefined, logs: [], starts: 0, id: undefined };
     agents.set(name, a);
     return a;
@@ -154,7 +155,7 @@ export async function simAgents(o: SimAgentsOptions): Promise<SimAgents> {
     const a = get(name);
     if (a.agent) return a;
     const env = simAgentEnv(world, a.host, { rngSeed: `agent:${seed}:${name}:${a.starts++}`, log: collectingLog(clock, a.logs) });
-    a.agent = await settle(runAgent({ dataDir: a.dataDir, configPath: path.join(a.dataDir, 'config.toml') }, env));
+    a.agent = await settle(runAgent({ dataDir: a.dataDir, configPath: `${a.dataDir}.toml` }, env));
     a.id = toHex(a.agent.identity.cert.dhKey);
     return a;
   };
@@ -167,9 +168,11 @@ export async function simAgents(o: SimAgentsOptions): Promise<SimAgents> {
 
   const api = async (name: string, method: string, route: string, body?: unknown): Promise<ApiAnswer> => {
     const r = running(name);
-    const req = new Request(`http://sim${route}`, {
+    // The API checks the Host header (agent/http-guard.ts): name it as a local client would.
+    const where = `127.0.0.1:${r.apiPort}`;
+    const req = new Request(`http://${where}${route}`, {
       method,
-      headers: { authorization: `Bearer ${r.token}`, 'content-type': 'application/json' },
+      headers: { host: where, authorization: `Bearer ${r.token}`, 'content-type': 'application/json' },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
     const res = await settle(Promise.resolve(r.app.fetch(req)));

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import dgram from 'node:dgram';
 import { kith, startAgent, RUNTIME } from '../helpers/proc.js';
+import { sleep, until } from '../helpers/wait.js';
 import { Transport } from '../../cluster/transport.js';
 import { fromHex } from '../../core/hex.js';
 import { VirtualClock, realClock } from '../../core/clock.js';
@@ -61,9 +62,9 @@ t.test(`10,000 bad datagrams at a running agent (${RUNTIME}): no reply, no crash
       d[1] = d[2] = d[3] = 0;
     }
     sock.send(d, target.port, target.host);
-    if (i % 50 === 49) await new Promise((r) => setTimeout(r, 3)); // pace: the kernel's receive buffer is small
+    if (i % 50 === 49) await sleep(3); // pace: the kernel's receive buffer is small
   }
-  await new Promise((r) => setTimeout(r, 1000));
+  await sleep(1000);
   t.equal(replyBytes, 0, 'zero bytes in reply');
   const res = await fetch(`http://127.0.0.1:${agent.apiPort}/api/status`, { headers: { authorization: `Bearer ${agent.token}` } });
   t.equal(res.status, 200, 'still serving');
@@ -111,7 +112,7 @@ t.test(`a member's initiation replayed from another address after the agent rest
   t.equal(kith(['peer', 'add', cardFile, '--secret-file', secretFile, '--data-dir', d]).status, 0, 'bob added as a member');
   const toAgent = tr.addPeer({ dhKey: agentDh, psk: pairPsk(secret, bob.dh.publicKey, agentDh), endpoint: { host: '127.0.0.1', port: agent.clusterPort } });
   tr.send(toAgent, new Uint8Array([0x4d])); // any payload: the handshake is what matters
-  for (let i = 0; i < 200 && !tr.peerInfo(toAgent)!.established; i++) await new Promise((r) => setTimeout(r, 25));
+  await until(() => tr.peerInfo(toAgent)!.established, 5000, 25);
   t.ok(tr.peerInfo(toAgent)!.established, 'bob has a session with the agent');
   const initiation = captured.at(-1)!;
   await tr.close();
@@ -125,7 +126,7 @@ t.test(`a member's initiation replayed from another address after the agent rest
   await new Promise<void>((resolve) => replayer.bind(0, REPLAYER_HOST, () => resolve()));
   t.teardown(() => replayer.close());
   for (let i = 0; i < 5; i++) replayer.send(initiation, agent.clusterPort, '127.0.0.1');
-  await new Promise((r) => setTimeout(r, 1500));
+  await sleep(1500);
   t.equal(replyBytes, 0, 'zero bytes to the replayer');
   const peers = JSON.parse(kith(['peers', '--json', '--data-dir', d]).stdout) as { endpoint: string | null }[];
   t.equal(peers.length, 1);

@@ -8,6 +8,7 @@ import { toHex } from '../../core/hex.js';
 import { encodeCanonical } from '../../core/cbor.js';
 import { KithError } from '../../core/errors.js';
 import { HolderClient } from '../../archive/client.js';
+import { heldForMe } from '../../archive/accounting.js';
 import { decodeResponse, encodeRequest, encodeResponse, SERVICE_ARCHIVE } from '../../archive/protocol.js';
 import { getObject, objectKeyFor, outerKeyFor, peelShard } from '../../archive/pipeline.js';
 import { collect, expectCodeAsync } from './archive-helpers.js';
@@ -125,5 +126,6 @@ t.test('accounting stays exact under concurrent puts from one owner', async (t) 
   for (const h of o.holders) {
     const expected = objs.reduce((n, x) => n + x.shards.filter((s) => s.holder === h.id).reduce((a, s) => a + s.bytes.length, 0), 0);
     t.equal(await o.holderOf(h.id).usedBy(o.ownerId), expected, `${h.id}: ${expected} bytes`);
+    t.equal(heldForMe(objs.map((x) => x.body)).byHolder.get(h.id), expected, `${h.id}: the owner's ledger agrees with the holder's`);
   }
 });
