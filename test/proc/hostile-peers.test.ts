@@ -98,7 +98,7 @@ t.test('no secret in the log at debug level or in any --json output', async (t) 
 });
 
 t.test('kill -9 while posting: every acknowledged post is there after a restart', async (t) => {
-  const created = (await (await api(a, '/api/conv/create', { topic: 'crash test', pattern: 'discussion', method: 'unanimity', with: [testUser('bob').hex] })).json()) as { result?: { id: string }; error?: unknown };
+  const created = (await (await api(a, '/api/conv/create', { topic: 'crash test', pattern: 'discussion', with: [testUser('bob').hex] })).json()) as { result?: { id: string }; error?: unknown };
   t.ok(created.result, `created ${JSON.stringify(created.error ?? '')}`);
   const id = created.result!.id;
   let acked = 0;
