@@ -18,8 +18,7 @@ import { osInterfaces, startCluster, isLoopback } from './cluster-service.js';
 import { createPortMapper } from './port-mapper.js';
 import { startRoster } from './roster-service.js';
 import { startPairing } from './pairing-service.js';
-import { Conversations } from '../consensus/conversations.js';
-import { dispatchConvOp, localConvOps } from './conv-ops.js';
+import { dispatchConvOp, startConversationSync } from './conv-ops.js';
 import { defaultConfig, loadConfigFile, type Config } from './config.js';
 import { serveHttp, type HttpServer } from './http-server.js';
 import { viewIdentity } from './identity-view.js';
@@ -135,12 +134,10 @@ export async function runAgent(opts: RunOptions, deps: { clock?: Clock; log?: Lo
     cleanups.push(() => pairing.stop());
 
     const startedAtMs = clock.wallTime();
-    const convOps = localConvOps(new Conversations({
-      store,
-      clock,
-      rng: cryptoRng,
-      signer: { userKey: identity.cert.userKey, signSecret: identity.keys.sign.secretKey, certBytes: identity.certBytes },
-    }));
+    // Conversations that travel: sync as the cluster's conversations service, sealed end to end.
+    const conversations = await startConversationSync({ store, clock, rng: cryptoRng, identity, cluster, isBlocked: (u) => roster.isBlocked(u), log });
+    cleanups.push(() => conversations.stop());
+    const convOps = conversations.ops;
     const api = createApi({
       token,
       cluster,
