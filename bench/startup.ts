@@ -1,8 +1,13 @@
-// Start-up time to ready and idle RSS of `kith run`, on Node and on Bun, medians of several runs,
-// each next to a baseline measured in the same run: the same runtime starting a bare HTTP server
-// on loopback. DESIGN budget: idle RSS <= 64 MB.
-// The identity is created before each timed start (a first start also derives keys, once).
-//   node_modules/.bin/bun bench/startup.ts [--runs 5] [--idle-ms 10000]
+// Start-up time to ready and idle RSS of `kith run`, on Node, on Bun, as the Node bundle and as the
+// Bun single binary (packaging/out/kith-node/kith.mjs and kith-linux-x64, when built), medians of several runs, each next to a baseline
+// measured in the same run: the same runtime starting a bare HTTP server on loopback. DESIGN
+// budget: idle RSS <= 64 MB. Two agents per runtime: "empty" (a fresh identity) and "full":
+// 10 members (cards of 10 other agents, made once per bench run, unreachable afterwards so the
+// agent keeps probing them) and 100 conversations with a message each, in the store before the
+// timed start. Not in it yet: a mailbox and an archive (later issues). "ready" is spawn to
+// /health answering; READY=1 goes to systemd right after the same bind. Sizes of the binaries and
+// packages in packaging/out/ are printed when they exist.
+//   node_modules/.bin/bun bench/startup.ts [--runs 3] [--idle-ms 10000] [--members 10] [--convs 100]
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -16,7 +21,11 @@ const arg = (name: string, dflt: number) => {
   const i = process.argv.indexOf(name);
   return i > 0 ? Number(process.argv[i + 1]) : dflt;
 };
-const RUNS = arg('--runs', 5);
+const RUNS = arg('--runs', 3);
+const MEMBERS = arg('--members', 10);
+const CONVS = arg('--convs', 100);
+const BINARY = path.join(ROOT, 'packaging', 'out', 'kith-linux-x64');
+const NODE_BUNDLE = path.join(ROOT, 'packaging', 'out', 'kith-node', 'kith.mjs');
 // V8's memory reducer shrinks the heap after ~8 s of idling; idle RSS is read after it has run.
 const IDLE_MS = arg('--idle-ms', 10_000);
 
@@ -70,42 +79,141 @@ const s = http.createServer((q, r) => r.end('{"status":"ok"}'));
 s.listen(0, '127.0.0.1', () => console.log('PORT ' + s.address().port));
 process.on('SIGTERM', () => process.exit(0));`;
 
+interface Agent { port: number; token: string; stop(): Promise<void> }
+
+/** A running agent on a data dir (for setting things up, not timed). */
+async function startAgent(cmd: string[], dir: string): Promise<Agent> {
+  const child = spawn(cmd[0]!, [...cmd.slice(1), 'run', '--data-dir', dir, '--config', CONFIG, '--port', '0', '--api-port', '0'], { stdio: 'ignore' });
+  const port = () => {
+    try {
+      return JSON.parse(fs.readFileSync(path.join(dir, 'agent.json'), 'utf8')).api.port as number;
+    } catch {
+      return undefined;
+    }
+  };
+  await waitHealth(port, Date.now() + 30_000);
+  return {
+    port: port()!,
+    token: fs.readFileSync(path.join(dir, 'api.token'), 'utf8').trim(),
+    async stop() {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    },
+  };
+}
+
+async function api(a: Agent, method: string, route: string, body?: unknown): Promise<unknown> {
+  const res = await fetch(`http://127.0.0.1:${a.port}${route}`, {
+    method,
+    headers: { authorization: `Bearer ${a.token}`, 'content-type': 'application/json' },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const json = (await res.json()) as { result?: unknown; error?: { message: string } };
+  if (json.error) throw new Error(`${route}: ${json.error.message}`);
+  return json.result ?? json;
+}
+
+function init(cmd: string[], dir: string): void {
+  const r = spawnSync(cmd[0]!, [...cmd.slice(1), 'init', '--data-dir', dir, '--phrase-file', path.join(dir, '..', `${path.basename(dir)}.phrase`)], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`kith init failed: ${r.stderr}`);
+}
+
+/** Cards of MEMBERS other agents (each started once to sign its card), and their user keys. */
+async function peerCards(cmd: string[], work: string): Promise<{ card: string; userKey: string }[]> {
+  const out: { card: string; userKey: string }[] = [];
+  for (let i = 0; i < MEMBERS; i++) {
+    const dir = path.join(work, `peer-${i}`);
+    init(cmd, dir);
+    const a = await startAgent(cmd, dir);
+    try {
+      const card = (await api(a, 'GET', '/api/card')) as { card: string };
+      const id = (await api(a, 'GET', '/api/id')) as { userKey: string };
+      out.push({ card: card.card, userKey: id.userKey });
+    } finally {
+      await a.stop();
+    }
+  }
+  return out;
+}
+
+/** A data dir with MEMBERS members and CONVS conversations, each with one message. */
+async function fullDir(cmd: string[], dir: string, peers: { card: string; userKey: string }[]): Promise<void> {
+  init(cmd, dir);
+  const a = await startAgent(cmd, dir);
+  try {
+    for (const p of peers) await api(a, 'POST', '/api/peers', { card: p.card, secret: 'ab'.repeat(32) });
+    for (let i = 0; i < CONVS; i++) {
+      const c = (await api(a, 'POST', '/api/conv/create', {
+        topic: `Conversation ${i}: where do we meet?`, with: [peers[i % peers.length]?.userKey ?? 'b'.repeat(64)],
+        pattern: 'poll', options: ['lake', 'pub', 'park'], method: 'majority', params: [], sides: [],
+      })) as { id: string };
+      await api(a, 'POST', '/api/conv/post', { id: c.id, text: `message ${i}: bring snacks` });
+    }
+  } finally {
+    await a.stop();
+  }
+}
+
+/** Every agent of the bench binds loopback only, so the cards carry 127.0.0.1 endpoints. */
+let CONFIG = '';
+
+const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+
 async function main(): Promise<void> {
   if (!fs.existsSync(path.join(ROOT, 'dist', 'agent', 'cli.js'))) {
     throw new Error('dist/ is missing: run npm install (or npm run build) first');
   }
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'kith-bench-'));
   const rows: string[] = [];
-  for (const [runtime, cmd] of [['node', NODE], ['bun', BUN]] as const) {
-    const kith: { readyMs: number; rssMb: number }[] = [];
-    const base: { readyMs: number; rssMb: number }[] = [];
-    for (let i = 0; i < RUNS; i++) {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kith-bench-'));
-      try {
-        spawnSync(cmd, [path.join(ROOT, 'bin', 'kith.mjs'), 'init', '--data-dir', dir, '--phrase-file', path.join(dir, 'phrase.txt')], { stdio: 'ignore' });
-        kith.push(await measure(cmd, [path.join(ROOT, 'bin', 'kith.mjs'), 'run', '--data-dir', dir, '--port', '0', '--api-port', '0'],
-          () => {
-            try {
-              return JSON.parse(fs.readFileSync(path.join(dir, 'agent.json'), 'utf8')).api.port as number;
-            } catch {
-              return undefined;
-            }
-          }));
-      } finally {
-        fs.rmSync(dir, { recursive: true, force: true });
+  CONFIG = path.join(work, 'loopback.toml');
+  fs.writeFileSync(CONFIG, 'schema = 1\n[cluster]\nhost = "127.0.0.1"\n[nat]\nportMapping = "off"\n');
+  try {
+    const kithJs = path.join(ROOT, 'bin', 'kith.mjs');
+    const peers = MEMBERS > 0 ? await peerCards([BUN, kithJs], work) : [];
+    const runtimes: [string, string[], string][] = [['node', [NODE, kithJs], NODE], ['bun', [BUN, kithJs], BUN]];
+    if (fs.existsSync(NODE_BUNDLE)) runtimes.push(['node bundle', [NODE, NODE_BUNDLE], NODE]);
+    if (fs.existsSync(BINARY)) runtimes.push(['bun binary', [BINARY], BUN]);
+    for (const [runtime, cmd, baseCmd] of runtimes) {
+      const full = path.join(work, `full-${runtime.replace(' ', '-')}`);
+      await fullDir(cmd, full, peers);
+      const sample = { empty: [] as { readyMs: number; rssMb: number }[], full: [] as { readyMs: number; rssMb: number }[], base: [] as { readyMs: number; rssMb: number }[] };
+      const agentPort = (dir: string) => () => {
+        try {
+          return JSON.parse(fs.readFileSync(path.join(dir, 'agent.json'), 'utf8')).api.port as number;
+        } catch {
+          return undefined;
+        }
+      };
+      for (let i = 0; i < RUNS; i++) {
+        const empty = path.join(work, `empty-${i}-${runtime.replace(' ', '-')}`);
+        init(cmd, empty);
+        for (const [which, dir] of [['empty', empty], ['full', full]] as const) {
+          sample[which].push(await measure(cmd[0]!, [...cmd.slice(1), 'run', '--data-dir', dir, '--config', CONFIG, '--port', '0', '--api-port', '0'], agentPort(dir)));
+        }
+        sample.base.push(await measure(baseCmd, ['-e', BASELINE], (out) => {
+          const m = /PORT (\d+)/.exec(out);
+          return m ? Number(m[1]) : undefined;
+        }));
       }
-      base.push(await measure(cmd, ['-e', BASELINE], (out) => {
-        const m = /PORT (\d+)/.exec(out);
-        return m ? Number(m[1]) : undefined;
-      }));
+      const b = { ready: median(sample.base.map((x) => x.readyMs)), rss: median(sample.base.map((x) => x.rssMb)) };
+      for (const which of ['empty', 'full'] as const) {
+        const k = { ready: median(sample[which].map((x) => x.readyMs)), rss: median(sample[which].map((x) => x.rssMb)) };
+        rows.push(`| ${runtime} | ${which} | ${k.ready.toFixed(0)} ms | ${b.ready.toFixed(0)} ms | ${(k.ready / b.ready).toFixed(2)}× | ${k.rss.toFixed(1)} MB | ${b.rss.toFixed(1)} MB | ${(k.rss / b.rss).toFixed(2)}× | ${k.rss <= 64 ? 'yes' : 'NO'} |`);
+      }
     }
-    const k = { ready: median(kith.map((x) => x.readyMs)), rss: median(kith.map((x) => x.rssMb)) };
-    const b = { ready: median(base.map((x) => x.readyMs)), rss: median(base.map((x) => x.rssMb)) };
-    rows.push(`| ${runtime} | ${k.ready.toFixed(0)} ms | ${b.ready.toFixed(0)} ms | ${(k.ready / b.ready).toFixed(2)}× | ${k.rss.toFixed(1)} MB | ${b.rss.toFixed(1)} MB | ${(k.rss / b.rss).toFixed(2)}× | ${k.rss <= 64 ? 'yes' : 'NO'} |`);
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true });
   }
-  console.log(`kith run: start-up to /health and RSS after ${IDLE_MS} ms idle, medians of ${RUNS} runs (baseline: bare HTTP server, same runtime)`);
-  console.log('| runtime | ready | baseline ready | ratio | idle RSS | baseline RSS | ratio | RSS ≤ 64 MB |');
-  console.log('|---|---|---|---|---|---|---|---|');
+  console.log(`kith run: start-up to /health and RSS after ${IDLE_MS} ms idle, medians of ${RUNS} runs (baseline: bare HTTP server, same runtime; full = ${MEMBERS} members, ${CONVS} conversations)`);
+  console.log('| runtime | agent | ready | baseline ready | ratio | idle RSS | baseline RSS | ratio | RSS ≤ 64 MB |');
+  console.log('|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) console.log(r);
+  const out = path.join(ROOT, 'packaging', 'out');
+  const built = fs.existsSync(out) ? fs.readdirSync(out).filter((f) => /^kith[-_]/.test(f) && fs.statSync(path.join(out, f)).isFile()) : [];
+  if (built.length > 0) {
+    console.log('\n| artefact in packaging/out | size |\n|---|---|');
+    for (const f of built.sort()) console.log(`| ${f} | ${mib(fs.statSync(path.join(out, f)).size)} |`);
+  }
 }
 
 await main();

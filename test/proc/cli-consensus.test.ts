@@ -4,6 +4,7 @@ import t from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
 import { kith, kithSpawn, startAgent, until } from '../helpers/proc.js';
+import { sleep } from '../helpers/wait.js';
 
 function json(r: { status: number | null; stdout: string; stderr: string }) {
   if (r.status !== 0) throw new Error(`exit ${r.status}: ${r.stderr}`);
@@ -75,7 +76,7 @@ t.test('a proposal: alice agrees, bob\'s node never received it, so at the deadl
   const before = json(kith(['conv', 'show', c.id, '--data-dir', d, '--json']));
   // On a slow machine the deadline may already be near; the state is only known to be open before it.
   if (Date.now() < deadline - 500) t.equal(before.state, 'open', 'bob has not answered; deadline ahead');
-  await new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now()) + 500));
+  await sleep(Math.max(0, deadline - Date.now()) + 500); // the deadline is wall time written into the proposal
   const after = json(kith(['conv', 'show', c.id, '--data-dir', d, '--json']));
   t.equal(after.state, 'closed', 'closed at the deadline with no block');
   t.same(after.closing.outcome.winners, [], 'silence of a node that never had it is not consent');

@@ -41,3 +41,29 @@ t.test('kith.service exposure is 2.0 or less', opts, async (t) => {
   t.ok(score <= 2.0, `exposure ${score} <= 2.0`);
   t.notMatch(fs.readFileSync(path.join(REPO_ROOT, 'systemd', 'kith.service'), 'utf8'), /^MemoryDenyWriteExecute/m, 'no MemoryDenyWriteExecute (breaks the JIT)');
 });
+
+t.test('kith.service: Node\'s heap is capped below MemoryMax, and the directives PLATFORM.md requires', async (t) => {
+  const unit = fs.readFileSync(path.join(REPO_ROOT, 'systemd', 'kith.service'), 'utf8');
+  const heapMiB = Number(/^Environment=NODE_OPTIONS=.*--max-old-space-size=(\d+)/m.exec(unit)?.[1]);
+  const memMatch = /^MemoryMax=(\d+)M$/m.exec(unit);
+  t.ok(heapMiB > 0 && memMatch, 'both are set');
+  // Old space is not all of a V8 process: leave room for code, new space and native memory.
+  t.ok(heapMiB + 48 <= Number(memMatch![1]), `heap ${heapMiB} MiB + 48 MiB <= MemoryMax ${memMatch![1]} MiB`);
+  t.match(unit, /^Type=notify$/m);
+  t.match(unit, /^NotifyAccess=all$/m, 'Node notifies from a child (systemd-notify)');
+  t.match(unit, /^SystemCallErrorNumber=EPERM$/m);
+  t.match(unit, /^RestrictAddressFamilies=.*AF_NETLINK/m);
+  t.match(unit, /^PrivateTmp=yes$/m);
+  t.notMatch(unit, /^ProcSubset=pid/m);
+  t.match(unit, /^StateDirectoryMode=0750$/m, 'kith-group members can read agent.json');
+  // Every directive has a comment: the line above a directive is a comment or another directive
+  // of the same commented group.
+  const lines = unit.split('\n');
+  lines.forEach((l, i) => {
+    if (/^[A-Z]\w+=/.test(l)) {
+      let j = i - 1;
+      while (j >= 0 && /^[A-Z]\w+=/.test(lines[j]!)) j--;
+      if (!/^#/.test(lines[j] ?? '')) t.fail(`line ${i + 1} "${l}" has no comment above its group`);
+    }
+  });
+});
