@@ -1,15 +1,17 @@
 // The local HTTP API (Hono, the same routes on Node and Bun). GET /health answers without a
-// token and says nothing but that the agent is up; everything under /api/ needs the bearer token
-// kept in <data-dir>/api.token (mode 0600).
+// token and says nothing but that the agent is up; everything else needs the bearer token kept in
+// <data-dir>/api.token (mode 0600). Host, token and size checks: agent/http-guard.ts.
 import { Hono, type Context } from 'hono';
-import { timingSafeEqual } from 'node:crypto';
 import { isKithError } from '../core/errors.js';
 import type { PairingService } from './pairing-service.js';
 import type { RosterService } from './roster-service.js';
 import type { ClusterService } from './cluster-service.js';
+import { apiGuard } from './http-guard.js';
 
 export interface ApiDeps {
   token: string;
+  /** Where the API listens once bound: requests must name it in their Host header. */
+  listen?: () => { host: string; port: number };
   status: () => Promise<Record<string, unknown>>;
   identity: () => Record<string, unknown>;
   /** Conversation operations (agent/conv-ops.ts): POST /api/conv/<op> with a JSON body. */
@@ -22,31 +24,16 @@ export interface ApiDeps {
   roster?: RosterService;
 }
 
-const MAX_BODY_BYTES = 256 * 1024;
-
-function tokenMatches(header: string | undefined, token: string): boolean {
-  if (header === undefined || !header.startsWith('Bearer ')) return false;
-  const given = Buffer.from(header.slice(7).trim());
-  const want = Buffer.from(token);
-  return given.length === want.length && timingSafeEqual(given, want);
-}
-
 export function createApi(deps: ApiDeps): Hono {
   const app = new Hono();
+  // Host, token and body size, checked before any route (agent/http-guard.ts).
+  app.use('*', apiGuard({ token: deps.token, ...(deps.listen ? { listen: deps.listen } : {}) }));
   app.get('/health', (c) => c.json({ status: 'ok' }));
-  app.use('/api/*', async (c, next) => {
-    if (!tokenMatches(c.req.header('authorization'), deps.token)) {
-      c.header('WWW-Authenticate', 'Bearer realm="kith"');
-      return c.json({ error: { code: 'API_UNAUTHORIZED', message: 'missing or wrong bearer token', hint: 'send the token from <data-dir>/api.token' } }, 401);
-    }
-    await next();
-  });
   app.get('/api/status', async (c) => c.json(await deps.status()));
   app.get('/api/id', (c) => c.json(deps.identity()));
   /** Reads a JSON object body, or answers the error itself. */
   const jsonBody = async (c: Context): Promise<Record<string, unknown> | Response> => {
     const text = await c.req.text();
-    if (text.length > MAX_BODY_BYTES) return c.json({ error: { code: 'USAGE', message: `request body over ${MAX_BODY_BYTES} bytes` } }, 413);
     let body: unknown;
     try {
       body = text === '' ? {} : JSON.parse(text);

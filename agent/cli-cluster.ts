@@ -5,9 +5,12 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { KithError } from '../core/errors.js';
 import { writeFileAtomic } from '../core/files.js';
+import { toHex } from '../core/hex.js';
+import { openCard } from '../cluster/card.js';
 import type { MemberView } from '../cluster/membership.js';
 import { runningAgent } from './api-client.js';
 import { resolveDataDir } from './paths.js';
+import { printable } from './printable.js';
 
 interface Io {
   out(text: string): void;
@@ -32,27 +35,45 @@ export function readSecretFile(file: string): string {
   return text.toLowerCase();
 }
 
-/** A card file is the JSON `kith card --json` prints, or just its base64 `card` value. */
+/**
+ * A card file is the JSON `kith card --json` prints, or just its base64 `card` value. Of the JSON
+ * only `card` is used (the signed card holds the certificate and endpoints); `userKey` and
+ * `nodeSignKey`, when present, must name the card's own keys, so a mixed-up or edited file is
+ * refused instead of adding someone else's node. `endpoints` is ignored: the card's own count.
+ */
 export function readCardFile(file: string): string {
   const text = readText(file, 'CARD_INVALID', 'card file');
-  if (text.startsWith('{')) {
-    try {
-      const v = JSON.parse(text) as { card?: unknown };
-      if (typeof v.card === 'string') return v.card;
-    } catch {
-      /* falls through */
-    }
-    throw new KithError('CARD_INVALID', `${file} is JSON without a "card" string`);
+  if (!text.startsWith('{')) return text;
+  let v: { card?: unknown; userKey?: unknown; nodeSignKey?: unknown };
+  try {
+    v = JSON.parse(text) as typeof v;
+  } catch {
+    throw new KithError('CARD_INVALID', `${file} starts like JSON but is not JSON`);
   }
-  return text;
+  if (typeof v.card !== 'string') throw new KithError('CARD_INVALID', `${file} is JSON without a "card" string`);
+  if (v.userKey === undefined && v.nodeSignKey === undefined) return v.card;
+  const card = openCard(new Uint8Array(Buffer.from(v.card, 'base64')));
+  const check = (field: 'userKey' | 'nodeSignKey', actual: Uint8Array): void => {
+    const given = v[field];
+    if (given === undefined) return;
+    if (typeof given !== 'string' || given.toLowerCase() !== toHex(actual)) {
+      throw new KithError('CARD_INVALID', `${file}: "${field}" ${JSON.stringify(given).slice(0, 70)} does not match the signed card, which is for ${field === 'userKey' ? 'user' : 'node key'} ${toHex(actual).slice(0, 16)}…`, {
+        hint: 'the file was edited or two cards were mixed up: get a fresh one with `kith card --out FILE` on that node',
+      });
+    }
+  };
+  check('userKey', card.cert.userKey);
+  check('nodeSignKey', card.cert.signKey);
+  return v.card;
 }
 
 const ago = (ms: number | null): string => (ms === null ? 'never' : ms < 1000 ? `${ms} ms ago` : ms < 120_000 ? `${(ms / 1000).toFixed(1)} s ago` : `${Math.round(ms / 60_000)} min ago`);
 
-function peerRow(p: MemberView): string {
+/** One member as two lines; its label and endpoint came from the network: escaped. */
+export function peerRow(p: MemberView): string {
   return [
-    `${p.nodeSignKey.slice(0, 16)}  ${p.state.padEnd(7)}  node ${p.nodeIndex} "${p.label}" of user ${p.userKey.slice(0, 12)}…`,
-    `    endpoint ${p.endpoint ?? '-'}   rtt ${p.rttMs ?? '-'} ms   last seen ${ago(p.lastSeenMs)}   clock offset ${p.clockOffsetMs ?? '-'} ms`,
+    `${p.nodeSignKey.slice(0, 16)}  ${p.state.padEnd(7)}  node ${p.nodeIndex} "${printable(p.label)}" of user ${p.userKey.slice(0, 12)}…`,
+    `    endpoint ${printable(p.endpoint ?? '-')}   rtt ${p.rttMs ?? '-'} ms   last seen ${ago(p.lastSeenMs)}   clock offset ${p.clockOffsetMs ?? '-'} ms`,
   ].join('\n');
 }
 
@@ -80,7 +101,7 @@ export function addClusterCommands(program: Command, io: Io, withCommon: (c: Com
       const card = readCardFile(cardFile);
       const secret = readSecretFile(o.secretFile);
       const r = (await runningAgent(resolveDataDir(o.dataDir)).call('POST', '/api/peers', { card, secret })) as { nodeSignKey: string; label: string; userKey: string };
-      emit(o, r, `added node "${r.label}" (${r.nodeSignKey.slice(0, 16)}) of user ${r.userKey.slice(0, 12)}…`);
+      emit(o, r, `added node "${printable(r.label)}" (${r.nodeSignKey.slice(0, 16)}) of user ${r.userKey.slice(0, 12)}…`);
     });
   withCommon(peer.command('remove').argument('<node-key>', "the member's node signing key (or its DH key), or 8+ leading characters"))
     .description('forget a member: its sessions end at once')
@@ -130,26 +151,37 @@ export function diagnose(c: Record<string, any>, peers: MemberView[]): Finding[]
     f.push({ level: 'warn', text: 'This node has no members yet, so it sends nothing. Exchange cards with `kith card` and `kith peer add` on both nodes.' });
     return f;
   }
+  // A revoked member is kept for display only: it neither answers nor counts as a member.
+  const revoked = peers.filter((p) => p.state === 'revoked');
+  for (const p of revoked) f.push({ level: 'ok', text: `"${printable(p.label)}" (${p.nodeSignKey.slice(0, 12)}) is revoked: it is refused and never contacted, and not counted below.` });
   const alive = peers.filter((p) => p.state === 'alive');
   const down = peers.filter((p) => p.state === 'dead' || p.state === 'suspect');
-  if (down.length === 0) f.push({ level: 'ok', text: `All ${peers.length} members answer.` });
+  if (alive.length === 0 && down.length === 0) {
+    f.push({ level: 'warn', text: 'Every member is revoked: this node has no one to talk to. Pair with `kith pair`, or exchange cards.' });
+  } else if (down.length === 0) {
+    // "Alive" lags: a member that went away (or blocked this user) stays alive until probes fail.
+    const quietest = Math.max(...alive.map((p) => p.lastSeenMs ?? 0));
+    f.push({ level: 'ok', text: `${alive.length === 1 ? 'The one member answers' : `All ${alive.length} members answer`} (the quietest was last heard ${ago(quietest)}).` });
+  }
   for (const p of down) {
-    const tried = p.endpoints.length ? p.endpoints.map((e) => `${e.host}:${e.port}`).join(', ') : (p.endpoint ?? 'no address known');
+    const tried = printable(p.endpoints.length ? p.endpoints.map((e) => `${e.host}:${e.port}`).join(', ') : (p.endpoint ?? 'no address known'));
+    const label = printable(p.label);
     f.push({
       level: alive.length === 0 ? 'fail' : 'warn',
       text: p.lastSeenMs === null
-        ? `"${p.label}" (${p.nodeSignKey.slice(0, 12)}) has never answered. Tried: ${tried}. Check that its agent runs and that it added this node's card with the same secret.`
-        : `"${p.label}" (${p.nodeSignKey.slice(0, 12)}) stopped answering ${ago(p.lastSeenMs)} (${p.state}). Its last known addresses: ${tried}. If it moved, it is tried again at each of its rendezvous windows.`,
+        ? `"${label}" (${p.nodeSignKey.slice(0, 12)}) has never answered. Tried: ${tried}. Check that its agent runs and that it added this node's card with the same secret.`
+        : `"${label}" (${p.nodeSignKey.slice(0, 12)}) stopped answering ${ago(p.lastSeenMs)} (${p.state}). Its last known addresses: ${tried}. If it moved, it is tried again at each of its rendezvous windows; if its user removed or blocked yours, it will not answer again.`,
     });
   }
-  if (alive.length === 0) f.push({ level: 'fail', text: 'No member answers: this node may be offline, or every member moved. It keeps trying every known address, with backoff.' });
+  if (alive.length === 0 && down.length > 0) f.push({ level: 'fail', text: 'No member answers: this node may be offline, or every member moved. It keeps trying every known address, with backoff.' });
   const nat = c['nat'] ?? {};
   if (nat.doubleNat) f.push({ level: 'warn', text: 'This node is behind two NATs (the router\'s outside address is private or carrier-grade). Port mappings on the home router do not reach the internet; members can still reach this node while it keeps sessions open.' });
   else if (nat.carrierGrade) f.push({ level: 'warn', text: 'Your provider uses carrier-grade NAT (100.64.0.0/10): inbound windows cannot open; this node stays reachable through its outbound sessions.' });
   if (nat.type === 'symmetric') f.push({ level: 'warn', text: 'The NAT gives a new public port for every destination (symmetric): nodes that both move find each other only through a member that did not.' });
   if (c['publicEndpoint']) f.push({ level: 'ok', text: `Members see this node at ${c['publicEndpoint']} (NAT: ${nat.type ?? 'unknown'}).` });
   const m = c['mapping'] ?? {};
-  if (m.state === 'failed') f.push({ level: 'warn', text: `The router refused a port mapping for a rendezvous window: ${m.error}. Enable NAT-PMP or UPnP on the router, or set nat.portMapping = "off".` });
+  if (m.state === 'failed' && m.errorCode === 'PORT_MAPPING_NO_GATEWAY') f.push({ level: 'ok', text: 'This machine has no default gateway (a LAN without a router to the internet), so no port mapping is tried; members on this LAN reach it directly. Set nat.gateway if a router should be asked.' });
+  else if (m.state === 'failed') f.push({ level: 'warn', text: `The router refused a port mapping for a rendezvous window: ${m.error}. Enable NAT-PMP or UPnP on the router, or set nat.portMapping = "off".` });
   if (m.state === 'off') f.push({ level: 'ok', text: 'Port mapping is off: no window opens the router; members reach this node through the sessions it keeps.' });
   const clock = c['clock'] ?? {};
   if (clock.warning) f.push({ level: 'warn', text: `Clock: ${clock.warning}. Check that NTP runs on this machine.` });

@@ -7,7 +7,10 @@ import { cryptoRng } from '../core/rng.js';
 import { KithError } from '../core/errors.js';
 import { Conversations } from '../consensus/conversations.js';
 import { hasIdentity, loadIdentity } from '../identity/keystore.js';
+import { resolveUserRef } from '../identity/user-ref.js';
+import { apiCall } from './api-client.js';
 import { localConvOps, remoteConvOps, type ConvOps } from './conv-ops.js';
+import type { FriendView } from './roster-service.js';
 import { openLevelStore } from './level-store.js';
 import { dataFiles, resolveDataDir } from './paths.js';
 import { readRuntimeRecord } from './runtime-file.js';
@@ -21,7 +24,31 @@ interface Common {
   json?: boolean;
 }
 
-const collect = (v: string, prev: string[]) => [...prev, v];
+// commander passes the default (undefined for --score) as prev the first time.
+const collect = (v: string, prev: string[] | undefined) => [...(prev ?? []), v];
+const isFullKey = (s: string) => /^[0-9a-fA-F]{64}$/.test(s.trim());
+
+/** --with and --side users as full keys: a full key as given; a key prefix or a name looked up among the running agent's friends. */
+async function fullUserKeys(o: Common, refs: string[]): Promise<string[]> {
+  const short = refs.find((r) => !isFullKey(r));
+  if (short === undefined) return refs;
+  const files = dataFiles(resolveDataDir(o.dataDir));
+  const rec = readRuntimeRecord(files.runtime);
+  if (rec === undefined || !fs.existsSync(files.token)) {
+    throw new KithError('FRIEND_UNKNOWN', `"${short}" is not a whole user key, and no agent runs to look it up among your friends`, { hint: 'start the agent (kith run), or give the 64-hex user key' });
+  }
+  const { friends } = (await apiCall(rec.api.port, fs.readFileSync(files.token, 'utf8').trim(), 'GET', '/api/friends')) as { friends: FriendView[] };
+  const known = friends.filter((f) => !f.blocked);
+  return refs.map((r) => (isFullKey(r) ? r : resolveUserRef(r, known).userKey));
+}
+
+/** --side NAME=USER[,USER…] with every user as a full key. */
+async function fullSides(o: Common, sides: string[]): Promise<string[]> {
+  return Promise.all(sides.map(async (s) => {
+    const m = /^([^=]+)=(.+)$/.exec(s);
+    return m ? `${m[1]}=${(await fullUserKeys(o, m[2]!.split(',').map((x) => x.trim()))).join(',')}` : s;
+  }));
+}
 const list = (v: string) => v.split(',').map((x) => x.trim()).filter((x) => x !== '');
 
 async function withOps<T>(o: Common, fn: (ops: ConvOps) => Promise<T>): Promise<T> {
@@ -46,6 +73,7 @@ type View = {
   current?: { reached: boolean; outcome: { winners: string[] }; explanation: { summary: string } };
   closing?: { outcome: { winners: string[] }; evaluatedAt: string; closer: string } | null;
   outcome?: { winners: string[] };
+  reason?: string;
 };
 
 function human(v: View): string {
@@ -63,7 +91,7 @@ export function addConvCommands(program: Command, io: Io, withCommon: (c: Comman
   withCommon(conv.command('new'))
     .description('start a conversation')
     .requiredOption('--topic <text>', 'what it is about')
-    .option('--with <userkey>', 'a participant\'s user key (repeatable; you are always in)', collect, [])
+    .option('--with <user>', 'a participant: user key, a unique prefix of a friend\'s key (4+ digits), or a friend\'s name (repeatable; you are always in)', collect, [])
     .requiredOption('--pattern <name>', 'discussion, announcement, invitation, poll, proposal or debate')
     .option('--method <name>', 'a built-in consensus method (kith method list)')
     .option('--param <k=v>', 'a method parameter (repeatable)', collect, [])
@@ -72,11 +100,12 @@ export function addConvCommands(program: Command, io: Io, withCommon: (c: Comman
     .option('--deadline <iso>', 'deadline, ISO 8601 (2026-12-24T18:00:00Z)')
     .option('--option <name>', 'poll: an option (repeatable)', collect, [])
     .option('--ballot <shape>', 'poll: choice, approve, ranking or scores (default choice)')
-    .option('--side <name=keys>', 'debate: NAME=USERKEY[,USERKEY] (twice)', collect, [])
+    .option('--side <name=users>', 'debate: NAME=USER[,USER] (twice; users as for --with)', collect, [])
     .option('--rounds <n>', 'debate: rounds of arguments', (v) => Number(v))
     .action(async (o: Common & { topic: string; with: string[]; pattern: string; method?: string; param: string[]; cel?: string; outcome?: string; deadline?: string; option: string[]; ballot?: string; side: string[]; rounds?: number }) => {
+      const [users, sides] = [await fullUserKeys(o, o.with), await fullSides(o, o.side)];
       const r = (await withOps(o, (ops) => ops.create({
-        topic: o.topic, with: o.with, pattern: o.pattern, params: o.param, options: o.option, sides: o.side,
+        topic: o.topic, with: users, pattern: o.pattern, params: o.param, options: o.option, sides,
         ...(o.method !== undefined ? { method: o.method } : {}), ...(o.cel !== undefined ? { cel: o.cel } : {}),
         ...(o.outcome !== undefined ? { outcome: o.outcome } : {}), ...(o.deadline !== undefined ? { deadline: o.deadline } : {}),
         ...(o.ballot !== undefined ? { ballot: o.ballot } : {}), ...(o.rounds !== undefined ? { rounds: o.rounds } : {}),
@@ -88,7 +117,7 @@ export function addConvCommands(program: Command, io: Io, withCommon: (c: Comman
     .description('the conversations on this node')
     .action(async (o: Common) => {
       const r = (await withOps(o, (ops) => ops.list())) as View[];
-      emit(o, r, r.length === 0 ? 'no conversations' : r.map((c) => `${c.id.slice(0, 12)}  ${(c.state ?? '').padEnd(6)} ${c.pattern.name.padEnd(12)} ${c.topic}${c.outcome ? `  → ${c.outcome.winners.join(', ') || '(none)'}` : ''}`).join('\n'));
+      emit(o, r, r.length === 0 ? 'no conversations' : r.map((c) => c.state === 'damaged' ? `${c.id.slice(0, 12)}  damaged: ${c.reason}` : `${c.id.slice(0, 12)}  ${(c.state ?? '').padEnd(6)} ${c.pattern.name.padEnd(12)} ${c.topic}${c.outcome ? `  → ${c.outcome.winners.join(', ') || '(none)'}` : ''}`).join('\n'));
     });
 
   withCommon(conv.command('show').argument('<id>', 'conversation id or a prefix of 8+ characters'))

@@ -17,7 +17,9 @@ import { displayName, effectiveConfig } from './daemon.js';
 import { defaultLabel } from './init.js';
 import { addNode } from './node-add.js';
 import { resolveConfigPath, resolveDataDir } from './paths.js';
+import { printable } from './printable.js';
 import type { NodeView, RevokeOutcome } from './roster-service.js';
+import { TELL_REVOKED_MS } from '../cluster/roster-service.js';
 
 interface Io {
   out(text: string): void;
@@ -58,7 +60,7 @@ export function addNodeCommands(program: Command, io: Io, withCommon: (c: Comman
     .description('this user\'s nodes as this node knows them, with their state')
     .action(async (o: Common) => {
       const { nodes } = (await runningAgent(resolveDataDir(o.dataDir)).call('GET', '/api/nodes')) as { nodes: NodeView[] };
-      emit(o, nodes, nodes.map((n) => `node ${String(n.nodeIndex).padEnd(3)} gen ${n.generation}  ${n.state.padEnd(9)}  "${n.label}"  ${n.nodeSignKey.slice(0, 16) || '-'}  ${n.endpoint ?? ''}${n.revokedAt ? `revoked ${n.revokedAt}` : ''}`).join('\n'));
+      emit(o, nodes, nodes.map((n) => `node ${String(n.nodeIndex).padEnd(3)} gen ${n.generation}  ${n.state.padEnd(9)}  "${printable(n.label)}"  ${n.nodeSignKey.slice(0, 16) || '-'}  ${printable(n.endpoint ?? '')}${n.revokedAt ? `revoked ${n.revokedAt}` : ''}`).join('\n'));
     });
 
   withCommon(node.command('revoke').argument('<index>', 'the node index (from `kith node list`)'))
@@ -81,6 +83,7 @@ export function addNodeCommands(program: Command, io: Io, withCommon: (c: Comman
       const phrase = parsePhrase(await readPhrase(o.phraseFile));
       if (toHex(userKeyOf(phrase)) !== id.userKey) throw new KithError('REVOCATION_INVALID', 'that seed phrase belongs to another user than this node\'s');
       const revocation = revokeNode(realClock, { phrase, nodeIndex, generation, reason: o.reason });
+      if (known) io.err(`Telling node ${nodeIndex} first (waiting up to ${TELL_REVOKED_MS / 1000} s for it to acknowledge), then every member…\n`);
       const r = (await agent.call('POST', '/api/nodes/revoke', { revocation: Buffer.from(revocation).toString('base64') })) as RevokeOutcome;
       emit(o, r, `node ${r.nodeIndex} (generation ${r.generation}) is revoked; ${r.members} member(s) told, ` +
         (r.toldRevokedNode ? 'and the revoked node acknowledged it.' : 'the revoked node did not answer (it is refused everywhere anyway).'));

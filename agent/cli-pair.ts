@@ -7,6 +7,7 @@ import { runningAgent } from './api-client.js';
 import { resolveDataDir } from './paths.js';
 import type { OfferView } from './pairing-service.js';
 import type { EnrollOutcome, FriendView, PairOutcome } from './roster-service.js';
+import { printable } from './printable.js';
 
 interface Io {
   out(text: string): void;
@@ -66,7 +67,7 @@ export function addPairCommands(program: Command, io: Io, withCommon: (c: Comman
         }
         if (view.result.kind === 'node') {
           const n: EnrollOutcome = view.result;
-          io.out(o.json ? JSON.stringify(n) + '\n' : `Added node ${n.nodeIndex} ("${n.label}") of this user; every member is being told.\n`);
+          io.out(o.json ? JSON.stringify(n) + '\n' : `Added node ${n.nodeIndex} ("${printable(n.label)}") of this user; every member is being told.\n`);
           return;
         }
         outcome = view.result;
@@ -80,7 +81,7 @@ export function addPairCommands(program: Command, io: Io, withCommon: (c: Comman
         }
       }
       const line = { friendUserKey: outcome.friendUserKey, friendName: outcome.friendName, safetyNumber: outcome.safetyNumber, nodes: outcome.nodes };
-      io.out(o.json ? JSON.stringify(line) + '\n' : `Paired with "${outcome.friendName}" (user ${outcome.friendUserKey.slice(0, 16)}…, ${outcome.nodes} node(s)).\nSafety number: ${outcome.safetyNumber}\n`);
+      io.out(o.json ? JSON.stringify(line) + '\n' : `Paired with "${printable(outcome.friendName)}" (user ${outcome.friendUserKey.slice(0, 16)}…, ${outcome.nodes} node(s)).\nSafety number: ${outcome.safetyNumber}\n`);
     });
 
   const friend = program.command('friend').description('the users this user paired with');
@@ -88,15 +89,15 @@ export function addPairCommands(program: Command, io: Io, withCommon: (c: Comman
     .description('friends (and blocked users)')
     .action(async (o: Common) => {
       const { friends } = (await runningAgent(resolveDataDir(o.dataDir)).call('GET', '/api/friends')) as { friends: FriendView[] };
-      io.out(o.json ? JSON.stringify(friends) + '\n' : (friends.length ? friends.map((f) => `${f.userKey.slice(0, 16)}  ${f.blocked ? 'BLOCKED' : `${f.nodes} node(s)`}  "${f.name}"  since ${f.since}`).join('\n') : 'no friends yet: `kith pair`') + '\n');
+      io.out(o.json ? JSON.stringify(friends) + '\n' : (friends.length ? friends.map((f) => `${f.userKey.slice(0, 16)}  ${f.blocked ? 'BLOCKED' : `${f.nodes} node(s)`}  "${printable(f.name)}"  since ${f.since}`).join('\n') : 'no friends yet: `kith pair`') + '\n');
     });
-  withCommon(friend.command('remove').argument('<user-key>', 'the friend\'s user key, or 8+ leading hex digits'))
+  withCommon(friend.command('remove').argument('<user>', 'the friend\'s user key, a unique prefix of it (4+ digits, as `friend list` shows), or their name'))
     .description('forget a friend: their nodes stop being members at once')
     .action(async (key: string, o: Common) => {
       const f = (await runningAgent(resolveDataDir(o.dataDir)).call('DELETE', `/api/friends/${encodeURIComponent(key)}`)) as FriendView;
-      io.out(o.json ? JSON.stringify(f) + '\n' : `removed "${f.name}" (${f.userKey.slice(0, 16)}…)\n`);
+      io.out(o.json ? JSON.stringify(f) + '\n' : `removed "${printable(f.name)}" (${f.userKey.slice(0, 16)}…)\n`);
     });
-  withCommon(friend.command('block').argument('<user-key>', 'a friend\'s user key (8+ leading digits), or any user\'s full key'))
+  withCommon(friend.command('block').argument('<user>', 'a friend\'s user key, unique prefix (4+ digits) or name, or any user\'s full key'))
     .description('no traffic of any kind with that user, and their later pairing attempts are refused')
     .action(async (key: string, o: Common) => {
       const f = (await runningAgent(resolveDataDir(o.dataDir)).call('POST', `/api/friends/${encodeURIComponent(key)}/block`)) as FriendView;

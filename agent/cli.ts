@@ -13,8 +13,10 @@ import { configDoc, loadConfigFile } from './config.js';
 import { runAgent } from './daemon.js';
 import { formatIdentity, viewIdentity } from './identity-view.js';
 import { initIdentity, readPhraseFile } from './init.js';
+import { undoNewDirOnFailure } from './fresh-dir.js';
 import { dataFiles, dirSizeBytes, resolveConfigPath, resolveDataDir } from './paths.js';
 import { PROFILE_NAMES, type ProfileName } from './profiles.js';
+import { printable } from './printable.js';
 import { readRuntimeRecord } from './runtime-file.js';
 import { versionLine } from './version.js';
 import { addMethodCommands } from './cli-method.js';
@@ -88,6 +90,14 @@ const PHRASE_WARNING = [
   'identity cannot be recovered. kith does not store it.',
 ];
 
+/** What `init --recover` says: the phrase gives these keys to every machine recovered with them. */
+export function sharedKeyWarning(nodeIndex: number, generation: number): string {
+  return `this machine now holds the keys of node ${nodeIndex} (generation ${generation}). If another machine still runs as that node, ` +
+    `the two share one key and each will be taken for the other: stop one of them. For an extra machine, run \`kith node add\` ` +
+    `(or init --recover --node <an index no machine uses>); to replace a machine for good, recover with --generation ${generation + 1} ` +
+    `and revoke the old one (\`kith node revoke ${nodeIndex} --generation ${generation}\`).`;
+}
+
 async function readPhrase(io: CliIo, file: string | undefined): Promise<string> {
   if (file !== undefined) return readPhraseFile(file);
   if (io.stdinIsTty) io.err('Enter your 24-word seed phrase, then press Enter and Ctrl-D:\n');
@@ -130,7 +140,8 @@ export function buildProgram(io: CliIo): Command {
     .option('--generation <g>', 'key generation of the node (raise it to replace the node\'s keys)', intArg('--generation', 0, MAX_INDEX), 0)
     .option('--roles <roles>', 'comma-separated roles: relay, access', 'relay,access')
     .option('--label <text>', 'name of this node shown to people (default: the host name)')
-    .action(async (o: CommonOpts & { recover?: boolean; phraseFile?: string; node: number; generation: number; roles: string; label?: string }) => {
+    // A failed init (a mistyped phrase, a phrase file that cannot be written) leaves no new data dir.
+    .action((o: CommonOpts & { recover?: boolean; phraseFile?: string; node: number; generation: number; roles: string; label?: string }) => undoNewDirOnFailure(resolveDataDir(o.dataDir), async () => {
       const dataDir = resolveDataDir(o.dataDir);
       const roles = parseRoles(o.roles);
       if (hasIdentity(dataDir)) throw new KithError('IDENTITY_EXISTS', `${dataDir} already has an identity (node.key); nothing was changed`);
@@ -147,7 +158,9 @@ export function buildProgram(io: CliIo): Command {
       });
       const view = viewIdentity(made.identity);
       if (o.recover) {
-        emit(io, o, { recovered: true, dataDir, ...view }, `Recovered node ${view.nodeIndex} of user ${view.userKey} in ${dataDir}`);
+        const warning = sharedKeyWarning(view.nodeIndex, view.generation);
+        io.err(`warning: ${warning}\n`);
+        emit(io, o, { recovered: true, dataDir, ...view, warning }, `Recovered node ${view.nodeIndex} of user ${view.userKey} in ${dataDir}`);
         return;
       }
       if (o.phraseFile !== undefined) {
@@ -158,7 +171,7 @@ export function buildProgram(io: CliIo): Command {
       emit(io, o, { created: true, dataDir, phrase: made.phrase, ...view },
         [...PHRASE_WARNING, '', made.phrase.split(' ').map((w, i) => `${String(i + 1).padStart(2)}. ${w}`).join('\n'), '',
           `Created node ${view.nodeIndex} of user ${view.userKey} in ${dataDir}`].join('\n'));
-    });
+    }));
 
   withCommon(program.command('id'))
     .description('show this node\'s identity: user key, node index, public keys, roles')
@@ -196,13 +209,14 @@ export function buildProgram(io: CliIo): Command {
         storeBytes: dirSizeBytes(files.store),
         cluster: (live?.['cluster'] as Record<string, unknown> | undefined) ?? null,
       };
-      const cl = status.cluster as { members?: number; alive?: number; publicEndpoint?: string | null; nat?: { type: string }; mapping?: { state: string }; nextWindow?: { start: string; port: number } | null; clock?: { offsetMs: number; errorMs: number; warning: string | null } } | null;
+      const cl = status.cluster as { roster?: { selfRevoked?: boolean }; members?: number; alive?: number; publicEndpoint?: string | null; nat?: { type: string }; mapping?: { state: string }; nextWindow?: { start: string; port: number } | null; clock?: { offsetMs: number; errorMs: number; warning: string | null } } | null;
       const human = [
         identity ? formatIdentity(identity) : privateOnly && hasIdentity(dataDir) ? 'identity      (readable by the kith user only)' : 'identity      none (run `kith init`)',
         live ? `agent         running, PID ${status.pid} (${status.runtime}), profile ${status.profile}`
           : record && privateOnly ? `agent         running, PID ${record.pid} (${record.runtime} ${record.version}), profile ${record.profile} (from agent.json; live details need the kith user)`
           : record ? `agent         PID ${record.pid} recorded but its API does not answer` : 'agent         not running',
         ...(live ? [`ports         cluster UDP ${status.clusterPort}, API 127.0.0.1:${status.apiPort}`] : []),
+        ...(cl?.roster?.selfRevoked ? ['revoked       this node was revoked by its user: it has left the cluster and contacts no one (see the log; `kith node add` makes a new node)'] : []),
         ...(cl ? [
           `members       ${cl.alive ?? 0} of ${cl.members ?? 0} alive`,
           `public        ${cl.publicEndpoint ?? 'unknown'} (NAT ${cl.nat?.type ?? 'unknown'}, mapping ${cl.mapping?.state ?? 'off'})`,
@@ -225,14 +239,14 @@ export function buildProgram(io: CliIo): Command {
     .action(async (o: CommonOpts & { config?: string; port?: number; apiPort?: number; profile?: ProfileName; initIfMissing?: boolean }) => {
       const dataDir = resolveDataDir(o.dataDir);
       const configPath = resolveConfigPath(o.config);
-      const agent = await runAgent({
+      const agent = await undoNewDirOnFailure(dataDir, () => runAgent({
         dataDir,
         ...(configPath !== undefined ? { configPath } : {}),
         ...(o.port !== undefined ? { port: o.port } : {}),
         ...(o.apiPort !== undefined ? { apiPort: o.apiPort } : {}),
         ...(o.profile !== undefined ? { profile: o.profile } : {}),
         initIfMissing: Boolean(o.initIfMissing),
-      });
+      }));
       await new Promise<void>((resolve) => {
         const shutdown = (signal: string) => {
           agent.log.info(`${signal}: shutting down`);
@@ -277,6 +291,9 @@ export function buildProgram(io: CliIo): Command {
 
 /** Runs the CLI; returns the exit status instead of exiting, so tests can call it. */
 export async function main(argv: string[], io: CliIo = processIo): Promise<number> {
+  // Everything kith creates is private unless written with an explicit mode: LevelDB creates its
+  // files with the umask, and they hold pair secrets (issue 18, weak spot 9).
+  process.umask(0o077);
   const program = buildProgram(io);
   const json = argv.includes('--json');
   try {
@@ -298,12 +315,14 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
       return e.code === 'USAGE' ? 2 : 1;
     }
     // An unexpected failure: say so without dumping internals that could hold secrets.
-    io.err(`error[INTERNAL]: ${(e as Error).message}\n  hint: this is a bug in kith; please report it with the command you ran\n`);
+    io.err(`error[INTERNAL]: ${printable((e as Error).message)}\n  hint: this is a bug in kith; please report it with the command you ran\n`);
     return 1;
   }
 }
 
 function report(io: CliIo, json: boolean, e: KithError): void {
   if (json) io.out(JSON.stringify({ error: e.toJSON() }) + '\n');
-  io.err(e.format() + '\n');
+  // A message may carry text from the network (a peer's reason, a label): each part escaped.
+  const lines = [`error[${e.code}]: ${printable(e.message)}`, ...e.details.map((d) => `  - ${printable(d)}`), `  hint: ${printable(e.hint)}`];
+  io.err(lines.join('\n') + '\n');
 }

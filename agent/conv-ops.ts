@@ -8,6 +8,7 @@ import { toHex } from '../core/hex.js';
 import type { BallotShape } from '../consensus/ballots.js';
 import { Conversations, parseUserKey, type ConversationView } from '../consensus/conversations.js';
 import { parseParamArgs, type MethodSpec } from '../consensus/method-spec.js';
+import { outcomeJson } from '../consensus/outcome.js';
 import { PATTERNS, type Conversation, type PatternName } from '../consensus/records.js';
 
 export interface ConvNewArgs {
@@ -69,7 +70,7 @@ export function viewJson(v: ConversationView) {
     state: v.closing ? 'closed' : 'open',
     messages: v.messages.map((m) => ({ hash: m.hash, author: m.authorHex, seq: m.seq, at: iso(m.atMs), kind: m.kind, data: plain(m.data) })),
     current: v.current,
-    closing: v.closing ? { hash: v.closing.hash, closer: toHex(v.closing.closer), evaluatedAt: iso(v.closing.evaluatedAtMs), outcome: JSON.parse(v.closing.outcome), messages: v.closing.messages } : null,
+    closing: v.closing ? { hash: v.closing.hash, closer: toHex(v.closing.closer), evaluatedAt: iso(v.closing.evaluatedAtMs), outcome: outcomeJson(v.closing.outcome), messages: v.closing.messages } : null,
   };
 }
 
@@ -80,8 +81,12 @@ function parseDeadline(s: string | undefined): number | undefined {
   return ms;
 }
 
-function methodOf(a: ConvNewArgs): MethodSpec {
-  if ((a.method === undefined) === (a.cel === undefined)) throw new KithError('USAGE', 'give exactly one of --method NAME or --cel EXPR');
+function methodOf(a: ConvNewArgs): MethodSpec | undefined {
+  if (a.method !== undefined && a.cel !== undefined) throw new KithError('USAGE', 'give one of --method NAME or --cel EXPR, not both');
+  if (a.method === undefined && a.cel === undefined) {
+    if (a.pattern === 'discussion') return undefined; // closes at its deadline, if any
+    throw new KithError('USAGE', 'give one of --method NAME or --cel EXPR');
+  }
   if (a.method !== undefined) return { kind: 'builtin', name: a.method, params: parseParamArgs(a.params ?? []) };
   return { kind: 'cel', reached: a.cel!, ...(a.outcome !== undefined ? { outcome: a.outcome } : {}) };
 }
@@ -100,25 +105,29 @@ export function localConvOps(convs: Conversations): ConvOps {
       if (!(PATTERNS as readonly string[]).includes(a.pattern)) throw new KithError('USAGE', `--pattern must be one of ${PATTERNS.join(', ')}`);
       if (a.ballot !== undefined && !['choice', 'approve', 'ranking', 'scores'].includes(a.ballot)) throw new KithError('USAGE', '--ballot must be choice, approve, ranking or scores');
       const deadlineMs = parseDeadline(a.deadline);
+      const method = methodOf(a);
       const conv = await convs.create({
         topic: a.topic,
         with: a.with.map(parseUserKey),
         pattern: a.pattern as PatternName,
-        method: methodOf(a),
+        ...(method !== undefined ? { method } : {}),
         ...(deadlineMs !== undefined ? { deadlineMs } : {}),
         options: a.options ?? [],
         ...(a.ballot !== undefined ? { ballot: a.ballot as BallotShape } : {}),
-        sides: sidesOf(a.sides ?? []),
+        ...(a.sides?.length ? { sides: sidesOf(a.sides) } : {}),
         ...(a.rounds !== undefined ? { rounds: a.rounds } : {}),
       });
       return summary(conv);
     },
     async list() {
       const out = [];
-      for (const c of await convs.list()) {
+      const report = await convs.listReport();
+      for (const c of report.conversations) {
         const closing = await convs.closing(c);
-        out.push({ ...summary(c), state: closing ? 'closed' : 'open', ...(closing ? { outcome: JSON.parse(closing.outcome) } : {}) });
+        out.push({ ...summary(c), state: closing ? 'closed' : 'open', ...(closing ? { outcome: outcomeJson(closing.outcome) } : {}) });
       }
+      // A conversation that cannot be read is listed as damaged, never hiding the others.
+      for (const d of report.damaged) out.push({ id: d.id, state: 'damaged', reason: d.reason });
       return out;
     },
     async show(id) {
@@ -175,7 +184,7 @@ export function localConvOps(convs: Conversations): ConvOps {
           }
       }
       const r = await convs.post(conv.id, kind, data);
-      return { posted: r.message.hash, closed: r.closing !== undefined, ...(r.closing ? { outcome: JSON.parse(r.closing.outcome) } : {}) };
+      return { posted: r.message.hash, closed: r.closing !== undefined, ...(r.closing ? { outcome: outcomeJson(r.closing.outcome) } : {}) };
     },
   };
 }

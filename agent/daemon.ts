@@ -2,35 +2,35 @@
 // identity, binds the cluster UDP socket and the local API, records where it listens, and tells
 // systemd it is ready. Everything opened is closed again, in reverse order, on stop or on a
 // failed start, so a failure never leaves a port bound or the store locked.
-import os from 'node:os';
-import { randomBytes } from 'node:crypto';
+// Everything it takes from the world comes from an AgentEnv (agent/env.ts): the real machine for
+// `kith run`, or a simulation in which many whole agents share one virtual clock and network.
 import fs from 'node:fs';
-import { realClock, type Clock } from '../core/clock.js';
-import { cryptoRng } from '../core/rng.js';
+import type { Hono } from 'hono';
+import { toHex } from '../core/hex.js';
+import type { Rng } from '../core/rng.js';
 import { KithError } from '../core/errors.js';
-import { ensurePrivateDir, readPrivateFile, writeFileAtomic } from '../core/files.js';
+import { readPrivateFile, writeFileAtomic } from '../core/files.js';
 import type { KvStore } from '../core/store.js';
-import { bindUdp, formatEndpoint, type UdpSocket } from '../core/udp.js';
+import { formatEndpoint, type UdpSocket } from '../core/udp.js';
 import { hasIdentity, loadIdentity, type NodeIdentity } from '../identity/keystore.js';
 import { parseRoles } from '../identity/certificate.js';
 import { createApi } from './api.js';
-import { osInterfaces, startCluster, isLoopback } from './cluster-service.js';
-import { createPortMapper } from './port-mapper.js';
-import { startRoster } from './roster-service.js';
-import { startPairing } from './pairing-service.js';
+import { isLoopback, startCluster, type ClusterService } from './cluster-service.js';
+import { realEnv, type AgentEnv } from './env.js';
+import { startRoster, type RosterService } from './roster-service.js';
+import { startPairing, type PairingService } from './pairing-service.js';
 import { Conversations } from '../consensus/conversations.js';
 import { dispatchConvOp, localConvOps } from './conv-ops.js';
 import { defaultConfig, loadConfigFile, type Config } from './config.js';
-import { serveHttp, type HttpServer } from './http-server.js';
+import type { HttpServer } from './http-server.js';
 import { viewIdentity } from './identity-view.js';
 import { initIdentity } from './init.js';
-import { openLevelStore } from './level-store.js';
 import { migrateStore } from './store-schema.js';
 import { createLogger, type Logger } from './log.js';
-import { createNotifier, type Notifier } from './notify.js';
-import { dataFiles, dirSizeBytes } from './paths.js';
+import type { Notifier } from './notify.js';
+import { dataFiles, dirSizeBytes, prepareDataDir } from './paths.js';
 import { PROFILES, type ProfileName } from './profiles.js';
-import { readRuntimeRecord, removeRuntimeRecord, writeRuntimeRecord } from './runtime-file.js';
+import { removeRuntimeRecord, withLockHolder, writeRuntimeRecord } from './runtime-file.js';
 import { RUNTIME, VERSION } from './version.js';
 
 export interface RunOptions {
@@ -49,12 +49,18 @@ export interface RunningAgent {
   clusterPort: number;
   apiPort: number;
   log: Logger;
+  /** The local API in-process: `app.fetch(new Request(...))` with `Authorization: Bearer <token>`. */
+  app: Hono;
+  token: string;
+  cluster: ClusterService;
+  roster: RosterService;
+  pairing: PairingService;
   stop(): Promise<void>;
 }
 
 /** The name friends see: the configured node label, else the OS user's name. */
-export function displayName(config: Config): string {
-  return config.node.label || os.userInfo().username;
+export function displayName(config: Config, userName: () => string = realEnv().userName): string {
+  return config.node.label || userName();
 }
 
 /** Resolves the config file plus flags into one Config. */
@@ -67,25 +73,22 @@ export function effectiveConfig(opts: RunOptions): Config {
 }
 
 /** Reads the API token, or creates one (32 random bytes, hex) in a 0600 file. */
-function loadOrCreateToken(file: string): string {
-  if (!fs.existsSync(file)) writeFileAtomic(file, randomBytes(32).toString('hex') + '\n', 0o600);
+function loadOrCreateToken(file: string, rng: Rng): string {
+  if (!fs.existsSync(file)) writeFileAtomic(file, toHex(rng.bytes(32)) + '\n', 0o600);
   const token = readPrivateFile(file, { missing: 'KEY_FILE_MISSING', permissions: 'KEY_FILE_PERMISSIONS' }, 'API token file').toString('utf8').trim();
   if (!/^[0-9a-f]{64}$/.test(token)) throw new KithError('KEY_FILE_CORRUPT', `API token file ${file} is corrupt`, { hint: `delete ${file}; the agent writes a new one on start` });
   return token;
 }
 
-export async function runAgent(opts: RunOptions, deps: { clock?: Clock; log?: Logger } = {}): Promise<RunningAgent> {
-  const clock = deps.clock ?? realClock;
+/** Runs an agent in `env` (the real machine unless told otherwise: any part may be replaced). */
+export async function runAgent(opts: RunOptions, given: Partial<AgentEnv> = {}): Promise<RunningAgent> {
+  const env: AgentEnv = { ...realEnv(), ...given };
+  const { clock, rng } = env;
   const config = effectiveConfig(opts);
-  const log = deps.log ?? createLogger(config.agent.logLevel);
+  const log = env.log ?? createLogger(config.agent.logLevel);
   const profile = PROFILES[config.agent.profile];
   const files = dataFiles(opts.dataDir);
-  ensurePrivateDir(opts.dataDir);
-
-  const running = readRuntimeRecord(files.runtime);
-  if (running !== undefined && running.pid !== process.pid) {
-    throw new KithError('AGENT_ALREADY_RUNNING', `an agent (PID ${running.pid}) already runs for ${opts.dataDir}`);
-  }
+  prepareDataDir(opts.dataDir, { needIdentity: !opts.initIfMissing, warn: (m) => log.warn(m) });
 
   const cleanups: (() => Promise<void> | void)[] = [];
   const closeAll = async (): Promise<void> => {
@@ -100,12 +103,12 @@ export async function runAgent(opts: RunOptions, deps: { clock?: Clock; log?: Lo
   };
 
   try {
-    const store: KvStore = await openLevelStore(files.store);
+    const store: KvStore = await env.openStore(files.store).catch((e) => Promise.reject(withLockHolder(e, files.runtime)));
     cleanups.push(() => store.close());
     await migrateStore(store, log);
 
     if (!hasIdentity(opts.dataDir) && opts.initIfMissing) {
-      const { identity } = initIdentity({ clock, rng: cryptoRng }, {
+      const { identity } = initIdentity({ clock, rng }, {
         dataDir: opts.dataDir,
         nodeIndex: 0,
         generation: 0,
@@ -117,32 +120,36 @@ export async function runAgent(opts: RunOptions, deps: { clock?: Clock; log?: Lo
     }
     if (!hasIdentity(opts.dataDir)) throw new KithError('IDENTITY_MISSING', `${opts.dataDir} has no identity`);
     const identity = loadIdentity(opts.dataDir);
-    const token = loadOrCreateToken(files.token);
+    const token = loadOrCreateToken(files.token, rng);
 
-    const udp: UdpSocket = await bindUdp({ host: config.cluster.host, port: config.cluster.port });
+    const udp: UdpSocket = await env.bindUdp({ host: config.cluster.host, port: config.cluster.port });
     cleanups.push(() => udp.close());
     // The cluster owns the socket: transport, membership, STUN, rendezvous. Until members are
     // added (cards, pairing), every initiation is from a stranger: dropped unanswered, counted.
     const mode = config.nat.portMapping;
-    const mapper = mode !== 'off' && !isLoopback(config.cluster.host) ? createPortMapper(mode, config.nat.gateway || undefined) : undefined;
-    const cluster = await startCluster({ clock, rng: cryptoRng, udp, store, log, interfaces: osInterfaces, ...(mapper ? { mapper } : {}) }, identity, config, profile);
+    const mapper = mode !== 'off' && !isLoopback(config.cluster.host) ? env.portMapper(mode, config.nat.gateway || undefined) : undefined;
+    const cluster = await startCluster({ clock, rng, udp, store, log, interfaces: env.interfaces, ...(mapper ? { mapper } : {}) }, identity, config, profile);
     cleanups.push(() => cluster.stop());
     const transport = cluster.node.transport;
     // Friends, own nodes and revocations: it registers with the cluster's services (the transport
     // refuses revoked nodes and blocked users; roster messages and members' states go to it).
-    const roster = await startRoster({ clock, store, identity, cluster, log, name: displayName(config) });
-    const pairing = startPairing({ clock, rng: cryptoRng, roster, log, host: config.cluster.host, defaultTtlMs: profile.pairOfferTtlMs });
+    const roster = await startRoster({ clock, store, identity, cluster, log, name: displayName(config, env.userName) });
+    const pairing = startPairing({
+      clock, rng, roster, log, host: config.cluster.host, defaultTtlMs: profile.pairOfferTtlMs,
+      tcp: env.tcp, interfaces: env.interfaces, discovery: env.discovery(config.cluster.host, clock, log),
+    });
     cleanups.push(() => pairing.stop());
 
     const startedAtMs = clock.wallTime();
     const convOps = localConvOps(new Conversations({
       store,
       clock,
-      rng: cryptoRng,
+      rng,
       signer: { userKey: identity.cert.userKey, signSecret: identity.keys.sign.secretKey, certBytes: identity.certBytes },
     }));
     const api = createApi({
       token,
+      listen: () => ({ host: config.api.host, port: http.port }),
       cluster,
       pairing,
       roster,
@@ -150,7 +157,7 @@ export async function runAgent(opts: RunOptions, deps: { clock?: Clock; log?: Lo
       identity: () => ({ ...viewIdentity(identity) }),
       status: async () => ({
         running: true,
-        pid: process.pid,
+        pid: env.pid,
         runtime: RUNTIME,
         version: VERSION,
         profile: config.agent.profile,
@@ -162,11 +169,11 @@ export async function runAgent(opts: RunOptions, deps: { clock?: Clock; log?: Lo
         identity: viewIdentity(identity),
       }),
     });
-    const http: HttpServer = await serveHttp(api, config.api.host, config.api.port);
+    const http: HttpServer = await env.serveApi(api, config.api.host, config.api.port);
     cleanups.push(() => http.close());
 
     writeRuntimeRecord(files.runtime, {
-      pid: process.pid,
+      pid: env.pid,
       runtime: RUNTIME,
       version: VERSION,
       startedAtMs,
@@ -174,9 +181,9 @@ export async function runAgent(opts: RunOptions, deps: { clock?: Clock; log?: Lo
       api: { host: config.api.host, port: http.port },
       profile: config.agent.profile,
     });
-    cleanups.push(() => removeRuntimeRecord(files.runtime, process.pid));
+    cleanups.push(() => removeRuntimeRecord(files.runtime, env.pid));
 
-    const notifier: Notifier = createNotifier({ clock, log, maxIntervalMs: profile.watchdogMaxIntervalMs });
+    const notifier: Notifier = env.notifier({ clock, log, maxIntervalMs: profile.watchdogMaxIntervalMs });
     cleanups.push(() => notifier.stopping());
     const where = `cluster UDP ${formatEndpoint(udp.local)}, API http://${config.api.host}:${http.port}`;
     notifier.ready(`serving ${where}`);
@@ -189,6 +196,11 @@ export async function runAgent(opts: RunOptions, deps: { clock?: Clock; log?: Lo
       clusterPort: udp.local.port,
       apiPort: http.port,
       log,
+      app: api,
+      token,
+      cluster,
+      roster,
+      pairing,
       stop() {
         stopping ??= closeAll();
         return stopping;

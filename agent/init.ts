@@ -5,7 +5,8 @@ import os from 'node:os';
 import type { Clock } from '../core/clock.js';
 import type { Rng } from '../core/rng.js';
 import { KithError, isKithError } from '../core/errors.js';
-import { ensurePrivateDir, readPrivateFile, writeFileAtomic } from '../core/files.js';
+import { readPrivateFile, writeFileAtomic } from '../core/files.js';
+import { prepareDataDir } from './paths.js';
 import type { Role } from '../identity/certificate.js';
 import { certifyNode } from '../identity/create.js';
 import { hasIdentity, loadIdentity, saveIdentity, type NodeIdentity } from '../identity/keystore.js';
@@ -39,7 +40,7 @@ export function initIdentity(deps: { clock: Clock; rng: Rng }, opts: InitOptions
   const phraseFile = opts.phrase === undefined ? opts.phraseFile : undefined;
   if (phraseFile !== undefined) writePhraseFile(phraseFile, phrase);
   try {
-    ensurePrivateDir(opts.dataDir);
+    prepareDataDir(opts.dataDir);
     const node = certifyNode(deps.clock, {
       phrase,
       nodeIndex: opts.nodeIndex,

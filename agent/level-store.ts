@@ -11,6 +11,8 @@
 // database has been closed and opened again: that recovery drops the tear, writes what came before
 // it into a table and starts a fresh log. Until a reopen succeeds, every write fails (DISK_FULL,
 // STORE_CORRUPT or STORE_FAILED) and none is acknowledged; reads go on meanwhile.
+import fs from 'node:fs';
+import path from 'node:path';
 import { Level } from 'level';
 import { KithError, type ErrorCode } from '../core/errors.js';
 import type { BatchOp, KvStore, RangeOptions } from '../core/store.js';
@@ -55,6 +57,28 @@ export function storeError(what: string, dir: string, e: unknown): KithError {
   return new KithError(kind, `store ${what} failed (${dir}): ${detail}`, { cause: e });
 }
 
+/**
+ * Takes group and other bits off the store dir and its files. LevelDB creates files with the
+ * process umask (the CLI sets 077); a store made before that, or by another program, may hold
+ * 0644 files with pair secrets in them (issue 18, weak spot 9).
+ */
+export function makeStorePrivate(dir: string): void {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const p of [dir, ...names.map((n) => path.join(dir, n))]) {
+    const st = fs.lstatSync(p, { throwIfNoEntry: false });
+    try {
+      if (st && !st.isSymbolicLink() && (st.mode & 0o077) !== 0) fs.chmodSync(p, st.mode & 0o700);
+    } catch {
+      /* not ours to change: the data dir's own check (agent/paths.ts) is what keeps others out */
+    }
+  }
+}
+
 export async function openLevelStore(dir: string, opts: { backend?: LevelBackend } = {}): Promise<KvStore & { readonly location: string }> {
   const db: LevelBackend = opts.backend ?? new Level<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view' });
   const open = async () => {
@@ -65,6 +89,7 @@ export async function openLevelStore(dir: string, opts: { backend?: LevelBackend
     }
   };
   await open();
+  if (!opts.backend) makeStorePrivate(dir);
 
   // 'open': writable. 'suspect': a write failed, the log may be torn: reopen before writing.
   // 'closed': a reopen failed: reopen before anything.

@@ -1,7 +1,9 @@
 // A tiny logger: one line per event on stderr with the syslog priority prefix journald reads
 // (<3> error, <4> warning, <6> info, <7> debug), left off on a terminal. pino's transports break inside Bun binaries
 // (docs/PLATFORM.md). Callers never pass secrets; keys are shown by their public half only.
+// Every message is one line: control characters (a peer's label, say) are escaped (printable.ts).
 import type { LogLevelName } from './config.js';
+import { printable } from './printable.js';
 
 const PRIORITY: Record<LogLevelName, number> = { error: 3, warn: 4, info: 6, debug: 7 };
 const ORDER: Record<LogLevelName, number> = { debug: 0, info: 1, warn: 2, error: 3 };
@@ -27,7 +29,7 @@ export function createLogger(
   prefix = wantsPriorityPrefix(process.stderr, process.env),
 ): Logger {
   const at = (l: LogLevelName) => (msg: string) => {
-    if (ORDER[l] >= ORDER[level]) write(`${prefix ? `<${PRIORITY[l]}>` : ''}${msg.replace(/\n/g, ' ')}\n`);
+    if (ORDER[l] >= ORDER[level]) write(`${prefix ? `<${PRIORITY[l]}>` : ''}${printable(msg)}\n`);
   };
   return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
 }

@@ -14,6 +14,8 @@
 // enrolled at the same moment through two different nodes that have not yet heard of each
 // other's new node could, which is why enrolling is one node at a time in practice.
 import type { Clock } from '../core/clock.js';
+import type { KvStore } from '../core/store.js';
+import { realTcp, type TcpNet } from '../core/tcp.js';
 import { KithError, isKithError } from '../core/errors.js';
 import { bytesEqual, toHex } from '../core/hex.js';
 import type { Rng } from '../core/rng.js';
@@ -30,9 +32,11 @@ import { revokes, verifyCertificate, type NodeCertificate } from '../identity/ce
 import type { NodeCard } from '../cluster/card.js';
 import { ensurePrivateDir } from '../core/files.js';
 import { openLevelStore } from './level-store.js';
-import { discoverOffer, runJoin } from './pair-net.js';
+import { runJoin } from '../cluster/pairing/frames.js';
+import { isLoopback } from '../cluster/cluster-service.js';
+import { discoverOffer } from './pair-net.js';
 import { dataFiles } from './paths.js';
-import { storeWelcome } from './roster-service.js';
+import { storeWelcome } from '../cluster/roster-store.js';
 
 export interface NodeAddOptions {
   dataDir: string;
@@ -57,7 +61,17 @@ export interface NodeAddResult {
   revocations: number;
 }
 
-export async function addNode(deps: { clock: Clock; rng: Rng; progress?: (line: string) => void }, opts: NodeAddOptions): Promise<NodeAddResult> {
+export interface NodeAddDeps {
+  clock: Clock;
+  rng: Rng;
+  progress?: (line: string) => void;
+  /** The environment (agent/env.ts); real TCP, LAN search and LevelDB when not given. */
+  tcp?: TcpNet;
+  findOffer?: (offer: number) => Promise<Endpoint>;
+  openStore?: (dir: string) => Promise<KvStore>;
+}
+
+export async function addNode(deps: NodeAddDeps, opts: NodeAddOptions): Promise<NodeAddResult> {
   const { clock, rng } = deps;
   const say = deps.progress ?? (() => undefined);
   if (hasIdentity(opts.dataDir)) throw new KithError('IDENTITY_EXISTS', `${opts.dataDir} already has an identity (node.key); \`kith node add\` needs an empty data dir`);
@@ -65,7 +79,7 @@ export async function addNode(deps: { clock: Clock; rng: Rng; progress?: (line: 
   const userKey = userKeyOf(phrase);
   const { code, endpoint: given } = parsePairTarget(opts.target);
   say(given ? `connecting to the offer at ${given.host}:${given.port}…` : `looking for offer ${code.offer} on the local network…`);
-  const endpoint = given ?? (await discoverOffer(clock, opts.host, code.offer));
+  const endpoint = given ?? (await findOffer(deps, opts.host, code.offer));
 
   let made: { node: CertifiedNode; card: NodeCard } | undefined;
   const init = new PairInitiator(code, {
@@ -79,7 +93,7 @@ export async function addNode(deps: { clock: Clock; rng: Rng; progress?: (line: 
   }, rng);
   let step;
   try {
-    step = await runJoin(clock, endpoint, init);
+    step = await runJoin(clock, deps.tcp ?? realTcp, endpoint, init);
   } catch (e) {
     if (isKithError(e, 'PAIR_REFUSED')) throw new KithError('NODE_ADD_FAILED', `the node refused: ${e.message}`, { cause: e });
     throw e;
@@ -90,7 +104,7 @@ export async function addNode(deps: { clock: Clock; rng: Rng; progress?: (line: 
 
   // Members and friends first, the key file last: an interrupted add leaves no identity behind.
   ensurePrivateDir(opts.dataDir);
-  const store = await openLevelStore(dataFiles(opts.dataDir).store);
+  const store = await (deps.openStore ?? openLevelStore)(dataFiles(opts.dataDir).store);
   let ownNodes = 0;
   try {
     const revoked = (c: NodeCertificate) => welcome.revocations.some((r) => revokes(r.revocation, c));
@@ -115,4 +129,12 @@ export async function addNode(deps: { clock: Clock; rng: Rng; progress?: (line: 
     userKey: toHex(userKey), nodeIndex, label: opts.label, ownNodes,
     friends: welcome.friends.filter((f) => f.state === 'friend').length, revocations: welcome.revocations.length,
   };
+}
+
+function findOffer(deps: NodeAddDeps, host: string, offer: number): Promise<Endpoint> {
+  if (deps.findOffer) return deps.findOffer(offer);
+  if (isLoopback(host)) {
+    return Promise.reject(new KithError('PAIR_NOT_FOUND', 'this node is bound to loopback and does not search the LAN: give the QR content (kith:pair?c=…&a=host:port)'));
+  }
+  return discoverOffer(deps.clock, offer);
 }

@@ -1,46 +1,35 @@
-// Carrying pairing messages (cluster/pairing/protocol.ts) between machines: length-prefixed
-// frames over TCP, and the LAN search that finds an offer from its number. Used by the agent's
-// pairing service and by `kith node add`, which runs before the new machine has an agent.
+// The real network of pairing: the LAN search that finds an offer from its number (UDP
+// multicast on node:dgram), as the PairDiscovery of cluster/pairing/pairing-service.ts and for
+// `kith node add`, which runs before the new machine has an agent. Frames and the joiner's side
+// are cluster/pairing/frames.ts; the helpers here put them on a plain node:net socket.
 //
-// Frames: u32 big-endian length (≤ 32 KiB), then the message. Discovery: a joiner sends
-// { t: "where", offer } to 239.255.70.75:5486 and the offer answers { t: "here", offer, port } to
-// the sender only (cluster/pairing/README.md).
+// Discovery: a joiner sends { t: "where", offer } to 239.255.70.75:5486 and the offer answers
+// { t: "here", offer, port } to the sender only (cluster/pairing/README.md). It is two datagrams,
+// needs no library and does not compete with avahi for port 5353; nothing is sent or listened
+// for unless an offer is open or a join is searching. Loopback agents never multicast.
 import dgram from 'node:dgram';
-import net from 'node:net';
+import type net from 'node:net';
 import type { Clock, Timer } from '../core/clock.js';
 import { decodeCanonical, encodeCanonical, type CborValue } from '../core/cbor.js';
 import { KithError } from '../core/errors.js';
+import type { Log } from '../core/log.js';
 import type { Endpoint } from '../core/udp.js';
-import type { PairInitiator, Step } from '../cluster/pairing/protocol.js';
-import { isLoopback } from './cluster-service.js';
+import { encodeFrame, FrameReader } from '../cluster/pairing/frames.js';
+import type { PairDiscovery } from '../cluster/pairing/pairing-service.js';
 
+export { MAX_FRAME, runJoin, STEP_TIMEOUT_MS } from '../cluster/pairing/frames.js';
 export const DISCOVERY_GROUP = '239.255.70.75';
 export const DISCOVERY_PORT = 5486;
-export const MAX_FRAME = 32 * 1024;
-export const STEP_TIMEOUT_MS = 15_000;
 const DISCOVERY_LIMITS = { maxBytes: 128, maxDepth: 2, maxItems: 16 };
 
-
-/** Length-prefixed frames (u32 big-endian) over a TCP socket, bounded in size. */
+/** Length-prefixed frames (u32 big-endian) over a node:net socket, bounded in size. */
 export function framed(sock: net.Socket, onFrame: (f: Uint8Array) => void, onBad: (why: string) => void): void {
-  let buf = Buffer.alloc(0);
-  sock.on('data', (d: Buffer) => {
-    buf = Buffer.concat([buf, d]);
-    while (buf.length >= 4) {
-      const n = buf.readUInt32BE(0);
-      if (n > MAX_FRAME) return onBad(`a frame of ${n} bytes`);
-      if (buf.length < 4 + n) return;
-      const f = new Uint8Array(buf.subarray(4, 4 + n));
-      buf = buf.subarray(4 + n);
-      onFrame(f);
-    }
-  });
+  const reader = new FrameReader(onFrame, onBad);
+  sock.on('data', (d: Buffer) => reader.push(new Uint8Array(d.buffer, d.byteOffset, d.byteLength)));
 }
 
 export function sendFrame(sock: net.Socket, f: Uint8Array): void {
-  const h = Buffer.alloc(4);
-  h.writeUInt32BE(f.length);
-  sock.write(Buffer.concat([h, f]));
+  sock.write(encodeFrame(f));
 }
 
 /** A discovery datagram as a map, or undefined (not ours: ignored, unanswered). */
@@ -54,12 +43,8 @@ export function readDiscovery(msg: Uint8Array): Record<string, CborValue> | unde
 }
 
 /** Finds offer `offer` on the LAN by multicast (5 tries, 400 ms apart); PAIR_NOT_FOUND otherwise. */
-export function discoverOffer(clock: Clock, host: string, offer: number): Promise<Endpoint> {
+export function discoverOffer(clock: Clock, offer: number): Promise<Endpoint> {
   return new Promise((resolve, reject) => {
-    if (isLoopback(host)) {
-      reject(new KithError('PAIR_NOT_FOUND', 'this agent is bound to loopback and does not search the LAN: give the QR content (kith:pair?c=…&a=host:port)'));
-      return;
-    }
     const s = dgram.createSocket('udp4');
     let tries = 0;
     let timer: Timer | undefined;
@@ -87,36 +72,38 @@ export function discoverOffer(clock: Clock, host: string, offer: number): Promis
   });
 }
 
-/** Runs the joiner's side against an offer's TCP endpoint; resolves with the last step (a result or a welcome). */
-export function runJoin(clock: Clock, endpoint: Endpoint, init: PairInitiator): Promise<Step> {
-  return new Promise<Step>((resolve, reject) => {
-    const sock = net.connect(endpoint.port, endpoint.host);
-    let settled = false;
-    const settle = (e?: KithError, r?: Step) => {
-      if (settled) return;
-      settled = true;
-      timer.cancel();
-      sock.end();
-      if (e) reject(e);
-      else resolve(r!);
-    };
-    let timer = clock.setTimer(STEP_TIMEOUT_MS, () => settle(new KithError('PAIR_FAILED', `the offer at ${endpoint.host}:${endpoint.port} stopped answering`)));
-    sock.on('error', (e: NodeJS.ErrnoException) => settle(new KithError(e.code === 'ECONNREFUSED' ? 'PAIR_EXPIRED' : 'PAIR_FAILED', `cannot reach the offer at ${endpoint.host}:${endpoint.port}: ${e.code ?? e.message}`)));
-    sock.on('close', () => settle(new KithError('PAIR_FAILED', 'the offer closed the connection')));
-    sock.on('connect', () => sendFrame(sock, init.start()));
-    framed(sock, (f) => {
-      timer.cancel();
-      timer = clock.setTimer(STEP_TIMEOUT_MS, () => settle(new KithError('PAIR_FAILED', 'the offer stopped answering')));
-      let step: Step;
+/** The multicast discovery as pairing's PairDiscovery: a responder while offers are open, and searches. */
+export function lanDiscovery(clock: Clock, log: Log): PairDiscovery {
+  let socket: dgram.Socket | undefined;
+  return {
+    async serve(portOf) {
+      if (socket) return;
+      const s = dgram.createSocket({ type: 'udp4', reuseAddr: true });
+      s.on('error', (e) => log.warn(`pairing discovery: ${e.message}`));
+      await new Promise<void>((resolve, reject) => {
+        s.once('error', reject);
+        s.bind(DISCOVERY_PORT, () => {
+          s.off('error', reject);
+          resolve();
+        });
+      });
       try {
-        step = init.receive(f);
+        s.addMembership(DISCOVERY_GROUP);
       } catch (e) {
-        settle(new KithError('PAIR_FAILED', `pairing: ${(e as Error).message}`));
-        return;
+        log.warn(`pairing discovery: cannot join ${DISCOVERY_GROUP}: ${(e as Error).message}; codes need the QR content`);
       }
-      if (step.send) sendFrame(sock, step.send);
-      if (step.result || step.welcome) settle(undefined, step);
-      else if (step.error) settle(step.error);
-    }, (why) => settle(new KithError('PAIR_FAILED', `the offer sent ${why}`)));
-  });
+      s.on('message', (msg, rinfo) => {
+        const m = readDiscovery(new Uint8Array(msg));
+        if (m?.['t'] !== 'where' || typeof m['offer'] !== 'number') return;
+        const port = portOf(m['offer']);
+        if (port !== undefined) s.send(encodeCanonical({ t: 'here', offer: m['offer'], port }), rinfo.port, rinfo.address);
+      });
+      socket = s;
+    },
+    stopServing() {
+      socket?.close();
+      socket = undefined;
+    },
+    find: (offer) => discoverOffer(clock, offer),
+  };
 }

@@ -5,6 +5,9 @@
 import os from 'node:os';
 import path from 'node:path';
 import fs from 'node:fs';
+import { KithError } from '../core/errors.js';
+import { ensurePrivateDir } from '../core/files.js';
+import { hasIdentity } from '../identity/keystore.js';
 
 export const SYSTEM_DATA_DIR = '/var/lib/kith';
 export const SYSTEM_CONFIG = '/etc/kith/config.toml';
@@ -42,6 +45,24 @@ export const dataFiles = (dataDir: string) => ({
   store: path.join(dataDir, 'store'),
   firstStartPhrase: path.join(dataDir, 'seed-phrase.txt'),
 });
+
+/** What a kith data dir may hold (with the atomic writes' temporary files): an existing dir of only these is ours. */
+const DATA_DIR_ENTRIES = ['node.key', 'api.token', 'agent.json', 'store', 'seed-phrase.txt'];
+const isOurs = (name: string) => DATA_DIR_ENTRIES.includes(name) || /^\.(node\.key|api\.token|agent\.json|seed-phrase\.txt)\.\d+\.\d+\.tmp$/.test(name);
+
+/**
+ * Readies the data dir before anything is written in it. With `needIdentity` (`kith run`
+ * without --init-if-missing) a dir without node.key is IDENTITY_MISSING before anything is
+ * created (issue 18, weak spot 11: a --data-dir pointing at /etc made /etc/store). Then a new dir
+ * is created 0700 and an existing one is checked: refused (DATA_DIR_UNSAFE) when it is another
+ * user's or others can write to it, tightened to 0700 when others could only read it and it holds
+ * only kith's files (weak spot 9), refused untouched when it holds anything else.
+ */
+export function prepareDataDir(dir: string, opts: { needIdentity?: boolean; warn?: (msg: string) => void } = {}): void {
+  if (opts.needIdentity && !hasIdentity(dir)) throw new KithError('IDENTITY_MISSING', `${dir} has no identity`);
+  const { tightenedFrom } = ensurePrivateDir(dir, { isOurs });
+  if (tightenedFrom !== undefined) opts.warn?.(`the data dir ${dir} had mode ${tightenedFrom.toString(8).padStart(4, '0')}: made it 0700`);
+}
 
 /** Total size in bytes of the files under a directory (0 if it does not exist). */
 export function dirSizeBytes(dir: string): number {

@@ -97,7 +97,7 @@ export function createPortMapper(mode: Exclude<PortMappingMode, 'off'>, gatewayO
   const ready = async (): Promise<RouterProtocol> => {
     if (proto) return proto;
     const gateway = gatewayOverride ?? defaultGateway();
-    if (!gateway) throw new KithError('PORT_MAPPING_FAILED', 'no IPv4 default gateway to ask for a port mapping');
+    if (!gateway) throw new KithError('PORT_MAPPING_NO_GATEWAY', 'no IPv4 default gateway to ask for a port mapping: none was tried');
     const failures: string[] = [];
     for (const name of order) {
       const p = name === 'natpmp' ? await natPmp(gateway) : await upnp(gateway);

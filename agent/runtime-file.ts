@@ -1,6 +1,10 @@
 // <data-dir>/agent.json: how the CLI finds the running agent of a data dir (its PID and ports).
 // Written after everything is bound, removed on clean shutdown; a stale one (dead PID) is ignored.
+// It never decides whether an agent may start: after a power cut its PID may belong to another
+// process (issue 18, weak spot 12). The store's LevelDB LOCK decides (agent/level-store.ts); the
+// record only names the PID in the error.
 import fs from 'node:fs';
+import { KithError, isKithError } from '../core/errors.js';
 import { writeFileAtomic } from '../core/files.js';
 
 export interface RuntimeRecord {
@@ -45,4 +49,11 @@ export function removeRuntimeRecord(file: string, pid: number): void {
   } catch {
     /* already gone */
   }
+}
+
+/** The store's AGENT_ALREADY_RUNNING (its LOCK is held), naming the PID agent.json records; other errors unchanged. */
+export function withLockHolder(e: unknown, file: string): unknown {
+  if (!isKithError(e, 'AGENT_ALREADY_RUNNING')) return e;
+  const r = readRuntimeRecord(file);
+  return r === undefined ? e : new KithError('AGENT_ALREADY_RUNNING', `${e.message} (PID ${r.pid}, ${r.runtime}, API port ${r.api.port})`, { cause: e });
 }

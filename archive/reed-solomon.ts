@@ -70,21 +70,35 @@ export function encodingMatrix(dataShards: number, totalShards: number): Matrix 
   return matMul(v, matInvert(v.slice(0, dataShards)));
 }
 
-/** out ^= coef · input, byte by byte (out = coef · input when first). */
+/** Scratch: the products of one coefficient with every 16-bit pair of bytes (128 KiB, rebuilt per pass). */
+const PAIR = new Uint16Array(FIELD * FIELD);
+/** Below this a pass goes byte by byte (building PAIR costs 64 Ki writes). */
+const PAIR_MIN_BYTES = 16 * 1024;
+
+/** out ^= coef · input (out = coef · input when first). */
 function mulAdd(coef: number, input: Uint8Array, out: Uint8Array, first: boolean): void {
   const n = input.length;
-  if (coef === 0) {
-    if (first) out.fill(0);
-    return;
-  }
+  if (first) out.fill(0);
+  if (coef === 0) return;
   if (coef === 1) {
-    if (first) out.set(input);
-    else for (let i = 0; i < n; i++) out[i]! ^= input[i]!;
+    for (let i = 0; i < n; i++) out[i]! ^= input[i]!;
     return;
   }
   const row = MUL.subarray(coef * FIELD, coef * FIELD + FIELD);
-  if (first) for (let i = 0; i < n; i++) out[i] = row[input[i]!]!;
-  else for (let i = 0; i < n; i++) out[i]! ^= row[input[i]!]!;
+  let start = 0;
+  if (n >= PAIR_MIN_BYTES && ((input.byteOffset | out.byteOffset) & 1) === 0) {
+    // Two bytes per lookup: measured 2-3× the byte loop on Node 20 (docs in archive/README.md).
+    for (let h = 0; h < FIELD; h++) {
+      const hi = row[h]! << 8;
+      for (let l = 0; l < FIELD; l++) PAIR[(h << 8) | l] = hi | row[l]!;
+    }
+    const half = n >> 1;
+    const in16 = new Uint16Array(input.buffer, input.byteOffset, half);
+    const out16 = new Uint16Array(out.buffer, out.byteOffset, half);
+    for (let i = 0; i < half; i++) out16[i]! ^= PAIR[in16[i]!]!;
+    start = half << 1;
+  }
+  for (let i = start; i < n; i++) out[i]! ^= row[input[i]!]!;
 }
 
 function combine(rows: Matrix, inputs: Uint8Array[], outputs: Uint8Array[]): void {

@@ -1,6 +1,8 @@
 // Transport costs, medians with a baseline from the same run:
 //  - CPU per side of a full handshake (Noise IKpsk2 + certificate checks + mac1), next to the
 //    cost of one node:crypto X25519 operation and the ops/s that gives (DESIGN: ≤ 1 ms per side);
+//  - CPU to read a stranger's initiation and drop it (what the identification budget under load
+//    spends per message, cluster/README.md §Receiving step 3), next to one X25519;
 //  - bytes of overhead per message, next to WireGuard's 32.
 //   node dist/bench/transport.js        node_modules/.bin/bun bench/transport.ts
 import { generateKeyPairSync, diffieHellman } from 'node:crypto';
@@ -80,6 +82,27 @@ function makePair() {
   };
 }
 
+/** CPU of one stranger initiation (valid mac1, unknown static key) read and dropped by a responder. */
+function strangerDropMs(): number[] {
+  const clock = new VirtualClock({ wallStartMs: Date.now() });
+  const bytes: Uint8Array[] = [];
+  const mallory = identity('bench-mallory');
+  const out: UdpSocket = { local: { host: '127.0.0.3', port: 3 }, send: (_to, d) => bytes.push(new Uint8Array(d)), onMessage() {}, close: async () => {} };
+  const tm = new Transport({ clock, rng: cryptoRng, socket: out }, { staticKey: mallory.dh, certBytes: mallory.cert });
+  tm.connect(tm.addPeer({ dhKey: A.dh.publicKey, psk: new Uint8Array(32), endpoint: { host: '127.0.0.1', port: 1 } }));
+  const quiet: UdpSocket = { local: { host: '127.0.0.1', port: 1 }, send() {}, onMessage() {}, close: async () => {} };
+  const ta = new Transport({ clock, rng: cryptoRng, socket: quiet }, { staticKey: A.dh, certBytes: A.cert });
+  const samples: number[] = [];
+  for (let i = 0; i < RUNS + 20; i++) {
+    clock.advance(1000); // never under load: every sample is read
+    const t0 = cpuMs();
+    ta.receive(bytes[0]!, { host: '127.0.0.3', port: 3 });
+    samples.push(cpuMs() - t0);
+  }
+  if (ta.stats.dropped['unknown-peer'] !== RUNS + 20) throw new Error('the stranger was not dropped as unknown');
+  return samples.slice(20);
+}
+
 function x25519OpMs(): number {
   const a = generateKeyPairSync('x25519');
   const b = generateKeyPairSync('x25519');
@@ -95,9 +118,11 @@ const samples = Array.from({ length: RUNS }, () => pairOfNodes.handshake());
 const init = median(samples.map((s) => s.initiatorMs));
 const resp = median(samples.map((s) => s.responderMs));
 const dh = median(Array.from({ length: 15 }, x25519OpMs));
+const stranger = median(strangerDropMs());
 console.log(`transport on ${runtime}: medians of ${RUNS} handshakes (baseline: one node:crypto X25519 op, cached KeyObjects, same process)`);
 console.log('| what | median | baseline | ratio | target |');
 console.log('|---|---|---|---|---|');
 console.log(`| handshake CPU, initiator (incl. the response it reads) | ${init.toFixed(3)} ms | ${dh.toFixed(3)} ms (${Math.round(1000 / dh)} X25519/s) | ${(init / dh).toFixed(1)}× | ≤ 1 ms: ${init <= 1 ? 'yes' : 'NO'} |`);
 console.log(`| handshake CPU, responder | ${resp.toFixed(3)} ms | ${dh.toFixed(3)} ms | ${(resp / dh).toFixed(1)}× | ≤ 1 ms: ${resp <= 1 ? 'yes' : 'NO'} |`);
+console.log(`| stranger's initiation read and dropped | ${stranger.toFixed(3)} ms | ${dh.toFixed(3)} ms | ${(stranger / dh).toFixed(1)}× | budget under load: 70/s = ${(70 * stranger).toFixed(1)} ms CPU/s |`);
 console.log(`| bytes of overhead per message | ${DATA_HEADER + TAG_BYTES} | WireGuard: 32 | ${((DATA_HEADER + TAG_BYTES) / 32).toFixed(2)}× | largest payload per datagram: ${MAX_PAYLOAD} |`);

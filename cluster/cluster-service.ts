@@ -17,6 +17,7 @@ import { deleteMember, loadMembers, memberSpecFor, saveMember, saveMemberRecord 
 import type { MembershipTiming, MemberView } from './membership.js';
 import { classifyNat, type NatClassification } from './nat.js';
 import { ClusterNode } from './node.js';
+import { loadInitiationTs } from './initiation-ts.js';
 import { Rendezvous, type PortMapper, type WindowParams } from './rendezvous.js';
 import type { RosterMembers } from './roster-service.js';
 import { StunClient } from './stun.js';
@@ -129,6 +130,10 @@ export async function startClusterService(deps: ClusterServiceDeps, identity: Cl
       selfRecord: (_b, rec) => log.info(`this node's endpoints: ${rec.endpoints.map((e) => `${e.kind} ${e.host}:${e.port}`).join(', ') || 'none'} (record ${rec.seq})`),
     },
   });
+  // Transport (issue 18 break 5): the last initiation timestamp accepted from each member is kept
+  // in the store, so an initiation captured earlier and replayed after a restart gets no answer.
+  // Set before the members are added below.
+  node.transport.setInitiationTsStore(await loadInitiationTs(store, (m) => log.warn(m)));
   const membership = node.membership;
   const port = udp.local.port;
   const mapper = deps.mapper;
@@ -226,7 +231,7 @@ export async function startClusterService(deps: ClusterServiceDeps, identity: Cl
       const id = membership.add(spec);
       rendezvous.plan();
       void runStun();
-      log.info(`added member ${id.slice(0, 12)}… (node ${card.cert.nodeIndex} "${card.cert.label}" of user ${toHex(card.cert.userKey).slice(0, 12)}…)`);
+      log.info(`added member ${who(id)} (node ${card.cert.nodeIndex} "${card.cert.label}" of user ${toHex(card.cert.userKey).slice(0, 12)}…)`);
       return { id, nodeSignKey: toHex(card.cert.signKey), userKey: toHex(card.cert.userKey), label: card.cert.label };
     },
     async removeUser(userKey) {

@@ -14,88 +14,26 @@
 //
 // Everything comes in through `deps`: Clock, Rng, the transport (a MemberLink) — so the same code
 // runs on real sockets and in a seeded simulation of many nodes.
+//
+// This file is SWIM's state machine: members, probe rounds, suspicion, what arrives. Its parts:
+//   gossip-queue.ts    state changes waiting to piggyback on pings and acks
+//   own-record.ts      this node's signed address record, and the addresses members see us at
+//   cluster-clock.ts   the NTP-style offset samples and the cluster clock
+//   membership-wire.ts the messages' encoding
 import type { Clock, Timer } from '../core/clock.js';
 import type { Rng } from '../core/rng.js';
 import type { Endpoint } from '../core/udp.js';
 import { bytesEqual, toHex } from '../core/hex.js';
 import type { NodeCertificate } from '../identity/certificate.js';
 import { MAX_PAYLOAD } from './transport.js';
-import type { PeerConfig } from './transport.js';
-import {
-  MAX_RECORD_ENDPOINTS, openAddressRecord, sameEndpoints, signAddressRecord,
-  type AddressRecord, type EndpointKind, type RecordEndpoint,
-} from './address-record.js';
+import { openAddressRecord, type AddressRecord, type EndpointKind, type RecordEndpoint } from './address-record.js';
+import { addSample, bestSample, clockSample, clusterClock, round1, type ClockSample } from './cluster-clock.js';
+import { GossipQueue } from './gossip-queue.js';
 import { MAX_GOSSIP, MAX_RECORDS, decodeMembership, encodeMembership, type Gossip, type MembershipMessage } from './membership-wire.js';
+import { OwnRecord, reflexiveEndpoints } from './own-record.js';
+import type { MemberLink, MemberSpec, MemberState, MemberView, MembershipEvents, MembershipTiming } from './membership-types.js';
 
-export type MemberState = 'alive' | 'suspect' | 'dead' | 'revoked';
-
-export interface MembershipTiming {
-  /** T: mean interval between probes of one member. */
-  probeIntervalMs: number;
-  /** How long a direct ping waits for its ack (the ping is re-sent twice within it). */
-  ackTimeoutMs: number;
-  /** How long pings through other members wait after that. */
-  indirectTimeoutMs: number;
-  /** Members asked to ping a silent member on our behalf (k). */
-  indirectProbes: number;
-  /** How long a suspect may stay silent before it is declared dead. */
-  suspicionMs: number;
-  /** Empty keepalives after this much silence on our side, to hold NAT mappings (0 = none): set
-   *  on the transport for every member (the transport alone defaults to none). */
-  keepaliveMs: number;
-  /** Longest pause between attempts to reach a dead member. */
-  reconnectMaxMs: number;
-}
-
-/** The operations membership needs from the transport (cluster/transport.ts implements them). */
-export interface MemberLink {
-  addPeer(cfg: PeerConfig): string;
-  removePeer(id: string): void;
-  send(id: string, payload: Uint8Array): void;
-  connect(id: string, endpoints?: readonly Endpoint[]): void;
-  peerInfo(id: string): { endpoint: Endpoint | undefined } | undefined;
-}
-
-/** What is known about a member when it is added (from its card, pairing, or the store). */
-export interface MemberSpec {
-  cert: NodeCertificate;
-  certBytes: Uint8Array;
-  psk: Uint8Array;
-  /** Secret from which this member's rendezvous windows are derived. */
-  rendezvousSecret: Uint8Array;
-  endpoints: readonly Endpoint[];
-  record?: Uint8Array;
-}
-
-export interface MemberView {
-  id: string;
-  nodeSignKey: string;
-  userKey: string;
-  nodeIndex: number;
-  label: string;
-  state: MemberState;
-  incarnation: number;
-  endpoint: string | null;
-  rttMs: number | null;
-  lastSeenMs: number | null;
-  clockOffsetMs: number | null;
-  clockErrorMs: number | null;
-  recordSeq: number | null;
-  endpoints: RecordEndpoint[];
-}
-
-export interface MembershipEvents {
-  state?(id: string, state: MemberState, previous: MemberState): void;
-  /** A member's newer signed address record was accepted (persist it). */
-  record?(id: string, bytes: Uint8Array, record: AddressRecord): void;
-  /** This node's own record changed (new endpoints). */
-  selfRecord?(bytes: Uint8Array, record: AddressRecord): void;
-}
-
-interface ClockSample {
-  offsetMs: number;
-  delayMs: number;
-}
+export type { MemberLink, MemberSpec, MemberState, MemberView, MembershipEvents, MembershipTiming } from './membership-types.js';
 
 interface Member {
   id: string;
@@ -130,18 +68,16 @@ interface OutstandingPing {
 }
 
 const STATE_RANK: Record<'alive' | 'suspect' | 'dead', number> = { alive: 0, suspect: 1, dead: 2 };
-const MAX_SAMPLES = 8;
 const MAX_OUTSTANDING = 4096;
 
 export class Membership {
   readonly stats = { pingsSent: 0, acksSent: 0, received: 0, dropped: 0, recordsAccepted: 0, recordsRejected: 0, falseSuspicionsRefuted: 0 };
   private readonly members = new Map<string, Member>();
   private readonly outstanding = new Map<number, OutstandingPing>();
-  private readonly gossipQueue: { g: Gossip; left: number }[] = [];
+  private readonly gossip = new GossipQueue();
   private nextSeq = 1;
   private inc: number;
-  private selfRecord: { bytes: Uint8Array; rec: AddressRecord } | undefined;
-  private readonly localEndpoints: Record<EndpointKind, RecordEndpoint[]> = { mapped: [], public: [], lan: [] };
+  private readonly own: OwnRecord;
   private stopped = false;
   readonly selfId: string;
 
@@ -161,9 +97,8 @@ export class Membership {
   ) {
     this.selfId = toHex(deps.self.cert.dhKey);
     this.inc = deps.incarnation ?? Math.floor(deps.clock.wallTime());
-    this.recordSeqFloor = deps.recordSeq ?? Math.floor(deps.clock.wallTime());
+    this.own = new OwnRecord(deps, deps.recordSeq ?? Math.floor(deps.clock.wallTime()));
   }
-  private recordSeqFloor: number;
 
   get incarnation(): number {
     return this.inc;
@@ -209,6 +144,9 @@ export class Membership {
     if (!m || m.state === 'revoked') return;
     this.cancelTimers(m);
     this.deps.link.removePeer(id);
+    // Its round trip and clock samples describe a member that is gone: shown no more.
+    m.rttMs = undefined;
+    m.samples = [];
     this.setState(m, 'revoked');
   }
 
@@ -283,15 +221,7 @@ export class Membership {
    * as 0), and an error bound from the round trips of the samples used.
    */
   clusterClock(): { offsetMs: number; errorMs: number; members: number } {
-    const best = [...this.members.values()].filter((m) => m.state === 'alive').map((m) => bestSample(m.samples)).filter((s): s is ClockSample => s !== undefined);
-    if (best.length === 0) return { offsetMs: 0, errorMs: 0, members: 0 };
-    const offsets = [0, ...best.map((s) => s.offsetMs)].sort((a, b) => a - b);
-    const errors = best.map((s) => s.delayMs / 2).sort((a, b) => a - b);
-    const mid = offsets.length >> 1;
-    const median = offsets.length % 2 ? offsets[mid]! : (offsets[mid - 1]! + offsets[mid]!) / 2;
-    const spread = offsets[offsets.length - 1]! - offsets[0]!;
-    // The error of a median of n estimates is at most the spread; usually the median round trip.
-    return { offsetMs: round1(median), errorMs: round1(Math.min(spread, errors[errors.length >> 1]!) + errors[0]!), members: best.length };
+    return clusterClock([...this.members.values()].filter((m) => m.state === 'alive').map((m) => bestSample(m.samples)).filter((s): s is ClockSample => s !== undefined));
   }
 
   /** Wall time corrected by the cluster's median offset: what rendezvous schedules use. */
@@ -303,13 +233,13 @@ export class Membership {
 
   /** Sets this node's endpoints of one kind (LAN interfaces, STUN results, a mapped port). */
   setLocalEndpoints(kind: EndpointKind, endpoints: readonly Endpoint[]): void {
-    this.localEndpoints[kind] = endpoints.map((e) => ({ kind, host: e.host, port: e.port }));
+    this.own.setLocal(kind, endpoints);
     this.refreshSelfRecord();
   }
 
   /** The endpoints this node publishes now. */
   ownEndpoints(): RecordEndpoint[] {
-    return this.selfRecord?.rec.endpoints ?? this.composeEndpoints();
+    return this.own.record?.rec.endpoints ?? this.own.compose(this.reflexiveEndpoints());
   }
 
   /**
@@ -317,44 +247,17 @@ export class Membership {
    * from the last three probe intervals (an address we had before a move fades out).
    */
   reflexiveEndpoints(): Endpoint[] {
-    const lanHosts = new Set(this.localEndpoints.lan.map((e) => e.host));
-    const fresh = this.deps.clock.now() - 3 * this.deps.timing.probeIntervalMs;
-    const reports = [...this.members.values()]
-      .filter((m) => m.seenUs && m.state === 'alive' && m.seenUsAtMs >= fresh && !lanHosts.has(m.seenUs.host))
-      .sort((a, b) => b.seenUsAtMs - a.seenUsAtMs);
-    const seen: Endpoint[] = [];
-    for (const m of reports) {
-      const e = m.seenUs!;
-      if (!seen.some((s) => s.host === e.host && s.port === e.port)) seen.push(e);
-    }
-    return seen;
-  }
-
-  private composeEndpoints(): RecordEndpoint[] {
-    const out: RecordEndpoint[] = [];
-    const add = (e: RecordEndpoint): void => {
-      if (out.length < MAX_RECORD_ENDPOINTS && !out.some((o) => o.host === e.host && o.port === e.port)) out.push(e);
-    };
-    for (const e of this.localEndpoints.mapped) add(e);
-    for (const e of this.localEndpoints.public) add(e);
-    for (const e of this.reflexiveEndpoints()) add({ kind: 'public', host: e.host, port: e.port });
-    for (const e of this.localEndpoints.lan) add(e);
-    return out;
+    const reports = [...this.members.values()].flatMap((m) => (m.seenUs && m.state === 'alive' ? [{ seenUs: m.seenUs, atMs: m.seenUsAtMs }] : []));
+    return reflexiveEndpoints(reports, this.own.lanHosts(), this.deps.clock.now() - 3 * this.deps.timing.probeIntervalMs);
   }
 
   /** Re-signs our record if our endpoints changed; then tells every member at once. */
   private refreshSelfRecord(): void {
     if (this.stopped) return;
-    const eps = this.composeEndpoints();
-    if (this.selfRecord && sameEndpoints(this.selfRecord.rec.endpoints, eps)) return;
-    const seq = Math.max(this.recordSeqFloor, (this.selfRecord?.rec.seq ?? 0) + 1);
-    this.recordSeqFloor = seq + 1;
-    const rec: AddressRecord = { dhKey: this.deps.self.cert.dhKey, seq, issuedAtMs: Math.floor(this.deps.clock.wallTime()), endpoints: eps };
-    const bytes = signAddressRecord(rec, this.deps.self.signSecret);
-    const first = this.selfRecord === undefined;
-    this.selfRecord = { bytes, rec };
-    this.deps.events?.selfRecord?.(bytes, rec);
-    if (first && this.members.size === 0) return;
+    const fresh = this.own.refresh(this.reflexiveEndpoints());
+    if (!fresh) return;
+    this.deps.events?.selfRecord?.(fresh.bytes, fresh.rec);
+    if (fresh.first && this.members.size === 0) return;
     // Our address changed: contact every member now (each ping carries the new record), and
     // retry the unreachable ones at once: they may be reachable from where we are now.
     for (const m of this.members.values()) {
@@ -519,18 +422,12 @@ export class Membership {
 
   /** Gossip entries and the records this member has not yet acknowledged from us. */
   private piggyback(m: Member): { gossip: Gossip[]; records: Uint8Array[]; recordIds: [string, number][] } {
-    const gossip: Gossip[] = [];
     // Gossip about a member goes to that member too: that is how a suspect learns to refute.
-    for (const q of this.gossipQueue) {
-      if (gossip.length >= MAX_GOSSIP) break;
-      gossip.push(q.g);
-      q.left--;
-    }
-    for (let i = this.gossipQueue.length - 1; i >= 0; i--) if (this.gossipQueue[i]!.left <= 0) this.gossipQueue.splice(i, 1);
+    const gossip = this.gossip.take(MAX_GOSSIP);
     const records: Uint8Array[] = [];
     const recordIds: [string, number][] = [];
     const candidates: [string, { bytes: Uint8Array; rec: AddressRecord }][] = [];
-    if (this.selfRecord) candidates.push([this.selfId, this.selfRecord]);
+    if (this.own.record) candidates.push([this.selfId, this.own.record]);
     for (const o of this.members.values()) if (o !== m && o.record && o.state !== 'revoked') candidates.push([o.id, o.record]);
     for (const [owner, r] of candidates) {
       if (records.length >= MAX_RECORDS) break;
@@ -542,11 +439,7 @@ export class Membership {
   }
 
   private enqueueGossip(g: Gossip): void {
-    const i = this.gossipQueue.findIndex((q) => bytesEqual(q.g.dh, g.dh));
-    if (i >= 0) this.gossipQueue.splice(i, 1);
-    // Each update rides on about 3·log2(n+1) messages (SWIM's λ log n).
-    this.gossipQueue.unshift({ g, left: Math.ceil(3 * Math.log2(this.members.size + 2)) });
-    if (this.gossipQueue.length > 64) this.gossipQueue.length = 64;
+    this.gossip.push(g, this.members.size);
   }
 
   // ------------------------------------------------------------------ receiving
@@ -581,10 +474,7 @@ export class Membership {
           const now = this.deps.clock.now();
           const t4 = this.deps.clock.wallTime();
           m.rttMs = now - out.sentMs;
-          // NTP: offset = ((t2 - t1) + (t3 - t4)) / 2, delay = (t4 - t1) - (t3 - t2).
-          const sample = { offsetMs: (msg.rx - out.sentWall + (msg.tx - t4)) / 2, delayMs: Math.max(0, t4 - out.sentWall - (msg.tx - msg.rx)) };
-          m.samples.push(sample);
-          if (m.samples.length > MAX_SAMPLES) m.samples.shift();
+          addSample(m.samples, clockSample(out.sentWall, msg.rx, msg.tx, t4));
           for (const [owner, seq] of out.records) if ((m.told.get(owner) ?? -1) < seq) m.told.set(owner, seq);
           if (out.onBehalfOf) {
             const req = this.members.get(out.onBehalfOf.requester);
@@ -648,8 +538,7 @@ export class Membership {
   private raiseIncarnation(m: Member, inc: number): void {
     if (inc <= m.inc) return;
     m.inc = inc;
-    const i = this.gossipQueue.findIndex((q) => bytesEqual(q.g.dh, m.spec.cert.dhKey));
-    if (i >= 0 && this.gossipQueue[i]!.g.inc < inc) this.gossipQueue.splice(i, 1);
+    this.gossip.dropOlder(m.spec.cert.dhKey, inc);
   }
 
   private applyGossip(g: Gossip): void {
@@ -751,11 +640,3 @@ export class Membership {
     for (const m of this.members.values()) this.cancelTimers(m);
   }
 }
-
-function bestSample(samples: readonly ClockSample[]): ClockSample | undefined {
-  let best: ClockSample | undefined;
-  for (const s of samples) if (!best || s.delayMs < best.delayMs) best = s;
-  return best;
-}
-
-const round1 = (x: number): number => Math.round(x * 10) / 10;

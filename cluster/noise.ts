@@ -238,11 +238,13 @@ export class IkHandshake {
   /**
    * Returns the payload; throws NoiseError for anything that does not authenticate, and then
    * leaves the state as it was, so that a forged message cannot spoil a handshake under way.
+   * `acceptStatic` sees the remote static key as soon as an `s` token is decrypted; false stops
+   * there (NoiseError, state restored) before the remaining DH work.
    */
-  readMessage(message: Uint8Array): Uint8Array {
+  readMessage(message: Uint8Array, acceptStatic?: (rs: Uint8Array) => boolean): Uint8Array {
     const saved = { ck: this.ss.ck, h: this.ss.h, cipher: this.ss.cipher, n: this.ss.cipher.n, re: this.re, rs: this.rs, next: this.next };
     try {
-      return this.readMessageUnsafe(message);
+      return this.readMessageUnsafe(message, acceptStatic);
     } catch (e) {
       Object.assign(this.ss, { ck: saved.ck, h: saved.h, cipher: saved.cipher });
       saved.cipher.n = saved.n;
@@ -253,7 +255,7 @@ export class IkHandshake {
     }
   }
 
-  private readMessageUnsafe(message: Uint8Array): Uint8Array {
+  private readMessageUnsafe(message: Uint8Array, acceptStatic?: (rs: Uint8Array) => boolean): Uint8Array {
     const tokens = this.messages[this.next++];
     if (tokens === undefined) throw new NoiseError('handshake already complete');
     let off = 0;
@@ -271,6 +273,7 @@ export class IkHandshake {
       } else if (t === 's') {
         const len = this.ss.cipher.hasKey() ? DHLEN + TAG_BYTES : DHLEN;
         this.rs = new Uint8Array(this.ss.decryptAndHash(take(len)));
+        if (acceptStatic && !acceptStatic(this.rs)) throw new NoiseError('static key refused');
       } else if (t === 'psk') this.ss.mixKeyAndHash(this.o.psk!);
       else this.mixDh(t);
     }

@@ -1,51 +1,31 @@
 // Reliable delivery over the datagram transport: messages of any size up to a limit, split into
 // fragments that fit one datagram, acknowledged per fragment, retransmitted (fast, from selective
 // acks, or on timeout with backoff), de-duplicated, and reassembled with bounded memory;
-// request/response on top.
-//
-// Sending is paced by a LEDBAT-like congestion window (RFC 6817): the window grows while the
-// queueing delay (the lowest of the last few RTTs, above the lowest RTT of the last ten minutes)
-// is under TARGET_DELAY_MS and shrinks in proportion when it is above, with slow start until
-// delay first builds up. A round trip is congestion when it lost more than LOSS_TOLERANCE of its
-// fragments, or ended with the queue at over twice the target (someone else is filling it). A
-// few losses on a path whose queue is ours and short (radio, a lossy last mile) are just
-// retransmitted; loss-driven AIMD would collapse to a few percent of such a link. Congestion cuts
-// the window to CONGESTION_BETA of itself, once per RTT.
-//
-// Frames ride inside transport data payloads (cluster/README.md, "Reliable delivery"):
-//   DATA  type 1 | flags u8 (1 = request, 2 = response, 4 = stream) | msgId u32 | reqId u32 | index u16 | count u16 | bytes
-//   ACK   type 2 | n u8 | n × (msgId u32 | index u16)
+// request/response on top. This file is the sender's state machine and the dispatch of what
+// arrives; the parts it is made of are each in their own file:
+//   reliable-wire.ts   the DATA and ACK frames (cluster/README.md, "Reliable delivery")
+//   rtt.ts             the RTT estimate and retransmission timeout (RFC 6298)
+//   congestion.ts      the LEDBAT-like congestion window (RFC 6817)
+//   loss-detection.ts  fragments in flight and fast-retransmit loss detection
+//   reassembly.ts      reassembly and duplicate suppression on the receiving side
 import type { Clock, Timer } from '../core/clock.js';
 import { SECOND } from '../core/clock.js';
 import type { Rng } from '../core/rng.js';
 import { KithError } from '../core/errors.js';
-import { MAX_PAYLOAD } from './transport.js';
+import { CongestionWindow } from './congestion.js';
+import { Flight } from './loss-detection.js';
+import { Reassembly } from './reassembly.js';
+import {
+  FLAG_REQUEST, FLAG_RESPONSE, FLAG_STREAM, FRAME_ACK, MAX_ACKS_PER_FRAME, decodeFrame, encodeAckFrame, encodeDataFrames,
+  type DataFrame,
+} from './reliable-wire.js';
+import { RttEstimator } from './rtt.js';
 
-export const FRAME_DATA = 1;
-export const FRAME_ACK = 2;
-export const DATA_FRAME_HEADER = 14;
-export const MAX_FRAGMENT = MAX_PAYLOAD - DATA_FRAME_HEADER;
-const FLAG_REQUEST = 1;
-const FLAG_RESPONSE = 2;
-/** A message of a stream (cluster/stream.ts): it goes to the stream handler, not onMessage. */
-const FLAG_STREAM = 4;
-const MAX_ACKS_PER_FRAME = Math.floor((MAX_PAYLOAD - 2) / 6);
-/** Queueing delay the window aims for: low enough not to hurt interactive traffic on the link. */
-export const TARGET_DELAY_MS = 25;
-const MIN_CWND = 2;
-const INITIAL_CWND = 4;
-/** Slow start stops here at the latest (≈ 300 kB in flight). */
-const INITIAL_SSTHRESH = 256;
+export { DATA_FRAME_HEADER, FRAME_ACK, FRAME_DATA, MAX_FRAGMENT } from './reliable-wire.js';
+export { CONGESTION_BETA, LOSS_TOLERANCE, TARGET_DELAY_MS } from './congestion.js';
+
 /** Acknowledgements repeated from earlier ACK frames in each new one. */
 const REPEATED_ACKS = 8;
-/** Fraction of a round trip's fragments that may be lost before the loss counts as congestion. */
-export const LOSS_TOLERANCE = 0.05;
-/** The window after a congestion signal, as a fraction of itself (CUBIC's β; RFC 6817 uses 0.5). */
-export const CONGESTION_BETA = 0.7;
-/** RTT samples in the "current delay" filter (RFC 6817 §3.4.2: the minimum of the last few). */
-const CURRENT_DELAY_SAMPLES = 4;
-/** The base RTT is the minimum over this many one-minute buckets (RFC 6817's BASE_HISTORY). */
-const BASE_HISTORY_MINUTES = 10;
 
 export interface ReliableOptions {
   /** Largest message, in bytes. */
@@ -100,57 +80,25 @@ interface OutMessage {
   reject: (e: Error) => void;
 }
 
-interface InMessage {
-  count: number;
-  flags: number;
-  reqId: number;
-  parts: (Uint8Array | undefined)[];
-  received: number;
-  bytes: number;
-}
+type Sending = { msg: OutMessage; frag: OutFragment };
 
+/** Everything about one peer: the sender's messages and path, and the receiver's reassembly. */
 interface PeerState {
   nextId: number;
   out: Map<number, OutMessage>;
-  sendQueue: { msg: OutMessage; frag: OutFragment }[];
+  sendQueue: Sending[];
   inFlight: number;
   inFlightBytes: number;
-  cwnd: number;
-  ssthresh: number;
-  srttMs: number | undefined;
-  rttvarMs: number;
-  rtoMs: number;
-  incoming: Map<number, InMessage>;
-  reassemblyBytes: number;
-  done: Set<number>;
-  doneOrder: number[];
+  rtt: RttEstimator;
+  window: CongestionWindow;
+  /** Fragments in flight, in transmission order. */
+  flight: Flight<Sending>;
+  lastAckMs: number;
+  inbox: Reassembly;
   pendingAcks: [number, number][];
   /** The last acknowledgements sent, repeated in the next ACK frame (a lost ACK is not a loss). */
   recentAcks: [number, number][];
   ackTimer: Timer | undefined;
-  sendSeq: number;
-  /** Fragments in flight, in transmission order. */
-  flight: { msg: OutMessage; frag: OutFragment }[];
-  lastCutMs: number;
-  /** Lowest RTT per minute, newest last (at most BASE_HISTORY_MINUTES). */
-  baseHistory: { minute: number; minMs: number }[];
-  baseRttMs: number;
-  recentRtts: number[];
-  queueDelayMs: number;
-  slowStart: boolean;
-  lastAckMs: number;
-  /** The current round trip: it ends when a fragment sent at or after roundEndSeq is acknowledged. */
-  roundEndSeq: number;
-  roundAcked: number;
-  roundLost: number;
-}
-
-/** What a peer's state knows about its path; a new peer and a roamed one start from this. */
-function freshPath(initialRtoMs: number): Pick<PeerState, 'cwnd' | 'ssthresh' | 'slowStart' | 'srttMs' | 'rttvarMs' | 'rtoMs' | 'baseHistory' | 'baseRttMs' | 'recentRtts' | 'queueDelayMs' | 'lastCutMs'> {
-  return {
-    cwnd: INITIAL_CWND, ssthresh: INITIAL_SSTHRESH, slowStart: true, srttMs: undefined, rttvarMs: 0, rtoMs: initialRtoMs,
-    baseHistory: [], baseRttMs: Infinity, recentRtts: [], queueDelayMs: 0, lastCutMs: -Infinity,
-  };
 }
 
 export type MessageHandler = (peer: string, payload: Uint8Array, respond: ((response: Uint8Array) => Promise<void>) | undefined) => void;
@@ -209,7 +157,7 @@ export class Reliable {
   /** The congestion state towards a peer (diagnostics and benchmarks); undefined before any traffic. */
   pathInfo(peer: string): { cwnd: number; inFlight: number; srttMs: number | undefined; baseRttMs: number; queueDelayMs: number; slowStart: boolean } | undefined {
     const s = this.peers.get(peer);
-    return s && { cwnd: s.cwnd, inFlight: s.inFlight, srttMs: s.srttMs, baseRttMs: s.baseRttMs, queueDelayMs: s.queueDelayMs, slowStart: s.slowStart };
+    return s && { cwnd: s.window.cwnd, inFlight: s.inFlight, srttMs: s.rtt.srttMs, baseRttMs: s.window.baseRttMs, queueDelayMs: s.window.queueDelayMs, slowStart: s.window.slowStart };
   }
 
   /**
@@ -218,7 +166,9 @@ export class Reliable {
    */
   pathChanged(peer: string): void {
     const s = this.peers.get(peer);
-    if (s) Object.assign(s, freshPath(this.o.initialRtoMs));
+    if (!s) return;
+    s.rtt.reset();
+    s.window.resetPath();
   }
 
   /** Forgets a peer: pending sends and requests fail with DELIVERY_FAILED. */
@@ -234,15 +184,16 @@ export class Reliable {
     let s = this.peers.get(peer);
     if (!s) {
       s = {
-        ...freshPath(this.o.initialRtoMs),
-        nextId: this.deps.rng.below(2 ** 32), out: new Map(), sendQueue: [], inFlight: 0, inFlightBytes: 0, incoming: new Map(), reassemblyBytes: 0,
-        done: new Set(), doneOrder: [], pendingAcks: [], recentAcks: [], ackTimer: undefined, sendSeq: 0, flight: [],
-        lastAckMs: this.deps.clock.now(), roundEndSeq: 0, roundAcked: 0, roundLost: 0,
+        nextId: this.deps.rng.below(2 ** 32), out: new Map(), sendQueue: [], inFlight: 0, inFlightBytes: 0,
+        rtt: new RttEstimator(this.o), window: new CongestionWindow(), flight: new Flight(), lastAckMs: this.deps.clock.now(),
+        inbox: new Reassembly(this.o), pendingAcks: [], recentAcks: [], ackTimer: undefined,
       };
       this.peers.set(peer, s);
     }
     return s;
   }
+
+  // ------------------------------------------------------------------ sending
 
   private enqueue(peer: string, payload: Uint8Array, flags: number, reqId: number): { id: number; done: Promise<void> } {
     if (payload.length > this.o.maxMessageBytes) {
@@ -254,29 +205,16 @@ export class Reliable {
     }
     const id = s.nextId;
     s.nextId = (s.nextId + 1) >>> 0;
-    const count = Math.max(1, Math.ceil(payload.length / MAX_FRAGMENT));
-    if (count > 0xffff) throw new RangeError('message needs more than 65535 fragments');
-    const frags: OutFragment[] = [];
-    for (let i = 0; i < count; i++) {
-      const part = payload.subarray(i * MAX_FRAGMENT, Math.min(payload.length, (i + 1) * MAX_FRAGMENT));
-      const bytes = new Uint8Array(DATA_FRAME_HEADER + part.length);
-      const v = new DataView(bytes.buffer);
-      bytes[0] = FRAME_DATA;
-      bytes[1] = flags;
-      v.setUint32(2, id);
-      v.setUint32(6, reqId);
-      v.setUint16(10, i);
-      v.setUint16(12, count);
-      bytes.set(part, DATA_FRAME_HEADER);
-      frags.push({ index: i, bytes, acked: false, sentAtMs: 0, retries: 0, timer: undefined, queued: true, sendSeq: -1 });
-    }
+    const frags: OutFragment[] = encodeDataFrames(payload, id, flags, reqId).map((bytes, index) => (
+      { index, bytes, acked: false, sentAtMs: 0, retries: 0, timer: undefined, queued: true, sendSeq: -1 }
+    ));
     let resolve!: () => void;
     let reject!: (e: Error) => void;
     const done = new Promise<void>((res, rej) => {
       resolve = res;
       reject = rej;
     });
-    const msg: OutMessage = { id, size: payload.length, frags, unacked: count, resolve, reject };
+    const msg: OutMessage = { id, size: payload.length, frags, unacked: frags.length, resolve, reject };
     s.out.set(id, msg);
     s.inFlightBytes += payload.length;
     for (const f of frags) s.sendQueue.push({ msg, frag: f });
@@ -286,7 +224,7 @@ export class Reliable {
 
   /** Sends queued fragments while the congestion window has room. */
   private pump(peer: string, s: PeerState): void {
-    while (s.inFlight < Math.floor(s.cwnd) && s.sendQueue.length > 0) {
+    while (s.inFlight < Math.floor(s.window.cwnd) && s.sendQueue.length > 0) {
       const { msg, frag } = s.sendQueue.shift()!;
       frag.queued = false;
       if (frag.acked || !s.out.has(msg.id)) continue;
@@ -296,12 +234,11 @@ export class Reliable {
 
   private transmit(peer: string, s: PeerState, msg: OutMessage, frag: OutFragment): void {
     frag.sentAtMs = this.deps.clock.now();
-    frag.sendSeq = s.sendSeq++;
-    s.flight.push({ msg, frag });
+    s.flight.sent({ msg, frag });
     s.inFlight++;
     this.stats.sent++;
     this.deps.link.send(peer, frag.bytes);
-    const rto = Math.min(this.o.maxRtoMs, s.rtoMs * 2 ** frag.retries);
+    const rto = Math.min(this.o.maxRtoMs, s.rtt.rtoMs * 2 ** frag.retries);
     frag.timer = this.deps.clock.setTimer(rto, () => this.onTimeout(peer, s, msg, frag));
   }
 
@@ -309,13 +246,9 @@ export class Reliable {
     frag.timer = undefined;
     if (frag.acked || !s.out.has(msg.id)) return;
     s.inFlight--;
-    this.removeFromFlight(s, frag);
-    s.roundLost++; // counted towards the round's loss rate (countRound)
-    // Nothing acknowledged for two timeouts: the path stalled or changed; start again small.
-    if (this.deps.clock.now() - s.lastAckMs > 2 * s.rtoMs) {
-      s.cwnd = MIN_CWND;
-      s.slowStart = true;
-    }
+    s.flight.remove(frag);
+    s.window.lost(1);
+    if (this.deps.clock.now() - s.lastAckMs > 2 * s.rtt.rtoMs) s.window.stalled();
     if (this.requeue(peer, s, msg, frag)) this.pump(peer, s);
   }
 
@@ -332,80 +265,16 @@ export class Reliable {
     return true;
   }
 
-  /** Shrinks the window to CONGESTION_BETA of itself and ends slow start, at most once per RTT. */
-  private congestion(s: PeerState): void {
-    s.slowStart = false;
-    const now = this.deps.clock.now();
-    if (now - s.lastCutMs < (s.srttMs ?? this.o.initialRtoMs)) return;
-    s.lastCutMs = now;
-    s.ssthresh = Math.max(MIN_CWND, Math.floor(s.cwnd * CONGESTION_BETA));
-    s.cwnd = s.ssthresh;
-  }
-
-  /**
-   * Counts an acknowledged fragment towards its round. At the round's end, a round that lost more
-   * than LOSS_TOLERANCE of its fragments, or ended with the queue at over twice the target (a
-   * queue someone else keeps full, which the additive decrease would take many RTTs to leave), is
-   * congestion.
-   */
-  private countRound(s: PeerState, sendSeq: number): void {
-    s.roundAcked++;
-    if (sendSeq < s.roundEndSeq) return;
-    const lost = s.roundLost;
-    // Three losses at least: at a 1% random loss rate a window of 30 loses two in 4% of its
-    // round trips, three in 0.4%.
-    if ((lost >= 3 && lost > LOSS_TOLERANCE * (s.roundAcked + lost)) || s.queueDelayMs > 2 * TARGET_DELAY_MS) this.congestion(s);
-    s.roundEndSeq = s.sendSeq;
-    s.roundAcked = 0;
-    s.roundLost = 0;
-  }
-
-  /** Takes an RTT sample into the base history (per minute) and the current-delay filter. */
-  private sampleDelay(s: PeerState, rttMs: number): void {
-    const minute = Math.floor(this.deps.clock.now() / 60_000);
-    const last = s.baseHistory[s.baseHistory.length - 1];
-    if (last && last.minute === minute) last.minMs = Math.min(last.minMs, rttMs);
-    else s.baseHistory.push({ minute, minMs: rttMs });
-    // Recomputed over the buckets only when the oldest minute leaves (once a minute at most).
-    if (s.baseHistory.length > BASE_HISTORY_MINUTES) {
-      s.baseHistory.shift();
-      s.baseRttMs = Math.min(...s.baseHistory.map((b) => b.minMs));
-    } else s.baseRttMs = Math.min(s.baseRttMs, rttMs);
-    s.recentRtts.push(rttMs);
-    if (s.recentRtts.length > CURRENT_DELAY_SAMPLES) s.recentRtts.shift();
-    s.queueDelayMs = Math.min(...s.recentRtts) - s.baseRttMs;
-  }
-
-  /** LEDBAT-style window update for one acknowledged fragment with an RTT sample (or none). */
-  private grow(s: PeerState, rttMs: number | undefined): void {
-    if (rttMs !== undefined) this.sampleDelay(s, rttMs);
-    if (s.slowStart && s.queueDelayMs < TARGET_DELAY_MS / 2 && s.cwnd < s.ssthresh) {
-      s.cwnd += 1;
-      return;
-    }
-    s.slowStart = false;
-    const offTarget = (TARGET_DELAY_MS - s.queueDelayMs) / TARGET_DELAY_MS;
-    s.cwnd = Math.max(MIN_CWND, s.cwnd + Math.max(-1, offTarget) / s.cwnd);
-  }
-
-  private removeFromFlight(s: PeerState, frag: OutFragment): void {
-    const i = s.flight.findIndex((x) => x.frag === frag);
-    if (i >= 0) s.flight.splice(i, 1);
-  }
-
-  /**
-   * Fast retransmit from selective acks: a fragment still unacknowledged while three fragments
-   * sent after it have been acknowledged is taken as lost and sent again at once.
-   */
+  /** Fast retransmit: fragments the flight takes as lost once `ackedSeq` was acknowledged. */
   private detectLosses(peer: string, s: PeerState, ackedSeq: number): void {
-    const lost = s.flight.filter((x) => !x.frag.acked && x.frag.sendSeq < ackedSeq - 3);
+    const lost = s.flight.lostBefore(ackedSeq);
     if (lost.length === 0) return;
-    s.roundLost += lost.length;
+    s.window.lost(lost.length);
     for (const { msg, frag } of lost) {
       frag.timer?.cancel();
       frag.timer = undefined;
       s.inFlight--;
-      this.removeFromFlight(s, frag);
+      s.flight.remove(frag);
       // A message already failed by an earlier fragment of this batch is gone from s.out.
       if (s.out.has(msg.id)) this.requeue(peer, s, msg, frag);
     }
@@ -422,7 +291,7 @@ export class Reliable {
     s.out.delete(msg.id);
     s.inFlightBytes -= msg.size;
     s.sendQueue = s.sendQueue.filter((q) => q.msg !== msg);
-    s.flight = s.flight.filter((q) => q.msg !== msg);
+    s.flight.removeWhere((q) => q.msg === msg);
     msg.reject(new KithError('DELIVERY_FAILED', why));
   }
 
@@ -431,30 +300,22 @@ export class Reliable {
     const frag = msg?.frags[index];
     if (!msg || !frag || frag.acked) return;
     frag.acked = true;
-    s.lastAckMs = this.deps.clock.now();
+    const now = this.deps.clock.now();
+    s.lastAckMs = now;
     let sample: number | undefined;
     if (frag.timer) {
       frag.timer.cancel();
       frag.timer = undefined;
       s.inFlight--;
-      // RFC 6298 RTT estimate, from fragments sent once only (Karn's rule).
+      // RTT samples from fragments sent once only (Karn's rule).
       if (frag.retries === 0) {
-        const r = this.deps.clock.now() - frag.sentAtMs;
-        sample = r;
-        if (s.srttMs === undefined) {
-          s.srttMs = r;
-          s.rttvarMs = r / 2;
-        } else {
-          s.rttvarMs = 0.75 * s.rttvarMs + 0.25 * Math.abs(s.srttMs - r);
-          s.srttMs = 0.875 * s.srttMs + 0.125 * r;
-        }
-        s.rtoMs = Math.min(this.o.maxRtoMs, Math.max(this.o.minRtoMs, s.srttMs + 4 * s.rttvarMs));
+        sample = now - frag.sentAtMs;
+        s.rtt.sample(sample);
       }
     }
-    this.removeFromFlight(s, frag);
+    s.flight.remove(frag);
     this.detectLosses(peer, s, frag.sendSeq);
-    this.countRound(s, frag.sendSeq);
-    this.grow(s, sample);
+    s.window.acked(now, frag.sendSeq, s.flight.nextSeq, sample, s.rtt.srttMs ?? this.o.initialRtoMs);
     if (--msg.unacked === 0) {
       s.out.delete(id);
       s.inFlightBytes -= msg.size;
@@ -463,6 +324,8 @@ export class Reliable {
     this.pump(peer, s);
   }
 
+  // ------------------------------------------------------------------ receiving
+
   /** Feed every transport payload from `peer` here. Malformed frames are dropped and counted. */
   receive(peer: string, frame: Uint8Array): void {
     if (frame.length < 2) {
@@ -470,91 +333,52 @@ export class Reliable {
       return;
     }
     const s = this.state(peer);
-    const v = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
-    if (frame[0] === FRAME_ACK) {
-      const n = frame[1]!;
-      if (frame.length !== 2 + n * 6) {
-        this.stats.dropped++;
-        return;
-      }
-      for (let i = 0; i < n; i++) this.onAck(peer, s, v.getUint32(2 + i * 6), v.getUint16(6 + i * 6));
-      return;
-    }
-    if (frame[0] !== FRAME_DATA || frame.length < DATA_FRAME_HEADER) {
+    const f = decodeFrame(frame, this.o.maxMessageBytes);
+    if (!f) {
       this.stats.dropped++;
       return;
     }
-    const flags = frame[1]!;
-    const id = v.getUint32(2);
-    const reqId = v.getUint32(6);
-    const index = v.getUint16(10);
-    const count = v.getUint16(12);
-    const part = frame.subarray(DATA_FRAME_HEADER);
-    if (count === 0 || index >= count || count * MAX_FRAGMENT > this.o.maxMessageBytes + MAX_FRAGMENT || (index < count - 1 && part.length !== MAX_FRAGMENT)) {
-      this.stats.dropped++;
+    if (f.type === FRAME_ACK) {
+      for (const [id, index] of f.acks) this.onAck(peer, s, id, index);
       return;
     }
-    this.queueAck(peer, s, id, index);
-    if (s.done.has(id)) {
+    this.queueAck(peer, s, f.msgId, f.index);
+    this.arrive(peer, s, f);
+  }
+
+  private arrive(peer: string, s: PeerState, f: DataFrame): void {
+    const a = s.inbox.accept(f);
+    if (a.kind === 'duplicate') {
       this.stats.duplicates++;
       return;
     }
-    let m = s.incoming.get(id);
-    if (!m) {
-      m = { count, flags, reqId, parts: new Array(count), received: 0, bytes: 0 };
-      s.incoming.set(id, m);
-    }
-    if (m.count !== count || m.parts[index] !== undefined) {
-      this.stats.duplicates++;
-      return;
-    }
-    m.parts[index] = new Uint8Array(part);
-    m.received++;
-    m.bytes += part.length;
-    s.reassemblyBytes += part.length;
-    // Bounded memory: drop the oldest partial messages (their senders will retransmit).
-    for (const [oid, om] of s.incoming) {
-      if (s.reassemblyBytes <= this.o.maxReassemblyBytes || oid === id) break;
-      s.incoming.delete(oid);
-      s.reassemblyBytes -= om.bytes;
-      this.stats.dropped++;
-    }
-    if (m.received < m.count) return;
-    s.incoming.delete(id);
-    s.reassemblyBytes -= m.bytes;
-    this.remember(s, id);
-    const payload = concatParts(m.parts as Uint8Array[], m.bytes);
+    this.stats.dropped += a.evicted;
+    if (a.kind === 'partial') return;
     this.stats.delivered++;
-    if (m.flags & FLAG_STREAM) {
+    if (a.flags & FLAG_STREAM) {
       try {
-        this.streamHandler?.(peer, payload);
+        this.streamHandler?.(peer, a.payload);
       } catch {
         /* as below */
       }
       return;
     }
-    if (m.flags & FLAG_RESPONSE) {
-      const key = `${peer}/${m.reqId}`;
+    if (a.flags & FLAG_RESPONSE) {
+      const key = `${peer}/${a.reqId}`;
       const r = this.requests.get(key);
       if (r) {
         r.timer.cancel();
         this.requests.delete(key);
-        r.resolve(payload);
+        r.resolve(a.payload);
       }
       return;
     }
-    const respond = m.flags & FLAG_REQUEST ? (resp: Uint8Array) => this.enqueue(peer, resp, FLAG_RESPONSE, id).done : undefined;
+    const respond = a.flags & FLAG_REQUEST ? (resp: Uint8Array) => this.enqueue(peer, resp, FLAG_RESPONSE, f.msgId).done : undefined;
     try {
-      this.handler?.(peer, payload, respond);
+      this.handler?.(peer, a.payload, respond);
     } catch {
       /* the application's exceptions never reach the network path */
     }
-  }
-
-  private remember(s: PeerState, id: number): void {
-    s.done.add(id);
-    s.doneOrder.push(id);
-    if (s.doneOrder.length > this.o.dedupeWindow) s.done.delete(s.doneOrder.shift()!);
   }
 
   /**
@@ -572,26 +396,8 @@ export class Reliable {
         const fresh = s.pendingAcks.splice(0, MAX_ACKS_PER_FRAME - REPEATED_ACKS);
         const batch = [...s.recentAcks, ...fresh];
         s.recentAcks = batch.slice(-REPEATED_ACKS);
-        const f = new Uint8Array(2 + batch.length * 6);
-        const v = new DataView(f.buffer);
-        f[0] = FRAME_ACK;
-        f[1] = batch.length;
-        batch.forEach(([mid, idx], i) => {
-          v.setUint32(2 + i * 6, mid);
-          v.setUint16(6 + i * 6, idx);
-        });
-        this.deps.link.send(peer, f);
+        this.deps.link.send(peer, encodeAckFrame(batch));
       }
     });
   }
-}
-
-function concatParts(parts: Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }

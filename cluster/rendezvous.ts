@@ -14,6 +14,7 @@
 import { hmacBlake2s } from '../core/blake2s.js';
 import type { Clock, Timer } from '../core/clock.js';
 import type { Endpoint } from '../core/udp.js';
+import { isKithError } from '../core/errors.js';
 import type { Membership } from './membership.js';
 
 export interface WindowParams {
@@ -78,7 +79,8 @@ export interface PortMapper {
 
 export interface RendezvousStatus {
   nextWindow: { startMs: number; endMs: number; port: number } | null;
-  mapping: { state: 'off' | 'idle' | 'mapping' | 'open' | 'failed'; protocol: string | null; externalHost: string | null; externalPort: number | null; error: string | null };
+  /** error and errorCode: why the last mapping failed (errorCode is the KithError code, e.g. PORT_MAPPING_NO_GATEWAY). */
+  mapping: { state: 'off' | 'idle' | 'mapping' | 'open' | 'failed'; protocol: string | null; externalHost: string | null; externalPort: number | null; error: string | null; errorCode: string | null };
 }
 
 /**
@@ -108,7 +110,7 @@ export class Rendezvous {
     },
   ) {
     validateWindowParams(deps.params);
-    this.mapping = { state: deps.mapper ? 'idle' : 'off', protocol: deps.mapper?.protocol ?? null, externalHost: null, externalPort: null, error: null };
+    this.mapping = { state: deps.mapper ? 'idle' : 'off', protocol: deps.mapper?.protocol ?? null, externalHost: null, externalPort: null, error: null, errorCode: null };
   }
 
   /** Distinct rendezvous secrets of the members (one schedule per secret). */
@@ -156,7 +158,7 @@ export class Rendezvous {
 
   private async open(w: RendezvousWindow, guard: number): Promise<void> {
     if (!this.deps.mapper || this.stopped) return;
-    this.mapping = { ...this.mapping, state: 'mapping', error: null };
+    this.mapping = { ...this.mapping, state: 'mapping', error: null, errorCode: null };
     if (!(await this.mapUntil(w, guard))) return;
     this.closing?.cancel();
     this.closing = this.deps.clock.setTimer(this.delayUntil(w.endMs + guard), () => void this.close(w));
@@ -184,7 +186,7 @@ export class Rendezvous {
       }
       return true;
     } catch (e) {
-      this.mapping = { ...this.mapping, protocol: mapper.protocol, state: 'failed', error: (e as Error).message };
+      this.mapping = { ...this.mapping, protocol: mapper.protocol, state: 'failed', error: (e as Error).message, errorCode: isKithError(e) ? e.code : null };
       this.deps.log?.('warn', `rendezvous window: port mapping failed: ${(e as Error).message}`);
       return false;
     }

@@ -8,12 +8,13 @@
 // every member), and each receiver passes on what was new to it, so it reaches everyone in one
 // round of messages. A member that was away catches up when it is alive again: own nodes get
 // every friend record and revocation, friends this user's nodes and revocations.
-import type { Clock } from '../core/clock.js';
+import { SECOND, type Clock } from '../core/clock.js';
 import { KithError, isKithError } from '../core/errors.js';
 import { bytesEqual, fromHex, toHex } from '../core/hex.js';
 import type { Log } from '../core/log.js';
 import type { KvStore } from '../core/store.js';
 import { revokes, verifyRevocation, type NodeCertificate, type Revocation } from '../identity/certificate.js';
+import { resolveUserRef } from '../identity/user-ref.js';
 import type { RecordEndpoint } from './address-record.js';
 import type { NodeCard } from './card.js';
 import type { MemberSpec, MemberState, MemberView } from './membership.js';
@@ -28,6 +29,12 @@ import type { ServicePort, ServiceSpec } from './services.js';
 
 /** How long `kith node revoke` waits for the revoked node to acknowledge being told. */
 export const TELL_REVOKED_MS = 3000;
+/**
+ * How long a node that learns it was revoked keeps its sessions before forgetting its members:
+ * long enough for its acknowledgement of the revocation to go out (acks leave on the next turn
+ * of the event loop), so the revoking node hears that it was told.
+ */
+export const LEAVE_GRACE_MS = 1 * SECOND;
 
 export interface FriendView {
   userKey: string;
@@ -122,6 +129,7 @@ export function nextNodeIndex(known: Iterable<number>): number {
 export class RosterService {
   readonly stats = { received: 0, applied: 0, rejected: 0, sent: 0 };
   private selfRevokedFlag = false;
+  private applying: Promise<void> = Promise.resolve();
   private readonly me: NodeCertificate;
   private readonly meHex: string;
   private readonly port: ServicePort;
@@ -195,13 +203,19 @@ export class RosterService {
     return makeFriendCard(this.self.name, nodes, this.self.signSecret);
   }
 
+  /** A member as logs name it: the first 16 hex digits of its node signing key, as `kith peers` shows. */
+  private who(id: string): string {
+    const spec = this.deps.members.spec(id);
+    return spec ? toHex(spec.cert.signKey).slice(0, 16) : id.slice(0, 16);
+  }
+
   private send(ids: readonly string[], records: Uint8Array[]): Promise<boolean>[] {
     if (this.selfRevokedFlag) return [];
     const msg = encodeRosterMessage(records);
     return ids.map((id) => {
       this.stats.sent++;
       return this.port.send(id, msg).then(() => true, (e: Error) => {
-        this.deps.log.debug(`roster message to ${id.slice(0, 12)} not delivered: ${e.message}`);
+        this.deps.log.debug(`roster message to ${this.who(id)} not delivered: ${e.message}`);
         return false;
       });
     });
@@ -211,6 +225,8 @@ export class RosterService {
   private async addNodes(nodes: readonly NodeCard[], secret: Uint8Array): Promise<number> {
     let added = 0;
     for (const n of nodes) {
+      // A node that learned it was revoked (perhaps while this was under way) adds nobody.
+      if (this.selfRevokedFlag) break;
       if (bytesEqual(n.cert.dhKey, this.me.dhKey) || this.isRevoked(n.cert)) continue;
       const known = this.deps.members.has(toHex(n.cert.dhKey));
       await this.deps.members.add(n, secret);
@@ -235,7 +251,7 @@ export class RosterService {
     if (r.state === 'friend') await this.addNodes(r.nodes, r.secret!);
     else await this.deps.members.removeUser(r.user);
     this.stats.applied++;
-    this.deps.log.info(`friend ${hex.slice(0, 12)}… ("${r.name}") is now ${r.state}${from ? ` (told by own node ${from.slice(0, 12)}…)` : ''}`);
+    this.deps.log.info(`friend ${hex.slice(0, 12)}… ("${r.name}") is now ${r.state}${from ? ` (told by own node ${this.who(from)})` : ''}`);
     void this.send(this.membersOf(this.meHex).filter((id) => id !== from), [r.bytes]);
     return true;
   }
@@ -276,9 +292,12 @@ export class RosterService {
     this.selfRevokedFlag = true;
     this.deps.log.error(`this node (node ${r.nodeIndex} of its user) was revoked at ${new Date(r.revokedAtMs).toISOString()}${r.reason ? ` ("${r.reason}")` : ''}: it has left the cluster and will not contact anyone again`);
     // Forgotten in the store too, so that a restart does not knock on anyone's door either.
-    for (const id of this.deps.members.view().map((v) => v.id)) {
-      void this.deps.members.forget(id).catch((e) => this.deps.log.warn(`could not forget member ${id.slice(0, 12)}: ${(e as Error).message}`));
-    }
+    this.deps.clock.setTimer(LEAVE_GRACE_MS, () => {
+      for (const id of this.deps.members.view().map((v) => v.id)) {
+        const who = this.who(id);
+        void this.deps.members.forget(id).catch((e) => this.deps.log.warn(`could not forget member ${who}: ${(e as Error).message}`));
+      }
+    });
   }
 
   /** A user's nodes from one of its nodes (or one of ours): members add the ones they lack. */
@@ -295,10 +314,15 @@ export class RosterService {
     }
   }
 
+  /**
+   * Roster messages are applied one at a time, in arrival order: a revocation of this node that
+   * arrives while an earlier message is still adding members is applied after it, so nothing is
+   * added back once this node has left.
+   */
   private receive(peer: string, body: Uint8Array): void {
     if (this.selfRevokedFlag) return;
     this.stats.received++;
-    void this.applyMessage(peer, body).catch((e) => this.deps.log.warn(`roster message from ${peer.slice(0, 12)} failed: ${(e as Error).message}`));
+    this.applying = this.applying.then(() => this.applyMessage(peer, body)).catch((e) => this.deps.log.warn(`roster message from ${this.who(peer)} failed: ${(e as Error).message}`));
   }
 
   private async applyMessage(peer: string, body: Uint8Array): Promise<void> {
@@ -311,6 +335,7 @@ export class RosterService {
     }
     const fromUser = this.userOf(peer);
     for (const bytes of records) {
+      if (this.selfRevokedFlag) return;
       try {
         const r = openRosterRecord(bytes);
         if (r.kind === 'revocation') await this.applyRevocation(r.revocation, r.bytes, peer);
@@ -319,7 +344,7 @@ export class RosterService {
         else this.stats.rejected++;
       } catch (e) {
         this.stats.rejected++;
-        this.deps.log.debug(`roster record from ${peer.slice(0, 12)} dropped: ${(e as Error).message}`);
+        this.deps.log.debug(`roster record from ${this.who(peer)} dropped: ${(e as Error).message}`);
       }
     }
   }
@@ -343,12 +368,11 @@ export class RosterService {
     for (let i = 0; i < records.length; i += MAX_ROSTER_RECORDS) void this.send([id], records.slice(i, i + MAX_ROSTER_RECORDS));
   }
 
+  /** A friend (or blocked user) by key, unique key prefix or name (identity/user-ref.ts). */
   private findFriend(key: string): FriendRecord {
-    const want = key.toLowerCase();
-    if (!/^[0-9a-f]{8,64}$/.test(want)) throw new KithError('FRIEND_UNKNOWN', 'give a user key (hex, at least 8 digits)');
-    const hits = [...this.friendRecs.values()].filter((f) => toHex(f.user).startsWith(want) && f.state !== 'removed');
-    if (hits.length !== 1) throw new KithError('FRIEND_UNKNOWN', hits.length ? `${want} matches ${hits.length} friends: give more digits` : `no friend with user key ${want}`);
-    return hits[0]!;
+    const held = [...this.friendRecs.values()].filter((f) => f.state !== 'removed');
+    const { userKey } = resolveUserRef(key, held.map((f) => ({ userKey: toHex(f.user), name: f.name })));
+    return this.friendRecs.get(userKey)!;
   }
 
   private viewOf(r: FriendRecord): FriendView {

@@ -5,9 +5,11 @@
 //
 // Silence: a datagram that does not authenticate gets no answer of any kind and changes nothing
 // but the counters in `stats`. Under load (more than UNDER_LOAD_HANDSHAKES_PER_SEC handshake
-// messages a second) a handshake message needs a valid mac2: one with a valid mac1 coming from
-// the last known endpoint of a peer gets a cookie reply (WireGuard's mechanism); from anywhere
-// else it is dropped without an answer, so strangers never hear from us, even under a flood.
+// messages a second) a handshake message is read only with a valid mac2 or within a budget of
+// identification work (handshake-admission.ts); one from the last known endpoint of a peer gets
+// a cookie reply (WireGuard's mechanism). Strangers never hear from us, even under a flood.
+// A peer's endpoint moves only with an authenticated response to our own initiation or a data
+// packet that opened: a handshake initiation alone (perhaps a replay) moves nothing.
 //
 // Every random choice (ephemeral keys, sender indexes, cookie secrets and nonces, retry jitter)
 // comes from `deps.rng`: a seeded simulation replays byte for byte; real use passes cryptoRng.
@@ -22,6 +24,8 @@ import { bytesEqual, toHex } from '../core/hex.js';
 import { verifyCertificate, type NodeCertificate } from '../identity/certificate.js';
 import { CipherState, IkHandshake, type KeyPair } from './noise.js';
 import { ReplayWindow } from './replay-window.js';
+import { HandshakeAdmission, UNDER_LOAD_HANDSHAKES_PER_SEC } from './handshake-admission.js';
+import type { InitiationTsStore } from './initiation-ts.js';
 import {
   COOKIE_REPLY_BYTES, DATA_HEADER, INIT_HEADER, MAC_BYTES, MAX_DATAGRAM, MSG_COOKIE, MSG_DATA, MSG_INITIATION, MSG_RESPONSE,
   PROLOGUE, PROTOCOL_NAME, RESP_HEADER, cookieKey, header, mac, mac1Key, macEqual, view,
@@ -40,8 +44,7 @@ export const COOKIE_SECRET_MAX_AGE_MS = 120 * SECOND;
 export const MAX_QUEUED_PER_PEER = 64;
 /** Largest payload of one transport datagram. */
 export const MAX_PAYLOAD = MAX_DATAGRAM - DATA_HEADER - TAG_BYTES;
-/** Handshakes per second above which mac2 (a cookie) is required. */
-export const UNDER_LOAD_HANDSHAKES_PER_SEC = 50;
+export { UNDER_LOAD_HANDSHAKES_PER_SEC };
 
 export interface PeerConfig {
   /** The peer node's static X25519 key (its certificate's `dh`). */
@@ -65,6 +68,10 @@ export interface TransportOptions {
   /** Called for a verified certificate of a known peer: false refuses it (revoked, blocked). */
   isAllowed?: (cert: NodeCertificate) => boolean;
   underLoadPerSec?: number;
+  /** Under load: handshake messages a second from unproven addresses still read (default 50; 0 = none). */
+  identifyPerSec?: number;
+  /** Under load: the reserve for members' last hosts and answers to our initiations (default 20). */
+  identifyPriorityPerSec?: number;
 }
 
 interface Session {
@@ -84,6 +91,8 @@ interface Pending {
   startedMs: number;
   firstAttemptMs: number;
   sentMac1: Uint8Array;
+  /** The initiation carried a mac2: a cookie reply to it does not trigger an immediate resend. */
+  sentMac2: boolean;
 }
 
 interface Peer {
@@ -105,7 +114,7 @@ interface Peer {
   cookieKey: Uint8Array;
 }
 
-export type DropReason = 'short' | 'type' | 'mac1' | 'mac2' | 'handshake' | 'unknown-peer' | 'refused' | 'replayed-init' | 'index' | 'counter' | 'decrypt' | 'expired' | 'cookie';
+export type DropReason = 'short' | 'type' | 'mac1' | 'mac2' | 'rate' | 'handshake' | 'unknown-peer' | 'refused' | 'replayed-init' | 'index' | 'counter' | 'decrypt' | 'expired' | 'cookie';
 
 export class Transport {
   readonly stats = { received: 0, sent: 0, delivered: 0, dropped: {} as Partial<Record<DropReason, number>>, handshakes: 0, cookiesSent: 0 };
@@ -114,20 +123,38 @@ export class Transport {
   private readonly myMac1Key: Uint8Array;
   private readonly myCookieKey: Uint8Array;
   private cookieSecret: { value: Uint8Array; createdMs: number };
-  private recentHandshakes: number[] = [];
+  private readonly admission: HandshakeAdmission;
+  /** Peers' last endpoints ("host:port") and their hosts, rebuilt when an endpoint changes. */
+  private endpointIndex: { endpoints: Set<string>; hosts: Set<string> } | undefined;
+  private initiationTs: InitiationTsStore | undefined;
   private lastInitTsSent = 0;
   private closed = false;
   /** Certificates already verified, by their bytes: a peer sends the same one every handshake. */
   private readonly certCache = new Map<string, NodeCertificate>();
 
   constructor(
-    private readonly deps: { clock: Clock; rng: Rng; socket: UdpSocket; events?: TransportEvents },
+    private readonly deps: { clock: Clock; rng: Rng; socket: UdpSocket; events?: TransportEvents; initiationTs?: InitiationTsStore },
     private readonly opts: TransportOptions,
   ) {
     this.myMac1Key = mac1Key(opts.staticKey.publicKey);
     this.myCookieKey = cookieKey(opts.staticKey.publicKey);
     this.cookieSecret = { value: deps.rng.bytes(32), createdMs: deps.clock.now() };
+    this.admission = new HandshakeAdmission(deps.clock.now(), {
+      ...(opts.underLoadPerSec !== undefined ? { underLoadPerSec: opts.underLoadPerSec } : {}),
+      ...(opts.identifyPerSec !== undefined ? { identifyPerSec: opts.identifyPerSec } : {}),
+      ...(opts.identifyPriorityPerSec !== undefined ? { identifyPriorityPerSec: opts.identifyPriorityPerSec } : {}),
+    });
+    this.initiationTs = deps.initiationTs;
     deps.socket.onMessage((data, from) => this.receive(data, from));
+  }
+
+  /**
+   * Where the last accepted initiation timestamp of each peer is kept across restarts (see
+   * initiation-ts.ts). For callers that build the transport before the store is read (ClusterNode
+   * inside the agent); set it before any peer is added.
+   */
+  setInitiationTsStore(store: InitiationTsStore): void {
+    this.initiationTs = store;
   }
 
   /** Peer ids are the hex of the peer's static DH key. */
@@ -138,6 +165,7 @@ export class Transport {
     if (existing) {
       existing.cfg = cfg;
       if (cfg.endpoint) existing.endpoint = cfg.endpoint;
+      this.endpointIndex = undefined;
       this.armKeepalive(existing);
       return id;
     }
@@ -147,6 +175,7 @@ export class Transport {
       mac1Key: mac1Key(cfg.dhKey), cookieKey: cookieKey(cfg.dhKey),
     };
     this.peers.set(id, peer);
+    this.endpointIndex = undefined;
     this.armKeepalive(peer);
     return id;
   }
@@ -159,6 +188,7 @@ export class Transport {
     p.retry?.cancel();
     p.keepalive?.cancel();
     this.peers.delete(id);
+    this.endpointIndex = undefined;
   }
 
   peerIds(): string[] {
@@ -195,7 +225,10 @@ export class Transport {
     const p = this.peers.get(id);
     if (!p) throw new RangeError(`unknown peer ${id.slice(0, 16)}`);
     const list = endpoints === undefined ? [] : Array.isArray(endpoints) ? (endpoints as readonly Endpoint[]) : [endpoints as Endpoint];
-    if (!p.endpoint && list.length > 0) p.endpoint = list[0];
+    if (!p.endpoint && list.length > 0) {
+      p.endpoint = list[0];
+      this.endpointIndex = undefined;
+    }
     const also = list.filter((e) => !p.endpoint || e.host !== p.endpoint.host || e.port !== p.endpoint.port);
     this.initiate(p, true, also);
   }
@@ -217,11 +250,11 @@ export class Transport {
     return s;
   }
 
-  private sendRaw(p: Peer, bytes: Uint8Array): void {
-    if (this.closed || !p.endpoint) return;
+  private sendRaw(p: Peer, bytes: Uint8Array, to = p.endpoint): void {
+    if (this.closed || !to) return;
     this.stats.sent++;
     p.lastSentMs = this.deps.clock.now();
-    this.deps.socket.send(p.endpoint, bytes);
+    this.deps.socket.send(to, bytes);
   }
 
   private sendData(p: Peer, s: Session, payload: Uint8Array): void {
@@ -261,8 +294,8 @@ export class Transport {
     const { buf, view: v } = header(MSG_INITIATION, INIT_HEADER + noise.length + 2 * MAC_BYTES);
     v.setUint32(4, localIndex, true);
     buf.set(noise, INIT_HEADER);
-    const mac1 = this.writeMacs(buf, p.mac1Key, p.cookie);
-    p.pending = { hs, localIndex, startedMs: now, firstAttemptMs, sentMac1: mac1 };
+    const { mac1, withMac2 } = this.writeMacs(buf, p.mac1Key, p.cookie);
+    p.pending = { hs, localIndex, startedMs: now, firstAttemptMs, sentMac1: mac1, sentMac2: withMac2 };
     this.byIndex.set(localIndex, { peer: p, kind: 'pending' });
     this.sendRaw(p, buf);
     for (const e of also) {
@@ -278,12 +311,13 @@ export class Transport {
   }
 
   /** Fills mac1 (and mac2 when we hold a fresh cookie) at the end of a handshake message. */
-  private writeMacs(buf: Uint8Array, key: Uint8Array, cookie: Peer['cookie']): Uint8Array {
+  private writeMacs(buf: Uint8Array, key: Uint8Array, cookie: Peer['cookie']): { mac1: Uint8Array; withMac2: boolean } {
     const m1 = buf.length - 2 * MAC_BYTES;
     const mac1 = mac(key, buf.subarray(0, m1));
     buf.set(mac1, m1);
-    if (cookie && this.deps.clock.now() - cookie.receivedMs < COOKIE_SECRET_MAX_AGE_MS) buf.set(mac(cookie.value, buf.subarray(0, m1 + MAC_BYTES)), m1 + MAC_BYTES);
-    return mac1;
+    const withMac2 = cookie !== undefined && this.deps.clock.now() - cookie.receivedMs < COOKIE_SECRET_MAX_AGE_MS;
+    if (withMac2) buf.set(mac(cookie.value, buf.subarray(0, m1 + MAC_BYTES)), m1 + MAC_BYTES);
+    return { mac1, withMac2 };
   }
 
   private armKeepalive(p: Peer): void {
@@ -327,7 +361,7 @@ export class Transport {
         case MSG_RESPONSE:
           return this.onResponse(data, from);
         case MSG_COOKIE:
-          return this.onCookie(data);
+          return this.onCookie(data, from);
         default:
           return this.drop('type');
       }
@@ -342,28 +376,38 @@ export class Transport {
     return macEqual(mac(this.myMac1Key, data.subarray(0, m1)), data.subarray(m1, m1 + MAC_BYTES));
   }
 
-  private underLoad(): boolean {
-    const now = this.deps.clock.now();
-    this.recentHandshakes = this.recentHandshakes.filter((t) => now - t < SECOND);
-    return this.recentHandshakes.length >= (this.opts.underLoadPerSec ?? UNDER_LOAD_HANDSHAKES_PER_SEC);
-  }
-
   private cookieFor(from: Endpoint): Uint8Array {
     const now = this.deps.clock.now();
     if (now - this.cookieSecret.createdMs > COOKIE_SECRET_MAX_AGE_MS) this.cookieSecret = { value: this.deps.rng.bytes(32), createdMs: now };
     return mac(this.cookieSecret.value, new TextEncoder().encode(formatEndpoint(from)));
   }
 
-  /** Under load, a handshake message needs a valid mac2; otherwise a cookie reply goes back. */
-  private passesLoadCheck(data: Uint8Array, from: Endpoint, senderIndex: number): boolean {
-    this.recentHandshakes.push(this.deps.clock.now());
-    if (!this.underLoad()) return true;
+  /**
+   * Step 3 of receiving (cluster/README.md): whether to spend DH work on this handshake message.
+   * Under load: mac2 or the identification budget lets it in; at a peer's last endpoint a cookie
+   * reply goes back; anything else is dropped without an answer.
+   */
+  private passesLoadCheck(data: Uint8Array, from: Endpoint, senderIndex: number, answersOurs: boolean): boolean {
     const m2 = data.length - MAC_BYTES;
-    if (macEqual(mac(this.cookieFor(from), data.subarray(0, m2)), data.subarray(m2))) return true;
-    if (!this.isKnownEndpoint(from)) {
-      this.drop('mac2');
-      return false;
-    }
+    const index = this.peerEndpoints();
+    const source = formatEndpoint(from);
+    const verdict = this.admission.decide(this.deps.clock.now(), {
+      source,
+      // Computed lazily would save a MAC per message in normal times; a MAC is ~1 µs.
+      mac2Valid: macEqual(mac(this.cookieFor(from), data.subarray(0, m2)), data.subarray(m2)),
+      // A response answers an index only our chosen addresses saw; a cookie reply to it would be
+      // useless (it names no pending initiation of the responder), so responses skip that rule.
+      atMemberEndpoint: !answersOurs && index.endpoints.has(source),
+      priority: answersOurs || index.hosts.has(from.host),
+    });
+    if (verdict === 'read') return true;
+    if (verdict === 'cookie') this.sendCookie(data, from, senderIndex);
+    this.drop(verdict === 'rate' ? 'rate' : 'mac2');
+    return false;
+  }
+
+  private sendCookie(data: Uint8Array, from: Endpoint, senderIndex: number): void {
+    const m2 = data.length - MAC_BYTES;
     const { buf, view: v } = header(MSG_COOKIE, COOKIE_REPLY_BYTES);
     v.setUint32(4, senderIndex, true);
     const nonce = this.deps.rng.bytes(24);
@@ -372,35 +416,48 @@ export class Transport {
     this.stats.cookiesSent++;
     this.stats.sent++;
     this.deps.socket.send(from, buf);
-    this.drop('mac2');
-    return false;
   }
 
-  private isKnownEndpoint(from: Endpoint): boolean {
-    for (const p of this.peers.values()) if (p.endpoint && p.endpoint.host === from.host && p.endpoint.port === from.port) return true;
-    return false;
+  private peerEndpoints(): { endpoints: Set<string>; hosts: Set<string> } {
+    if (this.endpointIndex) return this.endpointIndex;
+    const endpoints = new Set<string>();
+    const hosts = new Set<string>();
+    for (const p of this.peers.values()) if (p.endpoint) {
+      endpoints.add(formatEndpoint(p.endpoint));
+      hosts.add(p.endpoint.host);
+    }
+    this.endpointIndex = { endpoints, hosts };
+    return this.endpointIndex;
   }
 
   private onInitiation(data: Uint8Array, from: Endpoint): void {
     if (data.length < INIT_HEADER + 32 + 48 + TAG_BYTES + 2 * MAC_BYTES || data.length > MAX_DATAGRAM) return this.drop('short');
     if (!this.checkMac1(data)) return this.drop('mac1');
     const senderIndex = view(data).getUint32(4, true);
-    if (!this.passesLoadCheck(data, from, senderIndex)) return;
+    if (!this.passesLoadCheck(data, from, senderIndex, false)) return;
     const noise = data.subarray(INIT_HEADER, data.length - 2 * MAC_BYTES);
     // The PSK is mixed only into message 2 (psk2), so message 1 can be read before we know who it is.
     const hs = new IkHandshake({ initiator: false, prologue: PROLOGUE, s: this.opts.staticKey, psk: new Uint8Array(32), pskPosition: 2, protocolName: PROTOCOL_NAME, rng: this.deps.rng });
     let payload: Uint8Array;
+    let peer: Peer | undefined;
+    let stranger = false;
     try {
-      payload = hs.readMessage(noise);
+      // A stranger is known after the first DH (es, which decrypts the static key): stop there.
+      payload = hs.readMessage(noise, (rs) => {
+        peer = this.peers.get(toHex(rs));
+        stranger = peer === undefined;
+        return !stranger;
+      });
     } catch {
-      return this.drop('handshake');
+      return this.drop(stranger ? 'unknown-peer' : 'handshake');
     }
-    const peer = this.peers.get(toHex(hs.rs!));
     if (!peer) return this.drop('unknown-peer');
-    const parsed = this.parseHello(payload, hs.rs!, true);
+    const parsed = this.parseHello(payload, peer.cfg.dhKey, true);
     if (!parsed) return this.drop('refused');
-    if (parsed.ts <= peer.lastInitTs) return this.drop('replayed-init');
+    // WireGuard's TAI64N rule, with the last accepted value kept across restarts (initiation-ts.ts).
+    if (parsed.ts <= Math.max(peer.lastInitTs, this.initiationTs?.load(peer.id) ?? 0)) return this.drop('replayed-init');
     peer.lastInitTs = parsed.ts;
+    this.initiationTs?.save(peer.id, parsed.ts);
     // Now the PSK of this pair is known: finish message 2 with it.
     hs.setPsk(peer.cfg.psk);
     const reply = hs.writeMessage(encodeCanonical({ cert: this.opts.certBytes }));
@@ -416,8 +473,9 @@ export class Transport {
     this.byIndex.set(localIndex, { peer, kind: 'session' });
     this.setCert(peer, parsed.cert);
     this.stats.handshakes++;
-    this.updateEndpoint(peer, from);
-    this.sendRaw(peer, buf);
+    // The answer goes where the initiation came from, but the peer's endpoint stays: it moves
+    // when the initiator's first data packet in this session arrives from there (onData).
+    this.sendRaw(peer, buf, from);
   }
 
   private onResponse(data: Uint8Array, from: Endpoint): void {
@@ -427,7 +485,7 @@ export class Transport {
     const senderIndex = v.getUint32(4, true);
     const entry = this.byIndex.get(v.getUint32(8, true));
     if (!entry || entry.kind !== 'pending' || !entry.peer.pending) return this.drop('index');
-    if (!this.passesLoadCheck(data, from, senderIndex)) return;
+    if (!this.passesLoadCheck(data, from, senderIndex, true)) return;
     const p = entry.peer;
     const pending = p.pending!;
     // readMessage leaves the state untouched when it fails: a forged response spoils nothing.
@@ -444,25 +502,31 @@ export class Transport {
     this.byIndex.delete(pending.localIndex);
     p.pending = undefined;
     p.retry?.cancel();
-    this.rotate(p, { send: toThem.key(), recv: toUs.key(), localIndex: pending.localIndex, remoteIndex: senderIndex, sendCounter: 0, replay: new ReplayWindow(), createdMs: this.deps.clock.now(), initiator: true });
+    const hadQueued = p.queue.length > 0;
+    const session: Session = { send: toThem.key(), recv: toUs.key(), localIndex: pending.localIndex, remoteIndex: senderIndex, sendCounter: 0, replay: new ReplayWindow(), createdMs: this.deps.clock.now(), initiator: true };
+    // An authenticated answer to our own fresh ephemeral cannot be a replay: it moves the
+    // endpoint, and the queued payloads (sent by rotate) go there, in the new session.
+    this.updateEndpoint(p, from, () => this.rotate(p, session));
     this.setCert(p, parsed.cert);
     this.stats.handshakes++;
-    this.updateEndpoint(p, from);
-    const queued = p.queue;
-    p.queue = [];
     // Key confirmation: the responder uses the session only after our first data packet.
-    if (queued.length === 0) this.sendData(p, p.current!, new Uint8Array(0));
-    for (const q of queued) this.sendData(p, p.current!, q);
+    if (!hadQueued) this.sendData(p, session, new Uint8Array(0));
   }
 
-  private onCookie(data: Uint8Array): void {
+  private onCookie(data: Uint8Array, from: Endpoint): void {
     if (data.length !== COOKIE_REPLY_BYTES) return this.drop('short');
     const entry = this.byIndex.get(view(data).getUint32(4, true));
     if (!entry || entry.kind !== 'pending' || !entry.peer.pending) return this.drop('index');
     const p = entry.peer;
-    const cookie = xaead.open(p.cookieKey, data.subarray(8, 32), data.subarray(32), p.pending!.sentMac1);
+    const pending = p.pending!;
+    const cookie = xaead.open(p.cookieKey, data.subarray(8, 32), data.subarray(32), pending.sentMac1);
     if (!cookie) return this.drop('cookie');
     p.cookie = { value: cookie, receivedMs: this.deps.clock.now() };
+    // The responder is under load and dropped our initiation: send it again now, with mac2, rather
+    // than after REKEY_TIMEOUT. Once per initiation that had no mac2, so cookies cannot drive it.
+    if (pending.sentMac2) return;
+    const also = p.endpoint && (p.endpoint.host !== from.host || p.endpoint.port !== from.port) ? [from] : [];
+    this.initiate(p, true, also);
   }
 
   private onData(data: Uint8Array, from: Endpoint): void {
@@ -481,8 +545,10 @@ export class Transport {
     const plain = aead.open(s.recv, CipherState.nonce(BigInt(counter)), data.subarray(DATA_HEADER), new Uint8Array(0));
     if (!plain) return this.drop('decrypt');
     if (!s.replay.accept(counter)) return this.drop('counter');
-    if (s === p.next) this.rotate(p, s); // key confirmed by the initiator's first packet
-    this.updateEndpoint(p, from);
+    // Key confirmed by the initiator's first packet: "next" becomes "current". The endpoint moves
+    // first, so that payloads queued for the peer go to where it is now; the event comes after,
+    // so that what its handler sends goes in the new session.
+    this.updateEndpoint(p, from, () => s === p.next && this.rotate(p, s));
     if (plain.length === 0) return; // keepalive
     this.stats.delivered++;
     this.deps.events?.message?.(p.id, plain);
@@ -510,12 +576,16 @@ export class Transport {
     p.queue = [];
   }
 
-  /** Roaming: the endpoint follows the source of the latest authenticated packet. */
-  private updateEndpoint(p: Peer, from: Endpoint): void {
+  /** Roaming: the endpoint follows the source of the latest data packet that opened, or of a response to our initiation. */
+  private updateEndpoint(p: Peer, from: Endpoint, beforeEvent?: () => void): void {
     const prev = p.endpoint;
-    if (prev && prev.host === from.host && prev.port === from.port) return;
-    p.endpoint = { host: from.host, port: from.port };
-    this.deps.events?.endpoint?.(p.id, p.endpoint, prev);
+    const moved = !prev || prev.host !== from.host || prev.port !== from.port;
+    if (moved) {
+      p.endpoint = { host: from.host, port: from.port };
+      this.endpointIndex = undefined;
+    }
+    beforeEvent?.();
+    if (moved) this.deps.events?.endpoint?.(p.id, p.endpoint!, prev);
   }
 
   private setCert(p: Peer, cert: NodeCertificate): void {

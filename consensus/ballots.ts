@@ -27,6 +27,12 @@ export interface MethodInput {
   deadlinePassed: boolean;
   /** Seed of the tie rule: the conversation id (hex), or "" in `kith method test`. */
   tieSeed: string;
+  /**
+   * Eligible voters whose nodes provably hold the conversation (they posted something in it,
+   * a receipt at least, or created it); undefined = all. Consent counts silence as consent only
+   * from these.
+   */
+  informed?: number;
 }
 
 /** The special choice that abstains: counted as a ballot cast, never as a vote for an option. */
@@ -131,7 +137,8 @@ export function parseBallot(raw: unknown, options: readonly string[]): WeightedB
       const scores: Record<string, number> = {};
       for (const [k, s] of Object.entries(v as Record<string, unknown>)) {
         if (!known(k) || k === ABSTAIN) return `${JSON.stringify(k)} is not one of the options`;
-        if (typeof s !== 'number' || !Number.isFinite(s)) return `score for ${JSON.stringify(k)} must be a number`;
+        // Whole numbers only: sums and medians stay integers, so outcomes encode exactly.
+        if (typeof s !== 'number' || !Number.isSafeInteger(s)) return `score for ${JSON.stringify(k)} must be a whole number`;
         Object.defineProperty(scores, k, { value: s, enumerable: true, writable: true, configurable: true });
       }
       return { ballot: { scores }, count };

@@ -17,16 +17,19 @@
 import type { Clock } from '../core/clock.js';
 import type { Rng } from '../core/rng.js';
 import type { CborValue } from '../core/cbor.js';
-import { KithError } from '../core/errors.js';
-import { fromHex, toHex } from '../core/hex.js';
+import { KithError, isKithError } from '../core/errors.js';
+import { bytesEqual, fromHex, toHex } from '../core/hex.js';
+import { encodeCanonical } from '../core/cbor.js';
+import { outcomeValue } from './outcome.js';
 import { prefixEnd, type KvStore } from '../core/store.js';
-import type { BallotShape } from './ballots.js';
+import { ABSTAIN, type BallotShape } from './ballots.js';
+import { fitProblems, LIMITS } from './fit.js';
 import { checkMethodSpec, evaluateSpec, type MethodSpec } from './method-spec.js';
 import type { MethodResult } from './methods/common.js';
 import { applyMessage, canonicalOrder, checkMessage, methodInput, replay, type ReplayState } from './patterns.js';
 import { verifyCertificate } from '../identity/certificate.js';
 import {
-  hashHex, openClosing, openConversation, openMessage, signClosing, signConversation, signMessage, PATTERNS,
+  hashHex, openClosing, openConversation, openMessage, peekMessage, signClosing, signConversation, signMessage, PATTERNS,
   type Closing, type Conversation, type Message, type MessageKind, type PatternName, type Signer,
 } from './records.js';
 
@@ -34,7 +37,8 @@ export interface NewConversation {
   topic: string;
   with: Uint8Array[];
   pattern: PatternName;
-  method: MethodSpec;
+  /** Optional for a discussion (it then closes at its deadline, if it has one). */
+  method?: MethodSpec;
   deadlineMs?: number;
   options?: string[];
   ballot?: BallotShape;
@@ -48,27 +52,54 @@ export interface Decision {
   result: MethodResult;
 }
 
+/** A discussion's default method: closed at the deadline (never, without one). */
+export const DISCUSSION_METHOD: MethodSpec = { kind: 'cel', reached: 'deadlinePassed' };
+
 const pad = (n: number) => String(n).padStart(10, '0');
+
+/**
+ * Finds the first reached prefix while messages are applied in canonical order. A built-in
+ * method's input changes only with the votes, the informed participants or the deadline having
+ * passed, so it is evaluated only when one of those changed (its answer in between is the same);
+ * a CEL method sees the message count too and is evaluated after every accepted message.
+ */
+export class Decider {
+  decision: Decision | undefined;
+  private key = '';
+
+  constructor(private readonly conv: Conversation) {}
+
+  /** After `m` was accepted into `s`; true once the decision is reached. */
+  step(s: ReplayState, m: Message): boolean {
+    if (this.decision) return true;
+    const c = this.conv;
+    const passed = c.deadlineMs > 0 && m.atMs > c.deadlineMs;
+    const key = c.method.kind === 'cel' ? String(s.accepted.length) : `${s.votesVersion}|${s.informed.size}|${passed}`;
+    if (key === this.key) return false;
+    this.key = key;
+    const result = evaluateSpec(c.method, methodInput(s, m.atMs), { messages: s.accepted.length, deadlineMs: c.deadlineMs, nowMs: m.atMs });
+    if (result.reached) this.decision = { messages: s.accepted.map((x) => x.hash).sort(), evaluatedAtMs: m.atMs, result };
+    return result.reached;
+  }
+}
+
+/** The decision at the deadline (none reached before it): every message up to it, at deadline + 1. */
+export function deadlineDecision(conv: Conversation, accepted: Message[]): Decision {
+  const at = conv.deadlineMs + 1;
+  const upTo = accepted.filter((m) => m.atMs <= conv.deadlineMs);
+  const s = replay(conv, upTo);
+  const result = evaluateSpec(conv.method, methodInput(s, at), { messages: upTo.length, deadlineMs: conv.deadlineMs, nowMs: at });
+  return { messages: upTo.map((m) => m.hash).sort(), evaluatedAtMs: at, result };
+}
 
 /** The decision of a message set (see the file comment), or undefined when none is reached yet. */
 export function decide(conv: Conversation, messages: Message[], nowMs: number): Decision | undefined {
-  const ctx = (at: number, count: number) => ({ messages: count, deadlineMs: conv.deadlineMs, nowMs: at });
   // One pass: a prefix of the canonical replay is the replay of that prefix (acceptance depends
   // only on earlier messages), so the method is evaluated on the live state after each message.
-  let decision: Decision | undefined;
-  const full = replay(conv, messages, (s, m) => {
-    const result = evaluateSpec(conv.method, methodInput(s, m.atMs), ctx(m.atMs, s.accepted.length));
-    if (result.reached) decision = { messages: s.accepted.map((x) => x.hash).sort(), evaluatedAtMs: m.atMs, result };
-    return result.reached;
-  });
-  if (decision) return decision;
-  if (conv.deadlineMs > 0 && nowMs > conv.deadlineMs) {
-    const at = conv.deadlineMs + 1;
-    const upTo = full.accepted.filter((m) => m.atMs <= conv.deadlineMs);
-    const s = replay(conv, upTo);
-    const result = evaluateSpec(conv.method, methodInput(s, at), ctx(at, upTo.length));
-    return { messages: upTo.map((m) => m.hash).sort(), evaluatedAtMs: at, result };
-  }
+  const d = new Decider(conv);
+  const full = replay(conv, messages, (s, m) => d.step(s, m));
+  if (d.decision) return d.decision;
+  if (conv.deadlineMs > 0 && nowMs > conv.deadlineMs) return deadlineDecision(conv, full.accepted);
   return undefined;
 }
 
@@ -85,7 +116,7 @@ export function verifyClosing(conv: Conversation, closing: Closing, known: Map<s
   if (s.accepted.length !== named.length) return { valid: false, reason: 'names messages that break the pattern' };
   const result = evaluateSpec(conv.method, methodInput(s, closing.evaluatedAtMs), { messages: named.length, deadlineMs: conv.deadlineMs, nowMs: closing.evaluatedAtMs });
   if (!result.reached) return { valid: false, reason: 'the method is not reached over those messages' };
-  if (JSON.stringify(result.outcome) !== closing.outcome) return { valid: false, reason: 'the outcome differs from the re-evaluation' };
+  if (!bytesEqual(encodeCanonical(outcomeValue(result.outcome)), encodeCanonical(closing.outcome))) return { valid: false, reason: 'the outcome differs from the re-evaluation' };
   return { valid: true };
 }
 
@@ -104,14 +135,18 @@ export interface ConversationView {
   closing: Closing | undefined;
 }
 
-/** What receive() did with a message. */
-export type ReceiveStatus = 'accepted' | 'duplicate' | 'gap';
+/** What receive() did with a message: stored, already held, or its predecessor is missing. */
+export type Received = { status: 'accepted' | 'duplicate'; message: Message } | { status: 'gap'; conv: string; chain: string; seq: number };
 
 /** A conversation as loaded in memory: every stored message and the replay of them all. */
 interface Loaded {
   conv: Conversation;
   byHash: Map<string, Message>;
   state: ReplayState;
+  /** Follows `state`: the first reached prefix, found as messages are applied. */
+  decider: Decider;
+  /** Per chain (author node), the certificate its seq 1 message carried. */
+  certs: Map<string, Uint8Array>;
   closing: Closing | undefined;
 }
 
@@ -129,36 +164,32 @@ const SHARED = new WeakMap<KvStore, Shared>();
 export class Conversations {
   private readonly shared: Shared;
 
-  constructor(private readonly deps: { store: KvStore; clock: Clock; rng: Rng; signer: Signer }) {
+  /** isFriend: when given, every other participant must be a friend (the agent passes its roster). */
+  constructor(private readonly deps: { store: KvStore; clock: Clock; rng: Rng; signer: Signer; isFriend?: (userKey: Uint8Array) => boolean }) {
     let sh = SHARED.get(deps.store);
     if (!sh) SHARED.set(deps.store, (sh = { loaded: new Map(), queues: new Map() }));
     this.shared = sh;
   }
   async create(n: NewConversation): Promise<Conversation> {
     const me = this.deps.signer.userKey;
-    const problems: string[] = [];
-    if (!(PATTERNS as readonly string[]).includes(n.pattern)) problems.push(`pattern must be one of ${PATTERNS.join(', ')}`);
-    if (n.topic.trim() === '' || n.topic.length > 500) problems.push('the topic must be 1 to 500 characters');
+    const method = n.method ?? (n.pattern === 'discussion' ? DISCUSSION_METHOD : undefined);
+    if (method) checkMethodSpec(method);
     const participants = dedupe([me, ...n.with]);
-    if (participants.length < 2) problems.push('a conversation needs at least one other participant (--with USERKEY)');
-    const options = n.options ?? [];
-    if (n.pattern === 'poll' && options.length < 2) problems.push('a poll needs at least two options (--option)');
-    if (new Set(options).size !== options.length) problems.push('options must be distinct');
-    const sides = n.sides ?? [];
-    if (n.pattern === 'debate') {
-      if (sides.length !== 2 || sides[0]!.name === sides[1]!.name) problems.push('a debate has exactly two named sides (--side NAME=USERKEY,...)');
-      for (const s of sides) for (const m of s.members) if (!participants.some((p) => toHex(p) === toHex(m))) problems.push(`side ${s.name} has a member who is not a participant`);
-      if (!n.rounds || n.rounds < 1 || n.rounds > 50) problems.push('a debate has 1 to 50 rounds (--rounds N)');
+    const problems = this.createProblems(n, participants);
+    if (!method) problems.push(`a ${n.pattern} needs a method (--method NAME or --cel EXPR)`);
+    else if ((PATTERNS as readonly string[]).includes(n.pattern)) {
+      const eligible = n.pattern === 'announcement' || n.pattern === 'invitation' ? participants.length - 1 : participants.length;
+      problems.push(...fitProblems({ pattern: n.pattern, method, ballot: n.ballot ?? 'choice', options: n.options ?? [], eligible }));
     }
-    if (n.deadlineMs !== undefined && n.deadlineMs <= this.deps.clock.wallTime()) problems.push('the deadline is in the past');
     if (problems.length > 0) throw new KithError('CONV_INVALID', `cannot create the conversation: ${problems.length} problem${problems.length === 1 ? '' : 's'}`, { details: problems });
-    checkMethodSpec(n.method);
+    const options = n.options ?? [];
+    const sides = n.sides ?? [];
     const body: Omit<Conversation, 'id'> = {
       topic: n.topic,
       author: me,
       participants,
       pattern: { name: n.pattern, options, ballot: n.ballot ?? 'choice', sides, rounds: n.pattern === 'debate' ? n.rounds! : 0 },
-      method: n.method,
+      method: method!,
       deadlineMs: n.deadlineMs ?? 0,
       createdAtMs: Math.floor(this.deps.clock.wallTime()),
     };
@@ -171,23 +202,72 @@ export class Conversations {
     return conv;
   }
 
+  /** Everything wrong with a new conversation's definition except its method. */
+  private createProblems(n: NewConversation, participants: Uint8Array[]): string[] {
+    const problems: string[] = [];
+    if (!(PATTERNS as readonly string[]).includes(n.pattern)) problems.push(`pattern must be one of ${PATTERNS.join(', ')}`);
+    if (n.topic.trim() === '' || n.topic.length > 500) problems.push('the topic must be 1 to 500 characters');
+    if (participants.length < 2) problems.push('a conversation needs at least one other participant (--with USERKEY)');
+    if (participants.length > LIMITS.participants) problems.push(`at most ${LIMITS.participants} participants`);
+    const me = toHex(this.deps.signer.userKey);
+    for (const p of participants) if (toHex(p) !== me && this.deps.isFriend && !this.deps.isFriend(p)) problems.push(`${toHex(p).slice(0, 12)} is not a friend: only friends (and your own user) can be participants`);
+    const options = n.options ?? [];
+    if (n.pattern === 'poll' && options.length < 2) problems.push('a poll needs at least two options (--option)');
+    if (n.pattern !== 'poll' && options.length > 0) problems.push(`only a poll has options; a ${n.pattern} has none`);
+    if (n.pattern !== 'poll' && n.ballot !== undefined && n.ballot !== 'choice') problems.push(`only a poll has a ballot shape; a ${n.pattern} has none`);
+    if (options.length > LIMITS.options) problems.push(`at most ${LIMITS.options} options`);
+    if (new Set(options).size !== options.length) problems.push('options must be distinct');
+    for (const o of options) if (o.trim() === '' || o.length > LIMITS.optionChars || o === ABSTAIN) problems.push(`option ${JSON.stringify(o.slice(0, 40))} must be 1 to ${LIMITS.optionChars} characters and not "${ABSTAIN}"`);
+    const sides = n.sides ?? [];
+    if (n.pattern === 'debate') {
+      if (sides.length !== 2 || sides[0]!.name === sides[1]!.name) problems.push('a debate has exactly two named sides (--side NAME=USERKEY,...)');
+      for (const s of sides) for (const m of s.members) if (!participants.some((p) => toHex(p) === toHex(m))) problems.push(`side ${s.name} has a member who is not a participant`);
+      if (!n.rounds || n.rounds < 1 || n.rounds > LIMITS.rounds) problems.push(`a debate has 1 to ${LIMITS.rounds} rounds (--rounds N)`);
+    } else if (sides.length > 0 || n.rounds !== undefined) problems.push(`only a debate has sides and rounds`);
+    const now = this.deps.clock.wallTime();
+    if (n.deadlineMs !== undefined && n.deadlineMs <= now) problems.push('the deadline is in the past');
+    if (n.deadlineMs !== undefined && n.deadlineMs > now + LIMITS.deadlineYears * 365 * 24 * 3600_000) problems.push(`the deadline is more than ${LIMITS.deadlineYears} years away`);
+    return problems;
+  }
+
   async list(): Promise<Conversation[]> {
-    const out: Conversation[] = [];
+    return (await this.listReport()).conversations;
+  }
+
+  /**
+   * Every conversation in the store, and the ones that cannot be read (a damaged header or
+   * message, or a store error), each with its reason: one damaged conversation never hides the
+   * others (issue 18, weak spot 10).
+   */
+  async listReport(): Promise<{ conversations: Conversation[]; damaged: { id: string; reason: string }[] }> {
+    const conversations: Conversation[] = [];
+    const damaged: { id: string; reason: string }[] = [];
     for await (const [k] of this.deps.store.range({ gte: 'convidx/', lt: prefixEnd('convidx/') })) {
-      const head = await this.deps.store.get(`conv/${k.slice('convidx/'.length)}/head`);
-      if (head) out.push(openConversation(head));
+      const id = k.slice('convidx/'.length);
+      try {
+        conversations.push((await this.load(id)).conv);
+      } catch (e) {
+        damaged.push({ id, reason: isKithError(e) ? `${e.code}: ${e.message}` : String((e as Error).message) });
+      }
     }
-    return out.sort((a, b) => a.createdAtMs - b.createdAtMs);
+    return { conversations: conversations.sort((a, b) => a.createdAtMs - b.createdAtMs), damaged };
   }
 
   /** Finds a conversation by id or a unique prefix of at least 8 hex characters. */
   async resolve(idOrPrefix: string): Promise<Conversation> {
     const p = idOrPrefix.toLowerCase();
+    const hit = this.shared.loaded.get(p);
+    if (hit) return hit.conv;
     if (!/^[0-9a-f]{8,64}$/.test(p)) throw new KithError('CONV_NOT_FOUND', `${JSON.stringify(idOrPrefix)} is not a conversation id (8 to 64 hex characters)`);
     const hits: string[] = [];
     for await (const [k] of this.deps.store.range({ gte: `convidx/${p}`, lt: prefixEnd(`convidx/${p}`), limit: 2 })) hits.push(k.slice('convidx/'.length));
     if (hits.length !== 1) throw new KithError('CONV_NOT_FOUND', hits.length === 0 ? `no conversation ${idOrPrefix}` : `${idOrPrefix} matches several conversations; give more characters`);
     return openConversation((await this.deps.store.get(`conv/${hits[0]}/head`))!);
+  }
+
+  /** The signed header as stored. */
+  async headerBytes(convId: string): Promise<Uint8Array | undefined> {
+    return this.deps.store.get(`conv/${convId}/head`);
   }
 
   /** Every message this node holds for the conversation (accepted or not by the pattern). */
@@ -199,7 +279,8 @@ export class Conversations {
   async messagesAfter(convId: string, chainHex: string, afterSeq: number): Promise<Message[]> {
     const out: Message[] = [];
     const base = `conv/${convId}/m/${chainHex}/`;
-    for await (const [, v] of this.deps.store.range({ gte: base + pad(afterSeq + 1), lt: prefixEnd(base) })) out.push(openMessage(v));
+    const certs = (await this.load(convId)).certs;
+    for await (const [, v] of this.deps.store.range({ gte: base + pad(afterSeq + 1), lt: prefixEnd(base) })) out.push(openMessage(v, (c) => certs.get(c)));
     return out;
   }
 
@@ -209,10 +290,30 @@ export class Conversations {
     return new Map([...l.state.tips].map(([chain, m]) => [chain, { seq: m.seq, hash: m.hash }]));
   }
 
+  /** The closing records held (one that no longer opens, such as a v1 record with a JSON outcome, is skipped: re-evaluation closes again). */
   async closings(convId: string): Promise<Closing[]> {
     const out: Closing[] = [];
-    for await (const [, v] of this.deps.store.range({ gte: `conv/${convId}/close/`, lt: prefixEnd(`conv/${convId}/close/`) })) out.push(openClosing(v));
+    for await (const [, v] of this.deps.store.range({ gte: `conv/${convId}/close/`, lt: prefixEnd(`conv/${convId}/close/`) })) {
+      try {
+        out.push(openClosing(v));
+      } catch (e) {
+        if (!isKithError(e, 'MESSAGE_REJECTED')) throw e;
+      }
+    }
     return out;
+  }
+
+  /**
+   * Posts a receipt (an empty message) when this node's user is a participant with nothing in
+   * the conversation yet: proof that its node holds the conversation, which is what lets silence
+   * count as consent (consensus/README.md, "Receipts"). The sync layer calls it on a new header.
+   */
+  async postReceipt(convId: string): Promise<Message | undefined> {
+    const l = await this.load(convId);
+    const me = toHex(this.deps.signer.userKey);
+    if (l.closing || !l.conv.participants.some((p) => toHex(p) === me) || l.state.informed.has(me)) return undefined;
+    if (l.conv.deadlineMs > 0 && this.deps.clock.wallTime() > l.conv.deadlineMs) return undefined;
+    return (await this.post(convId, 'receipt', {})).message;
   }
 
   /** The valid closing record this node holds, resolved by the deterministic rule. */
@@ -242,7 +343,7 @@ export class Conversations {
       for (const m of l.byHash.values()) seenMs = Math.max(seenMs, m.atMs + 1);
       const atMs = Math.max(Math.floor(this.deps.clock.wallTime()), seenMs);
       const bytes = signMessage({ conv: conv.id, seq: (prev?.seq ?? 0) + 1, prev: prev?.hash ?? '', atMs, kind, data }, this.deps.signer);
-      const message = openMessage(bytes);
+      const message = openMessage(bytes, (c) => l.certs.get(c));
       // It sorts after every message held, so the pattern's verdict on the live state is final.
       const check = checkMessage(l.state, message);
       if (check.reason !== undefined) throw new KithError('MESSAGE_REJECTED', `message rejected: ${check.reason}`);
@@ -259,18 +360,25 @@ export class Conversations {
    * predecessor is missing is a `gap` (not stored: ask for the chain from the tip); the same
    * message again is a `duplicate`.
    */
-  async receive(bytes: Uint8Array): Promise<{ status: ReceiveStatus; message: Message }> {
-    const message = openMessage(bytes);
-    const head = await this.deps.store.get(`conv/${message.conv}/head`);
-    if (!head) throw new KithError('CONV_NOT_FOUND', `message for unknown conversation ${message.conv.slice(0, 12)}`);
-    return this.exclusive(message.conv, async () => {
-      const l = await this.load(message.conv);
+  async receive(bytes: Uint8Array): Promise<Received> {
+    const peek = peekMessage(bytes);
+    if (!peek) {
+      openMessage(bytes); // says what is wrong
+      throw new KithError('MESSAGE_REJECTED', 'malformed message');
+    }
+    const head = await this.deps.store.get(`conv/${peek.conv}/head`);
+    if (!head) throw new KithError('CONV_NOT_FOUND', `message for unknown conversation ${peek.conv.slice(0, 12)}`);
+    return this.exclusive(peek.conv, async () => {
+      const l = await this.load(peek.conv);
+      // A later message of a chain whose first message is not here yet: a gap, not a forgery.
+      if (peek.seq > 1 && !l.certs.has(peek.chain)) return { status: 'gap', ...peek };
+      const message = openMessage(bytes, (c) => l.certs.get(c));
       if (l.byHash.has(message.hash)) return { status: 'duplicate', message };
       if (!l.conv.participants.some((p) => toHex(p) === message.authorHex)) throw new KithError('MESSAGE_REJECTED', 'message rejected: the author is not a participant');
       const tip = l.state.tips.get(message.chain);
       const tipSeq = tip?.seq ?? 0;
       if (message.seq <= tipSeq) throw new KithError('MESSAGE_REJECTED', `message rejected: another message holds seq ${message.seq} of ${message.authorHex.slice(0, 8)}'s chain (a fork)`);
-      if (message.seq > tipSeq + 1) return { status: 'gap', message };
+      if (message.seq > tipSeq + 1) return { status: 'gap', conv: message.conv, chain: message.chain, seq: message.seq };
       if (message.prev !== (tip?.hash ?? '')) throw new KithError('MESSAGE_REJECTED', `message rejected: breaks ${message.authorHex.slice(0, 8)}'s hash chain at seq ${message.seq}`);
       if (tip && message.atMs < tip.atMs) throw new KithError('MESSAGE_REJECTED', 'message rejected: it is dated before its predecessor in the chain');
       await this.store(l, message);
@@ -308,9 +416,10 @@ export class Conversations {
 
   private async closeLoaded(l: Loaded): Promise<Closing | undefined> {
     if (l.closing) return l.closing;
-    const d = decide(l.conv, [...l.byHash.values()], this.deps.clock.wallTime());
+    const c = l.conv;
+    const d = l.decider.decision ?? (c.deadlineMs > 0 && this.deps.clock.wallTime() > c.deadlineMs ? deadlineDecision(c, l.state.accepted) : undefined);
     if (!d) return undefined;
-    const bytes = signClosing({ conv: l.conv.id, messages: d.messages, evaluatedAtMs: d.evaluatedAtMs, outcome: JSON.stringify(d.result.outcome) }, this.deps.signer);
+    const bytes = signClosing({ conv: l.conv.id, messages: d.messages, evaluatedAtMs: d.evaluatedAtMs, outcome: outcomeValue(d.result.outcome) }, this.deps.signer);
     const closing = openClosing(bytes);
     await this.deps.store.put(`conv/${l.conv.id}/close/${closing.hash}`, bytes);
     l.closing = closing;
@@ -324,10 +433,12 @@ export class Conversations {
     if (existing && hashHex(existing) !== m.hash) throw new KithError('MESSAGE_REJECTED', `message rejected: seq ${m.seq} of this chain is already taken`);
     await this.deps.store.put(key, m.bytes);
     l.byHash.set(m.hash, m);
+    if (m.seq === 1) l.certs.set(m.chain, (m as Message & { certBytes: Uint8Array }).certBytes);
     // Incremental when the message sorts after everything applied (the usual case); otherwise the
     // set is replayed in memory (a late message can change what follows it).
-    if (l.state.last === undefined || canonicalOrder(l.state.last, m) < 0) applyMessage(l.state, m);
-    else l.state = replay(l.conv, l.byHash.values());
+    if (l.state.last === undefined || canonicalOrder(l.state.last, m) < 0) {
+      if (applyMessage(l.state, m)) l.decider.step(l.state, m);
+    } else this.replayAll(l);
   }
 
   /**
@@ -343,7 +454,12 @@ export class Conversations {
     if (l.state.tips.get(m.chain)?.hash === hash) return; // cannot happen: the tip is m's predecessor
     await this.deps.store.batch([{ type: 'put', key: `conv/${l.conv.id}/orphan/${hash}`, value: existing }, { type: 'del', key }]);
     l.byHash.delete(hash);
-    l.state = replay(l.conv, l.byHash.values());
+    this.replayAll(l);
+  }
+
+  private replayAll(l: Loaded): void {
+    l.decider = new Decider(l.conv);
+    l.state = replay(l.conv, l.byHash.values(), (s, m) => (l.decider.step(s, m), false));
   }
 
   private async load(convId: string): Promise<Loaded> {
@@ -353,13 +469,17 @@ export class Conversations {
     if (!head) throw new KithError('CONV_NOT_FOUND', `no conversation ${convId.slice(0, 12)}`);
     const conv = openConversation(head);
     const byHash = new Map<string, Message>();
+    const certs = new Map<string, Uint8Array>();
+    // Key order is chain, then seq: each chain's first message (with its certificate) comes first.
     for await (const [, v] of this.deps.store.range({ gte: `conv/${convId}/m/`, lt: prefixEnd(`conv/${convId}/m/`) })) {
-      const m = openMessage(v);
+      const m = openMessage(v, (c) => certs.get(c));
+      if (m.seq === 1) certs.set(m.chain, m.certBytes);
       byHash.set(m.hash, m);
     }
     let closing: Closing | undefined;
     for (const c of await this.closings(convId)) if (verifyClosing(conv, c, byHash).valid) closing = closing ? preferClosing(closing, c) : c;
-    const loaded: Loaded = { conv, byHash, state: replay(conv, byHash.values()), closing };
+    const loaded: Loaded = { conv, byHash, certs, state: replay(conv, []), decider: new Decider(conv), closing };
+    this.replayAll(loaded);
     // Another caller may have loaded it meanwhile: keep the first, so every writer shares one.
     const again = this.shared.loaded.get(convId);
     if (again) return again;

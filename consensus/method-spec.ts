@@ -22,9 +22,23 @@ export function checkMethodSpec(spec: MethodSpec): void {
   else compileCel(spec.reached, spec.outcome);
 }
 
+/** Compiled CEL methods by source: a conversation's method is evaluated after many messages. */
+const compiled = new Map<string, ReturnType<typeof compileCel>>();
+
+function compiledCel(reached: string, outcome: string | undefined): ReturnType<typeof compileCel> {
+  const key = JSON.stringify([reached, outcome ?? null]);
+  let c = compiled.get(key);
+  if (!c) {
+    c = compileCel(reached, outcome);
+    if (compiled.size >= 256) compiled.delete(compiled.keys().next().value!);
+    compiled.set(key, c);
+  }
+  return c;
+}
+
 export function evaluateSpec(spec: MethodSpec, input: MethodInput, ctx: EvalContext): MethodResult {
   if (spec.kind === 'builtin') return evaluateMethod(spec.name, input, spec.params);
-  return evaluateCel(compileCel(spec.reached, spec.outcome), input, ctx);
+  return evaluateCel(compiledCel(spec.reached, spec.outcome), input, ctx);
 }
 
 /** "k=v" strings into params: numbers where numeric, true/false, else text. */

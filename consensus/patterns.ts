@@ -14,8 +14,12 @@ export interface ReplayState {
   rejected: { message: Message; reason: string }[];
   /** The latest vote-like message per author (ballot, position, rsvp, ack). */
   votes: Map<string, { ballot: Ballot; message: Message }>;
+  /** Counts changes to `votes` (a method's input changes only with votes, informed or time). */
+  votesVersion: number;
   /** Debate: arguments accepted so far (turn = their count). */
   arguments: number;
+  /** Participants (hex) who provably hold the conversation: its author, and every author of an accepted message. */
+  informed: Set<string>;
   /** The last accepted message of each author node's chain. */
   tips: Map<string, Message>;
   /** The last message applied (accepted or not): a later one may be applied incrementally. */
@@ -55,6 +59,7 @@ export function checkMessage(s: ReplayState, m: Message): { reason?: string; bal
   const p = c.pattern;
   const author = m.authorHex;
   if (!c.participants.some((x) => toHex(x) === author)) return { reason: 'the author is not a participant' };
+  if (m.kind === 'receipt') return Object.keys(m.data).length === 0 ? {} : { reason: 'a receipt has no data' };
   if (!KINDS[p.name]!.includes(m.kind)) return { reason: `a ${p.name} takes ${KINDS[p.name]!.join(', ')} messages, not ${m.kind}` };
   if (isVoteKind(m.kind) && c.deadlineMs > 0 && m.atMs > c.deadlineMs) return { reason: `${m.kind} after the deadline` };
   if (isVoteKind(m.kind) && !eligibleVoters(c).includes(author)) return { reason: `the author may not post ${m.kind} in this ${p.name}` };
@@ -105,7 +110,7 @@ export function checkMessage(s: ReplayState, m: Message): { reason?: string; bal
 
 /** A fresh state: nothing replayed yet. */
 export function emptyState(conv: Conversation): ReplayState {
-  return { conv, accepted: [], rejected: [], votes: new Map(), arguments: 0, tips: new Map(), last: undefined };
+  return { conv, accepted: [], rejected: [], votes: new Map(), votesVersion: 0, arguments: 0, informed: new Set([toHex(conv.author)]), tips: new Map(), last: undefined };
 }
 
 /**
@@ -128,8 +133,12 @@ export function applyMessage(s: ReplayState, m: Message): boolean {
     return false;
   }
   s.accepted.push(m);
+  s.informed.add(m.authorHex);
   if (m.kind === 'argument') s.arguments++;
-  if (r.ballot !== undefined) s.votes.set(m.authorHex, { ballot: r.ballot, message: m });
+  if (r.ballot !== undefined) {
+    s.votes.set(m.authorHex, { ballot: r.ballot, message: m });
+    s.votesVersion++;
+  }
   return true;
 }
 
@@ -150,5 +159,7 @@ export function methodInput(s: ReplayState, nowMs: number): MethodInput {
   const c = s.conv;
   const options = c.pattern.name === 'debate' ? c.pattern.sides.map((x) => x.name) : c.pattern.name === 'poll' ? c.pattern.options : [];
   const ballots: WeightedBallot[] = [...s.votes.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, v]) => ({ ballot: v.ballot, count: 1 }));
-  return { options, eligible: eligibleVoters(c).length, ballots, deadlinePassed: c.deadlineMs > 0 && nowMs > c.deadlineMs, tieSeed: c.id };
+  const eligible = eligibleVoters(c);
+  const informed = eligible.filter((p) => s.informed.has(p)).length;
+  return { options, eligible: eligible.length, ballots, deadlinePassed: c.deadlineMs > 0 && nowMs > c.deadlineMs, tieSeed: c.id, informed };
 }

@@ -158,11 +158,13 @@ export const nativeBackend: SignatureBackend = {
     return out;
   },
   x25519Generate() {
-    const { privateKey: k } = nodeCrypto.generateKeyPairSync('x25519');
-    const jwk = k.export({ format: 'jwk' });
-    const secretKey = new Uint8Array(Buffer.from(jwk.d!, 'base64url'));
-    privateCache.set(secretKey, k);
-    return { secretKey, publicKey: new Uint8Array(Buffer.from(jwk.x!, 'base64url')) };
+    // Not generateKeyPairSync: on Node 20 the KeyGenJob behind a generated pair locks the key's
+    // mutex in its destructor, and V8 may run that destructor (a weak callback) in a GC that
+    // strikes while the same mutex is held by an export or a diffieHellman on the key: the main
+    // thread then waits on itself forever (1 in ~20 000 pairs; issue 13's cluster50 hang). A
+    // random secret imported like any other key never meets a KeyGenJob.
+    const secretKey = new Uint8Array(nodeCrypto.randomBytes(32));
+    return { secretKey, publicKey: nativeBackend.x25519PublicKey(secretKey) };
   },
 };
 

@@ -94,6 +94,10 @@ export const ERROR_CODES = {
     cause: 'the router refused or did not answer a UPnP IGD / NAT-PMP port mapping request',
     fix: 'enable UPnP or NAT-PMP on the router, or set nat.portMapping = "off"; members can still reach this node while it keeps sessions open',
   },
+  PORT_MAPPING_NO_GATEWAY: {
+    cause: 'this machine has no IPv4 default gateway (a LAN without a router to the internet), so no router was asked for a port mapping',
+    fix: 'nothing, if the members are on this LAN; otherwise give the router with nat.gateway, or set nat.portMapping = "off"',
+  },
   // --- input and encoding ---
   CBOR_INVALID: {
     cause: 'bytes are not well-formed canonical CBOR of the kinds kith uses (or break a size limit)',
@@ -222,6 +226,64 @@ export const ERROR_CODES = {
     cause: 'a stream made no progress for the idle time (default 60 s): the other side stopped reading or sending',
     fix: 'the peer is unreachable or its reader hangs; send again later',
   },
+  // --- archive ---
+  ARCHIVE_MANIFEST_INVALID: {
+    cause: 'an archive manifest is malformed or inconsistent (wrong shard counts, sizes, indices or an unknown format)',
+    fix: 'nothing was accepted from it; if it is your own, read the object through another copy of its manifest',
+  },
+  ARCHIVE_NO_ACCESS_DEVICE: {
+    cause: 'an object was to be archived but the owner has no access device whose key could seal its inner layer',
+    fix: 'add an access device (a laptop or desktop) with `kith node add`, then archive again',
+  },
+  ARCHIVE_ONE_ACCESS_DEVICE: {
+    cause: 'history should be sealed inside to access device A and outside to access device B, but the owner has only one access device; the outer layer goes to the holding relays instead (two systems still, but a holder and that one device together can read it)',
+    fix: 'add a second access device with `kith node add`; objects archived from then on use A and B',
+  },
+  ARCHIVE_PLACEMENT_IMPOSSIBLE: {
+    cause: 'the shards of an object cannot be placed so that losing any one household leaves enough of them: too few households, holders or free quota',
+    fix: 'pair with a friend in another household, or ask a friend to raise the quota they give you (the message says what is missing)',
+  },
+  ARCHIVE_QUOTA_EXCEEDED: {
+    cause: 'a holder refused a shard: storing it would take the sender past the quota this holder gives them',
+    fix: 'ask that friend to raise your quota, remove old objects, or let placement choose another holder',
+  },
+  ARCHIVE_DISK_FULL: {
+    cause: 'a holder refused a shard because its disk does not have the free space the shard needs (plus its reserve)',
+    fix: 'free disk space on that machine; nothing already stored was touched',
+  },
+  ARCHIVE_SHARD_UNKNOWN: {
+    cause: 'a request named a shard (or an object) this holder does not hold',
+    fix: 'the shard may have been lost or collected after its lease ran out; the owner repairs from other holders',
+  },
+  ARCHIVE_SHARD_INVALID: {
+    cause: 'a shard or its proof does not match the integrity root in the manifest (altered, truncated, oversize or for another object)',
+    fix: 'nothing was accepted from it; the holder is counted as failing its audit and the shard is repaired elsewhere',
+  },
+  ARCHIVE_UNRECOVERABLE: {
+    cause: 'fewer than k good shards of a chunk could be fetched, so that chunk cannot be rebuilt now',
+    fix: 'bring holders that are offline back online (see `kith archive status`), then try again',
+  },
+  ARCHIVE_NOT_OWNER: {
+    cause: 'a node asked a holder to remove its layer from, or delete, shards it does not own',
+    fix: 'only the owner of an object (any of their certified nodes) can read or delete it',
+  },
+  ARCHIVE_MESSAGE_INVALID: {
+    cause: 'an archive protocol message is well-formed CBOR but not a valid put, get, audit or answer',
+    fix: 'the peer speaks another version or is faulty; nothing was accepted from it',
+  },
+  // --- mailbox ---
+  STORAGE_FULL: {
+    cause: 'a mailbox relay refused a blob: the conversation\'s quota, your quota on that relay, or the relay itself is full',
+    fix: 'the message is kept and sent to online participants directly and through other relays; ask the relay\'s owner for more room, or wait until participants have caught up',
+  },
+  RATE_LIMITED: {
+    cause: 'a mailbox relay refused a blob: this node pushed more than the relay takes per minute',
+    fix: 'wait a minute; nothing is lost, the blob is pushed again later',
+  },
+  MAILBOX_REFUSED: {
+    cause: 'a mailbox relay refused a request: not a member, a blob over its size limit, a cursor of another incarnation, or a malformed request',
+    fix: 'the message says which; a stale cursor is handled by pulling again from the start',
+  },
   // --- configuration ---
   CONFIG_INVALID: {
     cause: 'the configuration file has values of the wrong type, out of range, or unknown keys',
@@ -268,9 +330,17 @@ export const ERROR_CODES = {
     cause: 'the data dir cannot be created or written',
     fix: 'choose a writable --data-dir, or fix its owner and permissions',
   },
+  DATA_DIR_UNSAFE: {
+    cause: 'the data dir already exists but is not private: it belongs to another user, others can write to it, or others can read it and it holds files that are not kith\'s',
+    fix: 'use a new --data-dir (kith creates it with mode 0700), or check what is in that one, then chown it to this user and chmod 700 it',
+  },
   API_UNAUTHORIZED: {
     cause: 'a local API request had no valid bearer token',
     fix: 'send the token from <data-dir>/api.token as `Authorization: Bearer TOKEN`',
+  },
+  API_HOST_REFUSED: {
+    cause: 'a request to the local API named another host in its Host header (a web page using DNS rebinding, or a proxy in front of the API)',
+    fix: 'call the API as http://127.0.0.1:PORT/ (or localhost, or the configured api.host), with the port from <data-dir>/agent.json',
   },
   API_UNREACHABLE: {
     cause: 'the agent recorded in the data dir does not answer on its API port',

@@ -58,12 +58,58 @@ export function readPrivateFile(file: string, codes: PrivateFileErrors, what: st
   return fs.readFileSync(file);
 }
 
-/** Creates a directory (and parents) private to its owner, or fails with DATA_DIR. */
-export function ensurePrivateDir(dir: string): void {
-  try {
-    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-    fs.accessSync(dir, fs.constants.W_OK);
-  } catch (e) {
+/** What to do with an existing directory that is to be private: use it, tighten it, or refuse. */
+export type PrivateDirVerdict = { use: true; tighten: boolean } | { use: false; why: string };
+
+/**
+ * The decision for an existing directory, as a pure function of its owner, its mode and what it
+ * holds. Someone else's directory, or one others can write to, is refused: they could have put
+ * files there, and tightening it now would not take them out. One others can only read or enter
+ * is tightened to 0700 when it is empty or holds only files of ours (`ours`); a directory holding
+ * other files (a --data-dir typed wrong, pointing at /etc or a home dir) is refused untouched.
+ */
+export function judgePrivateDir(st: { uid: number; mode: number }, uid: number | undefined, contents: { empty: boolean; ours: boolean }): PrivateDirVerdict {
+  const mode = (st.mode & 0o777).toString(8).padStart(4, '0');
+  if (uid !== undefined && st.uid !== uid) return { use: false, why: `it belongs to user ${st.uid}, not to this user (${uid})` };
+  if ((st.mode & 0o022) !== 0) return { use: false, why: `others can write to it (mode ${mode})` };
+  if ((st.mode & 0o077) === 0) return { use: true, tighten: false };
+  if (contents.empty || contents.ours) return { use: true, tighten: true };
+  return { use: false, why: `others can read it (mode ${mode}) and it holds files that are not kith's` };
+}
+
+/**
+ * Makes `dir` a directory private to its owner: creates it (and parents) with mode 0700, or
+ * checks an existing one with judgePrivateDir and tightens it to 0700. `isOurs` tells the entries
+ * that mark it as ours. Fails with DATA_DIR (cannot create or write) or DATA_DIR_UNSAFE; returns
+ * the mode it had when it was tightened.
+ */
+export function ensurePrivateDir(dir: string, opts: { isOurs?: (name: string) => boolean } = {}): { tightenedFrom?: number } {
+  const fail = (e: unknown): never => {
+    if (e instanceof KithError) throw e;
     throw new KithError('DATA_DIR', `cannot create or write the data dir ${dir}: ${(e as NodeJS.ErrnoException).code ?? e}`, { cause: e });
+  };
+  try {
+    let st: fs.Stats | undefined;
+    try {
+      st = fs.statSync(dir);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+    if (st === undefined) {
+      fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+      fs.accessSync(dir, fs.constants.W_OK);
+      return {};
+    }
+    if (!st.isDirectory()) throw new KithError('DATA_DIR', `the data dir ${dir} is not a directory`);
+    const entries = fs.readdirSync(dir);
+    const verdict = judgePrivateDir(st, process.getuid?.(), { empty: entries.length === 0, ours: entries.every((n) => opts.isOurs?.(n) ?? false) });
+    if (!verdict.use) {
+      throw new KithError('DATA_DIR_UNSAFE', `the data dir ${dir} is not private: ${verdict.why}; nothing was changed`);
+    }
+    if (verdict.tighten) fs.chmodSync(dir, 0o700);
+    fs.accessSync(dir, fs.constants.W_OK);
+    return verdict.tighten ? { tightenedFrom: st.mode & 0o777 } : {};
+  } catch (e) {
+    return fail(e);
   }
 }

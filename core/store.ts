@@ -31,7 +31,9 @@ export function prefixEnd(prefix: string): string {
 const cmp = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));
 
 export class MemoryStore implements KvStore {
-  private readonly map = new Map<string, Uint8Array>();
+  /** `map` holds the entries: pass the one of a closed store to reopen it (a simulated restart). */
+  constructor(private readonly map = new Map<string, Uint8Array>()) {}
+
   private closed = false;
 
   async get(key: string): Promise<Uint8Array | undefined> {

@@ -23,15 +23,17 @@ export function splitPhrase(text: string): string[] {
   return text.normalize('NFKD').toLowerCase().trim().split(/\s+/).filter((w) => w.length > 0);
 }
 
-/** The nearest list words to a typo (same first letters first), for the error hint. */
-function suggest(word: string): string[] {
-  const byPrefix = wordlist.filter((w) => w.startsWith(word.slice(0, 3)));
-  return (byPrefix.length > 0 ? byPrefix : wordlist.filter((w) => w[0] === word[0])).slice(0, 4);
+/** How many list words are near a typo (the same first three letters, else the same first letter). */
+function nearCount(word: string): number {
+  const byPrefix = wordlist.filter((w) => w.startsWith(word.slice(0, 3))).length;
+  return byPrefix > 0 ? byPrefix : wordlist.filter((w) => w[0] === word[0]).length;
 }
 
 /**
  * Checks a phrase and returns it in normal form (lowercase, single spaces).
- * Throws PHRASE_LENGTH, PHRASE_WORD_UNKNOWN (naming the word and its position) or PHRASE_CHECKSUM.
+ * Throws PHRASE_LENGTH, PHRASE_WORD_UNKNOWN (naming the position) or PHRASE_CHECKSUM. No error
+ * repeats a word, typed or suggested: a screen, a log or a --json output must not end up holding
+ * most of a word of the phrase (issue 18, weak spot 14).
  */
 export function parsePhrase(text: string): string {
   const words = splitPhrase(text);
@@ -41,9 +43,9 @@ export function parsePhrase(text: string): string {
   for (let i = 0; i < words.length; i++) {
     const w = words[i]!;
     if (!WORD_INDEX.has(w)) {
-      const close = suggest(w);
-      throw new KithError('PHRASE_WORD_UNKNOWN', `word ${i + 1} of the seed phrase, "${w}", is not in the BIP39 English list`, {
-        hint: close.length > 0 ? `did you mean ${close.map((c) => `"${c}"`).join(', ')}? Check word ${i + 1} against your written copy` : undefined,
+      const near = nearCount(w);
+      throw new KithError('PHRASE_WORD_UNKNOWN', `word ${i + 1} of the seed phrase is not in the BIP39 English list`, {
+        hint: `check word ${i + 1} against your written copy${near > 0 ? ` (${near} word${near === 1 ? '' : 's'} of the list begin${near === 1 ? 's' : ''} like it)` : ''}; every word of the list is 3 to 8 letters and its first 4 letters are enough to tell it`,
       });
     }
   }

@@ -23,7 +23,7 @@ export const approval: MethodDef = {
     const { top, winner, max } = leader(approvals, input.tieSeed);
     const reached = (allVoted(input) || input.deadlinePassed) && input.ballots.length > 0;
     const outcome = { winners: reached && winner !== undefined ? [winner] : [], approvals, ...(top.length > 1 ? { tied: top } : {}) };
-    const summary = winner === undefined ? 'no options' : `${winner} has the most approvals (${max})${top.length > 1 ? `, tied with ${top.filter((x) => x !== winner).join(', ')} and chosen by the tie rule` : ''}`;
+    const summary = input.ballots.length === 0 ? 'no ballots yet' : winner === undefined ? 'no options' : `${winner} has the most approvals (${max})${top.length > 1 ? `, tied with ${top.filter((x) => x !== winner).join(', ')} and chosen by the tie rule` : ''}`;
     return result(reached, outcome, summary, { approvals });
   },
 };
@@ -58,11 +58,17 @@ export const score: MethodDef = {
         if (v !== undefined) for (let i = 0; i < count; i++) all[o]!.push(v);
       }
     }
+    // The outcome holds integers only (sum and count per option, the median of integer
+    // scores), so a closing record encodes exactly; the mean is sum / count.
     const mean: Record<string, number> = {};
     const median: Record<string, number> = {};
+    const sum: Record<string, number> = {};
+    const scored: Record<string, number> = {};
     for (const o of options) {
       const xs = all[o]!.sort((a, b) => a - b);
-      mean[o] = xs.length === 0 ? 0 : xs.reduce((a, b) => a + b, 0) / xs.length;
+      sum[o] = xs.reduce((a, b) => a + b, 0);
+      scored[o] = xs.length;
+      mean[o] = xs.length === 0 ? 0 : sum[o]! / xs.length;
       median[o] = xs.length === 0 ? lo : lowerMedian(xs);
     }
     const primary = params['aggregate'] === 'median' ? median : mean;
@@ -74,7 +80,8 @@ export const score: MethodDef = {
     }
     const winner = tied.length > 0 ? breakTie(input.tieSeed, tied) : undefined;
     const reached = (allVoted(input) || input.deadlinePassed) && input.ballots.length > 0;
-    const outcome = { winners: reached && winner !== undefined ? [winner] : [], mean, median, ...(tied.length > 1 ? { tied } : {}) };
-    return result(reached, outcome, winner === undefined ? 'no options' : `${winner} has the highest ${params['aggregate']} score (${primary[winner]})`, { aggregate: params['aggregate'] });
+    const outcome = { winners: reached && winner !== undefined ? [winner] : [], sum, scored, median, ...(tied.length > 1 ? { tied } : {}) };
+    const summary = input.ballots.length === 0 ? 'no ballots yet' : winner === undefined ? 'no options' : `${winner} has the highest ${params['aggregate']} score (${primary[winner]})`;
+    return result(reached, outcome, summary, { aggregate: params['aggregate'], mean });
   },
 };

@@ -84,7 +84,7 @@ export const CONSENT_STANCES = ['agree', 'abstain', 'disagree', 'block'] as cons
 
 export const consent: MethodDef = {
   name: 'consent',
-  summary: 'adopted when nobody blocks and at least minAgree agree: at the deadline, or earlier once everyone has answered',
+  summary: 'adopted when nobody blocks and at least minAgree agree: at the deadline, or earlier once everyone has answered; silence counts as consent only from participants whose nodes provably received the proposal',
   ballots: 'choice of agree, abstain, disagree, block',
   params: [{ name: 'minAgree', kind: 'int', default: 1, min: 0, doc: 'agreements needed' }],
   fixedOptions: CONSENT_STANCES,
@@ -93,10 +93,19 @@ export const consent: MethodDef = {
     const votes = { agree: t.votes['agree']!, abstain: t.abstained, disagree: t.votes['disagree']!, block: t.votes['block']! };
     const blocked = votes.block > 0;
     const enough = votes.agree >= (params['minAgree'] as number);
-    const consented = !blocked && enough;
+    // Silence is consent only from someone who had the proposal: a participant whose node never
+    // provably received it (no message of theirs, not even a receipt) makes it not adopted.
+    const unaware = Math.max(0, input.eligible - Math.max(input.informed ?? input.eligible, votersOf(input)));
+    const consented = !blocked && enough && unaware === 0;
     const reached = input.deadlinePassed || (allVoted(input) && consented);
-    const outcome = { winners: reached && consented ? ['agree'] : [], consented: reached && consented, blocked, votes };
-    const summary = blocked ? `${votes.block} block${votes.block === 1 ? '' : 's'}` : enough ? `no block and ${votes.agree} agree` : `only ${votes.agree} agree of ${params['minAgree']} needed`;
+    const outcome = { winners: reached && consented ? ['agree'] : [], consented: reached && consented, blocked, votes, unaware };
+    const summary = blocked
+      ? `${votes.block} block${votes.block === 1 ? '' : 's'}`
+      : !enough
+        ? `only ${votes.agree} agree of ${params['minAgree']} needed`
+        : unaware > 0
+          ? `no block and ${votes.agree} agree, but ${unaware} participant${unaware === 1 ? '' : 's'} never provably received the proposal`
+          : `no block and ${votes.agree} agree`;
     return result(reached, outcome, summary, { tally: votes });
   },
 };

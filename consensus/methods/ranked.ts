@@ -67,6 +67,9 @@ export function instantRunoff(input: MethodInput): { winner: string | undefined;
     const total = live.reduce((n, c) => n + tally[c]!, 0);
     const round: IrvRound = { tallies: Object.fromEntries(live.map((c) => [candidates[c]!, tally[c]!])), exhausted };
     rounds.push(round);
+    // No ballot counts for anyone (none cast, or all exhausted or abstaining): nobody is elected
+    // by eliminating in tie order (that once printed "so far thai wins after 3 rounds").
+    if (total === 0) return { winner: undefined, rounds };
     const best = live.reduce((a, c) => (tally[c]! > tally[a]! ? c : a), live[0]!);
     if (live.length === 1 || (tally[best]! * 2 > total && live.filter((c) => tally[c] === tally[best]).length === 1)) {
       round.elected = candidates[best];
@@ -101,7 +104,7 @@ export const irv: MethodDef = {
     const first = rounds[0]?.tallies ?? {};
     const certain = Object.values(first).some((v) => v * 2 > input.eligible);
     const reached = winner !== undefined && input.ballots.length > 0 && (certain || allVoted(input) || input.deadlinePassed);
-    return result(reached, { winners: reached ? [winner!] : [], rounds: rounds.length }, winner === undefined ? 'no ballots' : `${winner} wins after ${rounds.length} round${rounds.length === 1 ? '' : 's'}`, { rounds });
+    return result(reached, { winners: reached ? [winner!] : [], rounds: rounds.length }, winner === undefined ? (input.ballots.length === 0 ? 'no ballots yet' : 'no ballot ranks a candidate') : `${winner} wins after ${rounds.length} round${rounds.length === 1 ? '' : 's'}`, { rounds });
   },
 };
 
@@ -147,7 +150,8 @@ export const schulze: MethodDef = {
     const winner = winners.length > 0 ? tieOrder(input.tieSeed, winners)[0] : undefined;
     const reached = winner !== undefined && input.ballots.length > 0 && (allVoted(input) || input.deadlinePassed);
     const outcome = { winners: reached ? [winner!] : [], ...(winners.length > 1 ? { tied: winners } : {}) };
-    return result(reached, outcome, winner === undefined ? 'no candidates' : `${winner} wins${winners.length > 1 ? ` (Schulze winners ${winners.join(', ')}; tie rule)` : ''}`, {
+    const summary = input.ballots.length === 0 ? 'no ballots yet' : winner === undefined ? 'no candidates' : `${winner} ${reached ? 'wins' : 'leads'}${winners.length > 1 ? ` (Schulze winners ${winners.join(', ')}; tie rule)` : ''}`;
+    return result(reached, outcome, summary, {
       candidates,
       pairwise: d,
       strongestPaths: p,

@@ -2,7 +2,8 @@
 // node:dgram sockets over loopback. Runner-independent: test/unit/transport.test.ts runs it
 // under tap on Node, test/bun/transport.ts under Bun with a small harness.
 import type { Assert } from '../helpers/assert.js';
-import { Transport, MAX_PAYLOAD } from '../../cluster/transport.js';
+import { Transport, MAX_PAYLOAD, type TransportOptions } from '../../cluster/transport.js';
+import { MemoryInitiationTs, type InitiationTsStore } from '../../cluster/initiation-ts.js';
 import { toHex } from '../../core/hex.js';
 import type { Endpoint, UdpSocket } from '../../core/udp.js';
 import { testUser, type TestUser } from '../helpers/users.js';
@@ -22,7 +23,7 @@ interface Node {
   sessions: string[];
 }
 
-async function node(env: TransportEnv, user: TestUser, host: number): Promise<Node> {
+async function node(env: TransportEnv, user: TestUser, host: number, extra: { initiationTs?: InitiationTsStore; opts?: Partial<TransportOptions> } = {}): Promise<Node> {
   const socket = await env.socket(host);
   const n: Node = { user, socket, inbox: [], moves: [], sessions: [], transport: undefined as unknown as Transport };
   n.transport = new Transport({
@@ -32,8 +33,20 @@ async function node(env: TransportEnv, user: TestUser, host: number): Promise<No
       endpoint: (_peer, ep) => n.moves.push(ep),
       session: (_peer, cert) => n.sessions.push(toHex(cert.userKey)),
     },
-  }, { staticKey: user.dh, certBytes: user.certBytes });
+    ...(extra.initiationTs ? { initiationTs: extra.initiationTs } : {}),
+  }, { staticKey: user.dh, certBytes: user.certBytes, ...extra.opts });
   return n;
+}
+
+/** Records every datagram a node's socket sends (a copy), as `[to, bytes]`. */
+function tap(n: Node): { to: Endpoint; data: Uint8Array }[] {
+  const out: { to: Endpoint; data: Uint8Array }[] = [];
+  const send = n.socket.send.bind(n.socket);
+  n.socket.send = (to, d) => {
+    out.push({ to, data: new Uint8Array(d) });
+    send(to, d);
+  };
+  return out;
 }
 
 function pair(a: Node, b: Node, psk = PSK): { ab: string; ba: string } {
@@ -227,6 +240,29 @@ test('SimNet: under load a known peer gets a cookie and gets through; a stranger
   t.equal(m.inbox.length, 0);
 });
 
+test('SimNet: under load, the response to our own initiation is still read', async (t) => {
+  const env = simEnv('response-under-load');
+  const a = await node(env, alice, 0, { opts: { underLoadPerSec: 1 } });
+  const b = await node(env, bob, 1);
+  const ab = a.transport.addPeer({ dhKey: bob.dh.publicKey, psk: PSK, endpoint: b.socket.local });
+  b.transport.addPeer({ dhKey: alice.dh.publicKey, psk: PSK, endpoint: a.socket.local });
+  // Strangers keep alice under load (2 valid-looking initiations every 100 ms).
+  const m = await node(env, mallory, 2);
+  const ma = m.transport.addPeer({ dhKey: alice.dh.publicKey, psk: PSK, endpoint: a.socket.local });
+  let flooding = true;
+  const flood = () => {
+    m.transport.connect(ma);
+    m.transport.connect(ma);
+    if (flooding) env.clock.setTimer(100, flood);
+  };
+  flood();
+  await env.settle(() => false, 300);
+  a.transport.send(ab, text('out under load'));
+  t.ok(await env.settle(() => b.inbox.length === 1, 3000), 'bob\'s response was read: the message went out in the new session');
+  t.equal(a.transport.stats.cookiesSent, 0, 'no cookie reply to a response');
+  flooding = false;
+});
+
 test('SimNet: a seeded run replays exactly (trace hashes equal)', async (t) => {
   const run = async (seed: string) => {
     const env = simEnv(seed);
@@ -240,6 +276,116 @@ test('SimNet: a seeded run replays exactly (trace hashes equal)', async (t) => {
   };
   t.equal(await run('seed-a'), await run('seed-a'));
   t.not(await run('seed-a'), await run('seed-b'));
+});
+
+test('SimNet: a captured initiation replayed from elsewhere after the responder restarts gets no answer and moves nothing', async (t) => {
+  // issue 18 break 5. Restart = a new Transport on the same address, given the same stored state.
+  const replayOnce = async (persist: boolean) => {
+    const env = simEnv(`replay-after-restart-${persist}`);
+    const stored = new MemoryInitiationTs();
+    const extra = persist ? { initiationTs: stored } : {};
+    let a = await node(env, alice, 0, extra);
+    const b = await node(env, bob, 1);
+    const fromBob = tap(b);
+    const { ab: bobToAlice } = pair(b, a);
+    b.transport.send(bobToAlice, text('hello'));
+    t.ok(await env.settle(() => a.inbox.length === 1), 'bob reached alice');
+    const captured = fromBob.find((x) => x.data[0] === 1)!.data;
+    await a.transport.close();
+    await a.socket.close();
+    a = await node(env, alice, 0, extra);
+    const ab = a.transport.addPeer({ dhKey: bob.dh.publicKey, psk: PSK, endpoint: b.socket.local });
+    const fromAlice = tap(a);
+    const replayer = await env.socket(5);
+    for (let i = 0; i < 3; i++) replayer.send(a.socket.local, captured);
+    await env.settle(() => false, 2000);
+    return { a, b, ab, fromAlice, replayer, env };
+  };
+
+  const kept = await replayOnce(true);
+  t.same(kept.fromAlice, [], 'with the timestamp kept across the restart: not one datagram to anyone');
+  t.equal(kept.a.transport.stats.dropped['replayed-init'], 3, 'refused as replays');
+  t.equal(kept.a.transport.peerInfo(kept.ab)!.endpoint!.host, '10.0.0.2', 'bob\'s endpoint unchanged');
+  t.same(kept.a.moves, []);
+  // Bob himself still gets in after the restart (his next initiation has a newer timestamp);
+  // a new handshake is what membership starts when a member stops answering.
+  const bobToAlice = kept.b.transport.peerIds()[0]!;
+  kept.b.transport.connect(bobToAlice);
+  await kept.env.settle(() => kept.b.transport.stats.handshakes === 2);
+  kept.b.transport.send(bobToAlice, text('after the restart'));
+  t.ok(await kept.env.settle(() => kept.a.inbox.some((m) => m.text === 'after the restart')), 'bob reconnects');
+
+  // Without the stored timestamp the replay is answered (one response; WireGuard's limit too),
+  // but a handshake alone moves nothing: the endpoint waits for data from the new address.
+  const lost = await replayOnce(false);
+  t.equal(lost.fromAlice.filter((x) => x.to.host === lost.replayer.local.host).length, 1, 'one response to the replayer, no more');
+  t.equal(lost.a.transport.peerInfo(lost.ab)!.endpoint!.host, '10.0.0.2', 'bob\'s endpoint unchanged by a handshake alone');
+  t.same(lost.a.moves, [], 'no endpoint event');
+  lost.a.transport.send(lost.ab, text('to bob'));
+  t.ok(await lost.env.settle(() => lost.b.inbox.some((m) => m.text === 'to bob')), 'alice still reaches bob where he is');
+});
+
+test('SimNet: a member\'s initiation from a new address moves its endpoint only when data arrives from there', async (t) => {
+  const env = simEnv('confirm-by-data');
+  const a = await node(env, alice, 0);
+  const b = await node(env, bob, 1);
+  const { ab, ba } = pair(a, b);
+  a.transport.send(ab, text('1'));
+  await env.settle(() => b.inbox.length === 1);
+  // Alice moves; her new initiation reaches bob, but her data packets are lost for a while.
+  const hostA = [...(env.sim as unknown as { hosts: Map<string, { setAddress(x: string): void }> }).hosts.values()][0]!;
+  hostA.setAddress('10.9.9.9');
+  env.sim!.partition(['10.9.9.9'], ['10.0.0.2']);
+  const send = a.socket.send.bind(a.socket);
+  a.socket.send = (to, d) => (d[0] === 4 ? undefined : send(to, d));
+  env.sim!.heal();
+  a.transport.connect(ab);
+  await env.settle(() => b.transport.stats.handshakes === 2, 2000);
+  t.equal(b.transport.stats.handshakes, 2, 'bob accepted the initiation from the new address');
+  t.equal(b.transport.peerInfo(ba)!.endpoint!.host, '10.0.0.1', 'but keeps the old endpoint until data confirms the session');
+  a.socket.send = send;
+  a.transport.send(ab, text('2'));
+  t.ok(await env.settle(() => b.inbox.length === 2));
+  t.equal(b.transport.peerInfo(ba)!.endpoint!.host, '10.9.9.9', 'data from the new address moved it');
+  t.same(b.moves.map((m) => m.host), ['10.0.0.1', '10.9.9.9'], 'one endpoint event for the move');
+});
+
+test('SimNet: payloads queued while reaching a peer at several addresses go to the one that answered', async (t) => {
+  const env = simEnv('queued-to-answer');
+  const a = await node(env, alice, 0);
+  const b = await node(env, bob, 1);
+  const stale = { host: '10.0.0.99', port: 5484 }; // nobody there any more
+  const ab = a.transport.addPeer({ dhKey: bob.dh.publicKey, psk: PSK, endpoint: stale });
+  b.transport.addPeer({ dhKey: alice.dh.publicKey, psk: PSK });
+  a.transport.send(ab, text('queued'));
+  a.transport.connect(ab, [stale, b.socket.local]);
+  const fromAlice = tap(a);
+  t.ok(await env.settle(() => b.inbox.length === 1), 'the queued payload arrived');
+  t.equal(b.inbox[0]!.text, 'queued');
+  t.equal(a.transport.peerInfo(ab)!.endpoint!.host, '10.0.0.2', 'the endpoint moved to the answer');
+  t.same(fromAlice.filter((x) => x.data[0] === 4).map((x) => x.to.host), ['10.0.0.2'], 'one data packet, to the new endpoint (the queued payload confirms the keys: no extra keepalive)');
+});
+
+test('SimNet: crossing initiations both complete, and data flows both ways in either session', async (t) => {
+  // cluster/README.md §Pending initiations: an initiation received does not cancel our own.
+  const env = simEnv('crossing');
+  const a = await node(env, alice, 0);
+  const b = await node(env, bob, 1);
+  const ab = a.transport.addPeer({ dhKey: bob.dh.publicKey, psk: PSK, endpoint: b.socket.local });
+  const ba = b.transport.addPeer({ dhKey: alice.dh.publicKey, psk: PSK, endpoint: a.socket.local });
+  a.transport.connect(ab);
+  b.transport.connect(ba);
+  await env.settle(() => false, 500);
+  t.equal(a.transport.stats.handshakes, 2, 'alice: her own handshake and bob\'s');
+  t.equal(b.transport.stats.handshakes, 2);
+  for (let i = 0; i < 5; i++) {
+    a.transport.send(ab, text(`a${i}`));
+    b.transport.send(ba, text(`b${i}`));
+  }
+  t.ok(await env.settle(() => a.inbox.length === 5 && b.inbox.length === 5), 'every message delivered both ways');
+  t.equal(a.transport.stats.handshakes + b.transport.stats.handshakes, 4, 'no further handshake needed');
+  t.same(a.transport.stats.dropped, {}, 'nothing dropped');
+  t.same(b.transport.stats.dropped, {});
 });
 
 test('SimNet: two transports built from one seed send byte-identical handshakes (ephemerals from the Rng)', async (t) => {

@@ -5,6 +5,9 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { REPO_ROOT } from './vectors.js';
+import { sleep, until } from './wait.js';
+
+export { sleep, until };
 
 export const RUNTIME = process.env.KITH_TEST_RUNTIME === 'bun' ? 'bun' : 'node';
 const BUN = path.join(REPO_ROOT, 'node_modules', '.bin', 'bun');
@@ -42,8 +45,6 @@ export interface AgentProc {
   /** Sends a signal and waits (bounded) for exit; returns the exit code and how long it took. */
   stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<{ code: number | null; ms: number }>;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Starts `kith run` and waits until its /health answers; kills it at teardown. */
 export async function startAgent(
@@ -129,19 +130,8 @@ export function kithSpawn(t: { teardown(fn: () => void): void }, args: string[])
     exited,
     kill: (signal) => void child.kill(signal),
     async firstLine(ms) {
-      const end = Date.now() + ms;
-      while (lines.length === 0 && Date.now() < end && child.exitCode === null) await new Promise((r) => setTimeout(r, 20));
+      await until(() => lines.length > 0 || child.exitCode !== null, ms, 20);
       return lines[0];
     },
   };
-}
-
-/** Polls fn every 100 ms until it holds or ms pass; returns the ms it took, or undefined. */
-export async function until(fn: () => boolean | Promise<boolean>, ms: number): Promise<number | undefined> {
-  const t0 = Date.now();
-  while (Date.now() - t0 < ms) {
-    if (await fn()) return Date.now() - t0;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return undefined;
 }

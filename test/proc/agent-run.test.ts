@@ -7,6 +7,7 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import { spawn, spawnSync } from 'node:child_process';
 import { kith, startAgent, RUNTIME } from '../helpers/proc.js';
+import { sleep, until } from '../helpers/wait.js';
 
 t.comment(`agent runtime: ${RUNTIME}`);
 
@@ -44,7 +45,7 @@ t.test('the agent serves /health without a token and /api/ only with it', async 
   sock.on('message', () => replies++);
   await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
   for (let i = 0; i < 50; i++) sock.send(Buffer.from(`probe ${i}`), a.clusterPort, '127.0.0.1');
-  await new Promise((r) => setTimeout(r, 300));
+  await sleep(300); // a silence window: nothing to wait for but time
   sock.close();
   t.equal(replies, 0, 'no reply to unauthenticated datagrams');
 
@@ -161,13 +162,11 @@ with open(sys.argv[2], 'a', buffering=1) as f:
   t.teardown(() => listener.kill('SIGKILL'));
   await new Promise<void>((resolve) => listener.stdout!.once('data', () => resolve()));
   const a = await startAgent(t, d, ['--profile', 'test'], { NOTIFY_SOCKET: sockPath, WATCHDOG_USEC: '1000000' });
-  const deadline = Date.now() + 10_000;
   const lines = () => (fs.existsSync(logPath) ? fs.readFileSync(logPath, 'utf8') : '');
-  while (Date.now() < deadline && (lines().match(/WATCHDOG=1/g) ?? []).length < 2) await new Promise((r) => setTimeout(r, 100));
+  await until(() => (lines().match(/WATCHDOG=1/g) ?? []).length >= 2, 10_000);
   t.match(lines(), /READY=1/);
   t.ok((lines().match(/WATCHDOG=1/g) ?? []).length >= 2, 'watchdog pinged at least twice');
   await a.stop();
-  const end = Date.now() + 5000;
-  while (Date.now() < end && !/STOPPING=1/.test(lines())) await new Promise((r) => setTimeout(r, 100));
+  await until(() => /STOPPING=1/.test(lines()), 5000);
   t.match(lines(), /STOPPING=1/);
 });

@@ -4,6 +4,7 @@ import t from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
 import { kith, startAgent } from '../helpers/proc.js';
+import { sleep } from '../helpers/wait.js';
 
 function json(r: { status: number | null; stdout: string; stderr: string }) {
   if (r.status !== 0) throw new Error(`exit ${r.status}: ${r.stderr}`);
@@ -63,7 +64,7 @@ t.test('a poll from new to closed, on the store and then through the agent', asy
   await agent.stop();
 });
 
-t.test('a proposal: alice agrees, bob stays silent, consent is reached at the deadline', async (t) => {
+t.test('a proposal: alice agrees, bob\'s node never received it, so at the deadline it is closed but not adopted', async (t) => {
   const dir = t.testdir();
   const d = path.join(dir, 'alice');
   json(kith(['init', '--data-dir', d, '--phrase-file', `${d}.phrase`, '--json']));
@@ -75,8 +76,22 @@ t.test('a proposal: alice agrees, bob stays silent, consent is reached at the de
   const before = json(kith(['conv', 'show', c.id, '--data-dir', d, '--json']));
   // On a slow machine the deadline may already be near; the state is only known to be open before it.
   if (Date.now() < deadline - 500) t.equal(before.state, 'open', 'bob has not answered; deadline ahead');
-  await new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now()) + 500));
+  await sleep(Math.max(0, deadline - Date.now()) + 500); // the deadline is wall time written into the proposal
   const after = json(kith(['conv', 'show', c.id, '--data-dir', d, '--json']));
   t.equal(after.state, 'closed', 'closed at the deadline with no block');
-  t.same(after.closing.outcome.winners, ['agree']);
+  t.same(after.closing.outcome.winners, [], 'silence of a node that never had it is not consent');
+  t.equal(after.closing.outcome.unaware, 1);
+});
+
+t.test('a score poll voted from the CLI (--score once failed with "prev is not iterable"); no ballots, no winner', async (t) => {
+  const dir = t.testdir();
+  const d = path.join(dir, 'alice');
+  json(kith(['init', '--data-dir', d, '--phrase-file', `${d}.phrase`, '--json']));
+  const c = json(kith(['conv', 'new', '--data-dir', d, '--json', '--topic', 'film night', '--with', 'ab'.repeat(32), '--pattern', 'poll', '--option', 'alien', '--option', 'heat', '--ballot', 'scores', '--method', 'score']));
+  t.match(kith(['conv', 'show', c.id, '--data-dir', d]).stdout, /so far\s+no ballots yet/);
+  const v = json(kith(['conv', 'vote', c.id, '--score', 'alien=7', '--score', 'heat=3', '--data-dir', d, '--json']));
+  t.match(v.posted, /^[0-9a-f]{64}$/);
+  const shown = json(kith(['conv', 'show', c.id, '--data-dir', d, '--json']));
+  t.same(shown.messages[0].data, { scores: { alien: 7, heat: 3 } });
+  t.match(kith(['conv', 'new', '--data-dir', d, '--topic', 'x', '--with', 'ab'.repeat(32), '--pattern', 'poll', '--option', 'a', '--option', 'b', '--method', 'consent']).stderr, /error\[CONV_INVALID\]/);
 });

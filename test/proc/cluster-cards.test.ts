@@ -46,6 +46,9 @@ t.test('three agents from cards: alive everywhere, peers and status, kill -9 →
   const p0 = peers(0);
   for (const key of ['nodeSignKey', 'userKey', 'state', 'endpoint', 'rttMs', 'lastSeenMs', 'clockOffsetMs']) t.ok(key in p0[0]!, `peers --json has ${key}`);
   t.ok(p0.every((p) => typeof p.rttMs === 'number' && p.rttMs < 1000), 'round trips measured');
+  // The commands above ran synchronously: let the agent's log lines in before reading them.
+  const named = await until(() => p0.every((p) => agents[0]!.output().includes(`added member ${p.nodeSignKey.slice(0, 16)} `) && agents[0]!.output().includes(`member ${p.nodeSignKey.slice(0, 16)} dead → alive`)), 5000);
+  t.ok(named !== undefined, `the log names members by the signing key \`kith peers\` shows:\n${agents[0]!.output()}`);
 
   const st = JSON.parse(kith(['status', '--json', '--data-dir', dirs[0]!]).stdout);
   t.equal(st.cluster.members, 2);

@@ -75,8 +75,15 @@ t.test('pair with the QR content, same safety number, members both ways; wrong c
   t.match(refused.stderr, /PAIR_REFUSED/, 'a blocked user cannot pair');
   await offer3.exited;
 
+  // ---- a friend named as `friend list` shows them (16 digits), by 4 digits, or by name
+  const conv = kith(['conv', 'new', '--topic', 'dinner', '--pattern', 'proposal', '--method', 'consent', '--with', userOf(b).slice(0, 16), '--json', '--data-dir', a]);
+  t.equal(conv.status, 0, conv.stderr);
+  t.ok((JSON.parse(conv.stdout) as { participants: string[] }).participants.includes(userOf(b)), 'conv new --with takes the prefix friend list shows');
+  const unknown = kith(['conv', 'new', '--topic', 'x', '--pattern', 'proposal', '--method', 'consent', '--with', 'ffff0000', '--data-dir', a]);
+  t.match(unknown.stderr, /error\[FRIEND_UNKNOWN\]: no known user has the key or name "ffff0000"/, 'an unknown prefix is FRIEND_UNKNOWN');
+
   // ---- remove
-  const rm = kith(['friend', 'remove', userOf(b).slice(0, 12), '--data-dir', a]);
+  const rm = kith(['friend', 'remove', userOf(b).slice(0, 4), '--data-dir', a]);
   t.equal(rm.status, 0, rm.stderr);
   t.notOk(peers(a).some((p) => p.userKey === userOf(b)), 'a removed friend\'s nodes stop being members at once');
 });

@@ -1,9 +1,10 @@
-// A user's own machines, end to end with real agents on loopback (QR content, no LAN search):
-// alice's node 0 enrolls node 1 with `kith node add`; alice pairs with frank, and node 1 learns the
-// friendship from node 0's signed record and connects to frank; node 1 enrolls node 2, which gets
-// the friends in its welcome while frank learns of it; then node 2 is revoked from node 0 with the
-// seed phrase: node 1 and frank cut it off, it is told, and it stays out after a restart. A
-// friend removed while node 1 is off reaches node 1 when it is back.
+// A user's own machines, end to end with real agents on loopback (QR content, no LAN search),
+// for what only real processes show: the CLI (`kith node add` with a phrase file, `kith node
+// revoke` signing with the phrase, `kith node list`, `kith friend list`), key file modes, real
+// TCP and UDP, LevelDB across a restart. Alice's node 0 enrolls node 1; alice pairs with frank and
+// node 1 learns the friendship; node 1 enrolls node 2; node 2 is revoked from node 0 and stays
+// out after a restart. The protocol's other cases (a node down during a revocation, catching up
+// after a restart) run as a seeded whole-agent simulation in test/sim/roster-agents.test.ts.
 import t from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -99,7 +100,8 @@ t.test('node add, friendship spreading, revocation with three nodes', async (t) 
   const told = await until(async () => ((await api(A2, '/api/status'))['cluster'] as { roster: { selfRevoked: boolean } }).roster.selfRevoked, 5000);
   t.ok(told !== undefined, 'node 2 knows it was revoked');
   t.match(A2.output(), /was revoked/, 'and says so in its log');
-  t.same(await peers(A2), [], 'node 2 has left: no members');
+  // It forgets its members a moment later (after its acknowledgement went out: LEAVE_GRACE_MS).
+  t.ok(await until(async () => (await peers(A2)).length === 0, 5000) !== undefined, 'node 2 has left: no members');
   const frankAfter = (await peers(F)).filter((p) => p.userKey === alice).map((p) => [p.nodeIndex, p.state]).sort();
   t.same(frankAfter, [[0, 'alive'], [1, 'alive'], [2, 'revoked']], 'frank still has alice\'s other nodes');
   const list2 = JSON.parse(kith(['node', 'list', '--json', '--data-dir', a1]).stdout) as { nodeIndex: number; state: string }[];
@@ -110,25 +112,10 @@ t.test('node add, friendship spreading, revocation with three nodes', async (t) 
   await A2.stop();
   const A1b = await startAgent(t, a1, run);
   const A2b = await startAgent(t, a2, run);
-  await new Promise((r) => setTimeout(r, 1500));
+  t.ok(await until(() => /was revoked/.test(A2b.output()), 5000) !== undefined, 'restarted, the revoked node says again that it was revoked');
   t.same(await peers(A2b), [], 'restarted, the revoked node has no members: it contacts nobody');
-  t.match(A2b.output(), /was revoked/, 'and says again that it was revoked');
   t.notOk((await peers(A1b)).some((p) => p.userKey === alice && p.nodeIndex === 2 && p.state !== 'revoked'), 'after a restart node 1 does not take node 2 back');
   t.equal(JSON.parse(kith(['node', 'list', '--json', '--data-dir', a1]).stdout).find((n: { nodeIndex: number }) => n.nodeIndex === 2)?.state, 'revoked', 'the revocation is remembered');
-
-  // ---- removing a friend on node 0 while node 1 is off: node 1 catches up when it is back
-  // (node 0 restarts too, so the message it had queued for node 1 is gone: only catching up helps)
-  await A1b.stop();
-  t.equal(kith(['friend', 'remove', frank.slice(0, 12), '--data-dir', a0]).status, 0);
-  await A0.stop();
-  const A1c = await startAgent(t, a1, run);
-  // Node 0 comes back on its old port (as a real agent does, on 5484): both restarted, and
-  // loopback agents have no rendezvous windows to find each other at new ports.
-  const A0b = await startAgent(t, a0, [...run, '--port', String(A0.clusterPort)]);
-  const unfriended = await until(async () => (await stateOf(A1c, alice, 0)) === 'alive' && !(await peers(A1c)).some((p) => p.userKey === frank), 10_000);
-  t.ok(unfriended !== undefined, `node 1, away during the removal, drops frank's nodes once it meets node 0 again (${unfriended} ms after its start)`);
-  if (unfriended === undefined) t.comment(`--- node 1\n${A1c.output()}\n--- node 0\n${A0b.output()}\n${JSON.stringify(await peers(A1c))}`);
-  t.same(JSON.parse(kith(['friend', 'list', '--json', '--data-dir', a1]).stdout), [], 'and no longer lists him');
 
   // ---- clear errors, and nothing changes
   const taken = kith(['node', 'add', '--code', '1234-violin-harbor', '--phrase-file', phrase, '--data-dir', a0]);

@@ -41,22 +41,26 @@ t.test('a member cut off from one node stays alive through indirect probes', asy
   await c.close();
 });
 
-t.test('a suspicion is refuted: the suspect raises its incarnation and is never declared dead', async (t) => {
+t.test('a suspicion is refuted: a suspect that hears of it raises its incarnation, and nobody is declared dead', async (t) => {
   const seed = 'refute';
   const c = await simCluster({ seed, n: 3, timing: TEST_TIMING });
   await c.until(allAlive(c), 10_000);
   const [a, b, s] = c.nodes;
-  const incBefore = s!.node.membership.incarnation;
-  // Silence node 2 for longer than a probe round but shorter than the suspicion time.
+  const incBefore = c.nodes.map((n) => n.node.membership.incarnation);
+  // Silence node 2 for longer than a probe round but shorter than the suspicion time. Both sides
+  // suspect each other; which suspect hears the gossip before first-hand packets clear the
+  // suspicion depends on the run, so the refutation is looked for on every node.
   c.net.partition([s!.host.address], [a!.host.address, b!.host.address]);
   const suspected = await c.until(() => c.stateOf(a!, s!) === 'suspect' || c.stateOf(b!, s!) === 'suspect', 5 * T, 5);
   t.ok(suspected !== undefined, `node 2 became suspect (seed ${seed})`);
   c.net.heal();
   t.ok((await c.until(allAlive(c), 5 * T)) !== undefined, 'alive again everywhere');
   await c.run(2 * T);
-  t.ok(s!.node.membership.incarnation > incBefore, 'the suspect raised its incarnation');
-  t.ok(s!.node.membership.stats.falseSuspicionsRefuted >= 1, 'and counted a refutation');
-  t.ok([a!, b!].every((n) => n.changes.every(([, id, st]) => id !== s!.id || st !== 'dead')), 'never declared dead');
+  const refuters = c.nodes.filter((n) => n.node.membership.stats.falseSuspicionsRefuted >= 1);
+  t.ok(refuters.length >= 1, `a suspect refuted (nodes ${refuters.map((n) => n.index)}; seed ${seed})`);
+  t.ok(refuters.every((n) => n.node.membership.incarnation > incBefore[n.index]!), 'each refuter raised its incarnation');
+  t.ok(c.nodes.every((n) => refuters.includes(n) || n.node.membership.incarnation === incBefore[n.index]), 'and nobody else did');
+  t.ok(c.nodes.every((n) => n.changes.every(([, , st]) => st !== 'dead')), 'never declared dead');
   await c.close();
 });
 
@@ -96,9 +100,9 @@ t.test('the same seed replays the same run', async (t) => {
     await c.close();
     return h;
   };
-  // The trace covers datagram bytes: equal only once Noise ephemerals come from the seeded Rng
-  // (engineer "transport"'s change, issue 13 item 2); until it is merged this is a todo.
-  t.equal(await trace(), await trace(), 'identical trace hashes, datagram bytes included', { todo: 'Noise ephemeral keys still come from the OS' });
+  // The trace covers datagram bytes: equal only because every random choice (Noise ephemerals,
+  // indexes, nonces, jitter) comes from the seeded Rngs.
+  t.equal(await trace(), await trace(), 'identical trace hashes, datagram bytes included');
 });
 
 t.test('a restarted member comes back with a higher incarnation, and nobody gossips its old one after learning the new', async (t) => {

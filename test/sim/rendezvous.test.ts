@@ -6,6 +6,7 @@ import { simCluster } from '../helpers/cluster-sim.js';
 import { TEST_TIMING } from '../../cluster/timing.js';
 import { Rendezvous, currentOrNextWindow, type PortMapper } from '../../cluster/rendezvous.js';
 import { rendezvousSecret } from '../../cluster/secrets.js';
+import { KithError } from '../../core/errors.js';
 
 const PARAMS = { periodMs: 3000, lengthMs: 1000, portMin: 45000, portMax: 45099 };
 const GUARD = 250;
@@ -78,5 +79,18 @@ t.test('stopping during an open window removes the mapping', async (t) => {
   await r.stop();
   t.same(router.calls.slice(-2).map((x) => [x.op, x.port]), [['unmap', port], ['close', 0]], 'stop removed the mapping, then closed the mapper');
   t.equal(router.calls.filter((x) => x.op === 'map').length, 1, 'a lease as long as the window is not renewed');
+  await c.close();
+});
+
+t.test('a failed mapping keeps the error code, so the doctor can tell "no gateway" from "refused"', async (t) => {
+  const { c, router, r } = await withRendezvous('rdv-no-gateway', 60_000);
+  router.mapper.map = async () => {
+    throw new KithError('PORT_MAPPING_NO_GATEWAY', 'no IPv4 default gateway to ask for a port mapping: none was tried');
+  };
+  r.plan();
+  const failed = await c.until(() => r.status().mapping.state === 'failed', 5000, 25);
+  t.ok(failed !== undefined, 'the window tried to map and failed');
+  t.equal(r.status().mapping.errorCode, 'PORT_MAPPING_NO_GATEWAY');
+  await r.stop();
   await c.close();
 });

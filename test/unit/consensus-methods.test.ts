@@ -62,8 +62,9 @@ t.test('[TN] score voting (0–10, distance-based scores) elects Nashville; appr
   ];
   const r = evaluateMethod('score', input({ options: TN_OPTIONS, ballots }));
   t.same(r.outcome.winners, ['Nashville']);
-  t.equal((r.outcome['mean'] as Record<string, number>)['Nashville'], 6.03);
-  t.equal((r.outcome['mean'] as Record<string, number>)['Memphis'], 4.2);
+  t.equal((r.explanation['mean'] as Record<string, number>)['Nashville'], 6.03);
+  t.equal((r.explanation['mean'] as Record<string, number>)['Memphis'], 4.2);
+  t.same([r.outcome['sum'], r.outcome['scored']].map((x) => (x as Record<string, number>)['Nashville']), [603, 100], 'the outcome is exact: 603 / 100');
   const med = evaluateMethod('score', input({ options: TN_OPTIONS, ballots }), { aggregate: 'median' });
   t.same(med.outcome.winners, ['Nashville'], 'lower median: Nashville 5, Chattanooga 4, Knoxville 2, Memphis 0');
   const approve = ballots.map((b) => ({ approve: Object.entries(b.scores).filter(([, s]) => s >= 5).map(([o]) => o), count: b.count }));

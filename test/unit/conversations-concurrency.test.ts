@@ -35,7 +35,7 @@ t.test('20 parallel posts, 10 at a time: all 20 stored, the chain intact, later 
   const clock = new VirtualClock({ wallStartMs: START });
   const store = slowStore();
   const convs = new Conversations({ store, clock, rng: new SeededRng('a'), signer: alice });
-  const conv = await convs.create({ topic: 'chatter', with: [bob.userKey], pattern: 'discussion', method: { kind: 'builtin', name: 'acknowledge', params: {} } });
+  const conv = await convs.create({ topic: 'chatter', with: [bob.userKey], pattern: 'discussion' });
   const acked: string[] = [];
   for (let wave = 0; wave < 2; wave++) {
     const results = await Promise.allSettled(Array.from({ length: 10 }, (_, i) => convs.post(conv.id, 'text', { text: `post ${wave * 10 + i}` })));
@@ -54,7 +54,7 @@ t.test('a second Conversations over the same store (CLI next to the agent) canno
   const store = slowStore();
   const one = new Conversations({ store, clock, rng: new SeededRng('a'), signer: alice });
   const two = new Conversations({ store, clock, rng: new SeededRng('b'), signer: alice });
-  const conv = await one.create({ topic: 'x', with: [bob.userKey], pattern: 'discussion', method: { kind: 'builtin', name: 'acknowledge', params: {} } });
+  const conv = await one.create({ topic: 'x', with: [bob.userKey], pattern: 'discussion' });
   const r = await Promise.allSettled([one.post(conv.id, 'text', { text: 'one' }), two.post(conv.id, 'text', { text: 'two' })]);
   const ok = r.filter((x) => x.status === 'fulfilled').map((x) => (x as PromiseFulfilledResult<{ message: { hash: string } }>).value.message.hash);
   const stored = (await one.messages(conv.id)).map((m) => m.hash);
@@ -68,7 +68,7 @@ t.test('a chain already broken in the store (written before the fix) does not we
   const clock = new VirtualClock({ wallStartMs: START });
   const store = new MemoryStore();
   const convs = new Conversations({ store, clock, rng: new SeededRng('a'), signer: alice });
-  const conv = await convs.create({ topic: 'x', with: [bob.userKey], pattern: 'discussion', method: { kind: 'builtin', name: 'acknowledge', params: {} } });
+  const conv = await convs.create({ topic: 'x', with: [bob.userKey], pattern: 'discussion' });
   const chain = toHex(verifyCertificate(alice.certBytes).signKey);
   for (let i = 1; i <= 6; i++) await convs.post(conv.id, 'text', { text: `m${i}` });
   const six = (await convs.messages(conv.id)).find((m) => m.seq === 6)!;

@@ -44,7 +44,7 @@ t.test('a ranked-choice poll: ballots, the IRV decision when everyone has voted,
   t.ok(last.closing, 'the third voter closes it');
   const v = await a.convs.view(conv.id);
   t.same(v.current.outcome.winners, ['museum']);
-  t.same(JSON.parse(v.closing!.outcome).winners, ['museum']);
+  t.same((v.closing!.outcome as { winners: string[] }).winners, ['museum']);
   t.equal(v.closing!.messages.length, 4);
   t.match(await code(a.convs.post(conv.id, 'text', { text: 'late' })), /^CONV_CLOSED/);
   t.match(await code(a.convs.post(conv.id, 'ballot', { ranking: ['nowhere'] })), /^CONV_CLOSED/);
@@ -90,7 +90,7 @@ t.test('the same messages in any arrival order give the same closing content', a
     const got = (await n.convs.closeIfReached(conv))!;
     t.same([got.messages, got.evaluatedAtMs, got.outcome], [expected.messages, expected.evaluatedAtMs, expected.outcome], `order ${round}, closed by ${closer.name}`);
   }
-  t.same(JSON.parse(expected.outcome).winners, ['sat']);
+  t.same((expected.outcome as { winners: string[] }).winners, ['sat']);
 });
 
 t.test('closing records are verified by re-evaluation; two valid ones resolve the same way', async (t) => {
@@ -102,11 +102,11 @@ t.test('closing records are verified by re-evaluation; two valid ones resolve th
   const { closing } = await b.post(conv.id, 'position', { stance: 'agree', reason: 'fine' });
   const known = new Map((await a.convs.messages(conv.id)).map((m) => [m.hash, m]));
   t.same(verifyClosing(conv, closing!, known), { valid: true });
-  const forged = openClosing(signClosing({ conv: conv.id, messages: closing!.messages, evaluatedAtMs: closing!.evaluatedAtMs, outcome: JSON.stringify({ winners: [] }) }, bob));
+  const forged = openClosing(signClosing({ conv: conv.id, messages: closing!.messages, evaluatedAtMs: closing!.evaluatedAtMs, outcome: { winners: [] } }, bob));
   t.match(verifyClosing(conv, forged, known).reason, /outcome differs/);
   const partial = openClosing(signClosing({ conv: conv.id, messages: closing!.messages.slice(0, 1), evaluatedAtMs: closing!.evaluatedAtMs, outcome: closing!.outcome }, bob));
   t.match(verifyClosing(conv, partial, known).reason, /not reached/);
-  const unknown = openClosing(signClosing({ conv: conv.id, messages: ['00'.repeat(32)], evaluatedAtMs: 1, outcome: '{}' }, bob));
+  const unknown = openClosing(signClosing({ conv: conv.id, messages: ['00'.repeat(32)], evaluatedAtMs: 1, outcome: {} }, bob));
   t.match(verifyClosing(conv, unknown, known).reason, /does not have/);
   const byBob = openClosing(signClosing({ conv: conv.id, messages: closing!.messages, evaluatedAtMs: closing!.evaluatedAtMs, outcome: closing!.outcome }, bob));
   const byAlice = openClosing(signClosing({ conv: conv.id, messages: closing!.messages, evaluatedAtMs: closing!.evaluatedAtMs, outcome: closing!.outcome }, alice));
@@ -133,7 +133,7 @@ t.test('pattern rules: each violation is refused with its reason and nothing is 
   const invClosed = await a.convs.closeIfReached(inv);
   t.ok(invClosed, 'closed at the deadline');
   t.equal(invClosed!.evaluatedAtMs, START + 60 * MINUTE + 1);
-  t.equal(JSON.parse(invClosed!.outcome).enough, false, 'one yes of two needed');
+  t.equal((invClosed!.outcome as { enough: boolean }).enough, false, 'one yes of two needed');
 
   const prop = await a.convs.create({ topic: 'new fence', with: [bob.userKey], pattern: 'proposal', method: builtin('consent') });
   t.match(await code(as(bob).post(prop.id, 'position', { stance: 'block', reason: ' ' })), /block needs a reason/);
@@ -170,5 +170,5 @@ t.test('a CEL method closes a poll: two thirds of all participants', async (t) =
   const b = new Conversations({ store: a.store, clock: a.clock, rng: new SeededRng('b'), signer: bob });
   t.notOk((await a.convs.post(conv.id, 'ballot', { choice: 'yes' })).closing);
   const { closing } = await b.post(conv.id, 'ballot', { choice: 'yes' });
-  t.same(JSON.parse(closing!.outcome), { winners: ['yes'] });
+  t.same(closing!.outcome, { winners: ['yes'] });
 });

@@ -1,0 +1,78 @@
+// The member's side of the mailbox: push a blob to relays, and catch up from a relay after a
+// cursor kept per relay together with the relay's incarnation. A relay that answers with another
+// incarnation lost its store (or is a new one): the client pulls from the start instead of
+// trusting its old cursor. Blobs come back in cursor order; the caller drops duplicates by hash.
+import { decodeCanonical, encodeCanonical, type CborValue } from '../core/cbor.js';
+import { KithError } from '../core/errors.js';
+import type { KvStore } from '../core/store.js';
+import { decodeAnswer, type MailboxAnswer, type PulledBlob } from './mailbox-wire.js';
+
+export interface MailboxClientDeps {
+  store: KvStore;
+  /** One request to a relay over the mailbox service, its answer body. */
+  request(relay: string, body: Uint8Array): Promise<Uint8Array>;
+}
+
+export interface CatchUp {
+  blobs: number;
+  /** The relay's incarnation differed from the one the cursor was for: pulled from the start. */
+  reset: boolean;
+  /** False when the relay says blobs for this node went away before it had them (a gap). */
+  complete: boolean;
+}
+
+const hexBytes = (h: string) => new Uint8Array(Buffer.from(h, 'hex'));
+export const PULL_LIMIT = 128;
+/** Pull rounds per catch-up (each up to PULL_LIMIT blobs): bounds a loop against a relay that always says has_more. */
+export const MAX_PULL_ROUNDS = 1000;
+
+export class MailboxClient {
+  constructor(private readonly deps: MailboxClientDeps) {}
+
+  async push(relay: string, p: { group: string; sender: string; seq: number; to: string[]; blob: Uint8Array }): Promise<{ cursor: number }> {
+    const a = await this.call(relay, { t: 'push', group: hexBytes(p.group), sender: hexBytes(p.sender), seq: p.seq, to: p.to.map(hexBytes), blob: p.blob });
+    if (a.t !== 'pushed') throw new KithError('MAILBOX_REFUSED', `unexpected mailbox answer ${a.t}`);
+    return { cursor: a.cursor };
+  }
+
+  /** Pulls everything the relay holds for this node after the saved cursor, acknowledging as it goes. */
+  async catchUp(relay: string, onBlob: (b: PulledBlob) => void | Promise<void>): Promise<CatchUp> {
+    const saved = await this.cursor(relay);
+    const hello = await this.call(relay, { t: 'hello', inc: hexBytes(saved.inc), after: saved.after });
+    if (hello.t !== 'welcome') throw new KithError('MAILBOX_REFUSED', `unexpected mailbox answer ${hello.t}`);
+    const reset = saved.inc !== '' && hello.inc !== saved.inc;
+    let after = hello.inc === saved.inc ? saved.after : 0;
+    let blobs = 0;
+    let complete = true;
+    for (let round = 0; round < MAX_PULL_ROUNDS; round++) {
+      const a = await this.call(relay, { t: 'pull', inc: hexBytes(hello.inc), after, limit: PULL_LIMIT });
+      if (a.t !== 'blobs') throw new KithError('MAILBOX_REFUSED', `unexpected mailbox answer ${a.t}`);
+      if (a.inc !== hello.inc) return this.catchUp(relay, onBlob); // the relay restarted empty meanwhile
+      complete &&= a.complete;
+      for (const b of a.items) {
+        await onBlob(b);
+        after = Math.max(after, b.cursor);
+        blobs++;
+      }
+      if (a.items.length > 0) await this.call(relay, { t: 'ack', inc: hexBytes(a.inc), upTo: after });
+      await this.deps.store.put(`mboxc/${relay}`, encodeCanonical({ inc: hexBytes(a.inc), after }));
+      if (!a.hasMore) break;
+    }
+    return { blobs, reset, complete };
+  }
+
+  private async cursor(relay: string): Promise<{ inc: string; after: number }> {
+    const v = await this.deps.store.get(`mboxc/${relay}`);
+    if (!v) return { inc: '', after: 0 };
+    const m = decodeCanonical(v) as Record<string, CborValue>;
+    return { inc: Buffer.from(m['inc'] as Uint8Array).toString('hex'), after: m['after'] as number };
+  }
+
+  private async call(relay: string, req: Record<string, CborValue>): Promise<MailboxAnswer> {
+    const raw = await this.deps.request(relay, encodeCanonical(req));
+    const a = decodeAnswer(raw, PULL_LIMIT);
+    if (!a) throw new KithError('MAILBOX_REFUSED', `mailbox ${relay.slice(0, 12)}: not a mailbox answer`);
+    if (a.t === 'err') throw new KithError(a.code === 'STORAGE_FULL' || a.code === 'RATE_LIMITED' ? a.code : 'MAILBOX_REFUSED', `mailbox ${relay.slice(0, 12)}: ${a.why}`);
+    return a;
+  }
+}

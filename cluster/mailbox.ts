@@ -1,0 +1,268 @@
+// The mailbox relay: a node that stores and forwards ciphertext blobs for members who are not
+// reachable (cluster/README.md, "Mailbox"). Sync Relay semantics made peer to peer: HELLO/WELCOME
+// with the relay's incarnation and head cursor, PUSH/PUSH_ACK, PULL after a cursor with a limit
+// and has_more, NOTIFY to online recipients, ACK then DELETE once every recipient acknowledged,
+// a TTL, a blob size limit, quotas per group and per friend, a message rate per member. Cursors
+// are this relay's own counter, prefixed by its incarnation (random, new when its store is
+// empty), so a client that holds a cursor of a lost store notices and pulls everything again.
+// Wall-clock time is never a cursor; it only ages blobs out.
+import type { Clock } from '../core/clock.js';
+import { HOUR, MINUTE } from '../core/clock.js';
+
+const DAY = 24 * HOUR;
+import { decodeCanonical, encodeCanonical, type CborValue } from '../core/cbor.js';
+import { toHex } from '../core/hex.js';
+import type { Rng } from '../core/rng.js';
+import { prefixEnd, type KvStore } from '../core/store.js';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { encodeAnswer, parseRequest, type MailboxAnswer, type MailboxRequest, type StoredBlob } from './mailbox-wire.js';
+
+export interface MailboxLimits {
+  /** Largest blob, bytes: one sealed conversation record (64 KiB) with its envelope, rounded up. */
+  maxBlobBytes: number;
+  /** Blobs older than this are dropped, acknowledged or not. */
+  ttlMs: number;
+  /** Bytes held for one group (conversation). */
+  perGroupBytes: number;
+  /** Bytes held for one friend (the user whose node pushed). */
+  perFriendBytes: number;
+  /** Bytes held in all. */
+  totalBytes: number;
+  /** Pushes per member per minute (a token bucket of this size, refilled per minute). */
+  pushesPerMinute: number;
+  /** Most blobs in one PULL answer. */
+  maxPull: number;
+}
+
+/** Defaults and why: consensus/README.md and cluster/README.md ("Mailbox", "Defaults"). */
+export const DEFAULT_MAILBOX: MailboxLimits = {
+  maxBlobBytes: 80 * 1024,
+  ttlMs: 30 * DAY,
+  perGroupBytes: 64 * 1024 * 1024,
+  perFriendBytes: 256 * 1024 * 1024,
+  totalBytes: 1024 * 1024 * 1024,
+  pushesPerMinute: 120,
+  maxPull: 256,
+};
+
+export interface MailboxDeps {
+  store: KvStore;
+  clock: Clock;
+  rng: Rng;
+  /** The user (hex) a member node belongs to: quotas are per friend, not per machine. */
+  userOf(member: string): string | undefined;
+  /** Tells an online recipient that something is waiting (NOTIFY); may fail silently. */
+  notify(member: string, body: Uint8Array): void;
+  isOnline(member: string): boolean;
+}
+
+interface Usage {
+  bytes: number;
+  blobs: number;
+}
+
+const pad = (n: number) => String(n).padStart(16, '0');
+
+export class MailboxRelay {
+  readonly stats = { pushed: 0, duplicates: 0, deleted: 0, expired: 0, refused: {} as Record<string, number> };
+  private incarnation = '';
+  private head = 0;
+  private readonly groups = new Map<string, Usage>();
+  private readonly friends = new Map<string, Usage>();
+  private total: Usage = { bytes: 0, blobs: 0 };
+  private readonly buckets = new Map<string, { tokens: number; atMs: number }>();
+  /** Per recipient: the lowest cursor it may still lose (set when a blob it had not acked went away). */
+  private readonly lostUpTo = new Map<string, number>();
+  private readonly o: MailboxLimits;
+
+  constructor(private readonly deps: MailboxDeps, limits: Partial<MailboxLimits> = {}) {
+    this.o = { ...DEFAULT_MAILBOX, ...limits };
+  }
+
+  /** Loads (or creates) the incarnation and the accounting from the store. */
+  async start(): Promise<void> {
+    const meta = await this.deps.store.get('mbox/meta');
+    if (meta) {
+      const m = decodeCanonical(meta) as Record<string, CborValue>;
+      this.incarnation = toHex(m['inc'] as Uint8Array);
+      this.head = m['head'] as number;
+    } else {
+      this.incarnation = toHex(this.deps.rng.bytes(8));
+      await this.saveMeta();
+    }
+    for await (const [, v] of this.deps.store.range({ gte: 'mbox/b/', lt: prefixEnd('mbox/b/') })) this.account(decodeBlob(v), +1);
+  }
+
+  get incarnationId(): string {
+    return this.incarnation;
+  }
+
+  /** What this relay holds, for whom, against which quota (`kith mailbox status`). */
+  status() {
+    return {
+      incarnation: this.incarnation, head: this.head, blobs: this.total.blobs, bytes: this.total.bytes, limits: this.o,
+      groups: Object.fromEntries(this.groups), friends: Object.fromEntries(this.friends),
+    };
+  }
+
+  /** Handles one request body from a member; returns the answer body. */
+  async handle(member: string, body: Uint8Array): Promise<Uint8Array> {
+    const req = parseRequest(body);
+    const answer: MailboxAnswer = 'error' in req ? { t: 'err', code: 'MAILBOX_BAD_REQUEST', why: req.error } : await this.answer(member, req);
+    if (answer.t === 'err') this.stats.refused[answer.code] = (this.stats.refused[answer.code] ?? 0) + 1;
+    return encodeAnswer(answer);
+  }
+
+  private async answer(member: string, r: MailboxRequest): Promise<MailboxAnswer> {
+    switch (r.t) {
+      case 'hello':
+        return { t: 'welcome', inc: this.incarnation, head: this.head, waiting: await this.waitingFor(member, r.inc === this.incarnation ? r.after : 0) };
+      case 'push':
+        return this.push(member, r);
+      case 'pull':
+        return this.pull(member, r);
+      case 'ack':
+        return this.ack(member, r);
+    }
+  }
+
+  private async push(member: string, r: Extract<MailboxRequest, { t: 'push' }>): Promise<MailboxAnswer> {
+    const user = this.deps.userOf(member);
+    if (user === undefined) return { t: 'err', code: 'MAILBOX_REFUSED', why: 'not a member' };
+    if (r.blob.length > this.o.maxBlobBytes) return { t: 'err', code: 'MAILBOX_TOO_LARGE', why: `blob of ${r.blob.length} bytes is over ${this.o.maxBlobBytes}` };
+    if (!this.takeToken(member)) return { t: 'err', code: 'RATE_LIMITED', why: `more than ${this.o.pushesPerMinute} pushes a minute` };
+    const hash = toHex(sha256(r.blob));
+    const dup = await this.deps.store.get(`mbox/h/${hash}`);
+    if (dup) {
+      this.stats.duplicates++;
+      return { t: 'pushed', inc: this.incarnation, cursor: Number(new TextDecoder().decode(dup)), hash };
+    }
+    const size = r.blob.length;
+    const g = this.groups.get(r.group) ?? { bytes: 0, blobs: 0 };
+    const f = this.friends.get(user) ?? { bytes: 0, blobs: 0 };
+    if (g.bytes + size > this.o.perGroupBytes || f.bytes + size > this.o.perFriendBytes || this.total.bytes + size > this.o.totalBytes) {
+      return { t: 'err', code: 'STORAGE_FULL', why: g.bytes + size > this.o.perGroupBytes ? 'the group\'s quota is full' : f.bytes + size > this.o.perFriendBytes ? 'your quota on this relay is full' : 'this relay is full' };
+    }
+    const cursor = ++this.head;
+    const blob: StoredBlob = { cursor, group: r.group, sender: r.sender, seq: r.seq, hash, from: user, atMs: Math.floor(this.deps.clock.wallTime()), to: r.to, acked: [], blob: r.blob };
+    await this.deps.store.batch([
+      { type: 'put', key: `mbox/b/${pad(cursor)}`, value: encodeBlob(blob) },
+      { type: 'put', key: `mbox/h/${hash}`, value: new TextEncoder().encode(String(cursor)) },
+      { type: 'put', key: 'mbox/meta', value: this.metaBytes() },
+    ]);
+    this.account(blob, +1);
+    this.stats.pushed++;
+    const note = encodeCanonical({ t: 'notify', inc: this.incarnation, cursor });
+    for (const to of r.to) if (this.deps.isOnline(to)) this.deps.notify(to, note);
+    return { t: 'pushed', inc: this.incarnation, cursor, hash };
+  }
+
+  /** Blobs for `member` after `after`; complete = nothing it was owed went away unseen. */
+  private async pull(member: string, r: Extract<MailboxRequest, { t: 'pull' }>): Promise<MailboxAnswer> {
+    await this.expire();
+    const stale = r.inc !== this.incarnation;
+    const after = stale ? 0 : r.after;
+    const limit = Math.min(r.limit, this.o.maxPull);
+    const items: StoredBlob[] = [];
+    let hasMore = false;
+    for await (const [, v] of this.deps.store.range({ gte: `mbox/b/${pad(after + 1)}`, lt: prefixEnd('mbox/b/') })) {
+      const b = decodeBlob(v);
+      if (!b.to.includes(member) || b.acked.includes(member)) continue;
+      if (items.length === limit) {
+        hasMore = true;
+        break;
+      }
+      items.push(b);
+    }
+    // A gap: the client's cursor is from another incarnation (the relay lost its store), or
+    // blobs addressed to it after its cursor expired or were dropped before it acknowledged them.
+    const gap = stale || (this.lostUpTo.get(member) ?? 0) > after;
+    return { t: 'blobs', inc: this.incarnation, items: items.map((b) => ({ cursor: b.cursor, group: b.group, sender: b.sender, seq: b.seq, hash: b.hash, blob: b.blob })), hasMore, complete: !gap };
+  }
+
+  /** The recipient has every blob up to `upTo`: blobs every recipient acknowledged are deleted. */
+  private async ack(member: string, r: Extract<MailboxRequest, { t: 'ack' }>): Promise<MailboxAnswer> {
+    if (r.inc !== this.incarnation) return { t: 'err', code: 'MAILBOX_STALE', why: 'cursor of another incarnation: pull again' };
+    let deleted = 0;
+    for await (const [k, v] of this.deps.store.range({ gte: 'mbox/b/', lt: `mbox/b/${pad(r.upTo + 1)}` })) {
+      const b = decodeBlob(v);
+      if (!b.to.includes(member) || b.acked.includes(member)) continue;
+      b.acked.push(member);
+      if (b.to.every((x) => b.acked.includes(x))) {
+        await this.remove(k, b);
+        deleted++;
+      } else await this.deps.store.put(k, encodeBlob(b));
+    }
+    return { t: 'acked', inc: this.incarnation, deleted };
+  }
+
+  /** Drops blobs past the TTL; their unacknowledged recipients will see a gap. */
+  async expire(): Promise<number> {
+    const cutoff = this.deps.clock.wallTime() - this.o.ttlMs;
+    let n = 0;
+    for await (const [k, v] of this.deps.store.range({ gte: 'mbox/b/', lt: prefixEnd('mbox/b/') })) {
+      const b = decodeBlob(v);
+      if (b.atMs > cutoff) continue;
+      for (const to of b.to) if (!b.acked.includes(to)) this.lostUpTo.set(to, Math.max(this.lostUpTo.get(to) ?? 0, b.cursor));
+      await this.remove(k, b);
+      this.stats.expired++;
+      n++;
+    }
+    return n;
+  }
+
+  private async waitingFor(member: string, after: number): Promise<number> {
+    let n = 0;
+    for await (const [, v] of this.deps.store.range({ gte: `mbox/b/${pad(after + 1)}`, lt: prefixEnd('mbox/b/') })) {
+      const b = decodeBlob(v);
+      if (b.to.includes(member) && !b.acked.includes(member)) n++;
+    }
+    return n;
+  }
+
+  private async remove(key: string, b: StoredBlob): Promise<void> {
+    await this.deps.store.batch([{ type: 'del', key }, { type: 'del', key: `mbox/h/${b.hash}` }]);
+    this.account(b, -1);
+    this.stats.deleted++;
+  }
+
+  private takeToken(member: string): boolean {
+    const now = this.deps.clock.now();
+    const b = this.buckets.get(member) ?? { tokens: this.o.pushesPerMinute, atMs: now };
+    b.tokens = Math.min(this.o.pushesPerMinute, b.tokens + ((now - b.atMs) * this.o.pushesPerMinute) / MINUTE);
+    b.atMs = now;
+    this.buckets.set(member, b);
+    if (b.tokens < 1) return false;
+    b.tokens -= 1;
+    return true;
+  }
+
+  private account(b: StoredBlob, sign: 1 | -1): void {
+    const add = (m: Map<string, Usage>, k: string) => {
+      const u = m.get(k) ?? { bytes: 0, blobs: 0 };
+      u.bytes += sign * b.blob.length;
+      u.blobs += sign;
+      if (u.blobs <= 0) m.delete(k);
+      else m.set(k, u);
+    };
+    add(this.groups, b.group);
+    add(this.friends, b.from);
+    this.total = { bytes: this.total.bytes + sign * b.blob.length, blobs: this.total.blobs + sign };
+  }
+
+  private metaBytes(): Uint8Array {
+    return encodeCanonical({ inc: new Uint8Array(Buffer.from(this.incarnation, 'hex')), head: this.head });
+  }
+
+  private async saveMeta(): Promise<void> {
+    await this.deps.store.put('mbox/meta', this.metaBytes());
+  }
+}
+
+function encodeBlob(b: StoredBlob): Uint8Array {
+  return encodeCanonical(b as unknown as CborValue);
+}
+
+function decodeBlob(v: Uint8Array): StoredBlob {
+  return decodeCanonical(v, { maxBytes: 1024 * 1024, maxDepth: 4, maxItems: 1024 }) as unknown as StoredBlob;
+}

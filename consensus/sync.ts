@@ -1,0 +1,401 @@
+// Sync of sealed conversation items between nodes that meet (consensus/README.md, "Sync"). Every
+// node of every participant runs it, relay or access: it stores epoch records and sealed
+// envelopes per group (conversation id), tells a peer what it holds (per sending node the highest
+// contiguous seq, plus the ids of unchained items and epochs), sends what the peer lacks, and
+// forwards every new item to the other nodes of the group it can reach. It never opens anything.
+// Participants who are not friends never meet: their items travel through the nodes of the
+// friends they share, because every node forwards to every group node among its own members.
+import { sha256 } from '@noble/hashes/sha2.js';
+import type { Clock, Timer } from '../core/clock.js';
+import { SECOND } from '../core/clock.js';
+import { decodeCanonical, encodeCanonical, type CborValue } from '../core/cbor.js';
+import { isKithError } from '../core/errors.js';
+import { toHex } from '../core/hex.js';
+import type { Rng } from '../core/rng.js';
+import { prefixEnd, type KvStore } from '../core/store.js';
+import { currentEpoch, epochNodes, openEpoch, type EpochRecord } from './epochs.js';
+import { readEnvelope, type Envelope } from './sealing.js';
+import type { ServiceSpec } from '../cluster/services.js';
+
+export const SYNC_LIMITS = { itemsPerMessage: 256, bytesPerMessage: 512 * 1024, pendingPerGroup: 4096, groupsPerDigest: 512, messageBytes: 2 * 1024 * 1024 } as const;
+
+export interface SyncOptions {
+  /** Anti-entropy: each peer gets a digest at intervals drawn from [T/2, 3T/2]. */
+  resyncMs: number;
+}
+export const DEFAULT_SYNC: SyncOptions = { resyncMs: 60 * SECOND };
+
+export interface SyncDeps {
+  store: KvStore;
+  clock: Clock;
+  rng: Rng;
+  /** This node's DH key (hex): its id among members and in epochs. */
+  self: string;
+  /** Sends one reliable message to a member (resolves when acknowledged): the conversations service's port (cluster/services.ts). */
+  send(peer: string, body: Uint8Array): Promise<void>;
+  /** Members that are reachable now. */
+  peers(): string[];
+  /** A new item was stored (in chain order per sender): access nodes open it here. */
+  onItem?(group: string, item: { epoch: EpochRecord } | { envelope: Envelope }): void | Promise<void>;
+  log?(line: string): void;
+}
+
+interface Group {
+  id: string;
+  epochs: Map<string, EpochRecord>;
+  current: EpochRecord | undefined;
+  /** Per sender node (hex sign key): the highest contiguous seq held. */
+  tips: Map<string, number>;
+  /** Unchained items (seq 0: headers, closings) by id. */
+  extras: Set<string>;
+  /** Envelopes that came before their predecessor or their epoch, by id. */
+  pending: Map<string, Envelope>;
+}
+
+const pad = (n: number) => String(n).padStart(10, '0');
+const hexBytes = (h: string) => new Uint8Array(Buffer.from(h, 'hex'));
+
+export class ConvSync {
+  readonly stats = { itemsIn: 0, itemsOut: 0, duplicates: 0, dropped: {} as Record<string, number> };
+  private readonly groups = new Map<string, Group>();
+  private readonly timers = new Map<string, Timer>();
+  private readonly o: SyncOptions;
+  private loaded = false;
+  private closed = false;
+  /** Every change runs in one queue: two deliveries never interleave on a chain's tip. */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly deps: SyncDeps, opts: Partial<SyncOptions> = {}) {
+    this.o = { ...DEFAULT_SYNC, ...opts };
+  }
+
+  /**
+   * Registers as the `conversations` service of a cluster node: messages in, membership changes
+   * (alive: compare holdings; dead: stop the resync timer). Returns the port to send with.
+   */
+  static serviceSpec(sync: () => ConvSync): ServiceSpec {
+    return {
+      name: 'conversations',
+      onMessage: (peer, body) => void sync().receive(peer, body),
+      onState: (id, state) => (state === 'alive' ? sync().peerUp(id) : state === 'dead' || state === 'revoked' ? sync().peerDown(id) : undefined),
+    };
+  }
+
+  /** Loads what the store holds (call once before use). */
+  async start(): Promise<void> {
+    if (this.loaded) return;
+    this.loaded = true;
+    for await (const [k] of this.deps.store.range({ gte: 'syncidx/', lt: prefixEnd('syncidx/') })) await this.load(k.slice('syncidx/'.length));
+  }
+
+  /** Groups this node holds. */
+  groupIds(): string[] {
+    return [...this.groups.keys()];
+  }
+
+  currentEpoch(group: string): EpochRecord | undefined {
+    return this.groups.get(group)?.current;
+  }
+
+  epochs(group: string): EpochRecord[] {
+    return [...(this.groups.get(group)?.epochs.values() ?? [])];
+  }
+
+  /** Every stored envelope of a group: unchained items first, then chains in seq order. */
+  async envelopes(group: string): Promise<Envelope[]> {
+    const out: Envelope[] = [];
+    for (const sub of ['x', 'b']) for await (const [, v] of this.deps.store.range({ gte: `sync/${group}/${sub}/`, lt: prefixEnd(`sync/${group}/${sub}/`) })) out.push(readEnvelope(v));
+    return out;
+  }
+
+  /** Adds an item made here (an epoch this node started, an envelope it sealed) and pushes it. */
+  addLocal(item: { epoch: Uint8Array } | { envelope: Uint8Array }): Promise<void> {
+    return this.serial(() => this.accept(undefined, 'epoch' in item ? [item.epoch] : [], 'envelope' in item ? [item.envelope] : []));
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.then(() => undefined, () => undefined);
+    return run;
+  }
+
+  /** A member became reachable: compare holdings. */
+  peerUp(peer: string): void {
+    void this.sendDigest(peer);
+    this.schedule(peer);
+  }
+
+  peerDown(peer: string): void {
+    this.timers.get(peer)?.cancel();
+    this.timers.delete(peer);
+  }
+
+  /** Asks a peer for everything of a group it holds that this node lacks (and offers the rest). */
+  async syncWith(peer: string, group: string): Promise<void> {
+    const g = this.groups.get(group);
+    if (g) await this.sendMsg(peer, this.haveOf(g, true));
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const t of this.timers.values()) t.cancel();
+    this.timers.clear();
+  }
+
+  /** A sync message from a member (the body after the service byte). */
+  receive(peer: string, payload: Uint8Array): Promise<void> {
+    return this.serial(() => this.handle(peer, payload));
+  }
+
+  private async handle(peer: string, payload: Uint8Array): Promise<void> {
+    let m: Record<string, CborValue>;
+    try {
+      const v = decodeCanonical(payload, { maxBytes: SYNC_LIMITS.messageBytes, maxDepth: 4, maxItems: 4 * SYNC_LIMITS.itemsPerMessage + 4 * SYNC_LIMITS.groupsPerDigest + 64 });
+      if (v === null || typeof v !== 'object' || Array.isArray(v) || v instanceof Uint8Array) throw new Error('not a map');
+      m = v as Record<string, CborValue>;
+    } catch {
+      return this.drop('malformed');
+    }
+    try {
+      if (m['t'] === 'dig') await this.onDigest(peer, m);
+      else if (m['t'] === 'have') await this.onHave(peer, m);
+      else if (m['t'] === 'items') await this.onItems(peer, m);
+      else this.drop('unknown-type');
+    } catch (e) {
+      if (!isKithError(e)) throw e;
+      this.drop(e.code);
+      this.deps.log?.(`sync: dropped a message from ${peer.slice(0, 12)}: ${e.message}`);
+    }
+  }
+
+  // --- the protocol ---
+
+  private async onDigest(peer: string, m: Record<string, CborValue>): Promise<void> {
+    const d = m['d'];
+    if (!Array.isArray(d) || d.length > SYNC_LIMITS.groupsPerDigest) return this.drop('malformed');
+    const theirs = new Map<string, string>();
+    for (const e of d) {
+      if (!Array.isArray(e) || !(e[0] instanceof Uint8Array) || e[0].length !== 32 || !(e[1] instanceof Uint8Array)) return this.drop('malformed');
+      theirs.set(toHex(e[0]), toHex(e[1]));
+    }
+    for (const g of this.groups.values()) {
+      if (!this.routesTo(g, peer)) continue;
+      if (theirs.get(g.id) !== this.digestOf(g)) await this.sendMsg(peer, this.haveOf(g, true));
+    }
+    // A group they hold and this node does not know: ask with an empty summary.
+    for (const id of theirs.keys()) if (!this.groups.has(id)) await this.sendMsg(peer, { t: 'have', g: hexBytes(id), e: [], x: [], c: [], r: 1 });
+  }
+
+  private async onHave(peer: string, m: Record<string, CborValue>): Promise<void> {
+    const gid = m['g'];
+    if (!(gid instanceof Uint8Array) || gid.length !== 32 || !Array.isArray(m['e']) || !Array.isArray(m['x']) || !Array.isArray(m['c'])) return this.drop('malformed');
+    const g = this.groups.get(toHex(gid));
+    const theirEpochs = new Set((m['e'] as CborValue[]).filter((x): x is Uint8Array => x instanceof Uint8Array).map(toHex));
+    const theirExtras = new Set((m['x'] as CborValue[]).filter((x): x is Uint8Array => x instanceof Uint8Array).map(toHex));
+    const theirTips = new Map<string, number>();
+    for (const c of m['c'] as CborValue[]) if (Array.isArray(c) && c[0] instanceof Uint8Array && typeof c[1] === 'number') theirTips.set(toHex(c[0]), c[1]);
+    if (!g) return; // nothing to give (their items come by their own push or HAVE)
+    if (!this.routesTo(g, peer)) return this.drop('not-a-holder');
+    await this.sendMissing(peer, g, theirEpochs, theirExtras, theirTips);
+    const theyHaveMore = [...theirTips].some(([s, q]) => q > (g.tips.get(s) ?? 0)) || [...theirEpochs].some((e) => !g.epochs.has(e)) || [...theirExtras].some((x) => !g.extras.has(x));
+    if (m['r'] === 1 && theyHaveMore) await this.sendMsg(peer, this.haveOf(g, false));
+  }
+
+  private async onItems(peer: string, m: Record<string, CborValue>): Promise<void> {
+    const ep = m['ep'];
+    const b = m['b'];
+    if (!Array.isArray(ep) || !Array.isArray(b) || ep.length + b.length > SYNC_LIMITS.itemsPerMessage) return this.drop('malformed');
+    if (![...ep, ...b].every((x) => x instanceof Uint8Array)) return this.drop('malformed');
+    await this.accept(peer, ep as Uint8Array[], b as Uint8Array[]);
+  }
+
+  /** Stores new items (from a peer, or local when peer is undefined) and forwards them. */
+  private async accept(peer: string | undefined, epochs: Uint8Array[], blobs: Uint8Array[]): Promise<void> {
+    const fresh = new Map<string, { epochs: Uint8Array[]; blobs: Uint8Array[] }>();
+    const add = (g: string, k: 'epochs' | 'blobs', bytes: Uint8Array) => {
+      if (!fresh.has(g)) fresh.set(g, { epochs: [], blobs: [] });
+      fresh.get(g)![k].push(bytes);
+    };
+    for (const bytes of epochs) {
+      const e = await this.acceptEpoch(peer, bytes);
+      if (e) add(e.conv, 'epochs', bytes);
+    }
+    for (const bytes of blobs) {
+      let env: Envelope;
+      try {
+        env = readEnvelope(bytes);
+      } catch {
+        this.drop('malformed-blob');
+        continue;
+      }
+      for (const done of await this.acceptEnvelope(peer, env)) add(done.group, 'blobs', done.bytes);
+    }
+    for (const [g, items] of fresh) {
+      const group = this.groups.get(g)!;
+      for (const p of this.deps.peers()) if (p !== peer && this.routesTo(group, p)) void this.sendItems(p, g, items.epochs, items.blobs);
+    }
+  }
+
+  private async acceptEpoch(peer: string | undefined, bytes: Uint8Array): Promise<EpochRecord | undefined> {
+    let e: EpochRecord;
+    try {
+      e = openEpoch(bytes);
+    } catch {
+      this.drop('bad-epoch');
+      return undefined;
+    }
+    const known = this.groups.get(e.conv);
+    if (known?.epochs.has(e.hash)) {
+      this.stats.duplicates++;
+      return undefined;
+    }
+    // Held only by the nodes it names, and taken only from a node of the group.
+    const nodes = epochNodes(e);
+    if (!nodes.has(this.deps.self)) return this.dropped('not-for-us');
+    if (peer !== undefined && !nodes.has(peer) && !(known && this.routesTo(known, peer))) return this.dropped('not-a-holder');
+    const g = known ?? (await this.newGroup(e.conv));
+    await this.deps.store.batch([{ type: 'put', key: `sync/${g.id}/e/${e.hash}`, value: bytes }, { type: 'put', key: `syncidx/${g.id}`, value: new Uint8Array(0) }]);
+    g.epochs.set(e.hash, e);
+    g.current = currentEpoch(g.epochs.values());
+    this.stats.itemsIn++;
+    await this.deps.onItem?.(g.id, { epoch: e });
+    return e;
+  }
+
+  /** Stores an envelope when it is next in its chain (then any pending successors); returns what was stored. */
+  private async acceptEnvelope(peer: string | undefined, env: Envelope): Promise<{ group: string; bytes: Uint8Array }[]> {
+    const g = this.groups.get(env.group);
+    if (!g) return (this.drop('unknown-group'), []);
+    if (peer !== undefined && !this.routesTo(g, peer)) return (this.drop('not-a-holder'), []);
+    if (g.extras.has(env.id) || g.pending.has(env.id)) return (this.stats.duplicates++, []);
+    if (env.seq > 0 && env.seq <= (g.tips.get(env.sender) ?? 0)) return (this.stats.duplicates++, []);
+    if (!g.epochs.has(env.epoch) || (env.seq > 0 && env.seq > (g.tips.get(env.sender) ?? 0) + 1)) {
+      if (g.pending.size >= SYNC_LIMITS.pendingPerGroup) return (this.drop('pending-full'), []);
+      g.pending.set(env.id, env);
+      if (peer !== undefined) void this.sendMsg(peer, this.haveOf(g, false)); // they send the gap
+      return [];
+    }
+    const stored = [await this.store(g, env)];
+    // Pending envelopes this one unblocked (their predecessor or their epoch is here now).
+    for (let progress = true; progress; ) {
+      progress = false;
+      for (const p of g.pending.values()) {
+        if (!g.epochs.has(p.epoch) || (p.seq > 0 && p.seq !== (g.tips.get(p.sender) ?? 0) + 1)) continue;
+        g.pending.delete(p.id);
+        stored.push(await this.store(g, p));
+        progress = true;
+      }
+    }
+    return stored;
+  }
+
+  private async store(g: Group, env: Envelope): Promise<{ group: string; bytes: Uint8Array }> {
+    const key = env.seq === 0 ? `sync/${g.id}/x/${env.id}` : `sync/${g.id}/b/${env.sender}/${pad(env.seq)}`;
+    await this.deps.store.put(key, env.bytes);
+    if (env.seq === 0) g.extras.add(env.id);
+    else g.tips.set(env.sender, env.seq);
+    this.stats.itemsIn++;
+    await this.deps.onItem?.(g.id, { envelope: env });
+    return { group: g.id, bytes: env.bytes };
+  }
+
+  private async sendMissing(peer: string, g: Group, epochs: Set<string>, extras: Set<string>, tips: Map<string, number>): Promise<void> {
+    const ep = [...g.epochs.values()].filter((e) => !epochs.has(e.hash)).sort((a, b) => a.number - b.number).map((e) => e.bytes);
+    const blobs: Uint8Array[] = [];
+    for await (const [k, v] of this.deps.store.range({ gte: `sync/${g.id}/x/`, lt: prefixEnd(`sync/${g.id}/x/`) })) if (!extras.has(k.slice(k.lastIndexOf('/') + 1))) blobs.push(v);
+    for (const [sender, tip] of g.tips) {
+      const after = tips.get(sender) ?? 0;
+      if (after >= tip) continue;
+      const base = `sync/${g.id}/b/${sender}/`;
+      for await (const [, v] of this.deps.store.range({ gte: base + pad(after + 1), lt: prefixEnd(base) })) blobs.push(v);
+    }
+    await this.sendItems(peer, g.id, ep, blobs);
+  }
+
+  /** Sends items in messages of bounded size (epochs first: blobs need them). */
+  private async sendItems(peer: string, group: string, epochs: Uint8Array[], blobs: Uint8Array[]): Promise<void> {
+    const all = [...epochs.map((b) => ['ep', b] as const), ...blobs.map((b) => ['b', b] as const)];
+    while (all.length > 0) {
+      const batch: { ep: Uint8Array[]; b: Uint8Array[] } = { ep: [], b: [] };
+      let bytes = 0;
+      while (all.length > 0 && batch.ep.length + batch.b.length < SYNC_LIMITS.itemsPerMessage && (bytes === 0 || bytes + all[0]![1].length <= SYNC_LIMITS.bytesPerMessage)) {
+        const [k, b] = all.shift()!;
+        batch[k].push(b);
+        bytes += b.length;
+      }
+      this.stats.itemsOut += batch.ep.length + batch.b.length;
+      await this.sendMsg(peer, { t: 'items', g: hexBytes(group), ep: batch.ep, b: batch.b });
+    }
+  }
+
+  private async sendDigest(peer: string): Promise<void> {
+    const d = [...this.groups.values()].filter((g) => this.routesTo(g, peer)).slice(0, SYNC_LIMITS.groupsPerDigest).map((g) => [hexBytes(g.id), hexBytes(this.digestOf(g))]);
+    if (d.length > 0) await this.sendMsg(peer, { t: 'dig', d });
+  }
+
+  private schedule(peer: string): void {
+    if (this.closed) return;
+    this.timers.get(peer)?.cancel();
+    const ms = this.o.resyncMs / 2 + this.deps.rng.below(this.o.resyncMs + 1);
+    this.timers.set(peer, this.deps.clock.setTimer(ms, () => {
+      if (!this.deps.peers().includes(peer)) return void this.timers.delete(peer);
+      void this.sendDigest(peer);
+      this.schedule(peer);
+    }));
+  }
+
+  private async sendMsg(peer: string, m: Record<string, CborValue>): Promise<void> {
+    try {
+      await this.deps.send(peer, encodeCanonical(m));
+    } catch (e) {
+      // An unreachable peer catches up by digest when it is back.
+      this.deps.log?.(`sync: send to ${peer.slice(0, 12)} failed: ${(e as Error).message}`);
+    }
+  }
+
+  // --- state ---
+
+  private haveOf(g: Group, reply: boolean): Record<string, CborValue> {
+    return { t: 'have', g: hexBytes(g.id), e: [...g.epochs.keys()].sort().map(hexBytes), x: [...g.extras].sort().map(hexBytes), c: [...g.tips].sort(([a], [b]) => (a < b ? -1 : 1)).map(([s, q]) => [hexBytes(s), q]), r: reply ? 1 : 0 };
+  }
+
+  /** 16 bytes of SHA-256 over what the group holds: equal digests, nothing to exchange. */
+  private digestOf(g: Group): string {
+    const m = this.haveOf(g, false);
+    return toHex(sha256(encodeCanonical([m['e']!, m['x']!, m['c']!])).subarray(0, 16));
+  }
+
+  /** A peer gets a group's items when its current epoch names it (reader or holder). */
+  private routesTo(g: Group, peer: string): boolean {
+    return g.current !== undefined && epochNodes(g.current).has(peer);
+  }
+
+  private async newGroup(id: string): Promise<Group> {
+    const g: Group = { id, epochs: new Map(), current: undefined, tips: new Map(), extras: new Set(), pending: new Map() };
+    this.groups.set(id, g);
+    return g;
+  }
+
+  private async load(id: string): Promise<void> {
+    const g = await this.newGroup(id);
+    for await (const [, v] of this.deps.store.range({ gte: `sync/${id}/e/`, lt: prefixEnd(`sync/${id}/e/`) })) {
+      const e = openEpoch(v);
+      g.epochs.set(e.hash, e);
+    }
+    g.current = currentEpoch(g.epochs.values());
+    for await (const [k] of this.deps.store.range({ gte: `sync/${id}/x/`, lt: prefixEnd(`sync/${id}/x/`) })) g.extras.add(k.slice(k.lastIndexOf('/') + 1));
+    for await (const [k] of this.deps.store.range({ gte: `sync/${id}/b/`, lt: prefixEnd(`sync/${id}/b/`) })) {
+      const [sender, seq] = k.slice(`sync/${id}/b/`.length).split('/') as [string, string];
+      g.tips.set(sender, Math.max(g.tips.get(sender) ?? 0, Number(seq)));
+    }
+  }
+
+  private drop(reason: string): void {
+    this.stats.dropped[reason] = (this.stats.dropped[reason] ?? 0) + 1;
+  }
+
+  private dropped(reason: string): undefined {
+    this.drop(reason);
+    return undefined;
+  }
+}

@@ -1,0 +1,130 @@
+// The mailbox relay's rules, request by request: cursors with the relay's incarnation, pulls with
+// limit / has_more / complete, delete once every recipient acknowledged, TTL with a gap, quotas
+// (STORAGE_FULL), rates (RATE_LIMITED), size limits, duplicates and malformed requests.
+import t from 'tap';
+import { VirtualClock, HOUR, SECOND } from '../../core/clock.js';
+import { SeededRng } from '../../core/rng.js';
+import { MemoryStore } from '../../core/store.js';
+import { decodeCanonical, encodeCanonical, type CborValue } from '../../core/cbor.js';
+import { MailboxRelay, type MailboxLimits } from '../../cluster/mailbox.js';
+import { MailboxClient } from '../../cluster/mailbox-client.js';
+import { placeBlob } from '../../cluster/mailbox-wire.js';
+import { isKithError } from '../../core/errors.js';
+
+const A = 'a1'.repeat(32); // sender node (alice)
+const B = 'b1'.repeat(32); // recipient node (bob's laptop)
+const B2 = 'b2'.repeat(32); // recipient node (bob's phone)
+const G = '99'.repeat(32);
+
+function relay(limits: Partial<MailboxLimits> = {}, store = new MemoryStore(), clock = new VirtualClock({ wallStartMs: Date.UTC(2026, 5, 1) })) {
+  const notes: string[] = [];
+  const r = new MailboxRelay({ store, clock, rng: new SeededRng(`relay:${Math.random()}`), userOf: (m) => (m === A ? 'alice' : m.startsWith('b') ? 'bob' : undefined), notify: (m) => notes.push(m), isOnline: (m) => m === B2 }, limits);
+  const client = (member: string, cstore = new MemoryStore()) => new MailboxClient({ store: cstore, request: (_relay, body) => r.handle(member, body) });
+  return { r, notes, clock, store, client };
+}
+
+const blob = (i: number, size = 100) => new Uint8Array(size).map((_, k) => (k === 0 ? i & 0xff : k === 1 ? i >> 8 : 7));
+
+async function err(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return 'ok';
+  } catch (e) {
+    return isKithError(e) ? e.code : `crash: ${(e as Error).message}`;
+  }
+}
+
+t.test('push, pull in pages, acknowledge: deleted once every recipient node has it', async (t) => {
+  const { r, notes, client } = relay({ pushesPerMinute: 1000 });
+  await r.start();
+  const alice = client(A);
+  for (let i = 1; i <= 300; i++) await alice.push('relay', { group: G, sender: A, seq: i, to: [B, B2], blob: blob(i) });
+  t.equal(notes.filter((n) => n === B2).length, 300, 'NOTIFY to the online recipient only');
+  const got: number[] = [];
+  const bob = client(B);
+  const c = await bob.catchUp('relay', (b) => void got.push(b.seq));
+  t.same(c, { blobs: 300, reset: false, complete: true });
+  t.same(got, Array.from({ length: 300 }, (_, i) => i + 1), 'in cursor order, over three pages');
+  t.equal(r.status().blobs, 300, 'still held: bob\'s phone has not acknowledged');
+  t.same(await bob.catchUp('relay', () => undefined), { blobs: 0, reset: false, complete: true }, 'nothing again after the cursor');
+  await client(B2).catchUp('relay', () => undefined);
+  t.equal(r.status().blobs, 0, 'every recipient acknowledged: deleted');
+  t.equal(r.stats.deleted, 300);
+});
+
+t.test('a relay that lost its store has a new incarnation: the client pulls from the start', async (t) => {
+  const clock = new VirtualClock({ wallStartMs: Date.UTC(2026, 5, 1) });
+  const one = relay({}, new MemoryStore(), clock);
+  await one.r.start();
+  const bobStore = new MemoryStore();
+  await one.client(A).push('relay', { group: G, sender: A, seq: 1, to: [B], blob: blob(1) });
+  t.same(await one.client(B, bobStore).catchUp('relay', () => undefined), { blobs: 1, reset: false, complete: true });
+  // Disk wiped: a new relay on an empty store, then alice pushes again (seq 2 and a re-push of 1).
+  const two = relay({}, new MemoryStore(), clock);
+  await two.r.start();
+  t.not(two.r.incarnationId, one.r.incarnationId);
+  await two.client(A).push('relay', { group: G, sender: A, seq: 2, to: [B], blob: blob(2) });
+  const got: number[] = [];
+  const c = await two.client(B, bobStore).catchUp('relay', (b) => void got.push(b.seq));
+  t.same([c.reset, c.blobs, got], [true, 1, [2]], 'the old cursor (1) is not trusted: cursor 1 of the new store is seq 2, and it is pulled');
+  // The same relay restarted with its store keeps its incarnation and cursors.
+  const again = relay({}, two.store, clock);
+  await again.r.start();
+  t.equal(again.r.incarnationId, two.r.incarnationId);
+});
+
+t.test('TTL: blobs age out; a recipient that had not pulled them is told its pull has a gap', async (t) => {
+  const { r, clock, client } = relay({ ttlMs: 10 * HOUR });
+  await r.start();
+  await client(A).push('relay', { group: G, sender: A, seq: 1, to: [B], blob: blob(1) });
+  clock.advance(11 * HOUR);
+  await client(A).push('relay', { group: G, sender: A, seq: 2, to: [B], blob: blob(2) });
+  const got: number[] = [];
+  const c = await client(B).catchUp('relay', (b) => void got.push(b.seq));
+  t.same([got, c.complete], [[2], false], 'seq 1 expired unseen: not complete');
+  t.equal(r.stats.expired, 1);
+});
+
+t.test('quotas, rates and sizes are refused with their codes; duplicates are stored once', async (t) => {
+  const { r, client } = relay({ perGroupBytes: 1000, pushesPerMinute: 20, maxBlobBytes: 500 });
+  await r.start();
+  const alice = client(A);
+  for (let i = 1; i <= 9; i++) await alice.push('relay', { group: G, sender: A, seq: i, to: [B], blob: blob(i, 100) });
+  t.equal(await err(alice.push('relay', { group: G, sender: A, seq: 10, to: [B], blob: blob(10, 101) })), 'STORAGE_FULL', 'the group quota');
+  t.equal(await err(alice.push('relay', { group: '88'.repeat(32), sender: A, seq: 1, to: [B], blob: blob(1, 501) })), 'MAILBOX_REFUSED', 'over the blob size');
+  const before = r.status().blobs;
+  await alice.push('relay', { group: G, sender: A, seq: 1, to: [B], blob: blob(1, 100) });
+  t.equal(r.status().blobs, before, 'the same blob again is a duplicate');
+  let limited = 0;
+  for (let i = 0; i < 30; i++) if ((await err(alice.push('relay', { group: '77'.repeat(32), sender: A, seq: i + 1, to: [B], blob: blob(i, 10) }))) === 'RATE_LIMITED') limited++;
+  t.ok(limited >= 15, `a flood past the rate is refused (${limited} of 30)`);
+  t.equal(await err(client('cc'.repeat(32)).push('relay', { group: G, sender: A, seq: 1, to: [B], blob: blob(1) })), 'MAILBOX_REFUSED', 'a node that is no member\'s is refused');
+});
+
+t.test('malformed requests are answered with MAILBOX_BAD_REQUEST, never a crash', async (t) => {
+  const { r } = relay();
+  await r.start();
+  const bad: Uint8Array[] = [new Uint8Array([0xff]), encodeCanonical([1, 2]), encodeCanonical({ t: 'push' }), encodeCanonical({ t: 'pull', inc: new Uint8Array(8), after: -1, limit: 5 }),
+    encodeCanonical({ t: 'push', group: new Uint8Array(32), sender: new Uint8Array(32), seq: 1, to: [], blob: new Uint8Array(1) }), encodeCanonical({ t: 'zap' })];
+  for (const b of bad) {
+    const a = decodeCanonical(await r.handle(A, b)) as Record<string, CborValue>;
+    t.same([a['t'], a['code']], ['err', 'MAILBOX_BAD_REQUEST']);
+  }
+});
+
+t.test('placement: two online relays in different households, the same choice for the same blob', async (t) => {
+  const rank = (b: string, r: string) => `${r}${b}`.split('').reverse().join('');
+  const relays = [
+    { id: 'r1', household: 'alice', online: true },
+    { id: 'r2', household: 'alice', online: true },
+    { id: 'r3', household: 'bob', online: false },
+    { id: 'r4', household: 'carol', online: true },
+  ];
+  const p = placeBlob('h1', relays, 2, rank);
+  t.equal(p.length, 2);
+  t.not(p[0]!.household, p[1]!.household, 'different households');
+  t.ok(p.every((x) => x.online));
+  t.same(placeBlob('h1', [...relays].reverse(), 2, rank), p, 'independent of the order given');
+  t.equal(placeBlob('h1', relays.slice(0, 2), 2, rank).length, 1, 'one household reachable: one relay (the sender keeps trying)');
+  void SECOND;
+});
