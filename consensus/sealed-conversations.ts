@@ -63,7 +63,9 @@ export class SealedConversations {
   post(convId: string, kind: MessageKind, data: Record<string, CborValue>): Promise<{ message: Message; closing: Closing | undefined }> {
     return this.serial(async () => {
       const conv = await this.deps.convs.resolve(convId);
+      const unsealed = this.deps.sync.currentEpoch(conv.id) === undefined; // made before conversations travelled
       const epoch = await this.ensureEpoch(conv);
+      if (unsealed) await this.sealHistory(conv, epoch);
       const r = await this.deps.convs.post(conv.id, kind, data);
       await this.seal(conv.id, epoch, r.message.seq, r.message.bytes);
       if (r.closing) await this.seal(conv.id, epoch, 0, r.closing.bytes);
@@ -222,6 +224,13 @@ export class SealedConversations {
         if (await this.apply(w.group, w.env, openRecord(w.env, this.keyOf(epoch)!))) progress = true;
       }
     }
+  }
+
+  /** Seals a conversation this node held before it had epochs: its header and its own messages. */
+  private async sealHistory(conv: Conversation, epoch: EpochRecord): Promise<void> {
+    await this.seal(conv.id, epoch, 0, (await this.headBytes(conv.id))!);
+    const mine = (await this.deps.convs.messages(conv.id)).filter((m) => m.chain === this.chain).sort((a, b) => a.seq - b.seq);
+    for (const m of mine) await this.seal(conv.id, epoch, m.seq, m.bytes);
   }
 
   /** Writes and seals this node's closing record when the decision is reached and none is held. */

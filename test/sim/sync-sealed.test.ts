@@ -137,3 +137,21 @@ t.test('two nodes that start an epoch at once: every node settles on the one wit
   t.same(texts, ['from alice', 'from bob'], 'nothing lost');
   await w.close();
 });
+
+t.test('a conversation made before conversations travelled goes out, with its history, at the next post', async (t) => {
+  const w = world('sync-history');
+  for (const n of w.nodes.keys()) await w.start(n);
+  await w.until(allAlive(w), 10_000);
+  const alice = w.node('alice-laptop');
+  const bob = w.node('bob-laptop');
+  const conv = await alice.convs!.create({ topic: 'old', with: [w.userKey('bob')], pattern: 'discussion' });
+  const old = await alice.convs!.post(conv.id, 'text', { text: 'written offline' });
+  await w.run(2000);
+  t.equal((await bob.convs!.list()).length, 0, 'nothing sealed, nothing sent');
+  const now = await alice.sealed!.post(conv.id, 'text', { text: 'now it travels' });
+  t.ok(await w.until(async () => {
+    const h = await hashes(bob, conv.id);
+    return h.includes(old.message.hash) && h.includes(now.message.hash);
+  }, 5000), 'bob gets the header, the old message and the new one');
+  await w.close();
+});
