@@ -470,11 +470,23 @@ export class Conversations {
     const conv = openConversation(head);
     const byHash = new Map<string, Message>();
     const certs = new Map<string, Uint8Array>();
-    // Key order is chain, then seq: each chain's first message (with its certificate) comes first.
-    for await (const [, v] of this.deps.store.range({ gte: `conv/${convId}/m/`, lt: prefixEnd(`conv/${convId}/m/`) })) {
-      const m = openMessage(v, (c) => certs.get(c));
-      if (m.seq === 1) certs.set(m.chain, m.certBytes);
-      byHash.set(m.hash, m);
+    // Key order is chain, then seq, so a chain's first message (with its certificate) usually comes
+    // first; one that does not (v1 messages keyed by author next to v2 ones keyed by node) waits
+    // for a second pass.
+    let later: Uint8Array[] = [];
+    for await (const [, v] of this.deps.store.range({ gte: `conv/${convId}/m/`, lt: prefixEnd(`conv/${convId}/m/`) })) later.push(v);
+    for (let pass = 0; later.length > 0 && pass < 3; pass++) {
+      const again: Uint8Array[] = [];
+      for (const v of later) {
+        if (pass < 2 && peekMessage(v) && !certs.has(peekMessage(v)!.chain) && peekMessage(v)!.seq > 1) {
+          again.push(v);
+          continue;
+        }
+        const m = openMessage(v, (c) => certs.get(c));
+        if (m.seq === 1 || !certs.has(m.chain)) certs.set(m.chain, m.certBytes);
+        byHash.set(m.hash, m);
+      }
+      later = again;
     }
     let closing: Closing | undefined;
     for (const c of await this.closings(convId)) if (verifyClosing(conv, c, byHash).valid) closing = closing ? preferClosing(closing, c) : c;

@@ -241,9 +241,12 @@ export function openMessage(bytes: Uint8Array, certOf?: (chainHex: string) => Ui
     const opened = readSignedObject(bytes, MESSAGE_TYPE);
     b = opened.body as Record<string, CborValue>;
     if (b === null || typeof b !== 'object' || Array.isArray(b) || b instanceof Uint8Array) bad('conv-msg: body is not a map');
-    if (b['v'] !== 2 || !isBytes(b['author'], 32) || !isBytes(b['node'], 32) || !isUint(b['seq'])) bad('malformed message');
+    // v1 (stores written before v2): the certificate in every message, no `node`.
+    if (b['v'] === 1 && b['cert'] instanceof Uint8Array && b['node'] === undefined) b = { ...b, node: verifiedCertificate(b['cert']).signKey };
+    else if (b['v'] !== 2) bad('malformed message');
+    if (!isBytes(b['author'], 32) || !isBytes(b['node'], 32) || !isUint(b['seq'])) bad('malformed message');
     const given = b['cert'];
-    if ((b['seq'] === 1) !== (given !== undefined)) bad('a chain\'s first message carries its certificate, and only that one');
+    if (b['v'] === 2 && (b['seq'] === 1) !== (given !== undefined)) bad('a chain\'s first message carries its certificate, and only that one');
     const known = given instanceof Uint8Array ? given : certOf?.(toHex(b['node'] as Uint8Array));
     if (!known) bad(`message from node ${toHex(b['node'] as Uint8Array).slice(0, 12)}, whose first message (with its certificate) is not here`);
     certBytes = known;

@@ -12,6 +12,8 @@ import { Conversations, verifyClosing } from '../../consensus/conversations.js';
 import { exactFraction, outcomeValue } from '../../consensus/outcome.js';
 import type { MethodSpec } from '../../consensus/method-spec.js';
 import { testUser } from '../helpers/users.js';
+import { signObject } from '../../core/signed.js';
+import { hashHex } from '../../consensus/records.js';
 
 const [alice, bob, carol] = ['alice', 'bob', 'carol'].map(testUser) as [ReturnType<typeof testUser>, ReturnType<typeof testUser>, ReturnType<typeof testUser>];
 const START = Date.UTC(2026, 5, 1, 12);
@@ -118,4 +120,23 @@ t.test('one damaged conversation does not hide the others from the listing', asy
   t.same(r.conversations.map((c) => c.id), [good.id]);
   t.equal(r.damaged.length, 1);
   t.match(r.damaged[0]!.reason, /^MESSAGE_REJECTED/);
+});
+
+t.test('a store written before messages v2 (a certificate in every message, author-keyed) still reads', async (t) => {
+  const { a, store } = setup();
+  const c = await a.create({ topic: 'old store', with: [bob.userKey], pattern: 'discussion' });
+  const v1 = (seq: number, prev: string, text: string) => signObject('kith/conv-msg', { v: 1, conv: Buffer.from(c.id, 'hex'), author: alice.userKey, seq, prev: prev === '' ? new Uint8Array(0) : Buffer.from(prev, 'hex'), at: START + seq, kind: 'text', data: { text }, cert: alice.certBytes }, alice.signSecret);
+  const one = v1(1, '', 'first');
+  const two = v1(2, hashHex(one), 'second');
+  await store.put(`conv/${c.id}/m/${alice.hex}/0000000001`, one);
+  await store.put(`conv/${c.id}/m/${alice.hex}/0000000002`, two);
+  const fresh = new Conversations({ store, clock: new VirtualClock({ wallStartMs: START }), rng: new SeededRng('f'), signer: alice });
+  const v = await fresh.view(c.id);
+  t.same(v.messages.map((m) => m.data['text']), ['first', 'second']);
+  t.equal(v.state.rejected.length, 0);
+  t.equal((await fresh.post(c.id, 'text', { text: 'third, v2' })).message.seq, 3, 'the chain goes on in v2');
+  const copy = new MemoryStore(); // a restart: nothing loaded yet
+  for await (const [k, v] of store.range({})) await copy.put(k, v);
+  const reopened = new Conversations({ store: copy, clock: new VirtualClock({ wallStartMs: START }), rng: new SeededRng('g'), signer: alice });
+  t.same((await reopened.view(c.id)).messages.map((m) => m.data['text']), ['first', 'second', 'third, v2'], 'and reads back, v1 and v2 together');
 });
