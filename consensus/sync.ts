@@ -17,7 +17,15 @@ import { currentEpoch, epochNodes, openEpoch, type EpochRecord } from './epochs.
 import { readEnvelope, type Envelope } from './sealing.js';
 import type { ServiceSpec } from '../cluster/services.js';
 
-export const SYNC_LIMITS = { itemsPerMessage: 256, bytesPerMessage: 512 * 1024, pendingPerGroup: 4096, groupsPerDigest: 512, messageBytes: 2 * 1024 * 1024 } as const;
+export const SYNC_LIMITS = {
+  itemsPerMessage: 256, bytesPerMessage: 512 * 1024, pendingPerGroup: 4096, groupsPerDigest: 512, messageBytes: 2 * 1024 * 1024,
+  /** Out-of-order envelopes waiting per group: total bytes, entries per delivering peer, age. */
+  pendingBytesPerGroup: 4 * 1024 * 1024, pendingPerPeer: 256, pendingMaxAgeMs: 10 * 60 * SECOND,
+  /** Groups a peer made this node hold where this node is no reader (a relay's storage for others). */
+  heldGroupsPerPeer: 64,
+  /** Unacknowledged messages per peer: beyond it new ones are dropped (the peer catches up by digest). */
+  sendsInFlightPerPeer: 64,
+} as const;
 
 export interface SyncOptions {
   /** Anti-entropy: each peer gets a digest at intervals drawn from [T/2, 3T/2]. */
@@ -64,6 +72,8 @@ export class ConvSync {
   private closed = false;
   /** Every change runs in one queue: two deliveries never interleave on a chain's tip. */
   private queue: Promise<unknown> = Promise.resolve();
+  /** Per peer: messages handed to the transport and not yet acknowledged. */
+  private readonly inFlight = new Map<string, number>();
 
   constructor(private readonly deps: SyncDeps, opts: Partial<SyncOptions> = {}) {
     this.o = { ...DEFAULT_SYNC, ...opts };
@@ -344,13 +354,31 @@ export class ConvSync {
     }));
   }
 
+  /**
+   * Hands a message to the transport without waiting for the ack: the queue serialises state
+   * changes only, so a slow or offline peer never delays sync with the others. A peer with too
+   * many unacknowledged messages gets no more until some are acked (it catches up by digest).
+   */
   private async sendMsg(peer: string, m: Record<string, CborValue>): Promise<void> {
+    const open = this.inFlight.get(peer) ?? 0;
+    if (open >= SYNC_LIMITS.sendsInFlightPerPeer) return this.drop('send-backlog');
+    this.inFlight.set(peer, open + 1);
+    const settle = () => {
+      const n = (this.inFlight.get(peer) ?? 1) - 1;
+      if (n > 0) this.inFlight.set(peer, n);
+      else this.inFlight.delete(peer);
+    };
+    let sent: Promise<void>;
     try {
-      await this.deps.send(peer, encodeCanonical(m));
+      sent = this.deps.send(peer, encodeCanonical(m));
     } catch (e) {
-      // An unreachable peer catches up by digest when it is back.
-      this.deps.log?.(`sync: send to ${peer.slice(0, 12)} failed: ${(e as Error).message}`);
+      sent = Promise.reject(e);
     }
+    // An unreachable peer catches up by digest when it is back.
+    void sent.then(settle, (e: unknown) => {
+      settle();
+      this.deps.log?.(`sync: send to ${peer.slice(0, 12)} failed: ${(e as Error).message}`);
+    });
   }
 
   // --- state ---
