@@ -13,7 +13,7 @@ import { isKithError } from '../core/errors.js';
 import { toHex } from '../core/hex.js';
 import type { Rng } from '../core/rng.js';
 import { prefixEnd, type KvStore } from '../core/store.js';
-import { currentEpoch, epochNodes, openEpoch, type EpochRecord } from './epochs.js';
+import { currentEpoch, epochNodes, openEpoch, startedByReader, type EpochRecord } from './epochs.js';
 import { readEnvelope, type Envelope } from './sealing.js';
 import type { ServiceSpec } from '../cluster/services.js';
 
@@ -278,6 +278,8 @@ export class ConvSync {
       if (held.size >= SYNC_LIMITS.heldGroupsPerPeer) return this.dropped('held-groups-full');
       this.heldFor.set(peer, held.add(e.conv));
     }
+    const prev = known?.epochs.get(e.prev);
+    if (e.number > 0 && prev && !startedByReader(e, prev)) return this.dropped('epoch-not-participant');
     const g = known ?? (await this.newGroup(e.conv));
     await this.deps.store.batch([{ type: 'put', key: `sync/${g.id}/e/${e.hash}`, value: bytes }, { type: 'put', key: `syncidx/${g.id}`, value: new Uint8Array(0) }]);
     g.epochs.set(e.hash, e);
