@@ -118,10 +118,19 @@ export function unwrapKey(e: EpochRecord, dh: { secretKey: Uint8Array; publicKey
 export function currentEpoch(records: Iterable<EpochRecord>): EpochRecord | undefined {
   const all = [...records];
   const hashes = new Set(all.map((r) => r.hash));
-  const valid = all.filter((r) => r.number === 0 || (hashes.has(r.prev) && all.some((p) => p.hash === r.prev && p.number === r.number - 1)));
+  const valid = all.filter((r) => r.number === 0 || (hashes.has(r.prev) && all.some((p) => p.hash === r.prev && p.number === r.number - 1 && startedByReader(r, p))));
   let best: EpochRecord | undefined;
   for (const r of valid) if (!best || r.number > best.number || (r.number === best.number && r.hash < best.hash)) best = r;
   return best;
+}
+
+/**
+ * True when the epoch's starter (the user of its verified certificate) is a reader user of the
+ * previous epoch: only a participant may start the next epoch, never a holder or a stranger.
+ */
+export function startedByReader(e: EpochRecord, prev: EpochRecord): boolean {
+  const starter = toHex(e.user);
+  return [...prev.readers.values()].some((r) => r.user === starter);
 }
 
 /** True when the epoch's readers and holders are exactly these nodes (no new epoch needed). */

@@ -13,11 +13,19 @@ import { isKithError } from '../core/errors.js';
 import { toHex } from '../core/hex.js';
 import type { Rng } from '../core/rng.js';
 import { prefixEnd, type KvStore } from '../core/store.js';
-import { currentEpoch, epochNodes, openEpoch, type EpochRecord } from './epochs.js';
+import { currentEpoch, epochNodes, openEpoch, startedByReader, type EpochRecord } from './epochs.js';
 import { readEnvelope, type Envelope } from './sealing.js';
 import type { ServiceSpec } from '../cluster/services.js';
 
-export const SYNC_LIMITS = { itemsPerMessage: 256, bytesPerMessage: 512 * 1024, pendingPerGroup: 4096, groupsPerDigest: 512, messageBytes: 2 * 1024 * 1024 } as const;
+export const SYNC_LIMITS = {
+  itemsPerMessage: 256, bytesPerMessage: 512 * 1024, groupsPerDigest: 512, messageBytes: 2 * 1024 * 1024,
+  /** Out-of-order envelopes waiting per group: total bytes, entries per delivering peer, age. */
+  pendingBytesPerGroup: 4 * 1024 * 1024, pendingPerPeer: 256, pendingMaxAgeMs: 10 * 60 * SECOND,
+  /** Groups a peer made this node hold where this node is no reader (a relay's storage for others). */
+  heldGroupsPerPeer: 64,
+  /** Unacknowledged messages per peer: beyond it new ones are dropped (the peer catches up by digest). */
+  sendsInFlightPerPeer: 64,
+} as const;
 
 export interface SyncOptions {
   /** Anti-entropy: each peer gets a digest at intervals drawn from [T/2, 3T/2]. */
@@ -48,8 +56,16 @@ interface Group {
   tips: Map<string, number>;
   /** Unchained items (seq 0: headers, closings) by id. */
   extras: Set<string>;
-  /** Envelopes that came before their predecessor or their epoch, by id. */
-  pending: Map<string, Envelope>;
+  /** Envelopes that came before their predecessor or their epoch, by id (insertion = age order). */
+  pending: Map<string, Pending>;
+  pendingBytes: number;
+}
+
+interface Pending {
+  env: Envelope;
+  /** The member it came from ('' when made here): each one's share is bounded. */
+  from: string;
+  atMs: number;
 }
 
 const pad = (n: number) => String(n).padStart(10, '0');
@@ -64,6 +80,10 @@ export class ConvSync {
   private closed = false;
   /** Every change runs in one queue: two deliveries never interleave on a chain's tip. */
   private queue: Promise<unknown> = Promise.resolve();
+  /** Per peer: messages handed to the transport and not yet acknowledged. */
+  private readonly inFlight = new Map<string, number>();
+  /** Per peer: groups it made this node hold where this node is no reader. */
+  private readonly heldFor = new Map<string, Set<string>>();
 
   constructor(private readonly deps: SyncDeps, opts: Partial<SyncOptions> = {}) {
     this.o = { ...DEFAULT_SYNC, ...opts };
@@ -253,6 +273,13 @@ export class ConvSync {
     const nodes = epochNodes(e);
     if (!nodes.has(this.deps.self)) return this.dropped('not-for-us');
     if (peer !== undefined && !nodes.has(peer) && !(known && this.routesTo(known, peer))) return this.dropped('not-a-holder');
+    if (!known && peer !== undefined && !e.readers.has(this.deps.self)) {
+      const held = this.heldFor.get(peer) ?? new Set<string>();
+      if (held.size >= SYNC_LIMITS.heldGroupsPerPeer) return this.dropped('held-groups-full');
+      this.heldFor.set(peer, held.add(e.conv));
+    }
+    const prev = known?.epochs.get(e.prev);
+    if (e.number > 0 && prev && !startedByReader(e, prev)) return this.dropped('epoch-not-participant');
     const g = known ?? (await this.newGroup(e.conv));
     await this.deps.store.batch([{ type: 'put', key: `sync/${g.id}/e/${e.hash}`, value: bytes }, { type: 'put', key: `syncidx/${g.id}`, value: new Uint8Array(0) }]);
     g.epochs.set(e.hash, e);
@@ -270,8 +297,7 @@ export class ConvSync {
     if (g.extras.has(env.id) || g.pending.has(env.id)) return (this.stats.duplicates++, []);
     if (env.seq > 0 && env.seq <= (g.tips.get(env.sender) ?? 0)) return (this.stats.duplicates++, []);
     if (!g.epochs.has(env.epoch) || (env.seq > 0 && env.seq > (g.tips.get(env.sender) ?? 0) + 1)) {
-      if (g.pending.size >= SYNC_LIMITS.pendingPerGroup) return (this.drop('pending-full'), []);
-      g.pending.set(env.id, env);
+      this.addPending(g, env, peer ?? '');
       if (peer !== undefined) void this.sendMsg(peer, this.haveOf(g, false)); // they send the gap
       return [];
     }
@@ -279,14 +305,45 @@ export class ConvSync {
     // Pending envelopes this one unblocked (their predecessor or their epoch is here now).
     for (let progress = true; progress; ) {
       progress = false;
-      for (const p of g.pending.values()) {
+      for (const { env: p } of g.pending.values()) {
         if (!g.epochs.has(p.epoch) || (p.seq > 0 && p.seq !== (g.tips.get(p.sender) ?? 0) + 1)) continue;
-        g.pending.delete(p.id);
+        this.removePending(g, p.id);
         stored.push(await this.store(g, p));
         progress = true;
       }
     }
     return stored;
+  }
+
+  /**
+   * Parks an out-of-order envelope. Bounds: entries older than pendingMaxAgeMs expire; each
+   * member holds at most pendingPerPeer entries (its oldest goes first); over the group's byte cap
+   * the member holding the most bytes loses its oldest. A flooding member evicts only its own.
+   */
+  private addPending(g: Group, env: Envelope, from: string): void {
+    const now = this.deps.clock.now();
+    for (const [id, p] of g.pending) {
+      if (now - p.atMs <= SYNC_LIMITS.pendingMaxAgeMs) break;
+      this.removePending(g, id);
+      this.drop('pending-expired');
+    }
+    g.pending.set(env.id, { env, from, atMs: now });
+    g.pendingBytes += env.bytes.length;
+    const mine = [...g.pending].filter(([, p]) => p.from === from);
+    for (let i = 0; i < mine.length - SYNC_LIMITS.pendingPerPeer; i++) (this.removePending(g, mine[i]![0]), this.drop('pending-evicted'));
+    while (g.pendingBytes > SYNC_LIMITS.pendingBytesPerGroup) {
+      const victim = oldestOfLargest(g.pending);
+      if (!victim) break;
+      this.removePending(g, victim);
+      this.drop('pending-evicted');
+    }
+  }
+
+  private removePending(g: Group, id: string): void {
+    const p = g.pending.get(id);
+    if (!p) return;
+    g.pending.delete(id);
+    g.pendingBytes -= p.env.bytes.length;
   }
 
   private async store(g: Group, env: Envelope): Promise<{ group: string; bytes: Uint8Array }> {
@@ -344,13 +401,31 @@ export class ConvSync {
     }));
   }
 
+  /**
+   * Hands a message to the transport without waiting for the ack: the queue serialises state
+   * changes only, so a slow or offline peer never delays sync with the others. A peer with too
+   * many unacknowledged messages gets no more until some are acked (it catches up by digest).
+   */
   private async sendMsg(peer: string, m: Record<string, CborValue>): Promise<void> {
+    const open = this.inFlight.get(peer) ?? 0;
+    if (open >= SYNC_LIMITS.sendsInFlightPerPeer) return this.drop('send-backlog');
+    this.inFlight.set(peer, open + 1);
+    const settle = () => {
+      const n = (this.inFlight.get(peer) ?? 1) - 1;
+      if (n > 0) this.inFlight.set(peer, n);
+      else this.inFlight.delete(peer);
+    };
+    let sent: Promise<void>;
     try {
-      await this.deps.send(peer, encodeCanonical(m));
+      sent = this.deps.send(peer, encodeCanonical(m));
     } catch (e) {
-      // An unreachable peer catches up by digest when it is back.
-      this.deps.log?.(`sync: send to ${peer.slice(0, 12)} failed: ${(e as Error).message}`);
+      sent = Promise.reject(e);
     }
+    // An unreachable peer catches up by digest when it is back.
+    void sent.then(settle, (e: unknown) => {
+      settle();
+      this.deps.log?.(`sync: send to ${peer.slice(0, 12)} failed: ${(e as Error).message}`);
+    });
   }
 
   // --- state ---
@@ -371,7 +446,7 @@ export class ConvSync {
   }
 
   private async newGroup(id: string): Promise<Group> {
-    const g: Group = { id, epochs: new Map(), current: undefined, tips: new Map(), extras: new Set(), pending: new Map() };
+    const g: Group = { id, epochs: new Map(), current: undefined, tips: new Map(), extras: new Set(), pending: new Map(), pendingBytes: 0 };
     this.groups.set(id, g);
     return g;
   }
@@ -398,4 +473,14 @@ export class ConvSync {
     this.drop(reason);
     return undefined;
   }
+}
+
+/** The oldest pending entry of the member that holds the most pending bytes. */
+function oldestOfLargest(pending: Map<string, Pending>): string | undefined {
+  const bytes = new Map<string, number>();
+  for (const p of pending.values()) bytes.set(p.from, (bytes.get(p.from) ?? 0) + p.env.bytes.length);
+  let top: string | undefined;
+  for (const [from, n] of bytes) if (top === undefined || n > bytes.get(top)!) top = from;
+  for (const [id, p] of pending) if (p.from === top) return id;
+  return undefined;
 }

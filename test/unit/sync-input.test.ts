@@ -73,12 +73,12 @@ t.test('garbage, forgeries, strangers, floods: dropped and counted; what was acc
   }
   t.ok(relay.stats.duplicates >= envs.length, 'replays counted as duplicates');
   t.ok(Object.keys(relay.stats.dropped).length >= 5, `drops counted by reason: ${JSON.stringify(relay.stats.dropped)}`);
-  // A flood of blobs that never fit a chain (seq far ahead, a wrong epoch): held pending up to the bound, then refused.
-  for (let i = 0; i < SYNC_LIMITS.pendingPerGroup + 50; i += 200) {
+  // A flood of blobs that never fit a chain (seq far ahead, a wrong epoch): held pending up to the bound, its oldest evicted.
+  for (let i = 0; i < SYNC_LIMITS.pendingPerPeer + 250; i += 200) {
     const flood = Array.from({ length: 200 }, (_, k) => sealRecord({ group: conv.id, epoch: 'ab'.repeat(32), sender: 'cd'.repeat(32), seq: 10 + i + k }, key, new Uint8Array(8), new SeededRng(`f${i}:${k}`)));
     await relay.receive(A, items([], flood));
   }
-  t.ok((relay.stats.dropped['pending-full'] ?? 0) > 0, 'the pending bound holds');
+  t.ok((relay.stats.dropped['pending-evicted'] ?? 0) > 0, 'the pending bound holds');
   t.equal(await count(relayStore), held, 'none of it stored');
   t.equal((await relay.envelopes(conv.id)).length, envs.length, 'everything accepted before is still there');
 });
