@@ -106,7 +106,13 @@ export function createApi(deps: ApiDeps): Hono {
       const body = await jsonBody(c);
       if (body instanceof Response) return body;
       if (typeof body['target'] !== 'string') return c.json({ error: { code: 'USAGE', message: 'POST /api/pair/join needs {"target": code or QR content}' } }, 400);
-      return guard(c, [], () => pairing.join(body['target'] as string));
+      return guard(c, [], () => pairing.join(body['target'] as string, { verify: body['verify'] === true }));
+    });
+    app.post('/api/pair/join/:id', async (c) => {
+      const body = await jsonBody(c);
+      if (body instanceof Response) return body;
+      if (typeof body['confirm'] !== 'boolean') return c.json({ error: { code: 'USAGE', message: 'POST /api/pair/join/:id needs {"confirm": true or false}' } }, 400);
+      return guard(c, ['PAIR_EXPIRED'], () => pairing.answerJoin(c.req.param('id'), body['confirm'] as boolean));
     });
   }
   const roster = deps.roster;

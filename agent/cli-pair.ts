@@ -29,13 +29,29 @@ export function addPairCommands(program: Command, io: Io, withCommon: (c: Comman
   withCommon(program.command('pair'))
     .description('pair with a friend on the same network: without --code, offer (print a code and a QR to show); with --code, join theirs. An offer also enrolls a new machine of yours (`kith node add --code`)')
     .option('--code <code>', 'the code the other agent printed (e.g. 4096-violin-harbor), or the content of its QR')
-    .option('--verify', 'ask to confirm that both screens show the same safety number; a "no" undoes the pairing')
+    .option('--verify', 'ask to confirm that both screens show the same safety number; joining, nothing changes on either side unless you answer yes')
     .option('--ttl <minutes>', 'how long an offer waits (default 10)')
     .option('--no-qr', 'do not draw the QR code')
     .action(async (o: Common & { code?: string; verify?: boolean; ttl?: string; qr: boolean }) => {
       const agent = runningAgent(resolveDataDir(o.dataDir));
       let outcome: PairOutcome;
-      if (o.code !== undefined) {
+      const ask = async (n: PairOutcome): Promise<boolean> => {
+        io.err(`Safety number: ${n.safetyNumber}\nDoes the other screen show the same number? [y/N] `);
+        const answer = (await io.readLine()).trim().toLowerCase();
+        return answer === 'y' || answer === 'yes';
+      };
+      if (o.code !== undefined && o.verify) {
+        // Neither agent commits until this answer (pairing/README.md "Verifying before committing").
+        const held = (await agent.call('POST', '/api/pair/join', { target: o.code, verify: true })) as PairOutcome & { pending: string };
+        const yes = await ask(held);
+        const answered = await agent.call('POST', `/api/pair/join/${held.pending}`, { confirm: yes });
+        if (!yes) {
+          throw new KithError('PAIR_REFUSED', held.alreadyFriends
+            ? `the safety numbers were not confirmed: "${printable(held.friendName)}" is your friend as before this pairing, on both sides`
+            : 'the safety numbers were not confirmed: neither side paired', { hint: 'compare the numbers with the other person and pair again' });
+        }
+        outcome = answered as PairOutcome;
+      } else if (o.code !== undefined) {
         outcome = (await agent.call('POST', '/api/pair/join', { target: o.code })) as PairOutcome;
       } else {
         const ttl = o.ttl === undefined ? undefined : Number(o.ttl);
@@ -72,10 +88,10 @@ export function addPairCommands(program: Command, io: Io, withCommon: (c: Comman
         }
         outcome = view.result;
       }
-      if (o.verify) {
-        io.err(`Safety number: ${outcome.safetyNumber}\nDoes the other screen show the same number? [y/N] `);
-        const answer = (await io.readLine()).trim().toLowerCase();
-        if (answer !== 'y' && answer !== 'yes') {
+      if (o.verify && o.code === undefined) {
+        // The offerer has committed already (only the joiner's answer holds both sides): a "no"
+        // here restores this side alone.
+        if (!(await ask(outcome))) {
           // Back to what it was before: a re-paired friend stays a friend (as before), a new one goes.
           await agent.call('POST', `/api/friends/${outcome.friendUserKey}/undo-pairing`);
           throw new KithError('PAIR_REFUSED', outcome.alreadyFriends

@@ -426,15 +426,21 @@ export class RosterService {
     };
   }
 
+  previewPairing(r: PairResult): PairOutcome {
+    const hex = toHex(r.friend.userKey);
+    const before = this.friendRecs.get(hex)?.state === 'friend';
+    return { kind: 'friend', friendUserKey: hex, friendName: r.friend.name, safetyNumber: r.safetyNumber, nodes: r.friend.nodes.length, alreadyFriends: before };
+  }
+
   async befriend(r: PairResult): Promise<PairOutcome> {
     const f = r.friend;
-    const hex = toHex(f.userKey);
+    const outcome = this.previewPairing(r);
+    const hex = outcome.friendUserKey;
     const held = this.friendRecs.get(hex);
-    const before = held?.state === 'friend' ? held : undefined;
-    this.beforePairing.set(hex, before);
+    this.beforePairing.set(hex, held?.state === 'friend' ? held : undefined);
     await this.changeFriend({ user: f.userKey, name: f.name, nodes: f.nodes, secret: r.secret, state: 'friend' }, held);
     this.deps.log.info(`paired with user ${hex.slice(0, 12)}… ("${f.name}"), ${f.nodes.length} node(s)`);
-    return { kind: 'friend', friendUserKey: hex, friendName: f.name, safetyNumber: r.safetyNumber, nodes: f.nodes.length, alreadyFriends: before !== undefined };
+    return outcome;
   }
 
   /**

@@ -55,8 +55,15 @@ export function sendFrame(conn: TcpConn, f: Uint8Array): void {
   conn.write(encodeFrame(f));
 }
 
-/** Runs the joiner's side against an offer's endpoint; resolves with the last step (a result or a welcome). */
-export async function runJoin(clock: Clock, tcp: TcpNet, endpoint: Endpoint, init: PairInitiator): Promise<Step> {
+/** A join's end; for a verifying joiner (`hold`), the connection stays open for its one verdict. */
+export type JoinEnd = Step & { verdict?: (ok: boolean) => void };
+
+/**
+ * Runs the joiner's side against an offer's endpoint; resolves with the last step (a result or a
+ * welcome). With `hold`, a result leaves the connection open: `verdict(ok)` sends the last frame
+ * and closes it (pairing/README.md "Verifying before committing").
+ */
+export async function runJoin(clock: Clock, tcp: TcpNet, endpoint: Endpoint, init: PairInitiator, hold = false): Promise<JoinEnd> {
   const where = `${endpoint.host}:${endpoint.port}`;
   let conn: TcpConn;
   try {
@@ -65,12 +72,16 @@ export async function runJoin(clock: Clock, tcp: TcpNet, endpoint: Endpoint, ini
     const code = (e as { code?: string }).code;
     throw new KithError(code === 'ECONNREFUSED' ? 'PAIR_EXPIRED' : 'PAIR_FAILED', `cannot reach the offer at ${where}: ${code ?? (e as Error).message}`);
   }
-  return new Promise<Step>((resolve, reject) => {
+  return new Promise<JoinEnd>((resolve, reject) => {
     let settled = false;
     const settle = (e?: KithError, r?: Step) => {
       if (settled) return;
       settled = true;
       timer.cancel();
+      if (hold && r?.result) {
+        resolve({ ...r, verdict: (ok) => (sendFrame(conn, init.verdict(ok)), conn.end()) });
+        return;
+      }
       conn.end();
       if (e) reject(e);
       else resolve(r!);

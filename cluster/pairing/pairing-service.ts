@@ -14,7 +14,7 @@ import type { NodeCard } from '../card.js';
 import type { EnrollOutcome, PairOutcome } from '../roster-service.js';
 import { newCode, parsePairTarget, qrContent, type PairCode } from './code.js';
 import { framed, runJoin, sendFrame, STEP_TIMEOUT_MS } from './frames.js';
-import { PairInitiator, PairOffer, PairResponder, type PairResult, type PairSelf } from './protocol.js';
+import { PairInitiator, PairOffer, PairResponder, VERDICT_TIMEOUT_MS, type PairResult, type PairSelf } from './protocol.js';
 
 export interface OfferView {
   id: string;
@@ -31,6 +31,8 @@ export interface OfferView {
 export interface PairingRoster {
   pairSelf(): Promise<PairSelf>;
   befriend(r: PairResult): Promise<PairOutcome>;
+  /** What befriend would answer, changing nothing (a verifying joiner shows it before committing). */
+  previewPairing(r: PairResult): PairOutcome;
   enrolled(node: NodeCard): Promise<EnrollOutcome>;
 }
 
@@ -78,12 +80,26 @@ export const HELLO_TIMEOUT_MS = 5_000;
 /** Connections that have said nothing yet, per address and in all; beyond, the oldest is dropped. */
 export const MAX_PENDING_PER_HOST = 4;
 export const MAX_PENDING = 32;
+/**
+ * How long a verifying join waits for its person's answer before it refuses: less than the
+ * offerer's VERDICT_TIMEOUT_MS, so a late "yes" is refused here rather than lost there.
+ */
+export const JOIN_VERDICT_MS = VERDICT_TIMEOUT_MS - STEP_TIMEOUT_MS;
+
+/** A verifying join between the card exchange and its person's answer. */
+interface HeldJoin {
+  result: PairResult;
+  verdict(ok: boolean): void;
+  timer: Timer;
+}
+
 /** How long a finished offer's outcome stays readable. */
 const KEEP_FINISHED_MS = 10 * 60_000;
 
 export class PairingService {
   private readonly offers = new Map<string, OpenOffer>();
   private readonly failures = new Map<string, number>();
+  private readonly held = new Map<string, HeldJoin>();
   private serving = false;
 
   constructor(private readonly deps: PairingDeps, private readonly opts: PairingOptions) {}
@@ -128,16 +144,36 @@ export class PairingService {
     if (o) this.finish(o, 'cancelled');
   }
 
-  async join(target: string): Promise<PairOutcome> {
+  /**
+   * Joins an offer. With `verify`, nothing is committed on either side yet: the answer is what the
+   * pairing would be plus a `pending` id, and `answerJoin(pending, ok)` tells the offerer and commits.
+   */
+  async join(target: string, o: { verify?: boolean } = {}): Promise<PairOutcome & { pending?: string }> {
     const { code, endpoint: given } = parsePairTarget(target);
     const me = await this.deps.roster.pairSelf();
     const endpoint = given ?? (await this.find(code.offer));
-    const step = await runJoin(this.deps.clock, this.deps.tcp, endpoint, new PairInitiator(code, me, this.deps.rng));
+    const verify = o.verify === true;
+    const step = await runJoin(this.deps.clock, this.deps.tcp, endpoint, new PairInitiator(code, me, this.deps.rng, { verify }), verify);
     if (!step.result) throw new KithError('PAIR_FAILED', 'the offer answered as if this were a new node of its user');
-    return this.deps.roster.befriend(step.result);
+    if (!verify) return this.deps.roster.befriend(step.result);
+    const id = toHex(this.deps.rng.bytes(8));
+    const timer = this.deps.clock.setTimer(JOIN_VERDICT_MS, () => void this.answerJoin(id, false));
+    this.held.set(id, { result: step.result, verdict: step.verdict!, timer });
+    return { ...this.deps.roster.previewPairing(step.result), pending: id };
+  }
+
+  /** The person's answer to a verifying join: "yes" commits on both sides, "no" on neither. */
+  async answerJoin(id: string, ok: boolean): Promise<PairOutcome | { refused: true }> {
+    const h = this.held.get(id);
+    if (!h) throw new KithError('PAIR_EXPIRED', `no pairing ${id.slice(0, 16)} waits for an answer (it was answered, or timed out and was refused)`);
+    this.held.delete(id);
+    h.timer.cancel();
+    h.verdict(ok);
+    return ok ? this.deps.roster.befriend(h.result) : { refused: true };
   }
 
   async stop(): Promise<void> {
+    for (const id of [...this.held.keys()]) await this.answerJoin(id, false);
     for (const o of this.offers.values()) {
       this.finish(o, 'cancelled');
       o.forget?.cancel();
@@ -209,9 +245,11 @@ export class PairingService {
       if (!r) return;
       o.offer.settle(r, host, clock.wallTime());
       if (!o.offer.isOpen && o.view.state === 'waiting' && r.outcome !== 'success') {
-        const e = r.outcome === 'wrong-code' || !lastError
-          ? { code: 'PAIR_WRONG_CODE', message: `a joiner at ${host} did not prove the code: the offer is used up` }
-          : { code: lastError.code, message: lastError.message };
+        const e = r.awaitingVerdict
+          ? { code: 'PAIR_NOT_CONFIRMED', message: `the joiner at ${host} did not confirm the safety number in time: nothing changed` }
+          : r.outcome === 'wrong-code' || !lastError
+            ? { code: 'PAIR_WRONG_CODE', message: `a joiner at ${host} did not prove the code: the offer is used up` }
+            : { code: lastError.code, message: lastError.message };
         this.finish(o, 'failed', { error: e });
       }
     };
@@ -230,8 +268,8 @@ export class PairingService {
       if (ended) return;
       if (!r && !(r = first())) return;
       timer.cancel();
-      timer = clock.setTimer(STEP_TIMEOUT_MS, () => conn.destroy());
       const step = r.receive(f);
+      timer = clock.setTimer(r.awaitingVerdict ? VERDICT_TIMEOUT_MS : STEP_TIMEOUT_MS, () => conn.destroy());
       if (step.send) sendFrame(conn, step.send);
       if (step.result || step.enrolled) {
         const done = step.result ? roster.befriend(step.result) : roster.enrolled(step.enrolled!);

@@ -8,6 +8,10 @@
 //   J → O  confirm { t: "confirm", mac: macJ, box: seal(kJ, friend card J) }   (or abort)
 //   O → J  card    { t: "card", box: seal(kO, friend card O) }     (or abort)
 //
+// With `verify: true` in the confirm (`kith pair --code … --verify`), the joiner's person compares
+// the safety numbers first, and neither side commits until they answered:
+//   J → O  verdict { t: "verdict", box: seal(kJ2, { ok: bool }) }   O befriends only on ok: true
+//
 // A new node of the same user (`kith node add`) enrolls instead of befriending, after the share:
 //   J → O  enroll  { t: "enroll", mac: macJ, box: seal(kJ, user key) }
 //   O → J  index   { t: "index", box: seal(kO, { node: uint }) }     the index O allots
@@ -69,6 +73,9 @@ export interface PairResult {
 
 /** One step of a side: what to send, and how it ended (a friend, an enrolled node, a welcome, or an error). */
 export type Step = { send?: Uint8Array; result?: PairResult; enrolled?: NodeCard; welcome?: EnrollResult; error?: KithError };
+
+/** How long an offerer waits for a verifying joiner's verdict (a person reads two screens). */
+export const VERDICT_TIMEOUT_MS = 2 * 60_000;
 
 /** The channel identifier: binds the exchange to kith pairing and to the offer number. */
 export function channelId(offer: number): Uint8Array {
@@ -169,7 +176,8 @@ export class PairInitiator {
   private keys: Keys | undefined;
   private nodeIndex = -1;
 
-  constructor(private readonly code: PairCode, private readonly self: PairSelf | EnrollSelf, rng: Rng) {
+  /** `verify`: the offerer waits for `verdict(ok)` before it commits the friendship. */
+  constructor(private readonly code: PairCode, private readonly self: PairSelf | EnrollSelf, rng: Rng, private readonly opts: { verify?: boolean } = {}) {
     this.y = rng.bytes(32);
     this.sid = rng.bytes(16);
   }
@@ -217,7 +225,8 @@ export class PairInitiator {
           return { send: encodeMessage({ t: 'enroll', mac: keys.macJ, box: seal(keys.kJ, enrolling.userKey, 'kith-pair enroll') }) };
         }
         this.state = 'sent-confirm';
-        return { send: encodeMessage({ t: 'confirm', mac: keys.macJ, box: seal(keys.kJ, (this.self as PairSelf).friendCard, 'kith-pair card initiator') }) };
+        const box = seal(keys.kJ, (this.self as PairSelf).friendCard, 'kith-pair card initiator');
+        return { send: encodeMessage({ t: 'confirm', mac: keys.macJ, box, ...(this.opts.verify ? { verify: true } : {}) }) };
       }
       if (this.state === 'sent-confirm' && m['t'] === 'card') {
         const card = openPeerCard(this.self as PairSelf, this.keys!.kO, bytesField(m, 'box'), 'kith-pair card responder');
@@ -243,30 +252,47 @@ export class PairInitiator {
     }
     return fail(new KithError('PAIR_FAILED', `pairing: unexpected "${String(m['t']).slice(0, 20)}"`), abort('PAIR_FAILED'));
   }
+
+  /** After a verifying friend pairing: the person's answer, the last message (the offerer commits only on ok). */
+  verdict(ok: boolean): Uint8Array {
+    if (!this.opts.verify || !this.keys || this.enrolling) throw new KithError('PAIR_FAILED', 'pairing: no verdict to give');
+    return encodeMessage({ t: 'verdict', box: seal(this.keys.kJ2, encodeCanonical({ ok }), 'kith-pair verdict') });
+  }
 }
 
 /** The offerer's side of one connection. Made by PairOffer.accept. */
 export class PairResponder {
-  private state: 'wait-hello' | 'wait-confirm' | 'wait-card' | 'done' = 'wait-hello';
+  private state: 'wait-hello' | 'wait-confirm' | 'wait-card' | 'wait-verdict' | 'done' = 'wait-hello';
   private readonly y: Uint8Array;
   private keys: Keys | undefined;
+  /** A verifying joiner's pairing, held until its verdict. */
+  private held: PairResult | undefined;
   private nodeIndex = -1;
-  /** 'none' until a share is sent; then a spent guess ('wrong-code') unless it succeeds. */
-  outcome: 'none' | 'success' | 'wrong-code' | 'failed' = 'none';
+  /**
+   * 'none' until a share is sent; then a spent guess ('wrong-code') unless it succeeds. 'refused':
+   * the code was proven but the joiner's person said no (the offer is used, the address may retry).
+   */
+  outcome: 'none' | 'success' | 'wrong-code' | 'failed' | 'refused' = 'none';
 
   constructor(private readonly code: PairCode, private readonly self: PairSelf, rng: Rng) {
     this.y = rng.bytes(32);
   }
 
+  /** The cards are exchanged and the joiner's person is comparing the safety numbers. */
+  get awaitingVerdict(): boolean {
+    return this.state === 'wait-verdict';
+  }
+
   receive(bytes: Uint8Array): Step {
     const fail = (e: KithError, outcome: PairResponder['outcome'], send?: Uint8Array): Step => {
+      this.held = undefined;
       this.state = 'done';
       this.outcome = outcome;
       this.y.fill(0);
       return send ? { error: e, send } : { error: e };
     };
     // After the share, a failure spends the guess; once the code is proven, it is a plain failure.
-    const spent = (): PairResponder['outcome'] => (this.state === 'wait-confirm' ? 'wrong-code' : this.state === 'wait-card' ? 'failed' : 'none');
+    const spent = (): PairResponder['outcome'] => (this.state === 'wait-confirm' ? 'wrong-code' : this.state === 'wait-card' || this.state === 'wait-verdict' ? 'failed' : 'none');
     if (this.state === 'done') return { error: new KithError('PAIR_FAILED', 'pairing: a message after the end') };
     let m: Record<string, CborValue>;
     try {
@@ -292,7 +318,7 @@ export class PairResponder {
         this.outcome = 'wrong-code';
         return { send: encodeMessage({ t: 'share', Y: yb, mac: this.keys.macO }) };
       }
-      if (this.state === 'wait-confirm' && m['t'] === 'abort') {
+      if ((this.state === 'wait-confirm' || this.state === 'wait-verdict') && m['t'] === 'abort') {
         const e = fromAbort(m);
         return fail(e, e.code === 'PAIR_WRONG_CODE' ? 'wrong-code' : 'failed');
       }
@@ -303,9 +329,28 @@ export class PairResponder {
         if (m['t'] === 'enroll') return this.enroll(bytesField(m, 'box'), fail);
         const card = openPeerCard(this.self, this.keys!.kJ, bytesField(m, 'box'), 'kith-pair card initiator');
         if (card instanceof KithError) return fail(card, 'failed', abort(card.code === 'PAIR_REFUSED' ? 'PAIR_REFUSED' : 'PAIR_FAILED'));
+        const send = encodeMessage({ t: 'card', box: seal(this.keys!.kO, this.self.friendCard, 'kith-pair card responder') });
+        const result = { friend: card, secret: this.keys!.secret, safetyNumber: safetyNumber(this.self.userKey, card.userKey) };
+        if (m['verify'] === true) {
+          // Nothing is committed until the joiner's person answers; no answer is a "no".
+          this.state = 'wait-verdict';
+          this.outcome = 'failed';
+          this.held = result;
+          return { send };
+        }
         this.state = 'done';
         this.outcome = 'success';
-        return { send: encodeMessage({ t: 'card', box: seal(this.keys!.kO, this.self.friendCard, 'kith-pair card responder') }), result: { friend: card, secret: this.keys!.secret, safetyNumber: safetyNumber(this.self.userKey, card.userKey) } };
+        return { send, result };
+      }
+      if (this.state === 'wait-verdict' && m['t'] === 'verdict') {
+        const v = decodeCanonical(open(this.keys!.kJ2, bytesField(m, 'box'), 'kith-pair verdict'), LIMITS) as Record<string, CborValue>;
+        if (typeof v?.['ok'] !== 'boolean') return fail(new KithError('PAIR_FAILED', 'pairing: a bad verdict'), 'failed');
+        if (!v['ok']) return fail(new KithError('PAIR_NOT_CONFIRMED', 'the joiner did not confirm the safety number: nothing changed'), 'refused');
+        const result = this.held!;
+        this.held = undefined;
+        this.state = 'done';
+        this.outcome = 'success';
+        return { result };
       }
       if (this.state === 'wait-card' && m['t'] === 'card') {
         const card = openFriendCard(open(this.keys!.kJ2, bytesField(m, 'box'), 'kith-pair card initiator'));
@@ -376,7 +421,7 @@ export class PairOffer {
     if (r !== this.active) return;
     this.active = undefined;
     if (r.outcome === 'none') return;
-    if (r.outcome === 'success') this.spent = true;
+    if (r.outcome === 'success' || r.outcome === 'refused') this.spent = true;
     else {
       this.spent = true;
       this.failures.set(host, nowMs);

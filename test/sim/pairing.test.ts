@@ -1,7 +1,8 @@
 // The pairing state machines driven message by message, seeded: success, a wrong code, an expired
 // or used offer, replayed and reordered messages, a guesser on the LAN, a relay in the middle
 // (without the code it fails; with an overheard code the safety numbers differ), a blocked user,
-// and hostile bytes.
+// hostile bytes, and a verifying joiner on whole simulated agents ("no" or no answer changes
+// neither side, also when re-pairing a friend; "yes" pairs both).
 import t from 'tap';
 import fc from 'fast-check';
 import { SeededRng } from '../../core/rng.js';
@@ -14,6 +15,7 @@ import { makeFriendCard } from '../../cluster/pairing/friend-card.js';
 import { newCode, parseCode, safetyNumber, type PairCode } from '../../cluster/pairing/code.js';
 import { PairInitiator, PairOffer, PairResponder, type PairSelf, type Step } from '../../cluster/pairing/protocol.js';
 import { testUser } from '../helpers/users.js';
+import { simAgents } from '../helpers/sim-agents.js';
 
 function self(name: string, blocked: Uint8Array[] = []): PairSelf & { name: string } {
   const u = testUser(name);
@@ -218,4 +220,61 @@ t.test('an offer whose LAN discovery fails to start is closed and forgotten, and
   t.equal(serveCalls, 2, 'the next offer starts discovery again');
   t.equal(svc.offerState(view.id).state, 'waiting');
   await svc.stop();
+});
+
+t.test('`kith pair --code … --verify`: the joiner\'s "no" (or no answer) changes neither side; "yes" pairs both', async (t) => {
+  const sim = await simAgents({ seed: 'pair-verify', dir: t.testdir(), agents: [{ name: 'alice0', user: 'alice' }, { name: 'frank', user: 'frank' }] });
+  t.teardown(() => sim.close());
+  const roster = (n: string) => sim.get(n).agent!.roster;
+  const userHex = (n: string) => Buffer.from(sim.get(n).agent!.identity.cert.userKey).toString('hex');
+  /** A friend's pair secret and record time as `n` holds them (the roster keeps them private). */
+  const held = (n: string, friend: string) => {
+    const rec = (roster(n) as unknown as { friendRecs: Map<string, { secret?: Uint8Array; atMs: number }> }).friendRecs.get(userHex(friend));
+    return rec && { secret: rec.secret && Buffer.from(rec.secret).toString('hex'), atMs: rec.atMs };
+  };
+  const friendsOf = (n: string) => roster(n).friends().map((f) => f.userKey);
+  const body = async (n: string, method: string, route: string, b?: unknown) => {
+    const r = await sim.api(n, method, route, b);
+    return r.body.result ?? r.body;
+  };
+  /** An offer on alice0, a verifying join from frank (nothing committed yet), then frank's answer. */
+  const verifiedPairing = async (confirm: boolean | undefined) => {
+    const offer = await body('alice0', 'POST', '/api/pair/offer', {});
+    const joined = await body('frank', 'POST', '/api/pair/join', { target: offer.qr, verify: true });
+    const whileAsking = { alice: friendsOf('alice0'), frank: friendsOf('frank'), aliceHeld: held('alice0', 'frank'), frankHeld: held('frank', 'alice0') };
+    const answered = confirm === undefined ? undefined : await body('frank', 'POST', `/api/pair/join/${joined.pending}`, { confirm });
+    await sim.until(() => sim.get('alice0').agent!.pairing.offerState(offer.id).state !== 'waiting', 3 * 60_000, 200);
+    return { joined, whileAsking, answered, offered: sim.get('alice0').agent!.pairing.offerState(offer.id) };
+  };
+
+  // ---- a new friend, refused: neither side has them
+  const no = await verifiedPairing(false);
+  t.match(no.joined, { kind: 'friend', friendUserKey: userHex('alice0'), alreadyFriends: false }, 'the joiner is shown who it would pair with');
+  t.match(no.joined.pending, /^[0-9a-f]{16}$/, 'and a pending id to answer');
+  t.same(no.whileAsking, { alice: [], frank: [], aliceHeld: undefined, frankHeld: undefined }, 'while the person compares numbers, neither side has committed');
+  t.same(no.answered, { refused: true });
+  t.equal(no.offered.state, 'failed', 'the offer ends as failed');
+  t.equal(no.offered.error?.code, 'PAIR_NOT_CONFIRMED');
+  t.same([friendsOf('alice0'), friendsOf('frank')], [[], []], 'after "no" neither side lists the other');
+
+  // ---- "yes": both are friends, with the same secret
+  const yes = await verifiedPairing(true);
+  t.equal(yes.offered.state, 'paired', `the offer pairs ${JSON.stringify(yes.offered.error)}`);
+  t.equal(yes.answered.safetyNumber, (yes.offered.result as { safetyNumber?: string } | undefined)?.safetyNumber, 'the same safety number');
+  t.same([friendsOf('alice0'), friendsOf('frank')], [[userHex('frank')], [userHex('alice0')]], 'after "yes" both list the other');
+  const before = { alice: held('alice0', 'frank'), frank: held('frank', 'alice0') };
+  t.ok(before.alice?.secret && before.alice.secret === before.frank?.secret, 'both hold the same pair secret');
+
+  // ---- re-pairing a friend, refused: both keep the old record and secret
+  const again = await verifiedPairing(false);
+  t.equal(again.joined.alreadyFriends, true, 'the joiner is told it is a re-pairing');
+  t.equal(again.offered.error?.code, 'PAIR_NOT_CONFIRMED');
+  t.same({ alice: held('alice0', 'frank'), frank: held('frank', 'alice0') }, before, 'both sides keep the old friend record and secret untouched');
+
+  // ---- no answer: the offerer gives up after 2 minutes, the joiner's late answer is refused
+  const silent = await verifiedPairing(undefined);
+  t.equal(silent.offered.error?.code, 'PAIR_NOT_CONFIRMED', 'a joiner that never answers is a "no" for the offerer');
+  const late = await sim.api('frank', 'POST', `/api/pair/join/${silent.joined.pending}`, { confirm: true });
+  t.equal(late.body.error?.code, 'PAIR_EXPIRED', 'a late "yes" is refused on the joiner too');
+  t.same({ alice: held('alice0', 'frank'), frank: held('frank', 'alice0') }, before, 'and nothing changed on either side');
 });
