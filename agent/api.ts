@@ -114,6 +114,7 @@ export function createApi(deps: ApiDeps): Hono {
     app.get('/api/friends', (c) => c.json({ friends: roster.friends() }));
     app.delete('/api/friends/:key', (c) => guard(c, ['FRIEND_UNKNOWN'], () => roster.removeFriend(c.req.param('key'))));
     app.post('/api/friends/:key/block', (c) => guard(c, ['FRIEND_UNKNOWN'], () => roster.blockFriend(c.req.param('key'))));
+    app.post('/api/friends/:key/undo-pairing', (c) => guard(c, ['FRIEND_UNKNOWN'], () => roster.undoPairing(c.req.param('key'))));
     app.get('/api/nodes', (c) => c.json({ nodes: roster.nodes() }));
     app.post('/api/nodes/revoke', async (c) => {
       const body = await jsonBody(c);

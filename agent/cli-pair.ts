@@ -76,8 +76,13 @@ export function addPairCommands(program: Command, io: Io, withCommon: (c: Comman
         io.err(`Safety number: ${outcome.safetyNumber}\nDoes the other screen show the same number? [y/N] `);
         const answer = (await io.readLine()).trim().toLowerCase();
         if (answer !== 'y' && answer !== 'yes') {
-          await agent.call('DELETE', `/api/friends/${outcome.friendUserKey}`);
-          throw new KithError('PAIR_REFUSED', 'the safety numbers were not confirmed: the pairing was undone');
+          // Back to what it was before: a re-paired friend stays a friend (as before), a new one goes.
+          await agent.call('POST', `/api/friends/${outcome.friendUserKey}/undo-pairing`);
+          throw new KithError('PAIR_REFUSED', outcome.alreadyFriends
+            ? `the safety numbers were not confirmed: "${outcome.friendName}" is your friend as before this pairing`
+            : 'the safety numbers were not confirmed: the pairing was undone', {
+            hint: 'the other side keeps the pairing unless it answers "no" too: tell them, or pair again and compare the numbers',
+          });
         }
       }
       const line = { friendUserKey: outcome.friendUserKey, friendName: outcome.friendName, safetyNumber: outcome.safetyNumber, nodes: outcome.nodes };

@@ -314,6 +314,11 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
       report(io, json, e);
       return e.code === 'USAGE' ? 2 : 1;
     }
+    const errno = (e as NodeJS.ErrnoException).code;
+    if (errno === 'ENOSPC' || errno === 'EDQUOT') {
+      report(io, json, new KithError('DISK_FULL', `a write failed: ${errno === 'ENOSPC' ? 'no space left on the device' : 'disk quota exceeded'}`, { cause: e }));
+      return 1;
+    }
     // An unexpected failure: say so without dumping internals that could hold secrets.
     io.err(`error[INTERNAL]: ${printable((e as Error).message)}\n  hint: this is a bug in kith; please report it with the command you ran\n`);
     return 1;

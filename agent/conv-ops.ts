@@ -6,10 +6,19 @@ import { apiCall } from './api-client.js';
 import { KithError } from '../core/errors.js';
 import { toHex } from '../core/hex.js';
 import type { BallotShape } from '../consensus/ballots.js';
-import { Conversations, parseUserKey, type ConversationView } from '../consensus/conversations.js';
+import { Conversations, parseUserKey, type ConversationView, type NewConversation } from '../consensus/conversations.js';
 import { parseParamArgs, type MethodSpec } from '../consensus/method-spec.js';
 import { outcomeJson } from '../consensus/outcome.js';
-import { PATTERNS, type Conversation, type PatternName } from '../consensus/records.js';
+import { PATTERNS, type Conversation, type MessageKind, type PatternName } from '../consensus/records.js';
+import { SealedConversations } from '../consensus/sealed-conversations.js';
+import { ConvSync } from '../consensus/sync.js';
+import { SECOND, type Clock, type Timer } from '../core/clock.js';
+import type { Rng } from '../core/rng.js';
+import type { KvStore } from '../core/store.js';
+import type { Role } from '../identity/certificate.js';
+import type { NodeIdentity } from '../identity/keystore.js';
+import type { ClusterService } from '../cluster/cluster-service.js';
+import type { ServicePort } from '../cluster/services.js';
 
 export interface ConvNewArgs {
   topic: string;
@@ -99,14 +108,20 @@ function sidesOf(specs: string[]) {
   });
 }
 
-export function localConvOps(convs: Conversations): ConvOps {
+/** What writes a conversation: Conversations alone (the CLI on a store), or SealedConversations in an agent (what it writes travels). */
+export interface ConvWriter {
+  create(n: NewConversation): Promise<Conversation>;
+  post(id: string, kind: MessageKind, data: Record<string, CborValue>): Promise<{ message: { hash: string }; closing: unknown }>;
+}
+
+export function localConvOps(convs: Conversations, writer: ConvWriter = convs): ConvOps {
   return {
     async create(a) {
       if (!(PATTERNS as readonly string[]).includes(a.pattern)) throw new KithError('USAGE', `--pattern must be one of ${PATTERNS.join(', ')}`);
       if (a.ballot !== undefined && !['choice', 'approve', 'ranking', 'scores'].includes(a.ballot)) throw new KithError('USAGE', '--ballot must be choice, approve, ranking or scores');
       const deadlineMs = parseDeadline(a.deadline);
       const method = methodOf(a);
-      const conv = await convs.create({
+      const conv = await writer.create({
         topic: a.topic,
         with: a.with.map(parseUserKey),
         pattern: a.pattern as PatternName,
@@ -137,12 +152,12 @@ export function localConvOps(convs: Conversations): ConvOps {
     },
     async post(id, text, side) {
       if (side === undefined) {
-        const r = await convs.post(id, 'text', { text });
+        const r = await writer.post(id, 'text', { text });
         return { posted: r.message.hash, closed: r.closing !== undefined };
       }
       const v = await convs.view(id);
       const round = Math.floor(v.state.arguments / 2) + 1;
-      const r = await convs.post(v.conv.id, 'argument', { side, round, text });
+      const r = await writer.post(v.conv.id, 'argument', { side, round, text });
       return { posted: r.message.hash, round, closed: r.closing !== undefined };
     },
     async vote(id, a) {
@@ -183,8 +198,9 @@ export function localConvOps(convs: Conversations): ConvOps {
             data = { scores };
           }
       }
-      const r = await convs.post(conv.id, kind, data);
-      return { posted: r.message.hash, closed: r.closing !== undefined, ...(r.closing ? { outcome: outcomeJson(r.closing.outcome) } : {}) };
+      const r = await writer.post(conv.id, kind, data);
+      const closing = await convs.closing(conv);
+      return { posted: r.message.hash, closed: closing !== undefined, ...(closing ? { outcome: outcomeJson(closing.outcome) } : {}) };
     },
   };
 }
@@ -228,4 +244,49 @@ export async function dispatchConvOp(ops: ConvOps, op: string, body: Record<stri
     default:
       throw new KithError('USAGE', `no conversation operation "${op}"`);
   }
+}
+
+/**
+ * Conversations that travel, for a running agent: ConvSync registered as the cluster's
+ * `conversations` service, SealedConversations over it with the roster as the directory of
+ * nodes (own nodes and friends' nodes; blocked friends are nobody), and a timer that closes
+ * conversations whose deadline passed. Returns the operations for the API.
+ */
+export async function startConversationSync(deps: {
+  store: KvStore; clock: Clock; rng: Rng; identity: NodeIdentity; cluster: ClusterService; isBlocked(user: Uint8Array): boolean; log: { info(m: string): void; debug(m: string): void };
+}): Promise<{ ops: ConvOps; sync: ConvSync; sealed: SealedConversations; stop(): void }> {
+  const { store, clock, rng, identity, cluster } = deps;
+  const me = toHex(identity.cert.userKey);
+  const signer = { userKey: identity.cert.userKey, signSecret: identity.keys.sign.secretKey, certBytes: identity.certBytes };
+  const nodesOf = (user: Uint8Array): { dh: Uint8Array; roles: readonly Role[] }[] | undefined => {
+    const u = toHex(user);
+    if (u !== me && deps.isBlocked(user)) return undefined;
+    const nodes = cluster.members.view().filter((v) => v.userKey === u && v.state !== 'revoked').map((v) => cluster.members.spec(v.id)?.cert).filter((c) => c !== undefined).map((c) => ({ dh: c.dhKey, roles: c.roles }));
+    if (u === me) nodes.push({ dh: identity.keys.dh.publicKey, roles: identity.cert.roles });
+    return nodes.length > 0 ? nodes : undefined;
+  };
+  let sealed: SealedConversations | undefined;
+  let port: ServicePort | undefined;
+  const sync: ConvSync = new ConvSync({
+    store, clock, rng, self: toHex(identity.keys.dh.publicKey),
+    send: (peer, body) => port!.send(peer, body),
+    peers: () => cluster.peers().filter((p) => p.state === 'alive').map((p) => p.id),
+    onItem: (group, item) => sealed?.onItem(group, item),
+    log: (line) => deps.log.debug(line),
+  });
+  port = cluster.node.services.register(ConvSync.serviceSpec(() => sync));
+  await sync.start();
+  const convs = new Conversations({ store, clock, rng, signer, isFriend: (k) => toHex(k) === me || nodesOf(k) !== undefined });
+  if (identity.cert.roles.includes('access')) {
+    sealed = new SealedConversations({ convs, sync, signer, dh: identity.keys.dh, directory: { nodesOf }, clock, rng, log: (line) => deps.log.info(line) });
+  }
+  let timer: Timer | undefined;
+  const tick = () => {
+    timer = clock.setTimer(5 * SECOND, () => {
+      void sealed?.closeDue().catch(() => undefined);
+      tick();
+    });
+  };
+  tick();
+  return { ops: localConvOps(convs, sealed ?? convs), sync, sealed: sealed!, stop: () => { timer?.cancel(); sync.close(); } };
 }

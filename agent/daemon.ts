@@ -19,8 +19,7 @@ import { isLoopback, startCluster, type ClusterService } from './cluster-service
 import { realEnv, type AgentEnv } from './env.js';
 import { startRoster, type RosterService } from './roster-service.js';
 import { startPairing, type PairingService } from './pairing-service.js';
-import { Conversations } from '../consensus/conversations.js';
-import { dispatchConvOp, localConvOps } from './conv-ops.js';
+import { dispatchConvOp, startConversationSync } from './conv-ops.js';
 import { defaultConfig, loadConfigFile, type Config } from './config.js';
 import type { HttpServer } from './http-server.js';
 import { viewIdentity } from './identity-view.js';
@@ -141,12 +140,10 @@ export async function runAgent(opts: RunOptions, given: Partial<AgentEnv> = {}):
     cleanups.push(() => pairing.stop());
 
     const startedAtMs = clock.wallTime();
-    const convOps = localConvOps(new Conversations({
-      store,
-      clock,
-      rng,
-      signer: { userKey: identity.cert.userKey, signSecret: identity.keys.sign.secretKey, certBytes: identity.certBytes },
-    }));
+    // Conversations that travel: sync as the cluster's conversations service, sealed end to end.
+    const conversations = await startConversationSync({ store, clock, rng, identity, cluster, isBlocked: (u) => roster.isBlocked(u), log });
+    cleanups.push(() => conversations.stop());
+    const convOps = conversations.ops;
     const api = createApi({
       token,
       listen: () => ({ host: config.api.host, port: http.port }),

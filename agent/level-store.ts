@@ -44,7 +44,9 @@ function describe(e: unknown): { code: string | undefined; text: string } {
 export function classifyStoreError(code: string | undefined, text: string): ErrorCode {
   if (code === 'LEVEL_LOCKED') return 'AGENT_ALREADY_RUNNING';
   if (/no space left|ENOSPC|quota exceeded|EDQUOT/i.test(text)) return 'DISK_FULL';
-  if (code === 'LEVEL_CORRUPTION' || /corruption|checksum mismatch|bad magic number|truncated/i.test(text)) return 'STORE_CORRUPT';
+  if (code === 'LEVEL_CORRUPTION' || /corruption|checksum mismatch|bad magic number|truncated|bad block/i.test(text)) return 'STORE_CORRUPT';
+  // A table file shorter than its own index says: LevelDB reads past its end and gets EINVAL.
+  if (/\.(ldb|sst)\b[^\n]*invalid argument/i.test(text)) return 'STORE_CORRUPT';
   return 'STORE_FAILED';
 }
 

@@ -6,7 +6,7 @@
 // At most one chunk and its n shards are in memory at a time (plus the manifest, ~75 bytes per
 // shard); the sink's promise is the backpressure.
 import type { Rng } from '../core/rng.js';
-import { KithError } from '../core/errors.js';
+import { KithError, isKithError } from '../core/errors.js';
 import { bytesEqual } from '../core/hex.js';
 import { DEFAULT_CHUNK_BYTES, fixedChunks } from './chunker.js';
 import type { ChunkEntry, HolderEntry, ManifestBody, ObjectKind } from './manifest.js';
@@ -174,7 +174,15 @@ export async function readChunk(body: ManifestBody, rs: ReedSolomon, objectKey: 
   const n = body.k + body.m;
   const take = async (j: number) => {
     const s = entry.shards[j]!;
-    const bytes = await fetch(c, j, body.holders[s.holder]!);
+    let bytes: Uint8Array | undefined;
+    try {
+      bytes = await fetch(c, j, body.holders[s.holder]!);
+    } catch (e) {
+      // A holder that errs (timeout, unknown shard, a layer that does not open) is a missing
+      // shard, not a failed read; wrong bytes are reported so audits can count them.
+      if (isKithError(e, 'SEAL_INVALID') || isKithError(e, 'ARCHIVE_SHARD_INVALID')) report.bad.push({ chunk: c, shard: j, holder: body.holders[s.holder]!.id });
+      return;
+    }
     if (!bytes) return;
     report.shardsRead++;
     if (bytes.length === size) got.set(j, bytes);

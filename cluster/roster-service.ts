@@ -60,6 +60,8 @@ export interface PairOutcome {
   friendName: string;
   safetyNumber: string;
   nodes: number;
+  /** The user was a friend before this pairing (a re-pairing): undoing it restores that friendship. */
+  alreadyFriends?: boolean;
 }
 
 export interface EnrollOutcome {
@@ -129,6 +131,8 @@ export function nextNodeIndex(known: Iterable<number>): number {
 export class RosterService {
   readonly stats = { received: 0, applied: 0, rejected: 0, sent: 0 };
   private selfRevokedFlag = false;
+  /** A paired user's friend record before the pairing (undefined: none), until it is undone or confirmed. */
+  private readonly beforePairing = new Map<string, FriendRecord | undefined>();
   private applying: Promise<void> = Promise.resolve();
   private readonly me: NodeCertificate;
   private readonly meHex: string;
@@ -424,10 +428,30 @@ export class RosterService {
 
   async befriend(r: PairResult): Promise<PairOutcome> {
     const f = r.friend;
-    const held = this.friendRecs.get(toHex(f.userKey));
+    const hex = toHex(f.userKey);
+    const held = this.friendRecs.get(hex);
+    const before = held?.state === 'friend' ? held : undefined;
+    this.beforePairing.set(hex, before);
     await this.changeFriend({ user: f.userKey, name: f.name, nodes: f.nodes, secret: r.secret, state: 'friend' }, held);
-    this.deps.log.info(`paired with user ${toHex(f.userKey).slice(0, 12)}… ("${f.name}"), ${f.nodes.length} node(s)`);
-    return { kind: 'friend', friendUserKey: toHex(f.userKey), friendName: f.name, safetyNumber: r.safetyNumber, nodes: f.nodes.length };
+    this.deps.log.info(`paired with user ${hex.slice(0, 12)}… ("${f.name}"), ${f.nodes.length} node(s)`);
+    return { kind: 'friend', friendUserKey: hex, friendName: f.name, safetyNumber: r.safetyNumber, nodes: f.nodes.length, alreadyFriends: before !== undefined };
+  }
+
+  /**
+   * `kith pair --verify` was answered "no": the user goes back to what they were before the last
+   * pairing with them, a friend as before (with the old secret) or no friend. Only once per pairing.
+   */
+  async undoPairing(userKeyHex: string): Promise<FriendView> {
+    const hex = userKeyHex.toLowerCase();
+    const current = this.friendRecs.get(hex);
+    if (!this.beforePairing.has(hex) || current === undefined) throw new KithError('FRIEND_UNKNOWN', `no pairing with user ${hex.slice(0, 16)} to undo`);
+    const before = this.beforePairing.get(hex);
+    this.beforePairing.delete(hex);
+    const rec = before
+      ? await this.changeFriend({ user: before.user, name: before.name, nodes: before.nodes, secret: before.secret!, state: 'friend' }, current)
+      : await this.changeFriend({ user: current.user, name: current.name, nodes: [], state: 'removed' }, current);
+    this.deps.log.info(`pairing with user ${hex.slice(0, 12)}… undone: ${before ? 'the friendship is as it was before' : 'not a friend'}`);
+    return this.viewOf(rec);
   }
 
   async enrolled(node: NodeCard): Promise<EnrollOutcome> {

@@ -322,6 +322,14 @@ export const ERROR_CODES = {
     cause: 'the disk (or the quota) that holds the data dir or the named file is full: nothing was written',
     fix: 'free space on that file system (df -h DIR); the agent writes again once there is room, and nothing it acknowledged was lost',
   },
+  DATA_DIR_UNSAFE: {
+    cause: 'the data dir already exists but is not private: it belongs to another user, others can write to it, or others can read it and it holds files that are not kith\'s',
+    fix: 'use a new --data-dir (kith creates it with mode 0700), or check what is in that one, then chown it to this user and chmod 700 it',
+  },
+  API_HOST_REFUSED: {
+    cause: 'a request to the local API named another host in its Host header (a web page using DNS rebinding, or a proxy in front of the API)',
+    fix: 'call the API as http://127.0.0.1:PORT/ (or localhost, or the configured api.host), with the port from <data-dir>/agent.json',
+  },
   STORE_SCHEMA_NEWER: {
     cause: 'the store in the data dir was written by a newer kith (its meta/schema is above what this version knows)',
     fix: 'install that kith version or a newer one; the store is left untouched so nothing of it is lost',
@@ -330,17 +338,9 @@ export const ERROR_CODES = {
     cause: 'the data dir cannot be created or written',
     fix: 'choose a writable --data-dir, or fix its owner and permissions',
   },
-  DATA_DIR_UNSAFE: {
-    cause: 'the data dir already exists but is not private: it belongs to another user, others can write to it, or others can read it and it holds files that are not kith\'s',
-    fix: 'use a new --data-dir (kith creates it with mode 0700), or check what is in that one, then chown it to this user and chmod 700 it',
-  },
   API_UNAUTHORIZED: {
     cause: 'a local API request had no valid bearer token',
     fix: 'send the token from <data-dir>/api.token as `Authorization: Bearer TOKEN`',
-  },
-  API_HOST_REFUSED: {
-    cause: 'a request to the local API named another host in its Host header (a web page using DNS rebinding, or a proxy in front of the API)',
-    fix: 'call the API as http://127.0.0.1:PORT/ (or localhost, or the configured api.host), with the port from <data-dir>/agent.json',
   },
   API_UNREACHABLE: {
     cause: 'the agent recorded in the data dir does not answer on its API port',

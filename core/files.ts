@@ -4,13 +4,33 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { KithError, type ErrorCode } from './errors.js';
 
-/** Writes a file atomically with the given mode: readers see the old bytes or the new, never half. */
+/** A full disk or quota as DISK_FULL, naming the file; other errors unchanged. */
+function diskFull(file: string, e: unknown): unknown {
+  const code = (e as NodeJS.ErrnoException).code;
+  return code === 'ENOSPC' || code === 'EDQUOT' ? new KithError('DISK_FULL', `cannot write ${file}: ${code === 'ENOSPC' ? 'no space left on the device' : 'disk quota exceeded'}; nothing was written`, { cause: e }) : e;
+}
+
+/** Writes a file atomically with the given mode: readers see the old bytes or the new, never half. A full disk is DISK_FULL. */
 export function writeFileAtomic(file: string, data: Uint8Array | string, mode = 0o600): void {
+  try {
+    writeAtomic(file, data, mode);
+  } catch (e) {
+    throw diskFull(file, e);
+  }
+}
+
+function writeAtomic(file: string, data: Uint8Array | string, mode: number): void {
   const dir = path.dirname(file);
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
   const fd = fs.openSync(tmp, 'wx', mode);
   try {
-    fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
+    // A nearly full disk may take part of a write without an error: write until all is written.
+    const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+    for (let at = 0; at < bytes.length;) {
+      const n = fs.writeSync(fd, bytes, at, bytes.length - at);
+      if (n <= 0) throw Object.assign(new Error(`short write to ${tmp}`), { code: 'ENOSPC' });
+      at += n;
+    }
     fs.fchmodSync(fd, mode); // the umask may have narrowed or, for 0600, must not widen it
     fs.fsyncSync(fd);
   } catch (e) {
@@ -87,6 +107,8 @@ export function judgePrivateDir(st: { uid: number; mode: number }, uid: number |
 export function ensurePrivateDir(dir: string, opts: { isOurs?: (name: string) => boolean; groupMayRead?: boolean } = {}): { tightenedFrom?: number } {
   const fail = (e: unknown): never => {
     if (e instanceof KithError) throw e;
+    const full = diskFull(dir, e);
+    if (full instanceof KithError) throw full;
     throw new KithError('DATA_DIR', `cannot create or write the data dir ${dir}: ${(e as NodeJS.ErrnoException).code ?? e}`, { cause: e });
   };
   try {

@@ -3,7 +3,7 @@
 import t from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
-import { kith, startAgent } from '../helpers/proc.js';
+import { kith, kithSpawn, startAgent, until } from '../helpers/proc.js';
 import { sleep } from '../helpers/wait.js';
 
 function json(r: { status: number | null; stdout: string; stderr: string }) {
@@ -94,4 +94,41 @@ t.test('a score poll voted from the CLI (--score once failed with "prev is not i
   const shown = json(kith(['conv', 'show', c.id, '--data-dir', d, '--json']));
   t.same(shown.messages[0].data, { scores: { alien: 7, heat: 3 } });
   t.match(kith(['conv', 'new', '--data-dir', d, '--topic', 'x', '--with', 'ab'.repeat(32), '--pattern', 'poll', '--option', 'a', '--option', 'b', '--method', 'consent']).stderr, /error\[CONV_INVALID\]/);
+});
+
+t.test('two paired agents on loopback: a poll created and voted on alice\'s reaches bob\'s and closes the same on both', async (t) => {
+  const dir = t.testdir();
+  const config = path.join(dir, 'config.toml');
+  fs.writeFileSync(config, '[cluster]\nhost = "127.0.0.1"\n');
+  const run = ['--config', config, '--profile', 'test'];
+  const [a, b] = ['alice', 'bob'].map((n) => path.join(dir, n)) as [string, string];
+  for (const d of [a, b]) json(kith(['init', '--data-dir', d, '--phrase-file', `${d}.phrase`, '--json']));
+  const bobKey = json(kith(['id', '--json', '--data-dir', b])).userKey as string;
+  const A = await startAgent(t, a, run);
+  const B = await startAgent(t, b, run);
+  const offer = kithSpawn(t, ['pair', '--json', '--data-dir', a]);
+  const first = await offer.firstLine(10_000);
+  t.ok(first, `offer is up ${offer.stderr()}`);
+  const joined = kith(['pair', '--code', (JSON.parse(first!) as { qr: string }).qr, '--json', '--data-dir', b]);
+  t.equal(joined.status, 0, `paired ${joined.stderr}`);
+  t.equal(await offer.exited, 0);
+  const marker = `MARKER-${process.pid}`;
+  const c = json(kith(['conv', 'new', '--data-dir', a, '--json', '--topic', `lunch ${marker}`, '--with', bobKey, '--pattern', 'poll', '--option', 'thai', '--option', 'pizza', '--method', 'majority']));
+  json(kith(['conv', 'vote', c.id, 'thai', '--data-dir', a, '--json']));
+  const arrived = await until(() => {
+    const r = kith(['conv', 'list', '--data-dir', b, '--json']);
+    return r.status === 0 && (JSON.parse(r.stdout) as { id: string }[]).some((x) => x.id === c.id);
+  }, 15_000);
+  t.ok(arrived, 'bob\'s agent has the conversation');
+  json(kith(['conv', 'vote', c.id, 'thai', '--data-dir', b, '--json']));
+  const closedBoth = await until(() => [a, b].every((d) => {
+    const r = kith(['conv', 'show', c.id, '--data-dir', d, '--json']);
+    return r.status === 0 && JSON.parse(r.stdout).state === 'closed';
+  }), 15_000);
+  t.ok(closedBoth, 'closed on both agents');
+  const shown = [a, b].map((d) => json(kith(['conv', 'show', c.id, '--data-dir', d, '--json'])));
+  t.same(shown[1].closing.outcome.winners, ['thai']);
+  t.same(shown[1].closing.messages, shown[0].closing.messages, 'the same closing on both');
+  await A.stop();
+  await B.stop();
 });

@@ -6,7 +6,8 @@
 import t from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
-import { spawn } from 'node:child_process';
+import os from 'node:os';
+import { spawn, spawnSync } from 'node:child_process';
 import { kith, startAgent, RUNTIME } from '../helpers/proc.js';
 
 t.comment(`agent runtime: ${RUNTIME}`);
@@ -126,4 +127,28 @@ t.test('shell metacharacters in arguments execute nothing', async (t) => {
   await a.stop();
   t.notOk(fs.existsSync(marker), 'no command ran');
   t.notOk(fs.existsSync(path.join(process.cwd(), rel)) || fs.existsSync(path.join(dir, rel)), 'not even from a path');
+});
+
+const canMount = process.getuid?.() === 0 && process.platform === 'linux';
+
+t.test('a full disk under the CLI: DISK_FULL with its hint, never INTERNAL, and no identity half made', {
+  skip: canMount ? false : 'needs root to mount a small tmpfs',
+}, async (t) => {
+  const mnt = fs.mkdtempSync(path.join(os.tmpdir(), 'kith-cli-full-'));
+  t.teardown(() => (spawnSync('umount', [mnt], { timeout: 10_000 }), fs.rmSync(mnt, { recursive: true, force: true })));
+  if (spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', mnt], { timeout: 10_000 }).status !== 0) throw new Error('mount failed although root');
+  fs.mkdirSync(path.join(mnt, 'data'), { mode: 0o700 });
+  for (let i = 0; i < 64; i++) {
+    try {
+      fs.appendFileSync(path.join(mnt, 'filler'), new Uint8Array(16 * 1024));
+    } catch {
+      break;
+    }
+  }
+  const secret = kith(['secret', 'new', '--out', path.join(mnt, 'secret')]);
+  t.match(secret.stderr, /error\[DISK_FULL\][\s\S]*hint: free space/, '`secret new`: DISK_FULL');
+  const init = kith(['init', '--data-dir', path.join(mnt, 'data'), '--phrase-file', path.join(mnt, 'phrase')]);
+  t.match(init.stderr, /error\[DISK_FULL\]/, '`init`: DISK_FULL');
+  t.notOk(fs.existsSync(path.join(mnt, 'data', 'node.key')), 'no identity whose phrase was not saved');
+  t.notMatch(secret.stderr + init.stderr, /INTERNAL/);
 });

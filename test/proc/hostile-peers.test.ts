@@ -8,7 +8,6 @@ import path from 'node:path';
 import { kith, startAgent, RUNTIME, type AgentProc } from '../helpers/proc.js';
 import { decodeCanonical } from '../../core/cbor.js';
 import { toHex } from '../../core/hex.js';
-import { testUser } from '../helpers/users.js';
 
 t.comment(`agent runtime: ${RUNTIME}`);
 
@@ -98,7 +97,9 @@ t.test('no secret in the log at debug level or in any --json output', async (t) 
 });
 
 t.test('kill -9 while posting: every acknowledged post is there after a restart', async (t) => {
-  const created = (await (await api(a, '/api/conv/create', { topic: 'crash test', pattern: 'discussion', method: 'unanimity', with: [testUser('bob').hex] })).json()) as { result?: { id: string }; error?: unknown };
+  // Participants must be friends (issue 14): b, a peer since the first test; a discussion takes no method.
+  const bUser = (JSON.parse(run(['id', '--json', '--data-dir', db]).stdout) as { userKey: string }).userKey;
+  const created = (await (await api(a, '/api/conv/create', { topic: 'crash test', pattern: 'discussion', with: [bUser] })).json()) as { result?: { id: string }; error?: unknown };
   t.ok(created.result, `created ${JSON.stringify(created.error ?? '')}`);
   const id = created.result!.id;
   let acked = 0;

@@ -47,6 +47,16 @@ t.test('pair with the QR content, same safety number, members both ways; wrong c
   t.equal(JSON.parse(kith(['friend', 'list', '--json', '--data-dir', a]).stdout).length, 1, 'friends are remembered');
   t.ok(await until(() => peers(a).some((p) => p.userKey === userOf(b) && p.state === 'alive'), 15_000) !== undefined, 'and reconnect after a restart');
 
+  // ---- re-pairing with a friend and answering "no" to the safety number keeps the friendship
+  const offerR = kithSpawn(t, ['pair', '--json', '--data-dir', a]);
+  const oR = JSON.parse((await offerR.firstLine(10_000))!) as { qr: string };
+  const no = kith(['pair', '--code', oR.qr, '--verify', '--data-dir', b], { input: 'n\n' });
+  t.equal(no.status, 1, 'the joiner answered no');
+  t.match(no.stderr, /error\[PAIR_REFUSED\]: the safety numbers were not confirmed: ".+" is your friend as before this pairing/);
+  t.equal(await offerR.exited, 0, offerR.stderr());
+  t.same(JSON.parse(kith(['friend', 'list', '--json', '--data-dir', b]).stdout).map((f: { userKey: string }) => f.userKey), [userOf(a)], 'bob still lists alice');
+  t.same(JSON.parse(kith(['friend', 'list', '--json', '--data-dir', a]).stdout).map((f: { userKey: string }) => f.userKey), [userOf(b)], 'alice still lists bob');
+
   // ---- a wrong code fails for both and uses the offer up
   const offer2 = kithSpawn(t, ['pair', '--json', '--data-dir', a]);
   const o2 = JSON.parse((await offer2.firstLine(10_000))!) as { code: string; qr: string };

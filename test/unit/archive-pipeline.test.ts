@@ -1,4 +1,4 @@
-// The archive pipeline end to end in memory: chunker, Merkle proofs, the XChaCha construction,
+// The archive pipeline end to end in memory: chunker, Merkle proofs, the bulk AEAD (AES-256-GCM),
 // double sealing per DESIGN §7 (history A/B, active holder, one device), erasure losses, bad
 // shards, forged and inconsistent manifests.
 import t from 'tap';
@@ -7,6 +7,7 @@ import { toHex } from '../../core/hex.js';
 import { hpkeDeriveKeyPair } from '../../core/hpke.js';
 import { SeededRng } from '../../core/rng.js';
 import { signObject } from '../../core/signed.js';
+import { KithError } from '../../core/errors.js';
 import { fixedChunks } from '../../archive/chunker.js';
 import { manifestToCbor, openManifest, signManifest, MANIFEST_TYPE, type ManifestBody } from '../../archive/manifest.js';
 import { auditPath, leafHashes, merkleRoot, verifyBlock } from '../../archive/merkle.js';
@@ -153,6 +154,15 @@ t.test('losses: any m shards of a chunk may be missing; wrong bytes count as bad
   t.equal(report.bad.length, body.chunks.length, 'each lie is reported');
   t.equal(report.bad[0]!.holder, 'alice-router');
   await expectCodeAsync(t, () => collect(getObject(body, objectKey, async (c, j) => (j < 3 ? undefined : peeled(c, j)))), 'ARCHIVE_UNRECOVERABLE', 'three of four lost');
+  const erring = { bad: [] as { chunk: number; shard: number; holder: string }[], shardsRead: 0 };
+  const throws = async (c: number, j: number) => {
+    if (j === 1) throw new KithError('REQUEST_TIMEOUT', 'no answer');
+    if (j === 0) throw new KithError('SEAL_INVALID', 'does not open');
+    return peeled(c, j);
+  };
+  t.equal(toHex(await collect(getObject(body, objectKey, throws, erring))), toHex(data), 'holders that err count as missing');
+  t.equal(erring.bad.filter((b) => b.shard === 0).length, body.chunks.length, 'a layer that does not open is reported bad');
+  t.equal(erring.bad.filter((b) => b.shard === 1).length, 0, 'a timeout is not');
   const tampered = Uint8Array.from(stored.get('0/0')!.bytes);
   tampered[10]! ^= 1;
   expectCode(t, () => peelShard(body, outerKeyFor(body, 0, deviceB.secretKey), 0, 0, tampered), 'SEAL_INVALID', 'a tampered stored shard does not peel');

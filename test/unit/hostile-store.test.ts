@@ -10,6 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { Level } from 'level';
 import { classifyStoreError, openLevelStore, type LevelBackend } from '../../agent/level-store.js';
 import { isKithError } from '../../core/errors.js';
+import { writeFileAtomic } from '../../core/files.js';
 import type { BatchOp } from '../../core/store.js';
 
 const value = (i: number) => new Uint8Array(4096).fill(i & 255);
@@ -65,6 +66,25 @@ t.test('a full disk: writes fail while full, and every write acknowledged after 
   }
   t.ok(after >= 19, `writes work again once space is freed (${after} of 20 acknowledged)`);
   await s.close();
+  // The other files kith writes: DISK_FULL too, and no temporary file left behind.
+  fs.writeFileSync(filler, new Uint8Array(0));
+  for (let i = 0; i < 4096; i++) {
+    try {
+      fs.appendFileSync(filler, new Uint8Array(64 * 1024));
+    } catch {
+      break;
+    }
+  }
+  let fileError: unknown;
+  try {
+    writeFileAtomic(path.join(mnt, 'secret'), 'a'.repeat(256 * 1024), 0o600);
+  } catch (e) {
+    fileError = e;
+  }
+  t.ok(isKithError(fileError, 'DISK_FULL'), `writeFileAtomic on a full disk: DISK_FULL (${(fileError as Error)?.message})`);
+  t.same(fs.readdirSync(mnt).filter((f) => f.endsWith('.tmp')), [], 'no temporary file is left');
+  t.notOk(fs.existsSync(path.join(mnt, 'secret')), 'and no half file');
+  fs.rmSync(filler);
   s = await openLevelStore(dir);
   const lost = [];
   for (const k of acked) if ((await s.get(k)) === undefined) lost.push(k);
@@ -145,7 +165,27 @@ t.test('LevelDB failures get their own codes', async (t) => {
     ['bad checksum', undefined, 'Corruption: block checksum mismatch: /var/lib/kith/store/000005.ldb'],
     ['locked', 'LEVEL_LOCKED', 'IO error: lock /var/lib/kith/store/LOCK: already held by process'],
     ['permissions', 'LEVEL_IO_ERROR', 'IO error: /var/lib/kith/store/LOCK: Permission denied'],
+    ['a table file cut short', 'LEVEL_IO_ERROR', 'IO error: /var/lib/kith/store/000005.ldb: Invalid argument'],
+    ['a bad option (not the data)', 'LEVEL_INVALID_ARGUMENT', 'Invalid argument: /x/store: does not exist (create_if_missing is false)'],
   ];
-  const want = ['DISK_FULL', 'DISK_FULL', 'STORE_CORRUPT', 'STORE_CORRUPT', 'AGENT_ALREADY_RUNNING', 'STORE_FAILED'];
+  const want = ['DISK_FULL', 'DISK_FULL', 'STORE_CORRUPT', 'STORE_CORRUPT', 'AGENT_ALREADY_RUNNING', 'STORE_FAILED', 'STORE_CORRUPT', 'STORE_FAILED'];
   t.same(cases.map(([, c, m]) => classifyStoreError(c, m)), want, cases.map(([n]) => n).join(', '));
+});
+
+t.test('a truncated table file: reads fail with STORE_CORRUPT and its hint, not as a bug', async (t) => {
+  const dir = t.testdir();
+  let s = await openLevelStore(dir);
+  for (let i = 0; i < 300; i++) await s.put(`conv/${String(i).padStart(4, '0')}`, value(i));
+  await s.close();
+  s = await openLevelStore(dir); // recovery writes the log into a table file
+  await s.close();
+  const table = fs.readdirSync(dir).find((f) => f.endsWith('.ldb'));
+  t.ok(table, 'a table file was written');
+  fs.truncateSync(path.join(dir, table!), Math.floor(fs.statSync(path.join(dir, table!)).size / 2));
+  s = await openLevelStore(dir);
+  await t.rejects(s.get('conv/0001'), { code: 'STORE_CORRUPT', hint: /copy the whole data dir aside/ }, 'a read');
+  await t.rejects((async () => {
+    for await (const _ of s.range({ gte: 'conv/' })) void _;
+  })(), { code: 'STORE_CORRUPT' }, 'a listing');
+  await s.close();
 });

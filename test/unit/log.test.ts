@@ -16,5 +16,5 @@ t.test('lines carry the prefix only when asked, one line per event, filtered by 
   createLogger('info', (l) => lines.push(l), true).info('ready\nnow');
   createLogger('info', (l) => lines.push(l), false).warn('no gateway');
   createLogger('info', (l) => lines.push(l), false).debug('hidden');
-  t.same(lines, ['<6>ready now\n', 'no gateway\n']);
+  t.same(lines, ['<6>ready\\nnow\n', 'no gateway\n'], 'a newline in a message is escaped (printable.ts)');
 });
