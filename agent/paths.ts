@@ -60,7 +60,9 @@ const isOurs = (name: string) => DATA_DIR_ENTRIES.includes(name) || /^\.(node\.k
  */
 export function prepareDataDir(dir: string, opts: { needIdentity?: boolean; warn?: (msg: string) => void } = {}): void {
   if (opts.needIdentity && !hasIdentity(dir)) throw new KithError('IDENTITY_MISSING', `${dir} has no identity`);
-  const { tightenedFrom } = ensurePrivateDir(dir, { isOurs });
+  // The system service's state dir is systemd's (StateDirectoryMode=0750): its group may read it.
+  const groupMayRead = process.env['STATE_DIRECTORY']?.split(':')[0] === dir;
+  const { tightenedFrom } = ensurePrivateDir(dir, { isOurs, groupMayRead });
   if (tightenedFrom !== undefined) opts.warn?.(`the data dir ${dir} had mode ${tightenedFrom.toString(8).padStart(4, '0')}: made it 0700`);
 }
 

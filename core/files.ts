@@ -88,11 +88,12 @@ export type PrivateDirVerdict = { use: true; tighten: boolean } | { use: false; 
  * is tightened to 0700 when it is empty or holds only files of ours (`ours`); a directory holding
  * other files (a --data-dir typed wrong, pointing at /etc or a home dir) is refused untouched.
  */
-export function judgePrivateDir(st: { uid: number; mode: number }, uid: number | undefined, contents: { empty: boolean; ours: boolean }): PrivateDirVerdict {
+export function judgePrivateDir(st: { uid: number; mode: number }, uid: number | undefined, contents: { empty: boolean; ours: boolean }, groupMayRead = false): PrivateDirVerdict {
   const mode = (st.mode & 0o777).toString(8).padStart(4, '0');
   if (uid !== undefined && st.uid !== uid) return { use: false, why: `it belongs to user ${st.uid}, not to this user (${uid})` };
   if ((st.mode & 0o022) !== 0) return { use: false, why: `others can write to it (mode ${mode})` };
-  if ((st.mode & 0o077) === 0) return { use: true, tighten: false };
+  // groupMayRead: systemd's StateDirectory= (mode 0750, group kith) lets the group read agent.json.
+  if ((st.mode & (groupMayRead ? 0o027 : 0o077)) === 0) return { use: true, tighten: false };
   if (contents.empty || contents.ours) return { use: true, tighten: true };
   return { use: false, why: `others can read it (mode ${mode}) and it holds files that are not kith's` };
 }
@@ -103,7 +104,7 @@ export function judgePrivateDir(st: { uid: number; mode: number }, uid: number |
  * that mark it as ours. Fails with DATA_DIR (cannot create or write) or DATA_DIR_UNSAFE; returns
  * the mode it had when it was tightened.
  */
-export function ensurePrivateDir(dir: string, opts: { isOurs?: (name: string) => boolean } = {}): { tightenedFrom?: number } {
+export function ensurePrivateDir(dir: string, opts: { isOurs?: (name: string) => boolean; groupMayRead?: boolean } = {}): { tightenedFrom?: number } {
   const fail = (e: unknown): never => {
     if (e instanceof KithError) throw e;
     const full = diskFull(dir, e);
@@ -124,7 +125,7 @@ export function ensurePrivateDir(dir: string, opts: { isOurs?: (name: string) =>
     }
     if (!st.isDirectory()) throw new KithError('DATA_DIR', `the data dir ${dir} is not a directory`);
     const entries = fs.readdirSync(dir);
-    const verdict = judgePrivateDir(st, process.getuid?.(), { empty: entries.length === 0, ours: entries.every((n) => opts.isOurs?.(n) ?? false) });
+    const verdict = judgePrivateDir(st, process.getuid?.(), { empty: entries.length === 0, ours: entries.every((n) => opts.isOurs?.(n) ?? false) }, opts.groupMayRead ?? false);
     if (!verdict.use) {
       throw new KithError('DATA_DIR_UNSAFE', `the data dir ${dir} is not private: ${verdict.why}; nothing was changed`);
     }
