@@ -4,21 +4,13 @@
 import t from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
-import { isKithError } from '../../core/errors.js';
 import { judgePrivateDir } from '../../core/files.js';
 import { prepareDataDir } from '../../agent/paths.js';
 import { openLevelStore } from '../../agent/level-store.js';
+import { codeOf } from '../helpers/codes.js';
 
 const modeOf = (p: string) => fs.statSync(p).mode & 0o777;
 
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-    return 'none';
-  } catch (e) {
-    return isKithError(e) ? e.code : String(e);
-  }
-}
 
 t.test('judgePrivateDir: named cases', async (t) => {
   const me = 1000;

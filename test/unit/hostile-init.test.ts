@@ -6,21 +6,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { VirtualClock } from '../../core/clock.js';
 import { SeededRng } from '../../core/rng.js';
-import { isKithError } from '../../core/errors.js';
 import { hasIdentity } from '../../identity/keystore.js';
 import { initIdentity } from '../../agent/init.js';
+import { codeOf } from '../helpers/codes.js';
 
 const deps = () => ({ clock: new VirtualClock(), rng: new SeededRng('init') });
 const opts = (dataDir: string, phraseFile: string) => ({ dataDir, phraseFile, nodeIndex: 0, generation: 0, roles: ['access' as const] });
 
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-    return 'none';
-  } catch (e) {
-    return isKithError(e) ? e.code : String(e);
-  }
-}
 
 t.test('a phrase file in a directory that does not exist: PHRASE_FILE, no identity, and a retry works', async (t) => {
   const dir = t.testdir();
