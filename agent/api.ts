@@ -98,9 +98,15 @@ export function createApi(deps: ApiDeps): Hono {
       if (ttl !== undefined && (typeof ttl !== 'number' || !(ttl > 0 && ttl <= 60))) {
         return c.json({ error: { code: 'USAGE', message: 'ttlMinutes must be a number in (0, 60]' } }, 400);
       }
-      return guard(c, [], () => pairing.offer(ttl === undefined ? {} : { ttlMs: Math.round(ttl * 60_000) }));
+      return guard(c, [], () => pairing.offer({ ...(ttl === undefined ? {} : { ttlMs: Math.round(ttl * 60_000) }), verify: body['verify'] === true }));
     });
     app.get('/api/pair/offer/:id', (c) => guard(c, ['PAIR_EXPIRED'], () => pairing.offerState(c.req.param('id'))));
+    app.post('/api/pair/offer/:id/confirm', async (c) => {
+      const body = await jsonBody(c);
+      if (body instanceof Response) return body;
+      if (typeof body['confirm'] !== 'boolean') return c.json({ error: { code: 'USAGE', message: 'POST /api/pair/offer/:id/confirm needs {"confirm": true or false}' } }, 400);
+      return guard(c, ['PAIR_EXPIRED'], () => pairing.answerOffer(c.req.param('id'), body['confirm'] as boolean));
+    });
     app.delete('/api/pair/offer/:id', (c) => guard(c, [], () => (pairing.cancel(c.req.param('id')), { cancelled: true })));
     app.post('/api/pair/join', async (c) => {
       const body = await jsonBody(c);

@@ -29,7 +29,7 @@ export function addPairCommands(program: Command, io: Io, withCommon: (c: Comman
   withCommon(program.command('pair'))
     .description('pair with a friend on the same network: without --code, offer (print a code and a QR to show); with --code, join theirs. An offer also enrolls a new machine of yours (`kith node add --code`)')
     .option('--code <code>', 'the code the other agent printed (e.g. 4096-violin-harbor), or the content of its QR')
-    .option('--verify', 'ask to confirm that both screens show the same safety number; joining, nothing changes on either side unless you answer yes')
+    .option('--verify', 'ask to confirm that both screens show the same safety number; nothing changes on either side unless you answer yes')
     .option('--ttl <minutes>', 'how long an offer waits (default 10)')
     .option('--no-qr', 'do not draw the QR code')
     .action(async (o: Common & { code?: string; verify?: boolean; ttl?: string; qr: boolean }) => {
@@ -56,7 +56,9 @@ export function addPairCommands(program: Command, io: Io, withCommon: (c: Comman
       } else {
         const ttl = o.ttl === undefined ? undefined : Number(o.ttl);
         if (ttl !== undefined && !(ttl > 0 && ttl <= 60)) throw new KithError('USAGE', '--ttl must be minutes in (0, 60]');
-        let view = (await agent.call('POST', '/api/pair/offer', ttl === undefined ? {} : { ttlMinutes: ttl })) as OfferView;
+        // With --verify, neither agent commits until this side's answer too (pairing/README.md).
+        const asked = { ...(ttl === undefined ? {} : { ttlMinutes: ttl }), ...(o.verify ? { verify: true } : {}) };
+        let view = (await agent.call('POST', '/api/pair/offer', asked)) as OfferView;
         if (o.json) io.out(JSON.stringify({ id: view.id, code: view.code, qr: view.qr, endpoint: view.endpoint, expiresAt: view.expiresAt }) + '\n');
         else {
           io.out(`Read this code to your friend:\n\n    ${view.code}\n\n`);
@@ -73,9 +75,19 @@ export function addPairCommands(program: Command, io: Io, withCommon: (c: Comman
             await sleep(250);
             view = (await agent.call('GET', `/api/pair/offer/${view.id}`)) as OfferView;
           }
+          if (view.state === 'confirming' && view.confirming) {
+            const held = view.confirming;
+            const yes = await ask(held);
+            view = (await agent.call('POST', `/api/pair/offer/${view.id}/confirm`, { confirm: yes })) as OfferView;
+            if (!yes) {
+              throw new KithError('PAIR_REFUSED', held.alreadyFriends
+                ? `the safety numbers were not confirmed: "${printable(held.friendName)}" is your friend as before this pairing, on both sides`
+                : 'the safety numbers were not confirmed: neither side paired', { hint: 'compare the numbers with the other person and pair again' });
+            }
+          }
         } finally {
           for (const s of OFFER_SIGNALS) process.off(s, stopOffer);
-          if (view.state === 'waiting') await cancelOffer();
+          if (view.state === 'waiting' || view.state === 'confirming') await cancelOffer();
         }
         if (view.state !== 'paired' || !view.result) {
           const code = (view.error?.code ?? (view.state === 'expired' ? 'PAIR_EXPIRED' : 'PAIR_FAILED')) as 'PAIR_FAILED';
@@ -87,19 +99,6 @@ export function addPairCommands(program: Command, io: Io, withCommon: (c: Comman
           return;
         }
         outcome = view.result;
-      }
-      if (o.verify && o.code === undefined) {
-        // The offerer has committed already (only the joiner's answer holds both sides): a "no"
-        // here restores this side alone.
-        if (!(await ask(outcome))) {
-          // Back to what it was before: a re-paired friend stays a friend (as before), a new one goes.
-          await agent.call('POST', `/api/friends/${outcome.friendUserKey}/undo-pairing`);
-          throw new KithError('PAIR_REFUSED', outcome.alreadyFriends
-            ? `the safety numbers were not confirmed: "${outcome.friendName}" is your friend as before this pairing`
-            : 'the safety numbers were not confirmed: the pairing was undone', {
-            hint: 'the other side keeps the pairing unless it answers "no" too: tell them, or pair again and compare the numbers',
-          });
-        }
       }
       const line = { friendUserKey: outcome.friendUserKey, friendName: outcome.friendName, safetyNumber: outcome.safetyNumber, nodes: outcome.nodes };
       io.out(o.json ? JSON.stringify(line) + '\n' : `Paired with "${printable(outcome.friendName)}" (user ${outcome.friendUserKey.slice(0, 16)}…, ${outcome.nodes} node(s)).\nSafety number: ${outcome.safetyNumber}\n`);

@@ -45,7 +45,7 @@ export const ERROR_CODES = {
     fix: 'wait a few seconds and try again; if it then says PAIR_EXPIRED or PAIR_WRONG_CODE, ask for a new offer and check who else is pairing',
   },
   PAIR_NOT_CONFIRMED: {
-    cause: 'the joiner ran `kith pair --verify` and its person did not confirm the safety number (answered no, or did not answer within 2 minutes, or the connection closed): neither side changed anything',
+    cause: 'one side ran `kith pair --verify` (joining or offering) and its person did not confirm the safety number (answered no, or did not answer within 2 minutes, or the connection closed): neither side changed anything',
     fix: 'compare the safety numbers on both screens and pair again; if they differ, someone is in the middle: pair in person with a new code',
   },
   FRIEND_UNKNOWN: {

@@ -5,7 +5,7 @@ import type { Clock } from '../../core/clock.js';
 import { KithError } from '../../core/errors.js';
 import type { TcpConn, TcpNet } from '../../core/tcp.js';
 import type { Endpoint } from '../../core/udp.js';
-import type { PairInitiator, Step } from './protocol.js';
+import { VERDICT_TIMEOUT_MS, type PairInitiator, type Step } from './protocol.js';
 
 export const MAX_FRAME = 32 * 1024;
 /** How long either side waits for the other's next message. */
@@ -56,12 +56,13 @@ export function sendFrame(conn: TcpConn, f: Uint8Array): void {
 }
 
 /** A join's end; for a verifying joiner (`hold`), the connection stays open for its one verdict. */
-export type JoinEnd = Step & { verdict?: (ok: boolean) => void };
+export type JoinEnd = Step & { verdict?: (ok: boolean) => Promise<void> };
 
 /**
  * Runs the joiner's side against an offer's endpoint; resolves with the last step (a result or a
- * welcome). With `hold`, a result leaves the connection open: `verdict(ok)` sends the last frame
- * and closes it (pairing/README.md "Verifying before committing").
+ * welcome). With `hold`, a result leaves the connection open: `verdict(ok)` sends this side's
+ * verdict and, when the offerer verifies too and ok, resolves only on the offerer's ok (rejects on
+ * its no, a close, or 2 min of silence) (pairing/README.md "Verifying before committing").
  */
 export async function runJoin(clock: Clock, tcp: TcpNet, endpoint: Endpoint, init: PairInitiator, hold = false): Promise<JoinEnd> {
   const where = `${endpoint.host}:${endpoint.port}`;
@@ -74,12 +75,31 @@ export async function runJoin(clock: Clock, tcp: TcpNet, endpoint: Endpoint, ini
   }
   return new Promise<JoinEnd>((resolve, reject) => {
     let settled = false;
+    /** A verifying joiner that said yes, waiting for the verifying offerer's verdict. */
+    let after: { resolve: () => void; reject: (e: KithError) => void } | undefined;
+    const verdict = (ok: boolean): Promise<void> => {
+      sendFrame(conn, init.verdict(ok));
+      if (!ok || !init.offererVerifies) return (conn.end(), Promise.resolve());
+      return new Promise<void>((res, rej) => {
+        after = { resolve: res, reject: rej };
+        timer = clock.setTimer(VERDICT_TIMEOUT_MS, () => settle(new KithError('PAIR_NOT_CONFIRMED', 'the offerer did not confirm the safety number in time: nothing changed')));
+      });
+    };
     const settle = (e?: KithError, r?: Step) => {
+      if (after) {
+        const a = after;
+        after = undefined;
+        timer.cancel();
+        conn.end();
+        if (e) a.reject(e);
+        else a.resolve();
+        return;
+      }
       if (settled) return;
       settled = true;
       timer.cancel();
       if (hold && r?.result) {
-        resolve({ ...r, verdict: (ok) => (sendFrame(conn, init.verdict(ok)), conn.end()) });
+        resolve({ ...r, verdict });
         return;
       }
       conn.end();
@@ -89,8 +109,8 @@ export async function runJoin(clock: Clock, tcp: TcpNet, endpoint: Endpoint, ini
     let timer = clock.setTimer(STEP_TIMEOUT_MS, () => settle(new KithError('PAIR_FAILED', `the offer at ${where} stopped answering`)));
     conn.onClose(() => settle(new KithError('PAIR_FAILED', 'the offer closed the connection')));
     framed(conn, (f) => {
+      if (settled && !after) return;
       timer.cancel();
-      timer = clock.setTimer(STEP_TIMEOUT_MS, () => settle(new KithError('PAIR_FAILED', 'the offer stopped answering')));
       let step: Step;
       try {
         step = init.receive(f);
@@ -98,6 +118,9 @@ export async function runJoin(clock: Clock, tcp: TcpNet, endpoint: Endpoint, ini
         settle(new KithError('PAIR_FAILED', `pairing: ${(e as Error).message}`));
         return;
       }
+      // A verifying offerer's person may take up to 2 min to answer.
+      const waitMs = init.offererVerifies ? VERDICT_TIMEOUT_MS : STEP_TIMEOUT_MS;
+      timer = clock.setTimer(waitMs, () => settle(new KithError(init.offererVerifies ? 'PAIR_NOT_CONFIRMED' : 'PAIR_FAILED', 'the offer stopped answering')));
       if (step.send) sendFrame(conn, step.send);
       if (step.result || step.welcome) settle(undefined, step);
       else if (step.error) settle(step.error);

@@ -14,7 +14,7 @@ import type { NodeCard } from '../card.js';
 import type { EnrollOutcome, PairOutcome } from '../roster-service.js';
 import { newCode, parsePairTarget, qrContent, type PairCode } from './code.js';
 import { framed, runJoin, sendFrame, STEP_TIMEOUT_MS } from './frames.js';
-import { PairInitiator, PairOffer, PairResponder, VERDICT_TIMEOUT_MS, type PairResult, type PairSelf } from './protocol.js';
+import { PairInitiator, PairOffer, PairResponder, VERDICT_TIMEOUT_MS, type PairResult, type PairSelf, type Step } from './protocol.js';
 
 export interface OfferView {
   id: string;
@@ -22,7 +22,10 @@ export interface OfferView {
   qr: string;
   endpoint: string;
   expiresAt: string;
-  state: 'waiting' | 'paired' | 'failed' | 'expired' | 'cancelled';
+  /** 'confirming': an offer made with `verify` has exchanged cards and waits for `answerOffer`. */
+  state: 'waiting' | 'confirming' | 'paired' | 'failed' | 'expired' | 'cancelled';
+  /** While 'confirming': what the pairing would be, with the safety number to compare. */
+  confirming?: PairOutcome;
   result?: PairOutcome | EnrollOutcome;
   error?: { code: string; message: string };
 }
@@ -73,6 +76,9 @@ interface OpenOffer {
   forget?: Timer;
   /** Connections that have not sent their hello yet, with their address, oldest first. */
   pending: Map<TcpConn, string>;
+  /** While 'confirming': sends this side's verdict (and on ok commits); its timer refuses by itself. */
+  answer?: (ok: boolean) => Promise<void>;
+  answerTimer?: Timer;
 }
 
 /** A joiner sends its hello as soon as it connects: 5 s is plenty, even on a slow Wi-Fi. */
@@ -89,8 +95,13 @@ export const JOIN_VERDICT_MS = VERDICT_TIMEOUT_MS - STEP_TIMEOUT_MS;
 /** A verifying join between the card exchange and its person's answer. */
 interface HeldJoin {
   result: PairResult;
-  verdict(ok: boolean): void;
+  verdict(ok: boolean): Promise<void>;
   timer: Timer;
+}
+
+/** An offer still waiting for a joiner or for its person's answer. */
+function live(o: OpenOffer): boolean {
+  return o.view.state === 'waiting' || o.view.state === 'confirming';
 }
 
 /** How long a finished offer's outcome stays readable. */
@@ -104,7 +115,8 @@ export class PairingService {
 
   constructor(private readonly deps: PairingDeps, private readonly opts: PairingOptions) {}
 
-  async offer(o: { ttlMs?: number } = {}): Promise<OfferView> {
+  /** With `verify`, a friend pairing commits on neither side until `answerOffer(id, ok)`. */
+  async offer(o: { ttlMs?: number; verify?: boolean } = {}): Promise<OfferView> {
     const { clock, rng } = this.deps;
     const ttl = o.ttlMs ?? this.opts.defaultTtlMs;
     const me = await this.deps.roster.pairSelf();
@@ -113,7 +125,7 @@ export class PairingService {
     let open: OpenOffer | undefined;
     const server = await this.deps.tcp.listen(this.opts.host, 0, (conn) => (open ? this.serve(open, conn) : conn.destroy()));
     const endpoint = { host: this.opts.advertisedHost(), port: server.port };
-    const offer = new PairOffer(code, clock.wallTime() + ttl, me, rng, this.failures);
+    const offer = new PairOffer(code, clock.wallTime() + ttl, me, rng, this.failures, undefined, { verify: o.verify === true });
     open = {
       id, offer, server, pending: new Map(),
       view: { id, code: code.text, qr: qrContent(code, endpoint), endpoint: `${endpoint.host}:${endpoint.port}`, expiresAt: new Date(clock.wallTime() + ttl).toISOString(), state: 'waiting' },
@@ -136,6 +148,14 @@ export class PairingService {
   offerState(id: string): OfferView {
     const o = this.offers.get(id);
     if (!o) throw new KithError('PAIR_EXPIRED', `no pairing offer ${id.slice(0, 16)}`);
+    return o.view;
+  }
+
+  /** The offerer's person's answer to a verifying offer: "yes" commits on both sides, "no" on neither. */
+  async answerOffer(id: string, ok: boolean): Promise<OfferView> {
+    const o = this.offers.get(id);
+    if (!o?.answer) throw new KithError('PAIR_EXPIRED', `no pairing offer ${id.slice(0, 16)} waits for an answer (it was answered, or timed out and was refused)`);
+    await o.answer(ok);
     return o.view;
   }
 
@@ -168,7 +188,8 @@ export class PairingService {
     if (!h) throw new KithError('PAIR_EXPIRED', `no pairing ${id.slice(0, 16)} waits for an answer (it was answered, or timed out and was refused)`);
     this.held.delete(id);
     h.timer.cancel();
-    h.verdict(ok);
+    // A verifying offerer answers after this "yes": its "no" (a throw here) commits nothing.
+    await h.verdict(ok);
     return ok ? this.deps.roster.befriend(h.result) : { refused: true };
   }
 
@@ -207,13 +228,16 @@ export class PairingService {
   }
 
   private finish(o: OpenOffer, state: OfferView['state'], extra: Partial<OfferView> = {}): void {
-    if (o.view.state !== 'waiting') return;
-    o.view = { ...o.view, state, ...extra };
+    if (!live(o)) return;
+    const { confirming: _, ...view } = o.view;
+    o.view = { ...view, state, ...extra };
+    o.answer = undefined;
+    o.answerTimer?.cancel();
     o.offer.expire();
     o.expiry.cancel();
     o.server.close();
     for (const conn of [...o.pending.keys()]) conn.destroy();
-    if (![...this.offers.values()].some((x) => x.view.state === 'waiting')) this.stopDiscovery();
+    if (![...this.offers.values()].some(live)) this.stopDiscovery();
     o.forget = this.deps.clock.setTimer(KEEP_FINISHED_MS, () => this.offers.delete(o.id));
   }
 
@@ -244,9 +268,9 @@ export class PairingService {
       o.pending.delete(conn);
       if (!r) return;
       o.offer.settle(r, host, clock.wallTime());
-      if (!o.offer.isOpen && o.view.state === 'waiting' && r.outcome !== 'success') {
+      if (!o.offer.isOpen && live(o) && r.outcome !== 'success') {
         const e = r.awaitingVerdict
-          ? { code: 'PAIR_NOT_CONFIRMED', message: `the joiner at ${host} did not confirm the safety number in time: nothing changed` }
+          ? { code: 'PAIR_NOT_CONFIRMED', message: `the pairing with ${host} ended before the safety number was confirmed: nothing changed` }
           : r.outcome === 'wrong-code' || !lastError
             ? { code: 'PAIR_WRONG_CODE', message: `a joiner at ${host} did not prove the code: the offer is used up` }
             : { code: lastError.code, message: lastError.message };
@@ -270,21 +294,33 @@ export class PairingService {
       timer.cancel();
       const step = r.receive(f);
       timer = clock.setTimer(r.awaitingVerdict ? VERDICT_TIMEOUT_MS : STEP_TIMEOUT_MS, () => conn.destroy());
+      void handle(step);
+    }, () => conn.destroy());
+    /** Sends a step's message; commits a result; holds a pairing for this side's person. */
+    const handle = async (step: Step): Promise<void> => {
       if (step.send) sendFrame(conn, step.send);
       if (step.result || step.enrolled) {
         const done = step.result ? roster.befriend(step.result) : roster.enrolled(step.enrolled!);
         end();
-        void done.then(
+        conn.end();
+        await done.then(
           (out) => this.finish(o, 'paired', { result: out }),
           (e) => this.finish(o, 'failed', { error: { code: isKithError(e) ? e.code : 'PAIR_FAILED', message: (e as Error).message } }),
         );
-        conn.end();
       } else if (step.error) {
         lastError = step.error;
         log.warn(`pairing: ${step.error.message}`);
         conn.end();
         end();
+      } else if (step.confirming && live(o)) {
+        o.view = { ...o.view, state: 'confirming', confirming: roster.previewPairing(step.confirming) };
+        o.answerTimer = clock.setTimer(JOIN_VERDICT_MS, () => void o.answer?.(false));
+        o.answer = (ok) => {
+          o.answer = undefined;
+          o.answerTimer?.cancel();
+          return handle(r!.answer(ok));
+        };
       }
-    }, () => conn.destroy());
+    };
   }
 }

@@ -11,6 +11,9 @@
 // With `verify: true` in the confirm (`kith pair --code … --verify`), the joiner's person compares
 // the safety numbers first, and neither side commits until they answered:
 //   J → O  verdict { t: "verdict", box: seal(kJ2, { ok: bool }) }   O befriends only on ok: true
+// With `verify: true` in the card (`kith pair --verify` offering), the offerer's person answers
+// last (after the joiner's ok, when both verify), and the joiner commits only on its ok:
+//   O → J  verdict { t: "verdict", box: seal(kO2, { ok: bool }) }   J befriends only on ok: true
 //
 // A new node of the same user (`kith node add`) enrolls instead of befriending, after the share:
 //   J → O  enroll  { t: "enroll", mac: macJ, box: seal(kJ, user key) }
@@ -72,7 +75,7 @@ export interface PairResult {
 }
 
 /** One step of a side: what to send, and how it ended (a friend, an enrolled node, a welcome, or an error). */
-export type Step = { send?: Uint8Array; result?: PairResult; enrolled?: NodeCard; welcome?: EnrollResult; error?: KithError };
+export type Step = { send?: Uint8Array; result?: PairResult; enrolled?: NodeCard; welcome?: EnrollResult; error?: KithError; confirming?: PairResult };
 
 /** How long an offerer waits for a verifying joiner's verdict (a person reads two screens). */
 export const VERDICT_TIMEOUT_MS = 2 * 60_000;
@@ -169,7 +172,11 @@ function openPeerCard(self: PairSelf, key: Uint8Array, box: Uint8Array, ad: stri
 
 /** The side that typed the code: a friend pairing, or (with an EnrollSelf) a new own node enrolling. */
 export class PairInitiator {
-  private state: 'new' | 'sent-hello' | 'sent-confirm' | 'sent-enroll' | 'sent-card' | 'done' = 'new';
+  private state: 'new' | 'sent-hello' | 'sent-confirm' | 'sent-enroll' | 'sent-card' | 'wait-offer-verdict' | 'done' = 'new';
+  /** The friend pairing, held while the offerer's person compares the safety numbers. */
+  private held: PairResult | undefined;
+  /** The offerer's card said `verify`: the pairing waits for its verdict. */
+  offererVerifies = false;
   private readonly y: Uint8Array;
   private readonly sid: Uint8Array;
   private ya: Uint8Array | undefined;
@@ -229,10 +236,28 @@ export class PairInitiator {
         return { send: encodeMessage({ t: 'confirm', mac: keys.macJ, box, ...(this.opts.verify ? { verify: true } : {}) }) };
       }
       if (this.state === 'sent-confirm' && m['t'] === 'card') {
-        const card = openPeerCard(this.self as PairSelf, this.keys!.kO, bytesField(m, 'box'), 'kith-pair card responder');
+        const verifies = m['verify'] === true;
+        const card = openPeerCard(this.self as PairSelf, this.keys!.kO, bytesField(m, 'box'), verifies ? 'kith-pair card responder verify' : 'kith-pair card responder');
         if (card instanceof KithError) return fail(card);
+        const result = { friend: card, secret: this.keys!.secret, safetyNumber: safetyNumber(this.self.userKey, card.userKey) };
+        if (!verifies) {
+          this.state = 'done';
+          return { result };
+        }
+        // Nothing is committed until the offerer's person answers (after this side's, if it verifies).
+        this.offererVerifies = true;
+        this.state = 'wait-offer-verdict';
+        this.held = result;
+        return this.opts.verify ? { result } : {};
+      }
+      if (this.state === 'wait-offer-verdict' && m['t'] === 'verdict') {
+        const v = decodeCanonical(open(this.keys!.kO2, bytesField(m, 'box'), 'kith-pair offer verdict'), LIMITS) as Record<string, CborValue>;
+        if (typeof v?.['ok'] !== 'boolean') return fail(new KithError('PAIR_FAILED', 'pairing: a bad verdict'));
+        if (!v['ok']) return fail(new KithError('PAIR_NOT_CONFIRMED', 'the offerer did not confirm the safety number: nothing changed'));
+        const result = this.held!;
+        this.held = undefined;
         this.state = 'done';
-        return { result: { friend: card, secret: this.keys!.secret, safetyNumber: safetyNumber(this.self.userKey, card.userKey) } };
+        return { result };
       }
       if (this.state === 'sent-enroll' && m['t'] === 'index') {
         const v = decodeCanonical(open(this.keys!.kO, bytesField(m, 'box'), 'kith-pair index'), LIMITS) as Record<string, CborValue>;
@@ -262,7 +287,7 @@ export class PairInitiator {
 
 /** The offerer's side of one connection. Made by PairOffer.accept. */
 export class PairResponder {
-  private state: 'wait-hello' | 'wait-confirm' | 'wait-card' | 'wait-verdict' | 'done' = 'wait-hello';
+  private state: 'wait-hello' | 'wait-confirm' | 'wait-card' | 'wait-verdict' | 'wait-own' | 'done' = 'wait-hello';
   private readonly y: Uint8Array;
   private keys: Keys | undefined;
   /** A verifying joiner's pairing, held until its verdict. */
@@ -274,13 +299,33 @@ export class PairResponder {
    */
   outcome: 'none' | 'success' | 'wrong-code' | 'failed' | 'refused' = 'none';
 
-  constructor(private readonly code: PairCode, private readonly self: PairSelf, rng: Rng) {
+  /** `verify`: this side's person answers (`answer(ok)`) before either side commits. */
+  constructor(private readonly code: PairCode, private readonly self: PairSelf, rng: Rng, private readonly opts: { verify?: boolean } = {}) {
     this.y = rng.bytes(32);
   }
 
-  /** The cards are exchanged and the joiner's person is comparing the safety numbers. */
+  /** The cards are exchanged and a person (the joiner's or this side's) is comparing the safety numbers. */
   get awaitingVerdict(): boolean {
-    return this.state === 'wait-verdict';
+    return this.state === 'wait-verdict' || this.state === 'wait-own';
+  }
+
+  /** This side's person's answer, after a `confirming` step: the verdict to send, and on ok the result. */
+  answer(ok: boolean): Step {
+    if (this.state !== 'wait-own') return { error: new KithError('PAIR_EXPIRED', 'pairing: no answer is awaited') };
+    const send = encodeMessage({ t: 'verdict', box: seal(this.keys!.kO2, encodeCanonical({ ok }), 'kith-pair offer verdict') });
+    const result = this.held!;
+    this.held = undefined;
+    this.state = 'done';
+    this.y.fill(0);
+    this.outcome = ok ? 'success' : 'refused';
+    return ok ? { send, result } : { send, error: new KithError('PAIR_NOT_CONFIRMED', 'the safety number was not confirmed here: nothing changed') };
+  }
+
+  private holdForOwn(result: PairResult, send?: Uint8Array): Step {
+    this.state = 'wait-own';
+    this.outcome = 'failed';
+    this.held = result;
+    return send ? { send, confirming: result } : { confirming: result };
   }
 
   receive(bytes: Uint8Array): Step {
@@ -292,7 +337,7 @@ export class PairResponder {
       return send ? { error: e, send } : { error: e };
     };
     // After the share, a failure spends the guess; once the code is proven, it is a plain failure.
-    const spent = (): PairResponder['outcome'] => (this.state === 'wait-confirm' ? 'wrong-code' : this.state === 'wait-card' || this.state === 'wait-verdict' ? 'failed' : 'none');
+    const spent = (): PairResponder['outcome'] => (this.state === 'wait-confirm' ? 'wrong-code' : this.state === 'wait-card' || this.awaitingVerdict ? 'failed' : 'none');
     if (this.state === 'done') return { error: new KithError('PAIR_FAILED', 'pairing: a message after the end') };
     let m: Record<string, CborValue>;
     try {
@@ -318,7 +363,7 @@ export class PairResponder {
         this.outcome = 'wrong-code';
         return { send: encodeMessage({ t: 'share', Y: yb, mac: this.keys.macO }) };
       }
-      if ((this.state === 'wait-confirm' || this.state === 'wait-verdict') && m['t'] === 'abort') {
+      if ((this.state === 'wait-confirm' || this.state === 'wait-verdict' || this.state === 'wait-own') && m['t'] === 'abort') {
         const e = fromAbort(m);
         return fail(e, e.code === 'PAIR_WRONG_CODE' ? 'wrong-code' : 'failed');
       }
@@ -329,7 +374,9 @@ export class PairResponder {
         if (m['t'] === 'enroll') return this.enroll(bytesField(m, 'box'), fail);
         const card = openPeerCard(this.self, this.keys!.kJ, bytesField(m, 'box'), 'kith-pair card initiator');
         if (card instanceof KithError) return fail(card, 'failed', abort(card.code === 'PAIR_REFUSED' ? 'PAIR_REFUSED' : 'PAIR_FAILED'));
-        const send = encodeMessage({ t: 'card', box: seal(this.keys!.kO, this.self.friendCard, 'kith-pair card responder') });
+        const mine = this.opts.verify === true;
+        const box = seal(this.keys!.kO, this.self.friendCard, mine ? 'kith-pair card responder verify' : 'kith-pair card responder');
+        const send = encodeMessage({ t: 'card', box, ...(mine ? { verify: true } : {}) });
         const result = { friend: card, secret: this.keys!.secret, safetyNumber: safetyNumber(this.self.userKey, card.userKey) };
         if (m['verify'] === true) {
           // Nothing is committed until the joiner's person answers; no answer is a "no".
@@ -338,6 +385,7 @@ export class PairResponder {
           this.held = result;
           return { send };
         }
+        if (mine) return this.holdForOwn(result, send);
         this.state = 'done';
         this.outcome = 'success';
         return { send, result };
@@ -347,6 +395,7 @@ export class PairResponder {
         if (typeof v?.['ok'] !== 'boolean') return fail(new KithError('PAIR_FAILED', 'pairing: a bad verdict'), 'failed');
         if (!v['ok']) return fail(new KithError('PAIR_NOT_CONFIRMED', 'the joiner did not confirm the safety number: nothing changed'), 'refused');
         const result = this.held!;
+        if (this.opts.verify) return this.holdForOwn(result);
         this.held = undefined;
         this.state = 'done';
         this.outcome = 'success';
@@ -400,6 +449,7 @@ export class PairOffer {
     private readonly rng: Rng,
     private readonly failures: Map<string, number>,
     private readonly rateLimitMs = 60_000,
+    private readonly opts: { verify?: boolean } = {},
   ) {}
 
   get isOpen(): boolean {
@@ -412,7 +462,7 @@ export class PairOffer {
     if (last !== undefined && nowMs - last < this.rateLimitMs) return { refuse: abort('PAIR_RATE_LIMITED'), error: new KithError('PAIR_RATE_LIMITED', `${host} failed a moment ago`) };
     if (this.spent || nowMs >= this.expiresAtMs) return { refuse: abort('PAIR_EXPIRED'), error: new KithError('PAIR_EXPIRED', 'the offer is used or expired') };
     if (this.active) return { refuse: abort('PAIR_BUSY'), error: new KithError('PAIR_BUSY', 'another joiner is pairing with the offer') };
-    this.active = new PairResponder(this.code, this.self, this.rng);
+    this.active = new PairResponder(this.code, this.self, this.rng, this.opts);
     return this.active;
   }
 

@@ -104,9 +104,11 @@ export async function startAgent(
 }
 
 /** A CLI command that keeps running (e.g. `kith pair`): its stdout lines as they come, and its end. */
-export function kithSpawn(t: { teardown(fn: () => void): void }, args: string[]): { lines: string[]; stderr(): string; exited: Promise<number | null>; firstLine(ms: number): Promise<string | undefined>; kill(signal: NodeJS.Signals): void } {
+/** `input`, when given, is written to the command's stdin (then closed), for its questions. */
+export function kithSpawn(t: { teardown(fn: () => void): void }, args: string[], input?: string): { lines: string[]; stderr(): string; exited: Promise<number | null>; firstLine(ms: number): Promise<string | undefined>; kill(signal: NodeJS.Signals): void } {
   const [cmd, pre] = command();
   const child = spawn(cmd, [...pre, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, KITH_DATA_DIR: '' } });
+  if (input !== undefined) child.stdin!.end(input);
   const lines: string[] = [];
   let err = '';
   let buf = '';

@@ -1,7 +1,8 @@
 // Two real agents on loopback pair through `kith pair` with the QR's content (loopback agents do
 // not search the LAN; the namespace lab covers a typed code), show the same safety number, become
-// each other's cluster members, and keep their friends across a restart. A wrong code fails for
-// both and uses the offer up; a blocked user is refused and cut off.
+// each other's cluster members, and keep their friends across a restart; either side's `--verify`
+// "no" leaves both as they were. A wrong code fails for both and uses the offer up; a blocked user
+// is refused and cut off.
 import t from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -57,6 +58,17 @@ t.test('pair with the QR content, same safety number, members both ways; wrong c
   t.not(await offerR.exited, 0, 'the offer is not paired: it waited for the joiner\'s answer');
   t.match(offerR.stderr(), /PAIR_NOT_CONFIRMED/, `and says why ${offerR.stderr()}`);
   const friendsBefore = (d: string) => JSON.parse(kith(['friend', 'list', '--json', '--data-dir', d]).stdout).map((f: { userKey: string; since: string }) => [f.userKey, f.since]);
+  t.same(friendsBefore(b), friendsB, 'bob still lists alice, with the record from before');
+  t.same(friendsBefore(a), friendsA.map((f: { userKey: string; since: string }) => [f.userKey, f.since]), 'alice still lists bob, with the record from before');
+
+  // ---- the offerer's `--verify` answered "no": neither side commits the re-pairing either
+  const offerV = kithSpawn(t, ['pair', '--json', '--verify', '--data-dir', a], 'n\n');
+  const oV = JSON.parse((await offerV.firstLine(10_000))!) as { qr: string };
+  const unconfirmed = kith(['pair', '--code', oV.qr, '--data-dir', b]);
+  t.not(unconfirmed.status, 0, 'the joiner is not paired: it waited for the offerer\'s answer');
+  t.match(unconfirmed.stderr, /PAIR_NOT_CONFIRMED/, `and says why ${unconfirmed.stderr}`);
+  t.equal(await offerV.exited, 1, 'the offerer answered no');
+  t.match(offerV.stderr(), /error\[PAIR_REFUSED\]: the safety numbers were not confirmed: ".+" is your friend as before this pairing, on both sides/);
   t.same(friendsBefore(b), friendsB, 'bob still lists alice, with the record from before');
   t.same(friendsBefore(a), friendsA.map((f: { userKey: string; since: string }) => [f.userKey, f.since]), 'alice still lists bob, with the record from before');
 

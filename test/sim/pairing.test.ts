@@ -2,14 +2,15 @@
 // or used offer, replayed and reordered messages, a guesser on the LAN, a relay in the middle
 // (without the code it fails; with an overheard code the safety numbers differ), a blocked user,
 // hostile bytes, and a verifying joiner on whole simulated agents ("no" or no answer changes
-// neither side, also when re-pairing a friend; "yes" pairs both).
+// neither side, also when re-pairing a friend; "yes" pairs both), and a verifying offerer (its
+// "no" or no answer changes neither side, also when both verify; "yes" pairs both).
 import t from 'tap';
 import fc from 'fast-check';
 import { SeededRng } from '../../core/rng.js';
 import { VirtualClock } from '../../core/clock.js';
 import { PairingService, type PairingDeps } from '../../cluster/pairing/pairing-service.js';
 import { bytesEqual } from '../../core/hex.js';
-import { isKithError } from '../../core/errors.js';
+import { isKithError, type KithError } from '../../core/errors.js';
 import { verifyCertificate } from '../../identity/certificate.js';
 import { makeFriendCard } from '../../cluster/pairing/friend-card.js';
 import { newCode, parseCode, safetyNumber, type PairCode } from '../../cluster/pairing/code.js';
@@ -277,4 +278,85 @@ t.test('`kith pair --code … --verify`: the joiner\'s "no" (or no answer) chang
   const late = await sim.api('frank', 'POST', `/api/pair/join/${silent.joined.pending}`, { confirm: true });
   t.equal(late.body.error?.code, 'PAIR_EXPIRED', 'a late "yes" is refused on the joiner too');
   t.same({ alice: held('alice0', 'frank'), frank: held('frank', 'alice0') }, before, 'and nothing changed on either side');
+});
+
+t.test('`kith pair --verify` offering: the offerer\'s "no" (or no answer) changes neither side; "yes" pairs both', async (t) => {
+  const sim = await simAgents({ seed: 'pair-verify-offer', dir: t.testdir(), agents: [{ name: 'alice0', user: 'alice' }, { name: 'frank', user: 'frank' }] });
+  t.teardown(() => sim.close());
+  const roster = (n: string) => sim.get(n).agent!.roster;
+  const userHex = (n: string) => Buffer.from(sim.get(n).agent!.identity.cert.userKey).toString('hex');
+  const held = (n: string, friend: string) => {
+    const rec = (roster(n) as unknown as { friendRecs: Map<string, { secret?: Uint8Array; atMs: number }> }).friendRecs.get(userHex(friend));
+    return rec && { secret: rec.secret && Buffer.from(rec.secret).toString('hex'), atMs: rec.atMs };
+  };
+  const friendsOf = (n: string) => roster(n).friends().map((f) => f.userKey);
+  const body = async (n: string, method: string, route: string, b?: unknown) => {
+    const r = await sim.api(n, method, route, b);
+    return r.body.result ?? r.body;
+  };
+  const offerState = (id: string) => sim.get('alice0').agent!.pairing.offerState(id);
+  /** A verifying offer on alice0, a join from frank (verifying too with `bothVerify`), then alice's answer. */
+  const verifiedOffer = async (confirm: boolean | undefined, bothVerify = false) => {
+    const offer = await body('alice0', 'POST', '/api/pair/offer', { verify: true });
+    // Frank's side straight on its pairing service: an HTTP call in the sim gives up after 60 s,
+    // and a join waits up to 2 min for the offerer's answer.
+    const frank = sim.get('frank').agent!.pairing;
+    let joined: Record<string, unknown> | undefined;
+    const settle = (p: Promise<object>) => p.then((j) => (joined = j as Record<string, unknown>), (e: KithError) => (joined = { error: { code: e.code } }));
+    void settle(frank.join(offer.qr, { verify: bothVerify }));
+    if (bothVerify) {
+      await sim.until(() => joined !== undefined, 60_000, 200);
+      void settle(frank.answerJoin(joined!['pending'] as string, true));
+    }
+    await sim.until(() => offerState(offer.id).state !== 'waiting', 60_000, 200);
+    const asking = offerState(offer.id);
+    const whileAsking = { alice: friendsOf('alice0'), frank: friendsOf('frank'), aliceHeld: held('alice0', 'frank'), frankHeld: held('frank', 'alice0') };
+    const answered = confirm === undefined ? undefined : await body('alice0', 'POST', `/api/pair/offer/${offer.id}/confirm`, { confirm });
+    await sim.until(() => offerState(offer.id).state !== 'confirming' && (bothVerify ? joined?.['pending'] === undefined : joined !== undefined), 3 * 60_000, 200);
+    return { asking, whileAsking, answered, joined: joined!, offered: offerState(offer.id) };
+  };
+
+  // ---- a new friend, refused by the offerer: neither side has them
+  const no = await verifiedOffer(false);
+  t.equal(no.asking.state, 'confirming', 'the offer waits for its person');
+  t.match(no.asking.confirming, { kind: 'friend', friendUserKey: userHex('frank'), alreadyFriends: false, safetyNumber: /\d/ }, 'showing who and the safety number');
+  t.same(no.whileAsking, { alice: [], frank: [], aliceHeld: undefined, frankHeld: undefined }, 'while the offerer compares numbers, neither side has committed');
+  t.equal(no.answered.state, 'failed');
+  t.equal(no.offered.error?.code, 'PAIR_NOT_CONFIRMED');
+  t.match(no.joined, { error: { code: 'PAIR_NOT_CONFIRMED' } }, 'the joiner is told the offerer refused');
+  t.same([friendsOf('alice0'), friendsOf('frank')], [[], []], 'after "no" neither side lists the other');
+
+  // ---- "yes": both are friends, with the same secret
+  const yes = await verifiedOffer(true);
+  t.equal(yes.answered.state, 'paired', `the offer pairs ${JSON.stringify(yes.answered.error)}`);
+  t.equal(yes.joined['safetyNumber'], yes.asking.confirming?.safetyNumber, 'the joiner pairs, with the same safety number');
+  t.same([friendsOf('alice0'), friendsOf('frank')], [[userHex('frank')], [userHex('alice0')]], 'after "yes" both list the other');
+  const before = { alice: held('alice0', 'frank'), frank: held('frank', 'alice0') };
+  t.ok(before.alice?.secret && before.alice.secret === before.frank?.secret, 'both hold the same pair secret');
+
+  // ---- re-pairing a friend, refused by the offerer: both keep the old record and secret
+  const again = await verifiedOffer(false);
+  t.equal(again.asking.confirming?.alreadyFriends, true, 'the offerer is told it is a re-pairing');
+  t.match(again.joined, { error: { code: 'PAIR_NOT_CONFIRMED' } });
+  t.same({ alice: held('alice0', 'frank'), frank: held('frank', 'alice0') }, before, 'both sides keep the old friend record and secret untouched');
+
+  // ---- both verify, the joiner says yes, the offerer no: still nothing changes
+  const both = await verifiedOffer(false, true);
+  t.match(both.joined, { error: { code: 'PAIR_NOT_CONFIRMED' } }, 'the joiner\'s "yes" waits for the offerer\'s answer');
+  t.same({ alice: held('alice0', 'frank'), frank: held('frank', 'alice0') }, before, 'and the offerer\'s "no" leaves both as they were');
+
+  // ---- no answer: the offerer refuses by itself, a late answer is refused
+  const silent = await verifiedOffer(undefined);
+  t.equal(silent.offered.error?.code, 'PAIR_NOT_CONFIRMED', 'an offerer that never answers is a "no"');
+  t.match(silent.joined, { error: { code: 'PAIR_NOT_CONFIRMED' } }, 'and the joiner does not pair');
+  const late = await sim.api('alice0', 'POST', `/api/pair/offer/${silent.asking.id}/confirm`, { confirm: true });
+  t.equal(late.body.error?.code, 'PAIR_EXPIRED', 'a late "yes" is refused');
+  t.same({ alice: held('alice0', 'frank'), frank: held('frank', 'alice0') }, before, 'and nothing changed on either side');
+
+  // ---- both verify and both say yes: paired, with a new secret on both sides
+  const twice = await verifiedOffer(true, true);
+  t.equal(twice.answered.state, 'paired');
+  t.equal(twice.joined['safetyNumber'], twice.asking.confirming?.safetyNumber, 'the joiner commits after the offerer\'s yes');
+  const after = { alice: held('alice0', 'frank'), frank: held('frank', 'alice0') };
+  t.ok(after.alice?.secret && after.alice.secret === after.frank?.secret && after.alice.secret !== before.alice?.secret, 'both hold the same, new pair secret');
 });
