@@ -28,7 +28,9 @@ const run = (args: string[]) => {
 const api = (x: AgentProc, route: string, body?: unknown) =>
   fetch(`http://127.0.0.1:${x.apiPort}${route}`, {
     method: body === undefined ? 'GET' : 'POST',
-    headers: { authorization: `Bearer ${x.token}`, 'content-type': 'application/json' },
+    // One connection per request: a kept-alive one can be closed by the server's 5 s idle timeout
+    // just as fetch reuses it ("other side closed"), and these tests leave gaps of seconds.
+    headers: { authorization: `Bearer ${x.token}`, 'content-type': 'application/json', connection: 'close' },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     signal: AbortSignal.timeout(10_000),
   });
