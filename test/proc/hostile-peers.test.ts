@@ -25,15 +25,26 @@ const run = (args: string[]) => {
   return r;
 };
 
-const api = (x: AgentProc, route: string, body?: unknown) =>
+const request = (x: AgentProc, route: string, body?: unknown) =>
   fetch(`http://127.0.0.1:${x.apiPort}${route}`, {
     method: body === undefined ? 'GET' : 'POST',
-    // One connection per request: a kept-alive one can be closed by the server's 5 s idle timeout
-    // just as fetch reuses it ("other side closed"), and these tests leave gaps of seconds.
     headers: { authorization: `Bearer ${x.token}`, 'content-type': 'application/json', connection: 'close' },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     signal: AbortSignal.timeout(10_000),
   });
+/**
+ * One retry when fetch's pooled socket was closed under it ("other side closed", UND_ERR_SOCKET):
+ * seen in 2 of 2 fresh-clone runs on the first call after a 4 s gap, while the same request on a
+ * new raw connection answers at once. The agent is not at fault, and these tests measure the agent.
+ */
+const api = async (x: AgentProc, route: string, body?: unknown): Promise<Response> => {
+  try {
+    return await request(x, route, body);
+  } catch (e) {
+    if ((e as { cause?: { code?: string } }).cause?.code !== 'UND_ERR_SOCKET') throw e;
+    return request(x, route, body);
+  }
+};
 
 t.before(async () => {
   dir = t.testdir();
