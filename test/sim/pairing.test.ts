@@ -223,8 +223,9 @@ t.test('an offer whose LAN discovery fails to start is closed and forgotten, and
   await svc.stop();
 });
 
-t.test('`kith pair --code … --verify`: the joiner\'s "no" (or no answer) changes neither side; "yes" pairs both', async (t) => {
-  const sim = await simAgents({ seed: 'pair-verify', dir: t.testdir(), agents: [{ name: 'alice0', user: 'alice' }, { name: 'frank', user: 'frank' }] });
+/** alice0 and frank as whole sim agents, with what the --verify tests read of them. */
+async function verifyWorld(t: { testdir(): string; teardown(fn: () => unknown): void }, seed: string) {
+  const sim = await simAgents({ seed, dir: t.testdir(), agents: [{ name: 'alice0', user: 'alice' }, { name: 'frank', user: 'frank' }] });
   t.teardown(() => sim.close());
   const roster = (n: string) => sim.get(n).agent!.roster;
   const userHex = (n: string) => Buffer.from(sim.get(n).agent!.identity.cert.userKey).toString('hex');
@@ -238,6 +239,11 @@ t.test('`kith pair --code … --verify`: the joiner\'s "no" (or no answer) chang
     const r = await sim.api(n, method, route, b);
     return r.body.result ?? r.body;
   };
+  return { sim, roster, userHex, held, friendsOf, body };
+}
+
+t.test('`kith pair --code … --verify`: the joiner\'s "no" (or no answer) changes neither side; "yes" pairs both', async (t) => {
+  const { sim, roster, userHex, held, friendsOf, body } = await verifyWorld(t, 'pair-verify');
   /** An offer on alice0, a verifying join from frank (nothing committed yet), then frank's answer. */
   const verifiedPairing = async (confirm: boolean | undefined) => {
     const offer = await body('alice0', 'POST', '/api/pair/offer', {});
@@ -281,19 +287,7 @@ t.test('`kith pair --code … --verify`: the joiner\'s "no" (or no answer) chang
 });
 
 t.test('`kith pair --verify` offering: the offerer\'s "no" (or no answer) changes neither side; "yes" pairs both', async (t) => {
-  const sim = await simAgents({ seed: 'pair-verify-offer', dir: t.testdir(), agents: [{ name: 'alice0', user: 'alice' }, { name: 'frank', user: 'frank' }] });
-  t.teardown(() => sim.close());
-  const roster = (n: string) => sim.get(n).agent!.roster;
-  const userHex = (n: string) => Buffer.from(sim.get(n).agent!.identity.cert.userKey).toString('hex');
-  const held = (n: string, friend: string) => {
-    const rec = (roster(n) as unknown as { friendRecs: Map<string, { secret?: Uint8Array; atMs: number }> }).friendRecs.get(userHex(friend));
-    return rec && { secret: rec.secret && Buffer.from(rec.secret).toString('hex'), atMs: rec.atMs };
-  };
-  const friendsOf = (n: string) => roster(n).friends().map((f) => f.userKey);
-  const body = async (n: string, method: string, route: string, b?: unknown) => {
-    const r = await sim.api(n, method, route, b);
-    return r.body.result ?? r.body;
-  };
+  const { sim, roster, userHex, held, friendsOf, body } = await verifyWorld(t, 'pair-verify-offer');
   const offerState = (id: string) => sim.get('alice0').agent!.pairing.offerState(id);
   /** A verifying offer on alice0, a join from frank (verifying too with `bothVerify`), then alice's answer. */
   const verifiedOffer = async (confirm: boolean | undefined, bothVerify = false) => {
