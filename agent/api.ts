@@ -16,6 +16,8 @@ export interface ApiDeps {
   identity: () => Record<string, unknown>;
   /** Conversation operations (agent/conv-ops.ts): POST /api/conv/<op> with a JSON body. */
   conv?: (op: string, body: Record<string, unknown>) => Promise<unknown>;
+  /** GET /api/mailbox/status: what this relay holds and for whom, what this node queued (agent/mailbox-service.ts). */
+  mailbox?: () => Promise<unknown>;
   /** Members: GET /api/peers, GET /api/card, POST /api/peers {card, secret}, DELETE /api/peers/:key. */
   cluster?: Pick<ClusterService, 'peers' | 'card' | 'addPeer' | 'removePeer'>;
   pairing?: PairingService;
@@ -57,6 +59,8 @@ export function createApi(deps: ApiDeps): Hono {
       return failed(c, e, ['CONV_NOT_FOUND']);
     }
   });
+  const mailbox = deps.mailbox;
+  if (mailbox) app.get('/api/mailbox/status', async (c) => c.json({ result: await mailbox() }));
   const cluster = deps.cluster;
   if (cluster) {
     app.get('/api/peers', (c) => c.json({ peers: cluster.peers() }));

@@ -11,7 +11,7 @@ import { parseParamArgs, type MethodSpec } from '../consensus/method-spec.js';
 import { outcomeJson } from '../consensus/outcome.js';
 import { PATTERNS, type Conversation, type MessageKind, type PatternName } from '../consensus/records.js';
 import { SealedConversations } from '../consensus/sealed-conversations.js';
-import { ConvSync } from '../consensus/sync.js';
+import { ConvSync, type SyncDeps } from '../consensus/sync.js';
 import { SECOND, type Clock, type Timer } from '../core/clock.js';
 import type { Rng } from '../core/rng.js';
 import type { KvStore } from '../core/store.js';
@@ -254,6 +254,8 @@ export async function dispatchConvOp(ops: ConvOps, op: string, body: Record<stri
  */
 export async function startConversationSync(deps: {
   store: KvStore; clock: Clock; rng: Rng; identity: NodeIdentity; cluster: ClusterService; isBlocked(user: Uint8Array): boolean; log: { info(m: string): void; debug(m: string): void };
+  /** Items stored while some of their group's nodes are away (the mailbox, agent/mailbox-service.ts). */
+  away?: SyncDeps['away'];
 }): Promise<{ ops: ConvOps; sync: ConvSync; sealed: SealedConversations; stop(): void }> {
   const { store, clock, rng, identity, cluster } = deps;
   const me = toHex(identity.cert.userKey);
@@ -272,6 +274,7 @@ export async function startConversationSync(deps: {
     send: (peer, body) => port!.send(peer, body),
     peers: () => cluster.peers().filter((p) => p.state === 'alive').map((p) => p.id),
     onItem: (group, item) => sealed?.onItem(group, item),
+    ...(deps.away ? { away: deps.away } : {}),
     log: (line) => deps.log.debug(line),
   });
   port = cluster.node.services.register(ConvSync.serviceSpec(() => sync));

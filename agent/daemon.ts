@@ -20,6 +20,7 @@ import { realEnv, type AgentEnv } from './env.js';
 import { startRoster, type RosterService } from './roster-service.js';
 import { startPairing, type PairingService } from './pairing-service.js';
 import { dispatchConvOp, startConversationSync } from './conv-ops.js';
+import { startMailbox, type MailboxService } from './mailbox-service.js';
 import { defaultConfig, loadConfigFile, type Config } from './config.js';
 import type { HttpServer } from './http-server.js';
 import { viewIdentity } from './identity-view.js';
@@ -54,6 +55,8 @@ export interface RunningAgent {
   cluster: ClusterService;
   roster: RosterService;
   pairing: PairingService;
+  /** The mailbox: relay (on relay nodes), client, outbox (agent/mailbox-service.ts). */
+  mailbox: MailboxService;
   stop(): Promise<void>;
 }
 
@@ -141,8 +144,14 @@ export async function runAgent(opts: RunOptions, given: Partial<AgentEnv> = {}):
 
     const startedAtMs = clock.wallTime();
     // Conversations that travel: sync as the cluster's conversations service, sealed end to end.
-    const conversations = await startConversationSync({ store, clock, rng, identity, cluster, isBlocked: (u) => roster.isBlocked(u), log });
+    let mailbox: MailboxService | undefined;
+    const conversations = await startConversationSync({ store, clock, rng, identity, cluster, isBlocked: (u) => roster.isBlocked(u), log, away: (g, item, nodes) => mailbox?.away(g, item, nodes) });
     cleanups.push(() => conversations.stop());
+    // The friend cluster as a mailbox for whoever is away (relay nodes serve it, every node pulls).
+    const ownName = displayName(config, env.userName);
+    const nameOf = (u: string) => (u === toHex(identity.cert.userKey) ? ownName : roster.friends().find((f) => f.userKey === u)?.name);
+    mailbox = await startMailbox({ store, clock, rng, identity, cluster, sync: conversations.sync, config: config.mailbox, log, nameOf });
+    cleanups.push(() => mailbox?.stop());
     const convOps = conversations.ops;
     const api = createApi({
       token,
@@ -151,6 +160,7 @@ export async function runAgent(opts: RunOptions, given: Partial<AgentEnv> = {}):
       pairing,
       roster,
       conv: (op, body) => dispatchConvOp(convOps, op, body),
+      mailbox: () => mailbox!.status(),
       identity: () => ({ ...viewIdentity(identity) }),
       status: async () => ({
         running: true,
@@ -198,6 +208,7 @@ export async function runAgent(opts: RunOptions, given: Partial<AgentEnv> = {}):
       cluster,
       roster,
       pairing,
+      mailbox,
       stop() {
         stopping ??= closeAll();
         return stopping;

@@ -18,6 +18,7 @@ import { SeededRng } from '../../core/rng.js';
 import { SimNet } from '../../core/simnet.js';
 import type { SimHost } from '../../core/simnet.js';
 import { generatePhrase } from '../../identity/phrase.js';
+import type { Role } from '../../identity/certificate.js';
 import type { MemberState } from '../../cluster/membership.js';
 import { runAgent, type RunningAgent } from '../../agent/daemon.js';
 import { collectingLog, simAgentEnv, simWorld, type LogLine, type SimWorld } from '../../agent/env-sim.js';
@@ -72,7 +73,7 @@ export interface SimAgents {
   /** `kith pair` on `offerer` and `kith pair --code <QR>` on `joiner`: both results. */
   pair(offerer: string, joiner: string): Promise<{ offered: ApiAnswer['body']; joined: ApiAnswer['body'] }>;
   /** `kith node add` of a new machine `name` through an offer on `via`, then starts its agent. */
-  addNode(via: string, name: string, label?: string): Promise<{ added: NodeAddResult; offered: ApiAnswer['body']; agent: SimAgent }>;
+  addNode(via: string, name: string, label?: string, roles?: Role[]): Promise<{ added: NodeAddResult; offered: ApiAnswer['body']; agent: SimAgent }>;
   start(name: string): Promise<SimAgent>;
   stop(name: string): Promise<void>;
   /** Member state of `subject`'s node as `observer` sees it. */
@@ -212,13 +213,13 @@ export async function simAgents(o: SimAgentsOptions): Promise<SimAgents> {
       const joined = await ok(joiner, 'POST', '/api/pair/join', { target: offer.qr });
       return { offered: await offerOutcome(offerer, offer.id), joined };
     },
-    async addNode(via, name, label = name) {
+    async addNode(via, name, label = name, roles = ['access', 'relay']) {
       const viaUser = get(via).user;
       const a = make(name, viaUser);
       const offer = await openOffer(via);
       const env = simAgentEnv(world, a.host, { rngSeed: `node-add:${seed}:${name}`, log: collectingLog(clock, a.logs) });
       const added = await settle(addNode({ clock, rng: env.rng, tcp: env.tcp, openStore: env.openStore }, {
-        dataDir: a.dataDir, phrase: phrase(viaUser), target: offer.qr, roles: ['access', 'relay'], label, name: viaUser,
+        dataDir: a.dataDir, phrase: phrase(viaUser), target: offer.qr, roles, label, name: viaUser,
         host: a.address, lan: [{ host: a.address, port: SIM_PORT }],
       }));
       const offered = await offerOutcome(via, offer.id);

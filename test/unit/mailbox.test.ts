@@ -43,10 +43,10 @@ t.test('push, pull in pages, acknowledge: deleted once every recipient node has 
   const got: number[] = [];
   const bob = client(B);
   const c = await bob.catchUp('relay', (b) => void got.push(b.seq));
-  t.same(c, { blobs: 300, reset: false, complete: true });
+  t.match(c, { blobs: 300, reset: false, complete: true });
   t.same(got, Array.from({ length: 300 }, (_, i) => i + 1), 'in cursor order, over three pages');
   t.equal(r.status().blobs, 300, 'still held: bob\'s phone has not acknowledged');
-  t.same(await bob.catchUp('relay', () => undefined), { blobs: 0, reset: false, complete: true }, 'nothing again after the cursor');
+  t.match(await bob.catchUp('relay', () => undefined), { blobs: 0, reset: false, complete: true }, 'nothing again after the cursor');
   await client(B2).catchUp('relay', () => undefined);
   t.equal(r.status().blobs, 0, 'every recipient acknowledged: deleted');
   t.equal(r.stats.deleted, 300);
@@ -58,7 +58,7 @@ t.test('a relay that lost its store has a new incarnation: the client pulls from
   await one.r.start();
   const bobStore = new MemoryStore();
   await one.client(A).push('relay', { group: G, sender: A, seq: 1, to: [B], blob: blob(1) });
-  t.same(await one.client(B, bobStore).catchUp('relay', () => undefined), { blobs: 1, reset: false, complete: true });
+  t.match(await one.client(B, bobStore).catchUp('relay', () => undefined), { blobs: 1, reset: false, complete: true });
   // Disk wiped: a new relay on an empty store, then alice pushes again (seq 2 and a re-push of 1).
   const two = relay({}, new MemoryStore(), clock);
   await two.r.start();
