@@ -158,7 +158,7 @@ export class SealedConversations {
   private async seal(group: string, epoch: EpochRecord, seq: number, record: Uint8Array): Promise<void> {
     const key = this.keyOf(epoch);
     if (!key) throw new KithError('SEAL_INVALID', `this node holds no key of epoch ${epoch.number}`);
-    await this.deps.sync.addLocal({ envelope: sealRecord({ group, epoch: epoch.hash, sender: this.chain, seq }, key, record, this.deps.rng) });
+    await this.deps.sync.addLocal({ envelope: sealRecord({ group, epoch: epoch.hash, seq }, key, record, this.deps.rng, this.deps.signer.signSecret) });
   }
 
   private async open(group: string, env: Envelope): Promise<void> {

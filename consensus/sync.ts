@@ -14,7 +14,7 @@ import { toHex } from '../core/hex.js';
 import type { Rng } from '../core/rng.js';
 import { prefixEnd, type KvStore } from '../core/store.js';
 import { currentEpoch, epochNodes, openEpoch, startedByReader, type EpochRecord } from './epochs.js';
-import { readEnvelope, type Envelope } from './sealing.js';
+import { readEnvelope, verifyEnvelope, type Envelope } from './sealing.js';
 import type { ServiceSpec } from '../cluster/services.js';
 
 export const SYNC_LIMITS = {
@@ -334,6 +334,9 @@ export class ConvSync {
     if (peer !== undefined && !viaMailbox && !this.routesTo(g, peer)) return (this.drop('not-a-holder'), []);
     if (g.extras.has(env.id) || g.pending.has(env.id)) return (this.stats.duplicates++, []);
     if (env.seq > 0 && env.seq <= (g.tips.get(env.sender) ?? 0)) return (this.stats.duplicates++, []);
+    // Only the sender's own envelope takes its (sender, seq): one made up by a relay or forwarder
+    // would otherwise hold the place of the real one (the first per seq is kept).
+    if (!verifyEnvelope(env)) return (this.drop('bad-envelope-sig'), []);
     if (!g.epochs.has(env.epoch) || (env.seq > 0 && env.seq > (g.tips.get(env.sender) ?? 0) + 1)) {
       this.addPending(g, env, peer ?? '');
       if (peer !== undefined && !viaMailbox) void this.sendMsg(peer, this.haveOf(g, false)); // they send the gap
