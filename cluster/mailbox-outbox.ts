@@ -65,6 +65,8 @@ export interface RelayProblem {
 }
 
 const hexBytes = (h: string) => new Uint8Array(Buffer.from(h, 'hex'));
+/** A relay that cannot serve a recipient (not its member) is not asked again for it this long. */
+const CANNOT_SERVE_MS = 10 * 60 * SECOND;
 /** The order relays are tried in for a blob: the same on every sender, spread across blobs. */
 export const placementRank = (blobHash: string, relay: string): string => toHex(sha256(hexBytes(blobHash + relay)));
 
@@ -73,6 +75,10 @@ export class MailboxOutbox {
   /** The last refusal per relay (cleared when it takes a blob again). */
   readonly problems = new Map<string, RelayProblem>();
   private readonly entries = new Map<string, Entry>();
+  /** `relay/recipient` → when the relay said it cannot serve that recipient (not its member). */
+  private readonly cannotServe = new Map<string, number>();
+  /** Relays that refused for room or rate in this pass: not asked again until the next. */
+  private readonly busy = new Set<string>();
   private readonly o: OutboxOptions;
   private timer: Timer | undefined;
   private flushing: Promise<void> | undefined;
@@ -150,6 +156,9 @@ export class MailboxOutbox {
 
   private async flush(): Promise<void> {
     const relays = this.deps.relays();
+    this.busy.clear();
+    const now = this.deps.clock.now();
+    for (const [k, at] of this.cannotServe) if (now - at > CANNOT_SERVE_MS) this.cannotServe.delete(k);
     for (const e of [...this.entries.values()]) {
       if (this.closed) return;
       const open = [...e.placed].filter(([r, hh]) => hh.length < this.o.copies && !this.deps.isAlive(r)).map(([r]) => r);
@@ -158,9 +167,11 @@ export class MailboxOutbox {
         continue;
       }
       for (const relay of [...relays].sort((a, b) => (placementRank(e.hash, a.id) < placementRank(e.hash, b.id) ? -1 : 1))) {
-        const need = open.filter((r) => r !== relay.id && e.placed.get(r)!.length < this.o.copies && !e.placed.get(r)!.includes(relay.household));
+        if (this.busy.has(relay.id)) continue;
+        const need = open.filter((r) => r !== relay.id && e.placed.get(r)!.length < this.o.copies && !e.placed.get(r)!.includes(relay.household) && !this.cannotServe.has(`${relay.id}/${r}`));
         if (need.length > 0 && (await this.pushTo(relay, e, need))) await this.deps.store.put(`mboxq/${e.hash}`, encodeEntry(e));
       }
+      if (open.every((r) => e.placed.get(r)!.length >= this.o.copies)) await this.finish(e, 'done');
     }
   }
 
@@ -169,14 +180,19 @@ export class MailboxOutbox {
       const r = await this.deps.client.push(relay.id, { group: e.group, sender: e.sender, seq: e.seq, to: need, blob: e.blob });
       this.problems.delete(relay.id);
       for (const x of r.to) if (need.includes(x)) e.placed.get(x)!.push(relay.household);
+      for (const x of need) if (!r.to.includes(x)) this.cannotServe.set(`${relay.id}/${x}`, this.deps.clock.now());
       this.stats.placed++;
       return r.to.length > 0;
     } catch (err) {
       const code = isKithError(err) ? err.code : 'INTERNAL';
       this.stats.refused[code] = (this.stats.refused[code] ?? 0) + 1;
       const message = (err as Error).message;
-      this.problems.set(relay.id, { code, message, atMs: this.deps.clock.wallTime() });
-      this.deps.log?.(code === 'STORAGE_FULL' || code === 'RATE_LIMITED' ? 'warn' : 'debug', `mailbox: ${relay.id.slice(0, 12)} did not take a blob of ${e.group.slice(0, 12)}: [${code}] ${message}`);
+      const forUser = code === 'STORAGE_FULL' || code === 'RATE_LIMITED';
+      if (forUser) {
+        this.problems.set(relay.id, { code, message, atMs: this.deps.clock.wallTime() });
+        this.busy.add(relay.id);
+      } else if (code === 'MAILBOX_REFUSED') for (const x of need) this.cannotServe.set(`${relay.id}/${x}`, this.deps.clock.now());
+      this.deps.log?.(forUser ? 'warn' : 'debug', `mailbox: ${relay.id.slice(0, 12)} did not take a blob of ${e.group.slice(0, 12)}: [${code}] ${message}`);
       return false;
     }
   }

@@ -4,7 +4,9 @@
 // closes too; bob, back, gets all of it from alice's router within 5 s of simulated time, and the
 // router's mailbox empties once bob acknowledged. The router never held the marker in clear.
 // Then the router loses its mailbox store: a new incarnation, and bob pulls from the start.
+import fs from 'node:fs';
 import t from 'tap';
+import { formatMailboxStatus, type MailboxStatusView } from '../../agent/cli-mailbox.js';
 import { simAgents, type SimAgents } from '../helpers/sim-agents.js';
 
 const SEED = process.env['KITH_SIM_SEED'] ?? 'mailbox-agents-1';
@@ -80,6 +82,8 @@ t.test(`bob away, alice's laptop closed: bob gets the poll from alice's router (
   await sim.stop('router');
   for (const d of diskOf(sim, 'router')) for (const k of [...d.keys()]) if (k.startsWith('mbox/')) d.delete(k);
   t.ok((await sim.until(() => sim.stateOf('bob', 'router') === 'dead', 60_000)) !== undefined, 'bob sees the router gone');
+  // It comes back with a small rate (2 pushes a minute) for the last part.
+  fs.appendFileSync(`${sim.get('router').dataDir}.toml`, '[mailbox]\npushesPerMinute = 2\n');
   await sim.start('router');
   const relay2 = sim.get('router').agent!.mailbox.relay!;
   t.not(relay2.incarnationId, inc, 'a new incarnation');
@@ -89,4 +93,29 @@ t.test(`bob away, alice's laptop closed: bob gets the poll from alice's router (
     return reset;
   }, 20_000);
   t.ok(reset, 'bob noticed it and pulled from the start');
+
+  // Bob writes while alice's laptop is closed: the router takes 2 a minute; the refusal reaches bob.
+  t.ok((await sim.until(() => sim.stateOf('bob', 'router') === 'alive', 20_000)) !== undefined);
+  const posts: string[] = [];
+  for (let i = 0; i < 5; i++) posts.push((await call('bob', 'post', { id: created.id, text: `bob ${i}` })).posted);
+  await sim.run(2000);
+  const bobStatus = (await sim.settle(sim.api('bob', 'GET', '/api/mailbox/status'))).body.result as MailboxStatusView;
+  t.ok(bobStatus.problems.some((p) => p.code === 'RATE_LIMITED' && p.relay === sim.get('router').id), 'bob\'s mailbox status shows the router\'s RATE_LIMITED');
+  t.match(formatMailboxStatus(bobStatus), /RATE_LIMITED from router/, '`kith mailbox status` says so');
+  t.ok(bobStatus.queued.length > 0, 'what the router did not take stays queued');
+  const routerStatus = (await sim.settle(sim.api('router', 'GET', '/api/mailbox/status'))).body.result as MailboxStatusView;
+  t.ok(routerStatus.relay!.recipients.some((r) => r.node === sim.get('alice').id && r.name.includes('alice')), 'the router\'s status names alice\'s laptop as the one it holds for');
+  t.ok(routerStatus.relay!.stats.refused['RATE_LIMITED']! > 0, 'and counts the refusals');
+  const aliceId = sim.get('alice').id!;
+  const held = () => relay2.status().recipients[aliceId]?.blobs ?? 0;
+  await sim.until(() => held() >= 5, 4 * 60_000, 500);
+  t.ok(held() >= 5, `as the rate allows, the router ends up holding bob's posts for alice (${held()})`);
+  await sim.start('alice');
+  let aliceHas = false;
+  for (let i = 0; i < 50 && !aliceHas; i++) {
+    await sim.run(100);
+    const shown = (await call('alice', 'show', { id: created.id })).messages as { hash: string }[];
+    aliceHas = posts.every((h) => shown.some((m) => m.hash === h));
+  }
+  t.ok(aliceHas, 'alice\'s laptop, back, has bob\'s five posts');
 });
