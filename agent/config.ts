@@ -57,6 +57,12 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
     doc: 'How rendezvous windows open the router, only during windows: "natpmp" asks the default gateway by NAT-PMP (RFC 6886), "upnp" by UPnP IGD (SSDP search, then SOAP), "auto" tries NAT-PMP then UPnP; "off" never maps. Never used when cluster.host is a loopback address.' },
   { key: 'nat.gateway', kind: 'string', unit: 'IPv4 address', default: '', maxBytes: 15,
     doc: 'Router to ask for port mappings; empty means the default gateway from /proc/net/route.' },
+  { key: 'agent.profile', kind: 'choice', unit: 'name', default: 'home', choices: PROFILE_NAMES,
+    doc: 'Named set of timing defaults: "home" keeps idle traffic tiny; "test" uses short intervals for labs and tests.' },
+  { key: 'agent.logLevel', kind: 'choice', unit: 'name', default: 'info', choices: LOG_LEVELS,
+    doc: 'Lowest level written to stderr (journald reads the <N> priority prefixes).' },
+  { key: 'agent.shutdownTimeoutMs', kind: 'int', unit: 'milliseconds', default: 4000, min: 100, max: 60000,
+    doc: 'Longest a clean shutdown may take before the agent exits anyway (systemd waits 5 s by default in our unit).' },
   { key: 'mailbox.household', kind: 'string', unit: 'text', default: '', maxBytes: 64,
     doc: 'Household this node\'s mailbox counts as: blobs for an away participant go to relays of two different households. Empty means this node\'s user (a user is a household); name one shared word on the machines of one home.' },
   { key: 'mailbox.ttlDays', kind: 'int', unit: 'days', default: 30, min: 1, max: 365,
@@ -69,12 +75,6 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
     doc: 'Bytes a relay holds in all.' },
   { key: 'mailbox.pushesPerMinute', kind: 'int', unit: 'pushes per minute', default: 120, min: 1, max: 100000,
     doc: 'Pushes a relay takes from one member node per minute (a token bucket): a person typing never reaches it, a runaway loop is cut (RATE_LIMITED).' },
-  { key: 'agent.profile', kind: 'choice', unit: 'name', default: 'home', choices: PROFILE_NAMES,
-    doc: 'Named set of timing defaults: "home" keeps idle traffic tiny; "test" uses short intervals for labs and tests.' },
-  { key: 'agent.logLevel', kind: 'choice', unit: 'name', default: 'info', choices: LOG_LEVELS,
-    doc: 'Lowest level written to stderr (journald reads the <N> priority prefixes).' },
-  { key: 'agent.shutdownTimeoutMs', kind: 'int', unit: 'milliseconds', default: 4000, min: 100, max: 60000,
-    doc: 'Longest a clean shutdown may take before the agent exits anyway (systemd waits 5 s by default in our unit).' },
 ];
 
 export function defaultConfig(): Config {
