@@ -32,7 +32,7 @@ export interface MailboxStatusView {
   };
   queued: { hash: string; group: string; bytes: number; recipients: { node: string; name: string; households: string[] }[] }[];
   problems: { relay: string; name: string; code: string; message: string; at: string }[];
-  pulls: { relay: string; name: string; cursor: number; lastPull: null | { at: string; blobs: number; complete: boolean; reset: boolean; error?: string } }[];
+  pulls: { relay: string; name: string; cursor: number; lastPull: null | { at: string; blobs: number; totalBlobs: number; complete: boolean; reset: boolean; error?: string } }[];
 }
 
 const size = (n: number): string => (n >= 1024 * 1024 ? `${(n / 1024 / 1024).toFixed(1)} MiB` : n >= 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${n} B`);
@@ -59,7 +59,7 @@ export function formatMailboxStatus(s: MailboxStatusView): string {
   out.push(s.pulls.length === 0 ? 'Relays: none reachable yet.' : 'Relays:');
   for (const p of s.pulls) {
     const l = p.lastPull;
-    out.push(`  ${printable(p.name)}: cursor ${p.cursor}, ${l ? `last pull ${l.at}: ${l.error ? `failed (${printable(l.error)})` : `${l.blobs} blob(s)${l.reset ? ', its store was new: pulled from the start' : ''}${l.complete ? '' : ', with a gap'}`}` : 'not pulled yet'}`);
+    out.push(`  ${printable(p.name)}: cursor ${p.cursor}, ${l ? `last pull ${l.at}: ${l.error ? `failed (${printable(l.error)})` : `${l.blobs} blob(s) (${l.totalBlobs} since start)${l.reset ? ', its store was new: pulled from the start' : ''}${l.complete ? '' : ', with a gap'}`}` : 'not pulled yet'}`);
   }
   return out.join('\n');
 }

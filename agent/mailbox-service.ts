@@ -44,6 +44,8 @@ export interface MailboxService {
 interface PullRecord {
   atMs: number;
   blobs: number;
+  /** Blobs pulled from this relay since the agent started. */
+  totalBlobs: number;
   complete: boolean;
   reset: boolean;
   error?: string;
@@ -68,7 +70,10 @@ export async function startMailbox(deps: {
   const relay = identity.cert.roles.includes('relay')
     ? new MailboxRelay({
       store, clock, rng, household,
-      userOf: (m) => member(m)?.userKey,
+      userOf: (m) => {
+        const v = member(m);
+        return v && v.state !== 'revoked' ? v.userKey : undefined;
+      },
       notify: (m, body) => void port?.send(m, body).catch(() => undefined),
       isOnline: alive,
     }, mailboxLimits(deps.config))
@@ -93,11 +98,11 @@ export async function startMailbox(deps: {
       const c = await client.pullFrom(r, take);
       for (const b of later) await sync.receiveFromMailbox(r, b.blob).catch(() => undefined);
       if (c.household) households.set(r, c.household);
-      pulls.set(r, { atMs: clock.wallTime(), blobs: c.blobs, complete: c.complete, reset: c.reset });
+      pulls.set(r, { atMs: clock.wallTime(), blobs: c.blobs, totalBlobs: (pulls.get(r)?.totalBlobs ?? 0) + c.blobs, complete: c.complete, reset: c.reset });
       if (c.blobs > 0 || c.reset || !c.complete) log.info(`mailbox: pulled ${c.blobs} blob${c.blobs === 1 ? '' : 's'} from ${r.slice(0, 12)}${c.reset ? ' (it lost its store: pulled from the start)' : ''}${c.complete ? '' : ' (with a gap: sync fills it from the group\'s nodes)'}`);
       return c;
     } catch (e) {
-      pulls.set(r, { ...(pulls.get(r) ?? { blobs: 0, complete: false, reset: false }), atMs: clock.wallTime(), error: (e as Error).message });
+      pulls.set(r, { ...(pulls.get(r) ?? { blobs: 0, totalBlobs: 0, complete: false, reset: false }), atMs: clock.wallTime(), error: (e as Error).message });
       log.debug(`mailbox: pull from ${r.slice(0, 12)} failed: ${(e as Error).message}`);
       return undefined;
     }

@@ -32,6 +32,8 @@ export interface SimAgentSpec {
   name: string;
   /** Names the user (its seed phrase comes from the run's seed and this name). */
   user: string;
+  /** Certificate roles (default access and relay). */
+  roles?: Role[];
 }
 
 export interface SimAgent {
@@ -243,7 +245,7 @@ export async function simAgents(o: SimAgentsOptions): Promise<SimAgents> {
   for (const spec of o.agents) {
     const a = make(spec.name, spec.user);
     initIdentity({ clock, rng: new SeededRng(`init:${seed}:${spec.name}`) }, {
-      dataDir: a.dataDir, nodeIndex: 0, generation: 0, roles: ['access', 'relay'], label: spec.name, phrase: phrase(spec.user),
+      dataDir: a.dataDir, nodeIndex: 0, generation: 0, roles: spec.roles ?? ['access', 'relay'], label: spec.name, phrase: phrase(spec.user),
     });
   }
   for (const spec of o.agents) await start(spec.name);

@@ -67,10 +67,15 @@ t.test(`bob away, alice's laptop closed: bob gets the poll from alice's router (
     got = await has();
   }
   t.ok(got, `bob has alice's post and vote ${sim.clock.now() - started} ms after he started (at most 5000)`);
-  type Pulls = { pulls: { relay: string; lastPull: { blobs: number; reset: boolean } | null }[] };
-  const bobPull = (await sim.get('bob').agent!.mailbox.status()) as Pulls;
-  const fromRouter = bobPull.pulls.find((p) => p.relay === sim.get('router').id);
-  t.ok((fromRouter?.lastPull?.blobs ?? 0) > 0, 'bob pulled from the router\'s mailbox');
+  type Pulls = { pulls: { relay: string; lastPull: { blobs: number; totalBlobs: number; reset: boolean } | null }[] };
+  // Sync (bob meets the router, a holder of the conversation) and the mailbox race; both must work.
+  const routerId = sim.get('router').id;
+  let fromRouter: Pulls['pulls'][number] | undefined;
+  for (let i = 0; i < 50 && !(fromRouter?.lastPull?.totalBlobs ?? 0); i++) {
+    fromRouter = ((await sim.get('bob').agent!.mailbox.status()) as Pulls).pulls.find((p) => p.relay === routerId);
+    if (!(fromRouter?.lastPull?.totalBlobs ?? 0)) await sim.run(100);
+  }
+  t.ok((fromRouter?.lastPull?.totalBlobs ?? 0) > 0, `bob pulled from the router's mailbox too (${JSON.stringify(fromRouter?.lastPull)})`);
   const bobId = sim.get('bob').id!;
   t.ok((await sim.until(() => relay.status().recipients[bobId] === undefined, 5000)) !== undefined, 'bob acknowledged: nothing waits for him on the router');
   t.same(Object.keys(relay.status().recipients), [sim.get('alice').id], 'what bob got is held for alice\'s closed laptop now (bob pushed it), nothing else');
@@ -118,4 +123,40 @@ t.test(`bob away, alice's laptop closed: bob gets the poll from alice's router (
     aliceHas = posts.every((h) => shown.some((m) => m.hash === h));
   }
   t.ok(aliceHas, 'alice\'s laptop, back, has bob\'s five posts');
+});
+
+t.test(`a friend's NAS that is no participant holds the conversation for bob: the mailbox alone delivers (seed ${SEED})`, async (t) => {
+  // dave (a relay-only NAS) is a friend of alice and of bob but not in the conversation: sync
+  // never gives it the conversation (its epoch does not name dave), only the mailbox does.
+  const sim = await simAgents({ seed: `${SEED}:nas`, dir: t.testdir(), agents: [{ name: 'alice', user: 'alice' }, { name: 'bob', user: 'bob' }, { name: 'nas', user: 'dave', roles: ['relay'] }], pairs: [['alice', 'bob'], ['nas', 'alice'], ['nas', 'bob']] });
+  t.teardown(() => sim.close());
+  t.teardown(() => {
+    if (!t.passing()) t.comment(`seed ${sim.seed}\n${sim.dump()}`);
+  });
+  const call = async (n: string, op: string, body: unknown) => {
+    const r = await sim.settle(sim.api(n, 'POST', `/api/conv/${op}`, body));
+    if (r.status !== 200) throw new Error(`${op} on ${n}: ${JSON.stringify(r.body)}`);
+    return r.body.result;
+  };
+  t.ok((await sim.until(() => sim.stateOf('alice', 'bob') === 'alive' && sim.stateOf('nas', 'alice') === 'alive' && sim.stateOf('nas', 'bob') === 'alive', 30_000)) !== undefined, 'all three reach each other');
+  const bobUser = Buffer.from(sim.get('bob').agent!.identity.cert.userKey).toString('hex');
+  await sim.stop('bob');
+  t.ok((await sim.until(() => sim.stateOf('alice', 'bob') === 'dead', 60_000)) !== undefined, 'bob is away');
+  const created = await call('alice', 'create', { topic: 'Dinner?', with: [bobUser], pattern: 'discussion' });
+  const said = await call('alice', 'post', { id: created.id, text: MARKER });
+  const nas = sim.get('nas').agent!.mailbox.relay!;
+  t.ok((await sim.until(() => (nas.status().recipients[sim.get('bob').id!]?.blobs ?? 0) >= 3, 10_000)) !== undefined, `dave's NAS holds the epoch, header and post for bob (${JSON.stringify(nas.status().recipients)})`);
+  await sim.stop('alice');
+  await sim.start('bob');
+  const started = sim.clock.now();
+  let got = false;
+  while (!got && sim.clock.now() - started < 5000) {
+    await sim.run(100);
+    const list = (await call('bob', 'list', {})) as { id: string }[];
+    got = list.some((c) => c.id === created.id) && ((await call('bob', 'show', { id: created.id })).messages as { hash: string }[]).some((m) => m.hash === said.posted);
+  }
+  t.ok(got, `bob has alice's post ${sim.clock.now() - started} ms after he started, alice's laptop closed (at most 5000)`);
+  t.ok((await sim.until(() => nas.status().recipients[sim.get('bob').id!] === undefined, 5000)) !== undefined, 'bob acknowledged: nothing waits for him');
+  t.notOk(holds(diskOf(sim, 'nas'), MARKER), 'the marker is in no value of the NAS\'s store');
+  t.notOk(diskOf(sim, 'nas').some((d) => [...d.keys()].some((k) => k.startsWith(`sync/${created.id}/`))), 'the NAS never held the conversation in sync (no node of its epoch): the mailbox delivered it');
 });
