@@ -1,6 +1,6 @@
 // Mailbox messages (cluster/README.md, "Mailbox"): requests from a member to a relay and the
-// relay's answers, canonical CBOR maps after the mailbox service byte (0x42), plus where a blob
-// is placed. Parsing is strict: anything else is MAILBOX_BAD_REQUEST, never a crash.
+// relay's answers, canonical CBOR maps after the mailbox service byte (0x42) (where a blob is
+// placed: mailbox-outbox.ts). Parsing is strict: anything else is MAILBOX_BAD_REQUEST, never a crash.
 import { decodeCanonical, encodeCanonical, type CborValue } from '../core/cbor.js';
 import { toHex } from '../core/hex.js';
 
@@ -90,25 +90,6 @@ export function parseRequest(body: Uint8Array): MailboxRequest | { error: string
     default:
       return { error: 'unknown request' };
   }
-}
-
-export interface RelayCandidate {
-  id: string;
-  /** The household: the user, unless the node's config names another. */
-  household: string;
-  online: boolean;
-}
-
-/**
- * Where a blob goes until every recipient has it: `count` (2) online relays, each in a different
- * household, in a stable order per blob (a hash of blob and relay ids, so load spreads and every
- * sender picks the same relays for the same blob). Fewer when fewer households are reachable.
- */
-export function placeBlob(blobHash: string, candidates: readonly RelayCandidate[], count = 2, rank: (blob: string, relay: string) => string): RelayCandidate[] {
-  const order = candidates.filter((c) => c.online).sort((a, b) => (rank(blobHash, a.id) < rank(blobHash, b.id) ? -1 : 1));
-  const out: RelayCandidate[] = [];
-  for (const c of order) if (out.length < count && !out.some((o) => o.household === c.household)) out.push(c);
-  return out;
 }
 
 const hexBytes = (h: string) => new Uint8Array(Buffer.from(h, 'hex'));

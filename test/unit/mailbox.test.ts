@@ -2,13 +2,12 @@
 // limit / has_more / complete, delete once every recipient acknowledged, TTL with a gap, quotas
 // (STORAGE_FULL), rates (RATE_LIMITED), size limits, duplicates and malformed requests.
 import t from 'tap';
-import { VirtualClock, HOUR, SECOND } from '../../core/clock.js';
+import { VirtualClock, HOUR } from '../../core/clock.js';
 import { SeededRng } from '../../core/rng.js';
 import { MemoryStore } from '../../core/store.js';
 import { decodeCanonical, encodeCanonical, type CborValue } from '../../core/cbor.js';
 import { MailboxRelay, type MailboxLimits } from '../../cluster/mailbox.js';
 import { MailboxClient } from '../../cluster/mailbox-client.js';
-import { placeBlob } from '../../cluster/mailbox-wire.js';
 import { isKithError } from '../../core/errors.js';
 
 const A = 'a1'.repeat(32); // sender node (alice)
@@ -110,21 +109,4 @@ t.test('malformed requests are answered with MAILBOX_BAD_REQUEST, never a crash'
     const a = decodeCanonical(await r.handle(A, b)) as Record<string, CborValue>;
     t.same([a['t'], a['code']], ['err', 'MAILBOX_BAD_REQUEST']);
   }
-});
-
-t.test('placement: two online relays in different households, the same choice for the same blob', async (t) => {
-  const rank = (b: string, r: string) => `${r}${b}`.split('').reverse().join('');
-  const relays = [
-    { id: 'r1', household: 'alice', online: true },
-    { id: 'r2', household: 'alice', online: true },
-    { id: 'r3', household: 'bob', online: false },
-    { id: 'r4', household: 'carol', online: true },
-  ];
-  const p = placeBlob('h1', relays, 2, rank);
-  t.equal(p.length, 2);
-  t.not(p[0]!.household, p[1]!.household, 'different households');
-  t.ok(p.every((x) => x.online));
-  t.same(placeBlob('h1', [...relays].reverse(), 2, rank), p, 'independent of the order given');
-  t.equal(placeBlob('h1', relays.slice(0, 2), 2, rank).length, 1, 'one household reachable: one relay (the sender keeps trying)');
-  void SECOND;
 });
