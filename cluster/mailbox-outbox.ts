@@ -70,6 +70,11 @@ const CANNOT_SERVE_MS = 10 * 60 * SECOND;
 /** The order relays are tried in for a blob: the same on every sender, spread across blobs. */
 export const placementRank = (blobHash: string, relay: string): string => toHex(sha256(hexBytes(blobHash + relay)));
 
+/** Relays in the order a blob tries them: by placementRank (computed once per relay). */
+export function placementOrder<R extends { id: string }>(blobHash: string, relays: readonly R[]): R[] {
+  return relays.map((r) => [placementRank(blobHash, r.id), r] as const).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, r]) => r);
+}
+
 export class MailboxOutbox {
   readonly stats = { queued: 0, placed: 0, done: 0, dropped: 0, refused: {} as Record<string, number> };
   /** The last refusal per relay (cleared when it takes a blob again). */
@@ -166,7 +171,7 @@ export class MailboxOutbox {
         await this.finish(e, open.length === 0 ? 'done' : 'dropped');
         continue;
       }
-      for (const relay of [...relays].sort((a, b) => (placementRank(e.hash, a.id) < placementRank(e.hash, b.id) ? -1 : 1))) {
+      for (const relay of placementOrder(e.hash, relays)) {
         if (this.busy.has(relay.id)) continue;
         const need = open.filter((r) => r !== relay.id && e.placed.get(r)!.length < this.o.copies && !e.placed.get(r)!.includes(relay.household) && !this.cannotServe.has(`${relay.id}/${r}`));
         if (need.length > 0 && (await this.pushTo(relay, e, need))) await this.deps.store.put(`mboxq/${e.hash}`, encodeEntry(e));
