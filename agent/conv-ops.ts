@@ -254,7 +254,7 @@ export async function dispatchConvOp(ops: ConvOps, op: string, body: Record<stri
  */
 export async function startConversationSync(deps: {
   store: KvStore; clock: Clock; rng: Rng; identity: NodeIdentity; cluster: ClusterService; isBlocked(user: Uint8Array): boolean; log: { info(m: string): void; debug(m: string): void };
-}): Promise<{ ops: ConvOps; sync: ConvSync; sealed: SealedConversations; stop(): void }> {
+}): Promise<{ ops: ConvOps; convs: Conversations; sync: ConvSync; sealed: SealedConversations | undefined; stop(): void }> {
   const { store, clock, rng, identity, cluster } = deps;
   const me = toHex(identity.cert.userKey);
   const signer = { userKey: identity.cert.userKey, signSecret: identity.keys.sign.secretKey, certBytes: identity.certBytes };
@@ -288,5 +288,5 @@ export async function startConversationSync(deps: {
     });
   };
   tick();
-  return { ops: localConvOps(convs, sealed ?? convs), sync, sealed: sealed!, stop: () => { timer?.cancel(); sync.close(); } };
+  return { ops: localConvOps(convs, sealed ?? convs), convs, sync, sealed, stop: () => { timer?.cancel(); sync.close(); } };
 }

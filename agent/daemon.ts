@@ -20,6 +20,9 @@ import { realEnv, type AgentEnv } from './env.js';
 import { startRoster, type RosterService } from './roster-service.js';
 import { startPairing, type PairingService } from './pairing-service.js';
 import { dispatchConvOp, startConversationSync } from './conv-ops.js';
+import type { ConvSync } from '../consensus/sync.js';
+import type { Conversations } from '../consensus/conversations.js';
+import type { SealedConversations } from '../consensus/sealed-conversations.js';
 import { defaultConfig, loadConfigFile, type Config } from './config.js';
 import type { HttpServer } from './http-server.js';
 import { viewIdentity } from './identity-view.js';
@@ -54,6 +57,8 @@ export interface RunningAgent {
   cluster: ClusterService;
   roster: RosterService;
   pairing: PairingService;
+  /** Conversations that travel: sync (every node) and the sealing layer (access nodes only). */
+  conversations: { convs: Conversations; sync: ConvSync; sealed: SealedConversations | undefined };
   stop(): Promise<void>;
 }
 
@@ -198,6 +203,7 @@ export async function runAgent(opts: RunOptions, given: Partial<AgentEnv> = {}):
       cluster,
       roster,
       pairing,
+      conversations: { convs: conversations.convs, sync: conversations.sync, sealed: conversations.sealed },
       stop() {
         stopping ??= closeAll();
         return stopping;
