@@ -238,7 +238,10 @@ export class ConvSync {
     };
     for (const bytes of epochs) {
       const e = await this.acceptEpoch(peer, bytes);
-      if (e) add(e.conv, 'epochs', bytes);
+      if (!e) continue;
+      add(e.conv, 'epochs', bytes);
+      // Envelopes that came before this epoch wait for it (a retransmission can overtake).
+      for (const done of await this.drainPending(this.groups.get(e.conv)!)) add(done.group, 'blobs', done.bytes);
     }
     for (const bytes of blobs) {
       let env: Envelope;
@@ -301,8 +304,12 @@ export class ConvSync {
       if (peer !== undefined) void this.sendMsg(peer, this.haveOf(g, false)); // they send the gap
       return [];
     }
-    const stored = [await this.store(g, env)];
-    // Pending envelopes this one unblocked (their predecessor or their epoch is here now).
+    return [await this.store(g, env), ...(await this.drainPending(g))];
+  }
+
+  /** Stores the pending envelopes that fit now (their predecessor or their epoch is here). */
+  private async drainPending(g: Group): Promise<{ group: string; bytes: Uint8Array }[]> {
+    const stored: { group: string; bytes: Uint8Array }[] = [];
     for (let progress = true; progress; ) {
       progress = false;
       for (const { env: p } of g.pending.values()) {
