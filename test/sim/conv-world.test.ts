@@ -24,6 +24,7 @@ interface Run {
   w: ConvWorld;
   rng: SeededRng;
   revoked: string | undefined;
+  wiped?: string;
   revokedAtMs: number;
   down: Set<string>;
   outcomes: Record<string, number>;
@@ -90,6 +91,7 @@ async function scenario(r: Run, scripts: ConvScript[]): Promise<void> {
     if (now >= events.wipe) {
       events.wipe = Infinity;
       const router = wipeUser.router;
+      r.wiped = router;
       if (running(r, router)) await sim.stop(router);
       returns.delete(router);
       const disk = sim.disk(router);
@@ -180,12 +182,23 @@ t.test(`${USERS} users, ${CONVS} conversations of every pattern and method, outa
   // Quiet time: deadlines pass, closings spread, everyone catches up.
   const deadlineEnd = SCENARIO_MS * 2;
   await sim.run(deadlineEnd / 2, 100);
+  const nameOfSign = (sign: string) => users.flatMap((u) => w.allNodes(u)).find((n) => Buffer.from(sim.get(n).agent?.identity.keys.sign.publicKey ?? []).toString('hex') === sign) ?? sign.slice(0, 12);
   let ok = false;
   for (let i = 0; i < 60 && !ok; i++) {
     await sim.run(10 * SECOND, 100);
     ok = await converged(r, created);
   }
   t.ok(ok, 'every participant node of every conversation holds the same epochs and blobs');
+  if (!ok) {
+    let shown = 0;
+    for (const s of created) {
+      const h = await holdings(r, s);
+      if (new Set(h.values()).size === 1 || shown++ >= 3) continue;
+      t.comment(`conversation ${s.index} (${s.kind}) ${s.id!.slice(0, 12)}: ${[...h].map(([n, x]) => `${n} ${x.split(':')[0]} epochs ${x.split(':')[1]!.split(',').filter(Boolean).length} blobs`).join('; ')}; wiped ${r.wiped}, revoked ${r.revoked}`);
+      for (const n of h.keys()) t.comment(`  ${n}: ${(await sim.get(n).agent!.conversations.sync.envelopes(s.id!)).map((e) => `${nameOfSign(e.sender)}#${e.seq}@${e.epoch.slice(0, 6)}/${e.id.slice(0, 6)}`).join(' ')}`);
+      for (const n of h.keys()) t.comment(`  ${n}: sync ${JSON.stringify(sim.get(n).agent!.conversations.sync.stats)} sealed ${JSON.stringify(sim.get(n).agent!.conversations.sealed?.stats ?? null)}`);
+    }
+  }
   await sim.run(10 * SECOND, 100); // the last items opened and applied
 
   // Same messages and the same closing on every participant access node.
@@ -233,7 +246,6 @@ t.test(`${USERS} users, ${CONVS} conversations of every pattern and method, outa
   // The revoked phone: no key of an epoch started after its revocation, on it or anywhere.
   t.ok(r.revoked, 'a phone was revoked');
   const revokedDh = r.revoked ? sim.get(r.revoked).id! : '';
-  const nameOfSign = (sign: string) => users.flatMap((u) => w.allNodes(u)).find((n) => Buffer.from(sim.get(n).agent?.identity.keys.sign.publicKey ?? []).toString('hex') === sign) ?? sign.slice(0, 12);
   let later = 0;
   let laterAnywhere = 0;
   for (const [dir, disk] of sim.world.disks) {
