@@ -276,6 +276,9 @@ export async function startConversationSync(deps: {
   });
   port = cluster.node.services.register(ConvSync.serviceSpec(() => sync));
   await sync.start();
+  // Members that came alive while the agent was still starting (a real network is fast) were
+  // never announced to sync: compare holdings with them now, and keep the resync timers going.
+  for (const p of cluster.peers()) if (p.state === 'alive') sync.peerUp(p.id);
   const convs = new Conversations({ store, clock, rng, signer, isFriend: (k) => toHex(k) === me || nodesOf(k) !== undefined });
   if (identity.cert.roles.includes('access')) {
     sealed = new SealedConversations({ convs, sync, signer, dh: identity.keys.dh, directory: { nodesOf }, clock, rng, log: (line) => deps.log.info(line) });
