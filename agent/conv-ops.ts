@@ -256,7 +256,7 @@ export async function startConversationSync(deps: {
   store: KvStore; clock: Clock; rng: Rng; identity: NodeIdentity; cluster: ClusterService; isBlocked(user: Uint8Array): boolean; log: { info(m: string): void; debug(m: string): void };
   /** Items stored while some of their group's nodes are away (the mailbox, agent/mailbox-service.ts). */
   away?: SyncDeps['away'];
-}): Promise<{ ops: ConvOps; sync: ConvSync; sealed: SealedConversations; stop(): void }> {
+}): Promise<{ ops: ConvOps; convs: Conversations; sync: ConvSync; sealed: SealedConversations | undefined; stop(): void }> {
   const { store, clock, rng, identity, cluster } = deps;
   const me = toHex(identity.cert.userKey);
   const signer = { userKey: identity.cert.userKey, signSecret: identity.keys.sign.secretKey, certBytes: identity.certBytes };
@@ -279,6 +279,9 @@ export async function startConversationSync(deps: {
   });
   port = cluster.node.services.register(ConvSync.serviceSpec(() => sync));
   await sync.start();
+  // Members that came alive while the agent was still starting (a real network is fast) were
+  // never announced to sync: compare holdings with them now, and keep the resync timers going.
+  for (const p of cluster.peers()) if (p.state === 'alive') sync.peerUp(p.id);
   const convs = new Conversations({ store, clock, rng, signer, isFriend: (k) => toHex(k) === me || nodesOf(k) !== undefined });
   if (identity.cert.roles.includes('access')) {
     sealed = new SealedConversations({ convs, sync, signer, dh: identity.keys.dh, directory: { nodesOf }, clock, rng, log: (line) => deps.log.info(line) });
@@ -291,5 +294,5 @@ export async function startConversationSync(deps: {
     });
   };
   tick();
-  return { ops: localConvOps(convs, sealed ?? convs), sync, sealed: sealed!, stop: () => { timer?.cancel(); sync.close(); } };
+  return { ops: localConvOps(convs, sealed ?? convs), convs, sync, sealed, stop: () => { timer?.cancel(); sync.close(); } };
 }

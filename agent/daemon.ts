@@ -21,6 +21,9 @@ import { startRoster, type RosterService } from './roster-service.js';
 import { startPairing, type PairingService } from './pairing-service.js';
 import { dispatchConvOp, startConversationSync } from './conv-ops.js';
 import { startMailbox, type MailboxService } from './mailbox-service.js';
+import type { ConvSync } from '../consensus/sync.js';
+import type { Conversations } from '../consensus/conversations.js';
+import type { SealedConversations } from '../consensus/sealed-conversations.js';
 import { defaultConfig, loadConfigFile, type Config } from './config.js';
 import type { HttpServer } from './http-server.js';
 import { viewIdentity } from './identity-view.js';
@@ -57,6 +60,8 @@ export interface RunningAgent {
   pairing: PairingService;
   /** The mailbox: relay (on relay nodes), client, outbox (agent/mailbox-service.ts). */
   mailbox: MailboxService;
+  /** Conversations that travel: sync (every node) and the sealing layer (access nodes only). */
+  conversations: { convs: Conversations; sync: ConvSync; sealed: SealedConversations | undefined };
   stop(): Promise<void>;
 }
 
@@ -209,6 +214,7 @@ export async function runAgent(opts: RunOptions, given: Partial<AgentEnv> = {}):
       roster,
       pairing,
       mailbox,
+      conversations: { convs: conversations.convs, sync: conversations.sync, sealed: conversations.sealed },
       stop() {
         stopping ??= closeAll();
         return stopping;

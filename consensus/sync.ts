@@ -30,8 +30,15 @@ export const SYNC_LIMITS = {
 export interface SyncOptions {
   /** Anti-entropy: each peer gets a digest at intervals drawn from [T/2, 3T/2]. */
   resyncMs: number;
+  /**
+   * Items a member may send per second, and in one burst (a token bucket per member). Beyond it
+   * items are dropped (`rate-limited`, per item); an honest member sends them again after the next
+   * digest. The burst covers a catch-up of 20,000 items at once.
+   */
+  itemsPerSecond: number;
+  itemsBurst: number;
 }
-export const DEFAULT_SYNC: SyncOptions = { resyncMs: 60 * SECOND };
+export const DEFAULT_SYNC: SyncOptions = { resyncMs: 60 * SECOND, itemsPerSecond: 1000, itemsBurst: 20_000 };
 
 export interface SyncDeps {
   store: KvStore;
@@ -90,6 +97,8 @@ export class ConvSync {
   private readonly inFlight = new Map<string, number>();
   /** Per peer: groups it made this node hold where this node is no reader. */
   private readonly heldFor = new Map<string, Set<string>>();
+  /** Per peer: the item rate's token bucket. */
+  private readonly buckets = new Map<string, { tokens: number; atMs: number }>();
 
   constructor(private readonly deps: SyncDeps, opts: Partial<SyncOptions> = {}) {
     this.o = { ...DEFAULT_SYNC, ...opts };
@@ -250,6 +259,7 @@ export class ConvSync {
     const b = m['b'];
     if (!Array.isArray(ep) || !Array.isArray(b) || ep.length + b.length > SYNC_LIMITS.itemsPerMessage) return this.drop('malformed');
     if (![...ep, ...b].every((x) => x instanceof Uint8Array)) return this.drop('malformed');
+    if (!this.withinRate(peer, ep.length + b.length)) return this.drop('rate-limited', ep.length + b.length);
     await this.accept(peer, ep as Uint8Array[], b as Uint8Array[]);
   }
 
@@ -264,7 +274,10 @@ export class ConvSync {
     };
     for (const bytes of epochs) {
       const e = await this.acceptEpoch(peer, bytes, viaMailbox);
-      if (e) add(e.conv, 'epochs', bytes, e.node, e.number);
+      if (!e) continue;
+      add(e.conv, 'epochs', bytes, e.node, e.number);
+      // Envelopes that came before this epoch wait for it (a retransmission can overtake).
+      for (const done of await this.drainPending(this.groups.get(e.conv)!)) add(done.group, 'blobs', done.bytes, done.sender, done.seq);
     }
     for (const bytes of blobs) {
       let env: Envelope;
@@ -342,8 +355,12 @@ export class ConvSync {
       if (peer !== undefined && !viaMailbox) void this.sendMsg(peer, this.haveOf(g, false)); // they send the gap
       return [];
     }
-    const stored = [await this.store(g, env)];
-    // Pending envelopes this one unblocked (their predecessor or their epoch is here now).
+    return [await this.store(g, env), ...(await this.drainPending(g))];
+  }
+
+  /** Stores the pending envelopes that fit now (their predecessor or their epoch is here). */
+  private async drainPending(g: Group): Promise<{ group: string; bytes: Uint8Array; sender: string; seq: number }[]> {
+    const stored: { group: string; bytes: Uint8Array; sender: string; seq: number }[] = [];
     for (let progress = true; progress; ) {
       progress = false;
       for (const { env: p } of g.pending.values()) {
@@ -506,8 +523,20 @@ export class ConvSync {
     }
   }
 
-  private drop(reason: string): void {
-    this.stats.dropped[reason] = (this.stats.dropped[reason] ?? 0) + 1;
+  private drop(reason: string, n = 1): void {
+    this.stats.dropped[reason] = (this.stats.dropped[reason] ?? 0) + n;
+  }
+
+  /** Takes n items from the peer's token bucket; false when it has fewer left. */
+  private withinRate(peer: string, n: number): boolean {
+    const now = this.deps.clock.now();
+    const b = this.buckets.get(peer) ?? { tokens: this.o.itemsBurst, atMs: now };
+    b.tokens = Math.min(this.o.itemsBurst, b.tokens + ((now - b.atMs) * this.o.itemsPerSecond) / SECOND);
+    b.atMs = now;
+    this.buckets.set(peer, b);
+    if (b.tokens < n) return false;
+    b.tokens -= n;
+    return true;
   }
 
   private dropped(reason: string): undefined {

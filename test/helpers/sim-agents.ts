@@ -78,6 +78,8 @@ export interface SimAgents {
   addNode(via: string, name: string, label?: string, roles?: Role[]): Promise<{ added: NodeAddResult; offered: ApiAnswer['body']; agent: SimAgent }>;
   start(name: string): Promise<SimAgent>;
   stop(name: string): Promise<void>;
+  /** The store contents of an agent (kept across restarts): read it, or clear it to wipe its disk. */
+  disk(name: string): Map<string, Uint8Array>;
   /** Member state of `subject`'s node as `observer` sees it. */
   stateOf(observer: string, subject: string): MemberState | undefined;
   /** SimNet's trace hash (every datagram: time, addresses, bytes) and SimTcp's (pairing), "udp:tcp". */
@@ -227,6 +229,12 @@ export async function simAgents(o: SimAgentsOptions): Promise<SimAgents> {
       const offered = await offerOutcome(via, offer.id);
       await start(name);
       return { added, offered, agent: a };
+    },
+    disk(name) {
+      const dir = path.join(get(name).dataDir, 'store');
+      let d = world.disks.get(dir);
+      if (!d) world.disks.set(dir, (d = new Map()));
+      return d;
     },
     stateOf(observer, subject) {
       const id = get(subject).id;
