@@ -40,6 +40,23 @@ function node(name: string, clock: VirtualClock, peers: () => string[], send: (p
   } };
 }
 
+/** KITH_BENCH_CPUPROF=<file> (Node): a CPU profile of the last catch-up alone, for Chrome DevTools. */
+async function profileTo(file: string | undefined): Promise<() => Promise<void>> {
+  if (!file || runtime.startsWith('bun')) return async () => undefined;
+  const { Session } = await import('node:inspector');
+  const { writeFileSync } = await import('node:fs');
+  const s = new Session();
+  s.connect();
+  const post = (method: string) => new Promise<unknown>((ok, fail) => s.post(method, (e, r) => (e ? fail(e) : ok(r))));
+  await post('Profiler.enable');
+  await post('Profiler.start');
+  return async () => {
+    const r = (await post('Profiler.stop')) as { profile: unknown };
+    writeFileSync(file, JSON.stringify(r.profile));
+    s.disconnect();
+  };
+}
+
 async function main() {
   const clock = new VirtualClock({ wallStartMs: Date.UTC(2026, 5, 1) });
   const a = node('alice', clock, () => [], async () => undefined);
@@ -66,24 +83,28 @@ async function main() {
   for (let i = 0; i < envs.length; i += 256) items.push(encodeCanonical({ t: 'items', g: Buffer.from(conv.id, 'hex'), ep: [], b: envs.slice(i, i + 256).map((e) => e.bytes) }));
   const wireBytes = items.reduce((n, m) => n + m.length, 0);
 
+  // The floor's inputs, made before timing: the signed bytes and signature of every message.
+  const signKey = verifyCertificate(a.c.certBytes).signKey;
+  const signed = messages.map((m) => {
+    const o = readSignedObject(m.bytes, 'kith/conv-msg');
+    return { input: signingInput(o.type, o.body), sig: o.sig };
+  });
   const catchUp: number[] = [];
   const verify: number[] = [];
   for (let run = 0; run < RUNS; run++) {
     // The floor: one signature verification per message, nothing else.
     const v0 = performance.now();
-    const signKey = verifyCertificate(a.c.certBytes).signKey;
-    for (const m of messages) {
-      const o = readSignedObject(m.bytes, 'kith/conv-msg');
-      if (!signatures.ed25519Verify(signKey, signingInput(o.type, o.body), o.sig)) throw new Error('bad signature');
-    }
+    for (const { input, sig } of signed) if (!signatures.ed25519Verify(signKey, input, sig)) throw new Error('bad signature');
     verify.push(performance.now() - v0);
     // bob's node, empty, receives everything alice's node holds.
     const b = node('bob', clock, () => [a.id], async () => undefined);
     const sb = b.setDirectory(dir);
+    const stopProfile = run === RUNS - 1 ? await profileTo(process.env['KITH_BENCH_CPUPROF']) : async () => undefined;
     const c0 = performance.now();
     for (const m of items) await b.sync.receive(a.id, m);
     await sb.idle();
     catchUp.push(performance.now() - c0);
+    await stopProfile();
     if (process.env["KITH_BENCH_DEBUG"]) console.log(b.sync.stats, sb.stats);
     const got = (await b.convs.messages(conv.id)).length;
     if (got < messages.length) throw new Error(`caught up ${got} of ${messages.length}`);
