@@ -105,9 +105,10 @@ async function main() {
     await sb.idle();
     catchUp.push(performance.now() - c0);
     await stopProfile();
-    if (process.env["KITH_BENCH_DEBUG"]) console.log(b.sync.stats, sb.stats);
+    if (process.env["KITH_BENCH_DEBUG"]) console.log(b.sync.stats, sb.stats, `${catchUp.at(-1)!.toFixed(0)} ms`, `heap ${(process.memoryUsage().heapUsed / 1048576).toFixed(0)} MB`);
     const got = (await b.convs.messages(conv.id)).length;
     if (got < messages.length) throw new Error(`caught up ${got} of ${messages.length}`);
+    b.sync.close(); // its timers would keep the whole node alive into the next run
   }
 
   const rec = messages[1]!.bytes.length;
