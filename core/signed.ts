@@ -44,6 +44,14 @@ function bodySlice(bytes: Uint8Array, type: string): Uint8Array | undefined {
   return bytes.subarray(start, end);
 }
 
+/**
+ * The type named at the end of what looks like a signed object, read without decoding it (for
+ * dispatch only: the reader of that type checks everything); undefined when the layout differs.
+ */
+export function peekSignedType(bytes: Uint8Array, types: readonly string[]): string | undefined {
+  return types.find((type) => bodySlice(bytes, type) !== undefined);
+}
+
 /** signingInput(type, body) of an object read from canonical bytes, without encoding the body again. */
 function openedSigningInput(o: OpenedObject): Uint8Array {
   if (!o.bodyBytes) return signingInput(o.type, o.body);

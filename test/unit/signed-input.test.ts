@@ -4,7 +4,7 @@
 import t from 'tap';
 import { encodeCanonical, type CborValue } from '../../core/cbor.js';
 import { signatures } from '../../core/crypto.js';
-import { readSignedObject, signObject, verifySignedObject } from '../../core/signed.js';
+import { peekSignedType, readSignedObject, signObject, verifySignedObject } from '../../core/signed.js';
 import { SeededRng } from '../../core/rng.js';
 import { codeOf } from '../helpers/codes.js';
 
@@ -33,3 +33,11 @@ for (const [name, type, body] of bodies) {
     t.not(codeOf(() => verifySignedObject(bad, type, publicKey)), 'none', 'a changed body byte is refused');
   });
 }
+
+t.test('peekSignedType names the type at the end, and nothing for what is no signed object', async (t) => {
+  const types = ['kith/conv', 'kith/conv-msg', 'kith/conv-close'];
+  for (const type of types) t.equal(peekSignedType(signObject(type, { a: 1 }, secret), types), type, type);
+  t.equal(peekSignedType(signObject('kith/other', { a: 1 }, secret), types), undefined, 'another type');
+  t.equal(peekSignedType(encodeCanonical({ type: 'kith/conv', body: 1 }), types), undefined, 'no signature');
+  t.equal(peekSignedType(new Uint8Array(0), types), undefined, 'empty');
+});
