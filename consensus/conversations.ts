@@ -150,6 +150,8 @@ interface Loaded {
   closing: Closing | undefined;
   /** The latest time of any message held: this node's next post is dated after it. */
   latestMs: number;
+  /** Every conv/<id>/m/ key in the store with its message's hash: a slot is checked without a read. */
+  slots: Map<string, string>;
 }
 
 /**
@@ -432,9 +434,10 @@ export class Conversations {
   /** Writes a message under its chain slot (never over another message) and applies it. */
   private async store(l: Loaded, m: Message): Promise<void> {
     const key = `conv/${l.conv.id}/m/${m.chain}/${pad(m.seq)}`;
-    const existing = await this.deps.store.get(key);
-    if (existing && hashHex(existing) !== m.hash) throw new KithError('MESSAGE_REJECTED', `message rejected: seq ${m.seq} of this chain is already taken`);
+    const existing = l.slots.get(key);
+    if (existing !== undefined && existing !== m.hash) throw new KithError('MESSAGE_REJECTED', `message rejected: seq ${m.seq} of this chain is already taken`);
     await this.deps.store.put(key, m.bytes);
+    l.slots.set(key, m.hash);
     l.byHash.set(m.hash, m);
     l.latestMs = Math.max(l.latestMs, m.atMs);
     if (m.seq === 1) l.certs.set(m.chain, (m as Message & { certBytes: Uint8Array }).certBytes);
@@ -452,11 +455,12 @@ export class Conversations {
    */
   private async setAsideOrphan(l: Loaded, m: Message): Promise<void> {
     const key = `conv/${l.conv.id}/m/${m.chain}/${pad(m.seq)}`;
-    const existing = await this.deps.store.get(key);
+    const existing = l.slots.has(key) ? await this.deps.store.get(key) : undefined;
     if (!existing) return;
     const hash = hashHex(existing);
     if (l.state.tips.get(m.chain)?.hash === hash) return; // cannot happen: the tip is m's predecessor
     await this.deps.store.batch([{ type: 'put', key: `conv/${l.conv.id}/orphan/${hash}`, value: existing }, { type: 'del', key }]);
+    l.slots.delete(key);
     l.byHash.delete(hash);
     this.replayAll(l);
   }
@@ -479,26 +483,28 @@ export class Conversations {
     // Key order is chain, then seq, so a chain's first message (with its certificate) usually comes
     // first; one that does not (v1 messages keyed by author next to v2 ones keyed by node) waits
     // for a second pass.
-    let later: Uint8Array[] = [];
-    for await (const [, v] of this.deps.store.range({ gte: `conv/${convId}/m/`, lt: prefixEnd(`conv/${convId}/m/`) })) later.push(v);
+    const slots = new Map<string, string>();
+    let later: [string, Uint8Array][] = [];
+    for await (const kv of this.deps.store.range({ gte: `conv/${convId}/m/`, lt: prefixEnd(`conv/${convId}/m/`) })) later.push(kv);
     for (let pass = 0; later.length > 0 && pass < 3; pass++) {
-      const again: Uint8Array[] = [];
-      for (const v of later) {
+      const again: [string, Uint8Array][] = [];
+      for (const [k, v] of later) {
         const read = readMessage(v);
         const peek = peekMessage(v, read);
         if (pass < 2 && peek && !certs.has(peek.chain) && peek.seq > 1) {
-          again.push(v);
+          again.push([k, v]);
           continue;
         }
         const m = openMessage(v, (c) => certs.get(c), read);
         if (m.seq === 1 || !certs.has(m.chain)) certs.set(m.chain, m.certBytes);
         byHash.set(m.hash, m);
+        slots.set(k, m.hash);
       }
       later = again;
     }
     let closing: Closing | undefined;
     for (const c of await this.closings(convId)) if (verifyClosing(conv, c, byHash).valid) closing = closing ? preferClosing(closing, c) : c;
-    const loaded: Loaded = { conv, byHash, certs, state: replay(conv, []), decider: new Decider(conv), closing, latestMs: 0 };
+    const loaded: Loaded = { conv, byHash, certs, state: replay(conv, []), decider: new Decider(conv), closing, latestMs: 0, slots };
     this.replayAll(loaded);
     // Another caller may have loaded it meanwhile: keep the first, so every writer shares one.
     const again = this.shared.loaded.get(convId);
