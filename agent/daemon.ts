@@ -24,6 +24,7 @@ import { defaultConfig, loadConfigFile, type Config } from './config.js';
 import type { HttpServer } from './http-server.js';
 import { viewIdentity } from './identity-view.js';
 import { initIdentity } from './init.js';
+import { readDisplayName, writeDisplayName } from './display-name.js';
 import { migrateStore } from './store-schema.js';
 import { createLogger, type Logger } from './log.js';
 import type { Notifier } from './notify.js';
@@ -132,7 +133,15 @@ export async function runAgent(opts: RunOptions, given: Partial<AgentEnv> = {}):
     const transport = cluster.node.transport;
     // Friends, own nodes and revocations: it registers with the cluster's services (the transport
     // refuses revoked nodes and blocked users; roster messages and members' states go to it).
-    const roster = await startRoster({ clock, store, identity, cluster, log, name: displayName(config, env.userName) });
+    const named = readDisplayName(opts.dataDir, displayName(config, env.userName));
+    const onOwnName = (name: string, atMs: number) => {
+      try {
+        writeDisplayName(opts.dataDir, name, atMs);
+      } catch (e) {
+        log.warn(`display name not saved: ${(e as Error).message}`);
+      }
+    };
+    const roster = await startRoster({ clock, store, identity, cluster, log, name: named.name, nameAtMs: named.setAtMs, onOwnName });
     const pairing = startPairing({
       clock, rng, roster, log, host: config.cluster.host, defaultTtlMs: profile.pairOfferTtlMs,
       tcp: env.tcp, interfaces: env.interfaces, discovery: env.discovery(config.cluster.host, clock, log),
@@ -141,7 +150,8 @@ export async function runAgent(opts: RunOptions, given: Partial<AgentEnv> = {}):
 
     const startedAtMs = clock.wallTime();
     // Conversations that travel: sync as the cluster's conversations service, sealed end to end.
-    const conversations = await startConversationSync({ store, clock, rng, identity, cluster, isBlocked: (u) => roster.isBlocked(u), log });
+    const users = () => [{ userKey: toHex(identity.cert.userKey), name: roster.ownName() }, ...roster.friends().filter((f) => !f.blocked).map((f) => ({ userKey: f.userKey, name: f.name }))];
+    const conversations = await startConversationSync({ store, clock, rng, identity, cluster, isBlocked: (u) => roster.isBlocked(u), log, users });
     cleanups.push(() => conversations.stop());
     const convOps = conversations.ops;
     const api = createApi({
@@ -150,6 +160,7 @@ export async function runAgent(opts: RunOptions, given: Partial<AgentEnv> = {}):
       cluster,
       pairing,
       roster,
+      wallTime: () => clock.wallTime(),
       conv: (op, body) => dispatchConvOp(convOps, op, body),
       identity: () => ({ ...viewIdentity(identity) }),
       status: async () => ({
