@@ -25,6 +25,7 @@ import type { HttpServer } from './http-server.js';
 import { viewIdentity } from './identity-view.js';
 import { initIdentity } from './init.js';
 import { readDisplayName, writeDisplayName } from './display-name.js';
+import type { Feed } from '../consensus/feed.js';
 import { migrateStore } from './store-schema.js';
 import { createLogger, type Logger } from './log.js';
 import type { Notifier } from './notify.js';
@@ -55,6 +56,8 @@ export interface RunningAgent {
   cluster: ClusterService;
   roster: RosterService;
   pairing: PairingService;
+  /** This node's application delivery log (consensus/feed.ts): every accepted message once. */
+  feed: Feed;
   stop(): Promise<void>;
 }
 
@@ -209,6 +212,7 @@ export async function runAgent(opts: RunOptions, given: Partial<AgentEnv> = {}):
       cluster,
       roster,
       pairing,
+      feed: conversations.feed,
       stop() {
         stopping ??= closeAll();
         return stopping;
