@@ -9,7 +9,7 @@ import type { BallotShape } from '../consensus/ballots.js';
 import { Conversations, parseUserKey, type ConversationView, type NewConversation } from '../consensus/conversations.js';
 import { parseParamArgs, type MethodSpec } from '../consensus/method-spec.js';
 import { outcomeJson } from '../consensus/outcome.js';
-import { PATTERNS, type Conversation, type MessageKind, type PatternName } from '../consensus/records.js';
+import { PATTERNS, type Conversation, type Message, type MessageKind, type PatternName } from '../consensus/records.js';
 import { SealedConversations } from '../consensus/sealed-conversations.js';
 import { ConvSync } from '../consensus/sync.js';
 import { SECOND, type Clock, type Timer } from '../core/clock.js';
@@ -20,6 +20,7 @@ import type { NodeIdentity } from '../identity/keystore.js';
 import type { ClusterService } from '../cluster/cluster-service.js';
 import type { ServicePort } from '../cluster/services.js';
 import { Feed } from '../consensus/feed.js';
+import { Holders, type HeldBy } from '../consensus/holders.js';
 import { resolveUserRef, type KnownUser } from '../identity/user-ref.js';
 
 export interface ConvNewArgs {
@@ -63,7 +64,7 @@ export interface AgentExtras {
   /** Own user and friends, for the resolver and for names in views. */
   users(): KnownUser[];
   /** Which participants' nodes are known to hold a message (consensus/holders.ts). */
-  holders?(conv: Conversation, hash: string): unknown;
+  holders?(conv: Conversation, m: Message): HeldBy[];
 }
 
 /** The longest long poll of `feed` (the CLI asks again; below HTTP idle timeouts of 10 s). */
@@ -175,9 +176,11 @@ export function localConvOps(convs: Conversations, writer: ConvWriter = convs, e
     async show(id) {
       const conv = await convs.resolve(id);
       await convs.closeIfReached(conv); // a deadline may have passed since the last message
-      const v = viewJson(await convs.view(conv.id));
+      const view = await convs.view(conv.id);
+      const v = viewJson(view);
       const name = namer(extras);
-      return { ...v, names: Object.fromEntries(v.participants.map((p) => [p, name(p)])), messages: v.messages.map((m) => ({ ...m, authorName: name(m.author), ...(extras?.holders ? { heldBy: extras.holders(conv, m.hash) } : {}) })) };
+      const held = (i: number) => (extras?.holders ? { heldBy: extras.holders(conv, view.messages[i]!).map((h) => ({ ...h, name: name(h.user) })) } : {});
+      return { ...v, names: Object.fromEntries(v.participants.map((p) => [p, name(p)])), messages: v.messages.map((m, i) => ({ ...m, authorName: name(m.author), ...held(i) })) };
     },
     async post(id, text, side) {
       if (side === undefined) {
@@ -330,12 +333,14 @@ export async function startConversationSync(deps: {
     return nodes.length > 0 ? nodes : undefined;
   };
   let sealed: SealedConversations | undefined;
+  const holders = new Holders(toHex(identity.keys.dh.publicKey));
   let port: ServicePort | undefined;
   const sync: ConvSync = new ConvSync({
     store, clock, rng, self: toHex(identity.keys.dh.publicKey),
     send: (peer, body) => port!.send(peer, body),
     peers: () => cluster.peers().filter((p) => p.state === 'alive').map((p) => p.id),
     onItem: (group, item) => sealed?.onItem(group, item),
+    onHave: (group, peer, tips) => holders.onHave(group, peer, tips),
     log: (line) => deps.log.debug(line),
   });
   port = cluster.node.services.register(ConvSync.serviceSpec(() => sync));
@@ -357,5 +362,5 @@ export async function startConversationSync(deps: {
     });
   };
   tick();
-  return { ops: localConvOps(convs, sealed ?? convs, { feed, users }), sync, sealed: sealed!, feed, stop: () => { timer?.cancel(); sync.close(); } };
+  return { ops: localConvOps(convs, sealed ?? convs, { feed, users, holders: (c, m) => holders.heldBy(m, c.participants.map(toHex), sync.currentEpoch(c.id)) }), sync, sealed: sealed!, feed, stop: () => { timer?.cancel(); sync.close(); } };
 }

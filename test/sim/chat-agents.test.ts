@@ -34,6 +34,9 @@ t.test(`alice chats bob by name; bob's feed shows it once (seed ${SEED})`, async
   const shown = (await api('bob', 'POST', '/api/conv/show', { id: sent.conv })).result;
   t.equal(shown.messages.find((m: { hash: string }) => m.hash === sent.posted)?.authorName, 'Alice Liddell', 'conv show names her');
 
+  const bobHolds = async () => ((await api('alice', 'POST', '/api/conv/show', { id: sent.conv })).result.messages.find((m: { hash: string }) => m.hash === sent.posted)?.heldBy as { name: string; nodes: number; of: number }[]).find((h) => h.name === 'Bobby');
+  for (let i = 0; i < 600 && !((await bobHolds())?.nodes ?? 0); i++) await sim.run(200);
+  t.match(await bobHolds(), { nodes: 1, of: 1 }, 'alice\'s conv show says bob\'s node has it (from his HAVE)');
   await sim.stop('bob');
   await sim.start('bob');
   await sim.until(() => sim.stateOf('alice', 'bob') === 'alive', 20_000);
