@@ -7,6 +7,7 @@ import type { PairingService } from './pairing-service.js';
 import type { RosterService } from './roster-service.js';
 import type { ClusterService } from './cluster-service.js';
 import { apiGuard } from './http-guard.js';
+import { checkDisplayName } from '../identity/user-ref.js';
 
 export interface ApiDeps {
   token: string;
@@ -24,6 +25,8 @@ export interface ApiDeps {
   /** Friends and own nodes: GET /api/friends, DELETE /api/friends/:key, POST /api/friends/:key/block,
    *  GET /api/nodes, POST /api/nodes/revoke {revocation: base64}. */
   roster?: RosterService;
+  /** The wall clock, for when a display name was set (POST /api/name). */
+  wallTime?: () => number;
 }
 
 export function createApi(deps: ApiDeps): Hono {
@@ -132,6 +135,14 @@ export function createApi(deps: ApiDeps): Hono {
     app.post('/api/friends/:key/block', (c) => guard(c, ['FRIEND_UNKNOWN'], () => roster.blockFriend(c.req.param('key'))));
     app.post('/api/friends/:key/undo-pairing', (c) => guard(c, ['FRIEND_UNKNOWN'], () => roster.undoPairing(c.req.param('key'))));
     app.get('/api/nodes', (c) => c.json({ nodes: roster.nodes() }));
+    // `kith name set`: the user's display name, spread in this node's friend card.
+    app.get('/api/name', (c) => c.json({ result: { name: roster.ownName() } }));
+    app.post('/api/name', async (c) => {
+      const body = await jsonBody(c);
+      if (body instanceof Response) return body;
+      if (typeof body['name'] !== 'string') return c.json({ error: { code: 'USAGE', message: 'POST /api/name needs {"name": text}' } }, 400);
+      return guard(c, [], () => ({ name: roster.setName(checkDisplayName(body['name'] as string), deps.wallTime?.() ?? 0) }));
+    });
     app.post('/api/nodes/revoke', async (c) => {
       const body = await jsonBody(c);
       if (body instanceof Response) return body;

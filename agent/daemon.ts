@@ -28,6 +28,8 @@ import { defaultConfig, loadConfigFile, type Config } from './config.js';
 import type { HttpServer } from './http-server.js';
 import { viewIdentity } from './identity-view.js';
 import { initIdentity } from './init.js';
+import { readDisplayName, writeDisplayName } from './display-name.js';
+import type { Feed } from '../consensus/feed.js';
 import { migrateStore } from './store-schema.js';
 import { createLogger, type Logger } from './log.js';
 import type { Notifier } from './notify.js';
@@ -62,6 +64,8 @@ export interface RunningAgent {
   mailbox: MailboxService;
   /** Conversations that travel: sync (every node) and the sealing layer (access nodes only). */
   conversations: { convs: Conversations; sync: ConvSync; sealed: SealedConversations | undefined };
+  /** This node's application delivery log (consensus/feed.ts): every accepted message once. */
+  feed: Feed;
   stop(): Promise<void>;
 }
 
@@ -140,7 +144,15 @@ export async function runAgent(opts: RunOptions, given: Partial<AgentEnv> = {}):
     const transport = cluster.node.transport;
     // Friends, own nodes and revocations: it registers with the cluster's services (the transport
     // refuses revoked nodes and blocked users; roster messages and members' states go to it).
-    const roster = await startRoster({ clock, store, identity, cluster, log, name: displayName(config, env.userName) });
+    const named = readDisplayName(opts.dataDir, displayName(config, env.userName));
+    const onOwnName = (name: string, atMs: number) => {
+      try {
+        writeDisplayName(opts.dataDir, name, atMs);
+      } catch (e) {
+        log.warn(`display name not saved: ${(e as Error).message}`);
+      }
+    };
+    const roster = await startRoster({ clock, store, identity, cluster, log, name: named.name, nameAtMs: named.setAtMs, onOwnName });
     const pairing = startPairing({
       clock, rng, roster, log, host: config.cluster.host, defaultTtlMs: profile.pairOfferTtlMs,
       tcp: env.tcp, interfaces: env.interfaces, discovery: env.discovery(config.cluster.host, clock, log),
@@ -150,7 +162,8 @@ export async function runAgent(opts: RunOptions, given: Partial<AgentEnv> = {}):
     const startedAtMs = clock.wallTime();
     // Conversations that travel: sync as the cluster's conversations service, sealed end to end.
     let mailbox: MailboxService | undefined;
-    const conversations = await startConversationSync({ store, clock, rng, identity, cluster, isBlocked: (u) => roster.isBlocked(u), log, away: (g, item, nodes) => mailbox?.away(g, item, nodes) });
+    const users = () => [{ userKey: toHex(identity.cert.userKey), name: roster.ownName() }, ...roster.friends().filter((f) => !f.blocked).map((f) => ({ userKey: f.userKey, name: f.name }))];
+    const conversations = await startConversationSync({ store, clock, rng, identity, cluster, isBlocked: (u) => roster.isBlocked(u), log, users, away: (g, item, nodes) => mailbox?.away(g, item, nodes) });
     cleanups.push(() => conversations.stop());
     // The friend cluster as a mailbox for whoever is away (relay nodes serve it, every node pulls).
     const ownName = displayName(config, env.userName);
@@ -164,6 +177,7 @@ export async function runAgent(opts: RunOptions, given: Partial<AgentEnv> = {}):
       cluster,
       pairing,
       roster,
+      wallTime: () => clock.wallTime(),
       conv: (op, body) => dispatchConvOp(convOps, op, body),
       mailbox: () => mailbox!.status(),
       identity: () => ({ ...viewIdentity(identity) }),
@@ -215,6 +229,7 @@ export async function runAgent(opts: RunOptions, given: Partial<AgentEnv> = {}):
       pairing,
       mailbox,
       conversations: { convs: conversations.convs, sync: conversations.sync, sealed: conversations.sealed },
+      feed: conversations.feed,
       stop() {
         stopping ??= closeAll();
         return stopping;

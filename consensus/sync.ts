@@ -58,6 +58,8 @@ export interface SyncDeps {
    * envelope's, or for an epoch record its starter's signing key and number.
    */
   away?(group: string, item: { bytes: Uint8Array; sender: string; seq: number }, nodes: string[]): void;
+  /** A peer's HAVE for a group: per sender chain the highest contiguous seq it holds (consensus/holders.ts). */
+  onHave?(group: string, peer: string, tips: ReadonlyMap<string, number>): void;
   log?(line: string): void;
 }
 
@@ -233,7 +235,8 @@ export class ConvSync {
     }
     for (const g of this.groups.values()) {
       if (!this.routesTo(g, peer)) continue;
-      if (theirs.get(g.id) !== this.digestOf(g)) await this.sendMsg(peer, this.haveOf(g, true));
+      if (theirs.get(g.id) === this.digestOf(g)) this.deps.onHave?.(g.id, peer, g.tips); // the same digest: they hold what this node holds
+      else await this.sendMsg(peer, this.haveOf(g, true));
     }
     // A group they hold and this node does not know: ask with an empty summary.
     for (const id of theirs.keys()) if (!this.groups.has(id)) await this.sendMsg(peer, { t: 'have', g: hexBytes(id), e: [], x: [], c: [], r: 1 });
@@ -247,6 +250,7 @@ export class ConvSync {
     const theirExtras = new Set((m['x'] as CborValue[]).filter((x): x is Uint8Array => x instanceof Uint8Array).map(toHex));
     const theirTips = new Map<string, number>();
     for (const c of m['c'] as CborValue[]) if (Array.isArray(c) && c[0] instanceof Uint8Array && typeof c[1] === 'number') theirTips.set(toHex(c[0]), c[1]);
+    if (g && this.routesTo(g, peer)) this.deps.onHave?.(g.id, peer, theirTips);
     if (!g) return; // nothing to give (their items come by their own push or HAVE)
     if (!this.routesTo(g, peer)) return this.drop('not-a-holder');
     await this.sendMissing(peer, g, theirEpochs, theirExtras, theirTips);
