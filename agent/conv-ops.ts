@@ -2,7 +2,7 @@
 // the store when no agent holds it, or inside the agent behind POST /api/conv/<op> (the CLI
 // then calls the API). One implementation serves both.
 import type { CborValue } from '../core/cbor.js';
-import { apiCall } from './api-client.js';
+import { apiClient } from './api-client.js';
 import { KithError } from '../core/errors.js';
 import { toHex } from '../core/hex.js';
 import type { BallotShape } from '../consensus/ballots.js';
@@ -207,13 +207,13 @@ export function localConvOps(convs: Conversations, writer: ConvWriter = convs): 
 
 /** The same operations through a running agent's API. */
 export function remoteConvOps(apiPort: number, token: string): ConvOps {
-  const call = (op: string, body: unknown): Promise<unknown> => apiCall(apiPort, token, 'POST', `/api/conv/${op}`, body);
+  const api = apiClient(apiPort, token);
   return {
-    create: (a) => call('create', a),
-    list: () => call('list', {}),
-    show: (id) => call('show', { id }),
-    post: (id, text, side) => call('post', { id, text, side }),
-    vote: (id, a) => call('vote', { id, ...a }),
+    create: (a) => api.call('createConversation', { body: a }),
+    list: async () => (await api.call('conversations')).conversations,
+    show: (id) => api.call('conversation', { params: { id } }),
+    post: (id, text, side) => api.call('postMessage', { params: { id }, body: { text, ...(side === undefined ? {} : { side }) } }),
+    vote: (id, a) => api.call('vote', { params: { id }, body: a }),
   };
 }
 

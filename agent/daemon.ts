@@ -15,6 +15,7 @@ import { formatEndpoint, type UdpSocket } from '../core/udp.js';
 import { hasIdentity, loadIdentity, type NodeIdentity } from '../identity/keystore.js';
 import { parseRoles } from '../identity/certificate.js';
 import { createApi } from './api.js';
+import { EventLog } from './events.js';
 import { isLoopback, startCluster, type ClusterService } from './cluster-service.js';
 import { realEnv, type AgentEnv } from './env.js';
 import { startRoster, type RosterService } from './roster-service.js';
@@ -139,6 +140,8 @@ export async function runAgent(opts: RunOptions, given: Partial<AgentEnv> = {}):
     });
     cleanups.push(() => pairing.stop());
 
+    // The event log behind /api/v1/events (agent/events.ts); services emit into it.
+    const events = new EventLog(clock);
     const startedAtMs = clock.wallTime();
     // Conversations that travel: sync as the cluster's conversations service, sealed end to end.
     const conversations = await startConversationSync({ store, clock, rng, identity, cluster, isBlocked: (u) => roster.isBlocked(u), log });
@@ -151,6 +154,8 @@ export async function runAgent(opts: RunOptions, given: Partial<AgentEnv> = {}):
       pairing,
       roster,
       conv: (op, body) => dispatchConvOp(convOps, op, body),
+      convOps,
+      events,
       identity: () => ({ ...viewIdentity(identity) }),
       status: async () => ({
         running: true,
