@@ -8,13 +8,12 @@ import type { RosterService } from './roster-service.js';
 import type { ClusterService } from './cluster-service.js';
 import { apiGuard } from './http-guard.js';
 import { checkDisplayName } from '../identity/user-ref.js';
+import { mountV1, type V1Deps } from './api-routes.js';
 
-export interface ApiDeps {
+export interface ApiDeps extends V1Deps {
   token: string;
   /** Where the API listens once bound: requests must name it in their Host header. */
   listen?: () => { host: string; port: number };
-  status: () => Promise<Record<string, unknown>>;
-  identity: () => Record<string, unknown>;
   /** Conversation operations (agent/conv-ops.ts): POST /api/conv/<op> with a JSON body. */
   conv?: (op: string, body: Record<string, unknown>) => Promise<unknown>;
   /** GET /api/mailbox/status: what this relay holds and for whom, what this node queued (agent/mailbox-service.ts). */
@@ -151,7 +150,8 @@ export function createApi(deps: ApiDeps): Hono {
       return guard(c, ['NODE_UNKNOWN'], () => roster.revoke(new Uint8Array(Buffer.from(b64, 'base64'))));
     });
   }
-  app.notFound((c) => c.json({ error: { code: 'NOT_FOUND', message: `no route ${c.req.method} ${c.req.path}` } }, 404));
-  app.onError((err, c) => c.json({ error: { code: 'INTERNAL', message: 'internal error' } }, 500));
+  mountV1(app, deps);
+  app.notFound((c) => c.json({ error: { code: 'API_NOT_FOUND', message: `no route ${c.req.method} ${c.req.path}` } }, 404));
+  app.onError((err, c) => c.json({ error: { code: 'API_INTERNAL', message: 'internal error' } }, 500));
   return app;
 }

@@ -8,7 +8,7 @@ import { KithError } from '../core/errors.js';
 import { Conversations } from '../consensus/conversations.js';
 import { hasIdentity, loadIdentity } from '../identity/keystore.js';
 import { resolveUserRef } from '../identity/user-ref.js';
-import { apiCall } from './api-client.js';
+import { apiClient } from './api-client.js';
 import { localConvOps, remoteConvOps, type ConvOps } from './conv-ops.js';
 import type { FriendView } from './roster-service.js';
 import { openLevelStore } from './level-store.js';
@@ -38,7 +38,7 @@ async function fullUserKeys(o: Common, refs: string[]): Promise<string[]> {
   if (rec === undefined || !fs.existsSync(files.token)) {
     throw new KithError('FRIEND_UNKNOWN', `"${short}" is not a whole user key, and no agent runs to look it up among your friends`, { hint: 'start the agent (kith run), or give the 64-hex user key' });
   }
-  const { friends } = (await apiCall(rec.api.port, fs.readFileSync(files.token, 'utf8').trim(), 'GET', '/api/friends')) as { friends: FriendView[] };
+  const { friends } = await apiClient(rec.api.port, fs.readFileSync(files.token, 'utf8').trim()).call('friends');
   const known = friends.filter((f) => !f.blocked);
   return refs.map((r) => (isFullKey(r) ? r : resolveUserRef(r, known).userKey));
 }

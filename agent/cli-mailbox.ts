@@ -69,7 +69,7 @@ export function addMailboxCommands(program: Command, io: Io, withCommon: (c: Com
   withCommon(mailbox.command('status'))
     .description('what this relay holds and for whom, against which quota; what this node queued for relays; the last pull per relay')
     .action(async (o: Common) => {
-      const s = ((await runningAgent(resolveDataDir(o.dataDir)).call('GET', '/api/mailbox/status')) as { result: MailboxStatusView }).result;
+      const s = (await runningAgent(resolveDataDir(o.dataDir)).raw('GET', '/api/mailbox/status')) as MailboxStatusView;
       io.out(o.json ? JSON.stringify(s) + '\n' : formatMailboxStatus(s) + '\n');
     });
 }

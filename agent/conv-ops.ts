@@ -2,7 +2,7 @@
 // the store when no agent holds it, or inside the agent behind POST /api/conv/<op> (the CLI
 // then calls the API). One implementation serves both.
 import type { CborValue } from '../core/cbor.js';
-import { apiCall } from './api-client.js';
+import { apiClient } from './api-client.js';
 import { KithError } from '../core/errors.js';
 import { toHex } from '../core/hex.js';
 import type { BallotShape } from '../consensus/ballots.js';
@@ -263,15 +263,16 @@ export function localConvOps(convs: Conversations, writer: ConvWriter = convs, e
 
 /** The same operations through a running agent's API. */
 export function remoteConvOps(apiPort: number, token: string): ConvOps {
-  const call = (op: string, body: unknown): Promise<unknown> => apiCall(apiPort, token, 'POST', `/api/conv/${op}`, body);
+  const api = apiClient(apiPort, token);
   return {
-    create: (a) => call('create', a),
-    list: () => call('list', {}),
-    show: (id) => call('show', { id }),
-    post: (id, text, side) => call('post', { id, text, side }),
-    vote: (id, a) => call('vote', { id, ...a }),
-    chat: (friend, text) => call('chat', { friend, text }),
-    feed: (after, waitMs) => call('feed', { after, waitMs }),
+    create: (a) => api.call('createConversation', { body: a }),
+    list: async () => (await api.call('conversations')).conversations,
+    show: (id) => api.call('conversation', { params: { id } }),
+    post: (id, text, side) => api.call('postMessage', { params: { id }, body: { text, ...(side === undefined ? {} : { side }) } }),
+    vote: (id, a) => api.call('vote', { params: { id }, body: a }),
+    // Not yet among the v1 routes: the unversioned operation route serves them.
+    chat: (friend, text) => api.raw('POST', '/api/conv/chat', { friend, text }),
+    feed: (after, waitMs) => api.raw('POST', '/api/conv/feed', { after, waitMs }),
   };
 }
 

@@ -15,6 +15,7 @@ import { formatEndpoint, type UdpSocket } from '../core/udp.js';
 import { hasIdentity, loadIdentity, type NodeIdentity } from '../identity/keystore.js';
 import { parseRoles } from '../identity/certificate.js';
 import { createApi } from './api.js';
+import { EventLog } from './events.js';
 import { isLoopback, startCluster, type ClusterService } from './cluster-service.js';
 import { realEnv, type AgentEnv } from './env.js';
 import { startRoster, type RosterService } from './roster-service.js';
@@ -159,6 +160,8 @@ export async function runAgent(opts: RunOptions, given: Partial<AgentEnv> = {}):
     });
     cleanups.push(() => pairing.stop());
 
+    // The event log behind /api/v1/events (agent/events.ts); services emit into it.
+    const events = new EventLog(clock);
     const startedAtMs = clock.wallTime();
     // Conversations that travel: sync as the cluster's conversations service, sealed end to end.
     let mailbox: MailboxService | undefined;
@@ -166,8 +169,7 @@ export async function runAgent(opts: RunOptions, given: Partial<AgentEnv> = {}):
     const conversations = await startConversationSync({ store, clock, rng, identity, cluster, isBlocked: (u) => roster.isBlocked(u), log, users, away: (g, item, nodes) => mailbox?.away(g, item, nodes) });
     cleanups.push(() => conversations.stop());
     // The friend cluster as a mailbox for whoever is away (relay nodes serve it, every node pulls).
-    const ownName = displayName(config, env.userName);
-    const nameOf = (u: string) => (u === toHex(identity.cert.userKey) ? ownName : roster.friends().find((f) => f.userKey === u)?.name);
+    const nameOf = (u: string) => (u === toHex(identity.cert.userKey) ? roster.ownName() : roster.friends().find((f) => f.userKey === u)?.name);
     mailbox = await startMailbox({ store, clock, rng, identity, cluster, sync: conversations.sync, config: config.mailbox, log, nameOf });
     cleanups.push(() => mailbox?.stop());
     const convOps = conversations.ops;
@@ -180,6 +182,8 @@ export async function runAgent(opts: RunOptions, given: Partial<AgentEnv> = {}):
       wallTime: () => clock.wallTime(),
       conv: (op, body) => dispatchConvOp(convOps, op, body),
       mailbox: () => mailbox!.status(),
+      convOps,
+      events,
       identity: () => ({ ...viewIdentity(identity) }),
       status: async () => ({
         running: true,
