@@ -15,6 +15,7 @@ import { MailboxClient, type CatchUp } from '../cluster/mailbox-client.js';
 import { MailboxOutbox, type OutboxRelay } from '../cluster/mailbox-outbox.js';
 import type { PulledBlob } from '../cluster/mailbox-wire.js';
 import type { ServicePort } from '../cluster/services.js';
+import type { MemberView } from '../cluster/membership-types.js';
 import type { ConvSync } from '../consensus/sync.js';
 import { readEnvelope } from '../consensus/sealing.js';
 import type { ClusterService } from './cluster-service.js';
@@ -60,7 +61,13 @@ export async function startMailbox(deps: {
   const { store, clock, rng, identity, cluster, sync, log } = deps;
   const me = toHex(identity.keys.dh.publicKey);
   const household = deps.config.household || toHex(identity.cert.userKey);
-  const member = (id: string) => cluster.members.view().find((v) => v.id === id);
+  // Members by id, rebuilt once per clock millisecond and on a miss (a push may name 256 recipients).
+  let byId: { atMs: number; map: Map<string, MemberView> } | undefined;
+  const rebuild = () => (byId = { atMs: clock.now(), map: new Map(cluster.members.view().map((v) => [v.id, v])) });
+  const member = (id: string): MemberView | undefined => {
+    if (byId?.atMs !== clock.now()) rebuild();
+    return byId!.map.get(id) ?? rebuild().map.get(id);
+  };
   const alive = (id: string) => member(id)?.state === 'alive';
   const isRelay = (id: string) => cluster.members.spec(id)?.cert.roles.includes('relay') === true;
   const households = new Map<string, string>();

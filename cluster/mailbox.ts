@@ -86,6 +86,12 @@ export class MailboxRelay {
   /** Requests run one at a time: two pushes or a push and an ack never interleave on a blob. */
   private queue: Promise<unknown> = Promise.resolve();
   private expiredAtMs = -Infinity;
+  /**
+   * Per recipient: the highest cursor it acknowledged (in memory). Its index holds nothing at or
+   * below it (the ack deleted those, and new entries always take a new cursor), so the next ack
+   * ranges from above it instead of over the store's deleted entries.
+   */
+  private readonly ackFloor = new Map<string, number>();
 
   constructor(private readonly deps: MailboxDeps, limits: Partial<MailboxLimits> = {}) {
     this.o = { ...DEFAULT_MAILBOX, ...limits };
@@ -181,7 +187,12 @@ export class MailboxRelay {
     return { t: 'pushed', inc: this.incarnation, cursor, hash, to };
   }
 
-  /** The same blob again: stored once; recipients it did not name before are added (and told). */
+  /**
+   * The same blob again: stored once. Recipients it did not name before are added, and the blob
+   * moves to a new cursor (its TTL restarts): a new recipient's cursor may already be past the old
+   * one, and cursors stay in arrival order. Every recipient still waiting for it is notified: one
+   * that pulled it under the old cursor and acknowledges later gets it once more (dropped by hash).
+   */
   private async merge(cursor: number, hash: string, to: string[]): Promise<MailboxAnswer> {
     this.stats.duplicates++;
     const key = `mbox/b/${pad(cursor)}`;
@@ -189,14 +200,22 @@ export class MailboxRelay {
     if (!v) return { t: 'pushed', inc: this.incarnation, cursor, hash, to: [] };
     const b = decodeBlob(v);
     const added = to.filter((x) => !b.to.includes(x));
-    if (added.length > 0) {
-      b.to.push(...added);
-      await this.deps.store.batch([{ type: 'put', key, value: encodeBlob(b) }, ...added.map((x) => ({ type: 'put' as const, key: `mbox/r/${x}/${pad(cursor)}`, value: EMPTY }))]);
-      for (const x of added) this.use(this.waiting, x, b.blob.length, +1);
-      this.stats.merged++;
-      this.notifyAll(added, cursor);
-    }
-    return { t: 'pushed', inc: this.incarnation, cursor, hash, to: to.filter((x) => !b.acked.includes(x)) };
+    if (added.length === 0) return { t: 'pushed', inc: this.incarnation, cursor, hash, to: to.filter((x) => !b.acked.includes(x)) };
+    this.account(b, -1);
+    const open = b.to.filter((x) => !b.acked.includes(x));
+    const moved: StoredBlob = { ...b, cursor: ++this.head, atMs: Math.floor(this.deps.clock.wallTime()), to: [...b.to, ...added] };
+    const waiting = [...open, ...added];
+    await this.deps.store.batch([
+      { type: 'del', key }, ...open.map((x) => ({ type: 'del' as const, key: `mbox/r/${x}/${pad(cursor)}` })),
+      { type: 'put', key: `mbox/b/${pad(moved.cursor)}`, value: encodeBlob(moved) },
+      { type: 'put', key: `mbox/h/${hash}`, value: new TextEncoder().encode(String(moved.cursor)) },
+      ...waiting.map((x) => ({ type: 'put' as const, key: `mbox/r/${x}/${pad(moved.cursor)}`, value: EMPTY })),
+      { type: 'put', key: 'mbox/meta', value: this.metaBytes() },
+    ]);
+    this.account(moved, +1);
+    this.stats.merged++;
+    this.notifyAll(waiting, moved.cursor); // the earlier recipients too: theirs moved past a pull they may not have acknowledged yet
+    return { t: 'pushed', inc: this.incarnation, cursor: moved.cursor, hash, to: to.filter((x) => !moved.acked.includes(x)) };
   }
 
   private notifyAll(to: string[], cursor: number): void {
@@ -241,7 +260,8 @@ export class MailboxRelay {
     let deleted = 0;
     const base = `mbox/r/${member}/`;
     const keys: string[] = [];
-    for await (const [k] of this.deps.store.range({ gte: base, lt: base + pad(r.upTo + 1) })) keys.push(k);
+    const floor = this.ackFloor.get(member) ?? 0;
+    for await (const [k] of this.deps.store.range({ gte: base + pad(floor < r.upTo ? floor + 1 : 0), lt: base + pad(r.upTo + 1) })) keys.push(k);
     for (const k of keys) {
       const key = `mbox/b/${k.slice(base.length)}`;
       const v = await this.deps.store.get(key);
@@ -257,6 +277,7 @@ export class MailboxRelay {
         deleted++;
       } else await this.deps.store.batch([{ type: 'put', key, value: encodeBlob(b) }, { type: 'del', key: k }]);
     }
+    this.ackFloor.set(member, Math.max(floor, Math.min(r.upTo, this.head))); // an ack beyond the head cannot hide later blobs
     return { t: 'acked', inc: this.incarnation, deleted };
   }
 

@@ -126,6 +126,37 @@ t.test('a re-push of the same blob with new recipients adds them', async (t) => 
   t.equal(r.status().blobs, 0, 'both acknowledged: deleted');
 });
 
+t.test('a recipient added to an old blob gets it although its cursor is past the blob\'s first cursor', async (t) => {
+  const { r, client } = setup();
+  await r.start();
+  const phone = client(B2);
+  await client(A).push('relay', { group: G, sender: A, seq: 1, to: [B], blob: blob(1) });
+  await client(A).push('relay', { group: G, sender: A, seq: 2, to: [B2], blob: blob(2) });
+  const first: number[] = [];
+  await phone.catchUp('relay', (b) => void first.push(b.seq));
+  t.same(first, [2], 'the phone is at cursor 2');
+  await client(A).push('relay', { group: G, sender: A, seq: 1, to: [B, B2], blob: blob(1) });
+  const later: number[] = [];
+  await phone.catchUp('relay', (b) => void later.push(b.seq));
+  t.same(later, [1], 'seq 1, re-pushed for the phone, moved to a new cursor: the phone gets it');
+  const bob: number[] = [];
+  await client(B).catchUp('relay', (b) => void bob.push(b.seq));
+  t.same(bob, [1], 'bob still gets it once');
+  t.equal(r.status().blobs, 0, 'all acknowledged: deleted');
+});
+
+t.test('an ack beyond the head does not hide later blobs from their recipient', async (t) => {
+  const { r, raw, client } = setup();
+  await r.start();
+  await client(A).push('relay', { group: G, sender: A, seq: 1, to: [B], blob: blob(1) });
+  t.same((await raw(B, { t: 'ack', inc: hex(r.incarnationId), upTo: 1_000_000 }))['deleted'], 1);
+  await client(A).push('relay', { group: G, sender: A, seq: 2, to: [B], blob: blob(2) });
+  const got: number[] = [];
+  await client(B).catchUp('relay', (b) => void got.push(b.seq));
+  t.same(got, [2]);
+  t.equal(r.status().blobs, 0, 'acknowledged and deleted, not left to the TTL');
+});
+
 t.test('a pull answer stops at maxPullBytes (one blob always goes)', async (t) => {
   const { r, client, raw } = setup({ maxPullBytes: 10_000, pushesPerMinute: 1000 });
   await r.start();
