@@ -301,7 +301,7 @@ export class RosterService {
     if (r.state === 'friend') await this.addNodes(r.nodes, r.secret!);
     else await this.deps.members.removeUser(r.user);
     this.stats.applied++;
-    this.deps.log.info(`friend ${hex.slice(0, 12)}… ("${r.name}") is now ${r.state}${from ? ` (told by own node ${this.who(from)})` : ''}`);
+    this.deps.log.info(`friend ${hex.slice(0, 12)}… ("${printable(r.name)}") is now ${r.state}${from ? ` (told by own node ${this.who(from)})` : ''}`);
     void this.send(this.membersOf(this.meHex).filter((id) => id !== from), [r.bytes]);
     return true;
   }
@@ -485,8 +485,9 @@ export class RosterService {
     const hex = outcome.friendUserKey;
     const held = this.friendRecs.get(hex);
     this.beforePairing.set(hex, held?.state === 'friend' ? held : undefined);
+    if ((f.nameAtMs ?? 0) > 0) await this.deps.store.put(`name-at/${hex}`, encodeCanonical(f.nameAtMs)); // an older card later does not rename them back
     await this.changeFriend({ user: f.userKey, name: f.name, nodes: f.nodes, secret: r.secret, state: 'friend' }, held);
-    this.deps.log.info(`paired with user ${hex.slice(0, 12)}… ("${f.name}"), ${f.nodes.length} node(s)`);
+    this.deps.log.info(`paired with user ${hex.slice(0, 12)}… ("${printable(f.name)}"), ${f.nodes.length} node(s)`);
     return outcome;
   }
 

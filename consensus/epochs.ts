@@ -133,6 +133,24 @@ export function startedByReader(e: EpochRecord, prev: EpochRecord): boolean {
   return [...prev.readers.values()].some((r) => r.user === starter);
 }
 
+/**
+ * What is wrong with an epoch 0 for the conversation header it carries (empty: nothing): its
+ * starter must be the header's author (an access node of that user: openEpoch checks the role),
+ * and every reader and holder must be listed as a node of a participant. The node-to-user
+ * entries themselves are not signed by those users: a node checks them against the certificates
+ * it holds when it seals (SealedConversations.wantedNodes), see consensus/README.md.
+ */
+export function epochZeroProblems(e: EpochRecord, conv: { author: Uint8Array; participants: readonly Uint8Array[] }): string[] {
+  const out: string[] = [];
+  if (e.number !== 0) return out;
+  if (!bytesEqual(e.user, conv.author)) out.push('epoch 0 was not started by the conversation\'s author');
+  const users = new Set(conv.participants.map(toHex));
+  users.add(toHex(conv.author));
+  const strangers = new Set([...[...e.readers.values()].map((r) => r.user), ...e.holders.values()].filter((u) => !users.has(u)));
+  if (strangers.size > 0) out.push(`epoch 0 lists nodes of ${strangers.size} user(s) who are not participants`);
+  return out;
+}
+
 /** True when the epoch's readers and holders are exactly these nodes (no new epoch needed). */
 export function epochMatches(e: EpochRecord, readers: { dh: Uint8Array }[], holders: { dh: Uint8Array }[]): boolean {
   const want = new Set(readers.map((r) => toHex(r.dh)));

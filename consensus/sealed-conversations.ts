@@ -15,8 +15,8 @@ import { peekSignedType } from '../core/signed.js';
 import type { Role } from '../identity/certificate.js';
 import { verifyCertificate } from '../identity/certificate.js';
 import type { Conversations, NewConversation } from './conversations.js';
-import { currentEpoch, epochMatches, startEpoch, unwrapKey, type EpochRecord } from './epochs.js';
-import { CLOSING_TYPE, CONV_TYPE, MESSAGE_TYPE, type Closing, type Conversation, type Message, type MessageKind, type Signer } from './records.js';
+import { currentEpoch, epochMatches, epochZeroProblems, startEpoch, unwrapKey, type EpochRecord } from './epochs.js';
+import { CLOSING_TYPE, CONV_TYPE, MESSAGE_TYPE, openConversation, type Closing, type Conversation, type Message, type MessageKind, type Signer } from './records.js';
 import { openRecord, sealRecord, type Envelope } from './sealing.js';
 import type { ConvSync } from './sync.js';
 
@@ -178,6 +178,7 @@ export class SealedConversations {
       return void this.stats.unreadable++;
     }
     this.stats.opened++;
+    if (epoch.number === 0 && (await this.badEpochZero(group, epoch))) return;
     if (await this.apply(group, env, record)) await this.retryWaiting();
   }
 
@@ -186,6 +187,10 @@ export class SealedConversations {
     try {
       const type = recordType(record);
       if (type === CONV_TYPE) {
+        const head = openConversation(record);
+        const sealedUnder = this.deps.sync.epochs(group).find((e) => e.hash === env.epoch);
+        const wrong = sealedUnder ? epochZeroProblems(sealedUnder, head) : [];
+        if (wrong.length > 0) throw new KithError('MESSAGE_REJECTED', `the header's epoch: ${wrong.join('; ')}`);
         const conv = await this.deps.convs.receiveConversation(record);
         if (conv.id !== group) throw new KithError('MESSAGE_REJECTED', 'a header sealed for another conversation');
         this.receiptLater(conv.id);
@@ -214,6 +219,17 @@ export class SealedConversations {
       this.deps.log?.(`conv ${group.slice(0, 12)}: dropped a record: ${e.message}`);
       return false;
     }
+  }
+
+  /** An epoch 0 that disagrees with the header already held (another participant's, not the author's): its items are dropped. */
+  private async badEpochZero(group: string, epoch: EpochRecord): Promise<boolean> {
+    const head = await this.headBytes(group).catch(() => undefined);
+    if (!head) return false; // the header itself is checked when it opens
+    const wrong = epochZeroProblems(epoch, openConversation(head));
+    if (wrong.length === 0) return false;
+    this.stats.rejected++;
+    this.deps.log?.(`conv ${group.slice(0, 12)}: dropped a record: ${wrong.join('; ')}`);
+    return true;
   }
 
   private wait(group: string, env: Envelope): false {
