@@ -282,6 +282,8 @@ export async function startConversationSync(deps: {
   const convs = new Conversations({ store, clock, rng, signer, isFriend: (k) => toHex(k) === me || nodesOf(k) !== undefined });
   if (identity.cert.roles.includes('access')) {
     sealed = new SealedConversations({ convs, sync, signer, dh: identity.keys.dh, directory: { nodesOf }, clock, rng, log: (line) => deps.log.info(line) });
+    // What sync stored but was never applied (a stop in between, or items that came in before now).
+    await sealed.catchUp();
   }
   let timer: Timer | undefined;
   const tick = () => {
