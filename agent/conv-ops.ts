@@ -253,7 +253,7 @@ export async function dispatchConvOp(ops: ConvOps, op: string, body: Record<stri
  * conversations whose deadline passed. Returns the operations for the API.
  */
 export async function startConversationSync(deps: {
-  store: KvStore; clock: Clock; rng: Rng; identity: NodeIdentity; cluster: ClusterService; isBlocked(user: Uint8Array): boolean; log: { info(m: string): void; debug(m: string): void };
+  store: KvStore; clock: Clock; rng: Rng; identity: NodeIdentity; cluster: ClusterService; isBlocked(user: Uint8Array): boolean; isSelfRevoked?(): boolean; log: { info(m: string): void; debug(m: string): void };
 }): Promise<{ ops: ConvOps; convs: Conversations; sync: ConvSync; sealed: SealedConversations | undefined; stop(): void }> {
   const { store, clock, rng, identity, cluster } = deps;
   const me = toHex(identity.cert.userKey);
@@ -288,7 +288,8 @@ export async function startConversationSync(deps: {
   let timer: Timer | undefined;
   const tick = () => {
     timer = clock.setTimer(5 * SECOND, () => {
-      void sealed?.closeDue().catch(() => undefined);
+      // A revoked node writes nothing more (a closing would start an epoch naming itself).
+      if (!deps.isSelfRevoked?.()) void sealed?.closeDue().catch(() => undefined);
       tick();
     });
   };

@@ -146,7 +146,7 @@ export async function runAgent(opts: RunOptions, given: Partial<AgentEnv> = {}):
 
     const startedAtMs = clock.wallTime();
     // Conversations that travel: sync as the cluster's conversations service, sealed end to end.
-    const conversations = await startConversationSync({ store, clock, rng, identity, cluster, isBlocked: (u) => roster.isBlocked(u), log });
+    const conversations = await startConversationSync({ store, clock, rng, identity, cluster, isBlocked: (u) => roster.isBlocked(u), isSelfRevoked: () => roster.selfRevoked, log });
     cleanups.push(() => conversations.stop());
     const convOps = conversations.ops;
     const api = createApi({

@@ -256,8 +256,6 @@ t.test(`${USERS} users, ${CONVS} conversations of every pattern and method, outa
       if (!/^sync\/[0-9a-f]{64}\/e\//.test(k)) continue;
       const e = openEpoch(v);
       if (e.startedAtMs <= r.revokedAtMs || !e.readers.has(revokedDh)) continue;
-      // Its own epochs (its closing timer, before it learned it was revoked) wrap only what it wrote itself.
-      if (nameOfSign(e.node) === r.revoked) continue;
       if (dir.includes(`${r.revoked}/`)) {
         later++;
         if (later <= 3) t.comment(`the revoked phone holds epoch ${e.number} of ${e.conv.slice(0, 12)} started ${e.startedAtMs - r.revokedAtMs} ms after the revocation by ${nameOfSign(e.node)}`);
