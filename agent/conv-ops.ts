@@ -319,7 +319,7 @@ export async function dispatchConvOp(ops: ConvOps, op: string, body: Record<stri
  * conversations whose deadline passed. Returns the operations for the API.
  */
 export async function startConversationSync(deps: {
-  store: KvStore; clock: Clock; rng: Rng; identity: NodeIdentity; cluster: ClusterService; isBlocked(user: Uint8Array): boolean; log: { info(m: string): void; debug(m: string): void };
+  store: KvStore; clock: Clock; rng: Rng; identity: NodeIdentity; cluster: ClusterService; isBlocked(user: Uint8Array): boolean; isSelfRevoked?(): boolean; log: { info(m: string): void; debug(m: string): void };
   /** Items stored while some of their group's nodes are away (the mailbox, agent/mailbox-service.ts). */
   away?: SyncDeps['away'];
   /** Own user first, then friends (not blocked), with their display names. */
@@ -360,11 +360,14 @@ export async function startConversationSync(deps: {
       convs, sync, signer, dh: identity.keys.dh, directory: { nodesOf }, clock, rng, log: (line) => deps.log.info(line),
       onMessage: (_conv, m) => void feed.add(m).catch((e: Error) => deps.log.info(`feed: message ${m.hash.slice(0, 12)} not recorded: ${e.message}`)),
     });
+    // What sync stored but was never applied (a stop in between, or items that came in before now).
+    await sealed.catchUp();
   }
   let timer: Timer | undefined;
   const tick = () => {
     timer = clock.setTimer(5 * SECOND, () => {
-      void sealed?.closeDue().catch(() => undefined);
+      // A revoked node writes nothing more (a closing would start an epoch naming itself).
+      if (!deps.isSelfRevoked?.()) void sealed?.closeDue().catch(() => undefined);
       tick();
     });
   };

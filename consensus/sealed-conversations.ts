@@ -100,6 +100,21 @@ export class SealedConversations {
     }));
   }
 
+  /**
+   * Applies what sync holds and Conversations lacks (call once at start): an item stored by sync
+   * whose opening was cut short (the process stopped between the two, or it arrived before this
+   * layer existed) would otherwise never be applied, since sync never offers it again. Unchained
+   * items (headers, closings) are offered again; of each chain, the messages after the tip.
+   */
+  async catchUp(): Promise<void> {
+    for (const group of this.deps.sync.groupIds()) {
+      const tips = new Map<string, number>();
+      for (const m of await this.deps.convs.messages(group).catch(() => [])) tips.set(m.chain, Math.max(tips.get(m.chain) ?? 0, m.seq));
+      for (const env of await this.deps.sync.envelopes(group)) if (env.seq === 0 || env.seq > (tips.get(env.sender) ?? 0)) this.onItem(group, { envelope: env });
+    }
+    await this.idle();
+  }
+
   /** Closes every conversation whose deadline has passed (the caller runs it on a timer). */
   closeDue(): Promise<void> {
     return this.serial(async () => {

@@ -46,7 +46,7 @@ t.test('a header sealed under a participant\'s rival epoch 0 is dropped; under t
     sealed = new SealedConversations({ convs, sync, signer: bob, dh: bob.dh, directory: { nodesOf: () => undefined }, clock, rng });
     const deliver = async (from: TestUser, e: { bytes: Uint8Array; key: Uint8Array }, record: Uint8Array, seq: number) => {
       await sync.receive(dhHex(from), items([e.bytes], []));
-      await sync.receive(dhHex(from), items([], [sealRecord({ group: conv.id, epoch: openEpoch(e.bytes).hash, sender: chain(from), seq }, e.key, record, rng)]));
+      await sync.receive(dhHex(from), items([], [sealRecord({ group: conv.id, epoch: openEpoch(e.bytes).hash, seq }, e.key, record, rng, from.signSecret)]));
       await sealed!.idle();
     };
     return { convs, sealed, deliver };
