@@ -129,7 +129,7 @@ async function main() {
   console.log(`  catch-up of ${messages.length} (receive, order, open, verify, apply): median ${median(catchUp).toFixed(0)} ms`);
   console.log(`  floor: ${messages.length} Ed25519 verifications alone:        median ${median(verify).toFixed(0)} ms  → catch-up / floor ${(median(catchUp) / median(verify)).toFixed(1)}×`);
   console.log(`  bytes sent for the catch-up: ${(wireBytes / 1024).toFixed(0)} KiB, ${(wireBytes / messages.length).toFixed(0)} B per message; plaintext ${textBytes.toFixed(0)} B per message`);
-  console.log(`  per message: text ${textBytes.toFixed(0)} B → signed record ${recBytes.toFixed(0)} B (signature 64 B; the ${a.c.certBytes.length}-B certificate only in seq 1) → envelope ${envBytes.toFixed(0)} B (PADME, nonce 24, tag 16, clear fields)`);
+  console.log(`  per message: text ${textBytes.toFixed(0)} B → signed record ${recBytes.toFixed(0)} B (signature 64 B; the ${a.c.certBytes.length}-B certificate only in seq 1) → envelope ${envBytes.toFixed(0)} B (PADME, nonce 24, tag 16, sender signature 64, clear fields)`);
   void rec;
   // Where a later message's record bytes go (seq > 1: no certificate), field by field (key + value).
   const sample = readSignedObject(messages.find((m) => m.seq > 1)!.bytes, 'kith/conv-msg');
