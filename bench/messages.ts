@@ -131,6 +131,10 @@ async function main() {
   console.log(`  bytes sent for the catch-up: ${(wireBytes / 1024).toFixed(0)} KiB, ${(wireBytes / messages.length).toFixed(0)} B per message; plaintext ${textBytes.toFixed(0)} B per message`);
   console.log(`  per message: text ${textBytes.toFixed(0)} B → signed record ${recBytes.toFixed(0)} B (signature 64 B; the ${a.c.certBytes.length}-B certificate only in seq 1) → envelope ${envBytes.toFixed(0)} B (PADME, nonce 24, tag 16, sender signature 64, clear fields)`);
   void rec;
+  // Where a later message's record bytes go (seq > 1: no certificate), field by field (key + value).
+  const sample = readSignedObject(messages.find((m) => m.seq > 1)!.bytes, 'kith/conv-msg');
+  const fields = Object.entries(sample.body as Record<string, unknown>).map(([k, v]) => `${k} ${encodeCanonical(k).length + encodeCanonical(v).length}`);
+  console.log(`  record of a later message, bytes per field: ${fields.join(', ')}; type label ${encodeCanonical('type').length + encodeCanonical(sample.type).length}, signature ${encodeCanonical('sig').length + encodeCanonical(sample.sig).length}, map heads 2`);
 }
 
 void main();

@@ -14,7 +14,7 @@ import { decodeCanonical, encodeCanonical, type CborValue } from '../core/cbor.j
 import { toHex } from '../core/hex.js';
 import type { Rng } from '../core/rng.js';
 import { prefixEnd, type KvStore } from '../core/store.js';
-import { sha256 } from '@noble/hashes/sha2.js';
+import { createHash } from 'node:crypto';
 import { encodeAnswer, parseRequest, type MailboxAnswer, type MailboxRequest, type StoredBlob } from './mailbox-wire.js';
 
 export interface MailboxLimits {
@@ -164,7 +164,7 @@ export class MailboxRelay {
     const to = [...new Set(r.to)].filter((x) => x !== member && this.deps.userOf(x) !== undefined);
     if (to.length === 0) return { t: 'err', code: 'MAILBOX_REFUSED', why: 'no recipient is a member of this relay' };
     if (!this.takeToken(member)) return { t: 'err', code: 'RATE_LIMITED', why: `more than ${this.o.pushesPerMinute} pushes a minute` };
-    const hash = toHex(sha256(r.blob));
+    const hash = createHash('sha256').update(r.blob).digest('hex'); // native: a relay hashes every blob pushed
     const dup = await this.deps.store.get(`mbox/h/${hash}`);
     if (dup) return this.merge(Number(new TextDecoder().decode(dup)), hash, to);
     const size = r.blob.length;
