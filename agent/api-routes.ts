@@ -11,6 +11,10 @@ import type { ClusterService } from './cluster-service.js';
 import type { ConvNewArgs, ConvOps } from './conv-ops.js';
 import type { EventLog } from './events.js';
 import { KithError } from '../core/errors.js';
+import { setCookie } from 'hono/cookie';
+import { CLIENT_SESSION_TTL_MS, LOCAL_SESSION_TTL_MS, sessionCookieName, type Access } from './access.js';
+import { authOf } from './http-guard.js';
+import { apiError } from './api-v1.js';
 
 export interface V1Deps {
   status: () => Promise<StatusView>;
@@ -20,6 +24,9 @@ export interface V1Deps {
   roster?: RosterService;
   convOps?: ConvOps;
   events?: EventLog;
+  access?: Access;
+  /** Where login links point: this machine's API, and the companion listener (when configured). */
+  links?: { local(): string; companion(): string | undefined };
 }
 
 /** How long a long poll waits for an event at most. */
@@ -28,7 +35,7 @@ export const MAX_POLL_WAIT_MS = 30_000;
 export function mountV1(app: Hono, deps: V1Deps): void {
   serve(app, 'status', () => deps.status());
   serve(app, 'identity', () => deps.identity());
-  serve(app, 'session', () => ({ kind: 'token' as const, client: null, scope: 'full', csrf: null }));
+  serve(app, 'session', ({ c }) => authOf(c));
   const { cluster, roster, pairing, convOps, events } = deps;
   if (cluster) {
     serve(app, 'peers', () => ({ peers: cluster.peers() }));
@@ -59,6 +66,7 @@ export function mountV1(app: Hono, deps: V1Deps): void {
     serve(app, 'postMessage', async ({ params, body }) => (await convOps.post(params.id, body.text, body.side)) as { posted: string });
     serve(app, 'vote', async ({ params, body }) => (await convOps.vote(params.id, body)) as { posted: string });
   }
+  if (deps.access && deps.links) mountAccess(app, deps.access, deps.links);
   if (events) {
     serve(app, 'events', async ({ query, c }) => {
       const since = query.since === undefined ? events.lastId() : Number(query.since);
@@ -68,4 +76,37 @@ export function mountV1(app: Hono, deps: V1Deps): void {
       return events.poll(since, { waitMs, channel, signal: c.req.raw.signal });
     });
   }
+}
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+/** Login links, the login itself, and companion clients. */
+function mountAccess(app: Hono, access: Access, links: NonNullable<V1Deps['links']>): void {
+  app.get('/ui/login', async (c) => {
+    const t = c.req.query('t') ?? '';
+    try {
+      const { sessionId, session } = await access.redeem(t);
+      const port = Number(/:(\d+)$/.exec(c.req.header('host') ?? '')?.[1] ?? 80);
+      setCookie(c, sessionCookieName(port), sessionId, {
+        httpOnly: true, sameSite: 'Strict', path: '/', maxAge: Math.floor((session.client ? CLIENT_SESSION_TTL_MS : LOCAL_SESSION_TTL_MS) / 1000),
+      });
+      return c.redirect('/ui/', 303);
+    } catch (e) {
+      if (e instanceof KithError) return apiError(c, 403, e.code, e.message, e.hint);
+      throw e;
+    }
+  });
+  serve(app, 'uiLogin', () => {
+    const { token, expiresAtMs } = access.loginToken();
+    return { link: `${links.local()}/ui/login?t=${token}`, expiresAt: new Date(expiresAtMs).toISOString() };
+  });
+  serve(app, 'clients', () => ({ clients: access.clientList().map((x) => ({ name: x.name, scope: x.scope, createdAt: iso(x.createdAtMs)!, lastSeenAt: iso(x.lastSeenAtMs) })) }));
+  serve(app, 'addClient', async ({ body }) => {
+    const base = links.companion();
+    if (base === undefined) throw new KithError('CONFIG_INVALID', 'companion clients are off: api.companionHost is not set', { hint: 'set api.companionHost (e.g. the LAN address of this machine) in the config, restart the agent, then `kith client add` again' });
+    const scope = body.scope ?? 'conversations';
+    const { token, expiresAtMs } = await access.addClient(body.name, scope);
+    return { name: body.name, scope, link: `${base}/ui/login?t=${token}`, expiresAt: new Date(expiresAtMs).toISOString() };
+  });
+  serve(app, 'removeClient', async ({ params }) => (await access.removeClient(params.name), { removed: true }));
 }

@@ -263,3 +263,13 @@ export function fillPath(path: string, params: Record<string, string> | undefine
     return encodeURIComponent(v);
   });
 }
+
+const MATCHERS = (Object.entries(ROUTES) as [RouteName, RouteSpec][]).map(([name, spec]) => ({
+  name, spec, re: new RegExp(`^${spec.path.replace(/:([A-Za-z]+)/g, '[^/]+')}$`),
+}));
+
+/** The declared route a request names, if any. */
+export function routeOf(method: string, path: string): (RouteSpec & { name: RouteName }) | undefined {
+  const m = MATCHERS.find((x) => x.spec.method === method && x.re.test(path));
+  return m ? { ...m.spec, name: m.name } : undefined;
+}

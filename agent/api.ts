@@ -9,9 +9,14 @@ import type { ClusterService } from './cluster-service.js';
 import { apiGuard } from './http-guard.js';
 import { checkDisplayName } from '../identity/user-ref.js';
 import { mountV1, type V1Deps } from './api-routes.js';
+import { mountEventSocket } from './events-socket.js';
 
 export interface ApiDeps extends V1Deps {
   token: string;
+  /** The companion listener beyond loopback: companion clients only (agent/http-guard.ts). */
+  lan?: boolean;
+  /** The web UI's static files (agent/web/, served by its own module), mounted behind the guard. */
+  ui?: (app: Hono) => void;
   /** Where the API listens once bound: requests must name it in their Host header. */
   listen?: () => { host: string; port: number };
   /** Conversation operations (agent/conv-ops.ts): POST /api/conv/<op> with a JSON body. */
@@ -31,7 +36,8 @@ export interface ApiDeps extends V1Deps {
 export function createApi(deps: ApiDeps): Hono {
   const app = new Hono();
   // Host, token and body size, checked before any route (agent/http-guard.ts).
-  app.use('*', apiGuard({ token: deps.token, ...(deps.listen ? { listen: deps.listen } : {}) }));
+  app.use('*', apiGuard({ token: deps.token, ...(deps.listen ? { listen: deps.listen } : {}), ...(deps.access ? { access: deps.access } : {}), lan: deps.lan === true }));
+  if (deps.events) mountEventSocket(app, deps.events);
   app.get('/health', (c) => c.json({ status: 'ok' }));
   app.get('/api/status', async (c) => c.json(await deps.status()));
   app.get('/api/id', (c) => c.json(deps.identity()));
@@ -151,6 +157,7 @@ export function createApi(deps: ApiDeps): Hono {
     });
   }
   mountV1(app, deps);
+  deps.ui?.(app);
   app.notFound((c) => c.json({ error: { code: 'API_NOT_FOUND', message: `no route ${c.req.method} ${c.req.path}` } }, 404));
   app.onError((err, c) => c.json({ error: { code: 'API_INTERNAL', message: 'internal error' } }, 500));
   return app;

@@ -28,6 +28,7 @@ import { addClusterCommands } from './cli-cluster.js';
 import { addPairCommands } from './cli-pair.js';
 import { addNodeCommands } from './cli-node.js';
 import { addMailboxCommands } from './cli-mailbox.js';
+import { addUiCommands } from './cli-ui.js';
 import readline from 'node:readline';
 
 interface CommonOpts {
@@ -279,6 +280,7 @@ export function buildProgram(io: CliIo): Command {
   addClusterCommands(program, io, withCommon);
   addNodeCommands(program, io, withCommon, (file) => readPhrase(io, file));
   addMailboxCommands(program, io, withCommon);
+  addUiCommands(program, io, withCommon);
   addPairCommands(program, { out: io.out, err: io.err, readLine: io.readLine ?? (async () => (await io.readStdin()).split('\n')[0] ?? '') }, withCommon);
 
   const config = program.command('config').description('check or document the configuration file');

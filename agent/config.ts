@@ -9,7 +9,7 @@ import { PROFILE_NAMES, type ProfileName } from './profiles.js';
 export interface Config {
   node: { label: string };
   cluster: { host: string; port: number };
-  api: { host: string; port: number };
+  api: { host: string; port: number; companionHost: string; companionPort: number };
   agent: { profile: ProfileName; logLevel: LogLevelName; shutdownTimeoutMs: number };
   nat: { stunServers: string; portMapping: 'auto' | 'natpmp' | 'upnp' | 'off'; gateway: string };
   mailbox: { household: string; ttlDays: number; groupQuotaMiB: number; friendQuotaMiB: number; totalQuotaMiB: number; pushesPerMinute: number };
@@ -51,6 +51,10 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
     doc: 'Address of the local HTTP API. Anything but a loopback address exposes it to the LAN: opt-in only.' },
   { key: 'api.port', kind: 'int', unit: 'TCP port', default: 5485, min: 0, max: 65535,
     doc: 'Local API port. 0 picks any free port; the CLI finds it in <data-dir>/agent.json.' },
+  { key: 'api.companionHost', kind: 'string', unit: 'IP address', default: '', maxBytes: 64,
+    doc: 'Companion clients (phones, `kith client add`): the address of a second API listener that opens only while at least one client exists and serves only their sessions (never the token). Empty (the default) means off. Set it to this machine\'s LAN address, e.g. 192.168.1.10; plain HTTP, so only on a LAN you trust.' },
+  { key: 'api.companionPort', kind: 'int', unit: 'TCP port', default: 5486, min: 0, max: 65535,
+    doc: 'Port of the companion listener (api.companionHost).' },
   { key: 'nat.stunServers', kind: 'string', unit: 'host:port list', default: '', maxBytes: 256,
     doc: 'STUN servers to learn the public address from, comma-separated (IPv4 host:port). None by default: members already report the address they see.' },
   { key: 'nat.portMapping', kind: 'choice', unit: 'name', default: 'auto', choices: ['auto', 'natpmp', 'upnp', 'off'],

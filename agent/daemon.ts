@@ -14,7 +14,9 @@ import type { KvStore } from '../core/store.js';
 import { formatEndpoint, type UdpSocket } from '../core/udp.js';
 import { hasIdentity, loadIdentity, type NodeIdentity } from '../identity/keystore.js';
 import { parseRoles } from '../identity/certificate.js';
-import { createApi } from './api.js';
+import { createApi, type ApiDeps } from './api.js';
+import { Access } from './access.js';
+import { companionLinkHost } from './access-net.js';
 import { EventLog } from './events.js';
 import { isLoopback, startCluster, type ClusterService } from './cluster-service.js';
 import { realEnv, type AgentEnv } from './env.js';
@@ -173,9 +175,19 @@ export async function runAgent(opts: RunOptions, given: Partial<AgentEnv> = {}):
     mailbox = await startMailbox({ store, clock, rng, identity, cluster, sync: conversations.sync, config: config.mailbox, log, nameOf });
     cleanups.push(() => mailbox?.stop());
     const convOps = conversations.ops;
-    const api = createApi({
+    // Browser sessions and companion clients (agent/access.ts); clients are kept in the store.
+    const access = new Access({ clock, rng, store });
+    await access.load();
+    let companion: HttpServer | undefined;
+    const companionHost = config.api.companionHost;
+    const apiDeps: ApiDeps = {
       token,
       listen: () => ({ host: config.api.host, port: http.port }),
+      access,
+      links: {
+        local: () => `http://${config.api.host.includes(':') ? `[${config.api.host}]` : config.api.host}:${http.port}`,
+        companion: () => (companionHost === '' ? undefined : `http://${companionLinkHost(companionHost, env.interfaces())}:${companion?.port ?? config.api.companionPort}`),
+      },
       cluster,
       pairing,
       roster,
@@ -198,9 +210,33 @@ export async function runAgent(opts: RunOptions, given: Partial<AgentEnv> = {}):
         api: { host: config.api.host, port: http.port },
         identity: viewIdentity(identity),
       }),
-    });
+    };
+    const api = createApi(apiDeps);
     const http: HttpServer = await env.serveApi(api, config.api.host, config.api.port);
     cleanups.push(() => http.close());
+    // The companion listener beyond loopback: open exactly while a client exists (and configured).
+    const companionApp = companionHost === '' ? undefined : createApi({ ...apiDeps, lan: true, listen: () => ({ host: companionHost, port: companion?.port ?? config.api.companionPort }) });
+    let companionBusy: Promise<void> = Promise.resolve();
+    const syncCompanion = (count: number) => {
+      companionBusy = companionBusy.then(async () => {
+        if (companionApp === undefined) return;
+        if (count > 0 && companion === undefined) {
+          companion = await env.serveApi(companionApp, companionHost, config.api.companionPort);
+          log.info(`companion API listening on http://${companionHost}:${companion.port} for ${count} client(s)`);
+        } else if (count === 0 && companion !== undefined) {
+          await companion.close();
+          companion = undefined;
+          log.info('companion API closed: no companion clients');
+        }
+      }).catch((e) => log.warn(`companion API: ${(e as Error).message}`));
+    };
+    syncCompanion(access.clientCount());
+    const offClients = access.onClientsChanged(syncCompanion);
+    cleanups.push(async () => {
+      offClients();
+      await companionBusy;
+      await companion?.close();
+    });
 
     writeRuntimeRecord(files.runtime, {
       pid: env.pid,

@@ -1,5 +1,5 @@
 // Serves a Hono app on Bun (Bun.serve) or Node (@hono/node-server), with the same errors on both:
-// PORT_IN_USE when the port is taken, BIND_FAILED otherwise.
+// PORT_IN_USE when the port is taken, BIND_FAILED otherwise. WebSocket routes work on both.
 import type { Hono } from 'hono';
 import { KithError } from '../core/errors.js';
 
@@ -9,7 +9,7 @@ export interface HttpServer {
 }
 
 interface BunLike {
-  serve(opts: { port: number; hostname: string; fetch: (req: Request) => Response | Promise<Response> }): { port: number; stop(force?: boolean): void };
+  serve(opts: { port: number; hostname: string; fetch: (req: Request, server: unknown) => Response | Promise<Response>; websocket: unknown }): { port: number; stop(force?: boolean): void };
 }
 
 const bindError = (host: string, port: number, e: unknown): KithError => {
@@ -25,14 +25,18 @@ export async function serveHttp(app: Hono, host: string, port: number): Promise<
   if (bun !== undefined) {
     let server: ReturnType<BunLike['serve']>;
     try {
-      server = bun.serve({ port, hostname: host, fetch: app.fetch });
+      // hono/bun's WebSocket handler: routes made with its upgradeWebSocket (agent/events-socket.ts).
+      const { websocket } = await import('hono/bun');
+      server = bun.serve({ port, hostname: host, fetch: app.fetch, websocket });
     } catch (e) {
       throw bindError(host, port, e);
     }
     return { port: server.port, close: async () => server.stop(true) };
   }
   const { createAdaptorServer } = await import('@hono/node-server');
-  const server = createAdaptorServer({ fetch: app.fetch });
+  const { WebSocketServer } = await import('ws');
+  // WebSockets on Node: the adapter hands upgrades to ws (clients send nothing big: 64 KiB frames at most).
+  const server = createAdaptorServer({ fetch: app.fetch, websocket: { server: new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 }) } });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e) => reject(bindError(host, port, e)));
     server.listen(port, host, () => resolve());

@@ -18,7 +18,6 @@ import { testUser, type TestUser } from '../helpers/users.js';
 const [alice, bob, carol, mallory] = ['alice', 'bob', 'carol', 'mallory'].map(testUser) as [TestUser, TestUser, TestUser, TestUser];
 const node = (u: TestUser, as: TestUser = u) => ({ dh: u.dh.publicKey, user: as.userKey });
 const dhHex = (u: TestUser) => toHex(u.dh.publicKey);
-const chain = (u: TestUser) => toHex(verifyCertificate(u.certBytes).signKey);
 
 t.test('epochZeroProblems: the author starts it, only participants are listed', async (t) => {
   const rng = new SeededRng('e0');
