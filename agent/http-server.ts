@@ -2,6 +2,7 @@
 // PORT_IN_USE when the port is taken, BIND_FAILED otherwise.
 import type { Hono } from 'hono';
 import { KithError } from '../core/errors.js';
+import { uiHandler } from './ui-static.js';
 
 export interface HttpServer {
   port: number;
@@ -21,18 +22,21 @@ const bindError = (host: string, port: number, e: unknown): KithError => {
 };
 
 export async function serveHttp(app: Hono, host: string, port: number): Promise<HttpServer> {
+  // The web UI's files at /ui/ (agent/ui-static.ts), everything else to the API.
+  const ui = uiHandler();
+  const fetch = (req: Request): Response | Promise<Response> => ui(req) ?? app.fetch(req);
   const bun = (globalThis as { Bun?: BunLike }).Bun;
   if (bun !== undefined) {
     let server: ReturnType<BunLike['serve']>;
     try {
-      server = bun.serve({ port, hostname: host, fetch: app.fetch });
+      server = bun.serve({ port, hostname: host, fetch });
     } catch (e) {
       throw bindError(host, port, e);
     }
     return { port: server.port, close: async () => server.stop(true) };
   }
   const { createAdaptorServer } = await import('@hono/node-server');
-  const server = createAdaptorServer({ fetch: app.fetch });
+  const server = createAdaptorServer({ fetch });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e) => reject(bindError(host, port, e)));
     server.listen(port, host, () => resolve());
