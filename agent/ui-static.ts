@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import { gzipSync } from 'node:zlib';
 
 export const UI_PREFIX = '/ui/';
-const FILES: Record<string, string> = { 'index.html': 'text/html; charset=utf-8', 'app.js': 'text/javascript; charset=utf-8', 'style.css': 'text/css; charset=utf-8' };
+const FILES: Record<string, string> = { 'index.html': 'text/html; charset=utf-8', 'app.js': 'text/javascript; charset=utf-8', 'style.css': 'text/css; charset=utf-8', 'revoke.js': 'text/javascript; charset=utf-8' };
 export const UI_CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
 /** Where the built files are: dist/web next to dist/agent (Node), or from the sources (Bun). */

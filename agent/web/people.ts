@@ -79,6 +79,41 @@ export function Friends() {
 
 interface OwnNode { nodeIndex: number; generation: number; label: string; nodeSignKey: string; state: string; endpoint?: string; revokedAt?: string | null }
 
+/** Revokes a node: the phrase is used in this page only (revoke.js signs), never sent to the agent. */
+function RevokeForm({ nodes }: { nodes: OwnNode[] }) {
+  const [f, setF] = useState({ index: '', generation: '', phrase: '', reason: 'lost' });
+  const [msg, setMsg] = useState<{ ok: boolean; text: string } | undefined>(undefined);
+  const set = (k: string) => (e: Event) => {
+    const value = (e.target as HTMLInputElement).value;
+    const known = k === 'index' ? nodes.find((n) => String(n.nodeIndex) === value) : undefined;
+    setF({ ...f, [k]: value, ...(known ? { generation: String(known.generation) } : {}) });
+  };
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    try {
+      const lazy = new URL('revoke.js', import.meta.url).href; // not a literal: loaded on demand, never bundled in
+      const { signRevocation } = (await import(lazy)) as typeof import('./revoke.js');
+      const revocation = signRevocation(f.phrase, Number(f.index), Number(f.generation || 0), f.reason);
+      setF({ ...f, phrase: '' });
+      const r = (await post('/api/nodes/revoke', { revocation })) as { nodeIndex: number; members: number };
+      setMsg({ ok: true, text: `node ${r.nodeIndex} is revoked; ${r.members} member(s) told` });
+    } catch (err) {
+      setF({ ...f, phrase: '' });
+      setMsg({ ok: false, text: errText(err) });
+    }
+  };
+  return html`<h3>Revoke a node</h3>
+    <p>Your recovery phrase signs the revocation in this page; only the signed revocation is sent to the agent.</p>
+    ${msg ? html`<p role=${msg.ok ? 'status' : 'alert'} class=${msg.ok ? 'ok revoke-result' : 'error revoke-result'}>${msg.text}</p>` : null}
+    <form class="stack" onSubmit=${submit}>
+      <label for="rv-index">Node number</label><input id="rv-index" inputmode="numeric" pattern="[0-9]+" required value=${f.index} onInput=${set('index')} />
+      <label for="rv-gen">Key generation</label><input id="rv-gen" inputmode="numeric" pattern="[0-9]*" value=${f.generation} onInput=${set('generation')} />
+      <label for="rv-reason">Reason</label><input id="rv-reason" value=${f.reason} onInput=${set('reason')} />
+      <label for="rv-phrase">Recovery phrase</label><textarea id="rv-phrase" required autocomplete="off" spellcheck=${false} rows="3" value=${f.phrase} onInput=${set('phrase')}></textarea>
+      <button type="submit">Sign and revoke</button>
+    </form>`;
+}
+
 export function Nodes() {
   const [nodes, setNodes] = useState<OwnNode[] | undefined>(undefined);
   useEffect(() => watch(async () => setNodes(((await get('/api/nodes')) as { nodes: OwnNode[] }).nodes), 2000), []);
@@ -86,8 +121,9 @@ export function Nodes() {
     ${nodes === undefined ? html`<p>Loading…</p>` : html`<table class="grid"><caption>Machines of this user</caption>
       <thead><tr><th scope="col">#</th><th scope="col">Label</th><th scope="col">State</th><th scope="col">Address</th><th scope="col">Key</th></tr></thead>
       <tbody>${nodes.map((n) => html`<tr><td>${n.nodeIndex}.${n.generation}</td><td>${n.label}</td><td class=${`state ${n.state.replace(/\s/g, '-')}`}>${n.state}</td><td>${n.endpoint ?? '—'}</td><td><code>${short(n.nodeSignKey)}</code></td></tr>`)}</tbody></table>`}
-    <h3>Add or revoke a node</h3>
-    <p>Adding and revoking need your recovery phrase, which this page does not handle yet: use <code>kith node add</code> and <code>kith node revoke</code> on this machine. (The phrase is never sent to the agent.)</p>
+    <${RevokeForm} nodes=${nodes ?? []} />
+    <h3>Add a node</h3>
+    <p>On the new machine, run <code>kith node add</code>; then show a pairing code in the Friends page here and type it there.</p>
   </section>`;
 }
 

@@ -135,6 +135,22 @@ t.test('two agents, two pages: pair, a poll travels, rank by dragging, one decis
     await alice.waitForTimeout(300);
     await check(alice, name!);
   }
+  // Revoking in the page: the phrase signs in the browser and never travels. Node 3 does not
+  // exist, so the agent answers NODE_UNKNOWN: it checked the signature first (REVOCATION_INVALID otherwise).
+  const phrase = fs.readFileSync(`${a}.phrase`, 'utf8').trim();
+  const sent: string[] = [];
+  alice.on('request', (r) => sent.push(`${r.url()} ${r.postData() ?? ''}`));
+  await alice.goto(alice.url().replace(/#.*/, '#/nodes'));
+  await alice.getByLabel('Node number').fill('3');
+  await alice.getByLabel('Key generation').fill('0');
+  await alice.getByLabel('Recovery phrase').fill(phrase);
+  await alice.getByRole('button', { name: 'Sign and revoke' }).click();
+  const answer = (await alice.locator('.revoke-result').textContent({ timeout: 10_000 })) ?? '';
+  t.match(answer, /NODE_UNKNOWN|revoked/, `the browser's signature is accepted (${answer})`);
+  t.ok(sent.some((s) => s.includes('/api/nodes/revoke') && s.includes('revocation')), 'a signed revocation was posted');
+  t.notOk(sent.some((s) => s.includes(phrase.split(/\s+/).slice(0, 3).join(' '))), 'the phrase was never sent');
+  t.equal(await alice.getByLabel('Recovery phrase').inputValue(), '', 'the phrase is cleared from the page');
+
   await bob.goto(bob.url().replace(/#.*/, '#/cluster'));
   await bob.waitForSelector('.household', { timeout: 10_000 });
   await check(bob, 'cluster-phone');
