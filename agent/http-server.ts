@@ -2,6 +2,7 @@
 // PORT_IN_USE when the port is taken, BIND_FAILED otherwise. WebSocket routes work on both.
 import type { Hono } from 'hono';
 import { KithError } from '../core/errors.js';
+import { uiHandler } from './ui-static.js';
 
 export interface HttpServer {
   port: number;
@@ -21,13 +22,17 @@ const bindError = (host: string, port: number, e: unknown): KithError => {
 };
 
 export async function serveHttp(app: Hono, host: string, port: number): Promise<HttpServer> {
+  // The web UI's files at /ui/ (agent/ui-static.ts), everything else to the API.
+  const ui = uiHandler();
+  // (The second argument is the runtime's server or bindings, which WebSocket upgrades need.)
+  const fetch = (req: Request, env?: unknown): Response | Promise<Response> => ui(req) ?? app.fetch(req, env as never);
   const bun = (globalThis as { Bun?: BunLike }).Bun;
   if (bun !== undefined) {
     let server: ReturnType<BunLike['serve']>;
     try {
       // hono/bun's WebSocket handler: routes made with its upgradeWebSocket (agent/events-socket.ts).
       const { websocket } = await import('hono/bun');
-      server = bun.serve({ port, hostname: host, fetch: app.fetch, websocket });
+      server = bun.serve({ port, hostname: host, fetch, websocket });
     } catch (e) {
       throw bindError(host, port, e);
     }
@@ -36,7 +41,7 @@ export async function serveHttp(app: Hono, host: string, port: number): Promise<
   const { createAdaptorServer } = await import('@hono/node-server');
   const { WebSocketServer } = await import('ws');
   // WebSockets on Node: the adapter hands upgrades to ws (clients send nothing big: 64 KiB frames at most).
-  const server = createAdaptorServer({ fetch: app.fetch, websocket: { server: new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 }) } });
+  const server = createAdaptorServer({ fetch, websocket: { server: new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 }) } });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e) => reject(bindError(host, port, e)));
     server.listen(port, host, () => resolve());

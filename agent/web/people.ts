@@ -1,0 +1,152 @@
+// Friends (pair by showing a code and its QR, or typing one; the safety number; remove; block),
+// own nodes, and the cluster as a map of households, nodes, states, RTT and addresses.
+import { useEffect, useState } from 'preact/hooks';
+import { encode } from 'uqr';
+import { del, get, post, watch, CallError } from './client.js';
+import { html, short } from './html.js';
+
+const errText = (e: unknown) => (e instanceof CallError ? `${e.error.code}: ${e.message}${e.error.hint ? ` (${e.error.hint})` : ''}` : String(e));
+
+export function Qr({ text }: { text: string }) {
+  const { data, size } = encode(text, { border: 2 });
+  const cells: string[] = [];
+  data.forEach((row, y) => row.forEach((on, x) => { if (on) cells.push(`M${x} ${y}h1v1h-1z`); }));
+  return html`<svg class="qr" viewBox=${`0 0 ${size} ${size}`} role="img" aria-label="QR code of the pairing code"><rect width=${size} height=${size} fill="#fff" /><path d=${cells.join('')} fill="#000" /></svg>`;
+}
+
+interface Friend { userKey: string; name: string; nodes: unknown[]; since?: string; blocked?: boolean }
+interface PairResult { kind: string; friendName?: string; friendUserKey?: string; safetyNumber?: string; label?: string }
+
+function PairPanel({ onPaired }: { onPaired: () => void }) {
+  const [offer, setOffer] = useState<{ id: string; code: string; qr: string; state: string; result?: PairResult } | undefined>(undefined);
+  const [code, setCode] = useState('');
+  const [result, setResult] = useState<PairResult | undefined>(undefined);
+  const [error, setError] = useState<string | undefined>(undefined);
+  useEffect(() => {
+    if (offer === undefined || offer.state !== 'waiting') return;
+    return watch(async () => {
+      const s = (await get(`/api/pair/offer/${offer.id}`)) as typeof offer;
+      if (s.state !== 'waiting') { setOffer({ ...offer, ...s }); if (s.result) { setResult(s.result); onPaired(); } }
+    }, 500);
+  }, [offer?.id, offer?.state]);
+  const start = async () => {
+    try { setOffer((await post('/api/pair/offer', {})) as typeof offer); setError(undefined); } catch (e) { setError(errText(e)); }
+  };
+  const join = async (e: Event) => {
+    e.preventDefault();
+    try { setResult((await post('/api/pair/join', { target: code.trim() })) as PairResult); setError(undefined); onPaired(); } catch (err) { setError(errText(err)); }
+  };
+  return html`<section aria-labelledby="pair-h"><h3 id="pair-h">Pair</h3>
+    ${error ? html`<p role="alert" class="error">${error}</p>` : null}
+    ${result ? html`<p role="status" class="ok">Paired with ${result.friendName ?? result.label ?? 'a node'}${result.safetyNumber ? html`. Safety number: <code class="safety">${result.safetyNumber}</code> — compare it with your friend's screen.` : ''}</p>` : null}
+    <div class="two">
+      <div><h4>Show a code</h4>
+        ${offer ? html`<p>Code: <code class="pair-code">${offer.code}</code> (${offer.state})</p><${Qr} text=${offer.qr} /><details><summary>The QR as text (to paste on another machine)</summary><code class="pair-qr">${offer.qr}</code></details>` : html`<button type="button" onClick=${start}>Show a pairing code</button>`}
+      </div>
+      <form onSubmit=${join}><h4>Type a friend's code</h4>
+        <label for="pair-code">Code or QR text</label>
+        <input id="pair-code" autocomplete="off" value=${code} onInput=${(e: Event) => setCode((e.target as HTMLInputElement).value)} />
+        <button type="submit">Pair</button>
+      </form>
+    </div>
+  </section>`;
+}
+
+/** A button that asks once more before it acts (no window.confirm, so it works by keyboard and in tests). */
+function Twice({ label, confirm, onDo }: { label: string; confirm: string; onDo: () => void }) {
+  const [armed, setArmed] = useState(false);
+  return armed ? html`<button type="button" class="danger" onClick=${onDo}>${confirm}</button> <button type="button" onClick=${() => setArmed(false)}>Cancel</button>` : html`<button type="button" onClick=${() => setArmed(true)}>${label}</button>`;
+}
+
+export function Friends() {
+  const [friends, setFriends] = useState<Friend[] | undefined>(undefined);
+  const [error, setError] = useState<string | undefined>(undefined);
+  const load = async () => setFriends(((await get('/api/friends')) as { friends: Friend[] }).friends);
+  useEffect(() => watch(load, 1000), []);
+  const act = (fn: () => Promise<unknown>) => async () => { try { await fn(); setError(undefined); await load(); } catch (e) { setError(errText(e)); } };
+  return html`<section aria-labelledby="friends-h"><h2 id="friends-h">Friends</h2>
+    <${PairPanel} onPaired=${() => void load()} />
+    ${error ? html`<p role="alert" class="error">${error}</p>` : null}
+    <h3>Your friends</h3>
+    ${friends === undefined ? html`<p>Loading…</p>` : friends.length === 0 ? html`<p>No friends yet.</p>` : html`<ul class="cards">${friends.map((f) => html`<li>
+      <strong>${f.name || short(f.userKey)}</strong> <span class="meta">${f.nodes.length} node${f.nodes.length === 1 ? '' : 's'}${f.blocked ? ' · blocked' : ''}</span>
+      <div class="key"><code>${f.userKey}</code></div>
+      <div class="actions"><${Twice} label="Remove" confirm=${`Really remove ${f.name}?`} onDo=${act(() => del(`/api/friends/${f.userKey}`))} />
+      ${f.blocked ? null : html`<${Twice} label="Block" confirm=${`Really block ${f.name}?`} onDo=${act(() => post(`/api/friends/${f.userKey}/block`))} />`}</div>
+    </li>`)}</ul>`}
+  </section>`;
+}
+
+interface OwnNode { nodeIndex: number; generation: number; label: string; nodeSignKey: string; state: string; endpoint?: string; revokedAt?: string | null }
+
+/** Revokes a node: the phrase is used in this page only (revoke.js signs), never sent to the agent. */
+function RevokeForm({ nodes }: { nodes: OwnNode[] }) {
+  const [f, setF] = useState({ index: '', generation: '', phrase: '', reason: 'lost' });
+  const [msg, setMsg] = useState<{ ok: boolean; text: string } | undefined>(undefined);
+  const set = (k: string) => (e: Event) => {
+    const value = (e.target as HTMLInputElement).value;
+    const known = k === 'index' ? nodes.find((n) => String(n.nodeIndex) === value) : undefined;
+    setF({ ...f, [k]: value, ...(known ? { generation: String(known.generation) } : {}) });
+  };
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    try {
+      const lazy = new URL('revoke.js', import.meta.url).href; // not a literal: loaded on demand, never bundled in
+      const { signRevocation } = (await import(lazy)) as typeof import('./revoke.js');
+      const revocation = signRevocation(f.phrase, Number(f.index), Number(f.generation || 0), f.reason);
+      setF({ ...f, phrase: '' });
+      const r = (await post('/api/nodes/revoke', { revocation })) as { nodeIndex: number; members: number };
+      setMsg({ ok: true, text: `node ${r.nodeIndex} is revoked; ${r.members} member(s) told` });
+    } catch (err) {
+      setF({ ...f, phrase: '' });
+      setMsg({ ok: false, text: errText(err) });
+    }
+  };
+  return html`<h3>Revoke a node</h3>
+    <p>Your recovery phrase signs the revocation in this page; only the signed revocation is sent to the agent.</p>
+    ${msg ? html`<p role=${msg.ok ? 'status' : 'alert'} class=${msg.ok ? 'ok revoke-result' : 'error revoke-result'}>${msg.text}</p>` : null}
+    <form class="stack" onSubmit=${submit}>
+      <label for="rv-index">Node number</label><input id="rv-index" inputmode="numeric" pattern="[0-9]+" required value=${f.index} onInput=${set('index')} />
+      <label for="rv-gen">Key generation</label><input id="rv-gen" inputmode="numeric" pattern="[0-9]*" value=${f.generation} onInput=${set('generation')} />
+      <label for="rv-reason">Reason</label><input id="rv-reason" value=${f.reason} onInput=${set('reason')} />
+      <label for="rv-phrase">Recovery phrase</label><textarea id="rv-phrase" required autocomplete="off" spellcheck=${false} rows="3" value=${f.phrase} onInput=${set('phrase')}></textarea>
+      <button type="submit">Sign and revoke</button>
+    </form>`;
+}
+
+export function Nodes() {
+  const [nodes, setNodes] = useState<OwnNode[] | undefined>(undefined);
+  useEffect(() => watch(async () => setNodes(((await get('/api/nodes')) as { nodes: OwnNode[] }).nodes), 2000), []);
+  return html`<section aria-labelledby="nodes-h"><h2 id="nodes-h">Your nodes</h2>
+    ${nodes === undefined ? html`<p>Loading…</p>` : html`<table class="grid"><caption>Machines of this user</caption>
+      <thead><tr><th scope="col">#</th><th scope="col">Label</th><th scope="col">State</th><th scope="col">Address</th><th scope="col">Key</th></tr></thead>
+      <tbody>${nodes.map((n) => html`<tr><td>${n.nodeIndex}.${n.generation}</td><td>${n.label}</td><td class=${`state ${n.state.replace(/\s/g, '-')}`}>${n.state}</td><td>${n.endpoint ?? '—'}</td><td><code>${short(n.nodeSignKey)}</code></td></tr>`)}</tbody></table>`}
+    <${RevokeForm} nodes=${nodes ?? []} />
+    <h3>Add a node</h3>
+    <p>On the new machine, run <code>kith node add</code>; then show a pairing code in the Friends page here and type it there.</p>
+  </section>`;
+}
+
+interface Peer { nodeSignKey: string; userKey: string; state: string; endpoint?: string; rttMs?: number | null; lastSeenMs?: number | null; name?: string; label?: string }
+
+export function ClusterMap() {
+  const [peers, setPeers] = useState<Peer[] | undefined>(undefined);
+  const [status, setStatus] = useState<Record<string, unknown> | undefined>(undefined);
+  useEffect(() => watch(async () => {
+    setPeers(((await get('/api/peers')) as { peers: Peer[] }).peers);
+    setStatus((await get('/api/status')) as Record<string, unknown>);
+  }, 1500), []);
+  const households = new Map<string, Peer[]>();
+  for (const p of peers ?? []) households.set(p.userKey, [...(households.get(p.userKey) ?? []), p]);
+  const cluster = (status?.['cluster'] ?? {}) as Record<string, unknown>;
+  const rendezvous = cluster['nextRendezvous'] ?? cluster['rendezvous'];
+  return html`<section aria-labelledby="map-h"><h2 id="map-h">Cluster</h2>
+    <p class="meta">This node: ${String(cluster['endpoint'] ?? cluster['port'] ?? '?')}${rendezvous ? ` · next rendezvous window: ${JSON.stringify(rendezvous)}` : ' · next rendezvous window: not reported by this agent'}</p>
+    ${peers === undefined ? html`<p>Loading…</p>` : peers.length === 0 ? html`<p>No other members yet.</p>` : html`<ul class="households">${[...households.entries()].map(([user, ps]) => html`<li class="household">
+      <h3>Household ${short(user)}</h3>
+      <ul class="nodes">${ps.map((p) => html`<li class=${`node state-${p.state}`}><span class="dot" aria-hidden="true"></span>
+        <strong>${p.label ?? short(p.nodeSignKey)}</strong> <span>${p.state}</span>
+        <span class="meta">${p.endpoint ?? 'no address'} · ${p.rttMs == null ? 'RTT ?' : `${Math.round(p.rttMs)} ms`}</span></li>`)}</ul>
+    </li>`)}</ul>`}
+  </section>`;
+}

@@ -1,0 +1,80 @@
+// First load of the web UI over loopback in headless Chromium: bytes on the wire (gzip) and time
+// to interactive (navigation start until the page shows the agent's data: the conversation list
+// answered by the API), median of N fresh browser contexts (no cache), next to loading a static
+// file of the same byte size from a bare node:http server in the same run.
+//   node dist/bench/ui-load.js   (KITH_BENCH_RUNS, default 15; needs /usr/bin/chromium and dist/web)
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+
+const RUNS = Number(process.env['KITH_BENCH_RUNS'] ?? 15);
+const CHROMIUM = process.env['KITH_CHROMIUM'] ?? '/usr/bin/chromium';
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const WEB = path.join(ROOT, 'dist', 'web');
+const BIN = path.join(ROOT, 'bin', 'kith.mjs');
+const median = (xs: number[]) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function startAgent(dir: string): Promise<{ port: number; token: string; stop: () => void }> {
+  const init = spawnSync(process.execPath, [BIN, 'init', '--data-dir', dir, '--phrase-file', `${dir}.phrase`, '--json'], { encoding: 'utf8', env: { ...process.env, KITH_DATA_DIR: '' } });
+  if (init.status !== 0) throw new Error(init.stderr);
+  const child = spawn(process.execPath, [BIN, 'run', '--data-dir', dir, '--port', '0', '--api-port', '0', '--profile', 'test'], { stdio: 'ignore', env: { ...process.env, KITH_DATA_DIR: '' } });
+  for (let i = 0; i < 200; i++) {
+    try {
+      const rec = JSON.parse(fs.readFileSync(path.join(dir, 'agent.json'), 'utf8'));
+      if (rec.pid === child.pid && (await fetch(`http://127.0.0.1:${rec.api.port}/health`)).ok) {
+        return { port: rec.api.port, token: fs.readFileSync(path.join(dir, 'api.token'), 'utf8').trim(), stop: () => void child.kill('SIGKILL') };
+      }
+    } catch { /* not yet */ }
+    await sleep(50);
+  }
+  child.kill('SIGKILL');
+  throw new Error('agent not ready within 10 s');
+}
+
+async function main(): Promise<void> {
+  if (!fs.existsSync(CHROMIUM) || !fs.existsSync(path.join(WEB, 'app.js'))) {
+    console.log(`skipped: needs ${CHROMIUM} and dist/web (npm run build)`);
+    return;
+  }
+  const gzBytes = ['index.html', 'app.js', 'style.css'].reduce((n, f) => n + gzipSync(fs.readFileSync(path.join(WEB, f)), { level: 9 }).length, 0);
+  const blob = Buffer.alloc(gzBytes, 'x'); // same bytes on the wire, sent as is
+  const server = http.createServer((_q, s) => s.end(blob)).listen(0, '127.0.0.1');
+  await new Promise((r) => server.once('listening', r));
+  const blobPort = (server.address() as { port: number }).port;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kith-ui-bench-'));
+  const agent = await startAgent(path.join(dir, 'a'));
+  const { chromium } = await import('playwright-core');
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'] });
+  const ui: number[] = [];
+  const base: number[] = [];
+  try {
+    for (let i = 0; i < RUNS; i++) {
+      const ctx = await browser.newContext();
+      const page = await ctx.newPage();
+      let t0 = performance.now();
+      await page.goto(`http://127.0.0.1:${agent.port}/ui/#token=${agent.token}`);
+      await page.getByText('No conversations yet.').waitFor();
+      ui.push(performance.now() - t0);
+      t0 = performance.now();
+      await page.goto(`http://127.0.0.1:${blobPort}/blob.txt`);
+      base.push(performance.now() - t0);
+      await ctx.close();
+    }
+  } finally {
+    await browser.close();
+    agent.stop();
+    server.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  console.log(`web UI first load, ${RUNS} runs, fresh context each (no cache), loopback, Node ${process.version}`);
+  console.log(`  bytes: ${gzBytes} B gzip of the three files (the agent serves them gzip-9), plus the API's JSON answers`);
+  console.log(`  time to interactive (goto → the API's list shown): median ${median(ui).toFixed(1)} ms`);
+  console.log(`  baseline, a ${gzBytes} B static file from node:http: median ${median(base).toFixed(1)} ms (ratio ${(median(ui) / median(base)).toFixed(1)}x)`);
+}
+
+await main();
