@@ -7,6 +7,8 @@ import type { PairingService } from './pairing-service.js';
 import type { RosterService } from './roster-service.js';
 import type { ClusterService } from './cluster-service.js';
 import { apiGuard } from './http-guard.js';
+import { archiveRoutes } from './api-archive.js';
+import type { ArchiveService } from './archive-service.js';
 
 export interface ApiDeps {
   token: string;
@@ -22,6 +24,8 @@ export interface ApiDeps {
   /** Friends and own nodes: GET /api/friends, DELETE /api/friends/:key, POST /api/friends/:key/block,
    *  GET /api/nodes, POST /api/nodes/revoke {revocation: base64}. */
   roster?: RosterService;
+  /** The archive: /api/archive/* (agent/api-archive.ts). */
+  archive?: ArchiveService;
 }
 
 export function createApi(deps: ApiDeps): Hono {
@@ -136,6 +140,7 @@ export function createApi(deps: ApiDeps): Hono {
       return guard(c, ['NODE_UNKNOWN'], () => roster.revoke(new Uint8Array(Buffer.from(b64, 'base64'))));
     });
   }
+  if (deps.archive) archiveRoutes(app, deps.archive, jsonBody, guard);
   app.notFound((c) => c.json({ error: { code: 'NOT_FOUND', message: `no route ${c.req.method} ${c.req.path}` } }, 404));
   app.onError((err, c) => c.json({ error: { code: 'INTERNAL', message: 'internal error' } }, 500));
   return app;

@@ -19,6 +19,7 @@ import { isLoopback, startCluster, type ClusterService } from './cluster-service
 import { realEnv, type AgentEnv } from './env.js';
 import { startRoster, type RosterService } from './roster-service.js';
 import { startPairing, type PairingService } from './pairing-service.js';
+import { startArchive, type ArchiveService } from './archive-service.js';
 import { dispatchConvOp, startConversationSync } from './conv-ops.js';
 import { defaultConfig, loadConfigFile, type Config } from './config.js';
 import type { HttpServer } from './http-server.js';
@@ -54,6 +55,7 @@ export interface RunningAgent {
   cluster: ClusterService;
   roster: RosterService;
   pairing: PairingService;
+  archive: ArchiveService;
   stop(): Promise<void>;
 }
 
@@ -138,6 +140,10 @@ export async function runAgent(opts: RunOptions, given: Partial<AgentEnv> = {}):
       tcp: env.tcp, interfaces: env.interfaces, discovery: env.discovery(config.cluster.host, clock, log),
     });
     cleanups.push(() => pairing.stop());
+    // The archive: holder for friends and own nodes, owner of this user's objects (agent/archive-service.ts).
+    const archive = startArchive({ clock, rng, store, identity, cluster, roster, log, dataDir: opts.dataDir, profile: config.agent.profile,
+      ...(env.freeDiskBytes ? { freeDisk: () => env.freeDiskBytes!(opts.dataDir) } : {}) });
+    cleanups.push(() => archive.stop());
 
     const startedAtMs = clock.wallTime();
     // Conversations that travel: sync as the cluster's conversations service, sealed end to end.
@@ -150,6 +156,7 @@ export async function runAgent(opts: RunOptions, given: Partial<AgentEnv> = {}):
       cluster,
       pairing,
       roster,
+      archive,
       conv: (op, body) => dispatchConvOp(convOps, op, body),
       identity: () => ({ ...viewIdentity(identity) }),
       status: async () => ({
@@ -198,6 +205,7 @@ export async function runAgent(opts: RunOptions, given: Partial<AgentEnv> = {}):
       cluster,
       roster,
       pairing,
+      archive,
       stop() {
         stopping ??= closeAll();
         return stopping;
