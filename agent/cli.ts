@@ -24,6 +24,7 @@ import { addConvCommands } from './cli-conv.js';
 import { addClusterCommands } from './cli-cluster.js';
 import { addPairCommands } from './cli-pair.js';
 import { addNodeCommands } from './cli-node.js';
+import { addArchiveCommands } from './cli-archive.js';
 import readline from 'node:readline';
 
 interface CommonOpts {
@@ -270,6 +271,7 @@ export function buildProgram(io: CliIo): Command {
   addConvCommands(program, io, withCommon);
   addClusterCommands(program, io, withCommon);
   addNodeCommands(program, io, withCommon, (file) => readPhrase(io, file));
+  addArchiveCommands(program, io, withCommon);
   addPairCommands(program, { out: io.out, err: io.err, readLine: io.readLine ?? (async () => (await io.readStdin()).split('\n')[0] ?? '') }, withCommon);
 
   const config = program.command('config').description('check or document the configuration file');
