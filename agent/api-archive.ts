@@ -3,6 +3,7 @@
 //   POST /api/archive/get {id, out}       → a job; GET /api/archive/jobs/:id follows one
 //   GET  /api/archive/ls                  → {objects: [{id, name, kind, size, createdMs}]}
 //   POST /api/archive/verify              → this round's audit and repair tallies
+//   POST /api/archive/recover             → {objects, friends, roots}: after `kith init --recover`
 //   GET  /api/archive/status              → per object: healthy shards, households, last audit, repairs
 import type { Context, Hono } from 'hono';
 import type { ArchiveService } from './archive-service.js';
@@ -29,5 +30,6 @@ export function archiveRoutes(app: Hono, archive: ArchiveService, jsonBody: Json
   app.get('/api/archive/jobs/:id', (c) => guard(c, unknown, () => archive.job(c.req.param('id'))));
   app.get('/api/archive/ls', (c) => guard(c, [], async () => ({ objects: await archive.list() })));
   app.post('/api/archive/verify', (c) => guard(c, [], () => archive.verify()));
+  app.post('/api/archive/recover', (c) => guard(c, [], () => archive.recover()));
   app.get('/api/archive/status', (c) => guard(c, [], async () => ({ objects: await archive.status() })));
 }

@@ -23,12 +23,12 @@ import type { ProfileName } from './profiles.js';
 /** What each friend may keep here unless configured otherwise; own nodes are not limited (free disk still is). */
 export const DEFAULT_FRIEND_QUOTA_BYTES = 10 * 1024 ** 3;
 
-export interface ArchiveTiming { auditEveryMs: number; repairEveryMs: number; renewEveryMs: number; collectEveryMs: number; requestTimeoutMs: number; containGraceMs: number }
+export interface ArchiveTiming { auditEveryMs: number; repairEveryMs: number; renewEveryMs: number; collectEveryMs: number; requestTimeoutMs: number; containGraceMs: number; indexEveryMs: number }
 
 export const ARCHIVE_TIMING: Record<ProfileName, ArchiveTiming> = {
-  home: { auditEveryMs: HOUR, repairEveryMs: HOUR, renewEveryMs: 24 * HOUR, collectEveryMs: 24 * HOUR, requestTimeoutMs: 30 * SECOND, containGraceMs: 48 * HOUR },
+  home: { auditEveryMs: HOUR, repairEveryMs: HOUR, renewEveryMs: 24 * HOUR, collectEveryMs: 24 * HOUR, requestTimeoutMs: 30 * SECOND, containGraceMs: 48 * HOUR, indexEveryMs: 10 * MINUTE },
   // test: rounds every few minutes and a 2-minute containment, so simulations and labs see a loss repaired in minutes.
-  test: { auditEveryMs: 5 * MINUTE, repairEveryMs: 5 * MINUTE, renewEveryMs: HOUR, collectEveryMs: HOUR, requestTimeoutMs: 10 * SECOND, containGraceMs: 2 * MINUTE },
+  test: { auditEveryMs: 5 * MINUTE, repairEveryMs: 5 * MINUTE, renewEveryMs: HOUR, collectEveryMs: HOUR, requestTimeoutMs: 10 * SECOND, containGraceMs: 2 * MINUTE, indexEveryMs: MINUTE },
 };
 
 export interface ArchiveJob { id: string; op: 'put' | 'get'; state: 'running' | 'done' | 'failed'; bytes: number; totalBytes: number; result?: unknown; error?: unknown }
@@ -44,6 +44,8 @@ export interface ArchiveService {
   job(id: string): ArchiveJob;
   list(): Promise<{ id: string; name: string; kind: string; size: number; createdMs: number }[]>;
   verify(): Promise<unknown>;
+  /** After `kith init --recover`: the index from a friend's node, every object record back. */
+  recover(): Promise<unknown>;
   status(): Promise<unknown>;
   stop(): void;
 }
@@ -74,6 +76,10 @@ export function startArchive(deps: {
   const freeDisk = deps.freeDisk ?? (() => freeDiskBytes(deps.dataDir));
   const holder = new Holder({
     clock, store, log: (l) => log.info(l), selfId, dh: identity.keys.dh,
+    signKeyOf: (peer) => {
+      const k = cluster.peers().find((p) => p.id === peer && p.state !== 'revoked')?.nodeSignKey;
+      return k ? fromHex(k) : undefined;
+    },
     ownerOf: (peer) => {
       const u = userOf(peer);
       return u !== undefined && (u === me || isFriend(u)) ? u : undefined;
@@ -108,10 +114,12 @@ export function startArchive(deps: {
     reachable: (id) => cluster.peers().some((p) => p.id === id && p.state === 'alive'),
     self: { id: selfId, dh: identity.keys.dh, signSecret: identity.keys.sign.secretKey, signPublic: identity.keys.sign.publicKey },
     trustedSigners: () => cluster.peers().filter((p) => p.userKey === me && p.state !== 'revoked').map((p) => fromHex(p.nodeSignKey)!),
+    friends: () => roster.friends().map((f) => ({ userKey: f.userKey, name: f.name })),
   }, { ...DEFAULT_OWNER_OPTIONS, audit: { containGraceMs: timing.containGraceMs } });
   const schedule: Schedule = startSchedule(clock, [
     { name: 'audit', everyMs: timing.auditEveryMs, run: () => owner.auditAll() },
     { name: 'repair', everyMs: timing.repairEveryMs, firstMs: timing.repairEveryMs + 5 * MINUTE, run: () => owner.repairAll() },
+    { name: 'index', everyMs: timing.indexEveryMs, run: () => owner.publishIndex() },
     { name: 'renew', everyMs: timing.renewEveryMs, run: () => owner.renewAll() },
     { name: 'collect', everyMs: timing.collectEveryMs, run: () => holder.collectExpired([...new Set([me, ...roster.friends().map((f) => f.userKey)])]) },
   ], (l) => log.warn(l));
@@ -175,9 +183,11 @@ export function startArchive(deps: {
     async verify() {
       const audit = await schedule.runNow('audit');
       const repair = await schedule.runNow('repair');
-      return { audit, repair };
+      const index = await schedule.runNow('index').catch((e: unknown) => ({ error: isKithError(e) ? e.code : 'INTERNAL' }));
+      return { audit, repair, index };
     },
     status: () => owner.status(),
+    recover: () => owner.recover(),
     stop: () => schedule.stop(),
   };
 }

@@ -90,6 +90,14 @@ export function addArchiveCommands(program: Command, io: Io, withCommon: (c: Com
         `repair: ${r.repair.repaired} chunk(s) repaired (read ${r.repair.bytesRead} B, wrote ${r.repair.bytesWritten} B), ${r.repair.stuck} stuck, ${r.repair.deferred} deferred`);
     });
 
+  withCommon(archive.command('recover'))
+    .description('after `kith init --recover` and meeting one friend again: fetch your index from their node and restore every object')
+    .action(async (o: Common) => {
+      const r = (await agent(o)('POST', '/api/archive/recover')) as { objects: number; roots: number; friends: { userKey: string; name: string }[] };
+      emit(o, r, `restored ${r.objects} object(s) from the newest of ${r.roots} index root(s); your friends were:\n` +
+        r.friends.map((f) => `  ${f.userKey.slice(0, 16)}  ${printable(f.name)}`).join('\n') + '\npair again with each (`kith pair`) to hold and read with them.');
+    });
+
   withCommon(archive.command('status'))
     .description('per object: healthy shards, households, last audit, repairs')
     .action(async (o: Common) => {

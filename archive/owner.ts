@@ -17,7 +17,7 @@ import { prefixEnd, type KvStore } from '../core/store.js';
 import { freshAudit, nextAudit, type AuditParams, type HolderAudit, DEFAULT_AUDIT_PARAMS } from './audit.js';
 import { DEFAULT_CHUNK_BYTES } from './chunker.js';
 import { HolderClient, type RequestFn } from './client.js';
-import { openManifest, signManifest, type ManifestBody, type ObjectKind } from './manifest.js';
+import { manifestFromSigned, openManifest, signManifest, type ManifestBody, type ObjectKind } from './manifest.js';
 import { getObject, objectKeyFor, putObject, shardBytes, type FetchPeeled, type HolderSlot } from './pipeline.js';
 import { choosePlacement, defaultCode } from './placement.js';
 import { sealingPolicy, type AccessDevice } from './policy.js';
@@ -42,6 +42,8 @@ export interface OwnerDeps {
   self: { id: string; dh: { secretKey: Uint8Array; publicKey: Uint8Array }; signSecret: Uint8Array; signPublic: Uint8Array };
   /** Signing keys of the owner's nodes whose manifests are trusted (this node's is always). */
   trustedSigners: () => Uint8Array[];
+  /** The friend list to keep in the index (restored for the user to see after a recovery). */
+  friends: () => { userKey: string; name: string }[];
 }
 
 export interface OwnerOptions {
@@ -75,6 +77,10 @@ export interface ObjectStatus {
 }
 
 const objKey = (hex: string) => `archive/o/obj/${hex}`;
+/** The current index object: { m: bytes signed manifest, x: uint lease expiry } (not itself in the index). */
+const INDEX_KEY = 'archive/o/index';
+const INDEX_COPIES = 8;
+const INDEX_LIMITS = { maxBytes: 64 * 1024 * 1024, maxDepth: 6, maxItems: 4_000_000 };
 const OBJ_PREFIX = 'archive/o/obj/';
 
 function encodeRecord(r: ObjectRecord): Uint8Array {
@@ -87,6 +93,8 @@ function decodeRecord(b: Uint8Array): ObjectRecord {
 
 export class ArchiveOwner {
   readonly client: HolderClient;
+  /** Objects changed since the index was last archived. */
+  indexDirty = true;
   constructor(private readonly deps: OwnerDeps, private readonly opts: OwnerOptions = DEFAULT_OWNER_OPTIONS) {
     this.client = new HolderClient({ request: deps.request });
   }
@@ -137,6 +145,7 @@ export class ArchiveOwner {
     const signed = signManifest(body, this.deps.self.signSecret);
     const audits = Object.fromEntries(body.holders.map((h) => [h.id, freshAudit()]));
     await this.deps.store.put(objKey(toHex(body.object)), encodeRecord({ signed, audits, repairs: 0, lastAuditMs: 0, leaseMs }));
+    this.indexDirty = true;
     return {
       id: toHex(body.object), size: body.size, k, m, holders: body.holders.length, households: new Set(body.holders.map((h) => h.household)).size,
       warnings: policy.warnings.map((w) => ({ code: w.code, message: w.message })),
@@ -234,6 +243,7 @@ export class ArchiveOwner {
         for (const h of res.body.holders) rec.audits[h.id] ??= freshAudit();
         for (const b of res.bad) rec.audits[b.holder] = nextAudit(rec.audits[b.holder] ?? freshAudit(), 'fail', this.deps.clock.wallTime(), this.opts.audit);
         await this.deps.store.put(objKey(hex), encodeRecord({ ...rec, signed, repairs: rec.repairs + 1 }));
+        this.indexDirty = true;
         budget -= res.bytesRead;
         out.repaired += plan.repairs.length;
         out.bytesRead += res.bytesRead;
@@ -251,6 +261,10 @@ export class ArchiveOwner {
   /** Renews leases due within renewBeforeMs at every holder still in use. */
   async renewAll(): Promise<number> {
     let renewed = 0;
+    // The index is not renewed but archived anew (fresh placement over today's holders) when its lease runs low.
+    const idx = await this.deps.store.get(INDEX_KEY);
+    const idxBody = idx ? manifestFromSigned((decodeCanonical(idx) as { m: Uint8Array }).m) : undefined;
+    if (!idxBody || this.deps.clock.wallTime() - idxBody.createdMs > this.opts.leaseMs - this.opts.renewBeforeMs) this.indexDirty = true;
     for await (const [hex, rec] of this.records()) {
       const now = this.deps.clock.wallTime();
       if (rec.leaseMs - now > this.opts.renewBeforeMs) continue;
@@ -262,6 +276,108 @@ export class ArchiveOwner {
       if (all) await this.deps.store.put(objKey(hex), encodeRecord({ ...rec, leaseMs: x }));
     }
     return renewed;
+  }
+
+  /**
+   * Archives the index (every object's signed manifest and the friend list, canonical CBOR
+   * { v: 1, objects: [bytes], friends: [{ user, name }] }) as a `history` object, and hands its
+   * signed manifest to every candidate holder as this user's root. The previous index object is
+   * deleted at its holders once the new root is out. Returns the holders that took the root.
+   */
+  async publishIndex(): Promise<number> {
+    if (!this.indexDirty) return 0;
+    this.indexDirty = false;
+    const objects: Uint8Array[] = [];
+    for await (const [, rec] of this.records()) objects.push(rec.signed);
+    const bytes = encodeCanonical({ v: 1, objects, friends: this.deps.friends().map((f) => ({ user: f.userKey, name: f.name })) });
+    let put: PutResult;
+    try {
+      put = await this.putIndexObject(bytes);
+    } catch (e) {
+      this.indexDirty = true;
+      throw e;
+    }
+    const rootSigned = (await this.deps.store.get(INDEX_KEY))!;
+    const root = decodeCanonical(rootSigned) as { m: Uint8Array; o?: Uint8Array };
+    let took = 0;
+    for (const c of this.deps.candidates()) await this.client.putRoot(c.id, root.m).then(() => took++, () => undefined);
+    if (root.o) {
+      const old = root.o;
+      for (const c of this.deps.candidates()) await this.client.del(c.id, old).catch(() => undefined);
+    }
+    this.deps.log(`archive: index of ${objects.length} objects archived as ${put.id.slice(0, 12)}; root with ${took} holders`);
+    return took;
+  }
+
+  private async putIndexObject(bytes: Uint8Array): Promise<PutResult> {
+    const prev = await this.deps.store.get(INDEX_KEY);
+    const prevObject = prev ? openManifest((decodeCanonical(prev) as { m: Uint8Array }).m, [this.deps.self.signPublic, ...this.deps.trustedSigners()]).object : undefined;
+    // The index is put like any object but kept outside the object records.
+    const cands = this.deps.candidates();
+    const free = await this.room(cands);
+    const households = new Set(cands.filter((c) => (free.get(c.id) ?? 0) > 0).map((c) => c.household));
+    defaultCode(households.size); // refuses one household
+    // Replicated, not striped: k = 1, one whole copy per holder (up to 8), so the node of any one
+    // friend met again after a loss can give the index back on its own.
+    const k = 1;
+    const m = Math.min(cands.length, INDEX_COPIES) - 1;
+    const perShard = Math.ceil(bytes.length / this.opts.chunkBytes + 1) * (shardBytes(Math.min(bytes.length, this.opts.chunkBytes) + TAG_BYTES, k) + TAG_BYTES);
+    const place = choosePlacement(cands.map((c) => c.id), new Map(cands.map((c) => [c.id, c.household])), free, { k, m, shardBytes: perShard });
+    const now = this.deps.clock.wallTime();
+    const policy = sealingPolicy('history', [this.device()]);
+    const body = await putObject([bytes], {
+      kind: 'history', policy, holders: cands, placement: place.holders.map((id) => cands.findIndex((c) => c.id === id)), k, m,
+      chunkBytes: this.opts.chunkBytes, meta: { name: 'kith-index' }, signerPublicKey: this.deps.self.signPublic, rng: this.deps.rng, wallTimeMs: now,
+    }, (s) => this.client.put(s.holder, s, now + this.opts.leaseMs));
+    const signed = signManifest(body, this.deps.self.signSecret);
+    await this.deps.store.put(INDEX_KEY, encodeCanonical({ m: signed, ...(prevObject ? { o: prevObject } : {}) }));
+    return { id: toHex(body.object), size: body.size, k, m, holders: body.holders.length, households: new Set(body.holders.map((h) => h.household)).size, warnings: [] };
+  }
+
+  /**
+   * After `kith init --recover` and meeting a friend again: asks every candidate holder for this
+   * user's root, takes the newest that opens (signed by one of our nodes, sealed to this node's
+   * key), reads the index object and restores every object record. Returns what was restored.
+   */
+  async recover(): Promise<{ objects: number; friends: { userKey: string; name: string }[]; roots: number }> {
+    const trusted = [this.deps.self.signPublic, ...this.deps.trustedSigners()];
+    let best: { body: ManifestBody; signed: Uint8Array } | undefined;
+    let roots = 0;
+    for (const c of this.deps.candidates()) {
+      const r = await this.client.getRoot(c.id).catch(() => undefined);
+      if (!r) continue;
+      try {
+        const body = openManifest(r, trusted);
+        roots++;
+        if (!best || body.createdMs > best.body.createdMs) best = { body, signed: r };
+      } catch (e) {
+        this.deps.log(`archive: root from ${c.id.slice(0, 12)} refused: ${isKithError(e) ? e.code : 'malformed'}`);
+      }
+    }
+    if (!best) throw new KithError('ARCHIVE_OBJECT_UNKNOWN', 'no friend\'s node reachable now keeps an index of this user', { hint: 'meet a friend again (`kith pair`), wait until their node shows alive in `kith peers`, then retry' });
+    const key = objectKeyFor(best.body, this.deps.self.dh.secretKey, this.deps.self.dh.publicKey);
+    const parts: Uint8Array[] = [];
+    try {
+      for await (const p of getObject(best.body, key, this.fetcher(best.body))) parts.push(p);
+    } finally {
+      key.fill(0);
+    }
+    const index = decodeCanonical(Buffer.concat(parts), INDEX_LIMITS) as { objects?: CborValue; friends?: CborValue };
+    if (!Array.isArray(index.objects) || !Array.isArray(index.friends)) throw new KithError('ARCHIVE_MANIFEST_INVALID', 'the archived index is not { v, objects, friends }');
+    let n = 0;
+    for (const signed of index.objects) {
+      if (!(signed instanceof Uint8Array)) continue;
+      const body = openManifest(signed, trusted);
+      const hex = toHex(body.object);
+      if (await this.deps.store.get(objKey(hex))) continue;
+      const audits = Object.fromEntries(body.holders.map((h) => [h.id, freshAudit()]));
+      await this.deps.store.put(objKey(hex), encodeRecord({ signed, audits, repairs: 0, lastAuditMs: 0, leaseMs: this.deps.clock.wallTime() }));
+      n++;
+    }
+    await this.deps.store.put(INDEX_KEY, encodeCanonical({ m: best.signed }));
+    const friends = index.friends.flatMap((f) => (f && typeof f === 'object' && !Array.isArray(f) && !(f instanceof Uint8Array) && typeof f['user'] === 'string' ? [{ userKey: f['user'] as string, name: String(f['name'] ?? '') }] : []));
+    this.indexDirty = true;
+    return { objects: n, friends, roots };
   }
 
   async status(): Promise<ObjectStatus[]> {

@@ -119,4 +119,30 @@ t.test(`archive across whole agents: put, lose holders, repair, get byte for byt
   const k = Math.max(...status.map((s: { k: number }) => s.k));
   t.ok(repairRead <= k * repairWritten, `repair read ${repairRead} B for ${repairWritten} B rebuilt (≤ k = ${k} per byte)`);
   await readBack('at the end');
+
+  // ---- recovery: alice's machine is lost with everything on it. The new one has the same node
+  // key (`kith init --recover` derives it from the phrase) and an empty store; she meets bob
+  // again and gets back her index (replicated: his node alone has a whole copy) and the friend
+  // list; once she has met the others again, every object.
+  t.equal((await sim.api('alice', 'POST', '/api/archive/verify')).status, 200, 'a last round (the index is archived once a minute when it changed)');
+  const aliceUser = Buffer.from(sim.get('alice').agent!.identity.cert.userKey).toString('hex');
+  const roots = holders.filter((h) => sim.world.disks.get(path.join(sim.get(h).dataDir, 'store'))?.has(`archive/h/r/${aliceUser}`));
+  t.ok(roots.includes('bob'), `bob's node keeps alice's root (so do: ${roots.join(', ')})`);
+  await sim.stop('alice');
+  sim.world.disks.delete(path.join(sim.get('alice').dataDir, 'store'));
+  await sim.start('alice');
+  t.same(sim.get('alice').agent!.roster.friends(), [], 'the new machine knows no friends');
+  const before = await sim.api('alice', 'GET', '/api/archive/ls');
+  t.equal(before.body.result.objects.length, 0, 'and no objects');
+  await sim.pair('bob', 'alice');
+  t.ok(await sim.until(() => sim.stateOf('alice', 'bob') === 'alive', 60_000) !== undefined, 'alice meets bob again');
+  const rec = await sim.api('alice', 'POST', '/api/archive/recover');
+  t.equal(rec.status, 200, JSON.stringify(rec.body).slice(0, 500));
+  t.equal(rec.body.result.objects, OBJECTS, 'every object record is back');
+  t.same(rec.body.result.friends.map((f: { name: string }) => f.name).sort(), users.slice(1).sort(), 'and the friend list');
+  // Objects are striped over households (no one friend holds k shards): reading them back needs
+  // the other friends met again too.
+  for (const u of users.slice(2)) await sim.pair(u, 'alice');
+  t.ok(await sim.until(() => users.slice(1).every((u) => sim.stateOf('alice', u) === 'alive'), 60_000) !== undefined, 'alice meets the others again');
+  await readBack('after recovery');
 });
