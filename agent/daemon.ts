@@ -20,6 +20,9 @@ import { realEnv, type AgentEnv } from './env.js';
 import { startRoster, type RosterService } from './roster-service.js';
 import { startPairing, type PairingService } from './pairing-service.js';
 import { startArchive, type ArchiveService } from './archive-service.js';
+import { archiveClosedConversations } from './archive-history.js';
+import { startSchedule } from '../archive/schedule.js';
+import { MINUTE } from '../core/clock.js';
 import { dispatchConvOp, startConversationSync } from './conv-ops.js';
 import { defaultConfig, loadConfigFile, type Config } from './config.js';
 import type { HttpServer } from './http-server.js';
@@ -150,6 +153,9 @@ export async function runAgent(opts: RunOptions, given: Partial<AgentEnv> = {}):
     const conversations = await startConversationSync({ store, clock, rng, identity, cluster, isBlocked: (u) => roster.isBlocked(u), log });
     cleanups.push(() => conversations.stop());
     const convOps = conversations.ops;
+    // Closed conversations into the archive (agent/archive-history.ts: the agent joins consensus and archive).
+    const history = startSchedule(clock, [{ name: 'history', everyMs: 10 * MINUTE, run: () => archiveClosedConversations({ store, conv: convOps, archive, log: (l) => log.info(l) }) }], (l) => log.warn(l));
+    cleanups.push(() => history.stop());
     const api = createApi({
       token,
       listen: () => ({ host: config.api.host, port: http.port }),
