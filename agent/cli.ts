@@ -161,7 +161,8 @@ export function buildProgram(io: CliIo): Command {
       if (o.recover) {
         const warning = sharedKeyWarning(view.nodeIndex, view.generation);
         io.err(`warning: ${warning}\n`);
-        emit(io, o, { recovered: true, dataDir, ...view, warning }, `Recovered node ${view.nodeIndex} of user ${view.userKey} in ${dataDir}`);
+        emit(io, o, { recovered: true, dataDir, ...view, warning }, `Recovered node ${view.nodeIndex} of user ${view.userKey} in ${dataDir}\n` +
+          'To get your archive back: start the agent, pair again with one friend (`kith pair`), then `kith archive recover`.');
         return;
       }
       if (o.phraseFile !== undefined) {

@@ -279,10 +279,6 @@ export const ERROR_CODES = {
     cause: 'no archived object has this id (or the prefix names several) in this node\'s index',
     fix: 'list the objects with `kith archive ls` and give the id (or enough of its first hex digits)',
   },
-  ARCHIVE_NOT_RUNNING: {
-    cause: 'the archive is not available on this agent (it is still starting, or it was started without one)',
-    fix: 'wait for `kith status` to show the agent running, then try again',
-  },
   // --- mailbox ---
   STORAGE_FULL: {
     cause: 'a mailbox relay refused a blob: the conversation\'s quota, your quota on that relay, or the relay itself is full',
