@@ -10,6 +10,8 @@ import { apiGuard } from './http-guard.js';
 import { checkDisplayName } from '../identity/user-ref.js';
 import { mountV1, type V1Deps } from './api-routes.js';
 import { mountEventSocket } from './events-socket.js';
+import { archiveRoutes } from './api-archive.js';
+import type { ArchiveService } from './archive-service.js';
 
 export interface ApiDeps extends V1Deps {
   token: string;
@@ -31,6 +33,8 @@ export interface ApiDeps extends V1Deps {
   roster?: RosterService;
   /** The wall clock, for when a display name was set (POST /api/name). */
   wallTime?: () => number;
+  /** The archive: /api/archive/* (agent/api-archive.ts). */
+  archive?: ArchiveService;
 }
 
 export function createApi(deps: ApiDeps): Hono {
@@ -156,6 +160,7 @@ export function createApi(deps: ApiDeps): Hono {
       return guard(c, ['NODE_UNKNOWN'], () => roster.revoke(new Uint8Array(Buffer.from(b64, 'base64'))));
     });
   }
+  if (deps.archive) archiveRoutes(app, deps.archive, jsonBody, guard);
   mountV1(app, deps);
   deps.ui?.(app);
   app.notFound((c) => c.json({ error: { code: 'API_NOT_FOUND', message: `no route ${c.req.method} ${c.req.path}` } }, 404));

@@ -29,6 +29,7 @@ import { addPairCommands } from './cli-pair.js';
 import { addNodeCommands } from './cli-node.js';
 import { addMailboxCommands } from './cli-mailbox.js';
 import { addUiCommands } from './cli-ui.js';
+import { addArchiveCommands } from './cli-archive.js';
 import readline from 'node:readline';
 
 interface CommonOpts {
@@ -168,7 +169,8 @@ export function buildProgram(io: CliIo): Command {
       if (o.recover) {
         const warning = sharedKeyWarning(view.nodeIndex, view.generation);
         io.err(`warning: ${warning}\n`);
-        emit(io, o, { recovered: true, dataDir, ...view, warning }, `Recovered node ${view.nodeIndex} of user ${view.userKey} in ${dataDir}`);
+        emit(io, o, { recovered: true, dataDir, ...view, warning }, `Recovered node ${view.nodeIndex} of user ${view.userKey} in ${dataDir}\n` +
+          'To get your archive back: start the agent, pair again with one friend (`kith pair`), then `kith archive recover`.');
         return;
       }
       if (o.phraseFile !== undefined) {
@@ -281,6 +283,7 @@ export function buildProgram(io: CliIo): Command {
   addNodeCommands(program, io, withCommon, (file) => readPhrase(io, file));
   addMailboxCommands(program, io, withCommon);
   addUiCommands(program, io, withCommon);
+  addArchiveCommands(program, io, withCommon);
   addPairCommands(program, { out: io.out, err: io.err, readLine: io.readLine ?? (async () => (await io.readStdin()).split('\n')[0] ?? '') }, withCommon);
 
   const config = program.command('config').description('check or document the configuration file');

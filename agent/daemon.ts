@@ -22,6 +22,10 @@ import { isLoopback, startCluster, type ClusterService } from './cluster-service
 import { realEnv, type AgentEnv } from './env.js';
 import { startRoster, type RosterService } from './roster-service.js';
 import { startPairing, type PairingService } from './pairing-service.js';
+import { startArchive, type ArchiveService } from './archive-service.js';
+import { archiveClosedConversations } from './archive-history.js';
+import { startSchedule } from '../archive/schedule.js';
+import { MINUTE } from '../core/clock.js';
 import { dispatchConvOp, startConversationSync } from './conv-ops.js';
 import { startMailbox, type MailboxService } from './mailbox-service.js';
 import type { ConvSync } from '../consensus/sync.js';
@@ -69,6 +73,7 @@ export interface RunningAgent {
   conversations: { convs: Conversations; sync: ConvSync; sealed: SealedConversations | undefined };
   /** This node's application delivery log (consensus/feed.ts): every accepted message once. */
   feed: Feed;
+  archive: ArchiveService;
   stop(): Promise<void>;
 }
 
@@ -161,6 +166,10 @@ export async function runAgent(opts: RunOptions, given: Partial<AgentEnv> = {}):
       tcp: env.tcp, interfaces: env.interfaces, discovery: env.discovery(config.cluster.host, clock, log),
     });
     cleanups.push(() => pairing.stop());
+    // The archive: holder for friends and own nodes, owner of this user's objects (agent/archive-service.ts).
+    const archive = startArchive({ clock, rng, store, identity, cluster, roster, log, dataDir: opts.dataDir, profile: config.agent.profile,
+      ...(env.freeDiskBytes ? { freeDisk: () => env.freeDiskBytes!(opts.dataDir) } : {}) });
+    cleanups.push(() => archive.stop());
 
     // The event log behind /api/v1/events (agent/events.ts); services emit into it.
     const events = new EventLog(clock);
@@ -175,6 +184,9 @@ export async function runAgent(opts: RunOptions, given: Partial<AgentEnv> = {}):
     mailbox = await startMailbox({ store, clock, rng, identity, cluster, sync: conversations.sync, config: config.mailbox, log, nameOf });
     cleanups.push(() => mailbox?.stop());
     const convOps = conversations.ops;
+    // Closed conversations into the archive (agent/archive-history.ts: the agent joins consensus and archive).
+    const history = startSchedule(clock, [{ name: 'history', everyMs: 10 * MINUTE, run: () => archiveClosedConversations({ store, conv: convOps, archive, log: (l) => log.info(l) }) }], (l) => log.warn(l));
+    cleanups.push(() => history.stop());
     // Browser sessions and companion clients (agent/access.ts); clients are kept in the store.
     const access = new Access({ clock, rng, store });
     await access.load();
@@ -192,6 +204,7 @@ export async function runAgent(opts: RunOptions, given: Partial<AgentEnv> = {}):
       pairing,
       roster,
       wallTime: () => clock.wallTime(),
+      archive,
       conv: (op, body) => dispatchConvOp(convOps, op, body),
       mailbox: () => mailbox!.status(),
       convOps,
@@ -270,6 +283,7 @@ export async function runAgent(opts: RunOptions, given: Partial<AgentEnv> = {}):
       mailbox,
       conversations: { convs: conversations.convs, sync: conversations.sync, sealed: conversations.sealed },
       feed: conversations.feed,
+      archive,
       stop() {
         stopping ??= closeAll();
         return stopping;

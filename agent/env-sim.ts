@@ -18,10 +18,12 @@ export interface SimWorld {
   tcp: SimTcp;
   /** Store contents by directory: a restarted agent reopens what it left. */
   disks: Map<string, Map<string, Uint8Array>>;
+  /** What every simulated disk reports free (the archive holder's check); tests lower it. */
+  freeDiskBytes: number;
 }
 
 export function simWorld(clock: VirtualClock, net: SimNet): SimWorld {
-  return { clock, net, tcp: new SimTcp(clock), disks: new Map() };
+  return { clock, net, tcp: new SimTcp(clock), disks: new Map(), freeDiskBytes: 1024 ** 4 };
 }
 
 /** One log line, kept with the virtual time it was written at. */
@@ -61,5 +63,7 @@ export function simAgentEnv(world: SimWorld, host: SimHost, opts: { rngSeed: str
     discovery: () => undefined,
     pid: process.pid,
     userName: () => 'sim',
+    // No real statfs: a real disk call would let virtual time run on while it is out.
+    freeDiskBytes: async () => world.freeDiskBytes,
   };
 }

@@ -43,6 +43,8 @@ export interface AgentEnv {
   pid: number;
   /** The OS user's name (a friend sees it when the node has no label). */
   userName(): string;
+  /** Free bytes on the disk of a directory for the archive holder; statfs when absent (agent/archive-service.ts). */
+  freeDiskBytes?: (dir: string) => Promise<number>;
 }
 
 export function realEnv(): AgentEnv {

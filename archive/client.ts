@@ -45,6 +45,16 @@ export class HolderClient {
     return { usedBytes: r.usedBytes, quotaBytes: r.quotaBytes };
   }
 
+  async putRoot(peer: string, signedIndexManifest: Uint8Array): Promise<void> {
+    await this.call(peer, { t: 'rput', data: signedIndexManifest }, 'ok');
+  }
+
+  /** The owner's root this holder keeps (a signed manifest), or undefined. */
+  async getRoot(peer: string): Promise<Uint8Array | undefined> {
+    const r = await this.call(peer, { t: 'rget' }, 'root');
+    return r.data.length > 0 ? r.data : undefined;
+  }
+
   /** Audits one random shard of `body` held by `holderId`: random blocks, proofs checked against the manifest. */
   async audit(peer: string, body: ManifestBody, holderId: string, rng: Rng, blocks = 2): Promise<AuditOutcome> {
     const held = body.chunks.flatMap((c, ci) => c.shards.flatMap((s, si) => (body.holders[s.holder]!.id === holderId ? [{ ci, si, root: s.root, sealed: c.sealed }] : [])));

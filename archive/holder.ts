@@ -14,6 +14,7 @@ import { toHex } from '../core/hex.js';
 import { prefixEnd, type KvStore } from '../core/store.js';
 import { proveBlocks } from './audit.js';
 import { merkleRoot } from './merkle.js';
+import { manifestFromSigned, openManifest } from './manifest.js';
 import { decodeRequest, encodeResponse, MAX_SHARD_BYTES, MESSAGE_LIMITS, type Request, type Response } from './protocol.js';
 import { OUTER_KEY_INFO, openShard, outerWrapAad, unwrapKey, type KeyWrap } from './seal.js';
 
@@ -31,6 +32,8 @@ export interface HolderDeps {
   dh: { secretKey: Uint8Array; publicKey: Uint8Array };
   /** The holder's own node id as it appears in manifests (outer-wrap AAD). */
   selfId: string;
+  /** A peer's Ed25519 signing key (a root must be signed by the node that sends it). */
+  signKeyOf?: (peer: string) => Uint8Array | undefined;
 }
 
 export interface HolderOptions {
@@ -56,6 +59,7 @@ const RECORD_LIMITS = MESSAGE_LIMITS;
 const shardKey = (owner: string, object: Uint8Array, chunk: number, shard: number) => `archive/h/s/${owner}/${toHex(object)}/${chunk}/${shard}`;
 const objectPrefix = (owner: string, object: Uint8Array) => `archive/h/s/${owner}/${toHex(object)}/`;
 const usageKey = (owner: string) => `archive/h/u/${owner}`;
+const rootKey = (owner: string) => `archive/h/r/${owner}`;
 
 function encodeRecord(r: Record): Uint8Array {
   return encodeCanonical({ d: r.data, r: r.root, b: r.blockBytes, x: r.expiresMs, w: { recipient: r.wrap.recipient, enc: r.wrap.enc, ct: r.wrap.ct } });
@@ -79,6 +83,7 @@ export class Holder {
       const owner = this.deps.ownerOf(peer);
       if (owner === undefined) throw new KithError('ARCHIVE_NOT_OWNER', 'this node keeps shards only for friends and its own user');
       const req = decodeRequest(payload);
+      if (req.t === 'rput') return encodeResponse(await this.exclusive(owner, () => this.putRoot(owner, peer, req.data)));
       return encodeResponse(await this.exclusive(owner, () => this.answer(owner, req)));
     } catch (e) {
       const k = isKithError(e) ? e : new KithError('ARCHIVE_MESSAGE_INVALID', 'the request could not be handled');
@@ -126,7 +131,23 @@ export class Holder {
       case 'renew': return this.renew(owner, r.object, r.expiresMs);
       case 'del': return this.del(owner, r.object);
       case 'usage': return { t: 'usage', usedBytes: await this.usedBy(owner), quotaBytes: this.deps.quotaOf(owner) };
+      case 'rget': return { t: 'root', data: (await this.deps.store.get(rootKey(owner))) ?? new Uint8Array(0) };
+      case 'rput': throw new KithError('ARCHIVE_MESSAGE_INVALID', 'rput is answered before');
     }
+  }
+
+  /** Keeps the owner's newest root: a manifest signed by the sending node, not older than the one kept. */
+  private async putRoot(owner: string, peer: string, data: Uint8Array): Promise<Response> {
+    const key = this.deps.signKeyOf?.(peer);
+    if (!key) throw new KithError('ARCHIVE_NOT_OWNER', 'this holder does not know the sending node\'s signing key');
+    const next = openManifest(data, [key]);
+    const old = await this.deps.store.get(rootKey(owner));
+    if (old) {
+      const prev = manifestFromSigned(old);
+      if (prev && prev.createdMs > next.createdMs) return { t: 'ok' };
+    }
+    await this.deps.store.put(rootKey(owner), data);
+    return { t: 'ok' };
   }
 
   private async record(owner: string, object: Uint8Array, chunk: number, shard: number): Promise<Record> {

@@ -151,3 +151,12 @@ export function openManifest(signed: Uint8Array, trustedSigners: readonly Uint8A
   checkOpenedSignature(opened, signer);
   return manifestFromCbor(opened.body);
 }
+
+/** Parses a signed manifest without checking its signature (only for bytes already checked once, e.g. a holder's kept root); undefined if malformed. */
+export function manifestFromSigned(signed: Uint8Array): ManifestBody | undefined {
+  try {
+    return manifestFromCbor(readSignedObject(signed, MANIFEST_TYPE, MANIFEST_LIMITS).body);
+  } catch {
+    return undefined;
+  }
+}

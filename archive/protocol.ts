@@ -13,6 +13,8 @@ export const SERVICE_ARCHIVE = 0x41;
 export const MAX_SHARD_BYTES = 4 * 1024 * 1024;
 export const MESSAGE_LIMITS: DecodeLimits = { maxBytes: MAX_SHARD_BYTES + 4096, maxDepth: 6, maxItems: 2048 };
 export const MAX_AUDIT_BLOCKS = 16;
+/** Largest root (signed index manifest) a holder keeps per owner. */
+export const MAX_ROOT_BYTES = 1024 * 1024;
 
 export interface ShardRef {
   object: Uint8Array;
@@ -26,13 +28,18 @@ export type Request =
   | ({ t: 'audit'; indices: number[] } & ShardRef)
   | { t: 'renew'; object: Uint8Array; expiresMs: number }
   | { t: 'del'; object: Uint8Array }
-  | { t: 'usage' };
+  | { t: 'usage' }
+  /** Keep this signed manifest (of the owner's index object) as the owner's root: what a recovered node asks for. */
+  | { t: 'rput'; data: Uint8Array }
+  | { t: 'rget' };
 
 export type Response =
   | { t: 'ok' }
   | { t: 'shard'; peeled: boolean; data: Uint8Array }
   | { t: 'proof'; proofs: BlockProof[] }
   | { t: 'usage'; usedBytes: number; quotaBytes: number }
+  /** The owner's root (empty when this holder keeps none). */
+  | { t: 'root'; data: Uint8Array }
   | { t: 'err'; code: string; message: string };
 
 function frame(v: CborValue): Uint8Array {
@@ -54,6 +61,8 @@ export function encodeRequest(r: Request): Uint8Array {
     case 'renew': return frame({ t: 'renew', o: r.object, x: r.expiresMs });
     case 'del': return frame({ t: 'del', o: r.object });
     case 'usage': return frame({ t: 'usage' });
+    case 'rput': return frame({ t: 'rput', d: r.data });
+    case 'rget': return frame({ t: 'rget' });
   }
 }
 
@@ -63,6 +72,7 @@ export function encodeResponse(r: Response): Uint8Array {
     case 'shard': return frame({ t: 'shard', p: r.peeled, d: r.data });
     case 'proof': return frame({ t: 'proof', p: r.proofs.map((p) => [p.index, p.block, p.path]) });
     case 'usage': return frame({ t: 'usage', u: r.usedBytes, q: r.quotaBytes });
+    case 'root': return frame({ t: 'root', d: r.data });
     case 'err': return frame({ t: 'err', code: r.code, m: r.message });
   }
 }
@@ -99,8 +109,8 @@ function wrapFrom(v: CborValue | undefined): KeyWrap {
   return { recipient: bytes(w.recipient, 'w.recipient', 32), enc: bytes(w.enc, 'w.enc', 32), ct: bytes(w.ct, 'w.ct', 48) };
 }
 
-const REQUEST_KEYS = { put: ['o', 'c', 's', 'r', 'b', 'x', 'w', 'd'], get: ['o', 'c', 's', 'p'], audit: ['o', 'c', 's', 'i'], renew: ['o', 'x'], del: ['o'], usage: [] };
-const RESPONSE_KEYS = { ok: [], shard: ['p', 'd'], proof: ['p'], usage: ['u', 'q'], err: ['code', 'm'] };
+const REQUEST_KEYS = { put: ['o', 'c', 's', 'r', 'b', 'x', 'w', 'd'], get: ['o', 'c', 's', 'p'], audit: ['o', 'c', 's', 'i'], renew: ['o', 'x'], del: ['o'], usage: [], rput: ['d'], rget: [] };
+const RESPONSE_KEYS = { ok: [], shard: ['p', 'd'], proof: ['p'], usage: ['u', 'q'], root: ['d'], err: ['code', 'm'] };
 
 export function decodeRequest(payload: Uint8Array): Request {
   const v = open(payload, REQUEST_KEYS);
@@ -119,6 +129,8 @@ export function decodeRequest(payload: Uint8Array): Request {
     case 'renew': return { t: 'renew', object: bytes(v.o, 'o', 32), expiresMs: uint(v.x, 'x') };
     case 'del': return { t: 'del', object: bytes(v.o, 'o', 32) };
     case 'usage': return { t: 'usage' };
+    case 'rput': return { t: 'rput', data: bytes(v.d, 'd', undefined, MAX_ROOT_BYTES) };
+    case 'rget': return { t: 'rget' };
   }
 }
 
@@ -139,6 +151,7 @@ export function decodeResponse(payload: Uint8Array): Response {
       };
     }
     case 'usage': return { t: 'usage', usedBytes: uint(v.u, 'u'), quotaBytes: uint(v.q, 'q') };
+    case 'root': return { t: 'root', data: bytes(v.d, 'd', undefined, MAX_ROOT_BYTES) };
     case 'err': return { t: 'err', code: typeof v.code === 'string' ? v.code : bad('code'), message: typeof v.m === 'string' ? v.m : bad('m') };
   }
 }

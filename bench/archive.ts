@@ -1,7 +1,8 @@
 // The archive pipeline's throughput (chunk, inner seal, erasure-code, outer seal, Merkle hash) in
 // MB/s of plaintext, next to node:crypto AES-256-GCM over the same bytes in the same run; the
 // stages alone (to see which one a runtime is short of); repair bytes read per byte repaired;
-// peak RSS while streaming a 1 GiB put through the pipeline in-process (shards discarded).
+// restore throughput (getObject, device B peeling); audit traffic per GB held per day; peak RSS
+// while streaming a 1 GiB put through the pipeline in-process (shards discarded).
 //   node dist/bench/archive.js                (Node; npm install builds dist/)
 //   node_modules/.bin/bun bench/archive.ts
 // KITH_BENCH_RUNS (default 5), KITH_BENCH_MB (pipeline input, default 64), KITH_BENCH_PUT_MB (default 1024).
@@ -9,7 +10,7 @@ import { createCipheriv, randomFillSync } from 'node:crypto';
 import { hpkeDeriveKeyPair } from '../core/hpke.js';
 import { SeededRng } from '../core/rng.js';
 import { xaead, aead } from '../core/aead.js';
-import { putObject, type HolderSlot } from '../archive/pipeline.js';
+import { getObject, objectKeyFor, outerKeyFor, peelShard, putObject, type HolderSlot } from '../archive/pipeline.js';
 import { sealingPolicy } from '../archive/policy.js';
 import { ReedSolomon } from '../archive/reed-solomon.js';
 import { merkleRoot } from '../archive/merkle.js';
@@ -107,6 +108,30 @@ for (const [k, m, lost] of [[2, 2, ['r2', 'r4']], [4, 2, ['r6']], [6, 3, ['r3']]
   const fresh = ['n1', 'n2', 'n3'].map((id, i) => ({ id, household: `new${i}`, dhPublicKey: devA.publicKey, room: 1000 }));
   const plan = planRepair(body, stateOf, fresh, { maxReadBytes: 1e12 });
   console.log(`  repair k=${k} m=${m}, holders ${lost.join('+')} lost: ${plan.repairs.length} chunks, ${(plan.bytesRead / plan.bytesWritten).toFixed(2)} bytes read per byte repaired (bound: k = ${k})`);
+}
+
+// Restore: getObject over shards kept in memory, device B peeling the outer layer (history
+// policy), next to AES-256-GCM over the same bytes in the same run.
+{
+  const kept = new Map<string, Uint8Array>();
+  const body = await putObject(input, { kind: 'history', policy, holders, placement: [0, 1, 2, 3, 4, 5], k: 4, m: 2, signerPublicKey: new Uint8Array(32), rng, wallTimeMs: 0 }, async (sh) => void kept.set(`${sh.chunk}/${sh.shard}`, sh.bytes));
+  const outer = body.holders.map((_, i) => outerKeyFor(body, i, devB.secretKey));
+  const fetch = async (c: number, j: number) => peelShard(body, outer[body.chunks[c]!.shards[j]!.holder]!, c, j, kept.get(`${c}/${j}`)!);
+  const r = await versusAes(async () => {
+    const key = objectKeyFor(body, devA.secretKey, devA.publicKey);
+    for await (const part of getObject(body, key, fetch)) void part;
+  });
+  console.log(`  restore k=4 m=2 (data shards, no decoding):`.padEnd(54) + `${mbps(r.ms).toFixed(0).padStart(6)} MB/s   AES-256-GCM alone ${mbps(r.aesMs).toFixed(0)} MB/s   ratio ${r.ratio.toFixed(3)}`);
+}
+
+// Audit traffic per GB held per day: one challenge (2 blocks of 16 KiB + audit paths) per holder
+// per object per hour (archive/owner.ts), for objects of several sizes under 4+2 (6 holders).
+for (const objMiB of [1, 64, 1024]) {
+  const storedBytes = objMiB * MB * 1.5;
+  // A shard of a 1 MiB chunk under 4+2 is 256 KiB + 32 B: 17 blocks, audit paths of 5 hashes.
+  const challenge = 2 * (16 * 1024 + 5 * 32);
+  const perDay = 6 * 24 * challenge;
+  console.log(`  audit traffic, ${objMiB} MiB objects (4+2, hourly):`.padEnd(54) + `${(perDay / (storedBytes / 1024 ** 3) / MB).toFixed(1).padStart(9)} MiB per GiB held per day`);
 }
 
 // Peak RSS during a streamed put of PUT_MB MiB (input made lazily, shards dropped).

@@ -283,6 +283,10 @@ export const ERROR_CODES = {
     cause: 'an archive protocol message is well-formed CBOR but not a valid put, get, audit or answer',
     fix: 'the peer speaks another version or is faulty; nothing was accepted from it',
   },
+  ARCHIVE_OBJECT_UNKNOWN: {
+    cause: 'no archived object has this id (or the prefix names several) in this node\'s index',
+    fix: 'list the objects with `kith archive ls` and give the id (or enough of its first hex digits)',
+  },
   // --- mailbox ---
   STORAGE_FULL: {
     cause: 'a mailbox relay refused a blob: the conversation\'s quota, your quota on that relay, or the relay itself is full',

@@ -1,0 +1,398 @@
+// The owner's archive: what `kith archive put|ls|get|verify|status` do, over the holder protocol.
+// It keeps, in the owner's store, each object's signed manifest and the audit state of each of
+// its holders, and runs the rounds the agent schedules: audits (one challenge per holder per
+// object), repair (planRepair within a read budget), lease renewal. Narrow dependencies: a clock,
+// an rng, a store, a request function and the list of candidate holders the cluster has now.
+//
+// Store layout (values canonical CBOR):
+//   archive/o/obj/<object hex> → { m: bytes signed manifest, a: text JSON { holderId: HolderAudit },
+//                                  r: uint repairs so far, l: uint last audit round (wall ms, 0 = never),
+//                                  x: uint lease expiry given to holders (wall ms) }
+import { HOUR, type Clock } from '../core/clock.js';
+import { decodeCanonical, encodeCanonical, type CborValue } from '../core/cbor.js';
+import { KithError, isKithError } from '../core/errors.js';
+import { toHex } from '../core/hex.js';
+import type { Rng } from '../core/rng.js';
+import { prefixEnd, type KvStore } from '../core/store.js';
+import { freshAudit, nextAudit, type AuditParams, type HolderAudit, DEFAULT_AUDIT_PARAMS } from './audit.js';
+import { DEFAULT_CHUNK_BYTES } from './chunker.js';
+import { HolderClient, type RequestFn } from './client.js';
+import { manifestFromSigned, openManifest, signManifest, type ManifestBody, type ObjectKind } from './manifest.js';
+import { getObject, objectKeyFor, putObject, shardBytes, type FetchPeeled, type HolderSlot } from './pipeline.js';
+import { choosePlacement, defaultCode } from './placement.js';
+import { sealingPolicy, type AccessDevice } from './policy.js';
+import { executeRepair, planRepair, type RepairCandidate } from './repair.js';
+import { TAG_BYTES } from './seal.js';
+
+const DAY = 24 * HOUR;
+
+/** A node that may hold shards now: a friend's or one of our own, reachable. household = its user. */
+export interface Candidate extends HolderSlot {}
+
+export interface OwnerDeps {
+  clock: Clock;
+  rng: Rng;
+  store: KvStore;
+  log: (line: string) => void;
+  request: RequestFn;
+  candidates: () => Candidate[];
+  /** Whether a holder can be asked now (membership says alive); one that cannot is not waited for. */
+  reachable: (holder: string) => boolean;
+  /** This node: its DH key pair opens the inner layer (an access device), its signing key signs manifests. */
+  self: { id: string; dh: { secretKey: Uint8Array; publicKey: Uint8Array }; signSecret: Uint8Array; signPublic: Uint8Array };
+  /** Signing keys of the owner's nodes whose manifests are trusted (this node's is always). */
+  trustedSigners: () => Uint8Array[];
+  /** The friend list to keep in the index (restored for the user to see after a recovery). */
+  friends: () => { userKey: string; name: string }[];
+}
+
+export interface OwnerOptions {
+  leaseMs: number;
+  /** Renew when less than this is left of a lease. */
+  renewBeforeMs: number;
+  /** Read budget of one repair round, all objects together. */
+  repairReadBytesPerRound: number;
+  audit: AuditParams;
+  chunkBytes: number;
+}
+
+export const DEFAULT_OWNER_OPTIONS: OwnerOptions = {
+  leaseMs: 30 * DAY, renewBeforeMs: 10 * DAY, repairReadBytesPerRound: 256 * 1024 * 1024, audit: DEFAULT_AUDIT_PARAMS, chunkBytes: DEFAULT_CHUNK_BYTES,
+};
+
+export interface ObjectRecord {
+  signed: Uint8Array;
+  audits: Record<string, HolderAudit>;
+  repairs: number;
+  lastAuditMs: number;
+  leaseMs: number;
+}
+
+export interface PutResult { id: string; size: number; k: number; m: number; holders: number; households: number; warnings: { code: string; message: string }[] }
+export interface ObjectStatus {
+  id: string; name: string; kind: ObjectKind; size: number; createdMs: number; version: number; k: number; m: number;
+  /** Per chunk, the fewest shards whose holders are not failed. */
+  healthyShards: number; shards: number; households: number; lastAuditMs: number | null; repairs: number;
+  holders: { id: string; household: string; state: string }[];
+}
+
+const objKey = (hex: string) => `archive/o/obj/${hex}`;
+/** The current index object: { m: bytes signed manifest, x: uint lease expiry } (not itself in the index). */
+const INDEX_KEY = 'archive/o/index';
+const INDEX_COPIES = 8;
+const INDEX_LIMITS = { maxBytes: 64 * 1024 * 1024, maxDepth: 6, maxItems: 4_000_000 };
+const OBJ_PREFIX = 'archive/o/obj/';
+
+function encodeRecord(r: ObjectRecord): Uint8Array {
+  return encodeCanonical({ m: r.signed, a: JSON.stringify(r.audits), r: r.repairs, l: r.lastAuditMs, x: r.leaseMs });
+}
+function decodeRecord(b: Uint8Array): ObjectRecord {
+  const v = decodeCanonical(b) as { [k: string]: CborValue };
+  return { signed: v.m as Uint8Array, audits: JSON.parse(v.a as string) as Record<string, HolderAudit>, repairs: v.r as number, lastAuditMs: v.l as number, leaseMs: v.x as number };
+}
+
+export class ArchiveOwner {
+  readonly client: HolderClient;
+  /** Objects changed since the index was last archived. */
+  indexDirty = true;
+  constructor(private readonly deps: OwnerDeps, private readonly opts: OwnerOptions = DEFAULT_OWNER_OPTIONS) {
+    this.client = new HolderClient({ request: deps.request });
+  }
+
+  private open(r: ObjectRecord): ManifestBody {
+    return openManifest(r.signed, [this.deps.self.signPublic, ...this.deps.trustedSigners()]);
+  }
+
+  private device(): AccessDevice {
+    return { id: this.deps.self.id, dhPublicKey: this.deps.self.dh.publicKey };
+  }
+
+  /** Free quota per reachable candidate (a candidate that does not answer gets none). */
+  private async room(cands: Candidate[]): Promise<Map<string, number>> {
+    const free = new Map<string, number>();
+    for (const c of cands) {
+      try {
+        const u = await this.client.usage(c.id);
+        free.set(c.id, Math.max(0, u.quotaBytes - u.usedBytes));
+      } catch {
+        free.set(c.id, 0);
+      }
+    }
+    return free;
+  }
+
+  /** Archives a stream of sizeBytes bytes (the size sizes the placement; the stream decides the manifest). */
+  async put(input: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, sizeBytes: number, o: { kind: ObjectKind; meta?: Record<string, string>; onProgress?: (bytes: number) => void }): Promise<PutResult> {
+    const policy = sealingPolicy(o.kind, [this.device()]);
+    const cands = this.deps.candidates();
+    const free = await this.room(cands);
+    const households = new Set(cands.filter((c) => (free.get(c.id) ?? 0) > 0).map((c) => c.household));
+    const { k, m } = defaultCode(households.size);
+    const chunks = Math.max(1, Math.ceil(sizeBytes / this.opts.chunkBytes));
+    const perShard = chunks * (shardBytes(Math.min(sizeBytes, this.opts.chunkBytes) + TAG_BYTES, k) + TAG_BYTES);
+    const place = choosePlacement(cands.map((c) => c.id), new Map(cands.map((c) => [c.id, c.household])), free, { k, m, shardBytes: perShard });
+    const now = this.deps.clock.wallTime();
+    const leaseMs = now + this.opts.leaseMs;
+    let sent = 0;
+    const body = await putObject(input, {
+      kind: o.kind, policy, holders: cands, placement: place.holders.map((id) => cands.findIndex((c) => c.id === id)), k, m,
+      chunkBytes: this.opts.chunkBytes, meta: o.meta ?? {}, signerPublicKey: this.deps.self.signPublic, rng: this.deps.rng, wallTimeMs: now,
+    }, async (s) => {
+      await this.client.put(s.holder, s, leaseMs);
+      sent += s.bytes.length;
+      o.onProgress?.(sent);
+    });
+    const signed = signManifest(body, this.deps.self.signSecret);
+    const audits = Object.fromEntries(body.holders.map((h) => [h.id, freshAudit()]));
+    await this.deps.store.put(objKey(toHex(body.object)), encodeRecord({ signed, audits, repairs: 0, lastAuditMs: 0, leaseMs }));
+    this.indexDirty = true;
+    return {
+      id: toHex(body.object), size: body.size, k, m, holders: body.holders.length, households: new Set(body.holders.map((h) => h.household)).size,
+      warnings: policy.warnings.map((w) => ({ code: w.code, message: w.message })),
+    };
+  }
+
+  async record(idOrPrefix: string): Promise<[string, ObjectRecord]> {
+    if (!/^[0-9a-f]{4,64}$/.test(idOrPrefix)) throw new KithError('ARCHIVE_OBJECT_UNKNOWN', `${JSON.stringify(idOrPrefix.slice(0, 80))} is not an object id (hex, at least 4 digits)`);
+    const hits: [string, ObjectRecord][] = [];
+    for await (const [k, v] of this.deps.store.range({ gte: objKey(idOrPrefix), lt: prefixEnd(objKey(idOrPrefix)) })) hits.push([k.slice(OBJ_PREFIX.length), decodeRecord(v)]);
+    if (hits.length === 0) throw new KithError('ARCHIVE_OBJECT_UNKNOWN', `no archived object ${idOrPrefix}`, { hint: 'see `kith archive ls`' });
+    if (hits.length > 1) throw new KithError('ARCHIVE_OBJECT_UNKNOWN', `${idOrPrefix} names ${hits.length} objects; give more digits`);
+    return hits[0]!;
+  }
+
+  async *records(): AsyncGenerator<[string, ObjectRecord]> {
+    for await (const [k, v] of this.deps.store.range({ gte: OBJ_PREFIX, lt: prefixEnd(OBJ_PREFIX) })) yield [k.slice(OBJ_PREFIX.length), decodeRecord(v)];
+  }
+
+  /** Reads shards: the holder peels its own layer (it is the outer recipient); bytes that do not open count as bad. */
+  private fetcher(body: ManifestBody): FetchPeeled {
+    return async (chunk, shard, holder) => {
+      if (!this.deps.reachable(holder.id)) return undefined;
+      const r = await this.client.get(holder.id, body.object, chunk, shard, true);
+      if (!r.peeled) throw new KithError('SEAL_INVALID', `holder ${holder.id.slice(0, 12)} did not remove its layer`);
+      return r.data;
+    };
+  }
+
+  /** The plaintext of an object, chunk by chunk; bad shards found on the way fail their holder's audit. */
+  async *get(id: string, onProgress?: (bytes: number) => void): AsyncGenerator<Uint8Array> {
+    const [hex, rec] = await this.record(id);
+    const body = this.open(rec);
+    const key = objectKeyFor(body, this.deps.self.dh.secretKey, this.deps.self.dh.publicKey);
+    const report = { bad: [] as { holder: string }[], shardsRead: 0 };
+    let n = 0;
+    try {
+      for await (const part of getObject(body, key, this.fetcher(body), report as never)) {
+        n += part.length;
+        onProgress?.(n);
+        yield part;
+      }
+    } finally {
+      key.fill(0);
+      if (report.bad.length > 0) await this.markBad(hex, report.bad.map((b) => b.holder));
+    }
+  }
+
+  private async markBad(hex: string, holders: string[]): Promise<void> {
+    const [, rec] = await this.record(hex);
+    const now = this.deps.clock.wallTime();
+    for (const h of new Set(holders)) rec.audits[h] = nextAudit(rec.audits[h] ?? freshAudit(), 'fail', now, this.opts.audit);
+    await this.deps.store.put(objKey(hex), encodeRecord(rec));
+  }
+
+  /** One audit round: one challenge to each holder of each object; returns how many passed and failed. */
+  async auditAll(): Promise<{ pass: number; fail: number; noAnswer: number }> {
+    const tally = { pass: 0, fail: 0, noAnswer: 0 };
+    for await (const [hex, rec] of this.records()) {
+      const body = this.open(rec);
+      const now = this.deps.clock.wallTime();
+      const inUse = new Set(body.chunks.flatMap((c) => c.shards.map((s) => body.holders[s.holder]!.id)));
+      const outcomes = await Promise.all([...inUse].map(async (h) => [h, this.deps.reachable(h) ? await this.client.audit(h, body, h, this.deps.rng) : 'no-answer'] as const));
+      for (const [h, outcome] of outcomes) {
+        tally[outcome === 'no-answer' ? 'noAnswer' : outcome]++;
+        rec.audits[h] = nextAudit(rec.audits[h] ?? freshAudit(), outcome, this.deps.clock.wallTime(), this.opts.audit);
+      }
+      rec.lastAuditMs = now;
+      await this.deps.store.put(objKey(hex), encodeRecord(rec));
+    }
+    return tally;
+  }
+
+  /** One repair round over every object within the read budget; returns bytes read and written. */
+  async repairAll(): Promise<{ repaired: number; bytesRead: number; bytesWritten: number; stuck: number; deferred: number }> {
+    const out = { repaired: 0, bytesRead: 0, bytesWritten: 0, stuck: 0, deferred: 0 };
+    let budget = this.opts.repairReadBytesPerRound;
+    for await (const [hex, rec] of this.records()) {
+      const body = this.open(rec);
+      const stateOf = (h: string) => rec.audits[h]?.state ?? 'ok';
+      const cands = this.deps.candidates().filter((c) => stateOf(c.id) !== 'failed');
+      const needing = planRepair(body, stateOf, [], { maxReadBytes: 0 });
+      if (needing.deferred.length + needing.stuck.length === 0) continue;
+      const free = await this.room(cands);
+      const stored = shardBytes(body.chunks[0]!.sealed, body.k) + TAG_BYTES;
+      const pool: RepairCandidate[] = cands.map((c) => ({ ...c, room: Math.floor((free.get(c.id) ?? 0) / stored) }));
+      const plan = planRepair(body, stateOf, pool, { maxReadBytes: budget });
+      out.stuck += plan.stuck.length;
+      out.deferred += plan.deferred.length;
+      if (plan.repairs.length === 0) continue;
+      const key = objectKeyFor(body, this.deps.self.dh.secretKey, this.deps.self.dh.publicKey);
+      try {
+        const res = await executeRepair(body, key, plan, this.fetcher(body), new Map(pool.map((c) => [c.id, c])), { outer: 'holder' }, this.deps.rng, (s) => this.client.put(s.holder, s, rec.leaseMs));
+        const signed = signManifest(res.body, this.deps.self.signSecret);
+        for (const h of res.body.holders) rec.audits[h.id] ??= freshAudit();
+        for (const b of res.bad) rec.audits[b.holder] = nextAudit(rec.audits[b.holder] ?? freshAudit(), 'fail', this.deps.clock.wallTime(), this.opts.audit);
+        await this.deps.store.put(objKey(hex), encodeRecord({ ...rec, signed, repairs: rec.repairs + 1 }));
+        this.indexDirty = true;
+        budget -= res.bytesRead;
+        out.repaired += plan.repairs.length;
+        out.bytesRead += res.bytesRead;
+        out.bytesWritten += res.bytesWritten;
+        this.deps.log(`archive: repaired ${plan.repairs.length} chunks of ${hex.slice(0, 12)} (read ${res.bytesRead} B, wrote ${res.bytesWritten} B)`);
+      } catch (e) {
+        this.deps.log(`archive: repair of ${hex.slice(0, 12)} failed: ${isKithError(e) ? e.code : (e as Error).name}`);
+      } finally {
+        key.fill(0);
+      }
+    }
+    return out;
+  }
+
+  /** Renews leases due within renewBeforeMs at every holder still in use. */
+  async renewAll(): Promise<number> {
+    let renewed = 0;
+    // The index is not renewed but archived anew (fresh placement over today's holders) when its lease runs low.
+    const idx = await this.deps.store.get(INDEX_KEY);
+    const idxBody = idx ? manifestFromSigned((decodeCanonical(idx) as { m: Uint8Array }).m) : undefined;
+    if (!idxBody || this.deps.clock.wallTime() - idxBody.createdMs > this.opts.leaseMs - this.opts.renewBeforeMs) this.indexDirty = true;
+    for await (const [hex, rec] of this.records()) {
+      const now = this.deps.clock.wallTime();
+      if (rec.leaseMs - now > this.opts.renewBeforeMs) continue;
+      const body = this.open(rec);
+      const x = now + this.opts.leaseMs;
+      const inUse = new Set(body.chunks.flatMap((c) => c.shards.map((s) => body.holders[s.holder]!.id)));
+      let all = true;
+      for (const h of inUse) await (this.deps.reachable(h) ? this.client.renew(h, body.object, x) : Promise.reject(new Error('unreachable'))).then(() => renewed++, () => void (all = false));
+      if (all) await this.deps.store.put(objKey(hex), encodeRecord({ ...rec, leaseMs: x }));
+    }
+    return renewed;
+  }
+
+  /**
+   * Archives the index (every object's signed manifest and the friend list, canonical CBOR
+   * { v: 1, objects: [bytes], friends: [{ user, name }] }) as a `history` object, and hands its
+   * signed manifest to every candidate holder as this user's root. The previous index object is
+   * deleted at its holders once the new root is out. Returns the holders that took the root.
+   */
+  async publishIndex(): Promise<number> {
+    if (!this.indexDirty) return 0;
+    this.indexDirty = false;
+    const objects: Uint8Array[] = [];
+    for await (const [, rec] of this.records()) objects.push(rec.signed);
+    const bytes = encodeCanonical({ v: 1, objects, friends: this.deps.friends().map((f) => ({ user: f.userKey, name: f.name })) });
+    let put: PutResult;
+    try {
+      put = await this.putIndexObject(bytes);
+    } catch (e) {
+      this.indexDirty = true;
+      throw e;
+    }
+    const rootSigned = (await this.deps.store.get(INDEX_KEY))!;
+    const root = decodeCanonical(rootSigned) as { m: Uint8Array; o?: Uint8Array };
+    let took = 0;
+    for (const c of this.deps.candidates()) await this.client.putRoot(c.id, root.m).then(() => took++, () => undefined);
+    if (root.o) {
+      const old = root.o;
+      for (const c of this.deps.candidates()) await this.client.del(c.id, old).catch(() => undefined);
+    }
+    this.deps.log(`archive: index of ${objects.length} objects archived as ${put.id.slice(0, 12)}; root with ${took} holders`);
+    return took;
+  }
+
+  private async putIndexObject(bytes: Uint8Array): Promise<PutResult> {
+    const prev = await this.deps.store.get(INDEX_KEY);
+    const prevObject = prev ? openManifest((decodeCanonical(prev) as { m: Uint8Array }).m, [this.deps.self.signPublic, ...this.deps.trustedSigners()]).object : undefined;
+    // The index is put like any object but kept outside the object records.
+    const cands = this.deps.candidates();
+    const free = await this.room(cands);
+    const households = new Set(cands.filter((c) => (free.get(c.id) ?? 0) > 0).map((c) => c.household));
+    defaultCode(households.size); // refuses one household
+    // Replicated, not striped: k = 1, one whole copy per holder (up to 8), so the node of any one
+    // friend met again after a loss can give the index back on its own.
+    const k = 1;
+    const m = Math.min(cands.length, INDEX_COPIES) - 1;
+    const perShard = Math.ceil(bytes.length / this.opts.chunkBytes + 1) * (shardBytes(Math.min(bytes.length, this.opts.chunkBytes) + TAG_BYTES, k) + TAG_BYTES);
+    const place = choosePlacement(cands.map((c) => c.id), new Map(cands.map((c) => [c.id, c.household])), free, { k, m, shardBytes: perShard });
+    const now = this.deps.clock.wallTime();
+    const policy = sealingPolicy('history', [this.device()]);
+    const body = await putObject([bytes], {
+      kind: 'history', policy, holders: cands, placement: place.holders.map((id) => cands.findIndex((c) => c.id === id)), k, m,
+      chunkBytes: this.opts.chunkBytes, meta: { name: 'kith-index' }, signerPublicKey: this.deps.self.signPublic, rng: this.deps.rng, wallTimeMs: now,
+    }, (s) => this.client.put(s.holder, s, now + this.opts.leaseMs));
+    const signed = signManifest(body, this.deps.self.signSecret);
+    await this.deps.store.put(INDEX_KEY, encodeCanonical({ m: signed, ...(prevObject ? { o: prevObject } : {}) }));
+    return { id: toHex(body.object), size: body.size, k, m, holders: body.holders.length, households: new Set(body.holders.map((h) => h.household)).size, warnings: [] };
+  }
+
+  /**
+   * After `kith init --recover` and meeting a friend again: asks every candidate holder for this
+   * user's root, takes the newest that opens (signed by one of our nodes, sealed to this node's
+   * key), reads the index object and restores every object record. Returns what was restored.
+   */
+  async recover(): Promise<{ objects: number; friends: { userKey: string; name: string }[]; roots: number }> {
+    const trusted = [this.deps.self.signPublic, ...this.deps.trustedSigners()];
+    let best: { body: ManifestBody; signed: Uint8Array } | undefined;
+    let roots = 0;
+    for (const c of this.deps.candidates()) {
+      const r = await this.client.getRoot(c.id).catch(() => undefined);
+      if (!r) continue;
+      try {
+        const body = openManifest(r, trusted);
+        roots++;
+        if (!best || body.createdMs > best.body.createdMs) best = { body, signed: r };
+      } catch (e) {
+        this.deps.log(`archive: root from ${c.id.slice(0, 12)} refused: ${isKithError(e) ? e.code : 'malformed'}`);
+      }
+    }
+    if (!best) throw new KithError('ARCHIVE_OBJECT_UNKNOWN', 'no friend\'s node reachable now keeps an index of this user', { hint: 'meet a friend again (`kith pair`), wait until their node shows alive in `kith peers`, then retry' });
+    const key = objectKeyFor(best.body, this.deps.self.dh.secretKey, this.deps.self.dh.publicKey);
+    const parts: Uint8Array[] = [];
+    try {
+      for await (const p of getObject(best.body, key, this.fetcher(best.body))) parts.push(p);
+    } finally {
+      key.fill(0);
+    }
+    const index = decodeCanonical(Buffer.concat(parts), INDEX_LIMITS) as { objects?: CborValue; friends?: CborValue };
+    if (!Array.isArray(index.objects) || !Array.isArray(index.friends)) throw new KithError('ARCHIVE_MANIFEST_INVALID', 'the archived index is not { v, objects, friends }');
+    let n = 0;
+    for (const signed of index.objects) {
+      if (!(signed instanceof Uint8Array)) continue;
+      const body = openManifest(signed, trusted);
+      const hex = toHex(body.object);
+      if (await this.deps.store.get(objKey(hex))) continue;
+      const audits = Object.fromEntries(body.holders.map((h) => [h.id, freshAudit()]));
+      await this.deps.store.put(objKey(hex), encodeRecord({ signed, audits, repairs: 0, lastAuditMs: 0, leaseMs: this.deps.clock.wallTime() }));
+      n++;
+    }
+    await this.deps.store.put(INDEX_KEY, encodeCanonical({ m: best.signed }));
+    const friends = index.friends.flatMap((f) => (f && typeof f === 'object' && !Array.isArray(f) && !(f instanceof Uint8Array) && typeof f['user'] === 'string' ? [{ userKey: f['user'] as string, name: String(f['name'] ?? '') }] : []));
+    this.indexDirty = true;
+    return { objects: n, friends, roots };
+  }
+
+  async status(): Promise<ObjectStatus[]> {
+    const out: ObjectStatus[] = [];
+    for await (const [hex, rec] of this.records()) {
+      const b = this.open(rec);
+      const stateOf = (h: string) => rec.audits[h]?.state ?? 'ok';
+      const healthy = Math.min(...b.chunks.map((c) => c.shards.filter((s) => stateOf(b.holders[s.holder]!.id) !== 'failed').length));
+      const used = new Set(b.chunks.flatMap((c) => c.shards.map((s) => s.holder)));
+      const holders = [...used].map((i) => b.holders[i]!).map((h) => ({ id: h.id, household: h.household, state: stateOf(h.id) }));
+      out.push({
+        id: hex, name: b.meta['name'] ?? '', kind: b.kind, size: b.size, createdMs: b.createdMs, version: b.version, k: b.k, m: b.m, healthyShards: healthy, shards: b.k + b.m,
+        households: new Set(holders.map((h) => h.household)).size, lastAuditMs: rec.lastAuditMs || null, repairs: rec.repairs, holders,
+      });
+    }
+    return out;
+  }
+}
