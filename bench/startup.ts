@@ -8,7 +8,7 @@
 // On Bun the agent pages out its start-up pages 5 s after READY (agent/page-trim.ts). "ready" is spawn to
 // /health answering; READY=1 goes to systemd right after the same bind. Sizes of the binaries and
 // packages in packaging/out/ are printed when they exist.
-//   node_modules/.bin/bun bench/startup.ts [--runs 3] [--idle-ms 10000] [--members 10] [--convs 100]
+//   node_modules/.bin/bun bench/startup.ts [--runs 3] [--idle-ms 10000] [--members 10] [--convs 100] [--only 'bun binary,node']
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -23,6 +23,8 @@ const arg = (name: string, dflt: number) => {
   return i > 0 ? Number(process.argv[i + 1]) : dflt;
 };
 const RUNS = arg('--runs', 3);
+/** --only 'bun binary,node bundle': just those runtimes. */
+const ONLY = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1]!.split(',') : undefined;
 const MEMBERS = arg('--members', 10);
 const CONVS = arg('--convs', 100);
 const BINARY = path.join(ROOT, 'packaging', 'out', 'kith-linux-x64');
@@ -37,7 +39,10 @@ const median = (xs: number[]) => {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function rssMb(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const m = /VmRSS:\s+(\d+) kB/.exec(status);
+  const anon = /RssAnon:\s+(\d+) kB/.exec(status);
+  if (process.env['KITH_BENCH_VERBOSE']) console.error(`pid ${pid}: VmRSS ${m?.[1]} kB, RssAnon ${anon?.[1]} kB`);
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
@@ -180,7 +185,7 @@ async function main(): Promise<void> {
     const runtimes: [string, string[], string][] = [['node', [NODE, kithJs], NODE], ['bun', [BUN, kithJs], BUN]];
     if (fs.existsSync(NODE_BUNDLE)) runtimes.push(['node bundle', [NODE, NODE_BUNDLE], NODE]);
     if (fs.existsSync(BINARY)) runtimes.push(['bun binary', [BINARY], BUN]);
-    for (const [runtime, cmd, baseCmd] of runtimes) {
+    for (const [runtime, cmd, baseCmd] of runtimes.filter(([r]) => ONLY === undefined || ONLY.includes(r))) {
       const full = path.join(work, `full-${runtime.replace(' ', '-')}`);
       await fullDir(cmd, full, peers);
       const sample = { empty: [] as { readyMs: number; rssMb: number }[], full: [] as { readyMs: number; rssMb: number }[], base: [] as { readyMs: number; rssMb: number }[] };
