@@ -266,6 +266,7 @@ export async function runAgent(opts: RunOptions, given: Partial<AgentEnv> = {}):
     cleanups.push(() => notifier.stopping());
     const where = `cluster UDP ${formatEndpoint(udp.local)}, API http://${config.api.host}:${http.port}`;
     notifier.ready(`serving ${where}`);
+    if (env.trimStartup) cleanups.push(env.trimStartup({ clock, log }));
     log.info(`kith ${VERSION} on ${RUNTIME} ready: node ${identity.cert.nodeIndex} of user ${viewIdentity(identity).userKey.slice(0, 16)}…, ${where}, profile ${config.agent.profile}, data ${opts.dataDir}`);
 
     let stopping: Promise<void> | undefined;

@@ -19,6 +19,7 @@ import { serveHttp, type HttpServer } from './http-server.js';
 import { openLevelStore } from './level-store.js';
 import type { Logger } from './log.js';
 import { createNotifier, type Notifier } from './notify.js';
+import { trimStartupPages } from './page-trim.js';
 import { lanDiscovery } from './pair-net.js';
 import { createPortMapper, type PortMappingMode } from './port-mapper.js';
 
@@ -35,6 +36,8 @@ export interface AgentEnv {
   /** Serves the local API; a simulation listens nowhere and calls the app's fetch in-process. */
   serveApi(app: Hono, host: string, port: number): Promise<HttpServer>;
   notifier(deps: { clock: Clock; log: Logger; maxIntervalMs: number }): Notifier;
+  /** Once idle after READY, gives start-up-only pages back (agent/page-trim.ts); returns cancel. */
+  trimStartup?(deps: { clock: Clock; log: Logger }): () => void;
   /** The router's port mapping for rendezvous windows (never on loopback, never with mode off). */
   portMapper(mode: Exclude<PortMappingMode, 'off'>, gateway: string | undefined): (PortMapper & { router(): RouterInfo | undefined }) | undefined;
   /** The LAN search for pairing offers; undefined where the LAN is not searched. */
@@ -57,6 +60,7 @@ export function realEnv(): AgentEnv {
     openStore: openLevelStore,
     serveApi: serveHttp,
     notifier: createNotifier,
+    trimStartup: trimStartupPages,
     portMapper: createPortMapper,
     discovery: (host, clock, log) => (isLoopback(host) ? undefined : lanDiscovery(clock, log)),
     pid: process.pid,

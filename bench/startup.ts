@@ -2,12 +2,13 @@
 // Bun single binary (packaging/out/kith-node/kith.mjs and kith-linux-x64, when built), medians of several runs, each next to a baseline
 // measured in the same run: the same runtime starting a bare HTTP server on loopback. DESIGN
 // budget: idle RSS <= 64 MB. Two agents per runtime: "empty" (a fresh identity) and "full":
-// 10 members (cards of 10 other agents, made once per bench run, unreachable afterwards so the
-// agent keeps probing them) and 100 conversations with a message each, in the store before the
-// timed start. Not in it yet: a mailbox and an archive (later issues). "ready" is spawn to
+// 10 friends (10 other agents paired by code, made once per bench run, stopped afterwards so the
+// agent keeps probing them) and 100 conversations with them, a message each, in the store before
+// the timed start. Not in it yet: a mailbox and an archive (not wired into the agent on main).
+// On Bun the agent pages out its start-up pages 5 s after READY (agent/page-trim.ts). "ready" is spawn to
 // /health answering; READY=1 goes to systemd right after the same bind. Sizes of the binaries and
 // packages in packaging/out/ are printed when they exist.
-//   node_modules/.bin/bun bench/startup.ts [--runs 3] [--idle-ms 10000] [--members 10] [--convs 100]
+//   node_modules/.bin/bun bench/startup.ts [--runs 3] [--idle-ms 10000] [--members 10] [--convs 100] [--only 'bun binary,node']
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -22,6 +23,8 @@ const arg = (name: string, dflt: number) => {
   return i > 0 ? Number(process.argv[i + 1]) : dflt;
 };
 const RUNS = arg('--runs', 3);
+/** --only 'bun binary,node bundle': just those runtimes. */
+const ONLY = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1]!.split(',') : undefined;
 const MEMBERS = arg('--members', 10);
 const CONVS = arg('--convs', 100);
 const BINARY = path.join(ROOT, 'packaging', 'out', 'kith-linux-x64');
@@ -36,7 +39,10 @@ const median = (xs: number[]) => {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function rssMb(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const m = /VmRSS:\s+(\d+) kB/.exec(status);
+  const anon = /RssAnon:\s+(\d+) kB/.exec(status);
+  if (process.env['KITH_BENCH_VERBOSE']) console.error(`pid ${pid}: VmRSS ${m?.[1]} kB, RssAnon ${anon?.[1]} kB`);
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
@@ -118,40 +124,41 @@ function init(cmd: string[], dir: string): void {
   if (r.status !== 0) throw new Error(`kith init failed: ${r.stderr}`);
 }
 
-/** Cards of MEMBERS other agents (each started once to sign its card), and their user keys. */
-async function peerCards(cmd: string[], work: string): Promise<{ card: string; userKey: string }[]> {
-  const out: { card: string; userKey: string }[] = [];
+/** Data dirs of MEMBERS other agents (made once per bench run; each runs only while it pairs). */
+function peerDirs(cmd: string[], work: string): string[] {
+  const out: string[] = [];
   for (let i = 0; i < MEMBERS; i++) {
     const dir = path.join(work, `peer-${i}`);
     init(cmd, dir);
-    const a = await startAgent(cmd, dir);
-    try {
-      const card = (await api(a, 'GET', '/api/card')) as { card: string };
-      const id = (await api(a, 'GET', '/api/id')) as { userKey: string };
-      out.push({ card: card.card, userKey: id.userKey });
-    } finally {
-      await a.stop();
-    }
+    out.push(dir);
   }
   return out;
 }
 
-/** A data dir with MEMBERS members and CONVS conversations, each with one message. */
-async function fullDir(cmd: string[], dir: string, peers: { card: string; userKey: string }[]): Promise<void> {
+/**
+ * A data dir with MEMBERS friends (each paired by code: an offer on the agent, `join` on the peer)
+ * and CONVS conversations with them, each with one message.
+ */
+async function fullDir(cmd: string[], dir: string, peers: string[]): Promise<void> {
   init(cmd, dir);
   const a = await startAgent(cmd, dir);
   try {
-    for (const p of peers) await api(a, 'POST', '/api/peers', { card: p.card, secret: 'ab'.repeat(32) });
-    for (let i = 0; i < CONVS; i++) {
-      // Participants must be friends now (pairing); members added by card are not: say so, go on.
-      const c = (await api(a, 'POST', '/api/conv/create', {
-        topic: `Conversation ${i}: where do we meet?`, with: [peers[i % peers.length]?.userKey ?? 'b'.repeat(64)],
-        pattern: 'poll', options: ['lake', 'pub', 'park'], method: 'majority', params: [], sides: [],
-      }).catch((e: Error) => e)) as { id: string } | Error;
-      if (c instanceof Error) {
-        console.error(`no conversations in the full agent: ${c.message}`);
-        break;
+    const friends: string[] = [];
+    for (const peerDir of peers) {
+      const p = await startAgent(cmd, peerDir);
+      try {
+        const offer = (await api(a, 'POST', '/api/pair/offer', {})) as { qr: string };
+        await api(p, 'POST', '/api/pair/join', { target: offer.qr });
+        friends.push(((await api(p, 'GET', '/api/id')) as { userKey: string }).userKey);
+      } finally {
+        await p.stop();
       }
+    }
+    for (let i = 0; i < CONVS && friends.length > 0; i++) {
+      const c = (await api(a, 'POST', '/api/conv/create', {
+        topic: `Conversation ${i}: where do we meet?`, with: [friends[i % friends.length]!],
+        pattern: 'poll', options: ['lake', 'pub', 'park'], method: 'majority', params: [], sides: [],
+      })) as { id: string };
       await api(a, 'POST', '/api/conv/post', { id: c.id, text: `message ${i}: bring snacks` });
     }
   } finally {
@@ -174,11 +181,11 @@ async function main(): Promise<void> {
   fs.writeFileSync(CONFIG, 'schema = 1\n[cluster]\nhost = "127.0.0.1"\n[nat]\nportMapping = "off"\n');
   try {
     const kithJs = path.join(ROOT, 'bin', 'kith.mjs');
-    const peers = MEMBERS > 0 ? await peerCards([BUN, kithJs], work) : [];
+    const peers = peerDirs([BUN, kithJs], work);
     const runtimes: [string, string[], string][] = [['node', [NODE, kithJs], NODE], ['bun', [BUN, kithJs], BUN]];
     if (fs.existsSync(NODE_BUNDLE)) runtimes.push(['node bundle', [NODE, NODE_BUNDLE], NODE]);
     if (fs.existsSync(BINARY)) runtimes.push(['bun binary', [BINARY], BUN]);
-    for (const [runtime, cmd, baseCmd] of runtimes) {
+    for (const [runtime, cmd, baseCmd] of runtimes.filter(([r]) => ONLY === undefined || ONLY.includes(r))) {
       const full = path.join(work, `full-${runtime.replace(' ', '-')}`);
       await fullDir(cmd, full, peers);
       const sample = { empty: [] as { readyMs: number; rssMb: number }[], full: [] as { readyMs: number; rssMb: number }[], base: [] as { readyMs: number; rssMb: number }[] };
