@@ -1,13 +1,13 @@
 // The web UI's shell: a header with the pages, a hash router (#/conversations, #/conversations/ID,
-// #/conversations/new, #/friends, #/nodes, #/cluster), and the sign-in hint when no token is held.
+// #/conversations/new, #/friends, #/nodes, #/cluster, #/mailbox), and the sign-in hint when no token is held.
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { adoptToken, hasToken } from './client.js';
 import { html } from './html.js';
 import { ConversationList, ConversationView, NewConversation } from './conversations.js';
-import { ClusterMap, Friends, Nodes } from './people.js';
+import { ClusterMap, Friends, Mailbox, Nodes } from './people.js';
 
-const PAGES: [string, string][] = [['#/conversations', 'Conversations'], ['#/friends', 'Friends'], ['#/nodes', 'Nodes'], ['#/cluster', 'Cluster']];
+const PAGES: [string, string][] = [['#/conversations', 'Conversations'], ['#/friends', 'Friends'], ['#/nodes', 'Nodes'], ['#/cluster', 'Cluster'], ['#/mailbox', 'Mailbox']];
 
 function route(hash: string) {
   const [, page, id] = hash.split('/');
@@ -16,6 +16,7 @@ function route(hash: string) {
   if (page === 'friends') return html`<${Friends} />`;
   if (page === 'nodes') return html`<${Nodes} />`;
   if (page === 'cluster') return html`<${ClusterMap} />`;
+  if (page === 'mailbox') return html`<${Mailbox} />`;
   return html`<${ConversationList} />`;
 }
 

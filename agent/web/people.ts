@@ -150,3 +150,23 @@ export function ClusterMap() {
     </li>`)}</ul>`}
   </section>`;
 }
+
+/** Mailbox health (GET /api/mailbox/status): what this node's relay holds for whom against its quotas, what waits for away nodes, problems, pulls. */
+export function Mailbox() {
+  const [s, setS] = useState<Record<string, unknown> | undefined>(undefined);
+  const [error, setError] = useState<string | undefined>(undefined);
+  useEffect(() => watch(async () => {
+    try { setS((await get('/api/mailbox/status')) as Record<string, unknown>); setError(undefined); } catch (e) { setError(errText(e)); }
+  }, 2000), []);
+  const relay = s?.['relay'] as Record<string, unknown> | null | undefined;
+  const rows = (o: unknown) => Object.entries((o ?? {}) as Record<string, unknown>).filter(([, v]) => typeof v !== 'object' || v === null);
+  const list = (v: unknown) => (Array.isArray(v) ? v : v && typeof v === 'object' ? Object.entries(v) : []);
+  return html`<section aria-labelledby="mbox-h"><h2 id="mbox-h">Mailbox</h2>
+    ${error ? html`<p role="alert" class="error">${error}</p>` : s === undefined ? html`<p>Loading…</p>` : html`
+      <h3>Relay on this node</h3>
+      ${relay ? html`<dl class="facts">${rows(relay).map(([k, v]) => html`<dt>${k}</dt><dd>${String(v)}</dd>`)}${rows(relay['limits']).map(([k, v]) => html`<dt>limit ${k}</dt><dd>${String(v)}</dd>`)}</dl>` : html`<p>This node has no relay role.</p>`}
+      <h3>Held for away nodes</h3><p>${list(s['queued']).length} blob(s) queued here.</p>
+      <h3>Problems</h3>${list(s['problems']).length === 0 ? html`<p>None.</p>` : html`<ul>${list(s['problems']).map((p) => html`<li><code>${JSON.stringify(p)}</code></li>`)}</ul>`}
+      <h3>Pulls</h3>${list(s['pulls']).length === 0 ? html`<p>No relay pulled from yet.</p>` : html`<ul>${list(s['pulls']).map((p) => html`<li><code>${JSON.stringify(p)}</code></li>`)}</ul>`}`}
+  </section>`;
+}

@@ -129,7 +129,7 @@ t.test('two agents, two pages: pair, a poll travels, rank by dragging, one decis
   fs.mkdirSync(path.join(REPO_ROOT, 'docs', 'img'), { recursive: true });
   if (process.env.KITH_UI_SCREENSHOT_DOCS) await alice.screenshot({ path: path.join(REPO_ROOT, 'docs', 'img', 'web-ui-decision.png'), fullPage: true });
 
-  for (const [name, hash] of [['nodes', '#/nodes'], ['cluster', '#/cluster'], ['conversations', '#/conversations']]) {
+  for (const [name, hash] of [['nodes', '#/nodes'], ['cluster', '#/cluster'], ['mailbox', '#/mailbox'], ['conversations', '#/conversations']]) {
     await alice.goto(alice.url().replace(/#.*/, hash!));
     await alice.waitForSelector('main h2');
     await alice.waitForTimeout(300);
