@@ -15,6 +15,8 @@ export type CallArgs<N extends RouteName> = object extends CallInput<N> ? [input
 
 export interface ApiClient {
   call<N extends RouteName>(name: N, ...args: CallArgs<N>): Promise<Reply<N>>;
+  /** A route not (yet) declared in api-shapes.ts; an answer's `result` field is unwrapped. */
+  raw(method: 'GET' | 'POST' | 'DELETE', route: string, body?: unknown): Promise<unknown>;
 }
 
 /** One raw request: the parsed JSON answer, or the agent's KithError. */
@@ -47,6 +49,10 @@ export function apiClient(apiPort: number, token: string): ApiClient {
       const qs = input.query ? `?${new URLSearchParams(input.query as Record<string, string>).toString()}` : '';
       const body = spec.method === 'GET' ? undefined : (input.body ?? {});
       return apiRequest(apiPort, token, spec.method, fillPath(spec.path, input.params) + qs, body) as Promise<never>;
+    },
+    async raw(method, route, body) {
+      const json = (await apiRequest(apiPort, token, method, route, body)) as Record<string, unknown>;
+      return 'result' in json ? json['result'] : json;
     },
   };
 }

@@ -7,6 +7,7 @@ import type { PairingService } from './pairing-service.js';
 import type { RosterService } from './roster-service.js';
 import type { ClusterService } from './cluster-service.js';
 import { apiGuard } from './http-guard.js';
+import { checkDisplayName } from '../identity/user-ref.js';
 import { mountV1, type V1Deps } from './api-routes.js';
 import { mountEventSocket } from './events-socket.js';
 
@@ -20,12 +21,16 @@ export interface ApiDeps extends V1Deps {
   listen?: () => { host: string; port: number };
   /** Conversation operations (agent/conv-ops.ts): POST /api/conv/<op> with a JSON body. */
   conv?: (op: string, body: Record<string, unknown>) => Promise<unknown>;
+  /** GET /api/mailbox/status: what this relay holds and for whom, what this node queued (agent/mailbox-service.ts). */
+  mailbox?: () => Promise<unknown>;
   /** Members: GET /api/peers, GET /api/card, POST /api/peers {card, secret}, DELETE /api/peers/:key. */
   cluster?: Pick<ClusterService, 'peers' | 'card' | 'addPeer' | 'removePeer'>;
   pairing?: PairingService;
   /** Friends and own nodes: GET /api/friends, DELETE /api/friends/:key, POST /api/friends/:key/block,
    *  GET /api/nodes, POST /api/nodes/revoke {revocation: base64}. */
   roster?: RosterService;
+  /** The wall clock, for when a display name was set (POST /api/name). */
+  wallTime?: () => number;
 }
 
 export function createApi(deps: ApiDeps): Hono {
@@ -62,6 +67,8 @@ export function createApi(deps: ApiDeps): Hono {
       return failed(c, e, ['CONV_NOT_FOUND']);
     }
   });
+  const mailbox = deps.mailbox;
+  if (mailbox) app.get('/api/mailbox/status', async (c) => c.json({ result: await mailbox() }));
   const cluster = deps.cluster;
   if (cluster) {
     app.get('/api/peers', (c) => c.json({ peers: cluster.peers() }));
@@ -133,6 +140,14 @@ export function createApi(deps: ApiDeps): Hono {
     app.post('/api/friends/:key/block', (c) => guard(c, ['FRIEND_UNKNOWN'], () => roster.blockFriend(c.req.param('key'))));
     app.post('/api/friends/:key/undo-pairing', (c) => guard(c, ['FRIEND_UNKNOWN'], () => roster.undoPairing(c.req.param('key'))));
     app.get('/api/nodes', (c) => c.json({ nodes: roster.nodes() }));
+    // `kith name set`: the user's display name, spread in this node's friend card.
+    app.get('/api/name', (c) => c.json({ result: { name: roster.ownName() } }));
+    app.post('/api/name', async (c) => {
+      const body = await jsonBody(c);
+      if (body instanceof Response) return body;
+      if (typeof body['name'] !== 'string') return c.json({ error: { code: 'USAGE', message: 'POST /api/name needs {"name": text}' } }, 400);
+      return guard(c, [], () => ({ name: roster.setName(checkDisplayName(body['name'] as string), deps.wallTime?.() ?? 0) }));
+    });
     app.post('/api/nodes/revoke', async (c) => {
       const body = await jsonBody(c);
       if (body instanceof Response) return body;

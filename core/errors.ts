@@ -52,6 +52,14 @@ export const ERROR_CODES = {
     cause: 'no friend has that user key (or key prefix)',
     fix: 'run `kith friend list` to see friends and their keys',
   },
+  USER_AMBIGUOUS: {
+    cause: 'a name or key prefix given for a user matches more than one known user (the message lists them)',
+    fix: 'give more hex digits of the user key, as `kith friend list` shows it',
+  },
+  NAME_INVALID: {
+    cause: 'a display name is empty, longer than 64 bytes of UTF-8, or holds control or bidi characters',
+    fix: 'choose a shorter name of printable characters: `kith name set "Alice"`',
+  },
   // --- own nodes and the roster ---
   ROSTER_INVALID: {
     cause: 'a revocation, node announcement, friend record or enrollment welcome is malformed, forged or from the wrong user',

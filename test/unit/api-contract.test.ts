@@ -26,7 +26,7 @@ const app = createApi({
   status: async () => fixtureStatus(http!.port),
   identity: () => FIXTURE_IDENTITY,
   roster: { friends: () => [friend], nodes: () => [], removeFriend: async () => friend, blockFriend: async () => ({ ...friend, blocked: true }), undoPairing: async () => friend, revoke: async () => ({ nodeIndex: 1, generation: 0, toldRevokedNode: false, members: 0 }) } as never,
-  convOps: { list: async () => [], create: async () => ({ id: 'c1' }), show: async () => ({ id: 'c1' }), post: async () => ({ posted: 'h', closed: false }), vote: async () => ({ posted: 'h', closed: false }) },
+  convOps: { list: async () => [], create: async () => ({ id: 'c1' }), show: async () => ({ id: 'c1' }), post: async () => ({ posted: 'h', closed: false }), vote: async () => ({ posted: 'h', closed: false }), chat: async () => ({}), feed: async () => ({}) },
   events,
   access,
   links: { local: () => `http://127.0.0.1:${http!.port}`, companion: () => undefined },
