@@ -16,6 +16,7 @@ import { hasIdentity, loadIdentity, type NodeIdentity } from '../identity/keysto
 import { parseRoles } from '../identity/certificate.js';
 import { createApi, type ApiDeps } from './api.js';
 import { Access } from './access.js';
+import { startEventSources } from './event-sources.js';
 import { companionLinkHost } from './access-net.js';
 import { EventLog } from './events.js';
 import { isLoopback, startCluster, type ClusterService } from './cluster-service.js';
@@ -224,6 +225,8 @@ export async function runAgent(opts: RunOptions, given: Partial<AgentEnv> = {}):
         identity: viewIdentity(identity),
       }),
     };
+    const sources = startEventSources({ clock, events, peers: () => cluster.peers(), friends: () => roster.friends(), feed: conversations.feed });
+    cleanups.push(() => sources.stop());
     const api = createApi(apiDeps);
     const http: HttpServer = await env.serveApi(api, config.api.host, config.api.port);
     cleanups.push(() => http.close());

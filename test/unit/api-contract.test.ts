@@ -115,3 +115,26 @@ t.test('browser refusals, each with its code', async (t) => {
   const csp = withCsrf.headers.get('content-security-policy') ?? '';
   t.match(csp, /default-src 'self'/, 'strict CSP on answers');
 });
+
+t.test('the event WebSocket sends the backlog after since, then each new event', async (t) => {
+  const { WebSocket } = await import('ws');
+  const since = events.lastId();
+  events.emit('friend.added', { name: 'carol' });
+  const ws = new WebSocket(`ws://127.0.0.1:${http!.port}/api/v1/events?since=${since}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+  const frames: { events: { id: number; type: string }[] }[] = [];
+  const got = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('no frames within 5 s')), 5000);
+    ws.on('message', (d) => {
+      frames.push(JSON.parse(String(d)));
+      if (frames.length === 1) events.emit('conv.message', { conv: 'c1' });
+      if (frames.length === 2) (clearTimeout(timer), resolve());
+    });
+    ws.on('error', reject);
+  });
+  await got;
+  ws.close();
+  t.same(frames[0]!.events.map((e) => e.type), ['friend.added'], 'the backlog');
+  t.same(frames[1]!.events.map((e) => e.type), ['conv.message'], 'then the live event');
+  const plain = await call('GET', '/api/v1/events');
+  t.equal(plain.status, 400, 'without an upgrade: 400 pointing at the long poll');
+});
