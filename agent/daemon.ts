@@ -15,11 +15,13 @@ import { formatEndpoint, type UdpSocket } from '../core/udp.js';
 import { hasIdentity, loadIdentity, type NodeIdentity } from '../identity/keystore.js';
 import { parseRoles } from '../identity/certificate.js';
 import { createApi } from './api.js';
+import { EventLog } from './events.js';
 import { isLoopback, startCluster, type ClusterService } from './cluster-service.js';
 import { realEnv, type AgentEnv } from './env.js';
 import { startRoster, type RosterService } from './roster-service.js';
 import { startPairing, type PairingService } from './pairing-service.js';
 import { dispatchConvOp, startConversationSync } from './conv-ops.js';
+import { startMailbox, type MailboxService } from './mailbox-service.js';
 import type { ConvSync } from '../consensus/sync.js';
 import type { Conversations } from '../consensus/conversations.js';
 import type { SealedConversations } from '../consensus/sealed-conversations.js';
@@ -27,6 +29,8 @@ import { defaultConfig, loadConfigFile, type Config } from './config.js';
 import type { HttpServer } from './http-server.js';
 import { viewIdentity } from './identity-view.js';
 import { initIdentity } from './init.js';
+import { readDisplayName, writeDisplayName } from './display-name.js';
+import type { Feed } from '../consensus/feed.js';
 import { migrateStore } from './store-schema.js';
 import { createLogger, type Logger } from './log.js';
 import type { Notifier } from './notify.js';
@@ -57,8 +61,12 @@ export interface RunningAgent {
   cluster: ClusterService;
   roster: RosterService;
   pairing: PairingService;
+  /** The mailbox: relay (on relay nodes), client, outbox (agent/mailbox-service.ts). */
+  mailbox: MailboxService;
   /** Conversations that travel: sync (every node) and the sealing layer (access nodes only). */
   conversations: { convs: Conversations; sync: ConvSync; sealed: SealedConversations | undefined };
+  /** This node's application delivery log (consensus/feed.ts): every accepted message once. */
+  feed: Feed;
   stop(): Promise<void>;
 }
 
@@ -137,17 +145,33 @@ export async function runAgent(opts: RunOptions, given: Partial<AgentEnv> = {}):
     const transport = cluster.node.transport;
     // Friends, own nodes and revocations: it registers with the cluster's services (the transport
     // refuses revoked nodes and blocked users; roster messages and members' states go to it).
-    const roster = await startRoster({ clock, store, identity, cluster, log, name: displayName(config, env.userName) });
+    const named = readDisplayName(opts.dataDir, displayName(config, env.userName));
+    const onOwnName = (name: string, atMs: number) => {
+      try {
+        writeDisplayName(opts.dataDir, name, atMs);
+      } catch (e) {
+        log.warn(`display name not saved: ${(e as Error).message}`);
+      }
+    };
+    const roster = await startRoster({ clock, store, identity, cluster, log, name: named.name, nameAtMs: named.setAtMs, onOwnName });
     const pairing = startPairing({
       clock, rng, roster, log, host: config.cluster.host, defaultTtlMs: profile.pairOfferTtlMs,
       tcp: env.tcp, interfaces: env.interfaces, discovery: env.discovery(config.cluster.host, clock, log),
     });
     cleanups.push(() => pairing.stop());
 
+    // The event log behind /api/v1/events (agent/events.ts); services emit into it.
+    const events = new EventLog(clock);
     const startedAtMs = clock.wallTime();
     // Conversations that travel: sync as the cluster's conversations service, sealed end to end.
-    const conversations = await startConversationSync({ store, clock, rng, identity, cluster, isBlocked: (u) => roster.isBlocked(u), isSelfRevoked: () => roster.selfRevoked, log });
+    let mailbox: MailboxService | undefined;
+    const users = () => [{ userKey: toHex(identity.cert.userKey), name: roster.ownName() }, ...roster.friends().filter((f) => !f.blocked).map((f) => ({ userKey: f.userKey, name: f.name }))];
+    const conversations = await startConversationSync({ store, clock, rng, identity, cluster, isBlocked: (u) => roster.isBlocked(u), isSelfRevoked: () => roster.selfRevoked, log, users, away: (g, item, nodes) => mailbox?.away(g, item, nodes) });
     cleanups.push(() => conversations.stop());
+    // The friend cluster as a mailbox for whoever is away (relay nodes serve it, every node pulls).
+    const nameOf = (u: string) => (u === toHex(identity.cert.userKey) ? roster.ownName() : roster.friends().find((f) => f.userKey === u)?.name);
+    mailbox = await startMailbox({ store, clock, rng, identity, cluster, sync: conversations.sync, config: config.mailbox, log, nameOf });
+    cleanups.push(() => mailbox?.stop());
     const convOps = conversations.ops;
     const api = createApi({
       token,
@@ -155,7 +179,11 @@ export async function runAgent(opts: RunOptions, given: Partial<AgentEnv> = {}):
       cluster,
       pairing,
       roster,
+      wallTime: () => clock.wallTime(),
       conv: (op, body) => dispatchConvOp(convOps, op, body),
+      mailbox: () => mailbox!.status(),
+      convOps,
+      events,
       identity: () => ({ ...viewIdentity(identity) }),
       status: async () => ({
         running: true,
@@ -203,7 +231,9 @@ export async function runAgent(opts: RunOptions, given: Partial<AgentEnv> = {}):
       cluster,
       roster,
       pairing,
+      mailbox,
       conversations: { convs: conversations.convs, sync: conversations.sync, sealed: conversations.sealed },
+      feed: conversations.feed,
       stop() {
         stopping ??= closeAll();
         return stopping;

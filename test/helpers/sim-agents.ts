@@ -18,8 +18,8 @@ import { SeededRng } from '../../core/rng.js';
 import { SimNet } from '../../core/simnet.js';
 import type { SimHost } from '../../core/simnet.js';
 import { generatePhrase } from '../../identity/phrase.js';
-import type { MemberState } from '../../cluster/membership.js';
 import type { Role } from '../../identity/certificate.js';
+import type { MemberState } from '../../cluster/membership.js';
 import { runAgent, type RunningAgent } from '../../agent/daemon.js';
 import { collectingLog, simAgentEnv, simWorld, type LogLine, type SimWorld } from '../../agent/env-sim.js';
 import { initIdentity } from '../../agent/init.js';
@@ -32,7 +32,7 @@ export interface SimAgentSpec {
   name: string;
   /** Names the user (its seed phrase comes from the run's seed and this name). */
   user: string;
-  /** Its certificate's roles (default access and relay). */
+  /** Certificate roles (default access and relay). */
   roles?: Role[];
 }
 

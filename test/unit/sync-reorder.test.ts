@@ -31,9 +31,8 @@ async function setup() {
   await sync.receive(A, items([e0.bytes], []));
   const e1 = startEpoch({ conv, number: 1, prev: openEpoch(e0.bytes).hash, readers: [node(alice)], holders: [node(relay)], startedAtMs: 2 }, alice, rng);
   const h1 = openEpoch(e1.bytes).hash;
-  const sender = toHex(alice.userKey);
-  const closing = sealRecord({ group: conv, epoch: h1, sender, seq: 0 }, e1.key, new Uint8Array(40), rng);
-  const first = sealRecord({ group: conv, epoch: h1, sender, seq: 1 }, e1.key, new Uint8Array(40), rng);
+  const closing = sealRecord({ group: conv, epoch: h1, seq: 0 }, e1.key, new Uint8Array(40), rng, alice.signSecret);
+  const first = sealRecord({ group: conv, epoch: h1, seq: 1 }, e1.key, new Uint8Array(40), rng, alice.signSecret);
   return { sync, conv, items, e1, closing, first, stored };
 }
 
