@@ -222,20 +222,30 @@ t.test(`${USERS} users, ${CONVS} conversations of every pattern and method, outa
   // Exactly once to each access node's application: every message it holds and did not write.
   let twice = 0;
   let never = 0;
+  let notInFeed = 0;
+  const feeds = new Map<string, Map<string, number>>();
   for (const s of created) {
     for (const n of s.participants.flatMap((u) => w.accessNodes(u)).filter((n) => n !== r.revoked)) {
       const agent = sim.get(n).agent!;
+      if (!feeds.has(n)) {
+        const f = new Map<string, number>();
+        for (const e of await agent.feed.all()) f.set(e.hash, (f.get(e.hash) ?? 0) + 1);
+        feeds.set(n, f);
+      }
       const chain = Buffer.from(agent.identity.keys.sign.publicKey).toString('hex');
       const counts = w.delivered.get(n)!;
       for (const m of await agent.conversations.convs.messages(s.id!)) {
         const c = counts.get(m.hash) ?? 0;
-        if (c > 1) twice++;
-        if (c === 0 && m.chain !== chain) never++;
+        if (c > 1 || (feeds.get(n)!.get(m.hash) ?? 0) > 1) twice++;
+        if (m.chain === chain) continue; // written here
+        if (c === 0) never++;
+        if (!feeds.get(n)!.has(m.hash)) notInFeed++;
       }
     }
   }
-  t.equal(twice, 0, 'no message reached an application twice');
+  t.equal(twice, 0, 'no message reached an application (the onMessage hook, the node\'s feed) twice');
   t.equal(never, 0, 'every message reached every participant access node\'s application');
+  t.equal(notInFeed, 0, 'every received message is in every participant access node\'s feed');
 
   // No relay-only node holds a marker in clear.
   const marker = Buffer.from(MARKER);

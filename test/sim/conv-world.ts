@@ -70,8 +70,13 @@ export async function buildWorld(seed: string, dir: string, userCount: number): 
     if (!sealed) return;
     const counts = delivered.get(name) ?? new Map<string, number>();
     delivered.set(name, counts);
-    // Until the per-node feed exists, the application is SealedConversations' onMessage hook.
-    (sealed as unknown as { deps: { onMessage?: (c: Conversation, m: Message) => void } }).deps.onMessage = (_c, m) => counts.set(m.hash, (counts.get(m.hash) ?? 0) + 1);
+    // Every call of SealedConversations' onMessage hook (what feeds the node's feed, which it still calls).
+    const deps = (sealed as unknown as { deps: { onMessage?: (c: Conversation, m: Message) => void } }).deps;
+    const feed = deps.onMessage;
+    deps.onMessage = (c, m) => {
+      counts.set(m.hash, (counts.get(m.hash) ?? 0) + 1);
+      feed?.(c, m);
+    };
   };
   for (const u of users) for (const n of [u.laptop, u.phone]) if (n) watch(n);
   return {

@@ -7,7 +7,7 @@ import t from 'tap';
 import { VirtualClock } from '../../core/clock.js';
 import { SeededRng } from '../../core/rng.js';
 import { MemoryStore } from '../../core/store.js';
-import { encodeCanonical } from '../../core/cbor.js';
+import { decodeCanonical, encodeCanonical, type CborValue } from '../../core/cbor.js';
 import { toHex } from '../../core/hex.js';
 import { ConvSync, SYNC_LIMITS } from '../../consensus/sync.js';
 import { Conversations } from '../../consensus/conversations.js';
@@ -145,6 +145,21 @@ t.test('a non-participant: its node\'s items are refused; its message sealed in 
   await b.sealed.idle();
   t.equal(b.sealed.stats.rejected, 1, 'the non-participant\'s message is rejected and counted');
   t.same(await hashesOf(b, conv.id), await hashesOf(a, conv.id), 'nothing of it in bob\'s conversation');
+});
+
+t.test('forged: an envelope made up in alice\'s name at her next seq is dropped; her real one still takes the place', async (t) => {
+  const { a, b, conv, items, epoch, key } = await setup();
+  const rng = new SeededRng('squat');
+  // mallory (a forwarder with no key of alice's node) signs an envelope at alice's seq 3, then names alice as its sender.
+  const made = readEnvelope(sealRecord({ group: conv.id, epoch: epoch.hash, seq: 3 }, key, new Uint8Array(16), rng, mallory.signSecret));
+  const squat = encodeCanonical({ ...(decodeCanonical(made.bytes) as Record<string, CborValue>), s: verifyCertificate(alice.certBytes).signKey });
+  await b.sync.receive(id(alice), items([], [squat]));
+  t.equal(b.sync.stats.dropped['bad-envelope-sig'], 1, 'dropped and counted');
+  const m3 = await a.sealed.post(conv.id, 'text', { text: 'three' });
+  await a.sealed.idle();
+  await deliver(a, b);
+  t.ok((await hashesOf(b, conv.id)).includes(m3.message.hash), 'alice\'s real third message is stored and applied');
+  t.equal(b.delivered.get(m3.message.hash), 1, 'once');
 });
 
 t.test('wrong-epoch and forged ciphertext: unreadable, counted; the conversation goes on', async (t) => {
