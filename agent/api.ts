@@ -10,14 +10,17 @@ import { apiGuard } from './http-guard.js';
 import { archiveRoutes } from './api-archive.js';
 import type { ArchiveService } from './archive-service.js';
 
-export interface ApiDeps {
+import { checkDisplayName } from '../identity/user-ref.js';
+import { mountV1, type V1Deps } from './api-routes.js';
+
+export interface ApiDeps extends V1Deps {
   token: string;
   /** Where the API listens once bound: requests must name it in their Host header. */
   listen?: () => { host: string; port: number };
-  status: () => Promise<Record<string, unknown>>;
-  identity: () => Record<string, unknown>;
   /** Conversation operations (agent/conv-ops.ts): POST /api/conv/<op> with a JSON body. */
   conv?: (op: string, body: Record<string, unknown>) => Promise<unknown>;
+  /** GET /api/mailbox/status: what this relay holds and for whom, what this node queued (agent/mailbox-service.ts). */
+  mailbox?: () => Promise<unknown>;
   /** Members: GET /api/peers, GET /api/card, POST /api/peers {card, secret}, DELETE /api/peers/:key. */
   cluster?: Pick<ClusterService, 'peers' | 'card' | 'addPeer' | 'removePeer'>;
   pairing?: PairingService;
@@ -26,6 +29,9 @@ export interface ApiDeps {
   roster?: RosterService;
   /** The archive: /api/archive/* (agent/api-archive.ts). */
   archive?: ArchiveService;
+
+  /** The wall clock, for when a display name was set (POST /api/name). */
+  wallTime?: () => number;
 }
 
 export function createApi(deps: ApiDeps): Hono {
@@ -61,6 +67,8 @@ export function createApi(deps: ApiDeps): Hono {
       return failed(c, e, ['CONV_NOT_FOUND']);
     }
   });
+  const mailbox = deps.mailbox;
+  if (mailbox) app.get('/api/mailbox/status', async (c) => c.json({ result: await mailbox() }));
   const cluster = deps.cluster;
   if (cluster) {
     app.get('/api/peers', (c) => c.json({ peers: cluster.peers() }));
@@ -132,6 +140,14 @@ export function createApi(deps: ApiDeps): Hono {
     app.post('/api/friends/:key/block', (c) => guard(c, ['FRIEND_UNKNOWN'], () => roster.blockFriend(c.req.param('key'))));
     app.post('/api/friends/:key/undo-pairing', (c) => guard(c, ['FRIEND_UNKNOWN'], () => roster.undoPairing(c.req.param('key'))));
     app.get('/api/nodes', (c) => c.json({ nodes: roster.nodes() }));
+    // `kith name set`: the user's display name, spread in this node's friend card.
+    app.get('/api/name', (c) => c.json({ result: { name: roster.ownName() } }));
+    app.post('/api/name', async (c) => {
+      const body = await jsonBody(c);
+      if (body instanceof Response) return body;
+      if (typeof body['name'] !== 'string') return c.json({ error: { code: 'USAGE', message: 'POST /api/name needs {"name": text}' } }, 400);
+      return guard(c, [], () => ({ name: roster.setName(checkDisplayName(body['name'] as string), deps.wallTime?.() ?? 0) }));
+    });
     app.post('/api/nodes/revoke', async (c) => {
       const body = await jsonBody(c);
       if (body instanceof Response) return body;
@@ -143,5 +159,9 @@ export function createApi(deps: ApiDeps): Hono {
   if (deps.archive) archiveRoutes(app, deps.archive, jsonBody, guard);
   app.notFound((c) => c.json({ error: { code: 'NOT_FOUND', message: `no route ${c.req.method} ${c.req.path}` } }, 404));
   app.onError((err, c) => c.json({ error: { code: 'INTERNAL', message: 'internal error' } }, 500));
+
+  mountV1(app, deps);
+  app.notFound((c) => c.json({ error: { code: 'API_NOT_FOUND', message: `no route ${c.req.method} ${c.req.path}` } }, 404));
+  app.onError((err, c) => c.json({ error: { code: 'API_INTERNAL', message: 'internal error' } }, 500));
   return app;
 }

@@ -84,7 +84,7 @@ export function addClusterCommands(program: Command, io: Io, withCommon: (c: Com
     .description("print this node's signed card (certificate and endpoints; nothing secret) for `kith peer add` on another node")
     .option('--out <file>', 'write the card JSON to a file instead')
     .action(async (o: Common & { out?: string }) => {
-      const card = (await runningAgent(resolveDataDir(o.dataDir)).call('GET', '/api/card')) as Record<string, unknown>;
+      const card = await runningAgent(resolveDataDir(o.dataDir)).call('card');
       if (o.out) {
         writeFileAtomic(o.out, JSON.stringify(card) + '\n', 0o644);
         emit(o, { written: o.out }, `card written to ${o.out}`);
@@ -100,20 +100,20 @@ export function addClusterCommands(program: Command, io: Io, withCommon: (c: Com
     .action(async (cardFile: string, o: Common & { secretFile: string }) => {
       const card = readCardFile(cardFile);
       const secret = readSecretFile(o.secretFile);
-      const r = (await runningAgent(resolveDataDir(o.dataDir)).call('POST', '/api/peers', { card, secret })) as { nodeSignKey: string; label: string; userKey: string };
+      const r = await runningAgent(resolveDataDir(o.dataDir)).call('addPeer', { body: { card, secret } });
       emit(o, r, `added node "${printable(r.label)}" (${r.nodeSignKey.slice(0, 16)}) of user ${r.userKey.slice(0, 12)}…`);
     });
   withCommon(peer.command('remove').argument('<node-key>', "the member's node signing key (or its DH key), or 8+ leading characters"))
     .description('forget a member: its sessions end at once')
     .action(async (key: string, o: Common) => {
-      await runningAgent(resolveDataDir(o.dataDir)).call('DELETE', `/api/peers/${encodeURIComponent(key)}`);
+      await runningAgent(resolveDataDir(o.dataDir)).call('removePeer', { params: { key } });
       emit(o, { removed: key }, `removed ${key}`);
     });
 
   withCommon(program.command('peers'))
     .description('the cluster members: state, endpoint, round trip, last seen, clock offset')
     .action(async (o: Common) => {
-      const { peers } = (await runningAgent(resolveDataDir(o.dataDir)).call('GET', '/api/peers')) as { peers: MemberView[] };
+      const { peers } = await runningAgent(resolveDataDir(o.dataDir)).call('peers');
       const json = peers.map((p) => ({ nodeSignKey: p.nodeSignKey, userKey: p.userKey, nodeIndex: p.nodeIndex, label: p.label, state: p.state, endpoint: p.endpoint, rttMs: p.rttMs, lastSeenMs: p.lastSeenMs, clockOffsetMs: p.clockOffsetMs, clockErrorMs: p.clockErrorMs, incarnation: p.incarnation, endpoints: p.endpoints }));
       emit(o, json, peers.length === 0 ? 'no members yet: exchange cards (`kith card`, `kith peer add`)' : peers.map(peerRow).join('\n'));
     });
@@ -132,8 +132,8 @@ export function addClusterCommands(program: Command, io: Io, withCommon: (c: Com
     .description('explain in plain words why members can or cannot be reached')
     .action(async (o: Common) => {
       const agent = runningAgent(resolveDataDir(o.dataDir));
-      const status = (await agent.call('GET', '/api/status')) as { cluster: Record<string, any> };
-      const { peers } = (await agent.call('GET', '/api/peers')) as { peers: MemberView[] };
+      const status = await agent.call('status');
+      const { peers } = await agent.call('peers');
       const findings = diagnose(status.cluster, peers);
       emit(o, { findings }, findings.map((f) => `${f.level === 'ok' ? 'ok  ' : f.level === 'warn' ? 'WARN' : 'FAIL'}  ${f.text}`).join('\n'));
     });

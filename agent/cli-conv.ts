@@ -8,12 +8,13 @@ import { KithError } from '../core/errors.js';
 import { Conversations } from '../consensus/conversations.js';
 import { hasIdentity, loadIdentity } from '../identity/keystore.js';
 import { resolveUserRef } from '../identity/user-ref.js';
-import { apiCall } from './api-client.js';
+import { apiClient } from './api-client.js';
 import { localConvOps, remoteConvOps, type ConvOps } from './conv-ops.js';
 import type { FriendView } from './roster-service.js';
 import { openLevelStore } from './level-store.js';
 import { dataFiles, resolveDataDir } from './paths.js';
 import { readRuntimeRecord } from './runtime-file.js';
+import { printable } from './printable.js';
 
 interface Io {
   out(text: string): void;
@@ -37,7 +38,7 @@ async function fullUserKeys(o: Common, refs: string[]): Promise<string[]> {
   if (rec === undefined || !fs.existsSync(files.token)) {
     throw new KithError('FRIEND_UNKNOWN', `"${short}" is not a whole user key, and no agent runs to look it up among your friends`, { hint: 'start the agent (kith run), or give the 64-hex user key' });
   }
-  const { friends } = (await apiCall(rec.api.port, fs.readFileSync(files.token, 'utf8').trim(), 'GET', '/api/friends')) as { friends: FriendView[] };
+  const { friends } = await apiClient(rec.api.port, fs.readFileSync(files.token, 'utf8').trim()).call('friends');
   const known = friends.filter((f) => !f.blocked);
   return refs.map((r) => (isFullKey(r) ? r : resolveUserRef(r, known).userKey));
 }
@@ -69,16 +70,24 @@ async function withOps<T>(o: Common, fn: (ops: ConvOps) => Promise<T>): Promise<
 
 type View = {
   id: string; topic: string; state?: string; pattern: { name: string; options?: string[] }; deadline: string | null;
-  messages?: { author: string; seq: number; kind: string; data: unknown; at: string }[];
+  names?: Record<string, string> | string[];
+  messages?: { author: string; authorName?: string; seq: number; kind: string; data: unknown; at: string; heldBy?: { user: string; name: string; nodes: number; of: number }[] }[];
   current?: { reached: boolean; outcome: { winners: string[] }; explanation: { summary: string } };
   closing?: { outcome: { winners: string[] }; evaluatedAt: string; closer: string } | null;
   outcome?: { winners: string[] };
   reason?: string;
 };
 
+/** A user as people read it: the display name (escaped) and the first key digits. */
+const who = (userHex: string, name: string | undefined) => (name ? `${printable(name)} (${userHex.slice(0, 8)})` : userHex.slice(0, 8));
+
 function human(v: View): string {
-  const lines = [`${v.id}`, `  topic     ${v.topic}`, `  pattern   ${v.pattern.name}${v.pattern.options ? ` (${v.pattern.options.join(', ')})` : ''}`, `  state     ${v.state ?? 'open'}${v.deadline ? `, deadline ${v.deadline}` : ''}`];
-  for (const m of v.messages ?? []) lines.push(`  ${m.at}  ${m.author.slice(0, 8)} #${m.seq} ${m.kind} ${JSON.stringify(m.data)}`);
+  const lines = [`${v.id}`, `  topic     ${printable(v.topic)}`, `  pattern   ${v.pattern.name}${v.pattern.options ? ` (${v.pattern.options.join(', ')})` : ''}`, `  state     ${v.state ?? 'open'}${v.deadline ? `, deadline ${v.deadline}` : ''}`];
+  if (v.names && !Array.isArray(v.names)) lines.push(`  with      ${Object.entries(v.names).map(([k, n]) => who(k, n)).join(', ')}`);
+  for (const m of v.messages ?? []) {
+    const held = m.heldBy ? `  [held by ${m.heldBy.map((h) => `${h.name ? printable(h.name) : h.user.slice(0, 8)} ${h.nodes}/${h.of}`).join(', ')}]` : '';
+    lines.push(`  ${m.at}  ${who(m.author, m.authorName)} #${m.seq} ${m.kind} ${printable(JSON.stringify(m.data))}${held}`);
+  }
   if (v.closing) lines.push(`  closed    winners: ${v.closing.outcome.winners.join(', ') || '(none)'} (by ${v.closing.closer.slice(0, 8)} at ${v.closing.evaluatedAt})`);
   else if (v.current) lines.push(`  so far     ${v.current.explanation.summary}${v.current.reached ? '' : ' (not decided yet)'}`);
   return lines.join('\n');
@@ -117,7 +126,7 @@ export function addConvCommands(program: Command, io: Io, withCommon: (c: Comman
     .description('the conversations on this node')
     .action(async (o: Common) => {
       const r = (await withOps(o, (ops) => ops.list())) as View[];
-      emit(o, r, r.length === 0 ? 'no conversations' : r.map((c) => c.state === 'damaged' ? `${c.id.slice(0, 12)}  damaged: ${c.reason}` : `${c.id.slice(0, 12)}  ${(c.state ?? '').padEnd(6)} ${c.pattern.name.padEnd(12)} ${c.topic}${c.outcome ? `  → ${c.outcome.winners.join(', ') || '(none)'}` : ''}`).join('\n'));
+      emit(o, r, r.length === 0 ? 'no conversations' : r.map((c) => c.state === 'damaged' ? `${c.id.slice(0, 12)}  damaged: ${c.reason}` : `${c.id.slice(0, 12)}  ${(c.state ?? '').padEnd(6)} ${c.pattern.name.padEnd(12)} ${printable(c.topic)}${Array.isArray(c.names) && c.names.some((n) => n) ? `  (${c.names.map((n) => printable(n || '?')).join(', ')})` : ''}${c.outcome ? `  → ${c.outcome.winners.join(', ') || '(none)'}` : ''}`).join('\n'));
     });
 
   withCommon(conv.command('show').argument('<id>', 'conversation id or a prefix of 8+ characters'))
@@ -148,4 +157,38 @@ export function addConvCommands(program: Command, io: Io, withCommon: (c: Comman
       }))) as { posted: string; closed: boolean; outcome?: { winners: string[] } };
       emit(o, r, `voted ${r.posted.slice(0, 12)}${r.closed ? ` — closed, winners: ${r.outcome?.winners.join(', ') || '(none)'}` : ''}`);
     });
+
+  withCommon(program.command('chat').argument('<friend>', 'a friend\'s name or a unique prefix of their key (4+ digits)').argument('<text>'))
+    .description('message a friend: the open two-person discussion with them (made on first use), then your text')
+    .action(async (friend: string, text: string, o: Common) => {
+      const r = (await withOps(o, (ops) => ops.chat(friend, text))) as { conv: string; created: boolean; with: { userKey: string; name: string }; posted: string };
+      emit(o, r, `${r.created ? `new chat ${r.conv.slice(0, 12)} with` : 'sent to'} ${who(r.with.userKey, r.with.name)}: ${r.posted.slice(0, 12)}`);
+    });
+
+  withCommon(conv.command('watch').argument('[id]', 'only this conversation (id or a prefix of it)'))
+    .description('print messages as this node accepts them, until Ctrl-C (--json: one JSON object per line)')
+    .option('--all', 'first every message this node holds, then new ones')
+    .action(async (id: string | undefined, o: Common & { all?: boolean }) => {
+      await withOps(o, async (ops) => {
+        type Entry = { n: number; conv: string; author: string; authorName: string; at: string; kind: string; data: Record<string, unknown> };
+        const first = (await ops.feed(0, 0)) as { last: number };
+        let cursor = o.all ? 0 : first.last;
+        const want = id?.toLowerCase();
+        for (;;) {
+          const page = (await ops.feed(cursor, 5_000)) as { next: number; entries: Entry[] };
+          for (const e of page.entries) {
+            if (want !== undefined && !e.conv.startsWith(want)) continue;
+            io.out(o.json ? JSON.stringify(e) + '\n' : `${watchLine(e)}\n`);
+          }
+          cursor = page.next;
+        }
+      });
+    });
+}
+
+/** One watched message for people: time, conversation, author, kind and its text or vote. */
+function watchLine(e: { conv: string; author: string; authorName: string; at: string; kind: string; data: Record<string, unknown> }): string {
+  const d = e.data;
+  const body = typeof d['text'] === 'string' ? (d['text'] as string) : e.kind === 'receipt' ? '(received it)' : JSON.stringify(d);
+  return `${e.at}  ${e.conv.slice(0, 8)}  ${who(e.author, e.authorName)}  ${e.kind}: ${printable(body)}`;
 }

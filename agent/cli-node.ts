@@ -59,7 +59,7 @@ export function addNodeCommands(program: Command, io: Io, withCommon: (c: Comman
   withCommon(node.command('list'))
     .description('this user\'s nodes as this node knows them, with their state')
     .action(async (o: Common) => {
-      const { nodes } = (await runningAgent(resolveDataDir(o.dataDir)).call('GET', '/api/nodes')) as { nodes: NodeView[] };
+      const { nodes } = await runningAgent(resolveDataDir(o.dataDir)).call('nodes');
       emit(o, nodes, nodes.map((n) => `node ${String(n.nodeIndex).padEnd(3)} gen ${n.generation}  ${n.state.padEnd(9)}  "${printable(n.label)}"  ${n.nodeSignKey.slice(0, 16) || '-'}  ${printable(n.endpoint ?? '')}${n.revokedAt ? `revoked ${n.revokedAt}` : ''}`).join('\n'));
     });
 
@@ -74,8 +74,8 @@ export function addNodeCommands(program: Command, io: Io, withCommon: (c: Comman
       if (new TextEncoder().encode(o.reason).length > 200) throw new KithError('USAGE', '--reason is at most 200 bytes');
       const nodeIndex = Number(indexText);
       const agent = runningAgent(resolveDataDir(o.dataDir));
-      const { nodes } = (await agent.call('GET', '/api/nodes')) as { nodes: NodeView[] };
-      const id = (await agent.call('GET', '/api/id')) as { userKey: string };
+      const { nodes } = await agent.call('nodes');
+      const id = await agent.call('identity');
       const known = nodes.find((n) => n.nodeIndex === nodeIndex && n.state !== 'revoked');
       if (known?.state === 'this node') throw new KithError('NODE_UNKNOWN', `node ${nodeIndex} is the node you are asking: revoke it from another of your nodes`);
       const generation = o.generation !== undefined ? Number(o.generation) : known?.generation;
@@ -84,7 +84,7 @@ export function addNodeCommands(program: Command, io: Io, withCommon: (c: Comman
       if (toHex(userKeyOf(phrase)) !== id.userKey) throw new KithError('REVOCATION_INVALID', 'that seed phrase belongs to another user than this node\'s');
       const revocation = revokeNode(realClock, { phrase, nodeIndex, generation, reason: o.reason });
       if (known) io.err(`Telling node ${nodeIndex} first (waiting up to ${TELL_REVOKED_MS / 1000} s for it to acknowledge), then every member…\n`);
-      const r = (await agent.call('POST', '/api/nodes/revoke', { revocation: Buffer.from(revocation).toString('base64') })) as RevokeOutcome;
+      const r = await agent.call('revokeNode', { body: { revocation: Buffer.from(revocation).toString('base64') } });
       emit(o, r, `node ${r.nodeIndex} (generation ${r.generation}) is revoked; ${r.members} member(s) told, ` +
         (r.toldRevokedNode ? 'and the revoked node acknowledged it.' : 'the revoked node did not answer (it is refused everywhere anyway).'));
     });

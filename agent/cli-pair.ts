@@ -42,9 +42,10 @@ export function addPairCommands(program: Command, io: Io, withCommon: (c: Comman
       };
       if (o.code !== undefined && o.verify) {
         // Neither agent commits until this answer (pairing/README.md "Verifying before committing").
-        const held = (await agent.call('POST', '/api/pair/join', { target: o.code, verify: true })) as PairOutcome & { pending: string };
+        const held = await agent.call('pairJoin', { body: { target: o.code, verify: true } });
+        if (held.pending === undefined) throw new KithError('PAIR_FAILED', 'the agent holds no pairing to confirm');
         const yes = await ask(held);
-        const answered = await agent.call('POST', `/api/pair/join/${held.pending}`, { confirm: yes });
+        const answered = await agent.call('pairJoinConfirm', { params: { id: held.pending }, body: { confirm: yes } });
         if (!yes) {
           throw new KithError('PAIR_REFUSED', held.alreadyFriends
             ? `the safety numbers were not confirmed: "${printable(held.friendName)}" is your friend as before this pairing, on both sides`
@@ -52,13 +53,13 @@ export function addPairCommands(program: Command, io: Io, withCommon: (c: Comman
         }
         outcome = answered as PairOutcome;
       } else if (o.code !== undefined) {
-        outcome = (await agent.call('POST', '/api/pair/join', { target: o.code })) as PairOutcome;
+        outcome = await agent.call('pairJoin', { body: { target: o.code } });
       } else {
         const ttl = o.ttl === undefined ? undefined : Number(o.ttl);
         if (ttl !== undefined && !(ttl > 0 && ttl <= 60)) throw new KithError('USAGE', '--ttl must be minutes in (0, 60]');
         // With --verify, neither agent commits until this side's answer too (pairing/README.md).
         const asked = { ...(ttl === undefined ? {} : { ttlMinutes: ttl }), ...(o.verify ? { verify: true } : {}) };
-        let view = (await agent.call('POST', '/api/pair/offer', asked)) as OfferView;
+        let view = await agent.call('pairOffer', { body: asked });
         if (o.json) io.out(JSON.stringify({ id: view.id, code: view.code, qr: view.qr, endpoint: view.endpoint, expiresAt: view.expiresAt }) + '\n');
         else {
           io.out(`Read this code to your friend:\n\n    ${view.code}\n\n`);
@@ -67,18 +68,18 @@ export function addPairCommands(program: Command, io: Io, withCommon: (c: Comman
         }
         // The offer ends with the command, however it ends: Ctrl-C, a closed terminal or a dropped
         // SSH session (SIGHUP), kill or systemd (SIGTERM), or an error while waiting.
-        const cancelOffer = () => agent.call('DELETE', `/api/pair/offer/${view.id}`).catch(() => undefined);
+        const cancelOffer = () => agent.call('pairOfferCancel', { params: { id: view.id } }).catch(() => undefined);
         const stopOffer = (signal: keyof typeof SIGNAL_EXIT) => void cancelOffer().finally(() => process.exit(SIGNAL_EXIT[signal]));
         for (const s of OFFER_SIGNALS) process.once(s, stopOffer);
         try {
           while (view.state === 'waiting') {
             await sleep(250);
-            view = (await agent.call('GET', `/api/pair/offer/${view.id}`)) as OfferView;
+            view = await agent.call('pairOfferState', { params: { id: view.id } });
           }
           if (view.state === 'confirming' && view.confirming) {
             const held = view.confirming;
             const yes = await ask(held);
-            view = (await agent.call('POST', `/api/pair/offer/${view.id}/confirm`, { confirm: yes })) as OfferView;
+            view = await agent.call('pairOfferConfirm', { params: { id: view.id }, body: { confirm: yes } });
             if (!yes) {
               throw new KithError('PAIR_REFUSED', held.alreadyFriends
                 ? `the safety numbers were not confirmed: "${printable(held.friendName)}" is your friend as before this pairing, on both sides`
@@ -108,19 +109,19 @@ export function addPairCommands(program: Command, io: Io, withCommon: (c: Comman
   withCommon(friend.command('list'))
     .description('friends (and blocked users)')
     .action(async (o: Common) => {
-      const { friends } = (await runningAgent(resolveDataDir(o.dataDir)).call('GET', '/api/friends')) as { friends: FriendView[] };
+      const { friends } = await runningAgent(resolveDataDir(o.dataDir)).call('friends');
       io.out(o.json ? JSON.stringify(friends) + '\n' : (friends.length ? friends.map((f) => `${f.userKey.slice(0, 16)}  ${f.blocked ? 'BLOCKED' : `${f.nodes} node(s)`}  "${printable(f.name)}"  since ${f.since}`).join('\n') : 'no friends yet: `kith pair`') + '\n');
     });
   withCommon(friend.command('remove').argument('<user>', 'the friend\'s user key, a unique prefix of it (4+ digits, as `friend list` shows), or their name'))
     .description('forget a friend: their nodes stop being members at once')
     .action(async (key: string, o: Common) => {
-      const f = (await runningAgent(resolveDataDir(o.dataDir)).call('DELETE', `/api/friends/${encodeURIComponent(key)}`)) as FriendView;
+      const f = await runningAgent(resolveDataDir(o.dataDir)).call('removeFriend', { params: { key } });
       io.out(o.json ? JSON.stringify(f) + '\n' : `removed "${printable(f.name)}" (${f.userKey.slice(0, 16)}…)\n`);
     });
   withCommon(friend.command('block').argument('<user>', 'a friend\'s user key, unique prefix (4+ digits) or name, or any user\'s full key'))
     .description('no traffic of any kind with that user, and their later pairing attempts are refused')
     .action(async (key: string, o: Common) => {
-      const f = (await runningAgent(resolveDataDir(o.dataDir)).call('POST', `/api/friends/${encodeURIComponent(key)}/block`)) as FriendView;
+      const f = await runningAgent(resolveDataDir(o.dataDir)).call('blockFriend', { params: { key } });
       io.out(o.json ? JSON.stringify(f) + '\n' : `blocked ${f.userKey.slice(0, 16)}…\n`);
     });
 }

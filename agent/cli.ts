@@ -21,10 +21,15 @@ import { readRuntimeRecord } from './runtime-file.js';
 import { versionLine } from './version.js';
 import { addMethodCommands } from './cli-method.js';
 import { addConvCommands } from './cli-conv.js';
+import { addNameCommands } from './cli-name.js';
+import { writeDisplayName } from './display-name.js';
+import { checkDisplayName } from '../identity/user-ref.js';
 import { addClusterCommands } from './cli-cluster.js';
 import { addPairCommands } from './cli-pair.js';
 import { addNodeCommands } from './cli-node.js';
 import { addArchiveCommands } from './cli-archive.js';
+
+import { addMailboxCommands } from './cli-mailbox.js';
 import readline from 'node:readline';
 
 interface CommonOpts {
@@ -141,10 +146,12 @@ export function buildProgram(io: CliIo): Command {
     .option('--generation <g>', 'key generation of the node (raise it to replace the node\'s keys)', intArg('--generation', 0, MAX_INDEX), 0)
     .option('--roles <roles>', 'comma-separated roles: relay, access', 'relay,access')
     .option('--label <text>', 'name of this node shown to people (default: the host name)')
+    .option('--name <text>', 'your display name, as friends see it (default: the OS account name; `kith name set` changes it)')
     // A failed init (a mistyped phrase, a phrase file that cannot be written) leaves no new data dir.
-    .action((o: CommonOpts & { recover?: boolean; phraseFile?: string; node: number; generation: number; roles: string; label?: string }) => undoNewDirOnFailure(resolveDataDir(o.dataDir), async () => {
+    .action((o: CommonOpts & { recover?: boolean; phraseFile?: string; node: number; generation: number; roles: string; label?: string; name?: string }) => undoNewDirOnFailure(resolveDataDir(o.dataDir), async () => {
       const dataDir = resolveDataDir(o.dataDir);
       const roles = parseRoles(o.roles);
+      if (o.name !== undefined) checkDisplayName(o.name); // before anything is written
       if (hasIdentity(dataDir)) throw new KithError('IDENTITY_EXISTS', `${dataDir} already has an identity (node.key); nothing was changed`);
       let phrase: string | undefined;
       if (o.recover) phrase = await readPhrase(io, o.phraseFile);
@@ -158,6 +165,7 @@ export function buildProgram(io: CliIo): Command {
         ...(o.label !== undefined ? { label: o.label } : {}),
       });
       const view = viewIdentity(made.identity);
+      if (o.name !== undefined) writeDisplayName(dataDir, o.name, Date.now());
       if (o.recover) {
         const warning = sharedKeyWarning(view.nodeIndex, view.generation);
         io.err(`warning: ${warning}\n`);
@@ -270,9 +278,12 @@ export function buildProgram(io: CliIo): Command {
 
   addMethodCommands(program, io, withCommon);
   addConvCommands(program, io, withCommon);
+  addNameCommands(program, io, withCommon);
   addClusterCommands(program, io, withCommon);
   addNodeCommands(program, io, withCommon, (file) => readPhrase(io, file));
   addArchiveCommands(program, io, withCommon);
+
+  addMailboxCommands(program, io, withCommon);
   addPairCommands(program, { out: io.out, err: io.err, readLine: io.readLine ?? (async () => (await io.readStdin()).split('\n')[0] ?? '') }, withCommon);
 
   const config = program.command('config').description('check or document the configuration file');

@@ -12,6 +12,7 @@ export interface Config {
   api: { host: string; port: number };
   agent: { profile: ProfileName; logLevel: LogLevelName; shutdownTimeoutMs: number };
   nat: { stunServers: string; portMapping: 'auto' | 'natpmp' | 'upnp' | 'off'; gateway: string };
+  mailbox: { household: string; ttlDays: number; groupQuotaMiB: number; friendQuotaMiB: number; totalQuotaMiB: number; pushesPerMinute: number };
 }
 
 export type LogLevelName = 'debug' | 'info' | 'warn' | 'error';
@@ -62,6 +63,18 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
     doc: 'Lowest level written to stderr (journald reads the <N> priority prefixes).' },
   { key: 'agent.shutdownTimeoutMs', kind: 'int', unit: 'milliseconds', default: 4000, min: 100, max: 60000,
     doc: 'Longest a clean shutdown may take before the agent exits anyway (systemd waits 5 s by default in our unit).' },
+  { key: 'mailbox.household', kind: 'string', unit: 'text', default: '', maxBytes: 64,
+    doc: 'Household this node\'s mailbox counts as: blobs for an away participant go to relays of two different households. Empty means this node\'s user (a user is a household); name one shared word on the machines of one home.' },
+  { key: 'mailbox.ttlDays', kind: 'int', unit: 'days', default: 30, min: 1, max: 365,
+    doc: 'Days a relay (a node with the relay role) keeps a blob nobody acknowledged: a laptop closed for a holiday still gets everything.' },
+  { key: 'mailbox.groupQuotaMiB', kind: 'int', unit: 'MiB', default: 64, min: 1, max: 65536,
+    doc: 'Bytes a relay holds for one conversation (about 30,000 typical messages).' },
+  { key: 'mailbox.friendQuotaMiB', kind: 'int', unit: 'MiB', default: 256, min: 1, max: 65536,
+    doc: 'Bytes a relay holds pushed by one user\'s nodes (a few busy conversations; small next to a router\'s disk).' },
+  { key: 'mailbox.totalQuotaMiB', kind: 'int', unit: 'MiB', default: 1024, min: 1, max: 1048576,
+    doc: 'Bytes a relay holds in all.' },
+  { key: 'mailbox.pushesPerMinute', kind: 'int', unit: 'pushes per minute', default: 120, min: 1, max: 100000,
+    doc: 'Pushes a relay takes from one member node per minute (a token bucket): a person typing never reaches it, a runaway loop is cut (RATE_LIMITED).' },
 ];
 
 export function defaultConfig(): Config {

@@ -2,16 +2,16 @@
 // the store when no agent holds it, or inside the agent behind POST /api/conv/<op> (the CLI
 // then calls the API). One implementation serves both.
 import type { CborValue } from '../core/cbor.js';
-import { apiCall } from './api-client.js';
+import { apiClient } from './api-client.js';
 import { KithError } from '../core/errors.js';
 import { toHex } from '../core/hex.js';
 import type { BallotShape } from '../consensus/ballots.js';
 import { Conversations, parseUserKey, type ConversationView, type NewConversation } from '../consensus/conversations.js';
 import { parseParamArgs, type MethodSpec } from '../consensus/method-spec.js';
 import { outcomeJson } from '../consensus/outcome.js';
-import { PATTERNS, type Conversation, type MessageKind, type PatternName } from '../consensus/records.js';
+import { PATTERNS, type Conversation, type Message, type MessageKind, type PatternName } from '../consensus/records.js';
 import { SealedConversations } from '../consensus/sealed-conversations.js';
-import { ConvSync } from '../consensus/sync.js';
+import { ConvSync, type SyncDeps } from '../consensus/sync.js';
 import { SECOND, type Clock, type Timer } from '../core/clock.js';
 import type { Rng } from '../core/rng.js';
 import type { KvStore } from '../core/store.js';
@@ -19,6 +19,9 @@ import type { Role } from '../identity/certificate.js';
 import type { NodeIdentity } from '../identity/keystore.js';
 import type { ClusterService } from '../cluster/cluster-service.js';
 import type { ServicePort } from '../cluster/services.js';
+import { Feed } from '../consensus/feed.js';
+import { Holders, type HeldBy } from '../consensus/holders.js';
+import { resolveUserRef, type KnownUser } from '../identity/user-ref.js';
 
 export interface ConvNewArgs {
   topic: string;
@@ -49,7 +52,23 @@ export interface ConvOps {
   show(id: string): Promise<unknown>;
   post(id: string, text: string, side?: string): Promise<unknown>;
   vote(id: string, a: ConvVoteArgs): Promise<unknown>;
+  /** The two-person discussion with `friend` (name or key prefix): reused while open, else made; then `text` posted. */
+  chat(friend: string, text: string): Promise<unknown>;
+  /** Feed entries after `after` (consensus/feed.ts), waiting up to `waitMs` for one. */
+  feed(after: number, waitMs: number): Promise<unknown>;
 }
+
+/** What only a running agent has: its feed and the users it knows (for names). */
+export interface AgentExtras {
+  feed: Feed;
+  /** Own user and friends, for the resolver and for names in views. */
+  users(): KnownUser[];
+  /** Which participants' nodes are known to hold a message (consensus/holders.ts). */
+  holders?(conv: Conversation, m: Message): HeldBy[];
+}
+
+/** The longest long poll of `feed` (the CLI asks again; below HTTP idle timeouts of 10 s). */
+export const FEED_WAIT_MAX_MS = 5 * SECOND;
 
 const iso = (ms: number) => (ms > 0 ? new Date(ms).toISOString() : null);
 
@@ -114,7 +133,15 @@ export interface ConvWriter {
   post(id: string, kind: MessageKind, data: Record<string, CborValue>): Promise<{ message: { hash: string }; closing: unknown }>;
 }
 
-export function localConvOps(convs: Conversations, writer: ConvWriter = convs): ConvOps {
+/** Display names by user key hex ('' for a user this node has no name for). */
+function namer(extras: AgentExtras | undefined): (userHex: string) => string {
+  const names = new Map((extras?.users() ?? []).map((u) => [u.userKey, u.name]));
+  return (u) => names.get(u) ?? '';
+}
+
+const noAgent = (what: string) => new KithError('AGENT_NOT_RUNNING', `${what} needs the running agent (it knows your friends and holds the feed)`, { hint: 'start it with `kith run`' });
+
+export function localConvOps(convs: Conversations, writer: ConvWriter = convs, extras?: AgentExtras): ConvOps {
   return {
     async create(a) {
       if (!(PATTERNS as readonly string[]).includes(a.pattern)) throw new KithError('USAGE', `--pattern must be one of ${PATTERNS.join(', ')}`);
@@ -139,7 +166,8 @@ export function localConvOps(convs: Conversations, writer: ConvWriter = convs): 
       const report = await convs.listReport();
       for (const c of report.conversations) {
         const closing = await convs.closing(c);
-        out.push({ ...summary(c), state: closing ? 'closed' : 'open', ...(closing ? { outcome: outcomeJson(closing.outcome) } : {}) });
+        const name = namer(extras);
+        out.push({ ...summary(c), names: c.participants.map((p) => name(toHex(p))), state: closing ? 'closed' : 'open', ...(closing ? { outcome: outcomeJson(closing.outcome) } : {}) });
       }
       // A conversation that cannot be read is listed as damaged, never hiding the others.
       for (const d of report.damaged) out.push({ id: d.id, state: 'damaged', reason: d.reason });
@@ -148,7 +176,11 @@ export function localConvOps(convs: Conversations, writer: ConvWriter = convs): 
     async show(id) {
       const conv = await convs.resolve(id);
       await convs.closeIfReached(conv); // a deadline may have passed since the last message
-      return viewJson(await convs.view(conv.id));
+      const view = await convs.view(conv.id);
+      const v = viewJson(view);
+      const name = namer(extras);
+      const held = (i: number) => (extras?.holders ? { heldBy: extras.holders(conv, view.messages[i]!).map((h) => ({ ...h, name: name(h.user) })) } : {});
+      return { ...v, names: Object.fromEntries(v.participants.map((p) => [p, name(p)])), messages: v.messages.map((m, i) => ({ ...m, authorName: name(m.author), ...held(i) })) };
     },
     async post(id, text, side) {
       if (side === undefined) {
@@ -202,18 +234,45 @@ export function localConvOps(convs: Conversations, writer: ConvWriter = convs): 
       const closing = await convs.closing(conv);
       return { posted: r.message.hash, closed: closing !== undefined, ...(closing ? { outcome: outcomeJson(closing.outcome) } : {}) };
     },
+    async chat(friend, text) {
+      if (!extras) throw noAgent('kith chat');
+      const users = extras.users();
+      const me = users[0]!.userKey;
+      const them = resolveUserRef(friend, users.slice(1));
+      if (text === '') throw new KithError('USAGE', 'kith chat FRIEND "text": the text is empty');
+      const pair = [me, them.userKey].sort().join(',');
+      let found: Conversation | undefined; // the newest open discussion of exactly these two
+      for (const c of await convs.list()) {
+        if (c.pattern.name !== 'discussion' || c.participants.map(toHex).sort().join(',') !== pair || (await convs.closing(c))) continue;
+        if (!found || c.createdAtMs > found.createdAtMs) found = c;
+      }
+      let id = found?.id;
+      const created = id === undefined;
+      if (id === undefined) id = (await writer.create({ topic: `chat with ${them.name || them.userKey.slice(0, 8)}`, with: [parseUserKey(them.userKey)], pattern: 'discussion', options: [] })).id;
+      const r = await writer.post(id, 'text', { text });
+      return { conv: id, created, with: them, posted: r.message.hash };
+    },
+    async feed(after, waitMs) {
+      if (!extras) throw noAgent('kith conv watch');
+      const page = await extras.feed.wait(after, Math.min(Math.max(0, waitMs), FEED_WAIT_MAX_MS));
+      const names = new Map(extras.users().map((u) => [u.userKey, u.name]));
+      return { next: page.next, last: await extras.feed.last(), entries: page.entries.map((e) => ({ ...e, authorName: names.get(e.author) ?? '', at: iso(e.atMs), data: plain(e.data as CborValue) })) };
+    },
   };
 }
 
 /** The same operations through a running agent's API. */
 export function remoteConvOps(apiPort: number, token: string): ConvOps {
-  const call = (op: string, body: unknown): Promise<unknown> => apiCall(apiPort, token, 'POST', `/api/conv/${op}`, body);
+  const api = apiClient(apiPort, token);
   return {
-    create: (a) => call('create', a),
-    list: () => call('list', {}),
-    show: (id) => call('show', { id }),
-    post: (id, text, side) => call('post', { id, text, side }),
-    vote: (id, a) => call('vote', { id, ...a }),
+    create: (a) => api.call('createConversation', { body: a }),
+    list: async () => (await api.call('conversations')).conversations,
+    show: (id) => api.call('conversation', { params: { id } }),
+    post: (id, text, side) => api.call('postMessage', { params: { id }, body: { text, ...(side === undefined ? {} : { side }) } }),
+    vote: (id, a) => api.call('vote', { params: { id }, body: a }),
+    // Not yet among the v1 routes: the unversioned operation route serves them.
+    chat: (friend, text) => api.raw('POST', '/api/conv/chat', { friend, text }),
+    feed: (after, waitMs) => api.raw('POST', '/api/conv/feed', { after, waitMs }),
   };
 }
 
@@ -228,7 +287,10 @@ export async function dispatchConvOp(ops: ConvOps, op: string, body: Record<stri
   for (const k of ['topic', 'pattern', 'method', 'cel', 'outcome', 'deadline', 'ballot', 'choice', 'reason', 'id', 'text', 'side']) {
     if (body[k] !== undefined && typeof body[k] !== 'string') throw new KithError('USAGE', `"${k}" must be a string`);
   }
-  if (body['rounds'] !== undefined && !Number.isInteger(body['rounds'])) throw new KithError('USAGE', '"rounds" must be a whole number');
+  for (const k of ['rounds', 'after', 'waitMs']) {
+    if (body[k] !== undefined && !(Number.isSafeInteger(body[k]) && (body[k] as number) >= 0)) throw new KithError('USAGE', `"${k}" must be a whole number`);
+  }
+  if (body['friend'] !== undefined && typeof body['friend'] !== 'string') throw new KithError('USAGE', '"friend" must be a string');
   switch (op) {
     case 'create':
       if (s('topic') === undefined || s('pattern') === undefined) throw new KithError('USAGE', '"topic" and "pattern" are required');
@@ -241,6 +303,10 @@ export async function dispatchConvOp(ops: ConvOps, op: string, body: Record<stri
       return ops.post(s('id') ?? '', s('text') ?? '', s('side'));
     case 'vote':
       return ops.vote(s('id') ?? '', body as ConvVoteArgs);
+    case 'chat':
+      return ops.chat(s('friend') ?? '', s('text') ?? '');
+    case 'feed':
+      return ops.feed((body['after'] as number | undefined) ?? 0, (body['waitMs'] as number | undefined) ?? 0);
     default:
       throw new KithError('USAGE', `no conversation operation "${op}"`);
   }
@@ -254,7 +320,11 @@ export async function dispatchConvOp(ops: ConvOps, op: string, body: Record<stri
  */
 export async function startConversationSync(deps: {
   store: KvStore; clock: Clock; rng: Rng; identity: NodeIdentity; cluster: ClusterService; isBlocked(user: Uint8Array): boolean; log: { info(m: string): void; debug(m: string): void };
-}): Promise<{ ops: ConvOps; sync: ConvSync; sealed: SealedConversations; stop(): void }> {
+  /** Items stored while some of their group's nodes are away (the mailbox, agent/mailbox-service.ts). */
+  away?: SyncDeps['away'];
+  /** Own user first, then friends (not blocked), with their display names. */
+  users?(): KnownUser[];
+}): Promise<{ ops: ConvOps; convs: Conversations; sync: ConvSync; sealed: SealedConversations | undefined; feed: Feed; stop(): void }> {
   const { store, clock, rng, identity, cluster } = deps;
   const me = toHex(identity.cert.userKey);
   const signer = { userKey: identity.cert.userKey, signSecret: identity.keys.sign.secretKey, certBytes: identity.certBytes };
@@ -266,19 +336,30 @@ export async function startConversationSync(deps: {
     return nodes.length > 0 ? nodes : undefined;
   };
   let sealed: SealedConversations | undefined;
+  const holders = new Holders(toHex(identity.keys.dh.publicKey));
   let port: ServicePort | undefined;
   const sync: ConvSync = new ConvSync({
     store, clock, rng, self: toHex(identity.keys.dh.publicKey),
     send: (peer, body) => port!.send(peer, body),
     peers: () => cluster.peers().filter((p) => p.state === 'alive').map((p) => p.id),
     onItem: (group, item) => sealed?.onItem(group, item),
+    ...(deps.away ? { away: deps.away } : {}),
+    onHave: (group, peer, tips) => holders.onHave(group, peer, tips),
     log: (line) => deps.log.debug(line),
   });
   port = cluster.node.services.register(ConvSync.serviceSpec(() => sync));
   await sync.start();
+  // Members that came alive while the agent was still starting (a real network is fast) were
+  // never announced to sync: compare holdings with them now, and keep the resync timers going.
+  for (const p of cluster.peers()) if (p.state === 'alive') sync.peerUp(p.id);
+  const feed = new Feed({ store, clock });
+  const users = deps.users ?? (() => [{ userKey: me, name: '' }]);
   const convs = new Conversations({ store, clock, rng, signer, isFriend: (k) => toHex(k) === me || nodesOf(k) !== undefined });
   if (identity.cert.roles.includes('access')) {
-    sealed = new SealedConversations({ convs, sync, signer, dh: identity.keys.dh, directory: { nodesOf }, clock, rng, log: (line) => deps.log.info(line) });
+    sealed = new SealedConversations({
+      convs, sync, signer, dh: identity.keys.dh, directory: { nodesOf }, clock, rng, log: (line) => deps.log.info(line),
+      onMessage: (_conv, m) => void feed.add(m).catch((e: Error) => deps.log.info(`feed: message ${m.hash.slice(0, 12)} not recorded: ${e.message}`)),
+    });
   }
   let timer: Timer | undefined;
   const tick = () => {
@@ -288,5 +369,5 @@ export async function startConversationSync(deps: {
     });
   };
   tick();
-  return { ops: localConvOps(convs, sealed ?? convs), sync, sealed: sealed!, stop: () => { timer?.cancel(); sync.close(); } };
+  return { ops: localConvOps(convs, sealed ?? convs, { feed, users, holders: (c, m) => holders.heldBy(m, c.participants.map(toHex), sync.currentEpoch(c.id)) }), convs, sync, sealed, feed, stop: () => { timer?.cancel(); sync.close(); } };
 }

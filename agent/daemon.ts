@@ -15,6 +15,7 @@ import { formatEndpoint, type UdpSocket } from '../core/udp.js';
 import { hasIdentity, loadIdentity, type NodeIdentity } from '../identity/keystore.js';
 import { parseRoles } from '../identity/certificate.js';
 import { createApi } from './api.js';
+import { EventLog } from './events.js';
 import { isLoopback, startCluster, type ClusterService } from './cluster-service.js';
 import { realEnv, type AgentEnv } from './env.js';
 import { startRoster, type RosterService } from './roster-service.js';
@@ -24,10 +25,16 @@ import { archiveClosedConversations } from './archive-history.js';
 import { startSchedule } from '../archive/schedule.js';
 import { MINUTE } from '../core/clock.js';
 import { dispatchConvOp, startConversationSync } from './conv-ops.js';
+import { startMailbox, type MailboxService } from './mailbox-service.js';
+import type { ConvSync } from '../consensus/sync.js';
+import type { Conversations } from '../consensus/conversations.js';
+import type { SealedConversations } from '../consensus/sealed-conversations.js';
 import { defaultConfig, loadConfigFile, type Config } from './config.js';
 import type { HttpServer } from './http-server.js';
 import { viewIdentity } from './identity-view.js';
 import { initIdentity } from './init.js';
+import { readDisplayName, writeDisplayName } from './display-name.js';
+import type { Feed } from '../consensus/feed.js';
 import { migrateStore } from './store-schema.js';
 import { createLogger, type Logger } from './log.js';
 import type { Notifier } from './notify.js';
@@ -59,6 +66,13 @@ export interface RunningAgent {
   roster: RosterService;
   pairing: PairingService;
   archive: ArchiveService;
+
+  /** The mailbox: relay (on relay nodes), client, outbox (agent/mailbox-service.ts). */
+  mailbox: MailboxService;
+  /** Conversations that travel: sync (every node) and the sealing layer (access nodes only). */
+  conversations: { convs: Conversations; sync: ConvSync; sealed: SealedConversations | undefined };
+  /** This node's application delivery log (consensus/feed.ts): every accepted message once. */
+  feed: Feed;
   stop(): Promise<void>;
 }
 
@@ -137,7 +151,15 @@ export async function runAgent(opts: RunOptions, given: Partial<AgentEnv> = {}):
     const transport = cluster.node.transport;
     // Friends, own nodes and revocations: it registers with the cluster's services (the transport
     // refuses revoked nodes and blocked users; roster messages and members' states go to it).
-    const roster = await startRoster({ clock, store, identity, cluster, log, name: displayName(config, env.userName) });
+    const named = readDisplayName(opts.dataDir, displayName(config, env.userName));
+    const onOwnName = (name: string, atMs: number) => {
+      try {
+        writeDisplayName(opts.dataDir, name, atMs);
+      } catch (e) {
+        log.warn(`display name not saved: ${(e as Error).message}`);
+      }
+    };
+    const roster = await startRoster({ clock, store, identity, cluster, log, name: named.name, nameAtMs: named.setAtMs, onOwnName });
     const pairing = startPairing({
       clock, rng, roster, log, host: config.cluster.host, defaultTtlMs: profile.pairOfferTtlMs,
       tcp: env.tcp, interfaces: env.interfaces, discovery: env.discovery(config.cluster.host, clock, log),
@@ -148,10 +170,18 @@ export async function runAgent(opts: RunOptions, given: Partial<AgentEnv> = {}):
       ...(env.freeDiskBytes ? { freeDisk: () => env.freeDiskBytes!(opts.dataDir) } : {}) });
     cleanups.push(() => archive.stop());
 
+    // The event log behind /api/v1/events (agent/events.ts); services emit into it.
+    const events = new EventLog(clock);
     const startedAtMs = clock.wallTime();
     // Conversations that travel: sync as the cluster's conversations service, sealed end to end.
-    const conversations = await startConversationSync({ store, clock, rng, identity, cluster, isBlocked: (u) => roster.isBlocked(u), log });
+    let mailbox: MailboxService | undefined;
+    const users = () => [{ userKey: toHex(identity.cert.userKey), name: roster.ownName() }, ...roster.friends().filter((f) => !f.blocked).map((f) => ({ userKey: f.userKey, name: f.name }))];
+    const conversations = await startConversationSync({ store, clock, rng, identity, cluster, isBlocked: (u) => roster.isBlocked(u), log, users, away: (g, item, nodes) => mailbox?.away(g, item, nodes) });
     cleanups.push(() => conversations.stop());
+    // The friend cluster as a mailbox for whoever is away (relay nodes serve it, every node pulls).
+    const nameOf = (u: string) => (u === toHex(identity.cert.userKey) ? roster.ownName() : roster.friends().find((f) => f.userKey === u)?.name);
+    mailbox = await startMailbox({ store, clock, rng, identity, cluster, sync: conversations.sync, config: config.mailbox, log, nameOf });
+    cleanups.push(() => mailbox?.stop());
     const convOps = conversations.ops;
     // Closed conversations into the archive (agent/archive-history.ts: the agent joins consensus and archive).
     const history = startSchedule(clock, [{ name: 'history', everyMs: 10 * MINUTE, run: () => archiveClosedConversations({ store, conv: convOps, archive, log: (l) => log.info(l) }) }], (l) => log.warn(l));
@@ -163,7 +193,12 @@ export async function runAgent(opts: RunOptions, given: Partial<AgentEnv> = {}):
       pairing,
       roster,
       archive,
+
+      wallTime: () => clock.wallTime(),
       conv: (op, body) => dispatchConvOp(convOps, op, body),
+      mailbox: () => mailbox!.status(),
+      convOps,
+      events,
       identity: () => ({ ...viewIdentity(identity) }),
       status: async () => ({
         running: true,
@@ -212,6 +247,10 @@ export async function runAgent(opts: RunOptions, given: Partial<AgentEnv> = {}):
       roster,
       pairing,
       archive,
+
+      mailbox,
+      conversations: { convs: conversations.convs, sync: conversations.sync, sealed: conversations.sealed },
+      feed: conversations.feed,
       stop() {
         stopping ??= closeAll();
         return stopping;

@@ -12,12 +12,17 @@ export type { EnrollOutcome, FriendView, NodeView, PairOutcome, RevokeOutcome } 
 export { RosterService };
 export { friendKey, revocationKey, storeWelcome } from '../cluster/roster-store.js';
 
-export function startRoster(deps: { clock: Clock; store: KvStore; identity: NodeIdentity; cluster: ClusterService; log: Log; name: string }): Promise<RosterService> {
+export function startRoster(deps: {
+  clock: Clock; store: KvStore; identity: NodeIdentity; cluster: ClusterService; log: Log; name: string; nameAtMs?: number; onOwnName?(name: string, atMs: number): void;
+}): Promise<RosterService> {
   const { identity, cluster } = deps;
   return RosterService.start(
-    { clock: deps.clock, store: deps.store, log: deps.log, members: cluster.members, register: (spec) => cluster.node.services.register(spec) },
     {
-      cert: identity.cert, certBytes: identity.certBytes, signSecret: identity.keys.sign.secretKey, name: deps.name,
+      clock: deps.clock, store: deps.store, log: deps.log, members: cluster.members, register: (spec) => cluster.node.services.register(spec),
+      ...(deps.onOwnName ? { onOwnName: deps.onOwnName } : {}),
+    },
+    {
+      cert: identity.cert, certBytes: identity.certBytes, signSecret: identity.keys.sign.secretKey, name: deps.name, nameAtMs: deps.nameAtMs ?? 0,
       ...(identity.ownSecret ? { ownSecret: identity.ownSecret } : {}),
     },
   );

@@ -6,7 +6,11 @@
 // DESIGN budget: 10,000 missed messages catch up within 1 s on loopback.
 import { VirtualClock } from '../core/clock.js';
 import { SeededRng } from '../core/rng.js';
-import { MemoryStore } from '../core/store.js';
+import { MemoryStore, type KvStore } from '../core/store.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openLevelStore } from '../agent/level-store.js';
 import { encodeCanonical } from '../core/cbor.js';
 import { readSignedObject } from '../core/signed.js';
 import { signatures } from '../core/crypto.js';
@@ -20,15 +24,16 @@ import { SealedConversations } from '../consensus/sealed-conversations.js';
 import { ConvSync } from '../consensus/sync.js';
 import { readEnvelope } from '../consensus/sealing.js';
 
+/** KITH_BENCH_STORE=level: the receiving node's store is LevelDB (agent/level-store.ts) in a temporary directory. */
+const STORE = process.env['KITH_BENCH_STORE'] ?? 'memory';
 const N = Number(process.env['KITH_BENCH_MESSAGES'] ?? 10_000);
 const RUNS = Number(process.env['KITH_BENCH_RUNS'] ?? 3);
 const runtime = typeof (globalThis as { Bun?: unknown }).Bun !== 'undefined' ? `bun ${(process.versions as Record<string, string>)['bun']}` : `node ${process.versions.node}`;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-function node(name: string, clock: VirtualClock, peers: () => string[], send: (peer: string, body: Uint8Array) => Promise<void>) {
+function node(name: string, clock: VirtualClock, peers: () => string[], send: (peer: string, body: Uint8Array) => Promise<void>, store: KvStore = new MemoryStore()) {
   const c = certifyNode(clock, { phrase: generatePhrase(new SeededRng(`bench:${name}`)), nodeIndex: 0, generation: 0, roles: ['access'], label: name });
   const signer = { userKey: c.userKey, signSecret: c.keys.sign.secretKey, certBytes: c.certBytes };
-  const store = new MemoryStore();
   const rng = new SeededRng(`rng:${name}`);
   const id = toHex(c.keys.dh.publicKey);
   let sealed: SealedConversations | undefined;
@@ -38,6 +43,23 @@ function node(name: string, clock: VirtualClock, peers: () => string[], send: (p
     sealed = new SealedConversations({ convs, sync, signer, dh: c.keys.dh, directory: { nodesOf: dir }, clock, rng });
     return sealed;
   } };
+}
+
+/** KITH_BENCH_CPUPROF=<file> (Node): a CPU profile of the last catch-up alone, for Chrome DevTools. */
+async function profileTo(file: string | undefined): Promise<() => Promise<void>> {
+  if (!file || runtime.startsWith('bun')) return async () => undefined;
+  const { Session } = await import('node:inspector');
+  const { writeFileSync } = await import('node:fs');
+  const s = new Session();
+  s.connect();
+  const post = (method: string) => new Promise<unknown>((ok, fail) => s.post(method, (e, r) => (e ? fail(e) : ok(r))));
+  await post('Profiler.enable');
+  await post('Profiler.start');
+  return async () => {
+    const r = (await post('Profiler.stop')) as { profile: unknown };
+    writeFileSync(file, JSON.stringify(r.profile));
+    s.disconnect();
+  };
 }
 
 async function main() {
@@ -66,39 +88,48 @@ async function main() {
   for (let i = 0; i < envs.length; i += 256) items.push(encodeCanonical({ t: 'items', g: Buffer.from(conv.id, 'hex'), ep: [], b: envs.slice(i, i + 256).map((e) => e.bytes) }));
   const wireBytes = items.reduce((n, m) => n + m.length, 0);
 
+  // The floor's inputs, made before timing: the signed bytes and signature of every message.
+  const signKey = verifyCertificate(a.c.certBytes).signKey;
+  const signed = messages.map((m) => {
+    const o = readSignedObject(m.bytes, 'kith/conv-msg');
+    return { input: signingInput(o.type, o.body), sig: o.sig };
+  });
   const catchUp: number[] = [];
+  const tmp = mkdtempSync(join(tmpdir(), 'kith-bench-messages-'));
   const verify: number[] = [];
   for (let run = 0; run < RUNS; run++) {
     // The floor: one signature verification per message, nothing else.
     const v0 = performance.now();
-    const signKey = verifyCertificate(a.c.certBytes).signKey;
-    for (const m of messages) {
-      const o = readSignedObject(m.bytes, 'kith/conv-msg');
-      if (!signatures.ed25519Verify(signKey, signingInput(o.type, o.body), o.sig)) throw new Error('bad signature');
-    }
+    for (const { input, sig } of signed) if (!signatures.ed25519Verify(signKey, input, sig)) throw new Error('bad signature');
     verify.push(performance.now() - v0);
     // bob's node, empty, receives everything alice's node holds.
-    const b = node('bob', clock, () => [a.id], async () => undefined);
+    const level = STORE === 'level' ? await openLevelStore(join(tmp, `bob-${run}`)) : undefined;
+    const b = node('bob', clock, () => [a.id], async () => undefined, level);
     const sb = b.setDirectory(dir);
+    const stopProfile = run === RUNS - 1 ? await profileTo(process.env['KITH_BENCH_CPUPROF']) : async () => undefined;
     const c0 = performance.now();
     for (const m of items) await b.sync.receive(a.id, m);
     await sb.idle();
     catchUp.push(performance.now() - c0);
-    if (process.env["KITH_BENCH_DEBUG"]) console.log(b.sync.stats, sb.stats);
+    await stopProfile();
+    if (process.env["KITH_BENCH_DEBUG"]) console.log(b.sync.stats, sb.stats, `${catchUp.at(-1)!.toFixed(0)} ms`, `heap ${(process.memoryUsage().heapUsed / 1048576).toFixed(0)} MB`);
     const got = (await b.convs.messages(conv.id)).length;
     if (got < messages.length) throw new Error(`caught up ${got} of ${messages.length}`);
+    b.sync.close(); // its timers would keep the whole node alive into the next run
+    await level?.close();
   }
 
+  rmSync(tmp, { recursive: true, force: true });
   const rec = messages[1]!.bytes.length;
   const textBytes = texts.reduce((x, y) => x + y, 0) / texts.length;
   const recBytes = messages.reduce((n, m) => n + m.bytes.length, 0) / messages.length;
   const envBytes = envs.filter((e) => readEnvelope(e.bytes).seq > 0).reduce((n, e) => n + e.size, 0) / messages.length;
-  console.log(`messages bench (${runtime}), ${messages.length} messages, ${RUNS} runs`);
+  console.log(`messages bench (${runtime}), ${messages.length} messages, ${RUNS} runs, the receiver's store: ${STORE === 'level' ? 'LevelDB' : 'in memory'}`);
   console.log(`  post + seal on the author's node:   ${(postMs / messages.length * 1000).toFixed(0)} µs per message (${postMs.toFixed(0)} ms in all)`);
   console.log(`  catch-up of ${messages.length} (receive, order, open, verify, apply): median ${median(catchUp).toFixed(0)} ms`);
   console.log(`  floor: ${messages.length} Ed25519 verifications alone:        median ${median(verify).toFixed(0)} ms  → catch-up / floor ${(median(catchUp) / median(verify)).toFixed(1)}×`);
   console.log(`  bytes sent for the catch-up: ${(wireBytes / 1024).toFixed(0)} KiB, ${(wireBytes / messages.length).toFixed(0)} B per message; plaintext ${textBytes.toFixed(0)} B per message`);
-  console.log(`  per message: text ${textBytes.toFixed(0)} B → signed record ${recBytes.toFixed(0)} B (signature 64 B; the ${a.c.certBytes.length}-B certificate only in seq 1) → envelope ${envBytes.toFixed(0)} B (PADME, nonce 24, tag 16, clear fields)`);
+  console.log(`  per message: text ${textBytes.toFixed(0)} B → signed record ${recBytes.toFixed(0)} B (signature 64 B; the ${a.c.certBytes.length}-B certificate only in seq 1) → envelope ${envBytes.toFixed(0)} B (PADME, nonce 24, tag 16, sender signature 64, clear fields)`);
   void rec;
 }
 

@@ -19,6 +19,8 @@ export interface CatchUp {
   reset: boolean;
   /** False when the relay says blobs for this node went away before it had them (a gap). */
   complete: boolean;
+  /** The relay's household, as its WELCOME says (empty when it names none). */
+  household: string;
 }
 
 const hexBytes = (h: string) => new Uint8Array(Buffer.from(h, 'hex'));
@@ -27,16 +29,53 @@ export const PULL_LIMIT = 128;
 export const MAX_PULL_ROUNDS = 1000;
 
 export class MailboxClient {
+  /** Per relay: the catch-up running now, and whether another was asked for meanwhile. */
+  private readonly running = new Map<string, { done: Promise<CatchUp>; again: boolean }>();
+
   constructor(private readonly deps: MailboxClientDeps) {}
 
-  async push(relay: string, p: { group: string; sender: string; seq: number; to: string[]; blob: Uint8Array }): Promise<{ cursor: number }> {
+  /** Pushes a blob; `to` in the answer: the recipients the relay keeps it for (its members). */
+  async push(relay: string, p: { group: string; sender: string; seq: number; to: string[]; blob: Uint8Array }): Promise<{ cursor: number; to: string[] }> {
     const a = await this.call(relay, { t: 'push', group: hexBytes(p.group), sender: hexBytes(p.sender), seq: p.seq, to: p.to.map(hexBytes), blob: p.blob });
     if (a.t !== 'pushed') throw new KithError('MAILBOX_REFUSED', `unexpected mailbox answer ${a.t}`);
-    return { cursor: a.cursor };
+    return { cursor: a.cursor, to: a.to };
+  }
+
+  /**
+   * A catch-up with one relay at a time: asked for while one runs (a NOTIFY during a pull), it
+   * runs once more after it, so nothing announced meanwhile is missed and pulls never overlap.
+   */
+  pullFrom(relay: string, onBlob: (b: PulledBlob) => void | Promise<void>): Promise<CatchUp> {
+    const now = this.running.get(relay);
+    if (now) {
+      now.again = true;
+      return now.done;
+    }
+    const entry = { again: false, done: Promise.resolve() as unknown as Promise<CatchUp> };
+    entry.done = (async () => {
+      try {
+        let r = await this.catchUp(relay, onBlob);
+        for (let i = 0; i < 8 && entry.again; i++) {
+          entry.again = false;
+          const more = await this.catchUp(relay, onBlob);
+          r = { ...more, blobs: r.blobs + more.blobs, reset: r.reset || more.reset, complete: r.complete && more.complete };
+        }
+        return r;
+      } finally {
+        this.running.delete(relay);
+      }
+    })();
+    this.running.set(relay, entry);
+    return entry.done;
+  }
+
+  /** The saved cursor for a relay (`inc` empty: never pulled). */
+  savedCursor(relay: string): Promise<{ inc: string; after: number }> {
+    return this.cursor(relay);
   }
 
   /** Pulls everything the relay holds for this node after the saved cursor, acknowledging as it goes. */
-  async catchUp(relay: string, onBlob: (b: PulledBlob) => void | Promise<void>): Promise<CatchUp> {
+  async catchUp(relay: string, onBlob: (b: PulledBlob) => void | Promise<void>, depth = 0): Promise<CatchUp> {
     const saved = await this.cursor(relay);
     const hello = await this.call(relay, { t: 'hello', inc: hexBytes(saved.inc), after: saved.after });
     if (hello.t !== 'welcome') throw new KithError('MAILBOX_REFUSED', `unexpected mailbox answer ${hello.t}`);
@@ -47,7 +86,10 @@ export class MailboxClient {
     for (let round = 0; round < MAX_PULL_ROUNDS; round++) {
       const a = await this.call(relay, { t: 'pull', inc: hexBytes(hello.inc), after, limit: PULL_LIMIT });
       if (a.t !== 'blobs') throw new KithError('MAILBOX_REFUSED', `unexpected mailbox answer ${a.t}`);
-      if (a.inc !== hello.inc) return this.catchUp(relay, onBlob); // the relay restarted empty meanwhile
+      if (a.inc !== hello.inc) {
+        if (depth >= 2) throw new KithError('MAILBOX_REFUSED', `mailbox ${relay.slice(0, 12)}: its incarnation keeps changing`);
+        return this.catchUp(relay, onBlob, depth + 1); // the relay restarted empty meanwhile
+      }
       complete &&= a.complete;
       for (const b of a.items) {
         await onBlob(b);
@@ -58,7 +100,7 @@ export class MailboxClient {
       await this.deps.store.put(`mboxc/${relay}`, encodeCanonical({ inc: hexBytes(a.inc), after }));
       if (!a.hasMore) break;
     }
-    return { blobs, reset, complete };
+    return { blobs, reset, complete, household: hello.hh };
   }
 
   private async cursor(relay: string): Promise<{ inc: string; after: number }> {

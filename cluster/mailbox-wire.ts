@@ -1,6 +1,6 @@
 // Mailbox messages (cluster/README.md, "Mailbox"): requests from a member to a relay and the
-// relay's answers, canonical CBOR maps after the mailbox service byte (0x42), plus where a blob
-// is placed. Parsing is strict: anything else is MAILBOX_BAD_REQUEST, never a crash.
+// relay's answers, canonical CBOR maps after the mailbox service byte (0x42) (where a blob is
+// placed: mailbox-outbox.ts). Parsing is strict: anything else is MAILBOX_BAD_REQUEST, never a crash.
 import { decodeCanonical, encodeCanonical, type CborValue } from '../core/cbor.js';
 import { toHex } from '../core/hex.js';
 
@@ -20,10 +20,11 @@ export interface PulledBlob {
 }
 
 export type MailboxAnswer =
-  | { t: 'welcome'; inc: string; head: number; waiting: number }
-  | { t: 'pushed'; inc: string; cursor: number; hash: string }
+  | { t: 'welcome'; inc: string; head: number; waiting: number; hh: string }
+  | { t: 'pushed'; inc: string; cursor: number; hash: string; to: string[] }
   | { t: 'blobs'; inc: string; items: PulledBlob[]; hasMore: boolean; complete: boolean }
   | { t: 'acked'; inc: string; deleted: number }
+  | { t: 'notify'; inc: string; cursor: number }
   | { t: 'err'; code: 'STORAGE_FULL' | 'RATE_LIMITED' | 'MAILBOX_TOO_LARGE' | 'MAILBOX_REFUSED' | 'MAILBOX_STALE' | 'MAILBOX_BAD_REQUEST'; why: string };
 
 /** A blob as the relay stores it (mbox/b/<cursor>). */
@@ -44,6 +45,8 @@ export interface StoredBlob {
 }
 
 export const MAX_RECIPIENTS = 256;
+/** Largest answer a client reads: a pull page (maxPullBytes of blobs, 1 MiB) and its fields, with room. */
+export const MAX_ANSWER_BYTES = 2 * 1024 * 1024;
 const HEX32 = /^[0-9a-f]{64}$/;
 const HEX8 = /^[0-9a-f]{16}$/;
 
@@ -89,25 +92,6 @@ export function parseRequest(body: Uint8Array): MailboxRequest | { error: string
   }
 }
 
-export interface RelayCandidate {
-  id: string;
-  /** The household: the user, unless the node's config names another. */
-  household: string;
-  online: boolean;
-}
-
-/**
- * Where a blob goes until every recipient has it: `count` (2) online relays, each in a different
- * household, in a stable order per blob (a hash of blob and relay ids, so load spreads and every
- * sender picks the same relays for the same blob). Fewer when fewer households are reachable.
- */
-export function placeBlob(blobHash: string, candidates: readonly RelayCandidate[], count = 2, rank: (blob: string, relay: string) => string): RelayCandidate[] {
-  const order = candidates.filter((c) => c.online).sort((a, b) => (rank(blobHash, a.id) < rank(blobHash, b.id) ? -1 : 1));
-  const out: RelayCandidate[] = [];
-  for (const c of order) if (out.length < count && !out.some((o) => o.household === c.household)) out.push(c);
-  return out;
-}
-
 const hexBytes = (h: string) => new Uint8Array(Buffer.from(h, 'hex'));
 
 /** An answer on the wire: incarnations, groups, senders and hashes as byte strings. */
@@ -117,9 +101,10 @@ export function encodeAnswer(a: MailboxAnswer): Uint8Array {
   switch (a.t) {
     case 'welcome':
     case 'acked':
+    case 'notify':
       return encodeCanonical({ ...a, inc });
     case 'pushed':
-      return encodeCanonical({ ...a, inc, hash: hexBytes(a.hash) });
+      return encodeCanonical({ ...a, inc, hash: hexBytes(a.hash), to: a.to.map(hexBytes) });
     case 'blobs':
       return encodeCanonical({ ...a, inc, items: a.items.map((i) => ({ ...i, group: hexBytes(i.group), sender: hexBytes(i.sender), hash: hexBytes(i.hash) })) });
   }
@@ -129,7 +114,7 @@ export function encodeAnswer(a: MailboxAnswer): Uint8Array {
 export function decodeAnswer(raw: Uint8Array, maxItems: number): MailboxAnswer | undefined {
   let v: Record<string, CborValue>;
   try {
-    v = decodeCanonical(raw, { maxBytes: 64 * 1024 * 1024, maxDepth: 4, maxItems: 20 * maxItems + 64 }) as Record<string, CborValue>;
+    v = decodeCanonical(raw, { maxBytes: MAX_ANSWER_BYTES, maxDepth: 4, maxItems: 20 * Math.max(maxItems, MAX_RECIPIENTS) + 64 }) as Record<string, CborValue>;
   } catch {
     return undefined;
   }
@@ -143,9 +128,11 @@ export function decodeAnswer(raw: Uint8Array, maxItems: number): MailboxAnswer |
       return { t: 'blobs', inc: hex(v['inc']), hasMore: v['hasMore'] === true, complete: v['complete'] === true, items };
     }
     case 'welcome':
-      return { t: 'welcome', inc: hex(v['inc']), head: n(v['head']), waiting: n(v['waiting']) };
+      return { t: 'welcome', inc: hex(v['inc']), head: n(v['head']), waiting: n(v['waiting']), hh: typeof v['hh'] === 'string' ? v['hh'].slice(0, 64) : '' };
     case 'pushed':
-      return { t: 'pushed', inc: hex(v['inc']), cursor: n(v['cursor']), hash: hex(v['hash']) };
+      return { t: 'pushed', inc: hex(v['inc']), cursor: n(v['cursor']), hash: hex(v['hash']), to: Array.isArray(v['to']) ? v['to'].filter((x): x is Uint8Array => x instanceof Uint8Array && x.length === 32).map(toHex) : [] };
+    case 'notify':
+      return { t: 'notify', inc: hex(v['inc']), cursor: n(v['cursor']) };
     case 'acked':
       return { t: 'acked', inc: hex(v['inc']), deleted: n(v['deleted']) };
     case 'err':

@@ -15,6 +15,8 @@ import type { Log } from '../core/log.js';
 import type { KvStore } from '../core/store.js';
 import { revokes, verifyRevocation, type NodeCertificate, type Revocation } from '../identity/certificate.js';
 import { resolveUserRef } from '../identity/user-ref.js';
+import { decodeCanonical, encodeCanonical } from '../core/cbor.js';
+import { printable } from '../core/printable.js';
 import type { RecordEndpoint } from './address-record.js';
 import type { NodeCard } from './card.js';
 import type { MemberSpec, MemberState, MemberView } from './membership.js';
@@ -106,6 +108,8 @@ export interface RosterSelf {
   ownSecret?: Uint8Array;
   /** The name friends see. */
   name: string;
+  /** When the user set it (ms since the epoch; 0: a default, never set). */
+  nameAtMs?: number;
 }
 
 export interface RosterDeps {
@@ -115,6 +119,8 @@ export interface RosterDeps {
   log: Log;
   /** Registers the roster's handlers (node.services.register) and returns its port. */
   register(spec: ServiceSpec): ServicePort;
+  /** An own node set a newer display name: keep it (the agent writes it to its data dir). */
+  onOwnName?(name: string, atMs: number): void;
 }
 
 /**
@@ -204,7 +210,47 @@ export class RosterService {
   /** This user's nodes, this one first, signed by this node; `endpoints` defaults to the current ones. */
   private ownFriendCard(endpoints = this.deps.members.ownEndpoints()): Uint8Array {
     const nodes = [{ cert: this.me, certBytes: this.self.certBytes, endpoints }, ...this.cardsOf(this.meHex)].slice(0, MAX_FRIEND_NODES);
-    return makeFriendCard(this.self.name, nodes, this.self.signSecret);
+    return makeFriendCard(this.self.name, nodes, this.self.signSecret, this.self.nameAtMs ?? 0);
+  }
+
+  /** This user's display name, as friends see it. */
+  ownName(): string {
+    return this.self.name;
+  }
+
+  /** `kith name set`: the new name goes to every member in this node's card (friends and own nodes). */
+  setName(name: string, atMs: number): string {
+    this.self.name = name;
+    this.self.nameAtMs = Math.max(Math.floor(atMs), (this.self.nameAtMs ?? 0) + 1);
+    this.deps.onOwnName?.(this.self.name, this.self.nameAtMs);
+    void this.send(this.allMembers(), [this.ownFriendCard()]);
+    return name;
+  }
+
+  /**
+   * A card's name, if newer than the one held (by nameAt, kept per user in `name-at/<user>`): an
+   * own node's renames this user, a friend's renames that friend (a changed friend record, which
+   * reaches the own nodes). Never anyone else's: the card's nodes are the user's own.
+   */
+  private async applyName(card: { userKey: Uint8Array; name: string; nameAtMs?: number }): Promise<void> {
+    const userHex = toHex(card.userKey);
+    const at = card.nameAtMs ?? 0;
+    if (userHex === this.meHex) {
+      if (at > (this.self.nameAtMs ?? 0)) {
+        this.self.name = card.name;
+        this.self.nameAtMs = at;
+        this.deps.onOwnName?.(card.name, at);
+        this.deps.log.info(`this user's display name is now "${printable(card.name)}" (set on an own node)`);
+      }
+      return;
+    }
+    const f = this.friendRecs.get(userHex);
+    if (f?.state !== 'friend' || f.name === card.name) return;
+    const held = await this.deps.store.get(`name-at/${userHex}`);
+    if (at <= (held ? (decodeCanonical(held) as number) : 0)) return;
+    await this.deps.store.put(`name-at/${userHex}`, encodeCanonical(at));
+    await this.changeFriend({ user: f.user, name: card.name, nodes: f.nodes, secret: f.secret!, state: 'friend' }, f);
+    this.deps.log.info(`friend ${userHex.slice(0, 12)}… is now called "${printable(card.name)}"`);
   }
 
   /** A member as logs name it: the first 16 hex digits of its node signing key, as `kith peers` shows. */
@@ -305,12 +351,13 @@ export class RosterService {
   }
 
   /** A user's nodes from one of its nodes (or one of ours): members add the ones they lack. */
-  private async applyNodes(card: { userKey: Uint8Array; nodes: NodeCard[] }, fromUser: string | undefined): Promise<void> {
+  private async applyNodes(card: { userKey: Uint8Array; name: string; nameAtMs?: number; nodes: NodeCard[] }, fromUser: string | undefined): Promise<void> {
     const userHex = toHex(card.userKey);
     if (fromUser !== userHex && fromUser !== this.meHex) return;
     const f = this.friendRecs.get(userHex);
     const secret = userHex === this.meHex ? this.self.ownSecret : f?.state === 'friend' ? f.secret : undefined;
     if (!secret) return;
+    await this.applyName(card);
     const added = await this.addNodes(card.nodes, secret);
     if (added > 0) {
       this.stats.applied++;

@@ -29,7 +29,7 @@ import type { MethodResult } from './methods/common.js';
 import { applyMessage, canonicalOrder, checkMessage, methodInput, replay, type ReplayState } from './patterns.js';
 import { verifyCertificate } from '../identity/certificate.js';
 import {
-  hashHex, openClosing, openConversation, openMessage, peekMessage, signClosing, signConversation, signMessage, PATTERNS,
+  hashHex, openClosing, openConversation, openMessage, peekMessage, readMessage, signClosing, signConversation, signMessage, PATTERNS,
   type Closing, type Conversation, type Message, type MessageKind, type PatternName, type Signer,
 } from './records.js';
 
@@ -148,6 +148,10 @@ interface Loaded {
   /** Per chain (author node), the certificate its seq 1 message carried. */
   certs: Map<string, Uint8Array>;
   closing: Closing | undefined;
+  /** The latest time of any message held: this node's next post is dated after it. */
+  latestMs: number;
+  /** Every conv/<id>/m/ key in the store with its message's hash: a slot is checked without a read. */
+  slots: Map<string, string>;
 }
 
 /**
@@ -163,6 +167,8 @@ const SHARED = new WeakMap<KvStore, Shared>();
 
 export class Conversations {
   private readonly shared: Shared;
+  /** This node's chain (its signing key, hex), from the signer's certificate, verified once. */
+  private chainHex: string | undefined;
 
   /** isFriend: when given, every other participant must be a friend (the agent passes its roster). */
   constructor(private readonly deps: { store: KvStore; clock: Clock; rng: Rng; signer: Signer; isFriend?: (userKey: Uint8Array) => boolean }) {
@@ -335,12 +341,11 @@ export class Conversations {
     return this.exclusive(conv.id, async () => {
       const l = await this.load(conv.id);
       if (l.closing) throw new KithError('CONV_CLOSED', `conversation ${conv.id.slice(0, 12)} is closed`);
-      const chain = toHex(verifyCertificate(this.deps.signer.certBytes).signKey);
+      const chain = (this.chainHex ??= toHex(verifyCertificate(this.deps.signer.certBytes).signKey));
       const prev = l.state.tips.get(chain);
       // Later than everything this node has seen: a reply always sorts after what it answers
       // (debate turns depend on it), even when the clocks of two participants disagree a little.
-      let seenMs = prev?.atMs ?? 0;
-      for (const m of l.byHash.values()) seenMs = Math.max(seenMs, m.atMs + 1);
+      const seenMs = l.byHash.size > 0 ? l.latestMs + 1 : 0;
       const atMs = Math.max(Math.floor(this.deps.clock.wallTime()), seenMs);
       const bytes = signMessage({ conv: conv.id, seq: (prev?.seq ?? 0) + 1, prev: prev?.hash ?? '', atMs, kind, data }, this.deps.signer);
       const message = openMessage(bytes, (c) => l.certs.get(c));
@@ -361,18 +366,18 @@ export class Conversations {
    * message again is a `duplicate`.
    */
   async receive(bytes: Uint8Array): Promise<Received> {
-    const peek = peekMessage(bytes);
+    const read = readMessage(bytes);
+    const peek = peekMessage(bytes, read);
     if (!peek) {
       openMessage(bytes); // says what is wrong
       throw new KithError('MESSAGE_REJECTED', 'malformed message');
     }
-    const head = await this.deps.store.get(`conv/${peek.conv}/head`);
-    if (!head) throw new KithError('CONV_NOT_FOUND', `message for unknown conversation ${peek.conv.slice(0, 12)}`);
+    if (!this.shared.loaded.has(peek.conv) && !(await this.deps.store.get(`conv/${peek.conv}/head`))) throw new KithError('CONV_NOT_FOUND', `message for unknown conversation ${peek.conv.slice(0, 12)}`);
     return this.exclusive(peek.conv, async () => {
       const l = await this.load(peek.conv);
       // A later message of a chain whose first message is not here yet: a gap, not a forgery.
       if (peek.seq > 1 && !l.certs.has(peek.chain)) return { status: 'gap', ...peek };
-      const message = openMessage(bytes, (c) => l.certs.get(c));
+      const message = openMessage(bytes, (c) => l.certs.get(c), read);
       if (l.byHash.has(message.hash)) return { status: 'duplicate', message };
       if (!l.conv.participants.some((p) => toHex(p) === message.authorHex)) throw new KithError('MESSAGE_REJECTED', 'message rejected: the author is not a participant');
       const tip = l.state.tips.get(message.chain);
@@ -429,10 +434,12 @@ export class Conversations {
   /** Writes a message under its chain slot (never over another message) and applies it. */
   private async store(l: Loaded, m: Message): Promise<void> {
     const key = `conv/${l.conv.id}/m/${m.chain}/${pad(m.seq)}`;
-    const existing = await this.deps.store.get(key);
-    if (existing && hashHex(existing) !== m.hash) throw new KithError('MESSAGE_REJECTED', `message rejected: seq ${m.seq} of this chain is already taken`);
+    const existing = l.slots.get(key);
+    if (existing !== undefined && existing !== m.hash) throw new KithError('MESSAGE_REJECTED', `message rejected: seq ${m.seq} of this chain is already taken`);
     await this.deps.store.put(key, m.bytes);
+    l.slots.set(key, m.hash);
     l.byHash.set(m.hash, m);
+    l.latestMs = Math.max(l.latestMs, m.atMs);
     if (m.seq === 1) l.certs.set(m.chain, (m as Message & { certBytes: Uint8Array }).certBytes);
     // Incremental when the message sorts after everything applied (the usual case); otherwise the
     // set is replayed in memory (a late message can change what follows it).
@@ -448,16 +455,19 @@ export class Conversations {
    */
   private async setAsideOrphan(l: Loaded, m: Message): Promise<void> {
     const key = `conv/${l.conv.id}/m/${m.chain}/${pad(m.seq)}`;
-    const existing = await this.deps.store.get(key);
+    const existing = l.slots.has(key) ? await this.deps.store.get(key) : undefined;
     if (!existing) return;
     const hash = hashHex(existing);
     if (l.state.tips.get(m.chain)?.hash === hash) return; // cannot happen: the tip is m's predecessor
     await this.deps.store.batch([{ type: 'put', key: `conv/${l.conv.id}/orphan/${hash}`, value: existing }, { type: 'del', key }]);
+    l.slots.delete(key);
     l.byHash.delete(hash);
     this.replayAll(l);
   }
 
   private replayAll(l: Loaded): void {
+    l.latestMs = 0;
+    for (const m of l.byHash.values()) l.latestMs = Math.max(l.latestMs, m.atMs);
     l.decider = new Decider(l.conv);
     l.state = replay(l.conv, l.byHash.values(), (s, m) => (l.decider.step(s, m), false));
   }
@@ -473,24 +483,28 @@ export class Conversations {
     // Key order is chain, then seq, so a chain's first message (with its certificate) usually comes
     // first; one that does not (v1 messages keyed by author next to v2 ones keyed by node) waits
     // for a second pass.
-    let later: Uint8Array[] = [];
-    for await (const [, v] of this.deps.store.range({ gte: `conv/${convId}/m/`, lt: prefixEnd(`conv/${convId}/m/`) })) later.push(v);
+    const slots = new Map<string, string>();
+    let later: [string, Uint8Array][] = [];
+    for await (const kv of this.deps.store.range({ gte: `conv/${convId}/m/`, lt: prefixEnd(`conv/${convId}/m/`) })) later.push(kv);
     for (let pass = 0; later.length > 0 && pass < 3; pass++) {
-      const again: Uint8Array[] = [];
-      for (const v of later) {
-        if (pass < 2 && peekMessage(v) && !certs.has(peekMessage(v)!.chain) && peekMessage(v)!.seq > 1) {
-          again.push(v);
+      const again: [string, Uint8Array][] = [];
+      for (const [k, v] of later) {
+        const read = readMessage(v);
+        const peek = peekMessage(v, read);
+        if (pass < 2 && peek && !certs.has(peek.chain) && peek.seq > 1) {
+          again.push([k, v]);
           continue;
         }
-        const m = openMessage(v, (c) => certs.get(c));
+        const m = openMessage(v, (c) => certs.get(c), read);
         if (m.seq === 1 || !certs.has(m.chain)) certs.set(m.chain, m.certBytes);
         byHash.set(m.hash, m);
+        slots.set(k, m.hash);
       }
       later = again;
     }
     let closing: Closing | undefined;
     for (const c of await this.closings(convId)) if (verifyClosing(conv, c, byHash).valid) closing = closing ? preferClosing(closing, c) : c;
-    const loaded: Loaded = { conv, byHash, certs, state: replay(conv, []), decider: new Decider(conv), closing };
+    const loaded: Loaded = { conv, byHash, certs, state: replay(conv, []), decider: new Decider(conv), closing, latestMs: 0, slots };
     this.replayAll(loaded);
     // Another caller may have loaded it meanwhile: keep the first, so every writer shares one.
     const again = this.shared.loaded.get(convId);

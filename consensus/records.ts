@@ -1,11 +1,11 @@
 // The signed records of a conversation, on the wire and in the store (consensus/README.md has
 // the byte-level description). Every record is a core/signed.ts envelope signed by the author's
 // node key and carries that node's certificate, so anyone can check the chain to the user key.
-import { sha256 } from '@noble/hashes/sha2.js';
+import { createHash } from 'node:crypto';
 import type { CborValue } from '../core/cbor.js';
 import { KithError, isKithError } from '../core/errors.js';
 import { bytesEqual, toHex } from '../core/hex.js';
-import { checkOpenedSignature, readSignedObject, signObject } from '../core/signed.js';
+import { checkOpenedSignature, readSignedObject, signObject, type OpenedObject } from '../core/signed.js';
 import { verifyCertificate } from '../identity/certificate.js';
 import type { BallotShape } from './ballots.js';
 import type { MethodSpec } from './method-spec.js';
@@ -82,7 +82,8 @@ export interface Signer {
   certBytes: Uint8Array;
 }
 
-export const hashHex = (bytes: Uint8Array): string => toHex(sha256(bytes));
+/** Hex SHA-256 (native: a catch-up hashes every record and every envelope). */
+export const hashHex = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 
 function sign(type: string, body: Record<string, CborValue>, signer: Signer): Uint8Array {
   return signObject(type, { ...body, cert: signer.certBytes }, signer.signSecret);
@@ -219,10 +220,20 @@ export function signMessage(m: { conv: string; seq: number; prev: string; atMs: 
   return signObject(MESSAGE_TYPE, body, signer.signSecret);
 }
 
-/** The routing fields of a message, not verified (to tell a gap from a bad message). */
-export function peekMessage(bytes: Uint8Array): { conv: string; chain: string; seq: number } | undefined {
+/** A message's signed object, decoded once for peekMessage and openMessage; undefined when it is none. */
+export function readMessage(bytes: Uint8Array): OpenedObject | undefined {
   try {
-    const b = readSignedObject(bytes, MESSAGE_TYPE).body as Record<string, CborValue>;
+    return readSignedObject(bytes, MESSAGE_TYPE);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The routing fields of a message, not verified (to tell a gap from a bad message). */
+export function peekMessage(bytes: Uint8Array, read: OpenedObject | undefined = readMessage(bytes)): { conv: string; chain: string; seq: number } | undefined {
+  if (!read) return undefined;
+  try {
+    const b = read.body as Record<string, CborValue>;
     if (!isBytes(b['conv'], 32) || !isBytes(b['node'], 32) || !isUint(b['seq'])) return undefined;
     return { conv: toHex(b['conv'] as Uint8Array), chain: toHex(b['node'] as Uint8Array), seq: b['seq'] as number };
   } catch {
@@ -233,12 +244,13 @@ export function peekMessage(bytes: Uint8Array): { conv: string; chain: string; s
 /**
  * Opens a message. A seq 1 message carries its node's certificate; a later one is checked
  * against the certificate `certOf(node)` returns (the one of that chain's seq 1 message).
+ * `read`: readMessage(bytes) when the caller already has it (one decode instead of two).
  */
-export function openMessage(bytes: Uint8Array, certOf?: (chainHex: string) => Uint8Array | undefined): Message & { certBytes: Uint8Array } {
+export function openMessage(bytes: Uint8Array, certOf?: (chainHex: string) => Uint8Array | undefined, read?: OpenedObject): Message & { certBytes: Uint8Array } {
   let b: Record<string, CborValue>;
   let certBytes: Uint8Array;
   try {
-    const opened = readSignedObject(bytes, MESSAGE_TYPE);
+    const opened = read ?? readSignedObject(bytes, MESSAGE_TYPE);
     b = opened.body as Record<string, CborValue>;
     if (b === null || typeof b !== 'object' || Array.isArray(b) || b instanceof Uint8Array) bad('conv-msg: body is not a map');
     // v1 (stores written before v2): the certificate in every message, no `node`.

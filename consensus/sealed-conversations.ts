@@ -11,6 +11,7 @@ import { KithError, isKithError } from '../core/errors.js';
 import { toHex } from '../core/hex.js';
 import type { Rng } from '../core/rng.js';
 import { decodeCanonical } from '../core/cbor.js';
+import { peekSignedType } from '../core/signed.js';
 import type { Role } from '../identity/certificate.js';
 import { verifyCertificate } from '../identity/certificate.js';
 import type { Conversations, NewConversation } from './conversations.js';
@@ -68,6 +69,7 @@ export class SealedConversations {
       if (unsealed) await this.sealHistory(conv, epoch);
       const r = await this.deps.convs.post(conv.id, kind, data);
       await this.seal(conv.id, epoch, r.message.seq, r.message.bytes);
+      this.deps.onMessage?.(conv, r.message);
       if (r.closing) await this.seal(conv.id, epoch, 0, r.closing.bytes);
       return r;
     });
@@ -90,7 +92,10 @@ export class SealedConversations {
       this.receipts.delete(group);
       void this.serial(async () => {
         const receipt = await this.deps.convs.postReceipt(group);
-        if (receipt) await this.seal(group, await this.ensureEpoch(await this.deps.convs.resolve(group)), receipt.seq, receipt.bytes);
+        if (!receipt) return;
+        const conv = await this.deps.convs.resolve(group);
+        await this.seal(group, await this.ensureEpoch(conv), receipt.seq, receipt.bytes);
+        this.deps.onMessage?.(conv, receipt);
       }).catch((e: Error) => this.deps.log?.(`conv ${group.slice(0, 12)}: no receipt: ${e.message}`));
     }));
   }
@@ -158,7 +163,7 @@ export class SealedConversations {
   private async seal(group: string, epoch: EpochRecord, seq: number, record: Uint8Array): Promise<void> {
     const key = this.keyOf(epoch);
     if (!key) throw new KithError('SEAL_INVALID', `this node holds no key of epoch ${epoch.number}`);
-    await this.deps.sync.addLocal({ envelope: sealRecord({ group, epoch: epoch.hash, sender: this.chain, seq }, key, record, this.deps.rng) });
+    await this.deps.sync.addLocal({ envelope: sealRecord({ group, epoch: epoch.hash, seq }, key, record, this.deps.rng, this.deps.signer.signSecret) });
   }
 
   private async open(group: string, env: Envelope): Promise<void> {
@@ -255,6 +260,8 @@ const hex = (h: string) => new Uint8Array(Buffer.from(h, 'hex'));
 
 /** The type field of a signed record (the record is opened and checked by its own reader next). */
 function recordType(bytes: Uint8Array): string {
+  const seen = peekSignedType(bytes, [MESSAGE_TYPE, CONV_TYPE, CLOSING_TYPE]);
+  if (seen !== undefined) return seen; // without decoding every record twice (a catch-up opens 10,000)
   let v: unknown;
   try {
     v = decodeCanonical(bytes);

@@ -2,16 +2,22 @@
 // participants' access nodes (consensus/README.md, "Encryption envelope"). The signed record
 // (header, message, closing) is padded with PADME and sealed with XChaCha20-Poly1305 under the
 // epoch's conversation key; what stays in clear is only what routing needs: the group (the
-// conversation id), the epoch, the sending node, the sender's chain seq, and the size.
+// conversation id), the epoch, the sending node, the sender's chain seq, and the size. The
+// sending node signs the envelope (its clear fields and the ciphertext), so any node can tell a
+// sender's real envelope from one a relay or forwarder made up with the same (sender, seq).
 import { decodeCanonical, encodeCanonical, type CborValue } from '../core/cbor.js';
 import { xaead, TAG_BYTES } from '../core/aead.js';
 import { KithError } from '../core/errors.js';
 import { toHex } from '../core/hex.js';
 import type { Rng } from '../core/rng.js';
+import { signatures } from '../core/crypto.js';
+import { signingInput } from '../core/signed.js';
 import { hashHex } from './records.js';
 
-export const ENVELOPE_VERSION = 1;
+export const ENVELOPE_VERSION = 2;
 export const AAD_LABEL = 'kith/sealed/v1';
+/** The signed-object type of an envelope's sender signature (core/signed.ts signingInput). */
+export const ENVELOPE_SIG_TYPE = 'kith/sealed-envelope';
 /** Largest record sealed (a signed message is at most 64 KiB; headers and closings less). */
 export const MAX_RECORD_BYTES = 64 * 1024;
 /** Largest envelope accepted: the padded record, tag, and the clear fields. */
@@ -50,6 +56,8 @@ export interface EnvelopeHeader {
 export interface Envelope extends EnvelopeHeader {
   nonce: Uint8Array;
   ct: Uint8Array;
+  /** The sender's Ed25519 signature (`z`); empty in a version 1 envelope (stored before signatures, never taken from the network). */
+  sig: Uint8Array;
   bytes: Uint8Array;
 }
 
@@ -77,10 +85,23 @@ export function unpadRecord(padded: Uint8Array): Uint8Array {
   return padded.slice(4, 4 + n);
 }
 
-export function sealRecord(h: { group: string; epoch: string; sender: string; seq: number }, key: Uint8Array, record: Uint8Array, rng: Rng): Uint8Array {
+/** What the sender signs: ["kith-sig-v1", "kith/sealed-envelope", [v, g, e, s, q, n, c]] in canonical CBOR. */
+function envelopeSigningInput(f: { group: string; epoch: string; sender: string; seq: number; nonce: Uint8Array; ct: Uint8Array }): Uint8Array {
+  return signingInput(ENVELOPE_SIG_TYPE, [ENVELOPE_VERSION, hexBytes(f.group), hexBytes(f.epoch), hexBytes(f.sender), f.seq, f.nonce, f.ct]);
+}
+
+/** Seals a record under an epoch's key and signs the envelope with the sending node's key (its chain: `sender`). */
+export function sealRecord(h: { group: string; epoch: string; seq: number }, key: Uint8Array, record: Uint8Array, rng: Rng, signSecret: Uint8Array): Uint8Array {
+  const head = { ...h, sender: toHex(signatures.ed25519PublicKey(signSecret)) };
   const nonce = rng.bytes(24);
-  const ct = xaead.seal(key, nonce, padRecord(record), envelopeAad(h));
-  return encodeCanonical({ v: ENVELOPE_VERSION, g: hexBytes(h.group), e: hexBytes(h.epoch), s: hexBytes(h.sender), q: h.seq, n: nonce, c: ct });
+  const f = { ...head, nonce, ct: xaead.seal(key, nonce, padRecord(record), envelopeAad(head)) };
+  const z = signatures.ed25519Sign(signSecret, envelopeSigningInput(f));
+  return encodeCanonical({ v: ENVELOPE_VERSION, g: hexBytes(f.group), e: hexBytes(f.epoch), s: hexBytes(f.sender), q: f.seq, n: f.nonce, c: f.ct, z });
+}
+
+/** True when the envelope's sender signed it (a version 1 envelope, unsigned, never is). */
+export function verifyEnvelope(env: Envelope): boolean {
+  return env.sig.length === 64 && signatures.ed25519Verify(hexBytes(env.sender), envelopeSigningInput(env), env.sig);
 }
 
 /** Reads an envelope's clear fields strictly (any node may, the key is not needed). */
@@ -88,19 +109,21 @@ export function readEnvelope(bytes: Uint8Array): Envelope {
   if (bytes.length > MAX_ENVELOPE_BYTES) throw new KithError('MESSAGE_REJECTED', `a blob of ${bytes.length} bytes is over the ${MAX_ENVELOPE_BYTES}-byte limit`);
   let v: CborValue;
   try {
-    v = decodeCanonical(bytes, { maxBytes: MAX_ENVELOPE_BYTES, maxDepth: 2, maxItems: 16 });
+    v = decodeCanonical(bytes, { maxBytes: MAX_ENVELOPE_BYTES, maxDepth: 2, maxItems: 20 });
   } catch (e) {
     throw new KithError('MESSAGE_REJECTED', 'a blob is not a sealed envelope', { cause: e });
   }
   const m = v as Record<string, CborValue>;
   const b32 = (x: CborValue | undefined) => x instanceof Uint8Array && x.length === 32;
-  if (m === null || typeof m !== 'object' || Array.isArray(m) || Object.keys(m).length !== 7 || m['v'] !== ENVELOPE_VERSION || !b32(m['g']) || !b32(m['e']) || !b32(m['s'])
+  const signed = m?.['v'] === ENVELOPE_VERSION && m['z'] instanceof Uint8Array && m['z'].length === 64 && Object.keys(m).length === 8;
+  const legacy = m?.['v'] === 1 && Object.keys(m).length === 7;
+  if (m === null || typeof m !== 'object' || Array.isArray(m) || !(signed || legacy) || !b32(m['g']) || !b32(m['e']) || !b32(m['s'])
     || typeof m['q'] !== 'number' || !Number.isSafeInteger(m['q']) || m['q'] < 0 || !(m['n'] instanceof Uint8Array) || m['n'].length !== 24 || !(m['c'] instanceof Uint8Array) || m['c'].length < TAG_BYTES + 4) {
     throw new KithError('MESSAGE_REJECTED', 'a blob is not a well-formed sealed envelope');
   }
   return {
     id: hashHex(bytes), group: toHex(m['g'] as Uint8Array), epoch: toHex(m['e'] as Uint8Array), sender: toHex(m['s'] as Uint8Array), seq: m['q'] as number,
-    size: bytes.length, nonce: m['n'] as Uint8Array, ct: m['c'] as Uint8Array, bytes,
+    size: bytes.length, nonce: m['n'] as Uint8Array, ct: m['c'] as Uint8Array, sig: signed ? (m['z'] as Uint8Array) : new Uint8Array(0), bytes,
   };
 }
 

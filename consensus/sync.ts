@@ -14,7 +14,7 @@ import { toHex } from '../core/hex.js';
 import type { Rng } from '../core/rng.js';
 import { prefixEnd, type KvStore } from '../core/store.js';
 import { currentEpoch, epochNodes, openEpoch, startedByReader, type EpochRecord } from './epochs.js';
-import { readEnvelope, type Envelope } from './sealing.js';
+import { readEnvelope, verifyEnvelope, type Envelope } from './sealing.js';
 import type { ServiceSpec } from '../cluster/services.js';
 
 export const SYNC_LIMITS = {
@@ -30,8 +30,15 @@ export const SYNC_LIMITS = {
 export interface SyncOptions {
   /** Anti-entropy: each peer gets a digest at intervals drawn from [T/2, 3T/2]. */
   resyncMs: number;
+  /**
+   * Items a member may send per second, and in one burst (a token bucket per member). Beyond it
+   * items are dropped (`rate-limited`, per item); an honest member sends them again after the next
+   * digest. The burst covers a catch-up of 20,000 items at once.
+   */
+  itemsPerSecond: number;
+  itemsBurst: number;
 }
-export const DEFAULT_SYNC: SyncOptions = { resyncMs: 60 * SECOND };
+export const DEFAULT_SYNC: SyncOptions = { resyncMs: 60 * SECOND, itemsPerSecond: 1000, itemsBurst: 20_000 };
 
 export interface SyncDeps {
   store: KvStore;
@@ -45,6 +52,14 @@ export interface SyncDeps {
   peers(): string[];
   /** A new item was stored (in chain order per sender): access nodes open it here. */
   onItem?(group: string, item: { epoch: EpochRecord } | { envelope: Envelope }): void | Promise<void>;
+  /**
+   * A new item was stored and nodes its group's current epoch names are not reachable now (not
+   * in peers()): the mailbox holds it for them (agent/mailbox-service.ts). `sender`/`seq`: the
+   * envelope's, or for an epoch record its starter's signing key and number.
+   */
+  away?(group: string, item: { bytes: Uint8Array; sender: string; seq: number }, nodes: string[]): void;
+  /** A peer's HAVE for a group: per sender chain the highest contiguous seq it holds (consensus/holders.ts). */
+  onHave?(group: string, peer: string, tips: ReadonlyMap<string, number>): void;
   log?(line: string): void;
 }
 
@@ -84,6 +99,8 @@ export class ConvSync {
   private readonly inFlight = new Map<string, number>();
   /** Per peer: groups it made this node hold where this node is no reader. */
   private readonly heldFor = new Map<string, Set<string>>();
+  /** Per peer: the item rate's token bucket. */
+  private readonly buckets = new Map<string, { tokens: number; atMs: number }>();
 
   constructor(private readonly deps: SyncDeps, opts: Partial<SyncOptions> = {}) {
     this.o = { ...DEFAULT_SYNC, ...opts };
@@ -162,6 +179,24 @@ export class ConvSync {
     this.timers.clear();
   }
 
+  /**
+   * A blob pulled from a mailbox relay: an epoch record or an envelope, taken like one a group
+   * node sent (both verify themselves: the epoch's signature, the envelope's sender signature),
+   * except that the relay itself need not be a node of the group. Never throws on bad input.
+   */
+  receiveFromMailbox(relay: string, blob: Uint8Array): Promise<void> {
+    return this.serial(async () => {
+      const isEnvelope = (() => {
+        try {
+          return (readEnvelope(blob), true);
+        } catch {
+          return false;
+        }
+      })();
+      await this.accept(relay, isEnvelope ? [] : [blob], isEnvelope ? [blob] : [], true);
+    });
+  }
+
   /** A sync message from a member (the body after the service byte). */
   receive(peer: string, payload: Uint8Array): Promise<void> {
     return this.serial(() => this.handle(peer, payload));
@@ -200,7 +235,8 @@ export class ConvSync {
     }
     for (const g of this.groups.values()) {
       if (!this.routesTo(g, peer)) continue;
-      if (theirs.get(g.id) !== this.digestOf(g)) await this.sendMsg(peer, this.haveOf(g, true));
+      if (theirs.get(g.id) === this.digestOf(g)) this.deps.onHave?.(g.id, peer, g.tips); // the same digest: they hold what this node holds
+      else await this.sendMsg(peer, this.haveOf(g, true));
     }
     // A group they hold and this node does not know: ask with an empty summary.
     for (const id of theirs.keys()) if (!this.groups.has(id)) await this.sendMsg(peer, { t: 'have', g: hexBytes(id), e: [], x: [], c: [], r: 1 });
@@ -214,6 +250,7 @@ export class ConvSync {
     const theirExtras = new Set((m['x'] as CborValue[]).filter((x): x is Uint8Array => x instanceof Uint8Array).map(toHex));
     const theirTips = new Map<string, number>();
     for (const c of m['c'] as CborValue[]) if (Array.isArray(c) && c[0] instanceof Uint8Array && typeof c[1] === 'number') theirTips.set(toHex(c[0]), c[1]);
+    if (g && this.routesTo(g, peer)) this.deps.onHave?.(g.id, peer, theirTips);
     if (!g) return; // nothing to give (their items come by their own push or HAVE)
     if (!this.routesTo(g, peer)) return this.drop('not-a-holder');
     await this.sendMissing(peer, g, theirEpochs, theirExtras, theirTips);
@@ -226,19 +263,25 @@ export class ConvSync {
     const b = m['b'];
     if (!Array.isArray(ep) || !Array.isArray(b) || ep.length + b.length > SYNC_LIMITS.itemsPerMessage) return this.drop('malformed');
     if (![...ep, ...b].every((x) => x instanceof Uint8Array)) return this.drop('malformed');
+    if (!this.withinRate(peer, ep.length + b.length)) return this.drop('rate-limited', ep.length + b.length);
     await this.accept(peer, ep as Uint8Array[], b as Uint8Array[]);
   }
 
   /** Stores new items (from a peer, or local when peer is undefined) and forwards them. */
-  private async accept(peer: string | undefined, epochs: Uint8Array[], blobs: Uint8Array[]): Promise<void> {
+  private async accept(peer: string | undefined, epochs: Uint8Array[], blobs: Uint8Array[], viaMailbox = false): Promise<void> {
     const fresh = new Map<string, { epochs: Uint8Array[]; blobs: Uint8Array[] }>();
-    const add = (g: string, k: 'epochs' | 'blobs', bytes: Uint8Array) => {
+    const awayItems: { group: string; bytes: Uint8Array; sender: string; seq: number }[] = [];
+    const add = (g: string, k: 'epochs' | 'blobs', bytes: Uint8Array, sender: string, seq: number) => {
       if (!fresh.has(g)) fresh.set(g, { epochs: [], blobs: [] });
       fresh.get(g)![k].push(bytes);
+      awayItems.push({ group: g, bytes, sender, seq });
     };
     for (const bytes of epochs) {
-      const e = await this.acceptEpoch(peer, bytes);
-      if (e) add(e.conv, 'epochs', bytes);
+      const e = await this.acceptEpoch(peer, bytes, viaMailbox);
+      if (!e) continue;
+      add(e.conv, 'epochs', bytes, e.node, e.number);
+      // Envelopes that came before this epoch wait for it (a retransmission can overtake).
+      for (const done of await this.drainPending(this.groups.get(e.conv)!)) add(done.group, 'blobs', done.bytes, done.sender, done.seq);
     }
     for (const bytes of blobs) {
       let env: Envelope;
@@ -248,15 +291,27 @@ export class ConvSync {
         this.drop('malformed-blob');
         continue;
       }
-      for (const done of await this.acceptEnvelope(peer, env)) add(done.group, 'blobs', done.bytes);
+      for (const done of await this.acceptEnvelope(peer, env, viaMailbox)) add(done.group, 'blobs', done.bytes, done.sender, done.seq);
     }
+    const alive = this.deps.peers();
     for (const [g, items] of fresh) {
       const group = this.groups.get(g)!;
-      for (const p of this.deps.peers()) if (p !== peer && this.routesTo(group, p)) void this.sendItems(p, g, items.epochs, items.blobs);
+      for (const p of alive) if (p !== peer && this.routesTo(group, p)) void this.sendItems(p, g, items.epochs, items.blobs);
+    }
+    if (this.deps.away) this.tellAway(awayItems, new Set(alive));
+  }
+
+  /** Hands items to the mailbox for the group nodes that are not reachable now. */
+  private tellAway(items: { group: string; bytes: Uint8Array; sender: string; seq: number }[], alive: Set<string>): void {
+    for (const it of items) {
+      const current = this.groups.get(it.group)?.current;
+      if (!current) continue;
+      const away = [...epochNodes(current)].filter((n) => n !== this.deps.self && !alive.has(n));
+      if (away.length > 0) this.deps.away!(it.group, { bytes: it.bytes, sender: it.sender, seq: it.seq }, away);
     }
   }
 
-  private async acceptEpoch(peer: string | undefined, bytes: Uint8Array): Promise<EpochRecord | undefined> {
+  private async acceptEpoch(peer: string | undefined, bytes: Uint8Array, viaMailbox = false): Promise<EpochRecord | undefined> {
     let e: EpochRecord;
     try {
       e = openEpoch(bytes);
@@ -272,7 +327,7 @@ export class ConvSync {
     // Held only by the nodes it names, and taken only from a node of the group.
     const nodes = epochNodes(e);
     if (!nodes.has(this.deps.self)) return this.dropped('not-for-us');
-    if (peer !== undefined && !nodes.has(peer) && !(known && this.routesTo(known, peer))) return this.dropped('not-a-holder');
+    if (peer !== undefined && !viaMailbox && !nodes.has(peer) && !(known && this.routesTo(known, peer))) return this.dropped('not-a-holder');
     if (!known && peer !== undefined && !e.readers.has(this.deps.self)) {
       const held = this.heldFor.get(peer) ?? new Set<string>();
       if (held.size >= SYNC_LIMITS.heldGroupsPerPeer) return this.dropped('held-groups-full');
@@ -290,19 +345,26 @@ export class ConvSync {
   }
 
   /** Stores an envelope when it is next in its chain (then any pending successors); returns what was stored. */
-  private async acceptEnvelope(peer: string | undefined, env: Envelope): Promise<{ group: string; bytes: Uint8Array }[]> {
+  private async acceptEnvelope(peer: string | undefined, env: Envelope, viaMailbox = false): Promise<{ group: string; bytes: Uint8Array; sender: string; seq: number }[]> {
     const g = this.groups.get(env.group);
     if (!g) return (this.drop('unknown-group'), []);
-    if (peer !== undefined && !this.routesTo(g, peer)) return (this.drop('not-a-holder'), []);
+    if (peer !== undefined && !viaMailbox && !this.routesTo(g, peer)) return (this.drop('not-a-holder'), []);
     if (g.extras.has(env.id) || g.pending.has(env.id)) return (this.stats.duplicates++, []);
     if (env.seq > 0 && env.seq <= (g.tips.get(env.sender) ?? 0)) return (this.stats.duplicates++, []);
+    // Only the sender's own envelope takes its (sender, seq): one made up by a relay or forwarder
+    // would otherwise hold the place of the real one (the first per seq is kept).
+    if (!verifyEnvelope(env)) return (this.drop('bad-envelope-sig'), []);
     if (!g.epochs.has(env.epoch) || (env.seq > 0 && env.seq > (g.tips.get(env.sender) ?? 0) + 1)) {
       this.addPending(g, env, peer ?? '');
-      if (peer !== undefined) void this.sendMsg(peer, this.haveOf(g, false)); // they send the gap
+      if (peer !== undefined && !viaMailbox) void this.sendMsg(peer, this.haveOf(g, false)); // they send the gap
       return [];
     }
-    const stored = [await this.store(g, env)];
-    // Pending envelopes this one unblocked (their predecessor or their epoch is here now).
+    return [await this.store(g, env), ...(await this.drainPending(g))];
+  }
+
+  /** Stores the pending envelopes that fit now (their predecessor or their epoch is here). */
+  private async drainPending(g: Group): Promise<{ group: string; bytes: Uint8Array; sender: string; seq: number }[]> {
+    const stored: { group: string; bytes: Uint8Array; sender: string; seq: number }[] = [];
     for (let progress = true; progress; ) {
       progress = false;
       for (const { env: p } of g.pending.values()) {
@@ -346,14 +408,14 @@ export class ConvSync {
     g.pendingBytes -= p.env.bytes.length;
   }
 
-  private async store(g: Group, env: Envelope): Promise<{ group: string; bytes: Uint8Array }> {
+  private async store(g: Group, env: Envelope): Promise<{ group: string; bytes: Uint8Array; sender: string; seq: number }> {
     const key = env.seq === 0 ? `sync/${g.id}/x/${env.id}` : `sync/${g.id}/b/${env.sender}/${pad(env.seq)}`;
     await this.deps.store.put(key, env.bytes);
     if (env.seq === 0) g.extras.add(env.id);
     else g.tips.set(env.sender, env.seq);
     this.stats.itemsIn++;
     await this.deps.onItem?.(g.id, { envelope: env });
-    return { group: g.id, bytes: env.bytes };
+    return { group: g.id, bytes: env.bytes, sender: env.sender, seq: env.seq };
   }
 
   private async sendMissing(peer: string, g: Group, epochs: Set<string>, extras: Set<string>, tips: Map<string, number>): Promise<void> {
@@ -465,8 +527,20 @@ export class ConvSync {
     }
   }
 
-  private drop(reason: string): void {
-    this.stats.dropped[reason] = (this.stats.dropped[reason] ?? 0) + 1;
+  private drop(reason: string, n = 1): void {
+    this.stats.dropped[reason] = (this.stats.dropped[reason] ?? 0) + n;
+  }
+
+  /** Takes n items from the peer's token bucket; false when it has fewer left. */
+  private withinRate(peer: string, n: number): boolean {
+    const now = this.deps.clock.now();
+    const b = this.buckets.get(peer) ?? { tokens: this.o.itemsBurst, atMs: now };
+    b.tokens = Math.min(this.o.itemsBurst, b.tokens + ((now - b.atMs) * this.o.itemsPerSecond) / SECOND);
+    b.atMs = now;
+    this.buckets.set(peer, b);
+    if (b.tokens < n) return false;
+    b.tokens -= n;
+    return true;
   }
 
   private dropped(reason: string): undefined {

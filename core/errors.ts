@@ -52,6 +52,14 @@ export const ERROR_CODES = {
     cause: 'no friend has that user key (or key prefix)',
     fix: 'run `kith friend list` to see friends and their keys',
   },
+  USER_AMBIGUOUS: {
+    cause: 'a name or key prefix given for a user matches more than one known user (the message lists them)',
+    fix: 'give more hex digits of the user key, as `kith friend list` shows it',
+  },
+  NAME_INVALID: {
+    cause: 'a display name is empty, longer than 64 bytes of UTF-8, or holds control or bidi characters',
+    fix: 'choose a shorter name of printable characters: `kith name set "Alice"`',
+  },
   // --- own nodes and the roster ---
   ROSTER_INVALID: {
     cause: 'a revocation, node announcement, friend record or enrollment welcome is malformed, forged or from the wrong user',
@@ -353,6 +361,46 @@ export const ERROR_CODES = {
   API_UNREACHABLE: {
     cause: 'the agent recorded in the data dir does not answer on its API port',
     fix: 'check `systemctl status kith` or the agent log; restart the agent',
+  },
+  API_BAD_REQUEST: {
+    cause: 'a local API request did not match the shape declared for its route (agent/api-shapes.ts; docs/api/openapi.json): a missing or mistyped field, or a body that is not JSON',
+    fix: 'send the body and parameters the route declares; the message names the first field that is wrong',
+  },
+  API_NOT_FOUND: {
+    cause: 'no local API route has that method and path',
+    fix: 'use a route listed in agent/README.md "Local API" (or docs/api/openapi.json)',
+  },
+  API_BODY_TOO_LARGE: {
+    cause: 'a local API request body was larger than 256 KiB',
+    fix: 'send a smaller request',
+  },
+  API_INTERNAL: {
+    cause: 'the agent failed while answering a local API request (a bug: the agent log has the details)',
+    fix: 'look at the agent log (journalctl -u kith) and report it',
+  },
+  API_ORIGIN_REFUSED: {
+    cause: 'a request to the local API came from a web page of another origin (its Origin or Sec-Fetch-Site header names another site): the API serves no other site',
+    fix: 'open the UI from the link `kith ui` prints, at the address it names',
+  },
+  API_SESSION_INVALID: {
+    cause: 'a browser request had no session cookie, or one that expired, was signed out, or belongs to a removed client',
+    fix: 'open a new login link with `kith ui` (or `kith client add` for a phone)',
+  },
+  API_LOGIN_LINK_USED: {
+    cause: 'a UI login link was opened a second time, or after it expired (each link works once, for a few minutes)',
+    fix: 'run `kith ui` again for a new link',
+  },
+  API_CSRF_REFUSED: {
+    cause: 'a browser request that changes something came without the X-Kith-CSRF header matching its session (a page of another site trying to act through the session cookie)',
+    fix: 'send the csrf value from GET /api/v1/session as the X-Kith-CSRF header (the web UI does this)',
+  },
+  API_SCOPE_REFUSED: {
+    cause: 'a companion client (a phone added with `kith client add`) asked for something outside its scope',
+    fix: 'do it on this machine, or add the client with a wider --scope',
+  },
+  CLIENT_UNKNOWN: {
+    cause: 'no companion client has that name',
+    fix: 'list them with `kith client list`',
   },
 } as const satisfies Record<string, ErrorCodeInfo>;
 

@@ -23,6 +23,45 @@ export interface OpenedObject {
   type: string;
   body: CborValue;
   sig: Uint8Array;
+  /** The body's bytes inside the object read (canonical, so what signingInput would encode again). */
+  bodyBytes?: Uint8Array;
+}
+
+// Canonical key order puts the 64-byte signature first: a3, "sig", bytes(64), "body", …, "type", text.
+const SIG_HEAD = Uint8Array.from([0xa3, 0x63, 0x73, 0x69, 0x67, 0x58, 0x40]);
+const BODY_KEY = Uint8Array.from([0x64, 0x62, 0x6f, 0x64, 0x79]);
+const TYPE_KEY = Uint8Array.from([0x64, 0x74, 0x79, 0x70, 0x65]);
+const CONTEXT_HEAD = encodeCanonical(SIGNATURE_CONTEXT);
+
+const startsAt = (bytes: Uint8Array, at: number, part: Uint8Array) => part.every((x, i) => bytes[at + i] === x);
+
+/** The body's bytes of a canonical signed object, sliced out instead of encoded again (undefined if the layout is not the expected one). */
+function bodySlice(bytes: Uint8Array, type: string): Uint8Array | undefined {
+  const typeText = encodeCanonical(type);
+  const start = SIG_HEAD.length + 64 + BODY_KEY.length;
+  const end = bytes.length - TYPE_KEY.length - typeText.length;
+  if (end <= start || !startsAt(bytes, 0, SIG_HEAD) || !startsAt(bytes, SIG_HEAD.length + 64, BODY_KEY) || !startsAt(bytes, end, TYPE_KEY) || !startsAt(bytes, end + TYPE_KEY.length, typeText)) return undefined;
+  return bytes.subarray(start, end);
+}
+
+/**
+ * The type named at the end of what looks like a signed object, read without decoding it (for
+ * dispatch only: the reader of that type checks everything); undefined when the layout differs.
+ */
+export function peekSignedType(bytes: Uint8Array, types: readonly string[]): string | undefined {
+  return types.find((type) => bodySlice(bytes, type) !== undefined);
+}
+
+/** signingInput(type, body) of an object read from canonical bytes, without encoding the body again. */
+function openedSigningInput(o: OpenedObject): Uint8Array {
+  if (!o.bodyBytes) return signingInput(o.type, o.body);
+  const typeText = encodeCanonical(o.type);
+  const out = new Uint8Array(1 + CONTEXT_HEAD.length + typeText.length + o.bodyBytes.length);
+  out[0] = 0x83;
+  out.set(CONTEXT_HEAD, 1);
+  out.set(typeText, 1 + CONTEXT_HEAD.length);
+  out.set(o.bodyBytes, 1 + CONTEXT_HEAD.length + typeText.length);
+  return out;
 }
 
 /** Decodes a signed object's envelope without checking the signature (the signer is in the body). */
@@ -35,12 +74,13 @@ export function readSignedObject(bytes: Uint8Array, expectedType: string, limits
   if (type !== expectedType) throw new KithError('SIGNATURE_INVALID', `expected a signed ${expectedType}, got ${JSON.stringify(type)}`);
   if (!(sig instanceof Uint8Array) || sig.length !== 64) throw new KithError('SIGNATURE_INVALID', `signed ${expectedType} has no 64-byte signature`);
   if (body === undefined || Object.keys(v).length !== 3) throw new KithError('SIGNATURE_INVALID', `signed ${expectedType} must have exactly type, body and sig`);
-  return { type, body, sig };
+  const bodyBytes = bodySlice(bytes, type);
+  return bodyBytes ? { type, body, sig, bodyBytes } : { type, body, sig };
 }
 
 /** Checks the signature of an opened object (when the signer is named in its body). */
 export function checkOpenedSignature(opened: OpenedObject, publicKey: Uint8Array): void {
-  if (!signatures.ed25519Verify(publicKey, signingInput(opened.type, opened.body), opened.sig)) {
+  if (!signatures.ed25519Verify(publicKey, openedSigningInput(opened), opened.sig)) {
     throw new KithError('SIGNATURE_INVALID', `the signature on this ${opened.type} does not verify`);
   }
 }

@@ -2,7 +2,12 @@
 // type "kith/friend-card", signed by the pairing node's Ed25519 key:
 //
 //   body = { "name": text (≤ 64 bytes, the user's display name),
+//            "nameAt": uint (optional, v2: ms since the Unix epoch when the user set that name),
 //            "nodes": [ [cert bytes (kith/node-cert), [[kind, host, port], ...] (≤ 8)], ... ] (1–16) }
+//
+// A card without "nameAt" (v1, older agents) reads as nameAt 0. Receivers keep the name with the
+// highest nameAt per user (cluster/roster-service.ts): the name is signed by a node the user's
+// key certified, so only the user's own nodes can set it. Names are untrusted text for display.
 //
 // Every certificate must verify and name the same user, at most once per DH key; the signer must
 // be one of them. The signer vouches for the endpoints of the user's other nodes (it knows them as
@@ -22,6 +27,8 @@ export const MAX_NAME_BYTES = 64;
 export interface FriendCard {
   userKey: Uint8Array;
   name: string;
+  /** When the user set the name (ms since the epoch); 0 in v1 cards (absent: 0). */
+  nameAtMs?: number;
   nodes: NodeCard[];
 }
 
@@ -49,8 +56,9 @@ export function parseNodes(v: CborValue | undefined, bad: (why: string) => never
   return nodes;
 }
 
-export function makeFriendCard(name: string, nodes: readonly NodeCard[], signSecret: Uint8Array): Uint8Array {
-  return signObject(FRIEND_CARD_TYPE, { name: truncateUtf8(name, MAX_NAME_BYTES), nodes: encodeNodes(nodes) }, signSecret);
+export function makeFriendCard(name: string, nodes: readonly NodeCard[], signSecret: Uint8Array, nameAtMs = 0): Uint8Array {
+  const at = Math.max(0, Math.floor(nameAtMs));
+  return signObject(FRIEND_CARD_TYPE, { name: truncateUtf8(name, MAX_NAME_BYTES), ...(at > 0 ? { nameAt: at } : {}), nodes: encodeNodes(nodes) }, signSecret);
 }
 
 /** At most `max` UTF-8 bytes, cut on a character boundary. */
@@ -67,7 +75,11 @@ export function openFriendCard(bytes: Uint8Array): FriendCard {
   try {
     const opened = readSignedObject(bytes, FRIEND_CARD_TYPE, { maxBytes: 24 * 1024, maxDepth: 8, maxItems: 512 });
     const b = opened.body as Record<string, CborValue>;
-    if (b === null || typeof b !== 'object' || Array.isArray(b) || b instanceof Uint8Array || Object.keys(b).length !== 2) bad('body must be {name, nodes}');
+    if (b === null || typeof b !== 'object' || Array.isArray(b) || b instanceof Uint8Array) bad('body must be {name, nodes}');
+    const keys = Object.keys(b).sort().join(',');
+    if (keys !== 'name,nodes' && keys !== 'name,nameAt,nodes') bad('body must be {name, nodes} or {name, nameAt, nodes}');
+    const nameAt = b['nameAt'] ?? 0;
+    if (typeof nameAt !== 'number' || !Number.isSafeInteger(nameAt) || nameAt < 0) bad('nameAt must be a whole number of ms');
     const name = b['name'];
     if (typeof name !== 'string' || new TextEncoder().encode(name).length > MAX_NAME_BYTES) bad('name must be text of at most 64 bytes');
     const nodes = parseNodes(b['nodes'], bad);
@@ -80,7 +92,7 @@ export function openFriendCard(bytes: Uint8Array): FriendCard {
       }
     });
     if (!signer) bad('not signed by any of its nodes');
-    return { userKey: nodes[0]!.cert.userKey, name: name as string, nodes };
+    return { userKey: nodes[0]!.cert.userKey, name: name as string, nameAtMs: nameAt as number, nodes };
   } catch (e) {
     if (isKithError(e, 'CARD_INVALID')) throw e;
     return bad(isKithError(e) ? e.message : 'not a friend card');

@@ -18,6 +18,7 @@ import { SeededRng } from '../../core/rng.js';
 import { SimNet } from '../../core/simnet.js';
 import type { SimHost } from '../../core/simnet.js';
 import { generatePhrase } from '../../identity/phrase.js';
+import type { Role } from '../../identity/certificate.js';
 import type { MemberState } from '../../cluster/membership.js';
 import { runAgent, type RunningAgent } from '../../agent/daemon.js';
 import { collectingLog, simAgentEnv, simWorld, type LogLine, type SimWorld } from '../../agent/env-sim.js';
@@ -31,6 +32,8 @@ export interface SimAgentSpec {
   name: string;
   /** Names the user (its seed phrase comes from the run's seed and this name). */
   user: string;
+  /** Certificate roles (default access and relay). */
+  roles?: Role[];
 }
 
 export interface SimAgent {
@@ -72,9 +75,11 @@ export interface SimAgents {
   /** `kith pair` on `offerer` and `kith pair --code <QR>` on `joiner`: both results. */
   pair(offerer: string, joiner: string): Promise<{ offered: ApiAnswer['body']; joined: ApiAnswer['body'] }>;
   /** `kith node add` of a new machine `name` through an offer on `via`, then starts its agent. */
-  addNode(via: string, name: string, label?: string): Promise<{ added: NodeAddResult; offered: ApiAnswer['body']; agent: SimAgent }>;
+  addNode(via: string, name: string, label?: string, roles?: Role[]): Promise<{ added: NodeAddResult; offered: ApiAnswer['body']; agent: SimAgent }>;
   start(name: string): Promise<SimAgent>;
   stop(name: string): Promise<void>;
+  /** The store contents of an agent (kept across restarts): read it, or clear it to wipe its disk. */
+  disk(name: string): Map<string, Uint8Array>;
   /** Member state of `subject`'s node as `observer` sees it. */
   stateOf(observer: string, subject: string): MemberState | undefined;
   /** SimNet's trace hash (every datagram: time, addresses, bytes) and SimTcp's (pairing), "udp:tcp". */
@@ -212,18 +217,24 @@ export async function simAgents(o: SimAgentsOptions): Promise<SimAgents> {
       const joined = await ok(joiner, 'POST', '/api/pair/join', { target: offer.qr });
       return { offered: await offerOutcome(offerer, offer.id), joined };
     },
-    async addNode(via, name, label = name) {
+    async addNode(via, name, label = name, roles = ['access', 'relay']) {
       const viaUser = get(via).user;
       const a = make(name, viaUser);
       const offer = await openOffer(via);
       const env = simAgentEnv(world, a.host, { rngSeed: `node-add:${seed}:${name}`, log: collectingLog(clock, a.logs) });
       const added = await settle(addNode({ clock, rng: env.rng, tcp: env.tcp, openStore: env.openStore }, {
-        dataDir: a.dataDir, phrase: phrase(viaUser), target: offer.qr, roles: ['access', 'relay'], label, name: viaUser,
+        dataDir: a.dataDir, phrase: phrase(viaUser), target: offer.qr, roles, label, name: viaUser,
         host: a.address, lan: [{ host: a.address, port: SIM_PORT }],
       }));
       const offered = await offerOutcome(via, offer.id);
       await start(name);
       return { added, offered, agent: a };
+    },
+    disk(name) {
+      const dir = path.join(get(name).dataDir, 'store');
+      let d = world.disks.get(dir);
+      if (!d) world.disks.set(dir, (d = new Map()));
+      return d;
     },
     stateOf(observer, subject) {
       const id = get(subject).id;
@@ -242,7 +253,7 @@ export async function simAgents(o: SimAgentsOptions): Promise<SimAgents> {
   for (const spec of o.agents) {
     const a = make(spec.name, spec.user);
     initIdentity({ clock, rng: new SeededRng(`init:${seed}:${spec.name}`) }, {
-      dataDir: a.dataDir, nodeIndex: 0, generation: 0, roles: ['access', 'relay'], label: spec.name, phrase: phrase(spec.user),
+      dataDir: a.dataDir, nodeIndex: 0, generation: 0, roles: spec.roles ?? ['access', 'relay'], label: spec.name, phrase: phrase(spec.user),
     });
   }
   for (const spec of o.agents) await start(spec.name);

@@ -9,9 +9,9 @@ import type { ConvOps } from '../../agent/conv-ops.js';
 function fakeConv(list: { id: string; state: string }[]): ConvOps {
   return {
     list: async () => list,
-    show: async (id) => ({ id, messages: [{ text: `hello in ${id}` }], outcome: { decided: 'yes' } }),
+    show: async (id: string) => ({ id, messages: [{ text: `hello in ${id}` }], outcome: { decided: 'yes' } }),
     create: async () => ({}), post: async () => ({}), vote: async () => ({}),
-  };
+  } as unknown as ConvOps;
 }
 
 t.test('closed conversations archived once; open ones never; failures retried', async (t) => {

@@ -8,6 +8,7 @@ import net from 'node:net';
 import { createApi } from '../../agent/api.js';
 import { serveHttp, type HttpServer } from '../../agent/http-server.js';
 import { allowedHostNames, isAllowedHost, MAX_BODY_BYTES } from '../../agent/http-guard.js';
+import { FIXTURE_IDENTITY, fixtureStatus } from '../helpers/api-fixtures.js';
 
 const TOKEN = 'a'.repeat(64);
 
@@ -16,8 +17,8 @@ async function server(t: { teardown(fn: () => unknown): void }): Promise<HttpSer
   const api = createApi({
     token: TOKEN,
     listen: () => ({ host: '127.0.0.1', port: http!.port }),
-    status: async () => ({ running: true }),
-    identity: () => ({}),
+    status: async () => fixtureStatus(),
+    identity: () => FIXTURE_IDENTITY,
     conv: async (op, body) => ({ op, keys: Object.keys(body).length }),
   });
   http = await serveHttp(api, '127.0.0.1', 0);

@@ -6,7 +6,8 @@ import { SeededRng } from '../../core/rng.js';
 import { isKithError } from '../../core/errors.js';
 import { toHex } from '../../core/hex.js';
 import { encodeCanonical, decodeCanonical } from '../../core/cbor.js';
-import { padme, padRecord, sealRecord, readEnvelope, openRecord, unpadRecord } from '../../consensus/sealing.js';
+import { padme, padRecord, sealRecord, readEnvelope, openRecord, unpadRecord, verifyEnvelope } from '../../consensus/sealing.js';
+import { verifyCertificate } from '../../identity/certificate.js';
 import { currentEpoch, openEpoch, startEpoch, unwrapKey } from '../../consensus/epochs.js';
 import { testUser } from '../helpers/users.js';
 
@@ -42,20 +43,27 @@ t.test('PADME: the sizes of the PURBs paper (Algorithm 1)', async (t) => {
 t.test('an envelope opens only with its key and its exact clear fields', async (t) => {
   const rng = new SeededRng('seal');
   const key = rng.bytes(32);
-  const bytes = sealRecord({ group: G, epoch: E, sender: S, seq: 5 }, key, new TextEncoder().encode('hello'), rng);
+  const bytes = sealRecord({ group: G, epoch: E, seq: 5 }, key, new TextEncoder().encode('hello'), rng, carol.signSecret);
   const env = readEnvelope(bytes);
-  t.same([env.group, env.epoch, env.sender, env.seq], [G, E, S, 5]);
+  t.same([env.group, env.epoch, env.sender, env.seq], [G, E, toHex(verifyCertificate(carol.certBytes).signKey), 5], 'the sender is the sealing node\'s signing key');
+  t.ok(verifyEnvelope(env), 'signed by its sender');
   t.equal(new TextDecoder().decode(openRecord(env, key)), 'hello');
   t.equal(code(() => openRecord(env, rng.bytes(32))), 'SEAL_INVALID', 'another key');
   const m = decodeCanonical(bytes) as Record<string, unknown>;
   for (const [field, value] of [['g', new Uint8Array(32)], ['e', new Uint8Array(32)], ['s', new Uint8Array(32)], ['q', 6]] as const) {
     const moved = readEnvelope(encodeCanonical({ ...m, [field]: value }));
     t.equal(code(() => openRecord(moved, key)), 'SEAL_INVALID', `a changed ${field} does not open`);
+    t.notOk(verifyEnvelope(moved), `a changed ${field} breaks the sender's signature`);
   }
+  // A relay's forgery: a real (sender, seq) with its own ciphertext, or the sender's signature moved onto it.
+  const forged = readEnvelope(encodeCanonical({ ...m, c: new Uint8Array((m['c'] as Uint8Array).length) }));
+  t.notOk(verifyEnvelope(forged), 'another ciphertext under the same sender and seq does not verify');
+  const unsigned = readEnvelope(encodeCanonical({ v: 1, g: m['g'], e: m['e'], s: m['s'], q: m['q'], n: m['n'], c: m['c'] } as Record<string, Uint8Array | number>));
+  t.notOk(verifyEnvelope(unsigned), 'a version 1 (unsigned) envelope reads but never verifies');
   const ct = (m['c'] as Uint8Array).slice();
   ct[3]! ^= 1;
   t.equal(code(() => openRecord(readEnvelope(encodeCanonical({ ...m, c: ct })), key)), 'SEAL_INVALID', 'a flipped bit');
-  for (const bad of [new Uint8Array([1, 2, 3]), encodeCanonical({ ...m, v: 2 }), encodeCanonical({ ...m, x: 1 }), encodeCanonical({ ...m, n: new Uint8Array(12) }), new Uint8Array(200_000)]) {
+  for (const bad of [new Uint8Array([1, 2, 3]), encodeCanonical({ ...m, v: 3 }), encodeCanonical({ ...m, z: new Uint8Array(63) }), encodeCanonical({ ...m, x: 1 }), encodeCanonical({ ...m, n: new Uint8Array(12) }), new Uint8Array(200_000)]) {
     t.equal(code(() => readEnvelope(bad)), 'MESSAGE_REJECTED', 'malformed or oversized envelopes are refused');
   }
 });

@@ -35,7 +35,7 @@ t.test('an epoch record from a non-participant is refused and does not become cu
   t.equal(sync.currentEpoch(conv)!.hash, h0, 'epoch 0 stays current');
   t.equal(sync.stats.dropped['epoch-not-participant'], 1, 'the record is refused and counted');
   t.equal(currentEpoch([openEpoch(e0.bytes), openEpoch(e1.bytes)])!.hash, h0, 'currentEpoch skips it even when held');
-  await sync.receive(A, items([], [sealRecord({ group: conv, epoch: h0, sender: toHex(alice.userKey), seq: 1 }, e0.key, new Uint8Array(8), rng)]));
+  await sync.receive(A, items([], [sealRecord({ group: conv, epoch: h0, seq: 1 }, e0.key, new Uint8Array(8), rng, alice.signSecret)]));
   t.notOk(sync.stats.dropped['not-a-holder'], "the participant's items are still taken");
   t.equal((await sync.envelopes(conv)).length, 1);
   // A participant's own next epoch is taken.

@@ -61,8 +61,8 @@ t.test('garbage, forgeries, strangers, floods: dropped and counted; what was acc
     ['an unknown kind', A, encodeCanonical({ t: 'zap' })],
     ['a malformed blob', A, items([], [new Uint8Array([1, 2, 3])])],
     ['a forged epoch', A, items([forged], [])],
-    ['a blob of an unknown group', A, items([], [sealRecord({ group: 'ee'.repeat(32), epoch: epoch.hash, sender: 'aa'.repeat(32), seq: 1 }, key, new Uint8Array(10), new SeededRng('y'))])],
-    ['a blob from a node outside the group', M, items([], [sealRecord({ group: conv.id, epoch: epoch.hash, sender: toHex(mallory.dh.publicKey), seq: 1 }, key, new Uint8Array(10), new SeededRng('z'))])],
+    ['a blob of an unknown group', A, items([], [sealRecord({ group: 'ee'.repeat(32), epoch: epoch.hash, seq: 1 }, key, new Uint8Array(10), new SeededRng('y'), mallory.signSecret)])],
+    ['a blob from a node outside the group', M, items([], [sealRecord({ group: conv.id, epoch: epoch.hash, seq: 1 }, key, new Uint8Array(10), new SeededRng('z'), mallory.signSecret)])],
     ['an oversized blob', A, items([], [new Uint8Array(200_000)])],
     ['too many items', A, items([], Array.from({ length: SYNC_LIMITS.itemsPerMessage + 1 }, () => new Uint8Array(1)))],
     ['replayed items', A, items([epoch.bytes], envs.map((e) => e.bytes))],
@@ -75,7 +75,7 @@ t.test('garbage, forgeries, strangers, floods: dropped and counted; what was acc
   t.ok(Object.keys(relay.stats.dropped).length >= 5, `drops counted by reason: ${JSON.stringify(relay.stats.dropped)}`);
   // A flood of blobs that never fit a chain (seq far ahead, a wrong epoch): held pending up to the bound, its oldest evicted.
   for (let i = 0; i < SYNC_LIMITS.pendingPerPeer + 250; i += 200) {
-    const flood = Array.from({ length: 200 }, (_, k) => sealRecord({ group: conv.id, epoch: 'ab'.repeat(32), sender: 'cd'.repeat(32), seq: 10 + i + k }, key, new Uint8Array(8), new SeededRng(`f${i}:${k}`)));
+    const flood = Array.from({ length: 200 }, (_, k) => sealRecord({ group: conv.id, epoch: 'ab'.repeat(32), seq: 10 + i + k }, key, new Uint8Array(8), new SeededRng(`f${i}:${k}`), mallory.signSecret));
     await relay.receive(A, items([], flood));
   }
   t.ok((relay.stats.dropped['pending-evicted'] ?? 0) > 0, 'the pending bound holds');

@@ -27,29 +27,29 @@ async function setup() {
   const group = toHex(rng.bytes(32));
   const ep = startEpoch({ conv: group, number: 0, prev: '', readers: [node(alice)], holders: [node(relay), node(mallory)], startedAtMs: 1 }, alice, rng);
   await sync.receive(A, items(group, [ep.bytes], []));
-  const h = { group, epoch: openEpoch(ep.bytes).hash, sender: toHex(alice.userKey), seq: 1 };
+  const h = { group, epoch: openEpoch(ep.bytes).hash, seq: 1 };
   return { clock, rng, sync, group, key: ep.key, h };
 }
 
 t.test('a flooding holder cannot fill the pending list for good', async (t) => {
   const { rng, sync, group, key, h } = await setup();
   for (let i = 0; i < 8; i++) {
-    const flood = Array.from({ length: 64 }, (_, j) => sealRecord({ ...h, seq: 1_000_000 + i * 64 + j }, rng.bytes(32), new Uint8Array(16 * 1024), rng));
+    const flood = Array.from({ length: 64 }, (_, j) => sealRecord({ ...h, seq: 1_000_000 + i * 64 + j }, rng.bytes(32), new Uint8Array(16 * 1024), rng, alice.signSecret));
     await sync.receive(M, items(group, [], flood));
   }
   t.ok((sync.stats.dropped['pending-evicted'] ?? 0) > 0, 'the flood evicts its own oldest');
-  await sync.receive(A, items(group, [], [sealRecord({ ...h, seq: 3 }, key, new Uint8Array(10), rng)]));
-  await sync.receive(A, items(group, [], [sealRecord({ ...h, seq: 2 }, key, new Uint8Array(10), rng)]));
+  await sync.receive(A, items(group, [], [sealRecord({ ...h, seq: 3 }, key, new Uint8Array(10), rng, alice.signSecret)]));
+  await sync.receive(A, items(group, [], [sealRecord({ ...h, seq: 2 }, key, new Uint8Array(10), rng, alice.signSecret)]));
   t.notOk(sync.stats.dropped['pending-full'], 'a legit gap envelope waits');
-  await sync.receive(A, items(group, [], [sealRecord(h, key, new Uint8Array(10), rng)]));
+  await sync.receive(A, items(group, [], [sealRecord(h, key, new Uint8Array(10), rng, alice.signSecret)]));
   t.equal((await sync.envelopes(group)).length, 3, 'seq 1..3 stored once the gap closes');
 });
 
 t.test('pending entries expire', async (t) => {
   const { clock, rng, sync, group, key, h } = await setup();
-  await sync.receive(A, items(group, [], [sealRecord({ ...h, seq: 5 }, key, new Uint8Array(10), rng)]));
+  await sync.receive(A, items(group, [], [sealRecord({ ...h, seq: 5 }, key, new Uint8Array(10), rng, alice.signSecret)]));
   clock.advance(SYNC_LIMITS.pendingMaxAgeMs + SECOND);
-  await sync.receive(A, items(group, [], [sealRecord({ ...h, seq: 9 }, key, new Uint8Array(10), rng)]));
+  await sync.receive(A, items(group, [], [sealRecord({ ...h, seq: 9 }, key, new Uint8Array(10), rng, alice.signSecret)]));
   t.equal(sync.stats.dropped['pending-expired'], 1, 'the old one expired');
 });
 

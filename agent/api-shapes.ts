@@ -1,0 +1,265 @@
+// The local API's routes and the shapes of what goes in and out, declared once (TypeBox: each
+// shape is a JSON Schema and a TypeScript type). The server validates with them (agent/api.ts),
+// the CLI's client is typed from them (agent/api-client.ts), the web UI imports them, and
+// docs/api/openapi.json is generated from them (scripts/openapi.ts; a test fails when it is stale).
+import { Type, type Static, type TLiteral, type TSchema, type TUnion } from '@sinclair/typebox';
+import { ENDPOINT_KINDS } from '../cluster/address-record.js';
+
+const Hex = (what: string) => Type.String({ pattern: '^[0-9a-f]+$', description: what });
+const Iso = Type.String({ description: 'an ISO 8601 time' });
+/** One of a few strings, typed as their union. */
+const OneOf = <const T extends readonly string[]>(xs: T) => Type.Union(xs.map((x) => Type.Literal(x))) as unknown as TUnion<TLiteral<T[number]>[]>;
+const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
+/** Parts whose inner fields grow with the agent: declared as objects, not closed. */
+const Open = (description: string) => Type.Record(Type.String(), Type.Unknown(), { description });
+
+export const ApiError = Type.Object({
+  error: Type.Object({
+    code: Type.String({ description: 'a stable code listed in core/errors.ts' }),
+    message: Type.String(),
+    hint: Type.Optional(Type.String()),
+    details: Type.Optional(Type.Array(Type.String())),
+  }),
+});
+
+export const Identity = Type.Object({
+  userKey: Hex('the user key (Ed25519, hex)'),
+  nodeIndex: Type.Integer(),
+  generation: Type.Integer(),
+  nodeSignKey: Hex('this node\'s signing key'),
+  nodeDhKey: Hex('this node\'s X25519 key'),
+  roles: Type.Array(Type.String()),
+  label: Type.String(),
+});
+
+/** The cluster part of the status: the fields cluster.status() adds are optional (it is not typed yet). */
+export const ClusterStatus = Type.Object({
+  host: Type.String(),
+  port: Type.Integer(),
+  members: Type.Optional(Type.Integer()),
+  alive: Type.Optional(Type.Integer()),
+  incarnation: Type.Optional(Type.Integer()),
+  endpoints: Type.Optional(Type.Array(Type.Unknown())),
+  publicEndpoint: Type.Optional(Nullable(Type.String())),
+  nat: Type.Optional(Open('NAT type and observations')),
+  stun: Type.Optional(Open('STUN servers and results')),
+  mapping: Type.Optional(Open('the router port mapping for rendezvous windows')),
+  nextWindow: Type.Optional(Nullable(Open('the next rendezvous window: start, inMs'))),
+  clock: Type.Optional(Open('the cluster clock estimate: offsetMs, errorMs, members, warning')),
+  transport: Open('transport counters'),
+  membership: Type.Optional(Open('membership counters')),
+  services: Type.Optional(Open('service counters')),
+  roster: Open('roster counters'),
+});
+
+export const Status = Type.Object({
+  running: Type.Boolean(),
+  pid: Type.Integer(),
+  runtime: Type.String(),
+  version: Type.String(),
+  profile: Type.String(),
+  uptimeMs: Type.Number(),
+  dataDir: Type.String(),
+  storeBytes: Type.Number(),
+  cluster: ClusterStatus,
+  api: Type.Object({ host: Type.String(), port: Type.Integer() }),
+  identity: Identity,
+});
+
+const Endpoint = Type.Object({ host: Type.String(), port: Type.Integer(), kind: OneOf(ENDPOINT_KINDS) });
+export const MemberState = Type.Union([Type.Literal('alive'), Type.Literal('suspect'), Type.Literal('dead'), Type.Literal('revoked')]);
+export const Member = Type.Object({
+  id: Type.String(),
+  nodeSignKey: Hex('the member\'s node signing key'),
+  userKey: Hex('the member\'s user key'),
+  nodeIndex: Type.Integer(),
+  label: Type.String(),
+  state: MemberState,
+  incarnation: Type.Integer(),
+  endpoint: Nullable(Type.String()),
+  rttMs: Nullable(Type.Number()),
+  lastSeenMs: Nullable(Type.Number()),
+  clockOffsetMs: Nullable(Type.Number()),
+  clockErrorMs: Nullable(Type.Number()),
+  recordSeq: Nullable(Type.Number()),
+  endpoints: Type.Array(Endpoint),
+});
+
+export const Card = Open('this node\'s card: base64 and what it names');
+
+export const Friend = Type.Object({
+  userKey: Hex('the friend\'s user key'),
+  name: Type.String(),
+  nodes: Type.Integer(),
+  since: Iso,
+  blocked: Type.Boolean(),
+});
+
+export const NodeEntry = Type.Object({
+  nodeIndex: Type.Integer(),
+  generation: Type.Integer(),
+  label: Type.String(),
+  nodeSignKey: Hex('the node\'s signing key'),
+  state: OneOf(['this node', 'alive', 'suspect', 'dead', 'revoked']),
+  endpoint: Nullable(Type.String()),
+  revokedAt: Nullable(Iso),
+});
+
+export const PairOutcome = Type.Object({
+  kind: Type.Literal('friend'),
+  friendUserKey: Hex('the new friend\'s user key'),
+  friendName: Type.String(),
+  safetyNumber: Type.String(),
+  nodes: Type.Integer(),
+  alreadyFriends: Type.Optional(Type.Boolean()),
+});
+export const EnrollOutcome = Type.Object({ kind: Type.Literal('node'), nodeIndex: Type.Integer(), label: Type.String(), nodeSignKey: Type.String() });
+export const Offer = Type.Object({
+  id: Type.String(),
+  code: Type.String({ description: 'the pairing code to read out, e.g. 4096-violin-harbor' }),
+  qr: Type.String({ description: 'what the QR code carries' }),
+  endpoint: Type.String(),
+  expiresAt: Iso,
+  state: OneOf(['waiting', 'confirming', 'paired', 'failed', 'expired', 'cancelled']),
+  confirming: Type.Optional(PairOutcome),
+  result: Type.Optional(Type.Union([PairOutcome, EnrollOutcome])),
+  error: Type.Optional(Type.Object({ code: Type.String(), message: Type.String() })),
+});
+export const JoinOutcome = Type.Intersect([PairOutcome, Type.Object({ pending: Type.Optional(Type.String({ description: 'with verify: the id to confirm at POST /api/v1/pair/join/{id}' })) })]);
+export const RevokeOutcome = Type.Object({ nodeIndex: Type.Integer(), generation: Type.Integer(), toldRevokedNode: Type.Boolean(), members: Type.Integer() });
+
+const Strings = Type.Array(Type.String());
+export const ConvCreate = Type.Object({
+  topic: Type.String({ minLength: 1 }),
+  pattern: Type.String({ description: 'discussion, poll, consent, debate, rsvp, …' }),
+  with: Type.Optional(Strings),
+  method: Type.Optional(Type.String()),
+  params: Type.Optional(Strings),
+  cel: Type.Optional(Type.String()),
+  outcome: Type.Optional(Type.String()),
+  deadline: Type.Optional(Type.String()),
+  options: Type.Optional(Strings),
+  ballot: Type.Optional(Type.String()),
+  sides: Type.Optional(Strings),
+  rounds: Type.Optional(Type.Integer()),
+}, { additionalProperties: false });
+export const ConvPost = Type.Object({ text: Type.String(), side: Type.Optional(Type.String()) }, { additionalProperties: false });
+export const ConvVote = Type.Object({
+  choice: Type.Optional(Type.String()),
+  approve: Type.Optional(Strings),
+  rank: Type.Optional(Strings),
+  scores: Type.Optional(Type.Array(Type.String({ description: 'OPTION=WHOLE_NUMBER' }))),
+  reason: Type.Optional(Type.String()),
+}, { additionalProperties: false });
+export const ConvSummary = Type.Object({
+  id: Type.String(),
+  topic: Type.String(),
+  author: Type.String(),
+  participants: Strings,
+  pattern: Open('the pattern: name, options, ballot, sides, rounds'),
+  method: Type.Unknown({ description: 'the decision method and its parameters' }),
+  deadline: Nullable(Iso),
+  createdAt: Nullable(Iso),
+}, { additionalProperties: true });
+export const ConvView = Type.Intersect([ConvSummary, Type.Object({
+  state: Type.Union([Type.Literal('open'), Type.Literal('closed')]),
+  messages: Type.Array(Type.Object({ hash: Type.String(), author: Type.String(), seq: Type.Integer(), at: Nullable(Iso), kind: Type.String(), data: Type.Unknown() })),
+}, { additionalProperties: true })]);
+export const ConvPosted = Type.Object({ posted: Type.String(), closed: Type.Optional(Type.Boolean()), outcome: Type.Optional(Type.Unknown()) }, { additionalProperties: true });
+
+/** One event of the log (agent/events.ts). */
+export const Event = Type.Object({
+  id: Type.Integer({ description: 'monotonic, from 1; resume with ?since=id' }),
+  channel: Type.Union([Type.Literal('high'), Type.Literal('low')]),
+  type: Type.String({ description: 'e.g. member.state, friend.added, pair.progress, conv.message' }),
+  at: Iso,
+  data: Type.Record(Type.String(), Type.Unknown()),
+});
+export const EventBatch = Type.Object({
+  events: Type.Array(Event),
+  /** The id to ask for next (?since=next). */
+  next: Type.Integer(),
+  /** Events between `since` and the oldest kept one were dropped: the client missed them and should reload. */
+  gap: Type.Optional(Type.Object({ channel: Type.Union([Type.Literal('high'), Type.Literal('low')]), from: Type.Integer(), to: Type.Integer() })),
+});
+
+export const Session = Type.Object({
+  kind: Type.Union([Type.Literal('token'), Type.Literal('cookie')]),
+  client: Nullable(Type.String({ description: 'the companion client\'s name, or null for this machine' })),
+  scope: Type.String({ description: '"full" or "conversations"' }),
+  csrf: Nullable(Type.String({ description: 'cookie sessions: send it back as the X-Kith-CSRF header on every POST/DELETE' })),
+});
+export const ClientEntry = Type.Object({ name: Type.String(), scope: Type.String(), createdAt: Iso, lastSeenAt: Nullable(Iso) });
+export const ClientAdded = Type.Object({ name: Type.String(), scope: Type.String(), link: Type.String({ description: 'open on the phone (single use, short expiry)' }), expiresAt: Iso });
+export const LoginLink = Type.Object({ link: Type.String(), expiresAt: Iso });
+
+const KeyParam = Type.Object({ key: Type.String({ minLength: 1 }) });
+const IdParam = Type.Object({ id: Type.String({ minLength: 1 }) });
+const NameParam = Type.Object({ name: Type.String({ minLength: 1 }) });
+const Confirm = Type.Object({ confirm: Type.Boolean() });
+
+export type Method = 'GET' | 'POST' | 'DELETE';
+export interface RouteSpec {
+  method: Method;
+  path: string;
+  summary: string;
+  params?: TSchema;
+  query?: TSchema;
+  body?: TSchema;
+  response: TSchema;
+  /** Companion clients with the "conversations" scope may call it. */
+  companion?: boolean;
+}
+const r = <S extends RouteSpec>(s: S): S => s;
+
+/** Every /api/v1 route. Names are the client's method names. */
+export const ROUTES = {
+  status: r({ method: 'GET', path: '/api/v1/status', summary: 'the agent, its cluster and its API', response: Status }),
+  identity: r({ method: 'GET', path: '/api/v1/id', summary: 'this node\'s identity', response: Identity, companion: true }),
+  session: r({ method: 'GET', path: '/api/v1/session', summary: 'who is asking (token or cookie session) and the CSRF value', response: Session, companion: true }),
+  peers: r({ method: 'GET', path: '/api/v1/peers', summary: 'cluster members', response: Type.Object({ peers: Type.Array(Member) }) }),
+  card: r({ method: 'GET', path: '/api/v1/card', summary: 'this node\'s card', response: Card }),
+  addPeer: r({ method: 'POST', path: '/api/v1/peers', summary: 'add a member from its card and the shared secret', body: Type.Object({ card: Type.String({ minLength: 1 }), secret: Type.String({ pattern: '^[0-9a-fA-F]{64}$' }) }), response: Type.Object({ nodeSignKey: Type.String(), label: Type.String(), userKey: Type.String() }, { additionalProperties: true }) }),
+  removePeer: r({ method: 'DELETE', path: '/api/v1/peers/:key', summary: 'forget a member', params: KeyParam, response: Type.Object({ removed: Type.Boolean() }) }),
+  friends: r({ method: 'GET', path: '/api/v1/friends', summary: 'friends', response: Type.Object({ friends: Type.Array(Friend) }), companion: true }),
+  removeFriend: r({ method: 'DELETE', path: '/api/v1/friends/:key', summary: 'remove a friend', params: KeyParam, response: Friend }),
+  blockFriend: r({ method: 'POST', path: '/api/v1/friends/:key/block', summary: 'block a friend', params: KeyParam, response: Friend }),
+  undoPairing: r({ method: 'POST', path: '/api/v1/friends/:key/undo-pairing', summary: 'undo the last pairing with a friend', params: KeyParam, response: Friend }),
+  nodes: r({ method: 'GET', path: '/api/v1/nodes', summary: 'this user\'s own nodes', response: Type.Object({ nodes: Type.Array(NodeEntry) }) }),
+  revokeNode: r({ method: 'POST', path: '/api/v1/nodes/revoke', summary: 'apply a signed node revocation (made with the recovery phrase, never sent here)', body: Type.Object({ revocation: Type.String({ pattern: '^[A-Za-z0-9+/=]{1,8192}$', description: 'base64 of a signed kith/node-revocation' }) }), response: RevokeOutcome }),
+  pairOffer: r({ method: 'POST', path: '/api/v1/pair/offer', summary: 'open a pairing offer', body: Type.Object({ ttlMinutes: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 60 })), verify: Type.Optional(Type.Boolean()) }, { additionalProperties: false }), response: Offer }),
+  pairOfferState: r({ method: 'GET', path: '/api/v1/pair/offer/:id', summary: 'an offer\'s state', params: IdParam, response: Offer }),
+  pairOfferConfirm: r({ method: 'POST', path: '/api/v1/pair/offer/:id/confirm', summary: 'confirm (or refuse) a verifying offer', params: IdParam, body: Confirm, response: Offer }),
+  pairOfferCancel: r({ method: 'DELETE', path: '/api/v1/pair/offer/:id', summary: 'cancel an offer', params: IdParam, response: Type.Object({ cancelled: Type.Boolean() }) }),
+  pairJoin: r({ method: 'POST', path: '/api/v1/pair/join', summary: 'join an offer by its code or QR content', body: Type.Object({ target: Type.String({ minLength: 1 }), verify: Type.Optional(Type.Boolean()) }, { additionalProperties: false }), response: JoinOutcome }),
+  pairJoinConfirm: r({ method: 'POST', path: '/api/v1/pair/join/:id', summary: 'confirm (or refuse) a verifying join', params: IdParam, body: Confirm, response: Type.Union([PairOutcome, Type.Object({ refused: Type.Literal(true) })]) }),
+  conversations: r({ method: 'GET', path: '/api/v1/conversations', summary: 'conversations this user takes part in', response: Type.Object({ conversations: Type.Array(Type.Unknown()) }), companion: true }),
+  createConversation: r({ method: 'POST', path: '/api/v1/conversations', summary: 'start a conversation', body: ConvCreate, response: Type.Unknown(), companion: true }),
+  conversation: r({ method: 'GET', path: '/api/v1/conversations/:id', summary: 'one conversation with its messages and state', params: IdParam, response: Type.Unknown(), companion: true }),
+  postMessage: r({ method: 'POST', path: '/api/v1/conversations/:id/messages', summary: 'post a message', params: IdParam, body: ConvPost, response: ConvPosted, companion: true }),
+  vote: r({ method: 'POST', path: '/api/v1/conversations/:id/votes', summary: 'vote (ballot, approval, ranking, scores or consent stance)', params: IdParam, body: ConvVote, response: ConvPosted, companion: true }),
+  events: r({ method: 'GET', path: '/api/v1/events/poll', summary: 'long poll of the event log (the WebSocket at /api/v1/events serves the same)', query: Type.Object({ since: Type.Optional(Type.String({ pattern: '^[0-9]{1,15}$' })), waitMs: Type.Optional(Type.String({ pattern: '^[0-9]{1,6}$' })), channel: Type.Optional(Type.Union([Type.Literal('high'), Type.Literal('low'), Type.Literal('all')])) }), response: EventBatch, companion: true }),
+  uiLogin: r({ method: 'POST', path: '/api/v1/ui/login-link', summary: 'a one-time login link for the web UI (token only)', response: LoginLink }),
+  clients: r({ method: 'GET', path: '/api/v1/clients', summary: 'companion clients', response: Type.Object({ clients: Type.Array(ClientEntry) }) }),
+  addClient: r({ method: 'POST', path: '/api/v1/clients', summary: 'add a companion client: answers its one-time link', body: Type.Object({ name: Type.String({ pattern: '^[A-Za-z0-9._-]{1,40}$' }), scope: Type.Optional(Type.Union([Type.Literal('full'), Type.Literal('conversations')])) }, { additionalProperties: false }), response: ClientAdded }),
+  removeClient: r({ method: 'DELETE', path: '/api/v1/clients/:name', summary: 'revoke a companion client and its sessions', params: NameParam, response: Type.Object({ removed: Type.Boolean() }) }),
+} as const;
+
+export type RouteName = keyof typeof ROUTES;
+type Field<R, K extends string> = R extends Record<K, infer S extends TSchema> ? Static<S> : undefined;
+export type Params<N extends RouteName> = Field<(typeof ROUTES)[N], 'params'>;
+export type Query<N extends RouteName> = Field<(typeof ROUTES)[N], 'query'>;
+export type Body<N extends RouteName> = Field<(typeof ROUTES)[N], 'body'>;
+export type Reply<N extends RouteName> = Static<(typeof ROUTES)[N]['response']>;
+export type StatusView = Static<typeof Status>;
+export type EventView = Static<typeof Event>;
+export type EventBatchView = Static<typeof EventBatch>;
+
+/** A route's path with its :params filled in (percent-encoded). */
+export function fillPath(path: string, params: Record<string, string> | undefined): string {
+  return path.replace(/:([A-Za-z]+)/g, (_, k: string) => {
+    const v = params?.[k];
+    if (v === undefined) throw new TypeError(`missing path parameter ${k}`);
+    return encodeURIComponent(v);
+  });
+}

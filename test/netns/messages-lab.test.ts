@@ -1,0 +1,190 @@
+// Messages that travel, with real `kith run` processes in network namespaces (issue 14, "Namespace
+// lab"): alice's laptop and her relay-only router, bob's laptop and carol's laptop, each in its own
+// namespace ("home") on one bridged fake internet (10.89.0.0/24, existing only inside these
+// namespaces). alice pairs with bob and with carol (who are not each other's friends) and enrolls
+// her router with `kith node add --roles relay`. Bob's agent is stopped; alice creates a poll with a
+// unique marker, posts and votes; alice's laptop is stopped; bob starts and must get alice's post
+// and vote from a relay within 5 s; the marker is in no file of the router's data dir; bob votes,
+// alice's laptop comes back, and the poll is closed with the same outcome on every access node.
+// Namespaces are named kmsg-* (the cluster lab's are kl-*). Skips, with the reason, without root;
+// kills every process by PID and deletes its namespaces even on failure.
+import t, { type Test } from 'tap';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { REPO_ROOT } from '../helpers/vectors.js';
+import { RUNTIME } from '../helpers/proc.js';
+import { until } from '../helpers/wait.js';
+
+const BIN = path.join(REPO_ROOT, 'bin', 'kith.mjs');
+const RT = RUNTIME === 'bun' ? path.join(REPO_ROOT, 'node_modules', '.bin', 'bun') : process.execPath;
+const WAN = 'kmsg-wan';
+const HOSTS = { alice: 11, router: 12, bob: 21, carol: 31 } as const;
+type Host = keyof typeof HOSTS;
+const ns = (h: Host) => `kmsg-${h}`;
+const addr = (h: Host) => `10.89.0.${HOSTS[h]}`;
+
+function whyNot(): string | undefined {
+  if (process.getuid?.() !== 0) return 'needs root (ip netns)';
+  if (spawnSync('sh', ['-c', 'command -v ip']).status !== 0) return 'ip is missing (apt-get install iproute2)';
+  const probe = spawnSync('ip', ['netns', 'add', 'kmsg-probe']);
+  if (probe.status !== 0) return `cannot create network namespaces: ${probe.stderr.toString().trim()}`;
+  spawnSync('ip', ['netns', 'del', 'kmsg-probe']);
+  return undefined;
+}
+
+function down(): void {
+  for (const n of [WAN, ...Object.keys(HOSTS).map((h) => ns(h as Host))]) {
+    for (const pid of (spawnSync('ip', ['netns', 'pids', n], { encoding: 'utf8' }).stdout ?? '').split(/\s+/).filter(Boolean)) {
+      try {
+        process.kill(Number(pid), 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+    spawnSync('ip', ['netns', 'del', n]);
+  }
+}
+
+function up(): void {
+  down();
+  const run = (args: string[]) => {
+    const r = spawnSync('ip', args, { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`ip ${args.join(' ')}: ${r.stderr}`);
+  };
+  run(['netns', 'add', WAN]);
+  run(['-n', WAN, 'link', 'add', 'br0', 'type', 'bridge']);
+  run(['-n', WAN, 'link', 'set', 'br0', 'up']);
+  for (const h of Object.keys(HOSTS) as Host[]) {
+    run(['netns', 'add', ns(h)]);
+    run(['-n', ns(h), 'link', 'set', 'lo', 'up']);
+    run(['link', 'add', 'eth0', 'netns', ns(h), 'type', 'veth', 'peer', 'name', `p${HOSTS[h]}`, 'netns', WAN]);
+    run(['-n', WAN, 'link', 'set', `p${HOSTS[h]}`, 'master', 'br0']);
+    run(['-n', WAN, 'link', 'set', `p${HOSTS[h]}`, 'up']);
+    run(['-n', ns(h), 'addr', 'add', `${addr(h)}/24`, 'dev', 'eth0']);
+    run(['-n', ns(h), 'link', 'set', 'eth0', 'up']);
+  }
+}
+
+interface Agent {
+  child: ChildProcess;
+  lines: string[];
+  exited: Promise<void>;
+}
+
+async function lab(t: Test): Promise<void> {
+  const agents = new Map<Host, Agent>();
+  const children: ChildProcess[] = [];
+  t.teardown(() => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    down();
+  });
+  up();
+  const root = t.testdir();
+  const dir = (h: Host) => path.join(root, h);
+  const config = (h: Host) => path.join(root, `${h}.toml`);
+  for (const h of Object.keys(HOSTS) as Host[]) fs.writeFileSync(config(h), `[node]\nlabel = "${h}"\n[cluster]\nhost = "${addr(h)}"\nport = 5484\n[nat]\nportMapping = "off"\nstunServers = ""\n[agent]\nlogLevel = "debug"\n`);
+  const env = { ...process.env, KITH_DATA_DIR: '' };
+  const kith = (h: Host, args: string[], timeout = 30_000) => spawnSync('ip', ['netns', 'exec', ns(h), RT, BIN, ...args], { encoding: 'utf8', timeout, env });
+  const json = (h: Host, args: string[]) => {
+    const r = kith(h, [...args, '--json', '--data-dir', dir(h)]);
+    if (r.status !== 0) throw new Error(`kith ${args.join(' ')} on ${h}: ${r.stderr}`);
+    return JSON.parse(r.stdout.trim().split('\n').pop()!);
+  };
+  const start = async (h: Host): Promise<Agent> => {
+    const child = spawn('ip', ['netns', 'exec', ns(h), RT, BIN, 'run', '--data-dir', dir(h), '--config', config(h), '--profile', 'test'], { stdio: ['ignore', 'pipe', 'pipe'], env });
+    children.push(child);
+    const a: Agent = { child, lines: [], exited: new Promise((r) => child.once('exit', () => r())) };
+    for (const s of [child.stdout!, child.stderr!]) s.on('data', (d: Buffer) => a.lines.push(...d.toString().split('\n').filter(Boolean)));
+    agents.set(h, a);
+    if (!(await until(() => a.lines.some((l) => /ready:/.test(l)), 20_000))) throw new Error(`${h} not ready:\n${a.lines.join('\n')}`);
+    return a;
+  };
+  const stop = async (h: Host) => {
+    const a = agents.get(h)!;
+    a.child.kill('SIGTERM');
+    await Promise.race([a.exited, new Promise((r) => setTimeout(r, 10_000))]);
+    if (a.child.exitCode === null && a.child.signalCode === null) a.child.kill('SIGKILL');
+    await a.exited;
+  };
+  /** `kith pair` on `offerer`, then `join` with the QR content in `joiner`'s namespace. */
+  const offerAndJoin = async (offerer: Host, joiner: Host, join: string[]) => {
+    const offer = spawn('ip', ['netns', 'exec', ns(offerer), RT, BIN, 'pair', '--json', '--data-dir', dir(offerer)], { stdio: ['ignore', 'pipe', 'pipe'], env });
+    children.push(offer);
+    let out = '';
+    offer.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((r) => offer.once('exit', (c) => r(c)));
+    await until(() => out.includes('\n'), 10_000);
+    const qr = (JSON.parse(out.split('\n')[0]!) as { qr: string }).qr;
+    const r = kith(joiner, [...join, '--code', qr, '--json', '--data-dir', dir(joiner)]);
+    if (r.status !== 0) throw new Error(`join on ${joiner}: ${r.stderr}`);
+    t.equal(await exited, 0, `${offerer}'s offer completed`);
+  };
+
+  // ---- the people and their nodes
+  for (const h of ['alice', 'bob', 'carol'] as Host[]) json(h, ['init', '--phrase-file', `${dir(h)}.phrase`]);
+  for (const h of ['alice', 'bob', 'carol'] as Host[]) await start(h);
+  await offerAndJoin('alice', 'router', ['node', 'add', '--phrase-file', `${dir('alice')}.phrase`, '--roles', 'relay', '--label', 'router', '--config', config('router')]);
+  await start('router');
+  await offerAndJoin('alice', 'bob', ['pair']);
+  await offerAndJoin('alice', 'carol', ['pair']);
+  const user = (h: Host) => json(h, ['id']).userKey as string;
+  const [bobKey, carolKey] = [user('bob'), user('carol')];
+  const peersAlive = (h: Host, n: number) => {
+    const r = kith(h, ['peers', '--json', '--data-dir', dir(h)]);
+    const p = r.status === 0 ? (JSON.parse(r.stdout) as { state: string }[]) : [];
+    return p.filter((x) => x.state === 'alive').length >= n;
+  };
+  t.ok(await until(() => peersAlive('router', 3) && peersAlive('bob', 2) && peersAlive('carol', 2), 30_000), 'everyone reaches alice\'s laptop and router');
+
+  // ---- bob away; alice posts and votes; alice's laptop goes away
+  await stop('bob');
+  const marker = `KMSG-MARKER-${process.pid}-${Date.now()}`;
+  const conv = json('alice', ['conv', 'new', '--topic', `dinner ${marker}`, '--with', bobKey, '--with', carolKey, '--pattern', 'poll', '--option', 'thai', '--option', 'pizza', '--method', 'majority']);
+  const post = json('alice', ['conv', 'post', conv.id, `see you there ${marker}`]);
+  const vote = json('alice', ['conv', 'vote', conv.id, 'thai']);
+  const show = (h: Host) => {
+    const r = kith(h, ['conv', 'show', conv.id, '--json', '--data-dir', dir(h)]);
+    return r.status === 0 ? (JSON.parse(r.stdout) as { state: string; messages: { hash: string }[]; closing: { hash: string; outcome: { winners: string[] } } | null }) : undefined;
+  };
+  t.ok(await until(() => [post.posted, vote.posted].every((m) => show('carol')?.messages.some((x) => x.hash === m)), 10_000), 'carol, online, has alice\'s post and vote');
+  await new Promise((r) => setTimeout(r, 1000)); // the router has them too (carol's came through it or beside it)
+  await stop('alice');
+
+  // ---- bob back: from the relay within 5 s
+  const t0 = Date.now();
+  await start('bob');
+  const got = await until(() => [post.posted, vote.posted].every((m) => show('bob')?.messages.some((x) => x.hash === m)), 15_000);
+  const tookMs = Date.now() - t0;
+  t.comment(`figure: bob had alice's post and vote ${tookMs} ms after his agent started (alice's laptop off)`);
+  t.ok(got && tookMs <= 5000, `bob receives alice's post and vote from a relay within 5 s (${tookMs} ms)`);
+
+  // ---- no plaintext on the relay-only node
+  const files: string[] = [];
+  const walk = (d: string) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) (e.isDirectory() ? walk(path.join(d, e.name)) : files.push(path.join(d, e.name)));
+  };
+  walk(dir('router'));
+  const leaks = files.filter((f) => fs.readFileSync(f).includes(Buffer.from(marker)));
+  t.ok(files.length > 3, `${files.length} files in the router's data dir`);
+  t.same(leaks, [], 'the marker is in no file of the router\'s data dir');
+
+  // ---- bob votes: closed, the same outcome everywhere (alice's laptop back)
+  const bobVote = json('bob', ['conv', 'vote', conv.id, 'thai']);
+  t.comment(`bob voted: ${JSON.stringify(bobVote)}`);
+  await start('alice');
+  const closed = await until(() => (['alice', 'bob', 'carol'] as Host[]).every((h) => show(h)?.state === 'closed'), 20_000);
+  t.ok(closed, 'the poll is closed on alice\'s, bob\'s and carol\'s laptops');
+  const closings = (['alice', 'bob', 'carol'] as Host[]).map((h) => show(h)?.closing);
+  t.same(closings.map((c) => c?.hash), Array(3).fill(closings[0]?.hash), 'the same closing record on every node');
+  t.same(closings[0]?.outcome.winners, ['thai'], 'thai wins');
+  if (!t.passing()) {
+    for (const h of ['alice', 'bob', 'carol'] as Host[]) t.comment(`${h}: ${JSON.stringify(show(h))}`);
+    for (const [h, a] of agents) t.comment(`--- ${h}\n${a.lines.slice(-60).join('\n')}`);
+  }
+  for (const h of agents.keys()) await stop(h);
+}
+
+// A lab that cannot run here is a SKIP with its reason, never a pass.
+const skip = whyNot();
+t.test('messages lab: a post and a vote reach a friend who was away, from a relay, sealed', { timeout: 180_000, ...(skip ? { skip: `messages lab: ${skip}` } : {}) }, lab);
