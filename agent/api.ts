@@ -157,9 +157,6 @@ export function createApi(deps: ApiDeps): Hono {
     });
   }
   if (deps.archive) archiveRoutes(app, deps.archive, jsonBody, guard);
-  app.notFound((c) => c.json({ error: { code: 'NOT_FOUND', message: `no route ${c.req.method} ${c.req.path}` } }, 404));
-  app.onError((err, c) => c.json({ error: { code: 'INTERNAL', message: 'internal error' } }, 500));
-
   mountV1(app, deps);
   app.notFound((c) => c.json({ error: { code: 'API_NOT_FOUND', message: `no route ${c.req.method} ${c.req.path}` } }, 404));
   app.onError((err, c) => c.json({ error: { code: 'API_INTERNAL', message: 'internal error' } }, 500));
