@@ -1,6 +1,7 @@
 // `kith archive put|ls|get|verify|status`: the user's archive, through the running agent (it
 // holds the store, the keys and the cluster). put and get start a job in the agent and follow it
 // here, printing progress on stderr; the agent reads and writes the files itself (same machine).
+// The routes are not declared in agent/api-shapes.ts (/api/v1) yet: the CLI calls them raw.
 import type { Command } from 'commander';
 import path from 'node:path';
 import { KithError } from '../core/errors.js';
@@ -28,7 +29,7 @@ export const ONE_DEVICE_NOTE =
   'A stolen holder together with this device could read it; losing this device loses nothing (your seed phrase brings its key back). ' +
   'Add a second access device with `kith node add` and later objects are sealed to both.';
 
-async function follow(call: ReturnType<typeof runningAgent>['raw'], job: ArchiveJob, io: Io, quiet: boolean): Promise<ArchiveJob> {
+async function follow(call: (method: 'GET' | 'POST' | 'DELETE', route: string, body?: unknown) => Promise<unknown>, job: ArchiveJob, io: Io, quiet: boolean): Promise<ArchiveJob> {
   let j = job;
   for (;;) {
     j = (await call('GET', `/api/archive/jobs/${job.id}`)) as ArchiveJob;
@@ -47,7 +48,10 @@ async function follow(call: ReturnType<typeof runningAgent>['raw'], job: Archive
 export function addArchiveCommands(program: Command, io: Io, withCommon: (c: Command) => Command): void {
   const emit = (o: Common, json: unknown, human: string): void => io.out(o.json ? JSON.stringify(json) + '\n' : human + '\n');
   const archive = program.command('archive').description('your archive: files sealed, erasure-coded and kept by your friends\' nodes');
-  const agent = (o: Common) => runningAgent(resolveDataDir(o.dataDir)).raw;
+  const agent = (o: Common) => {
+    const a = runningAgent(resolveDataDir(o.dataDir));
+    return (method: 'GET' | 'POST' | 'DELETE', route: string, body?: unknown) => a.raw(method, route, body);
+  };
 
   withCommon(archive.command('put').argument('<path>', 'a file, or a directory (each file under it becomes one object)'))
     .description('archive a file or directory (progress on stderr)')
