@@ -79,7 +79,10 @@ export function addPairCommands(program: Command, io: Io, withCommon: (c: Comman
           if (view.state === 'confirming' && view.confirming) {
             const held = view.confirming;
             const yes = await ask(held);
-            view = await agent.call('pairOfferConfirm', { params: { id: view.id }, body: { confirm: yes } });
+            // A "no" may come back as the offer's own PAIR_NOT_CONFIRMED answer: the refusal below says it for the person.
+            const answered = agent.call('pairOfferConfirm', { params: { id: view.id }, body: { confirm: yes } });
+            if (yes) view = await answered;
+            else await answered.catch(() => undefined);
             if (!yes) {
               throw new KithError('PAIR_REFUSED', held.alreadyFriends
                 ? `the safety numbers were not confirmed: "${printable(held.friendName)}" is your friend as before this pairing, on both sides`
