@@ -4,19 +4,26 @@
 // hold no secret; the page asks the API, which checks the token). A Host header that is not an IP
 // address or localhost is refused, as the API does (DNS rebinding).
 import fs from 'node:fs';
+import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 
 export const UI_PREFIX = '/ui/';
 const FILES: Record<string, string> = { 'index.html': 'text/html; charset=utf-8', 'app.js': 'text/javascript; charset=utf-8', 'style.css': 'text/css; charset=utf-8', 'revoke.js': 'text/javascript; charset=utf-8' };
 export const UI_CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
-/** Where the built files are: dist/web next to dist/agent (Node), or from the sources (Bun). */
+/**
+ * Where the built files are: `$KITH_WEB_DIR` when set; dist/web next to dist/agent (Node), or
+ * from the sources (Bun); `web/` next to the Node bundle (packaging/out/kith-node/kith.mjs); or
+ * `../share/kith/web/` from the executable (the .deb's /usr/bin/kith → /usr/share/kith/web).
+ */
 function webDir(): string | undefined {
-  for (const rel of ['../web/', '../dist/web/']) {
-    const dir = new URL(rel, import.meta.url).pathname;
-    if (fs.existsSync(`${dir}index.html`)) return dir;
-  }
-  return undefined;
+  const env = process.env['KITH_WEB_DIR'];
+  const candidates = [
+    ...(env ? [env.endsWith('/') ? env : `${env}/`] : []),
+    ...['../web/', '../dist/web/', './web/'].map((rel) => new URL(rel, import.meta.url).pathname),
+    `${path.dirname(path.dirname(process.execPath))}/share/kith/web/`,
+  ];
+  return candidates.find((dir) => fs.existsSync(`${dir}index.html`));
 }
 
 const HOST = /^(localhost|\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-f:.]+\])(?::\d{1,5})?$/i;

@@ -25,6 +25,7 @@ arm64) binary=${binary:-packaging/out/kith-linux-arm64} ;;
 *) echo "arch must be amd64 or arm64 (Bun has no other Linux targets; see packaging/README.md)" >&2; exit 2 ;;
 esac
 [ -x "$binary" ] || { echo "$binary is missing: run node_modules/.bin/bun packaging/build.ts first" >&2; exit 1; }
+[ -f dist/web/index.html ] || { echo "dist/web is missing (the web UI): run npm run build first" >&2; exit 1; }
 
 out=packaging/out
 root=$(mktemp -d "$out/deb-root.XXXXXX")
@@ -32,9 +33,11 @@ trap 'rm -rf "$root"' EXIT
 src=packaging/debian
 
 install -d -m 0755 "$root/DEBIAN" "$root/usr/bin" "$root/lib/systemd/system" "$root/etc/kith" \
-	"$root/usr/share/doc/kith" "$root/usr/share/man/man1" "$root/usr/share/lintian/overrides"
+	"$root/usr/share/doc/kith" "$root/usr/share/man/man1" "$root/usr/share/lintian/overrides" "$root/usr/share/kith/web"
 # Never strip a Bun binary: the JavaScript is appended to the executable (docs/PLATFORM.md).
 install -m 0755 "$binary" "$root/usr/bin/kith"
+# The web UI's built files; the agent finds them from its executable (agent/ui-static.ts).
+install -m 0644 dist/web/index.html dist/web/*.js dist/web/*.css "$root/usr/share/kith/web/"
 install -m 0644 systemd/kith.service "$root/lib/systemd/system/kith.service"
 install -m 0644 "$src/config.toml" "$root/etc/kith/config.toml"
 install -m 0644 "$src/copyright" "$root/usr/share/doc/kith/copyright"

@@ -75,6 +75,9 @@ async function buildOne(t: Target, define: Record<string, string>): Promise<stri
   const mjs = path.join(dir, 'kith.mjs');
   fs.writeFileSync(mjs, '#!/usr/bin/env node\n' + fs.readFileSync(mjs, 'utf8').replace(/^#!.*\n/, ''));
   fs.chmodSync(mjs, 0o755);
+  // The web UI next to the bundle (agent/ui-static.ts looks in ./web/ beside it).
+  if (!fs.existsSync(path.join(ROOT, 'dist', 'web', 'index.html'))) throw new Error('dist/web is missing (the web UI): run npm run build first');
+  fs.cpSync(path.join(ROOT, 'dist', 'web'), path.join(dir, 'web'), { recursive: true });
   for (const cpu of ['linux-x64', 'linux-arm64', 'linux-arm']) {
     fs.cpSync(path.join(LEVEL_PREBUILDS, cpu), path.join(dir, 'classic-level', 'prebuilds', cpu), { recursive: true });
   }

@@ -96,6 +96,10 @@ else t.test('the .deb installs, runs, upgrades, removes and purges under systemd
     t.not(c.sh('runuser -u alice -- cat /var/lib/kith/api.token').status, 0, 'the token stays private to kith');
     const bob = c.sh('runuser -u bob -- kith status --data-dir /var/lib/kith');
     t.match(bob.stdout, /agent\s+not running/, 'a user outside the group sees nothing of it');
+    // The web UI's files ship in the package and the installed agent serves them (bash's /dev/tcp: minbase has no curl).
+    const ui = c.sh("bash -c \"exec 3<>/dev/tcp/127.0.0.1/5485 && printf 'GET /ui/ HTTP/1.0\\r\\nHost: 127.0.0.1:5485\\r\\n\\r\\n' >&3 && timeout 5 head -c 4096 <&3\"");
+    t.match(ui.stdout, /^HTTP\/1\.[01] 200/, 'GET /ui/ answers 200 from /usr/share/kith/web');
+    t.match(ui.stdout, /content-security-policy: default-src 'self'/i);
   });
 
   await t.test('a stopped (SIGSTOP) agent is restarted by the watchdog; pings come from the main PID', async (t) => {
