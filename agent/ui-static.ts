@@ -41,7 +41,12 @@ export function uiHandler(): (req: Request) => Response | undefined {
     return f;
   };
   return (req) => {
-    const url = new URL(req.url);
+    let url: URL;
+    try {
+      url = new URL(req.url);
+    } catch {
+      return undefined; // Bun makes no URL of an empty Host: the API's guard refuses the request
+    }
     if (url.pathname === '/ui') return new Response(null, { status: 308, headers: { location: UI_PREFIX } });
     if (!url.pathname.startsWith(UI_PREFIX) || req.method !== 'GET') return undefined;
     if (!HOST.test(req.headers.get('host') ?? '')) return new Response('refused: unknown Host', { status: 403 });
