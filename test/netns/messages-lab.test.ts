@@ -159,6 +159,11 @@ async function lab(t: Test): Promise<void> {
   const tookMs = Date.now() - t0;
   t.comment(`figure: bob had alice's post and vote ${tookMs} ms after his agent said ready (${t0 - spawnedAt} ms from spawn to ready; each check is a \`kith conv show\` process), alice's laptop off`);
   t.ok(got && tookMs <= 5000, `bob receives alice's post and vote from a relay within 5 s of starting (${tookMs} ms)`);
+  if (!(got && tookMs <= 5000)) {
+    // What bob's agent and the router said meanwhile (debug log; no secrets are logged).
+    t.comment(`bob's log:\n${agents.get('bob')!.lines.slice(-60).join('\n')}`);
+    t.comment(`the router's log (last 40):\n${agents.get('router')!.lines.slice(-40).join('\n')}`);
+  }
 
   // ---- no plaintext on the relay-only node
   const files: string[] = [];
