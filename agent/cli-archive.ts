@@ -10,15 +10,9 @@ import type { ArchiveJob } from './archive-service.js';
 import type { ObjectStatus } from '../archive/owner.js';
 import { resolveDataDir } from './paths.js';
 import { printable } from './printable.js';
+import type { CliIo, CommonOpts as Common } from './cli.js';
 
-interface Io {
-  out(text: string): void;
-  err(text: string): void;
-}
-interface Common {
-  dataDir?: string;
-  json?: boolean;
-}
+type Io = Pick<CliIo, 'out' | 'err'>;
 
 const POLL_MS = 250;
 const mib = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`;

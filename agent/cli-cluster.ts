@@ -11,14 +11,9 @@ import type { MemberView } from '../cluster/membership.js';
 import { runningAgent } from './api-client.js';
 import { resolveDataDir } from './paths.js';
 import { printable } from './printable.js';
+import type { CliIo, CommonOpts as Common } from './cli.js';
 
-interface Io {
-  out(text: string): void;
-}
-interface Common {
-  dataDir?: string;
-  json?: boolean;
-}
+type Io = Pick<CliIo, 'out'>;
 
 /** A small text file, trimmed; an unreadable one is `code` with the reason. */
 function readText(file: string, code: 'SECRET_INVALID' | 'CARD_INVALID', what: string): string {

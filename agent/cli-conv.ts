@@ -15,15 +15,10 @@ import { openLevelStore } from './level-store.js';
 import { dataFiles, resolveDataDir } from './paths.js';
 import { readRuntimeRecord } from './runtime-file.js';
 import { printable } from './printable.js';
+import type { CliIo, CommonOpts as Common } from './cli.js';
 
-interface Io {
-  out(text: string): void;
-}
+type Io = Pick<CliIo, 'out'>;
 
-interface Common {
-  dataDir?: string;
-  json?: boolean;
-}
 
 // commander passes the default (undefined for --score) as prev the first time.
 const collect = (v: string, prev: string[] | undefined) => [...(prev ?? []), v];

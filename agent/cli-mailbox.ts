@@ -5,14 +5,9 @@ import type { Command } from 'commander';
 import { runningAgent } from './api-client.js';
 import { resolveDataDir } from './paths.js';
 import { printable } from './printable.js';
+import type { CliIo, CommonOpts as Common } from './cli.js';
 
-interface Io {
-  out(text: string): void;
-}
-interface Common {
-  dataDir?: string;
-  json?: boolean;
-}
+type Io = Pick<CliIo, 'out'>;
 
 interface Usage {
   bytes: number;

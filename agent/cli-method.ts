@@ -6,10 +6,9 @@ import { parseMethodInput } from '../consensus/ballots.js';
 import { CEL_CONTEXT } from '../consensus/cel-method.js';
 import { evaluateSpec, checkMethodSpec, parseParamArgs, type MethodSpec } from '../consensus/method-spec.js';
 import { METHODS } from '../consensus/methods/index.js';
+import type { CliIo } from './cli.js';
 
-interface Io {
-  out(text: string): void;
-}
+type Io = Pick<CliIo, 'out'>;
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 

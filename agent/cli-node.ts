@@ -20,15 +20,9 @@ import { resolveConfigPath, resolveDataDir } from './paths.js';
 import { printable } from './printable.js';
 import type { NodeView, RevokeOutcome } from './roster-service.js';
 import { TELL_REVOKED_MS } from '../cluster/roster-service.js';
+import type { CliIo, CommonOpts as Common } from './cli.js';
 
-interface Io {
-  out(text: string): void;
-  err(text: string): void;
-}
-interface Common {
-  dataDir?: string;
-  json?: boolean;
-}
+type Io = Pick<CliIo, 'out' | 'err'>;
 
 export function addNodeCommands(program: Command, io: Io, withCommon: (c: Command) => Command, readPhrase: (file: string | undefined) => Promise<string>): void {
   const emit = (o: Common, json: unknown, human: string): void => io.out(o.json ? JSON.stringify(json) + '\n' : human + '\n');

@@ -8,16 +8,9 @@ import { resolveDataDir } from './paths.js';
 import type { OfferView } from './pairing-service.js';
 import type { EnrollOutcome, FriendView, PairOutcome } from './roster-service.js';
 import { printable } from './printable.js';
+import type { CliIo, CommonOpts as Common } from './cli.js';
 
-interface Io {
-  out(text: string): void;
-  err(text: string): void;
-  readLine(): Promise<string>;
-}
-interface Common {
-  dataDir?: string;
-  json?: boolean;
-}
+type Io = Pick<CliIo, 'out' | 'err'> & { readLine(): Promise<string> };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -7,15 +7,9 @@ import { renderUnicodeCompact } from 'uqr';
 import { runningAgent } from './api-client.js';
 import { resolveDataDir } from './paths.js';
 import { printable } from './printable.js';
+import type { CliIo, CommonOpts as Common } from './cli.js';
 
-interface Io {
-  out(text: string): void;
-  err(text: string): void;
-}
-interface Common {
-  dataDir?: string;
-  json?: boolean;
-}
+type Io = Pick<CliIo, 'out' | 'err'>;
 
 /** Hands a URL to the desktop's browser; failing quietly (the link is printed anyway). */
 function openInBrowser(url: string, io: Io): void {

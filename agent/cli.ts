@@ -32,7 +32,8 @@ import { addUiCommands } from './cli-ui.js';
 import { addArchiveCommands } from './cli-archive.js';
 import readline from 'node:readline';
 
-interface CommonOpts {
+/** The options every command takes (the sub-command files take this type from here). */
+export interface CommonOpts {
   dataDir?: string;
   json?: boolean;
 }
