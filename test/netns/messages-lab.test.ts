@@ -15,6 +15,7 @@ import path from 'node:path';
 import { REPO_ROOT } from '../helpers/vectors.js';
 import { RUNTIME } from '../helpers/proc.js';
 import { until } from '../helpers/wait.js';
+import { ip, netnsUnavailable, removeNamespaces } from '../helpers/netns.js';
 
 const BIN = path.join(REPO_ROOT, 'bin', 'kith.mjs');
 const RT = RUNTIME === 'bun' ? path.join(REPO_ROOT, 'node_modules', '.bin', 'bun') : process.execPath;
@@ -24,34 +25,13 @@ type Host = keyof typeof HOSTS;
 const ns = (h: Host) => `kmsg-${h}`;
 const addr = (h: Host) => `10.89.0.${HOSTS[h]}`;
 
-function whyNot(): string | undefined {
-  if (process.getuid?.() !== 0) return 'needs root (ip netns)';
-  if (spawnSync('sh', ['-c', 'command -v ip']).status !== 0) return 'ip is missing (apt-get install iproute2)';
-  const probe = spawnSync('ip', ['netns', 'add', 'kmsg-probe']);
-  if (probe.status !== 0) return `cannot create network namespaces: ${probe.stderr.toString().trim()}`;
-  spawnSync('ip', ['netns', 'del', 'kmsg-probe']);
-  return undefined;
-}
+const whyNot = (): string | undefined => netnsUnavailable('kmsg-probe');
 
-function down(): void {
-  for (const n of [WAN, ...Object.keys(HOSTS).map((h) => ns(h as Host))]) {
-    for (const pid of (spawnSync('ip', ['netns', 'pids', n], { encoding: 'utf8' }).stdout ?? '').split(/\s+/).filter(Boolean)) {
-      try {
-        process.kill(Number(pid), 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-    }
-    spawnSync('ip', ['netns', 'del', n]);
-  }
-}
+const down = (): void => removeNamespaces([WAN, ...Object.keys(HOSTS).map((h) => ns(h as Host))]);
 
 function up(): void {
   down();
-  const run = (args: string[]) => {
-    const r = spawnSync('ip', args, { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`ip ${args.join(' ')}: ${r.stderr}`);
-  };
+  const run = ip;
   run(['netns', 'add', WAN]);
   run(['-n', WAN, 'link', 'add', 'br0', 'type', 'bridge']);
   run(['-n', WAN, 'link', 'set', 'br0', 'up']);

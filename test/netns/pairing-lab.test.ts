@@ -10,39 +10,19 @@ import path from 'node:path';
 import { REPO_ROOT } from '../helpers/vectors.js';
 import { RUNTIME } from '../helpers/proc.js';
 import { until } from '../helpers/wait.js';
+import { ip, netnsUnavailable, removeNamespaces } from '../helpers/netns.js';
 
 const BIN = path.join(REPO_ROOT, 'bin', 'kith.mjs');
 const RT = RUNTIME === 'bun' ? path.join(REPO_ROOT, 'node_modules', '.bin', 'bun') : process.execPath;
 const NS = ['kp-a', 'kp-b'];
 
-function whyNot(): string | undefined {
-  if (process.getuid?.() !== 0) return 'needs root (ip netns)';
-  if (spawnSync('sh', ['-c', 'command -v ip']).status !== 0) return 'ip is missing (apt-get install iproute2)';
-  const probe = spawnSync('ip', ['netns', 'add', 'kp-probe']);
-  if (probe.status !== 0) return `cannot create network namespaces: ${probe.stderr.toString().trim()}`;
-  spawnSync('ip', ['netns', 'del', 'kp-probe']);
-  return undefined;
-}
+const whyNot = (): string | undefined => netnsUnavailable('kp-probe');
 
-function down(): void {
-  for (const ns of NS) {
-    for (const pid of (spawnSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).stdout ?? '').split(/\s+/).filter(Boolean)) {
-      try {
-        process.kill(Number(pid), 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-    }
-    spawnSync('ip', ['netns', 'del', ns]);
-  }
-}
+const down = (): void => removeNamespaces(NS);
 
 function up(): void {
   down();
-  const run = (args: string[]) => {
-    const r = spawnSync('ip', args, { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`ip ${args.join(' ')}: ${r.stderr}`);
-  };
+  const run = ip;
   for (const ns of NS) run(['netns', 'add', ns]);
   run(['link', 'add', 'kpa', 'type', 'veth', 'peer', 'name', 'kpb']);
   ['a', 'b'].forEach((n, i) => {
