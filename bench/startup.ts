@@ -1,15 +1,20 @@
 // Start-up time to ready and idle RSS of `kith run`, on Node, on Bun, as the Node bundle and as the
-// Bun single binary (packaging/out/kith-node/kith.mjs and kith-linux-x64, when built), medians of several runs, each next to a baseline
-// measured in the same run: the same runtime starting a bare HTTP server on loopback. DESIGN
-// budget: idle RSS <= 64 MB. Two agents per runtime: "empty" (a fresh identity) and "full":
-// 10 friends (10 other agents paired by code, made once per bench run, stopped afterwards so the
-// agent keeps probing them) and 100 conversations with them, a message each, in the store before
-// the timed start. Not in it yet: a mailbox and an archive (not wired into the agent on main).
-// On Bun the agent pages out its start-up pages 5 s after READY (agent/page-trim.ts). "ready" is spawn to
-// /health answering; READY=1 goes to systemd right after the same bind. Sizes of the binaries and
-// packages in packaging/out/ are printed when they exist.
-//   node_modules/.bin/bun bench/startup.ts [--runs 3] [--idle-ms 10000] [--members 10] [--convs 100] [--only 'bun binary,node']
+// Bun single binary (packaging/out/kith-node/kith.mjs and kith-linux-x64, when built), medians of
+// several runs, each next to a baseline measured in the same run: the same runtime starting a bare
+// HTTP server on loopback. DESIGN budget: idle RSS <= 64 MB. Two agents per runtime: "empty" (a
+// fresh identity) and "full" (fullDir below, made once per bench run with all 11 agents running,
+// then copied for each runtime): 10 friends paired by code (stopped while measured, so the agent
+// keeps probing them), 100 conversations with them (a message each), a mailbox holding blobs for
+// friends who were away, and an archive with objects put (shards on the friends) and shards of
+// the friends' objects held. On Bun the agent pages out its start-up pages 5 s after READY
+// (agent/page-trim.ts). "ready" is spawn to /health answering; READY=1 goes to systemd right after
+// the same bind. RSS is printed with its anonymous part (heap, JIT, LevelDB) in brackets. Sizes of
+// the binaries and packages in packaging/out/ are printed when they exist.
+//   node_modules/.bin/bun bench/startup.ts [--runs 3] [--idle-ms 10000] [--only 'bun binary,node']
+//     [--members 10] [--convs 100] [--mailbox-pairs 3] [--mailbox-posts 20] [--archive-objects 3] [--archive-kib 512]
+// KITH_BENCH_KEEP=1 keeps the work dir (the data dirs and each agent's log) for a closer look.
 import { spawn, spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -27,6 +32,12 @@ const RUNS = arg('--runs', 3);
 const ONLY = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1]!.split(',') : undefined;
 const MEMBERS = arg('--members', 10);
 const CONVS = arg('--convs', 100);
+/** Pairs of friends who are friends of each other too: one posts MAILBOX_POSTS while the other is away. */
+const MAILBOX_PAIRS = arg('--mailbox-pairs', 3);
+const MAILBOX_POSTS = arg('--mailbox-posts', 20);
+/** Files put into the archive by the agent, and as many by its friends (one each), of ARCHIVE_KIB. */
+const ARCHIVE_OBJECTS = arg('--archive-objects', 3);
+const ARCHIVE_KIB = arg('--archive-kib', 512);
 const BINARY = path.join(ROOT, 'packaging', 'out', 'kith-linux-x64');
 const NODE_BUNDLE = path.join(ROOT, 'packaging', 'out', 'kith-node', 'kith.mjs');
 // V8's memory reducer shrinks the heap after ~8 s of idling; idle RSS is read after it has run.
@@ -38,12 +49,11 @@ const median = (xs: number[]) => {
 };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function rssMb(pid: number): number {
+/** VmRSS and its anonymous part (heap, JIT, LevelDB; the rest is file pages: the executable, libraries) in MB. */
+function rssMb(pid: number): { rss: number; anon: number } {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  const m = /VmRSS:\s+(\d+) kB/.exec(status);
-  const anon = /RssAnon:\s+(\d+) kB/.exec(status);
-  if (process.env['KITH_BENCH_VERBOSE']) console.error(`pid ${pid}: VmRSS ${m?.[1]} kB, RssAnon ${anon?.[1]} kB`);
-  return m ? Number(m[1]) / 1024 : NaN;
+  const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN) / 1024;
+  return { rss: kb('VmRSS'), anon: kb('RssAnon') };
 }
 
 async function waitHealth(port: () => number | undefined, deadline: number): Promise<void> {
@@ -62,7 +72,9 @@ async function waitHealth(port: () => number | undefined, deadline: number): Pro
 }
 
 /** One start: ms from spawn to /health answering, and RSS after IDLE_MS of idling. */
-async function measure(cmd: string, args: string[], portOf: (out: string) => number | undefined, env: NodeJS.ProcessEnv = {}): Promise<{ readyMs: number; rssMb: number }> {
+interface Sample { readyMs: number; rssMb: number; anonMb: number }
+
+async function measure(cmd: string, args: string[], portOf: (out: string) => number | undefined, env: NodeJS.ProcessEnv = {}): Promise<Sample> {
   const t0 = performance.now();
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let out = '';
@@ -72,7 +84,8 @@ async function measure(cmd: string, args: string[], portOf: (out: string) => num
     await waitHealth(() => portOf(out), Date.now() + 30_000);
     const readyMs = performance.now() - t0;
     await sleep(IDLE_MS);
-    return { readyMs, rssMb: rssMb(child.pid!) };
+    const m = rssMb(child.pid!);
+    return { readyMs, rssMb: m.rss, anonMb: m.anon };
   } finally {
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));
@@ -87,9 +100,14 @@ process.on('SIGTERM', () => process.exit(0));`;
 
 interface Agent { port: number; token: string; stop(): Promise<void> }
 
-/** A running agent on a data dir (for setting things up, not timed). */
+/**
+ * A running agent on a data dir (for setting things up, not timed), on the test profile: its
+ * seconds-long failure detection sees a stopped friend away in time (the store is the same).
+ */
 async function startAgent(cmd: string[], dir: string): Promise<Agent> {
-  const child = spawn(cmd[0]!, [...cmd.slice(1), 'run', '--data-dir', dir, '--config', CONFIG, '--port', '0', '--api-port', '0'], { stdio: 'ignore' });
+  const log = fs.openSync(`${dir}.log`, 'a');
+  const child = spawn(cmd[0]!, [...cmd.slice(1), 'run', '--data-dir', dir, '--config', CONFIG, '--profile', 'test', '--port', '0', '--api-port', '0'], { stdio: ['ignore', log, log] });
+  fs.closeSync(log);
   const port = () => {
     try {
       return JSON.parse(fs.readFileSync(path.join(dir, 'agent.json'), 'utf8')).api.port as number;
@@ -102,8 +120,10 @@ async function startAgent(cmd: string[], dir: string): Promise<Agent> {
     port: port()!,
     token: fs.readFileSync(path.join(dir, 'api.token'), 'utf8').trim(),
     async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
       child.kill('SIGTERM');
-      await new Promise((r) => child.once('exit', r));
+      await exited;
     },
   };
 }
@@ -124,7 +144,7 @@ function init(cmd: string[], dir: string): void {
   if (r.status !== 0) throw new Error(`kith init failed: ${r.stderr}`);
 }
 
-/** Data dirs of MEMBERS other agents (made once per bench run; each runs only while it pairs). */
+/** Data dirs of MEMBERS other agents (made once per bench run; each runs only while setting up). */
 function peerDirs(cmd: string[], work: string): string[] {
   const out: string[] = [];
   for (let i = 0; i < MEMBERS; i++) {
@@ -135,39 +155,108 @@ function peerDirs(cmd: string[], work: string): string[] {
   return out;
 }
 
+async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const v = await fn().catch(() => undefined);
+    if (v !== undefined) return v;
+    await sleep(250);
+  }
+  throw new Error(`setting up the full agent: ${what} did not happen in ${timeoutMs} ms`);
+}
+
+/** Pairs by code: an offer on `a`, `join` on `b`; returns b's user key. */
+async function pair(a: Agent, b: Agent): Promise<string> {
+  const offer = (await api(a, 'POST', '/api/pair/offer', {})) as { qr: string };
+  await api(b, 'POST', '/api/pair/join', { target: offer.qr });
+  return ((await api(b, 'GET', '/api/id')) as { userKey: string }).userKey;
+}
+
+const poll = (with_: string[]) => ({ topic: 'where do we meet?', with: with_, pattern: 'poll', options: ['lake', 'pub', 'park'], method: 'majority', params: [], sides: [] });
+
+/** An archive job followed to its end (put: the agent reads the file itself). */
+async function archivePut(a: Agent, file: string): Promise<void> {
+  const job = (await api(a, 'POST', '/api/archive/put', { path: file })) as { id: string };
+  const end = await until('an archive put', async () => {
+    const j = (await api(a, 'GET', `/api/archive/jobs/${job.id}`)) as { state: string; error?: unknown };
+    return j.state === 'running' ? undefined : j;
+  }, 120_000);
+  if (end.state !== 'done') throw new Error(`archive put of ${file} failed: ${JSON.stringify(end.error)}`);
+}
+
+interface FullSummary { setupS: number; friends: number; convs: number; mailboxBlobs: number; mailboxBytes: number; objects: number; objectBytes: number; peerObjects: number }
+
 /**
- * A data dir with MEMBERS friends (each paired by code: an offer on the agent, `join` on the peer)
- * and CONVS conversations with them, each with one message.
+ * The full agent's data dir, made with every peer running: MEMBERS friends (each paired by code),
+ * CONVS conversations with them (a message each); an archive: ARCHIVE_OBJECTS files of ARCHIVE_KIB
+ * put by the agent (shards on its friends) and one put by each of the first ARCHIVE_OBJECTS
+ * friends (shards held here); a mailbox: MAILBOX_PAIRS pairs of friends are also friends of each
+ * other, and in a conversation of the agent and such a pair one of them posts MAILBOX_POSTS
+ * messages while the other is stopped, so this agent (a relay, as every node by default) holds
+ * them for the stopped friend. Everything is stopped afterwards.
  */
-async function fullDir(cmd: string[], dir: string, peers: string[]): Promise<void> {
+async function fullDir(cmd: string[], dir: string, peerDirs: string[], work: string): Promise<FullSummary> {
   init(cmd, dir);
   const a = await startAgent(cmd, dir);
+  const peers: Agent[] = [];
   try {
-    const friends: string[] = [];
-    for (const peerDir of peers) {
-      const p = await startAgent(cmd, peerDir);
-      try {
-        const offer = (await api(a, 'POST', '/api/pair/offer', {})) as { qr: string };
-        await api(p, 'POST', '/api/pair/join', { target: offer.qr });
-        friends.push(((await api(p, 'GET', '/api/id')) as { userKey: string }).userKey);
-      } finally {
-        await p.stop();
-      }
+    for (const d of peerDirs) peers.push(await startAgent(cmd, d));
+    const friends = await Promise.all(peers.map((p) => pair(a, p)));
+    const pairs: [number, number][] = [];
+    for (let i = 0; i + 1 < peers.length && pairs.length < MAILBOX_PAIRS; i += 2) {
+      await pair(peers[i]!, peers[i + 1]!);
+      pairs.push([i, i + 1]);
     }
-    for (let i = 0; i < CONVS && friends.length > 0; i++) {
-      const c = (await api(a, 'POST', '/api/conv/create', {
-        topic: `Conversation ${i}: where do we meet?`, with: [friends[i % friends.length]!],
-        pattern: 'poll', options: ['lake', 'pub', 'park'], method: 'majority', params: [], sides: [],
-      })) as { id: string };
+    await until('every friend alive', async () => {
+      const ps = ((await api(a, 'GET', '/api/peers')) as { peers: { state: string }[] }).peers;
+      return ps.filter((p) => p.state === 'alive').length >= peers.length ? true : undefined;
+    }, 60_000);
+    // The archive, while every holder is up.
+    let objectBytes = 0;
+    const put = async (by: Agent, name: string) => {
+      const file = path.join(work, name);
+      fs.writeFileSync(file, crypto.randomBytes(ARCHIVE_KIB * 1024));
+      objectBytes += ARCHIVE_KIB * 1024;
+      await archivePut(by, file);
+    };
+    for (let i = 0; i < ARCHIVE_OBJECTS; i++) await put(a, `own-${i}.bin`);
+    const peerObjects = Math.min(ARCHIVE_OBJECTS, peers.length);
+    for (let i = 0; i < peerObjects; i++) await put(peers[i]!, `friend-${i}.bin`);
+    // Conversations made by this agent, a message each.
+    const mine = Math.max(0, CONVS - pairs.length);
+    for (let i = 0; i < mine; i++) {
+      const c = (await api(a, 'POST', '/api/conv/create', { ...poll([friends[i % friends.length]!]), topic: `Conversation ${i}: where do we meet?` })) as { id: string };
       await api(a, 'POST', '/api/conv/post', { id: c.id, text: `message ${i}: bring snacks` });
     }
+    // The mailbox: one conversation per pair (made by its first friend, with the agent and the second).
+    const aUser = ((await api(a, 'GET', '/api/id')) as { userKey: string }).userKey;
+    const mailConvs: string[] = [];
+    for (const [s, r] of pairs) mailConvs.push(((await api(peers[s]!, 'POST', '/api/conv/create', poll([aUser, friends[r]!]))) as { id: string }).id);
+    for (const [, r] of pairs) await peers[r]!.stop();
+    for (const [k, [s, r]] of pairs.entries()) {
+      const recipient = friends[r]!;
+      await until('a stopped friend seen away', async () => {
+        const ps = ((await api(peers[s]!, 'GET', '/api/peers')) as { peers: { userKey: string; state: string }[] }).peers;
+        return ps.some((p) => p.userKey === recipient && p.state !== 'alive') ? true : undefined;
+      }, 60_000);
+      for (let m = 0; m < MAILBOX_POSTS; m++) await api(peers[s]!, 'POST', '/api/conv/post', { id: mailConvs[k]!, text: `note ${m} for a friend who is away` });
+    }
+    const want = pairs.length * MAILBOX_POSTS;
+    const relay = await until(`${want} mailbox blobs held here`, async () => {
+      const st = ((await api(a, 'GET', '/api/mailbox/status')) as { relay: { blobs: number; bytes: number } | null });
+      return st.relay && st.relay.blobs >= want ? st.relay : undefined;
+    }, 60_000);
+    const objects = ((await api(a, 'GET', '/api/archive/ls')) as { objects: unknown[] }).objects.length;
+    return { setupS: 0, friends: friends.length, convs: mine + pairs.length, mailboxBlobs: relay.blobs, mailboxBytes: relay.bytes, objects, objectBytes, peerObjects };
   } finally {
+    for (const p of peers) await p.stop();
     await a.stop();
   }
 }
 
 /** Every agent of the bench binds loopback only, so the cards carry 127.0.0.1 endpoints. */
 let CONFIG = '';
+let summary: FullSummary | undefined;
 
 const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 
@@ -182,13 +271,18 @@ async function main(): Promise<void> {
   try {
     const kithJs = path.join(ROOT, 'bin', 'kith.mjs');
     const peers = peerDirs([BUN, kithJs], work);
+    // The full agent's dir is made once (on Bun, from the sources) and copied fresh for each runtime.
+    const pristine = path.join(work, 'full');
+    const t0 = performance.now();
+    summary = await fullDir([BUN, kithJs], pristine, peers, work);
+    summary.setupS = (performance.now() - t0) / 1000;
     const runtimes: [string, string[], string][] = [['node', [NODE, kithJs], NODE], ['bun', [BUN, kithJs], BUN]];
     if (fs.existsSync(NODE_BUNDLE)) runtimes.push(['node bundle', [NODE, NODE_BUNDLE], NODE]);
     if (fs.existsSync(BINARY)) runtimes.push(['bun binary', [BINARY], BUN]);
     for (const [runtime, cmd, baseCmd] of runtimes.filter(([r]) => ONLY === undefined || ONLY.includes(r))) {
       const full = path.join(work, `full-${runtime.replace(' ', '-')}`);
-      await fullDir(cmd, full, peers);
-      const sample = { empty: [] as { readyMs: number; rssMb: number }[], full: [] as { readyMs: number; rssMb: number }[], base: [] as { readyMs: number; rssMb: number }[] };
+      fs.cpSync(pristine, full, { recursive: true });
+      const sample = { empty: [] as Sample[], full: [] as Sample[], base: [] as Sample[] };
       const agentPort = (dir: string) => () => {
         try {
           return JSON.parse(fs.readFileSync(path.join(dir, 'agent.json'), 'utf8')).api.port as number;
@@ -207,17 +301,21 @@ async function main(): Promise<void> {
           return m ? Number(m[1]) : undefined;
         }));
       }
-      const b = { ready: median(sample.base.map((x) => x.readyMs)), rss: median(sample.base.map((x) => x.rssMb)) };
+      const med = (xs: Sample[]) => ({ ready: median(xs.map((x) => x.readyMs)), rss: median(xs.map((x) => x.rssMb)), anon: median(xs.map((x) => x.anonMb)) });
+      const b = med(sample.base);
       for (const which of ['empty', 'full'] as const) {
-        const k = { ready: median(sample[which].map((x) => x.readyMs)), rss: median(sample[which].map((x) => x.rssMb)) };
-        rows.push(`| ${runtime} | ${which} | ${k.ready.toFixed(0)} ms | ${b.ready.toFixed(0)} ms | ${(k.ready / b.ready).toFixed(2)}× | ${k.rss.toFixed(1)} MB | ${b.rss.toFixed(1)} MB | ${(k.rss / b.rss).toFixed(2)}× | ${k.rss <= 64 ? 'yes' : 'NO'} |`);
+        const k = med(sample[which]);
+        rows.push(`| ${runtime} | ${which} | ${k.ready.toFixed(0)} ms | ${b.ready.toFixed(0)} ms | ${(k.ready / b.ready).toFixed(2)}× | ${k.rss.toFixed(1)} MB (${k.anon.toFixed(1)}) | ${b.rss.toFixed(1)} MB (${b.anon.toFixed(1)}) | ${(k.rss / b.rss).toFixed(2)}× | ${k.rss <= 64 ? 'yes' : 'NO'} |`);
       }
     }
   } finally {
-    fs.rmSync(work, { recursive: true, force: true });
+    if (process.env['KITH_BENCH_KEEP'] === '1') console.error(`kept ${work} (KITH_BENCH_KEEP=1)`);
+    else fs.rmSync(work, { recursive: true, force: true });
   }
-  console.log(`kith run: start-up to /health and RSS after ${IDLE_MS} ms idle, medians of ${RUNS} runs (baseline: bare HTTP server, same runtime; full = ${MEMBERS} members, ${CONVS} conversations)`);
-  console.log('| runtime | agent | ready | baseline ready | ratio | idle RSS | baseline RSS | ratio | RSS ≤ 64 MB |');
+  const s = summary!;
+  console.log(`kith run: start-up to /health and RSS after ${IDLE_MS} ms idle, medians of ${RUNS} runs (baseline: bare HTTP server, same runtime)`);
+  console.log(`full = ${s.friends} friends (stopped while measured), ${s.convs} conversations; mailbox: ${s.mailboxBlobs} blobs (${(s.mailboxBytes / 1024).toFixed(0)} KiB) held for friends; archive: ${s.objects} objects put (${(s.objectBytes / 1024).toFixed(0)} KiB with the friends'), shards of ${s.peerObjects} friends' objects held; set up in ${s.setupS.toFixed(0)} s`);
+  console.log('| runtime | agent | ready | baseline ready | ratio | idle RSS (anon) | baseline RSS (anon) | ratio | RSS ≤ 64 MB |');
   console.log('|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) console.log(r);
   const out = path.join(ROOT, 'packaging', 'out');
