@@ -22,6 +22,7 @@ import type { ServicePort } from '../cluster/services.js';
 import { Feed } from '../consensus/feed.js';
 import { Holders, type HeldBy } from '../consensus/holders.js';
 import { resolveUserRef, type KnownUser } from '../identity/user-ref.js';
+import { startupCollector } from './startup-gc.js';
 
 export interface ConvNewArgs {
   topic: string;
@@ -358,6 +359,7 @@ export async function startConversationSync(deps: {
   if (identity.cert.roles.includes('access')) {
     sealed = new SealedConversations({
       convs, sync, signer, dh: identity.keys.dh, directory: { nodesOf }, clock, rng, log: (line) => deps.log.info(line),
+      afterCatchUpOf: startupCollector(),
       onMessage: (_conv, m) => void feed.add(m).catch((e: Error) => deps.log.info(`feed: message ${m.hash.slice(0, 12)} not recorded: ${e.message}`)),
     });
     // What sync stored but was never applied (a stop in between, or items that came in before now).

@@ -36,6 +36,12 @@ export interface SealedDeps {
   /** Each accepted message, exactly once per node (the application's feed). */
   onMessage?(conv: Conversation, message: Message): void;
   log?(line: string): void;
+  /**
+   * Called after each conversation of catchUp() has been applied: the start-up catch-up decodes
+   * and verifies every conversation in one burst, and the agent collects garbage here on runtimes
+   * that keep a heap grown by a burst (agent/startup-gc.ts).
+   */
+  afterCatchUpOf?(): void;
 }
 
 export class SealedConversations {
@@ -111,6 +117,10 @@ export class SealedConversations {
       const tips = new Map<string, number>();
       for (const m of await this.deps.convs.messages(group).catch(() => [])) tips.set(m.chain, Math.max(tips.get(m.chain) ?? 0, m.seq));
       for (const env of await this.deps.sync.envelopes(group)) if (env.seq === 0 || env.seq > (tips.get(env.sender) ?? 0)) this.onItem(group, { envelope: env });
+      if (this.deps.afterCatchUpOf) {
+        await this.idle();
+        this.deps.afterCatchUpOf();
+      }
     }
     await this.idle();
   }

@@ -17,12 +17,12 @@ const id = (u: TestUser) => toHex(u.dh.publicKey);
 const known = new Map([alice, bob].map((x) => [x.hex, x]));
 const directory = { nodesOf: (k: Uint8Array) => (known.has(toHex(k)) ? [{ dh: known.get(toHex(k))!.dh.publicKey, roles: ['access' as const] }] : undefined) };
 
-function node(u: TestUser, store: MemoryStore, clock: VirtualClock, opts: { open: boolean; outbox: [string, Uint8Array][]; delivered: string[] }) {
+function node(u: TestUser, store: MemoryStore, clock: VirtualClock, opts: { open: boolean; outbox: [string, Uint8Array][]; delivered: string[]; afterCatchUpOf?: () => void }) {
   const rng = new SeededRng(`restart:${u.name}:${opts.open}`);
   let sealed: SealedConversations | undefined;
   const sync = new ConvSync({ store, clock, rng, self: id(u), send: async (p, b) => void opts.outbox.push([p, b]), peers: () => [id(u === alice ? bob : alice)], onItem: (g, i): void => (opts.open ? sealed?.onItem(g, i) : undefined) });
   const convs = new Conversations({ store, clock, rng, signer: u });
-  sealed = new SealedConversations({ convs, sync, signer: u, dh: u.dh, clock, rng, directory, onMessage: (_c, m) => void opts.delivered.push(m.hash) });
+  sealed = new SealedConversations({ convs, sync, signer: u, dh: u.dh, clock, rng, directory, onMessage: (_c, m) => void opts.delivered.push(m.hash), ...(opts.afterCatchUpOf ? { afterCatchUpOf: opts.afterCatchUpOf } : {}) });
   return { sync, convs, sealed };
 }
 
@@ -44,9 +44,12 @@ t.test('stored by sync, not applied before a stop: applied once at the next star
   await t.rejects(b1.convs.messages(conv.id), 'the conversation itself never got them');
   b1.sync.close();
   // The next start: catch-up applies them.
-  const b2 = node(bob, bobStore, clock, { open: true, outbox: [], delivered });
+  // The agent's hook (a garbage collection, agent/startup-gc.ts) runs once per conversation, after it is applied.
+  const hooked: number[] = [];
+  const b2 = node(bob, bobStore, clock, { open: true, outbox: [], delivered, afterCatchUpOf: () => void hooked.push(delivered.length) });
   await b2.sync.start();
   await b2.sealed.catchUp();
+  t.same(hooked, [1], 'afterCatchUpOf: once, with the conversation applied');
   t.same((await b2.convs.messages(conv.id)).map((m) => m.hash), [m1.message.hash], 'bob holds alice\'s message');
   t.same(delivered, [m1.message.hash], 'delivered once');
   // A third start delivers nothing again.
