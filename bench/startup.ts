@@ -12,7 +12,8 @@
 // the binaries and packages in packaging/out/ are printed when they exist.
 //   node_modules/.bin/bun bench/startup.ts [--runs 3] [--idle-ms 10000] [--only 'bun binary,node']
 //     [--members 10] [--convs 100] [--mailbox-pairs 3] [--mailbox-posts 20] [--archive-objects 3] [--archive-kib 512]
-// KITH_BENCH_KEEP=1 keeps the work dir (the data dirs and each agent's log) for a closer look.
+// KITH_BENCH_KEEP=1 keeps the work dir (the data dirs and each agent's log) for a closer look. Node runs (agent
+// and baseline) get systemd/kith.service's NODE_OPTIONS, or KITH_BENCH_NODE_OPTIONS when set. About 8 minutes with --runs 3.
 import { spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -90,6 +91,12 @@ async function measure(cmd: string, args: string[], portOf: (out: string) => num
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));
   }
+}
+
+/** Node runs with the system unit's NODE_OPTIONS (what an installed Node agent gets), the baseline too. */
+function unitNodeOptions(): string {
+  const unit = fs.readFileSync(path.join(ROOT, 'systemd', 'kith.service'), 'utf8');
+  return /^Environment=NODE_OPTIONS="?([^"\n]*)"?$/m.exec(unit)?.[1] ?? '';
 }
 
 const BASELINE = `
@@ -257,6 +264,7 @@ async function fullDir(cmd: string[], dir: string, peerDirs: string[], work: str
 /** Every agent of the bench binds loopback only, so the cards carry 127.0.0.1 endpoints. */
 let CONFIG = '';
 let summary: FullSummary | undefined;
+const NODE_OPTIONS = process.env['KITH_BENCH_NODE_OPTIONS'] ?? unitNodeOptions();
 
 const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 
@@ -290,16 +298,17 @@ async function main(): Promise<void> {
           return undefined;
         }
       };
+      const env = baseCmd === NODE ? { NODE_OPTIONS: NODE_OPTIONS } : {};
       for (let i = 0; i < RUNS; i++) {
         const empty = path.join(work, `empty-${i}-${runtime.replace(' ', '-')}`);
         init(cmd, empty);
         for (const [which, dir] of [['empty', empty], ['full', full]] as const) {
-          sample[which].push(await measure(cmd[0]!, [...cmd.slice(1), 'run', '--data-dir', dir, '--config', CONFIG, '--port', '0', '--api-port', '0'], agentPort(dir)));
+          sample[which].push(await measure(cmd[0]!, [...cmd.slice(1), 'run', '--data-dir', dir, '--config', CONFIG, '--port', '0', '--api-port', '0'], agentPort(dir), env));
         }
         sample.base.push(await measure(baseCmd, ['-e', BASELINE], (out) => {
           const m = /PORT (\d+)/.exec(out);
           return m ? Number(m[1]) : undefined;
-        }));
+        }, env));
       }
       const med = (xs: Sample[]) => ({ ready: median(xs.map((x) => x.readyMs)), rss: median(xs.map((x) => x.rssMb)), anon: median(xs.map((x) => x.anonMb)) });
       const b = med(sample.base);
@@ -313,7 +322,7 @@ async function main(): Promise<void> {
     else fs.rmSync(work, { recursive: true, force: true });
   }
   const s = summary!;
-  console.log(`kith run: start-up to /health and RSS after ${IDLE_MS} ms idle, medians of ${RUNS} runs (baseline: bare HTTP server, same runtime)`);
+  console.log(`kith run: start-up to /health and RSS after ${IDLE_MS} ms idle, medians of ${RUNS} runs (baseline: bare HTTP server, same runtime; Node with NODE_OPTIONS="${NODE_OPTIONS}" from systemd/kith.service)`);
   console.log(`full = ${s.friends} friends (stopped while measured), ${s.convs} conversations; mailbox: ${s.mailboxBlobs} blobs (${(s.mailboxBytes / 1024).toFixed(0)} KiB) held for friends; archive: ${s.objects} objects put (${(s.objectBytes / 1024).toFixed(0)} KiB with the friends'), shards of ${s.peerObjects} friends' objects held; set up in ${s.setupS.toFixed(0)} s`);
   console.log('| runtime | agent | ready | baseline ready | ratio | idle RSS (anon) | baseline RSS (anon) | ratio | RSS ≤ 64 MB |');
   console.log('|---|---|---|---|---|---|---|---|---|');

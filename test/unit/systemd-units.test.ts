@@ -47,6 +47,7 @@ t.test('kith.service: Node\'s heap is capped below MemoryMax, and the directives
   const heapMiB = Number(/^Environment=NODE_OPTIONS=.*--max-old-space-size=(\d+)/m.exec(unit)?.[1]);
   const memMatch = /^MemoryMax=(\d+)M$/m.exec(unit);
   t.ok(heapMiB > 0 && memMatch, 'both are set');
+  t.match(unit, /^Environment=NODE_OPTIONS=.*--max-semi-space-size=1\b/m, 'a small young generation (start-up\'s burst is not kept; bench/startup.ts)');
   // Old space is not all of a V8 process: leave room for code, new space and native memory.
   t.ok(heapMiB + 48 <= Number(memMatch![1]), `heap ${heapMiB} MiB + 48 MiB <= MemoryMax ${memMatch![1]} MiB`);
   t.match(unit, /^Type=notify$/m);
