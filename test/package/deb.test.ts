@@ -2,7 +2,8 @@
 // install it into a debootstrap'd Debian booted with systemd-nspawn; the service reaches
 // active (running) with READY and its status sent by the agent itself; a kith-group user reads
 // `kith status` without sudo; a SIGSTOPped agent is restarted by the watchdog; an upgrade keeps
-// the identity, the conversations and an edited conffile; remove keeps the state, a reinstall
+// the identity, a friend (a second agent in the container, paired by code over loopback), a
+// conversation with it and its message, and an edited conffile; remove keeps the state, a reinstall
 // under a policy-rc.d that forbids starting does not start it; purge leaves nothing behind.
 // Runs in .ci/run's package step (KITH_PACKAGE_TEST=1, root); skipped elsewhere with the reason.
 import t, { type Test } from 'tap';
@@ -19,7 +20,6 @@ const version = (JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json')
 const V1 = `${version}-1`;
 const V2 = `${version}-2`;
 const deb = (v: string) => path.join(OUT, `kith_${v}_amd64.deb`);
-const OTHER = 'b'.repeat(64); // a participant's user key: conversations need one besides us
 
 async function timed<T>(t: Test, what: string, fn: () => T | Promise<T>): Promise<T> {
   const t0 = Date.now();
@@ -32,6 +32,25 @@ function run(cmd: string, args: string[], timeoutMs = 600_000): string {
   const r = spawnSync(cmd, args, { cwd: REPO_ROOT, encoding: 'utf8', timeout: timeoutMs });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${(r.stderr + r.stdout).slice(-3000)}`);
   return r.stdout;
+}
+
+/**
+ * A second agent inside the container, as a friend of the service: `kith init` in /root/friend,
+ * `kith run` on loopback ports 5494/5495 as the transient unit kith-friend, its `kith pair` offer
+ * (in the background: it waits for the join), joined by the service with the offer's QR content.
+ */
+async function startFriend(c: Container): Promise<{ userKey: string }> {
+  c.sh('printf \'schema = 1\\n[cluster]\\nhost = "127.0.0.1"\\n[nat]\\nportMapping = "off"\\n\' >/root/friend.toml');
+  const init = c.sh('kith init --data-dir /root/friend --phrase-file /root/friend.phrase --name friend');
+  if (init.status !== 0) throw new Error(`friend init: ${init.stderr}`);
+  c.sh('systemd-run --unit kith-friend -p Type=exec kith run --data-dir /root/friend --config /root/friend.toml --port 5494 --api-port 5495');
+  await c.waitFor('kith status --data-dir /root/friend', /running, PID/, 20_000);
+  c.sh('sh -c "kith pair --json --no-qr --data-dir /root/friend >/root/friend.offer 2>&1 </dev/null &"');
+  const offer = await c.waitFor('head -n 1 /root/friend.offer', /"qr"/, 20_000);
+  const qr = (JSON.parse(offer) as { qr: string }).qr;
+  const join = c.sh(`kith pair --code '${qr}' --json </dev/null`);
+  if (join.status !== 0) throw new Error(`the service's join: ${join.stderr}${join.stdout}`);
+  return { userKey: (JSON.parse(join.stdout.trim().split('\n').pop()!) as { friendUserKey: string }).friendUserKey };
 }
 
 // Skipped as a whole file, so the main test run counts nothing for it (the package step does).
@@ -122,20 +141,27 @@ else t.test('the .deb installs, runs, upgrades, removes and purges under systemd
     await c.waitFor('systemctl show kith -p SubState', /running/, 20_000);
   });
 
-  await t.test(`upgrade ${V1} → ${V2}: identity, conversations and an edited conffile kept, no prompt`, async (t) => {
-    // Conversations now take friends only (pairing, which needs a second agent): when refused for
-    // that reason, the upgrade checks the identity, token and the (empty) conversation list.
-    const made = c.sh(`kith conv new --topic 'Saturday?' --with ${OTHER} --pattern poll --option lake --option pub --method majority --json`);
-    const noFriend = /is not a friend/.test(made.stdout + made.stderr);
-    if (noFriend) t.comment('no conversation made: participants must be friends now (no pairing in this test yet)');
-    else t.equal(made.status, 0, made.stderr);
+  await t.test(`upgrade ${V1} → ${V2}: identity, a friend, a conversation and its message, an edited conffile kept, no prompt`, async (t) => {
+    // A friend: a second agent in the container (own data dir, loopback ports, a transient unit),
+    // paired by code over loopback: its offer, the service's join (cluster/pairing/README.md).
+    const friend = await timed(t, 'a friend agent paired by code', () => startFriend(c));
+    t.ok(friend.userKey, `the service paired with the friend ${friend.userKey.slice(0, 12)}`);
+    const made = c.sh(`kith conv new --topic 'Saturday?' --with ${friend.userKey} --pattern poll --option lake --option pub --method majority --json`);
+    t.equal(made.status, 0, made.stderr);
+    const conv = (JSON.parse(made.stdout) as { id: string }).id;
+    const posted = c.sh(`kith conv post ${conv} 'bring snacks' --json`);
+    t.equal(posted.status, 0, posted.stderr);
     const snapshot = () => ({
       id: c.sh('kith id --json').stdout,
-      convs: c.sh('kith conv list --json').stdout,
+      friends: (JSON.parse(c.sh('kith friend list --json').stdout || '[]') as { userKey: string }[]).map((f) => f.userKey),
+      convs: (JSON.parse(c.sh('kith conv list --json').stdout || '[]') as { id: string; topic: string }[]).map((x) => [x.id, x.topic]),
+      messages: c.sh(`kith conv show ${conv} --json`).stdout.match(/bring snacks/g)?.length ?? 0,
       keys: c.sh('sha256sum /var/lib/kith/node.key /var/lib/kith/api.token').stdout,
     });
     const before = snapshot();
-    if (!noFriend) t.match(before.convs, /Saturday\?/);
+    t.same(before.friends, [friend.userKey], 'the friend before the upgrade');
+    t.same(before.convs, [[conv, 'Saturday?']], 'the conversation before the upgrade');
+    t.equal(before.messages, 1, 'and its message');
     c.sh("sed -i 's/^#logLevel = \"info\"/logLevel = \"debug\"/' /etc/kith/config.toml");
     const conf = c.sh('cat /etc/kith/config.toml').stdout;
     t.match(conf, /^logLevel = "debug"$/m, 'the admin edited the conffile');
@@ -143,8 +169,9 @@ else t.test('the .deb installs, runs, upgrades, removes and purges under systemd
     t.equal(up.status, 0, up.stderr);
     t.equal(c.sh("dpkg-query -W -f '${Version}' kith").stdout, V2);
     t.match(await c.waitFor('systemctl show kith -p SubState', /running/, 20_000), /running/);
-    t.same(snapshot(), before, 'the same identity, token and conversations');
+    t.same(snapshot(), before, 'the same identity, token, friend, conversation and message');
     t.equal(c.sh('cat /etc/kith/config.toml').stdout, conf, 'the edited conffile is untouched');
+    c.sh('systemctl stop kith-friend; rm -rf /root/friend /root/friend.*');
   });
 
   await t.test('remove keeps the state; a reinstall under policy-rc.d 101 is not started', async (t) => {
