@@ -16,6 +16,7 @@
 // smaller record hash.
 import type { Clock } from '../core/clock.js';
 import type { Rng } from '../core/rng.js';
+import type { OpenedObject } from '../core/signed.js';
 import type { CborValue } from '../core/cbor.js';
 import { KithError, isKithError } from '../core/errors.js';
 import { bytesEqual, fromHex, toHex } from '../core/hex.js';
@@ -365,8 +366,8 @@ export class Conversations {
    * predecessor is missing is a `gap` (not stored: ask for the chain from the tip); the same
    * message again is a `duplicate`.
    */
-  async receive(bytes: Uint8Array): Promise<Received> {
-    const read = readMessage(bytes);
+  async receive(bytes: Uint8Array, checked?: { read: OpenedObject; signedBy: Uint8Array }): Promise<Received> {
+    const read = checked?.read ?? readMessage(bytes);
     const peek = peekMessage(bytes, read);
     if (!peek) {
       openMessage(bytes); // says what is wrong
@@ -377,7 +378,7 @@ export class Conversations {
       const l = await this.load(peek.conv);
       // A later message of a chain whose first message is not here yet: a gap, not a forgery.
       if (peek.seq > 1 && !l.certs.has(peek.chain)) return { status: 'gap', ...peek };
-      const message = openMessage(bytes, (c) => l.certs.get(c), read);
+      const message = openMessage(bytes, (c) => l.certs.get(c), read, checked?.signedBy);
       if (l.byHash.has(message.hash)) return { status: 'duplicate', message };
       if (!l.conv.participants.some((p) => toHex(p) === message.authorHex)) throw new KithError('MESSAGE_REJECTED', 'message rejected: the author is not a participant');
       const tip = l.state.tips.get(message.chain);

@@ -11,14 +11,14 @@ import { KithError, isKithError } from '../core/errors.js';
 import { toHex } from '../core/hex.js';
 import type { Rng } from '../core/rng.js';
 import { decodeCanonical } from '../core/cbor.js';
-import { peekSignedType } from '../core/signed.js';
+import { checkOpenedSignature, peekSignedType, type OpenedObject } from '../core/signed.js';
 import type { Role } from '../identity/certificate.js';
 import { verifyCertificate } from '../identity/certificate.js';
 import type { Conversations, NewConversation } from './conversations.js';
 import { currentEpoch, epochMatches, epochZeroProblems, startEpoch, unwrapKey, type EpochRecord } from './epochs.js';
-import { CLOSING_TYPE, CONV_TYPE, MESSAGE_TYPE, openConversation, type Closing, type Conversation, type Message, type MessageKind, type Signer } from './records.js';
+import { CLOSING_TYPE, CONV_TYPE, MESSAGE_TYPE, openConversation, readMessage, type Closing, type Conversation, type Message, type MessageKind, type Signer } from './records.js';
 import { openRecord, sealRecord, type Envelope } from './sealing.js';
-import type { ConvSync } from './sync.js';
+import type { ConvSync, OpenedEnvelope, StoredEnvelope } from './sync.js';
 
 export interface NodeDirectory {
   /** A user's nodes as this node knows them (its own user, friends); undefined for anyone else. */
@@ -49,12 +49,17 @@ export class SealedConversations {
   private readonly keys = new Map<string, Uint8Array>();
   private readonly chain: string;
   /** Envelopes that opened but could not be applied yet (header or closed-over messages missing). */
-  private readonly waiting: { group: string; env: Envelope }[] = [];
+  private readonly waiting: { group: string; env: Envelope; record: Uint8Array }[] = [];
+  /** Envelopes sync handed over that are not opened yet: opened together, in one queued task. */
+  private inbox: { group: string; item: StoredEnvelope }[] = [];
+  /** Per epoch 0 (hash): what is wrong with it against the header held (empty: nothing). */
+  private readonly epochZeroChecked = new Map<string, string[]>();
   private queue: Promise<unknown> = Promise.resolve();
   private readonly receipts = new Map<string, Timer>();
 
   constructor(private readonly deps: SealedDeps) {
     this.chain = toHex(verifyCertificate(deps.signer.certBytes).signKey);
+    deps.sync.setAuthenticator((group, env) => this.authenticate(group, env));
   }
 
   /** Creates a conversation: header, epoch 0 for every participant's access nodes, sealed. */
@@ -82,9 +87,42 @@ export class SealedConversations {
   }
 
   /** For ConvSync's onItem: never awaited inside sync's queue (this queue posts back into it). */
-  onItem(group: string, item: { epoch: EpochRecord } | { envelope: Envelope }): void {
+  onItem(group: string, item: { epoch: EpochRecord } | StoredEnvelope): void {
     if (this.receipts.has(group)) this.receiptLater(group); // still catching up: later
-    if ('envelope' in item) void this.serial(() => this.open(group, item.envelope));
+    if (!('envelope' in item)) return;
+    this.inbox.push({ group, item });
+    if (this.inbox.length === 1) void this.serial(() => this.openInbox());
+  }
+
+  private async openInbox(): Promise<void> {
+    for (const { group, item } of this.inbox.splice(0)) await this.open(group, item.envelope, item.opened);
+  }
+
+  /**
+   * For sync (SyncDeps.authenticate): a message envelope this node can open, holding its
+   * sender's v2 record for the same conversation, node and seq, the record's signature checked
+   * under the envelope's sender key. That key is the chain's (openMessage checks the certificate).
+   */
+  private authenticate(group: string, env: Envelope): OpenedEnvelope | undefined {
+    if (env.sender === this.chain) return undefined;
+    const epoch = this.deps.sync.epochs(group).find((e) => e.hash === env.epoch);
+    const key = epoch && this.keyOf(epoch);
+    if (!key) return undefined;
+    let record: Uint8Array;
+    try {
+      record = openRecord(env, key);
+    } catch {
+      return undefined;
+    }
+    const read = readMessage(record);
+    const b = read?.body as Record<string, CborValue> | undefined;
+    if (!read || !b || typeof b !== 'object' || b['v'] !== 2 || b['seq'] !== env.seq || !sameHex(b['node'], env.sender) || !sameHex(b['conv'], group)) return undefined;
+    try {
+      checkOpenedSignature(read, hex(env.sender));
+    } catch {
+      return undefined;
+    }
+    return { record, read };
   }
 
   /**
@@ -191,24 +229,25 @@ export class SealedConversations {
     await this.deps.sync.addLocal({ envelope: sealRecord({ group, epoch: epoch.hash, seq }, key, record, this.deps.rng, this.deps.signer.signSecret) });
   }
 
-  private async open(group: string, env: Envelope): Promise<void> {
+  /** `opened`: what authenticate() made of it (the record, its signature checked). */
+  private async open(group: string, env: Envelope, opened?: OpenedEnvelope): Promise<void> {
     if (env.sender === this.chain) return; // this node sealed it
     const epoch = this.deps.sync.epochs(group).find((e) => e.hash === env.epoch);
     const key = epoch && this.keyOf(epoch);
     if (!key) return void this.stats.unreadable++; // an epoch without this node (before it joined, or after it left)
     let record: Uint8Array;
     try {
-      record = openRecord(env, key);
+      record = opened?.record ?? openRecord(env, key);
     } catch {
       return void this.stats.unreadable++;
     }
     this.stats.opened++;
     if (epoch.number === 0 && (await this.badEpochZero(group, epoch))) return;
-    if (await this.apply(group, env, record)) await this.retryWaiting();
+    if (await this.apply(group, env, record, opened?.read)) await this.retryWaiting();
   }
 
-  /** Gives an opened record to Conversations; true when something changed. */
-  private async apply(group: string, env: Envelope, record: Uint8Array): Promise<boolean> {
+  /** Gives an opened record to Conversations; true when something changed. `checked`: the record read, its signature verified under env.sender. */
+  private async apply(group: string, env: Envelope, record: Uint8Array, checked?: OpenedObject): Promise<boolean> {
     try {
       const type = recordType(record);
       if (type === CONV_TYPE) {
@@ -222,10 +261,10 @@ export class SealedConversations {
         return true;
       }
       if (type === MESSAGE_TYPE) {
-        const r = await this.deps.convs.receive(record);
+        const r = await this.deps.convs.receive(record, checked && { read: checked, signedBy: hex(env.sender) });
         const inside = r.status === 'gap' ? r : r.message;
         if (inside.conv !== group || inside.chain !== env.sender || inside.seq !== env.seq) throw new KithError('MESSAGE_REJECTED', 'the envelope and the message inside disagree');
-        if (r.status === 'gap') return this.wait(group, env);
+        if (r.status === 'gap') return this.wait(group, env, record);
         if (r.status !== 'accepted') return false;
         const conv = await this.deps.convs.resolve(group);
         this.deps.onMessage?.(conv, r.message);
@@ -238,7 +277,7 @@ export class SealedConversations {
       }
       return false;
     } catch (e) {
-      if (isKithError(e, 'CONV_NOT_FOUND') || (isKithError(e, 'MESSAGE_REJECTED') && /does not have/.test(e.message))) return this.wait(group, env);
+      if (isKithError(e, 'CONV_NOT_FOUND') || (isKithError(e, 'MESSAGE_REJECTED') && /does not have/.test(e.message))) return this.wait(group, env, record);
       if (!isKithError(e)) throw e;
       this.stats.rejected++;
       this.deps.log?.(`conv ${group.slice(0, 12)}: dropped a record: ${e.message}`);
@@ -248,27 +287,29 @@ export class SealedConversations {
 
   /** An epoch 0 that disagrees with the header already held (another participant's, not the author's): its items are dropped. */
   private async badEpochZero(group: string, epoch: EpochRecord): Promise<boolean> {
-    const head = await this.headBytes(group).catch(() => undefined);
-    if (!head) return false; // the header itself is checked when it opens
-    const wrong = epochZeroProblems(epoch, openConversation(head));
+    let wrong = this.epochZeroChecked.get(epoch.hash);
+    if (wrong === undefined) {
+      const head = await this.headBytes(group).catch(() => undefined);
+      if (!head) return false; // the header itself is checked when it opens
+      // Once per epoch: the header (its signature checked again each time) and the epoch never change.
+      wrong = epochZeroProblems(epoch, openConversation(head));
+      this.epochZeroChecked.set(epoch.hash, wrong);
+    }
     if (wrong.length === 0) return false;
     this.stats.rejected++;
     this.deps.log?.(`conv ${group.slice(0, 12)}: dropped a record: ${wrong.join('; ')}`);
     return true;
   }
 
-  private wait(group: string, env: Envelope): false {
-    if (!this.waiting.some((w) => w.env.id === env.id) && this.waiting.length < 10_000) this.waiting.push({ group, env });
+  private wait(group: string, env: Envelope, record: Uint8Array): false {
+    if (!this.waiting.some((w) => w.env.id === env.id) && this.waiting.length < 10_000) this.waiting.push({ group, env, record });
     return false;
   }
 
   private async retryWaiting(): Promise<void> {
     for (let progress = true; progress && this.waiting.length > 0; ) {
       progress = false;
-      for (const w of this.waiting.splice(0)) {
-        const epoch = this.deps.sync.epochs(w.group).find((e) => e.hash === w.env.epoch)!;
-        if (await this.apply(w.group, w.env, openRecord(w.env, this.keyOf(epoch)!))) progress = true;
-      }
+      for (const w of this.waiting.splice(0)) if (await this.apply(w.group, w.env, w.record)) progress = true;
     }
   }
 
@@ -298,6 +339,7 @@ export class SealedConversations {
 }
 
 const hex = (h: string) => new Uint8Array(Buffer.from(h, 'hex'));
+const sameHex = (v: unknown, h: string) => v instanceof Uint8Array && v.length === h.length / 2 && toHex(v) === h;
 
 /** The type field of a signed record (the record is opened and checked by its own reader next). */
 function recordType(bytes: Uint8Array): string {

@@ -12,7 +12,8 @@ import { decodeCanonical, encodeCanonical, type CborValue } from '../core/cbor.j
 import { isKithError } from '../core/errors.js';
 import { toHex } from '../core/hex.js';
 import type { Rng } from '../core/rng.js';
-import { prefixEnd, type KvStore } from '../core/store.js';
+import { prefixEnd, type BatchOp, type KvStore } from '../core/store.js';
+import type { OpenedObject } from '../core/signed.js';
 import { currentEpoch, epochNodes, openEpoch, startedByReader, type EpochRecord } from './epochs.js';
 import { readEnvelope, verifyEnvelope, type Envelope } from './sealing.js';
 import type { ServiceSpec } from '../cluster/services.js';
@@ -40,6 +41,22 @@ export interface SyncOptions {
 }
 export const DEFAULT_SYNC: SyncOptions = { resyncMs: 60 * SECOND, itemsPerSecond: 1000, itemsBurst: 20_000 };
 
+/**
+ * An envelope an access node opened and found to hold its sender's signed record for the same
+ * (group, sender, seq), the record's signature checked (SyncDeps.authenticate): handed back with
+ * the item, so the record is neither opened nor verified twice.
+ */
+export interface OpenedEnvelope {
+  record: Uint8Array;
+  read: OpenedObject;
+}
+
+/** A stored envelope as handed to onItem(s). */
+export interface StoredEnvelope {
+  envelope: Envelope;
+  opened?: OpenedEnvelope;
+}
+
 export interface SyncDeps {
   store: KvStore;
   clock: Clock;
@@ -51,7 +68,16 @@ export interface SyncDeps {
   /** Members that are reachable now. */
   peers(): string[];
   /** A new item was stored (in chain order per sender): access nodes open it here. */
-  onItem?(group: string, item: { epoch: EpochRecord } | { envelope: Envelope }): void | Promise<void>;
+  onItem?(group: string, item: { epoch: EpochRecord } | StoredEnvelope): void | Promise<void>;
+  /** New envelopes of one group, stored by one write, in chain order (taken instead of onItem for envelopes when given). */
+  onItems?(group: string, items: StoredEnvelope[]): void;
+  /**
+   * Access nodes: opens a message envelope (seq > 0) with the epoch's key and checks the
+   * sender's record signature inside; undefined when this node cannot open it or the record is
+   * not the sender's for that slot (then the envelope signature decides, as on any node).
+   * consensus/README.md, "One signature per message".
+   */
+  authenticate?(group: string, env: Envelope): OpenedEnvelope | undefined;
   /**
    * A new item was stored and nodes its group's current epoch names are not reachable now (not
    * in peers()): the mailbox holds it for them (agent/mailbox-service.ts). `sender`/`seq`: the
@@ -78,6 +104,7 @@ interface Group {
 
 interface Pending {
   env: Envelope;
+  opened: OpenedEnvelope | undefined;
   /** The member it came from ('' when made here): each one's share is bounded. */
   from: string;
   atMs: number;
@@ -101,6 +128,17 @@ export class ConvSync {
   private readonly heldFor = new Map<string, Set<string>>();
   /** Per peer: the item rate's token bucket. */
   private readonly buckets = new Map<string, { tokens: number; atMs: number }>();
+  /** Writes of the accept() running now and the envelopes they store: one batch per received message. */
+  private writes: BatchOp[] = [];
+  private authenticator: SyncDeps['authenticate'];
+  private written: { group: string; item: StoredEnvelope }[] = [];
+  /**
+   * Store keys of envelopes taken on their record's signature (authenticate) whose envelope
+   * signature is not checked yet; checked before one goes to a node that cannot open it (a
+   * holder, the mailbox). `rewrapped`: the check failed (a reader re-sealed the sender's record).
+   */
+  private readonly unchecked = new Set<string>();
+  private readonly rewrapped = new Set<string>();
 
   constructor(private readonly deps: SyncDeps, opts: Partial<SyncOptions> = {}) {
     this.o = { ...DEFAULT_SYNC, ...opts };
@@ -116,6 +154,11 @@ export class ConvSync {
       onMessage: (peer, body) => void sync().receive(peer, body),
       onState: (id, state) => (state === 'alive' ? sync().peerUp(id) : state === 'dead' || state === 'revoked' ? sync().peerDown(id) : undefined),
     };
+  }
+
+  /** The access node's SealedConversations sets deps.authenticate here (it is made after sync). */
+  setAuthenticator(fn: NonNullable<SyncDeps['authenticate']>): void {
+    this.authenticator = fn;
   }
 
   /** Loads what the store holds (call once before use). */
@@ -269,19 +312,20 @@ export class ConvSync {
 
   /** Stores new items (from a peer, or local when peer is undefined) and forwards them. */
   private async accept(peer: string | undefined, epochs: Uint8Array[], blobs: Uint8Array[], viaMailbox = false): Promise<void> {
-    const fresh = new Map<string, { epochs: Uint8Array[]; blobs: Uint8Array[] }>();
-    const awayItems: { group: string; bytes: Uint8Array; sender: string; seq: number }[] = [];
-    const add = (g: string, k: 'epochs' | 'blobs', bytes: Uint8Array, sender: string, seq: number) => {
+    const fresh = new Map<string, { epochs: Uint8Array[]; blobs: Envelope[] }>();
+    const awayItems: { group: string; bytes: Uint8Array; sender: string; seq: number; env?: Envelope }[] = [];
+    const add = (g: string, k: 'epochs' | 'blobs', bytes: Uint8Array, sender: string, seq: number, env?: Envelope) => {
       if (!fresh.has(g)) fresh.set(g, { epochs: [], blobs: [] });
-      fresh.get(g)![k].push(bytes);
-      awayItems.push({ group: g, bytes, sender, seq });
+      if (k === 'blobs') fresh.get(g)!.blobs.push(env!);
+      else fresh.get(g)!.epochs.push(bytes);
+      awayItems.push({ group: g, bytes, sender, seq, env });
     };
     for (const bytes of epochs) {
       const e = await this.acceptEpoch(peer, bytes, viaMailbox);
       if (!e) continue;
       add(e.conv, 'epochs', bytes, e.node, e.number);
       // Envelopes that came before this epoch wait for it (a retransmission can overtake).
-      for (const done of await this.drainPending(this.groups.get(e.conv)!)) add(done.group, 'blobs', done.bytes, done.sender, done.seq);
+      for (const done of this.drainPending(this.groups.get(e.conv)!)) add(done.group, 'blobs', done.bytes, done.sender, done.seq, done.env);
     }
     for (const bytes of blobs) {
       let env: Envelope;
@@ -291,14 +335,53 @@ export class ConvSync {
         this.drop('malformed-blob');
         continue;
       }
-      for (const done of await this.acceptEnvelope(peer, env, viaMailbox)) add(done.group, 'blobs', done.bytes, done.sender, done.seq);
+      for (const done of this.acceptEnvelope(peer, env, viaMailbox)) add(done.group, 'blobs', done.bytes, done.sender, done.seq, done.env);
     }
+    await this.flush();
     const alive = this.deps.peers();
     for (const [g, items] of fresh) {
       const group = this.groups.get(g)!;
-      for (const p of alive) if (p !== peer && this.routesTo(group, p)) void this.sendItems(p, g, items.epochs, items.blobs);
+      for (const p of alive) {
+        if (p === peer || !this.routesTo(group, p)) continue;
+        const blobs = group.current!.readers.has(p) ? items.blobs : items.blobs.filter((e) => this.signedForHolders(e));
+        void this.sendItems(p, g, items.epochs, blobs.map((e) => e.bytes));
+      }
     }
-    if (this.deps.away) this.tellAway(awayItems, new Set(alive));
+    if (this.deps.away) this.tellAway(awayItems.filter((it) => !it.env || this.signedForHolders(it.env)), new Set(alive));
+  }
+
+  /** Writes what accept() stored, in one batch, then hands the envelopes on (per group, in order). */
+  private async flush(): Promise<void> {
+    const ops = this.writes;
+    const items = this.written;
+    this.writes = [];
+    this.written = [];
+    if (ops.length > 0) await this.deps.store.batch(ops);
+    const byGroup = new Map<string, StoredEnvelope[]>();
+    for (const { group, item } of items) (byGroup.get(group) ?? byGroup.set(group, []).get(group)!).push(item);
+    for (const [group, list] of byGroup) {
+      if (this.deps.onItems) this.deps.onItems(group, list);
+      else for (const item of list) await this.deps.onItem?.(group, item);
+    }
+  }
+
+  /**
+   * True when the envelope may go to a node that cannot open it: its envelope signature holds
+   * (checked now for one taken on its record's signature alone, once).
+   */
+  private signedForHolders(env: Envelope): boolean {
+    const k = this.keyOf(env);
+    if (this.rewrapped.has(k)) return false;
+    if (!this.unchecked.has(k)) return true;
+    this.unchecked.delete(k);
+    if (verifyEnvelope(env)) return true;
+    this.rewrapped.add(k);
+    this.drop('rewrapped-envelope');
+    return false;
+  }
+
+  private keyOf(env: { group: string; sender: string; seq: number; id: string }): string {
+    return env.seq === 0 ? `sync/${env.group}/x/${env.id}` : `sync/${env.group}/b/${env.sender}/${pad(env.seq)}`;
   }
 
   /** Hands items to the mailbox for the group nodes that are not reachable now. */
@@ -345,7 +428,7 @@ export class ConvSync {
   }
 
   /** Stores an envelope when it is next in its chain (then any pending successors); returns what was stored. */
-  private async acceptEnvelope(peer: string | undefined, env: Envelope, viaMailbox = false): Promise<{ group: string; bytes: Uint8Array; sender: string; seq: number }[]> {
+  private acceptEnvelope(peer: string | undefined, env: Envelope, viaMailbox = false): Stored[] {
     const g = this.groups.get(env.group);
     if (!g) return (this.drop('unknown-group'), []);
     if (peer !== undefined && !viaMailbox && !this.routesTo(g, peer)) return (this.drop('not-a-holder'), []);
@@ -353,24 +436,28 @@ export class ConvSync {
     if (env.seq > 0 && env.seq <= (g.tips.get(env.sender) ?? 0)) return (this.stats.duplicates++, []);
     // Only the sender's own envelope takes its (sender, seq): one made up by a relay or forwarder
     // would otherwise hold the place of the real one (the first per seq is kept).
-    if (!verifyEnvelope(env)) return (this.drop('bad-envelope-sig'), []);
+    // On an access node, a message it can open is taken on the sender's record signature inside
+    // (the same key, the same slot): the envelope signature is checked later, and only if the
+    // envelope goes to a node that cannot open it (consensus/README.md, "One signature per message").
+    const opened = peer !== undefined && env.seq > 0 ? (this.deps.authenticate ?? this.authenticator)?.(g.id, env) : undefined;
+    if (!opened && !verifyEnvelope(env)) return (this.drop('bad-envelope-sig'), []);
     if (!g.epochs.has(env.epoch) || (env.seq > 0 && env.seq > (g.tips.get(env.sender) ?? 0) + 1)) {
-      this.addPending(g, env, peer ?? '');
+      this.addPending(g, env, peer ?? '', opened);
       if (peer !== undefined && !viaMailbox) void this.sendMsg(peer, this.haveOf(g, false)); // they send the gap
       return [];
     }
-    return [await this.store(g, env), ...(await this.drainPending(g))];
+    return [this.store(g, env, opened), ...this.drainPending(g)];
   }
 
   /** Stores the pending envelopes that fit now (their predecessor or their epoch is here). */
-  private async drainPending(g: Group): Promise<{ group: string; bytes: Uint8Array; sender: string; seq: number }[]> {
-    const stored: { group: string; bytes: Uint8Array; sender: string; seq: number }[] = [];
+  private drainPending(g: Group): Stored[] {
+    const stored: Stored[] = [];
     for (let progress = true; progress; ) {
       progress = false;
-      for (const { env: p } of g.pending.values()) {
+      for (const { env: p, opened } of g.pending.values()) {
         if (!g.epochs.has(p.epoch) || (p.seq > 0 && p.seq !== (g.tips.get(p.sender) ?? 0) + 1)) continue;
         this.removePending(g, p.id);
-        stored.push(await this.store(g, p));
+        stored.push(this.store(g, p, opened));
         progress = true;
       }
     }
@@ -382,14 +469,14 @@ export class ConvSync {
    * member holds at most pendingPerPeer entries (its oldest goes first); over the group's byte cap
    * the member holding the most bytes loses its oldest. A flooding member evicts only its own.
    */
-  private addPending(g: Group, env: Envelope, from: string): void {
+  private addPending(g: Group, env: Envelope, from: string, opened: OpenedEnvelope | undefined): void {
     const now = this.deps.clock.now();
     for (const [id, p] of g.pending) {
       if (now - p.atMs <= SYNC_LIMITS.pendingMaxAgeMs) break;
       this.removePending(g, id);
       this.drop('pending-expired');
     }
-    g.pending.set(env.id, { env, from, atMs: now });
+    g.pending.set(env.id, { env, opened, from, atMs: now });
     g.pendingBytes += env.bytes.length;
     const mine = [...g.pending].filter(([, p]) => p.from === from);
     for (let i = 0; i < mine.length - SYNC_LIMITS.pendingPerPeer; i++) (this.removePending(g, mine[i]![0]), this.drop('pending-evicted'));
@@ -408,25 +495,31 @@ export class ConvSync {
     g.pendingBytes -= p.env.bytes.length;
   }
 
-  private async store(g: Group, env: Envelope): Promise<{ group: string; bytes: Uint8Array; sender: string; seq: number }> {
-    const key = env.seq === 0 ? `sync/${g.id}/x/${env.id}` : `sync/${g.id}/b/${env.sender}/${pad(env.seq)}`;
-    await this.deps.store.put(key, env.bytes);
+  /** Takes an envelope into its slot: written by the flush() that ends this accept(), handed on after it. */
+  private store(g: Group, env: Envelope, opened: OpenedEnvelope | undefined): Stored {
+    const key = this.keyOf(env);
+    this.writes.push({ type: 'put', key, value: env.bytes });
+    this.written.push({ group: g.id, item: opened ? { envelope: env, opened } : { envelope: env } });
+    if (opened) this.unchecked.add(key);
     if (env.seq === 0) g.extras.add(env.id);
     else g.tips.set(env.sender, env.seq);
     this.stats.itemsIn++;
-    await this.deps.onItem?.(g.id, { envelope: env });
-    return { group: g.id, bytes: env.bytes, sender: env.sender, seq: env.seq };
+    return { group: g.id, bytes: env.bytes, sender: env.sender, seq: env.seq, env };
   }
 
   private async sendMissing(peer: string, g: Group, epochs: Set<string>, extras: Set<string>, tips: Map<string, number>): Promise<void> {
     const ep = [...g.epochs.values()].filter((e) => !epochs.has(e.hash)).sort((a, b) => a.number - b.number).map((e) => e.bytes);
     const blobs: Uint8Array[] = [];
     for await (const [k, v] of this.deps.store.range({ gte: `sync/${g.id}/x/`, lt: prefixEnd(`sync/${g.id}/x/`) })) if (!extras.has(k.slice(k.lastIndexOf('/') + 1))) blobs.push(v);
+    const holder = !g.current?.readers.has(peer);
     for (const [sender, tip] of g.tips) {
       const after = tips.get(sender) ?? 0;
       if (after >= tip) continue;
       const base = `sync/${g.id}/b/${sender}/`;
-      for await (const [, v] of this.deps.store.range({ gte: base + pad(after + 1), lt: prefixEnd(base) })) blobs.push(v);
+      for await (const [k, v] of this.deps.store.range({ gte: base + pad(after + 1), lt: prefixEnd(base) })) {
+        if (holder && (this.unchecked.has(k) || this.rewrapped.has(k)) && !this.signedForHolders(readEnvelope(v))) continue;
+        blobs.push(v);
+      }
     }
     await this.sendItems(peer, g.id, ep, blobs);
   }
@@ -550,6 +643,8 @@ export class ConvSync {
 }
 
 /** The oldest pending entry of the member that holds the most pending bytes. */
+type Stored = { group: string; bytes: Uint8Array; sender: string; seq: number; env: Envelope };
+
 function oldestOfLargest(pending: Map<string, Pending>): string | undefined {
   const bytes = new Map<string, number>();
   for (const p of pending.values()) bytes.set(p.from, (bytes.get(p.from) ?? 0) + p.env.bytes.length);

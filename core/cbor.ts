@@ -51,7 +51,11 @@ const encoder = new Encoder({
 const utf8 = new TextEncoder();
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
+const ASCII = /^[\x00-\x7f]*$/;
+
 function compareKeys(a: string, b: string): number {
+  // ASCII keys (nearly all): UTF-8 bytes are the code units, so no encoding is needed.
+  if (ASCII.test(a) && ASCII.test(b)) return a.length !== b.length ? a.length - b.length : a < b ? -1 : a > b ? 1 : 0;
   const ea = utf8.encode(a);
   const eb = utf8.encode(b);
   if (ea.length !== eb.length) return ea.length - eb.length;
