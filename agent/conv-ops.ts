@@ -358,7 +358,11 @@ export async function startConversationSync(deps: {
   if (identity.cert.roles.includes('access')) {
     sealed = new SealedConversations({
       convs, sync, signer, dh: identity.keys.dh, directory: { nodesOf }, clock, rng, log: (line) => deps.log.info(line),
-      onMessage: (_conv, m) => void feed.add(m).catch((e: Error) => deps.log.info(`feed: message ${m.hash.slice(0, 12)} not recorded: ${e.message}`)),
+      onMessage: (conv, m) => {
+        // The moment a message reaches this node's application (the messages lab times delivery by it).
+        deps.log.debug(`conv ${conv.id.slice(0, 12)}: message ${m.hash.slice(0, 12)} (${m.kind}, seq ${m.seq} of ${m.chain.slice(0, 12)})`);
+        void feed.add(m).catch((e: Error) => deps.log.info(`feed: message ${m.hash.slice(0, 12)} not recorded: ${e.message}`));
+      },
     });
     // What sync stored but was never applied (a stop in between, or items that came in before now).
     await sealed.catchUp();
