@@ -12,8 +12,6 @@ import { revokeNode, userKeyOf } from '../identity/create.js';
 import { MAX_INDEX } from '../identity/keys.js';
 import { parsePhrase } from '../identity/phrase.js';
 import { runningAgent } from './api-client.js';
-import { lanEndpoints } from './cluster-service.js';
-import { displayName, effectiveConfig } from './daemon.js';
 import { defaultLabel } from './init.js';
 import { addNode } from './node-add.js';
 import { resolveConfigPath, resolveDataDir } from './paths.js';
@@ -39,6 +37,9 @@ export function addNodeCommands(program: Command, io: Io, withCommon: (c: Comman
       const dataDir = resolveDataDir(o.dataDir);
       const roles = parseRoles(o.roles);
       const configPath = resolveConfigPath(o.config);
+      // Loaded here only: the daemon and the cluster are most of the code, and every other
+      // command is a short process that does not need them (agent/cli.ts, `run`).
+      const [{ displayName, effectiveConfig }, { lanEndpoints }] = await Promise.all([import('./daemon.js'), import('./cluster-service.js')]);
       const config = effectiveConfig({ dataDir, ...(configPath !== undefined ? { configPath } : {}) });
       const phrase = await readPhrase(o.phraseFile);
       const r = await addNode({ clock: realClock, rng: cryptoRng, progress: (l) => io.err(l + '\n') }, {

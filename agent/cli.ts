@@ -10,7 +10,6 @@ import { MAX_INDEX } from '../identity/keys.js';
 import { parseRoles } from '../identity/certificate.js';
 import { hasIdentity, keyFilePath, loadIdentity } from '../identity/keystore.js';
 import { configDoc, loadConfigFile } from './config.js';
-import { runAgent } from './daemon.js';
 import { formatIdentity, viewIdentity } from './identity-view.js';
 import { initIdentity, readPhraseFile } from './init.js';
 import { undoNewDirOnFailure } from './fresh-dir.js';
@@ -250,6 +249,9 @@ export function buildProgram(io: CliIo): Command {
     .action(async (o: CommonOpts & { config?: string; port?: number; apiPort?: number; profile?: ProfileName; initIfMissing?: boolean }) => {
       const dataDir = resolveDataDir(o.dataDir);
       const configPath = resolveConfigPath(o.config);
+      // The daemon (every service, Hono, LevelDB) is loaded only here: every other command is a
+      // short process (often an API call), and importing it cost ~0.5 s of CPU per command.
+      const { runAgent } = await import('./daemon.js');
       const agent = await undoNewDirOnFailure(dataDir, () => runAgent({
         dataDir,
         ...(configPath !== undefined ? { configPath } : {}),

@@ -1,7 +1,7 @@
 // The conversation operations behind `kith conv …`, as plain JSON in and out: run locally on
 // the store when no agent holds it, or inside the agent behind POST /api/conv/<op> (the CLI
 // then calls the API). One implementation serves both.
-import type { CborValue } from '../core/cbor.js';
+import { encodeCanonical, type CborValue } from '../core/cbor.js';
 import { apiClient } from './api-client.js';
 import { KithError } from '../core/errors.js';
 import { toHex } from '../core/hex.js';
@@ -337,15 +337,24 @@ export async function startConversationSync(deps: {
     return nodes.length > 0 ? nodes : undefined;
   };
   let sealed: SealedConversations | undefined;
-  const holders = new Holders(toHex(identity.keys.dh.publicKey));
   let port: ServicePort | undefined;
+  const alivePeers = () => cluster.peers().filter((p) => p.state === 'alive').map((p) => p.id);
+  const holders: Holders = new Holders({
+    self: toHex(identity.keys.dh.publicKey), clock, peers: alivePeers,
+    epoch: (g) => sync.currentEpoch(g), ownTips: (g) => sync.tips(g),
+    send: (peer, m) => void port?.send(peer, encodeCanonical(m)).catch(() => undefined),
+  });
   const sync: ConvSync = new ConvSync({
     store, clock, rng, self: toHex(identity.keys.dh.publicKey),
     send: (peer, body) => port!.send(peer, body),
-    peers: () => cluster.peers().filter((p) => p.state === 'alive').map((p) => p.id),
-    onItem: (group, item) => sealed?.onItem(group, item),
+    peers: alivePeers,
+    onItem: (group, item) => {
+      holders.onStored(group);
+      return sealed?.onItem(group, item);
+    },
     ...(deps.away ? { away: deps.away } : {}),
     onHave: (group, peer, tips) => holders.onHave(group, peer, tips),
+    onHeld: (peer, m) => holders.receive(peer, m),
     log: (line) => deps.log.debug(line),
   });
   port = cluster.node.services.register(ConvSync.serviceSpec(() => sync));
@@ -360,7 +369,11 @@ export async function startConversationSync(deps: {
     sealed = new SealedConversations({
       convs, sync, signer, dh: identity.keys.dh, directory: { nodesOf }, clock, rng, log: (line) => deps.log.info(line),
       afterCatchUpOf: startupCollector(),
-      onMessage: (_conv, m) => void feed.add(m).catch((e: Error) => deps.log.info(`feed: message ${m.hash.slice(0, 12)} not recorded: ${e.message}`)),
+      onMessage: (conv, m) => {
+        // The moment a message reaches this node's application (the messages lab times delivery by it).
+        deps.log.debug(`conv ${conv.id.slice(0, 12)}: message ${m.hash.slice(0, 12)} (${m.kind}, seq ${m.seq} of ${m.chain.slice(0, 12)})`);
+        void feed.add(m).catch((e: Error) => deps.log.info(`feed: message ${m.hash.slice(0, 12)} not recorded: ${e.message}`));
+      },
     });
     // What sync stored but was never applied (a stop in between, or items that came in before now).
     await sealed.catchUp();
@@ -374,5 +387,5 @@ export async function startConversationSync(deps: {
     });
   };
   tick();
-  return { ops: localConvOps(convs, sealed ?? convs, { feed, users, holders: (c, m) => holders.heldBy(m, c.participants.map(toHex), sync.currentEpoch(c.id)) }), convs, sync, sealed, feed, stop: () => { timer?.cancel(); sync.close(); } };
+  return { ops: localConvOps(convs, sealed ?? convs, { feed, users, holders: (c, m) => holders.heldBy(m, c.participants.map(toHex), sync.currentEpoch(c.id)) }), convs, sync, sealed, feed, stop: () => { timer?.cancel(); holders.close(); sync.close(); } };
 }

@@ -1,10 +1,14 @@
-// Which participants' nodes hold a message, as far as this node knows: what its peers said in
-// sync's HAVE (per sender chain the highest contiguous seq they hold, consensus/sync.ts), this
-// node itself, and the author. Kept in memory: after a restart it is learned again from the next
-// HAVE of each peer (anti-entropy sends one at least every resync interval). Only direct peers
-// send HAVE, so the nodes of a participant who is not this user's friend are never counted here
-// (they are reached through shared friends; their receipts say they got the conversation).
-import type { EpochRecord } from './epochs.js';
+// Which participants' nodes hold a message, as far as this node knows (consensus/README.md,
+// "Holders"): per group, per node, per sender chain the highest contiguous seq that node holds.
+// Learned first hand from direct peers (sync's HAVE, or a digest equal to this node's) and second
+// hand from `held` messages: every node tells its group peers what it knows of the group's nodes
+// (itself included), so the nodes of a participant who is not this user's friend are known
+// through the friends' nodes in between. Tips only grow, so merging is a max and the gossip stops
+// once nobody learns anything new. Kept in memory: after a restart it is learned again.
+import type { CborValue } from '../core/cbor.js';
+import { SECOND, type Clock, type Timer } from '../core/clock.js';
+import { toHex } from '../core/hex.js';
+import { epochNodes, type EpochRecord } from './epochs.js';
 
 export interface HeldBy {
   user: string;
@@ -14,19 +18,74 @@ export interface HeldBy {
   of: number;
 }
 
+/** A `held` message carries at most this many [group, node, chain, seq] entries. */
+export const HELD_ENTRIES_MAX = 512;
+/** Changes are told at most this often per group (a catch-up of 10,000 items is one message, not 10,000). */
+export const HELD_FLUSH_MS = 1 * SECOND;
+
+export interface HoldersDeps {
+  /** This node's DH key (hex). */
+  self: string;
+  clock: Clock;
+  /** The group's current epoch: its nodes are the only ones told about and learned of. */
+  epoch(group: string): EpochRecord | undefined;
+  /** What this node itself holds of a group: per sender chain the highest contiguous seq. */
+  ownTips(group: string): ReadonlyMap<string, number>;
+  /** Members reachable now. */
+  peers(): string[];
+  /** Sends one `held` message (a sync message of the conversations service) without waiting. */
+  send(peer: string, message: Record<string, CborValue>): void;
+}
+
+const hexBytes = (h: string) => new Uint8Array(Buffer.from(h, 'hex'));
+const is32 = (v: CborValue | undefined): v is Uint8Array => v instanceof Uint8Array && v.length === 32;
+
 export class Holders {
-  /** group → peer (DH hex) → sender chain → highest contiguous seq. */
+  readonly stats = { heldIn: 0, heldOut: 0, ignored: 0 };
+  /** group → node (DH hex) → sender chain → highest contiguous seq. */
   private readonly tips = new Map<string, Map<string, Map<string, number>>>();
+  private readonly dirty = new Set<string>();
+  private timer: Timer | undefined;
+  private closed = false;
 
-  constructor(private readonly self: string) {}
+  constructor(private readonly deps: HoldersDeps) {}
 
-  /** For ConvSync's onHave: a peer's HAVE for a group (tips only grow, a stale HAVE changes nothing). */
+  /** For ConvSync's onHave: a peer's own tips for a group, first hand. */
   onHave(group: string, peer: string, tips: ReadonlyMap<string, number>): void {
-    let g = this.tips.get(group);
-    if (!g) this.tips.set(group, (g = new Map()));
-    let p = g.get(peer);
-    if (!p) g.set(peer, (p = new Map()));
-    for (const [chain, seq] of tips) if (seq > (p.get(chain) ?? 0)) p.set(chain, seq);
+    const known = this.tips.get(group)?.has(peer) === true;
+    // A peer seen for the first time (or again after a restart of either) is told everything known.
+    if (this.merge(group, peer, tips) || !known) this.changed(group);
+  }
+
+  /** For ConvSync's onItem: what this node holds of the group grew. */
+  onStored(group: string): void {
+    this.changed(group);
+  }
+
+  /** A peer's `held` message: [group, node, chain, seq] entries for groups it is a node of. Never throws. */
+  receive(peer: string, m: Record<string, CborValue>): void {
+    const h = m['h'];
+    if (!Array.isArray(h) || h.length > HELD_ENTRIES_MAX) return void this.stats.ignored++;
+    this.stats.heldIn++;
+    const nodesOf = new Map<string, Set<string> | undefined>();
+    for (const e of h) {
+      if (!Array.isArray(e) || e.length !== 4 || !is32(e[0]) || !is32(e[1]) || !is32(e[2]) || typeof e[3] !== 'number' || !Number.isSafeInteger(e[3]) || e[3] < 1) {
+        this.stats.ignored++;
+        continue;
+      }
+      const [group, node, chain] = [toHex(e[0]), toHex(e[1]), toHex(e[2])];
+      if (!nodesOf.has(group)) {
+        const epoch = this.deps.epoch(group);
+        nodesOf.set(group, epoch ? epochNodes(epoch) : undefined);
+      }
+      const nodes = nodesOf.get(group);
+      // Only from a node of the group, and only about its nodes (not this one: it knows itself).
+      if (!nodes?.has(peer) || !nodes.has(node) || node === this.deps.self) {
+        this.stats.ignored++;
+        continue;
+      }
+      if (this.merge(group, node, new Map([[chain, e[3]]]))) this.changed(group);
+    }
   }
 
   /** Per participant: how many of their nodes hold message `seq` of `chain` (this node holds what it shows). */
@@ -34,13 +93,68 @@ export class Holders {
     const userOf = new Map<string, string>();
     for (const [dh, r] of epoch?.readers ?? []) userOf.set(dh, r.user);
     for (const [dh, u] of epoch?.holders ?? []) userOf.set(dh, u);
-    const holding = new Set<string>([this.self]);
-    for (const [peer, tips] of this.tips.get(m.conv) ?? []) if ((tips.get(m.chain) ?? 0) >= m.seq) holding.add(peer);
+    const holding = new Set<string>([this.deps.self]);
+    for (const [node, tips] of this.tips.get(m.conv) ?? []) if ((tips.get(m.chain) ?? 0) >= m.seq) holding.add(node);
     return participants.map((user) => {
       const mine = [...userOf].filter(([, u]) => u === user).map(([dh]) => dh);
       let nodes = mine.filter((dh) => holding.has(dh)).length;
       if (user === m.authorHex) nodes = Math.max(1, nodes); // its author's node wrote it
       return { user, nodes, of: Math.max(mine.length, nodes) };
     });
+  }
+
+  close(): void {
+    this.closed = true;
+    this.timer?.cancel();
+    this.timer = undefined;
+  }
+
+  /** True when a tip grew. */
+  private merge(group: string, node: string, tips: ReadonlyMap<string, number>): boolean {
+    let g = this.tips.get(group);
+    if (!g) this.tips.set(group, (g = new Map()));
+    let n = g.get(node);
+    if (!n) g.set(node, (n = new Map()));
+    let grew = false;
+    for (const [chain, seq] of tips) if (seq > (n.get(chain) ?? 0)) (n.set(chain, seq), (grew = true));
+    return grew;
+  }
+
+  private changed(group: string): void {
+    this.dirty.add(group);
+    if (this.timer || this.closed) return;
+    this.timer = this.deps.clock.setTimer(HELD_FLUSH_MS, () => {
+      this.timer = undefined;
+      this.flush();
+    });
+  }
+
+  /** Tells every reachable node of each changed group what this node knows of the group's nodes. */
+  private flush(): void {
+    const groups = [...this.dirty];
+    this.dirty.clear();
+    const peers = new Set(this.deps.peers());
+    const out = new Map<string, CborValue[]>();
+    for (const group of groups) {
+      const epoch = this.deps.epoch(group);
+      if (!epoch) continue;
+      const nodes = epochNodes(epoch);
+      const table: [string, ReadonlyMap<string, number>][] = [[this.deps.self, this.deps.ownTips(group)], ...(this.tips.get(group) ?? [])];
+      for (const peer of nodes) {
+        if (!peers.has(peer)) continue;
+        const entries = out.get(peer) ?? [];
+        for (const [node, tips] of table) {
+          if (node === peer || !nodes.has(node)) continue; // it knows itself; nodes that left are not told about
+          for (const [chain, seq] of tips) if (seq > 0) entries.push([hexBytes(group), hexBytes(node), hexBytes(chain), seq]);
+        }
+        out.set(peer, entries);
+      }
+    }
+    for (const [peer, entries] of out) {
+      for (let i = 0; i < entries.length; i += HELD_ENTRIES_MAX) {
+        this.stats.heldOut++;
+        this.deps.send(peer, { t: 'held', h: entries.slice(i, i + HELD_ENTRIES_MAX) });
+      }
+    }
   }
 }

@@ -86,6 +86,8 @@ export interface SyncDeps {
   away?(group: string, item: { bytes: Uint8Array; sender: string; seq: number }, nodes: string[]): void;
   /** A peer's HAVE for a group: per sender chain the highest contiguous seq it holds (consensus/holders.ts). */
   onHave?(group: string, peer: string, tips: ReadonlyMap<string, number>): void;
+  /** A peer's `held` message: what it knows other group nodes hold (consensus/holders.ts). */
+  onHeld?(peer: string, message: Record<string, CborValue>): void;
   log?(line: string): void;
 }
 
@@ -177,6 +179,11 @@ export class ConvSync {
     return this.groups.get(group)?.current;
   }
 
+  /** Per sender chain the highest contiguous seq held of a group. */
+  tips(group: string): ReadonlyMap<string, number> {
+    return this.groups.get(group)?.tips ?? new Map();
+  }
+
   epochs(group: string): EpochRecord[] {
     return [...(this.groups.get(group)?.epochs.values() ?? [])];
   }
@@ -258,6 +265,7 @@ export class ConvSync {
       if (m['t'] === 'dig') await this.onDigest(peer, m);
       else if (m['t'] === 'have') await this.onHave(peer, m);
       else if (m['t'] === 'items') await this.onItems(peer, m);
+      else if (m['t'] === 'held') this.deps.onHeld?.(peer, m);
       else this.drop('unknown-type');
     } catch (e) {
       if (!isKithError(e)) throw e;

@@ -28,11 +28,47 @@ export function prefixEnd(prefix: string): string {
   return prefix + '\uffff';
 }
 
-const cmp = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));
+/**
+ * UTF-8 byte order (what LevelDB uses) without encoding: UTF-8 orders by code point, and UTF-16
+ * code units order by code point except that surrogates (D800–DFFF, the supplementary planes)
+ * must sort after E000–FFFF. So the first differing unit decides, with that one fix-up.
+ */
+export function compareUtf8(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x !== y) return codePointRank(x) - codePointRank(y);
+  }
+  return a.length - b.length;
+}
+const codePointRank = (u: number): number => (u >= 0xe000 ? u - 0x800 : u >= 0xd800 ? u + 0x2000 : u);
+const cmp = compareUtf8;
+
+/** The first index in sorted `keys` whose key is not below `key`. */
+function lowerBound(keys: readonly string[], key: string): number {
+  let lo = 0;
+  let hi = keys.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (cmp(keys[mid]!, key) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
 
 export class MemoryStore implements KvStore {
+  /**
+   * Every key of `map` in key order, kept as keys come and go: a range is a binary search and a
+   * slice, not a sort of the whole store (the simulations' agents read ranges several times a
+   * second; a full scan per range was half of a 28-agent run's CPU).
+   */
+  private readonly keys: string[];
+
   /** `map` holds the entries: pass the one of a closed store to reopen it (a simulated restart). */
-  constructor(private readonly map = new Map<string, Uint8Array>()) {}
+  constructor(private readonly map = new Map<string, Uint8Array>()) {
+    this.keys = [...map.keys()].sort(cmp);
+  }
 
   private closed = false;
 
@@ -44,33 +80,56 @@ export class MemoryStore implements KvStore {
 
   async put(key: string, value: Uint8Array): Promise<void> {
     this.check();
-    this.map.set(key, new Uint8Array(value));
+    this.set(key, value);
   }
 
   async del(key: string): Promise<void> {
     this.check();
-    this.map.delete(key);
+    this.remove(key);
   }
 
   async batch(ops: BatchOp[]): Promise<void> {
     this.check();
     for (const op of ops) {
-      if (op.type === 'put') this.map.set(op.key, new Uint8Array(op.value));
-      else this.map.delete(op.key);
+      if (op.type === 'put') this.set(op.key, op.value);
+      else this.remove(op.key);
     }
   }
 
   async *range(opts: RangeOptions): AsyncIterable<[string, Uint8Array]> {
     this.check();
-    let keys = [...this.map.keys()]
-      .filter((k) => (opts.gte === undefined || cmp(k, opts.gte) >= 0) && (opts.lt === undefined || cmp(k, opts.lt) < 0))
-      .sort(cmp);
+    this.resync();
+    const from = opts.gte === undefined ? 0 : lowerBound(this.keys, opts.gte);
+    const to = opts.lt === undefined ? this.keys.length : lowerBound(this.keys, opts.lt);
+    // A snapshot of the keys in range: writes during the iteration do not move it.
+    let keys = this.keys.slice(from, Math.max(from, to));
     if (opts.reverse) keys.reverse();
     if (opts.limit !== undefined && opts.limit >= 0) keys = keys.slice(0, opts.limit);
     for (const k of keys) {
       const v = this.map.get(k);
       if (v !== undefined) yield [k, new Uint8Array(v)];
     }
+  }
+
+  private set(key: string, value: Uint8Array): void {
+    this.resync();
+    if (!this.map.has(key)) this.keys.splice(lowerBound(this.keys, key), 0, key);
+    this.map.set(key, new Uint8Array(value));
+  }
+
+  private remove(key: string): void {
+    this.resync();
+    if (this.map.delete(key)) this.keys.splice(lowerBound(this.keys, key), 1);
+  }
+
+  /**
+   * The map is shared with whoever made it (a simulation keeps a node's "disk" across restarts
+   * and may wipe it while the node is down): when its size no longer matches, rebuild the index.
+   */
+  private resync(): void {
+    if (this.keys.length === this.map.size) return;
+    this.keys.length = 0;
+    for (const k of [...this.map.keys()].sort(cmp)) this.keys.push(k);
   }
 
   async close(): Promise<void> {

@@ -1,6 +1,6 @@
 // One conformance suite for every KvStore: the in-memory twin and LevelDB.
 import t from 'tap';
-import { MemoryStore, prefixEnd, type KvStore } from '../../core/store.js';
+import { compareUtf8, MemoryStore, prefixEnd, type KvStore } from '../../core/store.js';
 import { openLevelStore } from '../../agent/level-store.js';
 import { isKithError } from '../../core/errors.js';
 
@@ -37,7 +37,37 @@ for (const [name, open] of impls) {
     t.equal(await s.get('a'), undefined);
     await s.close();
   });
+
+  t.test(`${name}: keys sort by their UTF-8 bytes (an emoji after U+FFFD, as LevelDB has them), a write during a range does not move it`, async (t) => {
+    const s = await open(t.testdir());
+    for (const k of ['k/\u{1F600}', 'k/\uFFFD', 'k/z', 'k/\u00e9', 'k/A', 'k/']) await s.put(k, enc(k));
+    const keys = async (o = {}) => (await collect(s.range({ gte: 'k/', lt: 'k0', ...o }))).map((x) => x.split('=')[0]);
+    t.same(await keys(), ['k/', 'k/A', 'k/z', 'k/\u00e9', 'k/\uFFFD', 'k/\u{1F600}']);
+    t.same(await keys({ gte: 'k/z', limit: 2 }), ['k/z', 'k/\u00e9']);
+    const seen: string[] = [];
+    for await (const [k] of s.range({ gte: 'k/', lt: 'k0' })) {
+      seen.push(k);
+      if (seen.length === 1) await s.put('k/B', enc('new'));
+    }
+    t.same(seen, ['k/', 'k/A', 'k/z', 'k/\u00e9', 'k/\uFFFD', 'k/\u{1F600}'], 'the keys of the range as it began');
+    await s.close();
+  });
 }
+
+t.test('compareUtf8 orders as Buffer.compare of the UTF-8 bytes (named cases: ASCII, prefixes, BMP above the surrogates, supplementary planes)', async (t) => {
+  const cases = ['', 'a', 'ab', 'b', 'feed/n/0000000000000001', 'feed/n0', '\u00e9', '\ud7ff', '\ue000', '\uffff', '\u{10000}', '\u{1F600}', 'a\u{1F600}', 'a\uffff'];
+  for (const a of cases) for (const b of cases) t.equal(Math.sign(compareUtf8(a, b)), Math.sign(Buffer.compare(Buffer.from(a), Buffer.from(b))), `${JSON.stringify(a)} vs ${JSON.stringify(b)}`);
+});
+
+t.test('memory: keys deleted from the shared map while it is open (a simulated wipe) are gone from ranges', async (t) => {
+  const map = new Map<string, Uint8Array>();
+  const s = new MemoryStore(map);
+  await s.batch([{ type: 'put', key: 'a', value: enc('1') }, { type: 'put', key: 'b', value: enc('2') }]);
+  map.delete('a');
+  t.same(await collect(s.range({})), ['b=2']);
+  await s.put('c', enc('3'));
+  t.same(await collect(s.range({})), ['b=2', 'c=3']);
+});
 
 t.test('leveldb: a second open of the same dir is AGENT_ALREADY_RUNNING', async (t) => {
   const dir = t.testdir();
