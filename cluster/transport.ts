@@ -18,11 +18,11 @@ import { SECOND } from '../core/clock.js';
 import type { Rng } from '../core/rng.js';
 import type { Endpoint, UdpSocket } from '../core/udp.js';
 import { formatEndpoint } from '../core/udp.js';
-import { aead, xaead, TAG_BYTES } from '../core/aead.js';
+import { aead, xaead, TAG_BYTES, type AeadKey } from '../core/aead.js';
 import { decodeCanonical, encodeCanonical } from '../core/cbor.js';
 import { bytesEqual, toHex } from '../core/hex.js';
 import { verifyCertificate, type NodeCertificate } from '../identity/certificate.js';
-import { CipherState, IkHandshake, type KeyPair } from './noise.js';
+import { IkHandshake, type KeyPair } from './noise.js';
 import { ReplayWindow } from './replay-window.js';
 import { HandshakeAdmission, UNDER_LOAD_HANDSHAKES_PER_SEC } from './handshake-admission.js';
 import { nextInitiationFloor, type InitiationTsStore } from './initiation-ts.js';
@@ -75,8 +75,9 @@ export interface TransportOptions {
 }
 
 interface Session {
-  send: Uint8Array;
-  recv: Uint8Array;
+  /** The session's keys, set up once for all its datagrams (aead.prepare). */
+  send: AeadKey;
+  recv: AeadKey;
   localIndex: number;
   remoteIndex: number;
   sendCounter: number;
@@ -131,6 +132,9 @@ export class Transport {
   private closed = false;
   /** Certificates already verified, by their bytes: a peer sends the same one every handshake. */
   private readonly certCache = new Map<string, NodeCertificate>();
+  /** The data nonce (4 zero bytes ‖ 64-bit LE counter), rewritten for each datagram sealed or opened. */
+  private readonly nonce = new Uint8Array(12);
+  private readonly nonceView = new DataView(this.nonce.buffer);
 
   constructor(
     private readonly deps: { clock: Clock; rng: Rng; socket: UdpSocket; events?: TransportEvents; initiationTs?: InitiationTsStore },
@@ -205,10 +209,11 @@ export class Transport {
     const p = this.peers.get(id);
     if (!p) throw new RangeError(`unknown peer ${id.slice(0, 16)}`);
     if (payload.length > MAX_PAYLOAD) throw new RangeError(`payload of ${payload.length} bytes is over the ${MAX_PAYLOAD}-byte limit of one datagram`);
-    const s = this.usable(p.current);
+    const now = this.deps.clock.now();
+    const s = this.usable(p.current, now);
     if (s && p.endpoint) {
-      this.sendData(p, s, payload);
-      if (s.initiator && (this.deps.clock.now() - s.createdMs > REKEY_AFTER_TIME_MS || s.sendCounter > REKEY_AFTER_MESSAGES)) this.initiate(p);
+      this.sendData(p, s, payload, now);
+      if (s.initiator && (now - s.createdMs > REKEY_AFTER_TIME_MS || s.sendCounter > REKEY_AFTER_MESSAGES)) this.initiate(p);
       return;
     }
     if (p.queue.length >= MAX_QUEUED_PER_PEER) p.queue.shift();
@@ -244,26 +249,38 @@ export class Transport {
 
   // ---------------------------------------------------------------- sending
 
-  private usable(s: Session | undefined): Session | undefined {
+  private usable(s: Session | undefined, now = this.deps.clock.now()): Session | undefined {
     if (!s) return undefined;
-    if (this.deps.clock.now() - s.createdMs > REJECT_AFTER_TIME_MS || s.sendCounter >= REJECT_AFTER_MESSAGES) return undefined;
+    if (now - s.createdMs > REJECT_AFTER_TIME_MS || s.sendCounter >= REJECT_AFTER_MESSAGES) return undefined;
     return s;
   }
 
-  private sendRaw(p: Peer, bytes: Uint8Array, to = p.endpoint): void {
+  private sendRaw(p: Peer, bytes: Uint8Array, to = p.endpoint, now = this.deps.clock.now()): void {
     if (this.closed || !to) return;
     this.stats.sent++;
-    p.lastSentMs = this.deps.clock.now();
+    p.lastSentMs = now;
     this.deps.socket.send(to, bytes);
   }
 
-  private sendData(p: Peer, s: Session, payload: Uint8Array): void {
+  /** The hot path of bulk traffic: one buffer per datagram, sealed in place, no copies. */
+  private sendData(p: Peer, s: Session, payload: Uint8Array, now = this.deps.clock.now()): void {
     const { buf, view: v } = header(MSG_DATA, DATA_HEADER + payload.length + TAG_BYTES);
     v.setUint32(4, s.remoteIndex, true);
     const counter = s.sendCounter++;
-    v.setBigUint64(8, BigInt(counter), true);
-    buf.set(aead.seal(s.send, CipherState.nonce(BigInt(counter)), payload, new Uint8Array(0)), DATA_HEADER);
-    this.sendRaw(p, buf);
+    // Counters stay below REJECT_AFTER_MESSAGES (2^52): two 32-bit halves, no BigInt.
+    const lo = counter >>> 0;
+    const hi = Math.floor(counter / 2 ** 32);
+    v.setUint32(8, lo, true);
+    v.setUint32(12, hi, true);
+    aead.sealInto(s.send, this.dataNonce(lo, hi), payload, buf, DATA_HEADER);
+    this.sendRaw(p, buf, p.endpoint, now);
+  }
+
+  /** CipherState.nonce(counter), in the transport's one scratch buffer (used at once, never kept). */
+  private dataNonce(lo: number, hi: number): Uint8Array {
+    this.nonceView.setUint32(4, lo, true);
+    this.nonceView.setUint32(8, hi, true);
+    return this.nonce;
   }
 
   private newIndex(): number {
@@ -470,7 +487,7 @@ export class Transport {
     buf.set(reply, RESP_HEADER);
     this.writeMacs(buf, peer.mac1Key, peer.cookie);
     if (peer.next) this.byIndex.delete(peer.next.localIndex);
-    peer.next = { send: toThem.key(), recv: toUs.key(), localIndex, remoteIndex: senderIndex, sendCounter: 0, replay: new ReplayWindow(), createdMs: this.deps.clock.now(), initiator: false };
+    peer.next = { send: aead.prepare(toThem.key()), recv: aead.prepare(toUs.key()), localIndex, remoteIndex: senderIndex, sendCounter: 0, replay: new ReplayWindow(), createdMs: this.deps.clock.now(), initiator: false };
     this.byIndex.set(localIndex, { peer, kind: 'session' });
     this.setCert(peer, parsed.cert);
     this.stats.handshakes++;
@@ -504,7 +521,7 @@ export class Transport {
     p.pending = undefined;
     p.retry?.cancel();
     const hadQueued = p.queue.length > 0;
-    const session: Session = { send: toThem.key(), recv: toUs.key(), localIndex: pending.localIndex, remoteIndex: senderIndex, sendCounter: 0, replay: new ReplayWindow(), createdMs: this.deps.clock.now(), initiator: true };
+    const session: Session = { send: aead.prepare(toThem.key()), recv: aead.prepare(toUs.key()), localIndex: pending.localIndex, remoteIndex: senderIndex, sendCounter: 0, replay: new ReplayWindow(), createdMs: this.deps.clock.now(), initiator: true };
     // An authenticated answer to our own fresh ephemeral cannot be a replay: it moves the
     // endpoint, and the queued payloads (sent by rotate) go there, in the new session.
     this.updateEndpoint(p, from, () => this.rotate(p, session));
@@ -534,16 +551,19 @@ export class Transport {
     if (data.length < DATA_HEADER + TAG_BYTES || data.length > MAX_DATAGRAM) return this.drop('short');
     if (data[1] !== 0 || data[2] !== 0 || data[3] !== 0) return this.drop('type');
     const v = view(data);
-    const entry = this.byIndex.get(v.getUint32(4, true));
+    const index = v.getUint32(4, true);
+    const entry = this.byIndex.get(index);
     if (!entry || entry.kind !== 'session') return this.drop('index');
     const p = entry.peer;
-    const s = [p.current, p.next, p.previous].find((x) => x?.localIndex === v.getUint32(4, true));
+    const s = p.current?.localIndex === index ? p.current : p.next?.localIndex === index ? p.next : p.previous?.localIndex === index ? p.previous : undefined;
     if (!s) return this.drop('index');
     if (this.deps.clock.now() - s.createdMs > REJECT_AFTER_TIME_MS) return this.drop('expired');
-    const c = v.getBigUint64(8, true);
-    const counter = c > BigInt(Number.MAX_SAFE_INTEGER) ? -1 : Number(c);
+    const lo = v.getUint32(8, true);
+    const hi = v.getUint32(12, true);
+    // Above REJECT_AFTER_MESSAGES (2^52) the counter is refused anyway: -1 keeps it a safe integer.
+    const counter = hi >= 2 ** 20 ? -1 : hi * 2 ** 32 + lo;
     if (!s.replay.canAccept(counter) || counter >= REJECT_AFTER_MESSAGES) return this.drop('counter');
-    const plain = aead.open(s.recv, CipherState.nonce(BigInt(counter)), data.subarray(DATA_HEADER), new Uint8Array(0));
+    const plain = aead.openWith(s.recv, this.dataNonce(lo, hi), data.subarray(DATA_HEADER));
     if (!plain) return this.drop('decrypt');
     if (!s.replay.accept(counter)) return this.drop('counter');
     // Key confirmed by the initiator's first packet: "next" becomes "current". The endpoint moves
@@ -568,8 +588,8 @@ export class Transport {
 
   private dropSessions(p: Peer): void {
     for (const s of [p.current, p.previous, p.next]) if (s) {
-      s.send.fill(0);
-      s.recv.fill(0);
+      s.send.bytes.fill(0);
+      s.recv.bytes.fill(0);
       this.byIndex.delete(s.localIndex);
     }
     if (p.pending) this.byIndex.delete(p.pending.localIndex);

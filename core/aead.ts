@@ -1,11 +1,25 @@
-// ChaCha20-Poly1305 (RFC 8439) behind one interface with two backends: node:crypto where the
-// runtime has it (Node; Bun lacks it, oven-sh/bun#8072) and @noble/ciphers everywhere. Both pass
-// the same vectors (test/vectors/aead.test.ts). XChaCha20-Poly1305 (cookie replies, sealed
-// conversation envelopes) is the standard construction of draft-irtf-cfrg-xchacha §2.3 on top:
-// an HChaCha20 subkey (noble's) and ChaCha20-Poly1305 with nonce 0x00000000 || nonce[16..24],
-// native where the native ChaCha20-Poly1305 works, else noble's xchacha20poly1305.
+// ChaCha20-Poly1305 (RFC 8439) behind one interface with three backends: node:crypto where the
+// runtime has it (Node; Bun lacks it, oven-sh/bun#8072), libsodium compiled to WebAssembly
+// (core/aead-sodium.ts: on Bun, and on Node for small messages, where it is faster), and
+// @noble/ciphers everywhere as the reference and last fallback. All pass the same vectors (test/vectors/aead.test.ts); each faster backend is also
+// checked against noble when this module loads, and skipped if it disagrees. XChaCha20-Poly1305
+// (cookie replies, sealed conversation envelopes) is the standard construction of
+// draft-irtf-cfrg-xchacha §2.3 on top: an HChaCha20 subkey (noble's) and ChaCha20-Poly1305 with
+// nonce 0x00000000 || nonce[16..24], native where node:crypto's ChaCha20-Poly1305 works, else
+// noble's xchacha20poly1305.
+//
+// Transport sessions seal thousands of datagrams a second under one key: `prepare` sets a key up
+// once per session (node:crypto's KeyObject), and `sealInto` / `openWith` (no associated data)
+// write into the caller's datagram buffer and skip the copies of the general `seal` / `open`.
 import * as nodeCrypto from 'node:crypto';
 import { chacha20poly1305, hchacha, xchacha20poly1305 } from '@noble/ciphers/chacha.js';
+import { loadSodiumModule, sodiumBackend } from './aead-sodium.js';
+
+/** A key set up for many messages (one transport session). `bytes` is the raw key, to wipe. */
+export interface AeadKey {
+  readonly bytes: Uint8Array;
+  readonly native?: nodeCrypto.KeyObject;
+}
 
 export interface AeadBackend {
   readonly name: string;
@@ -13,9 +27,16 @@ export interface AeadBackend {
   seal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, ad: Uint8Array): Uint8Array;
   /** The plaintext, or undefined when the tag does not verify (never a throw for bad input). */
   open(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, ad: Uint8Array): Uint8Array | undefined;
+  /** Sets a key up once for many sealInto / openWith calls. */
+  prepare(key: Uint8Array): AeadKey;
+  /** Seals with empty associated data into out[offset …]: ciphertext, then the tag. */
+  sealInto(key: AeadKey, nonce: Uint8Array, plaintext: Uint8Array, out: Uint8Array, offset: number): void;
+  /** Opens with empty associated data; undefined when the tag does not verify. */
+  openWith(key: AeadKey, nonce: Uint8Array, sealed: Uint8Array): Uint8Array | undefined;
 }
 
 export const TAG_BYTES = 16;
+const EMPTY = new Uint8Array(0);
 
 export const nobleAead: AeadBackend = {
   name: 'noble',
@@ -28,50 +49,141 @@ export const nobleAead: AeadBackend = {
       return undefined;
     }
   },
+  prepare: (key) => ({ bytes: key }),
+  sealInto(key, nonce, pt, out, offset) {
+    chacha20poly1305(key.bytes, nonce).encrypt(pt, out.subarray(offset, offset + pt.length + TAG_BYTES));
+  },
+  openWith(key, nonce, sealed) {
+    return nobleAead.open(key.bytes, nonce, sealed, EMPTY);
+  },
 };
+
+type NodeKey = Uint8Array | nodeCrypto.KeyObject;
+
+function nativeSeal(key: NodeKey, nonce: Uint8Array, pt: Uint8Array, ad: Uint8Array, out: Uint8Array, offset: number): void {
+  const c = nodeCrypto.createCipheriv('chacha20-poly1305', key, nonce, { authTagLength: TAG_BYTES });
+  // No associated data and an empty one give the same tag (RFC 8439 §2.8: zero-length AD, no padding).
+  if (ad.length > 0) c.setAAD(ad, { plaintextLength: pt.length });
+  const body = c.update(pt);
+  c.final();
+  out.set(body, offset);
+  out.set(c.getAuthTag(), offset + pt.length);
+}
+
+function nativeOpen(key: NodeKey, nonce: Uint8Array, sealed: Uint8Array, ad: Uint8Array): Uint8Array | undefined {
+  if (sealed.length < TAG_BYTES) return undefined;
+  try {
+    const d = nodeCrypto.createDecipheriv('chacha20-poly1305', key, nonce, { authTagLength: TAG_BYTES });
+    if (ad.length > 0) d.setAAD(ad, { plaintextLength: sealed.length - TAG_BYTES });
+    d.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
+    const body = d.update(sealed.subarray(0, sealed.length - TAG_BYTES));
+    d.final();
+    // A plain Uint8Array over the same memory: callers get no Buffer semantics (Buffer#slice is a view).
+    return new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
+  } catch {
+    return undefined;
+  }
+}
 
 export const nativeAead: AeadBackend = {
   name: 'node:crypto',
   seal(key, nonce, pt, ad) {
-    const c = nodeCrypto.createCipheriv('chacha20-poly1305', key, nonce, { authTagLength: TAG_BYTES });
-    c.setAAD(ad, { plaintextLength: pt.length });
     const out = new Uint8Array(pt.length + TAG_BYTES);
-    const body = c.update(pt);
-    c.final();
-    out.set(body, 0);
-    out.set(c.getAuthTag(), pt.length);
+    nativeSeal(key, nonce, pt, ad, out, 0);
     return out;
   },
-  open(key, nonce, sealed, ad) {
-    if (sealed.length < TAG_BYTES) return undefined;
-    try {
-      const d = nodeCrypto.createDecipheriv('chacha20-poly1305', key, nonce, { authTagLength: TAG_BYTES });
-      d.setAAD(ad, { plaintextLength: sealed.length - TAG_BYTES });
-      d.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
-      const body = d.update(sealed.subarray(0, sealed.length - TAG_BYTES));
-      d.final();
-      return new Uint8Array(body);
-    } catch {
-      return undefined;
-    }
-  },
+  open: nativeOpen,
+  prepare: (key) => ({ bytes: key, native: nodeCrypto.createSecretKey(key) }),
+  sealInto: (key, nonce, pt, out, offset) => nativeSeal(key.native ?? key.bytes, nonce, pt, EMPTY, out, offset),
+  openWith: (key, nonce, sealed) => nativeOpen(key.native ?? key.bytes, nonce, sealed, EMPTY),
 };
 
-function nativeWorks(): boolean {
+/** RFC 8439 §2.8.2 key/nonce with a short message: a backend must agree with noble both ways, and refuse a forgery. */
+export function agreesWithNoble(b: AeadBackend): boolean {
   try {
-    // RFC 8439 §2.8.2 key/nonce with a short message: native must agree with noble both ways.
     const key = new Uint8Array(32).map((_, i) => 0x80 + i);
     const nonce = Uint8Array.from([7, 0, 0, 0, 0x40, 0x41, 0x42, 0x43, 0x44, 0x45, 0x46, 0x47]);
     const ad = Uint8Array.from([0x50, 0x51, 0x52, 0x53]);
     const pt = new TextEncoder().encode('kith aead probe');
-    const a = nativeAead.seal(key, nonce, pt, ad);
-    return Buffer.from(a).equals(Buffer.from(nobleAead.seal(key, nonce, pt, ad))) && nobleAead.open(key, nonce, a, ad) !== undefined;
+    const a = b.seal(key, nonce, pt, ad);
+    const into = new Uint8Array(pt.length + TAG_BYTES + 3);
+    b.sealInto(b.prepare(key), nonce, pt, into, 3);
+    const forged = Uint8Array.from(a);
+    forged[0]! ^= 1;
+    return bytesSame(a, nobleAead.seal(key, nonce, pt, ad)) && bytesSame(into.subarray(3), nobleAead.seal(key, nonce, pt, EMPTY))
+      && nobleAead.open(key, nonce, a, ad) !== undefined && bytesSame(b.open(key, nonce, a, ad) ?? EMPTY, pt)
+      && bytesSame(b.openWith(b.prepare(key), nonce, into.subarray(3)) ?? EMPTY, pt) && b.open(key, nonce, forged, ad) === undefined;
   } catch {
     return false;
   }
 }
 
-export const aead: AeadBackend = nativeWorks() ? nativeAead : nobleAead;
+function bytesSame(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+let sodium: Promise<AeadBackend | undefined> | undefined;
+/** The libsodium backend, loaded once on first call (undefined if it cannot load or disagrees with noble). */
+export function loadSodiumAead(): Promise<AeadBackend | undefined> {
+  sodium ??= loadSodiumModule().then((m) => {
+    const b = m && sodiumBackend(m);
+    return b && agreesWithNoble(b) ? b : undefined;
+  });
+  return sodium;
+}
+
+/**
+ * Up to this size libsodium (WebAssembly) beats node:crypto, whose fixed cost per call (a cipher
+ * context, ~4 µs here) dominates a datagram: 2.7 against 6.4 µs at 1168 bytes, 0.5 against 4.6 µs
+ * at 64; at 16 KiB node:crypto is twice as fast, at 256 KiB six times (docs/PLATFORM.md).
+ */
+export const SMALL_MESSAGE_BYTES = 2048;
+
+/** One backend for messages up to limitBytes, another above (both compute the same function). */
+export function bySize(small: AeadBackend, large: AeadBackend, limitBytes: number): AeadBackend {
+  return {
+    name: `${small.name} up to ${limitBytes} B, ${large.name} above`,
+    seal: (key, nonce, pt, ad) => (pt.length <= limitBytes ? small : large).seal(key, nonce, pt, ad),
+    open: (key, nonce, sealed, ad) => (sealed.length <= limitBytes + TAG_BYTES ? small : large).open(key, nonce, sealed, ad),
+    prepare: (key) => large.prepare(key),
+    sealInto: (key, nonce, pt, out, offset) => (pt.length <= limitBytes ? small : large).sealInto(key, nonce, pt, out, offset),
+    openWith: (key, nonce, sealed) => (sealed.length <= limitBytes + TAG_BYTES ? small : large).openWith(key, nonce, sealed),
+  };
+}
+
+const baseline: AeadBackend = agreesWithNoble(nativeAead) ? nativeAead : nobleAead;
+let current = baseline;
+let upgrade: Promise<AeadBackend> | undefined;
+
+/**
+ * Loads libsodium (once) and switches `aead` to the fastest mix: node:crypto with libsodium for
+ * small messages on Node, libsodium on Bun. The first transport session starts it (a CLI command
+ * that seals nothing never pays the ~20 ms of instantiating the WebAssembly); benchmarks and
+ * tests await it. Until it resolves, `aead` is node:crypto (Node) or noble: the same bytes.
+ */
+export function fastestAead(): Promise<AeadBackend> {
+  upgrade ??= loadSodiumAead().then((s) => {
+    if (s) current = baseline === nativeAead ? bySize(s, nativeAead, SMALL_MESSAGE_BYTES) : s;
+    return current;
+  });
+  return upgrade;
+}
+
+/** The backend kith uses (see fastestAead): every call goes to the best one loaded so far. */
+export const aead: AeadBackend = {
+  get name() {
+    return current.name;
+  },
+  seal: (key, nonce, pt, ad) => current.seal(key, nonce, pt, ad),
+  open: (key, nonce, sealed, ad) => current.open(key, nonce, sealed, ad),
+  prepare(key) {
+    void fastestAead();
+    // A key prepared by any backend works with every other one (node:crypto builds its KeyObject when missing).
+    return current.prepare(key);
+  },
+  sealInto: (key, nonce, pt, out, offset) => current.sealInto(key, nonce, pt, out, offset),
+  openWith: (key, nonce, sealed) => current.openWith(key, nonce, sealed),
+};
 
 export interface XAeadBackend {
   readonly name: string;
@@ -137,7 +249,7 @@ export const nativeXaead: XAeadBackend = xaeadOver(nativeAead);
 
 /** The native construction when it agrees with noble's XChaCha20-Poly1305 on a probe, both ways. */
 function nativeXWorks(): boolean {
-  if (aead !== nativeAead) return false;
+  if (baseline !== nativeAead) return false;
   try {
     const key = new Uint8Array(32).map((_, i) => 0x80 + i);
     const nonce = new Uint8Array(24).map((_, i) => 0x40 + i);

@@ -92,6 +92,28 @@ await check('BLAKE2s / HMAC-BLAKE2s backend agrees with noble, and the Noise IKp
   const hs = new IkHandshake({ initiator: true, prologue: hex(v.init_prologue), s: pair(v.init_static), rs: hex(v.init_remote_static), ephemeralSecret: hex(v.init_ephemeral), pskPosition: 2, psk: hex(v.init_psks[0]!) });
   return toHex(hs.writeMessage(hex(v.messages[0]!.payload))) === v.messages[0]!.ciphertext;
 });
+await check('ChaCha20-Poly1305 on Bun is libsodium (wasm): RFC 8439 / stablelib and Wycheproof vectors, in both the general and the session path', async () => {
+  const { aead, fastestAead } = await import('../../core/aead.js');
+  await fastestAead();
+  if (!aead.name.startsWith('libsodium')) throw new Error(`the AEAD is ${aead.name}`);
+  for (const v of readJsonVector<{ key: string; nonce: string; aad?: string; msg: string; result: string }[]>('chacha20poly1305/stablelib_chacha20poly1305.json')) {
+    const ad = hex(v.aad ?? '');
+    if (toHex(aead.seal(hex(v.key), hex(v.nonce), hex(v.msg), ad)) !== v.result) return false;
+    if (toHex(aead.open(hex(v.key), hex(v.nonce), hex(v.result), ad)!) !== v.msg) return false;
+    if (ad.length > 0) continue;
+    const out = new Uint8Array(v.result.length / 2);
+    aead.sealInto(aead.prepare(hex(v.key)), hex(v.nonce), hex(v.msg), out, 0);
+    if (toHex(out) !== v.result || toHex(aead.openWith(aead.prepare(hex(v.key)), hex(v.nonce), out)!) !== v.msg) return false;
+  }
+  const { testGroups } = readJsonVector<{ testGroups: { ivSize: number; tests: { tcId: number; key: string; iv: string; aad: string; msg: string; ct: string; tag: string; result: string }[] }[] }>('wycheproof/chacha20_poly1305_test.json');
+  let cases = 0;
+  for (const g of testGroups) if (g.ivSize === 96) for (const tc of g.tests) {
+    const opened = aead.open(hex(tc.key), hex(tc.iv), hex(tc.ct + tc.tag), hex(tc.aad));
+    if ((opened !== undefined && toHex(opened) === tc.msg) !== (tc.result === 'valid')) throw new Error(`Wycheproof tcId ${tc.tcId}`);
+    cases++;
+  }
+  return cases > 200;
+});
 await check('consensus methods give the published answers (Tennessee example: IRV Knoxville, Schulze Nashville)', async () => {
   const { evaluateMethod } = await import('../../consensus/methods/index.js');
   const { parseMethodInput } = await import('../../consensus/ballots.js');

@@ -2,7 +2,7 @@
 // (test/vectors/data/chacha20poly1305, test/vectors/data/wycheproof/chacha20_poly1305_test.json);
 // XChaCha20-Poly1305 from test/vectors/data/xchacha20poly1305.
 import t from 'tap';
-import { hchacha20, nativeAead, nativeXaead, nobleAead, nobleXaead, xaead, type AeadBackend, type XAeadBackend } from '../../core/aead.js';
+import { aead, agreesWithNoble, fastestAead, hchacha20, loadSodiumAead, nativeAead, nativeXaead, nobleAead, nobleXaead, xaead, type AeadBackend, type XAeadBackend } from '../../core/aead.js';
 import { toHex } from '../../core/hex.js';
 import { hex, readJsonVector } from '../helpers/vectors.js';
 
@@ -14,8 +14,38 @@ try {
   nativeAead.seal(new Uint8Array(32), new Uint8Array(12), new Uint8Array(1), new Uint8Array(0));
   backends.push(nativeAead);
 } catch {
-  t.comment('node:crypto has no chacha20-poly1305 here (Bun): noble only');
+  t.comment('node:crypto has no chacha20-poly1305 here (Bun)');
 }
+const sodium = await loadSodiumAead();
+if (sodium) backends.push(sodium);
+const hasNative = backends.includes(nativeAead);
+const best = await fastestAead();
+// The default as kith uses it: on Node libsodium below SMALL_MESSAGE_BYTES and node:crypto above.
+backends.push({ ...aead, name: `default (${best.name})` });
+
+t.test('libsodium loads and agrees with noble; the default mixes it with node:crypto where that exists', async (t) => {
+  t.ok(sodium, 'libsodium (wasm) loaded');
+  t.ok(agreesWithNoble(aead));
+  t.equal(aead.name, best.name);
+  t.match(aead.name, hasNative ? /^libsodium .* up to 2048 B, node:crypto above$/ : /^libsodium/);
+});
+
+t.test('large messages on both sides of the size switch give the same bytes on every backend', async (t) => {
+  const key = new Uint8Array(32).map((_, i) => i * 7);
+  const nonce = new Uint8Array(12).fill(9);
+  for (const size of [0, 1, 2047, 2048, 2049, 70_000]) {
+    const pt = new Uint8Array(size).map((_, i) => (i * 31) & 0xff);
+    const ad = Uint8Array.of(1, 2, 3);
+    const want = toHex(nobleAead.seal(key, nonce, pt, ad));
+    for (const b of backends) {
+      const sealed = b.seal(key, nonce, pt, ad);
+      t.equal(toHex(sealed), want, `${b.name}, ${size} B`);
+      t.equal(toHex(b.open(key, nonce, sealed, ad)!), toHex(pt));
+      sealed[size >> 1]! ^= 0x40;
+      t.equal(b.open(key, nonce, sealed, ad), undefined, `${b.name} refuses a flipped bit at ${size} B`);
+    }
+  }
+});
 
 for (const b of backends) {
   t.test(`${b.name}: stablelib vectors (RFC 8439 §2.8.2 first)`, async (t) => {
@@ -23,6 +53,14 @@ for (const b of backends) {
       const aad = hex(v.aad ?? ''); // some entries have no associated data
       t.equal(toHex(b.seal(hex(v.key), hex(v.nonce), hex(v.msg), aad)), v.result);
       t.equal(toHex(b.open(hex(v.key), hex(v.nonce), hex(v.result), aad)!), v.msg);
+      if (aad.length > 0) continue;
+      // The session path (prepared key, sealed into a buffer at an offset) gives the same bytes.
+      const key = b.prepare(hex(v.key));
+      const out = new Uint8Array(5 + v.result.length / 2).fill(0xee);
+      b.sealInto(key, hex(v.nonce), hex(v.msg), out, 5);
+      t.equal(toHex(out.subarray(5)), v.result);
+      t.equal(toHex(out.subarray(0, 5)), 'eeeeeeeeee', 'nothing before the offset is touched');
+      t.equal(toHex(b.openWith(key, hex(v.nonce), hex(v.result))!), v.msg);
     }
   });
   t.test(`${b.name}: Wycheproof`, async (t) => {
@@ -34,6 +72,10 @@ for (const b of backends) {
         const opened = b.open(hex(tc.key), hex(tc.iv), hex(tc.ct + tc.tag), hex(tc.aad));
         const ok = opened !== undefined && toHex(opened) === tc.msg;
         if (ok !== (tc.result === 'valid')) t.fail(`tcId ${tc.tcId}`);
+        if (tc.aad === '' && hex(tc.key).length === 32) {
+          const viaSession = b.openWith(b.prepare(hex(tc.key)), hex(tc.iv), hex(tc.ct + tc.tag));
+          if ((viaSession !== undefined && toHex(viaSession) === tc.msg) !== (tc.result === 'valid')) t.fail(`tcId ${tc.tcId} (openWith)`);
+        }
         n++;
       }
     }
