@@ -270,9 +270,8 @@ export function remoteConvOps(apiPort: number, token: string): ConvOps {
     show: (id) => api.call('conversation', { params: { id } }),
     post: (id, text, side) => api.call('postMessage', { params: { id }, body: { text, ...(side === undefined ? {} : { side }) } }),
     vote: (id, a) => api.call('vote', { params: { id }, body: a }),
-    // Not yet among the v1 routes: the unversioned operation route serves them.
-    chat: (friend, text) => api.raw('POST', '/api/conv/chat', { friend, text }),
-    feed: (after, waitMs) => api.raw('POST', '/api/conv/feed', { after, waitMs }),
+    chat: (friend, text) => api.call('chat', { body: { friend, text } }),
+    feed: (after, waitMs) => api.call('feed', { query: { after: String(after), waitMs: String(waitMs) } }),
   };
 }
 
