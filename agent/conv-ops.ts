@@ -323,6 +323,8 @@ export async function startConversationSync(deps: {
   away?: SyncDeps['away'];
   /** Own user first, then friends (not blocked), with their display names. */
   users?(): KnownUser[];
+  /** A conversation arrived from another node (for the event log: conv.new). */
+  onConversation?(id: string): void;
 }): Promise<{ ops: ConvOps; convs: Conversations; sync: ConvSync; sealed: SealedConversations | undefined; feed: Feed; stop(): void }> {
   const { store, clock, rng, identity, cluster } = deps;
   const me = toHex(identity.cert.userKey);
@@ -358,6 +360,7 @@ export async function startConversationSync(deps: {
     sealed = new SealedConversations({
       convs, sync, signer, dh: identity.keys.dh, directory: { nodesOf }, clock, rng, log: (line) => deps.log.info(line),
       onMessage: (_conv, m) => void feed.add(m).catch((e: Error) => deps.log.info(`feed: message ${m.hash.slice(0, 12)} not recorded: ${e.message}`)),
+      onConversation: (c) => deps.onConversation?.(c.id),
     });
     // What sync stored but was never applied (a stop in between, or items that came in before now).
     await sealed.catchUp();
