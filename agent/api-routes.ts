@@ -15,6 +15,10 @@ import { setCookie } from 'hono/cookie';
 import { CLIENT_SESSION_TTL_MS, LOCAL_SESSION_TTL_MS, sessionCookieName, type Access } from './access.js';
 import { authOf } from './http-guard.js';
 import { apiError } from './api-v1.js';
+import type { ArchiveService } from './archive-service.js';
+import { checkDisplayName } from '../identity/user-ref.js';
+import type { ArchiveJob, ArchiveVerified, ArchiveRecovered, ChatSentView, FeedPageView, MailboxStatusView } from './api-shapes.js';
+import type { Static } from '@sinclair/typebox';
 
 export interface V1Deps {
   status: () => Promise<StatusView>;
@@ -24,6 +28,11 @@ export interface V1Deps {
   roster?: RosterService;
   convOps?: ConvOps;
   events?: EventLog;
+  /** Mailbox health (agent/mailbox-service.ts status()). */
+  mailbox?: () => Promise<MailboxStatusView>;
+  archive?: ArchiveService;
+  /** The wall clock, for when a display name was set. */
+  wallTime?: () => number;
   access?: Access;
   /** Where login links point: this machine's API, and the companion listener (when configured). */
   links?: { local(): string; companion(): string | undefined };
@@ -49,6 +58,8 @@ export function mountV1(app: Hono, deps: V1Deps): void {
     serve(app, 'blockFriend', ({ params }) => roster.blockFriend(params.key));
     serve(app, 'undoPairing', ({ params }) => roster.undoPairing(params.key));
     serve(app, 'nodes', () => ({ nodes: roster.nodes() }));
+    serve(app, 'name', () => ({ name: roster.ownName() }));
+    serve(app, 'setName', ({ body }) => ({ name: roster.setName(checkDisplayName(body.name), deps.wallTime?.() ?? 0) }));
     serve(app, 'revokeNode', ({ body }) => roster.revoke(new Uint8Array(Buffer.from(body.revocation, 'base64'))));
   }
   if (pairing) {
@@ -65,7 +76,14 @@ export function mountV1(app: Hono, deps: V1Deps): void {
     serve(app, 'conversation', ({ params }) => convOps.show(params.id));
     serve(app, 'postMessage', async ({ params, body }) => (await convOps.post(params.id, body.text, body.side)) as { posted: string });
     serve(app, 'vote', async ({ params, body }) => (await convOps.vote(params.id, body)) as { posted: string });
+    serve(app, 'chat', async ({ body }) => (await convOps.chat(body.friend, body.text)) as ChatSentView);
+    serve(app, 'feed', async ({ query }) => (await convOps.feed(Number(query.after ?? 0), Number(query.waitMs ?? 0))) as FeedPageView);
   }
+  if (deps.mailbox) {
+    const mailbox = deps.mailbox;
+    serve(app, 'mailbox', () => mailbox());
+  }
+  if (deps.archive) mountArchive(app, deps.archive);
   if (deps.access && deps.links) mountAccess(app, deps.access, deps.links);
   if (events) {
     serve(app, 'events', async ({ query, c }) => {
@@ -76,6 +94,18 @@ export function mountV1(app: Hono, deps: V1Deps): void {
       return events.poll(since, { waitMs, channel, signal: c.req.raw.signal });
     });
   }
+}
+
+type Job = Static<typeof ArchiveJob>;
+/** The archive's routes (agent/archive-service.ts does the work; jobs are followed by id). */
+function mountArchive(app: Hono, archive: ArchiveService): void {
+  serve(app, 'archiveObjects', async () => ({ objects: await archive.list() }));
+  serve(app, 'archiveStatus', async () => ({ objects: await archive.status(), held: await archive.held() }));
+  serve(app, 'archivePut', ({ body }) => archive.putPath(body.path) as Job);
+  serve(app, 'archiveGet', ({ body }) => archive.getToFile(body.id, body.out) as Job);
+  serve(app, 'archiveJob', ({ params }) => archive.job(params.id) as Job);
+  serve(app, 'archiveVerify', async () => (await archive.verify()) as Static<typeof ArchiveVerified>);
+  serve(app, 'archiveRecover', async () => (await archive.recover()) as Static<typeof ArchiveRecovered>);
 }
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());

@@ -167,6 +167,79 @@ export const ConvView = Type.Intersect([ConvSummary, Type.Object({
 }, { additionalProperties: true })]);
 export const ConvPosted = Type.Object({ posted: Type.String(), closed: Type.Optional(Type.Boolean()), outcome: Type.Optional(Type.Unknown()) }, { additionalProperties: true });
 
+export const DisplayName = Type.Object({ name: Type.String({ description: 'the user\'s display name, spread in this node\'s friend card ("" when unset)' }) });
+export const ChatBody = Type.Object({ friend: Type.String({ minLength: 1, description: 'a friend\'s name or user key prefix' }), text: Type.String({ minLength: 1 }) }, { additionalProperties: false });
+export const ChatSent = Type.Object({
+  conv: Type.String({ description: 'the two-person discussion it went to' }),
+  created: Type.Boolean({ description: 'the discussion was started by this message' }),
+  with: Type.Object({ userKey: Hex('the friend\'s user key'), name: Type.String() }),
+  posted: Type.String({ description: 'the message hash' }),
+});
+export const FeedEntry = Type.Object({
+  n: Type.Integer({ description: 'the feed position; ask for entries after it' }),
+  conv: Type.String(),
+  hash: Type.String(),
+  author: Hex('the author\'s user key'),
+  authorName: Type.String(),
+  chain: Type.String(),
+  seq: Type.Integer(),
+  kind: Type.String({ description: 'text, argument, ballot, position, closing, …' }),
+  data: Open('the message body (its fields depend on kind)'),
+  at: Nullable(Iso),
+  atMs: Type.Number(),
+  addedAtMs: Type.Number(),
+});
+export const FeedPage = Type.Object({ next: Type.Integer(), last: Type.Integer(), entries: Type.Array(FeedEntry) });
+
+const Usage = { bytes: Type.Number(), blobs: Type.Integer() };
+/** GET /api/v1/mailbox: what this node's relay holds for whom against its quotas, what it queued for away nodes, problems, pulls. */
+export const MailboxStatus = Type.Object({
+  household: Hex('this node\'s household (user key)'),
+  relay: Nullable(Type.Object({
+    incarnation: Type.String(),
+    blobs: Type.Integer(),
+    bytes: Type.Number(),
+    limits: Type.Object({ totalBytes: Type.Number(), perGroupBytes: Type.Number(), perFriendBytes: Type.Number(), ttlMs: Type.Number(), pushesPerMinute: Type.Number() }),
+    stats: Type.Object({ pushed: Type.Integer(), duplicates: Type.Integer(), deleted: Type.Integer(), expired: Type.Integer(), refused: Type.Record(Type.String(), Type.Integer()) }),
+    groups: Type.Array(Type.Object({ group: Type.String(), ...Usage, quotaBytes: Type.Number() })),
+    friends: Type.Array(Type.Object({ user: Hex('who pushed'), name: Type.String(), ...Usage, quotaBytes: Type.Number() })),
+    recipients: Type.Array(Type.Object({ node: Type.String(), name: Type.String(), ...Usage })),
+  }, { description: 'null when this node has no relay role' })),
+  queued: Type.Array(Type.Object({ hash: Type.String(), group: Type.String(), bytes: Type.Number(), queuedAtMs: Type.Optional(Type.Number()), recipients: Type.Array(Type.Object({ node: Type.String(), name: Type.String(), households: Strings })) })),
+  problems: Type.Array(Type.Object({ relay: Type.String(), name: Type.String(), code: Type.String(), message: Type.String(), at: Iso })),
+  pulls: Type.Array(Type.Object({
+    relay: Type.String(), name: Type.String(), household: Type.Optional(Nullable(Type.String())), cursor: Type.Number(),
+    lastPull: Nullable(Type.Object({ at: Iso, blobs: Type.Integer(), totalBlobs: Type.Integer(), complete: Type.Boolean(), reset: Type.Boolean(), error: Type.Optional(Type.String()) })),
+  })),
+});
+
+export const ArchiveObject = Type.Object({ id: Hex('the object id'), name: Type.String(), kind: Type.String({ description: 'file, history, friends, …' }), size: Type.Number(), createdMs: Type.Number() });
+export const ArchiveObjectStatus = Type.Object({
+  ...ArchiveObject.properties,
+  version: Type.Integer(), k: Type.Integer({ description: 'data shards per chunk' }), m: Type.Integer({ description: 'parity shards per chunk' }),
+  healthyShards: Type.Integer({ description: 'per chunk, the fewest shards whose holders are not failed' }),
+  shards: Type.Integer(),
+  households: Type.Integer({ description: 'households holding a shard' }),
+  lastAuditMs: Nullable(Type.Number()),
+  repairs: Type.Integer(),
+  holders: Type.Array(Type.Object({ id: Type.String(), household: Hex('the holder\'s user'), state: Type.String({ description: 'ok, suspect, failed' }) })),
+});
+export const ArchiveHeld = Type.Object({ user: Hex('the owner whose shards this node keeps'), name: Type.String(), usedBytes: Type.Number(), quotaBytes: Type.Number({ description: 'what this node gives that owner' }) });
+export const ArchiveStatus = Type.Object({ objects: Type.Array(ArchiveObjectStatus), held: Type.Array(ArchiveHeld, { description: 'what this node keeps for whom, against its quota' }) });
+const ArchivePutResult = Type.Object({ objects: Type.Array(Type.Object({ name: Type.String(), id: Type.String(), size: Type.Number(), k: Type.Integer(), m: Type.Integer(), holders: Type.Integer(), households: Type.Integer(), warnings: Type.Array(Type.Object({ code: Type.String(), message: Type.String() })) })) });
+const ArchiveGetResult = Type.Object({ out: Type.String(), bytes: Type.Number() });
+export const ArchiveJob = Type.Object({
+  id: Type.String(), op: OneOf(['put', 'get']), state: OneOf(['running', 'done', 'failed']), bytes: Type.Number(), totalBytes: Type.Number(),
+  result: Type.Optional(Type.Union([ArchivePutResult, ArchiveGetResult])),
+  error: Type.Optional(Type.Object({ code: Type.String(), message: Type.String(), hint: Type.Optional(Type.String()) })),
+});
+export const ArchiveVerified = Type.Object({
+  audit: Type.Object({ pass: Type.Integer(), fail: Type.Integer(), noAnswer: Type.Integer() }),
+  repair: Type.Object({ repaired: Type.Integer(), stuck: Type.Integer(), deferred: Type.Integer(), bytesRead: Type.Number(), bytesWritten: Type.Number() }),
+  index: Open('the index publication, or {error: code}'),
+});
+export const ArchiveRecovered = Type.Object({ objects: Type.Integer(), roots: Type.Integer(), friends: Type.Array(Type.Object({ userKey: Type.String(), name: Type.String() })) });
+
 /** One event of the log (agent/events.ts). */
 export const Event = Type.Object({
   id: Type.Integer({ description: 'monotonic, from 1; resume with ?since=id' }),
@@ -239,6 +312,18 @@ export const ROUTES = {
   postMessage: r({ method: 'POST', path: '/api/v1/conversations/:id/messages', summary: 'post a message', params: IdParam, body: ConvPost, response: ConvPosted, companion: true }),
   vote: r({ method: 'POST', path: '/api/v1/conversations/:id/votes', summary: 'vote (ballot, approval, ranking, scores or consent stance)', params: IdParam, body: ConvVote, response: ConvPosted, companion: true }),
   events: r({ method: 'GET', path: '/api/v1/events/poll', summary: 'long poll of the event log (the WebSocket at /api/v1/events serves the same)', query: Type.Object({ since: Type.Optional(Type.String({ pattern: '^[0-9]{1,15}$' })), waitMs: Type.Optional(Type.String({ pattern: '^[0-9]{1,6}$' })), channel: Type.Optional(Type.Union([Type.Literal('high'), Type.Literal('low'), Type.Literal('all')])) }), response: EventBatch, companion: true }),
+  name: r({ method: 'GET', path: '/api/v1/name', summary: 'the user\'s display name', response: DisplayName, companion: true }),
+  setName: r({ method: 'POST', path: '/api/v1/name', summary: 'set the user\'s display name (spread in this node\'s friend card)', body: Type.Object({ name: Type.String() }, { additionalProperties: false }), response: DisplayName }),
+  chat: r({ method: 'POST', path: '/api/v1/chat', summary: 'post to the two-person discussion with a friend (started when none is open)', body: ChatBody, response: ChatSent, companion: true }),
+  feed: r({ method: 'GET', path: '/api/v1/feed', summary: 'conversation messages in arrival order, after a feed position (waits up to waitMs for one)', query: Type.Object({ after: Type.Optional(Type.String({ pattern: '^[0-9]{1,15}$' })), waitMs: Type.Optional(Type.String({ pattern: '^[0-9]{1,6}$' })) }), response: FeedPage, companion: true }),
+  mailbox: r({ method: 'GET', path: '/api/v1/mailbox', summary: 'mailbox health: what this relay holds for whom against its quotas, what waits for away nodes, problems, pulls', response: MailboxStatus }),
+  archiveObjects: r({ method: 'GET', path: '/api/v1/archive/objects', summary: 'the objects in this user\'s archive', response: Type.Object({ objects: Type.Array(ArchiveObject) }) }),
+  archiveStatus: r({ method: 'GET', path: '/api/v1/archive/status', summary: 'archive health: per object its shards, copies per household, last audit, repairs; and what this node holds for whom', response: ArchiveStatus }),
+  archivePut: r({ method: 'POST', path: '/api/v1/archive/put', summary: 'archive a file or directory on the agent\'s machine: a job to follow', body: Type.Object({ path: Type.String({ minLength: 1, maxLength: 4096 }) }, { additionalProperties: false }), response: ArchiveJob }),
+  archiveGet: r({ method: 'POST', path: '/api/v1/archive/get', summary: 'read an object back into a file on the agent\'s machine: a job to follow', body: Type.Object({ id: Type.String({ pattern: '^[0-9a-f]{1,128}$' }), out: Type.String({ minLength: 1, maxLength: 4096 }) }, { additionalProperties: false }), response: ArchiveJob }),
+  archiveJob: r({ method: 'GET', path: '/api/v1/archive/jobs/:id', summary: 'an archive job\'s progress', params: IdParam, response: ArchiveJob }),
+  archiveVerify: r({ method: 'POST', path: '/api/v1/archive/verify', summary: 'audit every holder of every object now and repair what needs it', response: ArchiveVerified }),
+  archiveRecover: r({ method: 'POST', path: '/api/v1/archive/recover', summary: 'after `kith init --recover`: the index from a friend\'s node, every object record back', response: ArchiveRecovered }),
   uiLogin: r({ method: 'POST', path: '/api/v1/ui/login-link', summary: 'a one-time login link for the web UI (token only)', response: LoginLink }),
   clients: r({ method: 'GET', path: '/api/v1/clients', summary: 'companion clients', response: Type.Object({ clients: Type.Array(ClientEntry) }) }),
   addClient: r({ method: 'POST', path: '/api/v1/clients', summary: 'add a companion client: answers its one-time link', body: Type.Object({ name: Type.String({ pattern: '^[A-Za-z0-9._-]{1,40}$' }), scope: Type.Optional(Type.Union([Type.Literal('full'), Type.Literal('conversations')])) }, { additionalProperties: false }), response: ClientAdded }),
@@ -254,6 +339,10 @@ export type Reply<N extends RouteName> = Static<(typeof ROUTES)[N]['response']>;
 export type StatusView = Static<typeof Status>;
 export type EventView = Static<typeof Event>;
 export type EventBatchView = Static<typeof EventBatch>;
+export type MailboxStatusView = Static<typeof MailboxStatus>;
+export type ArchiveHeldView = Static<typeof ArchiveHeld>;
+export type FeedPageView = Static<typeof FeedPage>;
+export type ChatSentView = Static<typeof ChatSent>;
 
 /** A route's path with its :params filled in (percent-encoded). */
 export function fillPath(path: string, params: Record<string, string> | undefined): string {

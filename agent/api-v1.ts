@@ -10,7 +10,7 @@ import { isKithError, type ErrorCode } from '../core/errors.js';
 import { ROUTES, type RouteSpec, type Body, type Params, type Query, type Reply, type RouteName } from './api-shapes.js';
 
 /** Codes that mean "no such thing here": answered 404 instead of 400. */
-const NOT_FOUND_CODES: readonly ErrorCode[] = ['CONV_NOT_FOUND', 'MEMBER_UNKNOWN', 'FRIEND_UNKNOWN', 'NODE_UNKNOWN', 'PAIR_EXPIRED', 'CLIENT_UNKNOWN'];
+const NOT_FOUND_CODES: readonly ErrorCode[] = ['CONV_NOT_FOUND', 'MEMBER_UNKNOWN', 'FRIEND_UNKNOWN', 'NODE_UNKNOWN', 'PAIR_EXPIRED', 'CLIENT_UNKNOWN', 'ARCHIVE_OBJECT_UNKNOWN'];
 
 export const apiError = (c: Context, status: 400 | 401 | 403 | 404 | 413 | 500, code: ErrorCode, message: string, hint?: string): Response =>
   c.json({ error: { code, message, ...(hint === undefined ? {} : { hint }) } }, status);

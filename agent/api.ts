@@ -23,18 +23,12 @@ export interface ApiDeps extends V1Deps {
   listen?: () => { host: string; port: number };
   /** Conversation operations (agent/conv-ops.ts): POST /api/conv/<op> with a JSON body. */
   conv?: (op: string, body: Record<string, unknown>) => Promise<unknown>;
-  /** GET /api/mailbox/status: what this relay holds and for whom, what this node queued (agent/mailbox-service.ts). */
-  mailbox?: () => Promise<unknown>;
   /** Members: GET /api/peers, GET /api/card, POST /api/peers {card, secret}, DELETE /api/peers/:key. */
   cluster?: Pick<ClusterService, 'peers' | 'card' | 'addPeer' | 'removePeer'>;
   pairing?: PairingService;
   /** Friends and own nodes: GET /api/friends, DELETE /api/friends/:key, POST /api/friends/:key/block,
    *  GET /api/nodes, POST /api/nodes/revoke {revocation: base64}. */
   roster?: RosterService;
-  /** The wall clock, for when a display name was set (POST /api/name). */
-  wallTime?: () => number;
-  /** The archive: /api/archive/* (agent/api-archive.ts). */
-  archive?: ArchiveService;
 }
 
 export function createApi(deps: ApiDeps): Hono {

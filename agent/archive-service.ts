@@ -15,7 +15,7 @@ import type { NodeIdentity } from '../identity/keystore.js';
 import type { ClusterService } from '../cluster/cluster-service.js';
 import type { RosterService } from '../cluster/roster-service.js';
 import { Holder, DEFAULT_HOLDER_OPTIONS } from '../archive/holder.js';
-import { ArchiveOwner, DEFAULT_OWNER_OPTIONS, type Candidate } from '../archive/owner.js';
+import { ArchiveOwner, DEFAULT_OWNER_OPTIONS, type Candidate, type ObjectStatus } from '../archive/owner.js';
 import { startSchedule, type Schedule } from '../archive/schedule.js';
 import type { ObjectKind } from '../archive/manifest.js';
 import type { ProfileName } from './profiles.js';
@@ -46,7 +46,9 @@ export interface ArchiveService {
   verify(): Promise<unknown>;
   /** After `kith init --recover`: the index from a friend's node, every object record back. */
   recover(): Promise<unknown>;
-  status(): Promise<unknown>;
+  status(): Promise<ObjectStatus[]>;
+  /** What this node keeps as a holder, per owner (own user first, then friends), against the quota it gives each. */
+  held(): Promise<{ user: string; name: string; usedBytes: number; quotaBytes: number }[]>;
   stop(): void;
 }
 
@@ -73,6 +75,7 @@ export function startArchive(deps: {
   const selfId = toHex(identity.keys.dh.publicKey);
   const isFriend = (user: string) => roster.friends().some((f) => f.userKey === user && !f.blocked);
   const userOf = (peer: string) => cluster.peers().find((p) => p.id === peer && p.state !== 'revoked')?.userKey;
+  const quotaOf = (owner: string) => (owner === me ? Number.MAX_SAFE_INTEGER : isFriend(owner) ? DEFAULT_FRIEND_QUOTA_BYTES : 0);
   const freeDisk = deps.freeDisk ?? (() => freeDiskBytes(deps.dataDir));
   const holder = new Holder({
     clock, store, log: (l) => log.info(l), selfId, dh: identity.keys.dh,
@@ -84,7 +87,7 @@ export function startArchive(deps: {
       const u = userOf(peer);
       return u !== undefined && (u === me || isFriend(u)) ? u : undefined;
     },
-    quotaOf: (owner) => (owner === me ? Number.MAX_SAFE_INTEGER : isFriend(owner) ? DEFAULT_FRIEND_QUOTA_BYTES : 0),
+    quotaOf,
     freeDiskBytes: async () => {
       try {
         return await freeDisk();
@@ -187,6 +190,9 @@ export function startArchive(deps: {
       return { audit, repair, index };
     },
     status: () => owner.status(),
+    held: () => Promise.all([{ userKey: me, name: roster.ownName() }, ...roster.friends().filter((f) => !f.blocked)].map(async (u) => ({
+      user: u.userKey, name: u.name, usedBytes: await holder.usedBy(u.userKey), quotaBytes: quotaOf(u.userKey),
+    }))),
     recover: () => owner.recover(),
     stop: () => schedule.stop(),
   };

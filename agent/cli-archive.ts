@@ -1,13 +1,12 @@
 // `kith archive put|ls|get|verify|status`: the user's archive, through the running agent (it
 // holds the store, the keys and the cluster). put and get start a job in the agent and follow it
 // here, printing progress on stderr; the agent reads and writes the files itself (same machine).
-// The routes are not declared in agent/api-shapes.ts (/api/v1) yet: the CLI calls them raw.
+// The routes: /api/v1/archive/* (agent/api-shapes.ts).
 import type { Command } from 'commander';
 import path from 'node:path';
 import { KithError } from '../core/errors.js';
-import { runningAgent } from './api-client.js';
-import type { ArchiveJob } from './archive-service.js';
-import type { ObjectStatus } from '../archive/owner.js';
+import { runningAgent, type ApiClient } from './api-client.js';
+import type { Reply } from './api-shapes.js';
 import { resolveDataDir } from './paths.js';
 import { printable } from './printable.js';
 import type { CliIo, CommonOpts as Common } from './cli.js';
@@ -23,17 +22,19 @@ export const ONE_DEVICE_NOTE =
   'A stolen holder together with this device could read it; losing this device loses nothing (your seed phrase brings its key back). ' +
   'Add a second access device with `kith node add` and later objects are sealed to both.';
 
-async function follow(call: (method: 'GET' | 'POST' | 'DELETE', route: string, body?: unknown) => Promise<unknown>, job: ArchiveJob, io: Io, quiet: boolean): Promise<ArchiveJob> {
+type ArchiveJob = Reply<'archiveJob'>;
+
+async function follow(api: ApiClient, job: ArchiveJob, io: Io, quiet: boolean): Promise<ArchiveJob> {
   let j = job;
   for (;;) {
-    j = (await call('GET', `/api/archive/jobs/${job.id}`)) as ArchiveJob;
+    j = await api.call('archiveJob', { params: { id: job.id } });
     if (!quiet) io.err(`\r${j.op} ${mib(j.bytes)}${j.totalBytes ? ` of ${mib(j.totalBytes)} (${Math.floor((100 * j.bytes) / Math.max(1, j.totalBytes))}%)` : ''}   `);
     if (j.state !== 'running') break;
     await new Promise((r) => setTimeout(r, POLL_MS));
   }
   if (!quiet) io.err('\n');
   if (j.state === 'failed') {
-    const e = j.error as { code: string; message: string; hint?: string };
+    const e = j.error ?? { code: 'INTERNAL', message: 'the job failed' };
     throw new KithError(e.code as never, e.message, e.hint ? { hint: e.hint } : {});
   }
   return j;
@@ -42,17 +43,14 @@ async function follow(call: (method: 'GET' | 'POST' | 'DELETE', route: string, b
 export function addArchiveCommands(program: Command, io: Io, withCommon: (c: Command) => Command): void {
   const emit = (o: Common, json: unknown, human: string): void => io.out(o.json ? JSON.stringify(json) + '\n' : human + '\n');
   const archive = program.command('archive').description('your archive: files sealed, erasure-coded and kept by your friends\' nodes');
-  const agent = (o: Common) => {
-    const a = runningAgent(resolveDataDir(o.dataDir));
-    return (method: 'GET' | 'POST' | 'DELETE', route: string, body?: unknown) => a.raw(method, route, body);
-  };
+  const agent = (o: Common) => runningAgent(resolveDataDir(o.dataDir));
 
   withCommon(archive.command('put').argument('<path>', 'a file, or a directory (each file under it becomes one object)'))
     .description('archive a file or directory (progress on stderr)')
     .action(async (p: string, o: Common) => {
-      const call = agent(o);
-      const job = await follow(call, (await call('POST', '/api/archive/put', { path: path.resolve(p) })) as ArchiveJob, io, Boolean(o.json));
-      const objects = (job.result as { objects: { id: string; name: string; size: number; k: number; m: number; households: number; warnings: { code: string }[] }[] }).objects;
+      const api = agent(o);
+      const job = await follow(api, await api.call('archivePut', { body: { path: path.resolve(p) } }), io, Boolean(o.json));
+      const objects = job.result !== undefined && 'objects' in job.result ? job.result.objects : [];
       if (!o.json && objects.some((x) => x.warnings.some((w) => w.code === 'ARCHIVE_ONE_ACCESS_DEVICE'))) io.err(`warning[ARCHIVE_ONE_ACCESS_DEVICE]: ${ONE_DEVICE_NOTE}\n`);
       emit(o, objects, objects.map((x) => `${x.id.slice(0, 16)}  ${printable(x.name)}  ${x.size} B  ${x.k}+${x.m} over ${x.households} households`).join('\n'));
     });
@@ -60,7 +58,7 @@ export function addArchiveCommands(program: Command, io: Io, withCommon: (c: Com
   withCommon(archive.command('ls'))
     .description('the objects in your archive')
     .action(async (o: Common) => {
-      const { objects } = (await agent(o)('GET', '/api/archive/ls')) as { objects: { id: string; name: string; kind: string; size: number; createdMs: number }[] };
+      const { objects } = await agent(o).call('archiveObjects');
       emit(o, objects, objects.length === 0 ? 'the archive is empty' : objects.map((x) => `${x.id.slice(0, 16)}  ${x.kind.padEnd(7)}  ${String(x.size).padStart(12)} B  ${new Date(x.createdMs).toISOString()}  ${printable(x.name)}`).join('\n'));
     });
 
@@ -68,22 +66,22 @@ export function addArchiveCommands(program: Command, io: Io, withCommon: (c: Com
     .description('read an object back, byte for byte (progress on stderr)')
     .option('--out <file>', 'where to write it (default: its name, in the current directory)')
     .action(async (id: string, o: Common & { out?: string }) => {
-      const call = agent(o);
+      const api = agent(o);
       let out = o.out;
       if (out === undefined) {
-        const { objects } = (await call('GET', '/api/archive/ls')) as { objects: { id: string; name: string }[] };
+        const { objects } = await api.call('archiveObjects');
         const hit = objects.filter((x) => x.id.startsWith(id.toLowerCase()));
         if (hit.length !== 1) throw new KithError('ARCHIVE_OBJECT_UNKNOWN', hit.length === 0 ? `no archived object ${id}` : `${id} names ${hit.length} objects; give more digits`);
         out = path.basename(hit[0]!.name || hit[0]!.id);
       }
-      const job = await follow(call, (await call('POST', '/api/archive/get', { id: id.toLowerCase(), out: path.resolve(out) })) as ArchiveJob, io, Boolean(o.json));
-      emit(o, job.result, `wrote ${(job.result as { bytes: number }).bytes} bytes to ${printable(path.resolve(out))}`);
+      const job = await follow(api, await api.call('archiveGet', { body: { id: id.toLowerCase(), out: path.resolve(out) } }), io, Boolean(o.json));
+      emit(o, job.result, `wrote ${job.result !== undefined && 'bytes' in job.result ? job.result.bytes : 0} bytes to ${printable(path.resolve(out))}`);
     });
 
   withCommon(archive.command('verify'))
     .description('audit every holder of every object now, and repair what needs it')
     .action(async (o: Common) => {
-      const r = (await agent(o)('POST', '/api/archive/verify')) as { audit: { pass: number; fail: number; noAnswer: number }; repair: { repaired: number; stuck: number; deferred: number; bytesRead: number; bytesWritten: number } };
+      const r = await agent(o).call('archiveVerify');
       emit(o, r, `audits: ${r.audit.pass} passed, ${r.audit.fail} failed, ${r.audit.noAnswer} unanswered\n` +
         `repair: ${r.repair.repaired} chunk(s) repaired (read ${r.repair.bytesRead} B, wrote ${r.repair.bytesWritten} B), ${r.repair.stuck} stuck, ${r.repair.deferred} deferred`);
     });
@@ -91,7 +89,7 @@ export function addArchiveCommands(program: Command, io: Io, withCommon: (c: Com
   withCommon(archive.command('recover'))
     .description('after `kith init --recover` and meeting one friend again: fetch your index from their node and restore every object')
     .action(async (o: Common) => {
-      const r = (await agent(o)('POST', '/api/archive/recover')) as { objects: number; roots: number; friends: { userKey: string; name: string }[] };
+      const r = await agent(o).call('archiveRecover');
       emit(o, r, `restored ${r.objects} object(s) from the newest of ${r.roots} index root(s); your friends were:\n` +
         r.friends.map((f) => `  ${f.userKey.slice(0, 16)}  ${printable(f.name)}`).join('\n') + '\npair again with each (`kith pair`) to hold and read with them.');
     });
@@ -99,7 +97,7 @@ export function addArchiveCommands(program: Command, io: Io, withCommon: (c: Com
   withCommon(archive.command('status'))
     .description('per object: healthy shards, households, last audit, repairs')
     .action(async (o: Common) => {
-      const { objects } = (await agent(o)('GET', '/api/archive/status')) as { objects: ObjectStatus[] };
+      const { objects } = await agent(o).call('archiveStatus');
       emit(o, objects, objects.length === 0 ? 'the archive is empty' : objects.map((x) =>
         `${x.id.slice(0, 16)}  ${printable(x.name)}  ${x.healthyShards}/${x.shards} shards healthy (k=${x.k}), ${x.households} households, ` +
         `last audit ${x.lastAuditMs ? new Date(x.lastAuditMs).toISOString() : 'never'}, ${x.repairs} repair(s)` +

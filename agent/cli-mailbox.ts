@@ -1,34 +1,17 @@
 // `kith mailbox status`: what this node's relay holds, for whom, against which quota; what this
 // node has queued for relays (and which refused, STORAGE_FULL / RATE_LIMITED); the last pull per
-// relay. Asks the running agent (GET /api/mailbox/status, agent/mailbox-service.ts).
+// relay. Asks the running agent (GET /api/v1/mailbox, agent/mailbox-service.ts).
 import type { Command } from 'commander';
 import { runningAgent } from './api-client.js';
+import type { MailboxStatusView } from './api-shapes.js';
 import { resolveDataDir } from './paths.js';
 import { printable } from './printable.js';
 import type { CliIo, CommonOpts as Common } from './cli.js';
 
 type Io = Pick<CliIo, 'out'>;
 
-interface Usage {
-  bytes: number;
-  blobs: number;
-}
-
-/** The status as the agent answers it (agent/mailbox-service.ts status()). */
-export interface MailboxStatusView {
-  household: string;
-  relay: null | {
-    incarnation: string; blobs: number; bytes: number;
-    limits: { totalBytes: number; perGroupBytes: number; perFriendBytes: number; ttlMs: number; pushesPerMinute: number };
-    stats: { pushed: number; duplicates: number; deleted: number; expired: number; refused: Record<string, number> };
-    groups: (Usage & { group: string; quotaBytes: number })[];
-    friends: (Usage & { user: string; name: string; quotaBytes: number })[];
-    recipients: (Usage & { node: string; name: string })[];
-  };
-  queued: { hash: string; group: string; bytes: number; recipients: { node: string; name: string; households: string[] }[] }[];
-  problems: { relay: string; name: string; code: string; message: string; at: string }[];
-  pulls: { relay: string; name: string; cursor: number; lastPull: null | { at: string; blobs: number; totalBlobs: number; complete: boolean; reset: boolean; error?: string } }[];
-}
+/** The status as the agent answers it: the declared shape of GET /api/v1/mailbox. */
+export type { MailboxStatusView };
 
 const size = (n: number): string => (n >= 1024 * 1024 ? `${(n / 1024 / 1024).toFixed(1)} MiB` : n >= 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${n} B`);
 const pct = (n: number, of: number): string => `${((100 * n) / of).toFixed(n > 0 && n < of / 1000 ? 2 : 0)}%`;
@@ -64,7 +47,7 @@ export function addMailboxCommands(program: Command, io: Io, withCommon: (c: Com
   withCommon(mailbox.command('status'))
     .description('what this relay holds and for whom, against which quota; what this node queued for relays; the last pull per relay')
     .action(async (o: Common) => {
-      const s = (await runningAgent(resolveDataDir(o.dataDir)).raw('GET', '/api/mailbox/status')) as MailboxStatusView;
+      const s = await runningAgent(resolveDataDir(o.dataDir)).call('mailbox');
       io.out(o.json ? JSON.stringify(s) + '\n' : formatMailboxStatus(s) + '\n');
     });
 }

@@ -29,7 +29,7 @@ export function addNameCommands(program: Command, io: { out(text: string): void 
     .action(async (newName: string, o: Common) => {
       const dataDir = resolveDataDir(o.dataDir);
       try {
-        const r = (await runningAgent(dataDir).raw('POST', '/api/name', { name: newName })) as { name: string };
+        const r = await runningAgent(dataDir).call('setName', { body: { name: newName } });
         emit(o, r, `display name set to "${printable(r.name)}"; friends get it now`);
       } catch (e) {
         if (!isKithError(e, 'AGENT_NOT_RUNNING')) throw e;

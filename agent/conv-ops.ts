@@ -271,9 +271,8 @@ export function remoteConvOps(apiPort: number, token: string): ConvOps {
     show: (id) => api.call('conversation', { params: { id } }),
     post: (id, text, side) => api.call('postMessage', { params: { id }, body: { text, ...(side === undefined ? {} : { side }) } }),
     vote: (id, a) => api.call('vote', { params: { id }, body: a }),
-    // Not yet among the v1 routes: the unversioned operation route serves them.
-    chat: (friend, text) => api.raw('POST', '/api/conv/chat', { friend, text }),
-    feed: (after, waitMs) => api.raw('POST', '/api/conv/feed', { after, waitMs }),
+    chat: (friend, text) => api.call('chat', { body: { friend, text } }),
+    feed: (after, waitMs) => api.call('feed', { query: { after: String(after), waitMs: String(waitMs) } }),
   };
 }
 
@@ -325,6 +324,8 @@ export async function startConversationSync(deps: {
   away?: SyncDeps['away'];
   /** Own user first, then friends (not blocked), with their display names. */
   users?(): KnownUser[];
+  /** A conversation arrived from another node (for the event log: conv.new). */
+  onConversation?(id: string): void;
 }): Promise<{ ops: ConvOps; convs: Conversations; sync: ConvSync; sealed: SealedConversations | undefined; feed: Feed; stop(): void }> {
   const { store, clock, rng, identity, cluster } = deps;
   const me = toHex(identity.cert.userKey);
@@ -374,6 +375,7 @@ export async function startConversationSync(deps: {
         deps.log.debug(`conv ${conv.id.slice(0, 12)}: message ${m.hash.slice(0, 12)} (${m.kind}, seq ${m.seq} of ${m.chain.slice(0, 12)})`);
         void feed.add(m).catch((e: Error) => deps.log.info(`feed: message ${m.hash.slice(0, 12)} not recorded: ${e.message}`));
       },
+      onConversation: (c) => deps.onConversation?.(c.id),
     });
     // What sync stored but was never applied (a stop in between, or items that came in before now).
     await sealed.catchUp();

@@ -20,6 +20,7 @@ import type { ConvSync } from '../consensus/sync.js';
 import { readEnvelope } from '../consensus/sealing.js';
 import type { ClusterService } from './cluster-service.js';
 import type { Config } from './config.js';
+import type { MailboxStatusView } from './api-shapes.js';
 
 const MIB = 1024 * 1024;
 /** How long one mailbox request may take (a pull page of 1 MiB over a slow uplink, retries). */
@@ -38,7 +39,8 @@ export interface MailboxService {
   away(group: string, item: { bytes: Uint8Array; sender: string; seq: number }, nodes: string[]): void;
   /** Pulls from a relay now (also run on its becoming reachable and on its NOTIFY). */
   pull(relay: string): Promise<CatchUp | undefined>;
-  status(): Promise<Record<string, unknown>>;
+  /** The declared shape of GET /api/v1/mailbox (agent/api-shapes.ts). */
+  status(): Promise<MailboxStatusView>;
   stop(): void;
 }
 

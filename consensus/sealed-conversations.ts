@@ -35,6 +35,8 @@ export interface SealedDeps {
   rng: Rng;
   /** Each accepted message, exactly once per node (the application's feed). */
   onMessage?(conv: Conversation, message: Message): void;
+  /** A conversation header that arrived from another node (its first message may come later). */
+  onConversation?(conv: Conversation): void;
   log?(line: string): void;
   /**
    * Called after each conversation of catchUp() has been applied: the start-up catch-up decodes
@@ -258,6 +260,7 @@ export class SealedConversations {
         const conv = await this.deps.convs.receiveConversation(record);
         if (conv.id !== group) throw new KithError('MESSAGE_REJECTED', 'a header sealed for another conversation');
         this.receiptLater(conv.id);
+        this.deps.onConversation?.(conv);
         return true;
       }
       if (type === MESSAGE_TYPE) {

@@ -1,10 +1,13 @@
 // The ballot for each pattern: drag to rank (IRV, Schulze) with buttons and Alt+Arrow keys as the
 // keyboard way, scores, approvals, consent stances, RSVP. Each calls onVote with the body of
-// POST /api/conv/vote (agent/conv-ops.ts ConvVoteArgs).
+// POST /api/v1/conversations/:id/votes (agent/api-shapes.ts ConvVote).
 import { useRef, useState } from 'preact/hooks';
 import { html } from './html.js';
 
-type Vote = (body: Record<string, unknown>) => void;
+import type { Static } from '@sinclair/typebox';
+import type { ConvVote } from '../api-shapes.js';
+
+type Vote = (body: Static<typeof ConvVote>) => void;
 
 /** The index an item dragged to `y` lands at, from the item boxes' vertical middles. */
 export function dropIndex(middles: number[], y: number): number {

@@ -1,65 +1,114 @@
-// The page's one door to the agent. Today it speaks the bearer-token API (agent/api.ts: /api/…),
-// the token handed over in the URL fragment (never sent to a server) and kept in sessionStorage.
-// When the versioned API with the session cookie and events lands (/api/v1/…), only this file
-// changes: the pages call get/post/del and watch(), nothing else.
+// The page's one door to the agent: the /api/v1 routes by their names (agent/api-shapes.ts gives
+// the shapes as types, routes.ts the paths), with the session cookie the login link of `kith ui`
+// set (HttpOnly: the page never sees it, and no token is ever in the page), the CSRF value of
+// GET /api/v1/session sent back as X-Kith-CSRF on every POST and DELETE, and the event log
+// (stream.ts) that tells the pages when to fetch again: watch(refresh, match).
+import type { EventView, Reply } from '../api-shapes.js';
+import type { CallArgs } from '../api-client.js';
+import { startStream, type EventStream, type Transport } from './stream.js';
+import { EVENTS_SOCKET, WEB_ROUTES, type WebRoute } from './routes.js';
+
 export interface ApiError { code: string; message: string; hint?: string }
 
 export class CallError extends Error {
-  constructor(readonly error: ApiError) {
+  constructor(readonly error: ApiError, readonly status: number) {
     super(error.message);
   }
 }
 
-const TOKEN_KEY = 'kith.token';
+/** Codes that mean "this page has no session (any more)": the page asks for a new login link. */
+const SIGNED_OUT = ['API_UNAUTHORIZED', 'API_SESSION_INVALID'];
+let csrf: string | null = null;
+const signedOutListeners = new Set<() => void>();
+export const onSignedOut = (fn: () => void): (() => void) => (signedOutListeners.add(fn), () => signedOutListeners.delete(fn));
 
-/** Takes `#token=…` out of the address (so it is not bookmarked or shown) and keeps it for the tab. */
-export function adoptToken(): void {
-  const m = /(?:^#|&)token=([0-9a-zA-Z_-]+)/.exec(location.hash);
-  if (m) {
-    sessionStorage.setItem(TOKEN_KEY, m[1]!);
-    history.replaceState(null, '', location.pathname + '#/conversations');
+const fill = (path: string, params: Record<string, string> | undefined) => path.replace(/:([A-Za-z]+)/g, (_, k: string) => encodeURIComponent(params?.[k] ?? ''));
+
+/** Calls route `name`; the answer is typed by its declared response shape. */
+export async function call<N extends WebRoute>(name: N, ...args: CallArgs<N>): Promise<Reply<N>> {
+  const [method, path] = WEB_ROUTES[name];
+  const input = (args[0] ?? {}) as { params?: Record<string, string>; query?: Record<string, string>; body?: unknown };
+  const headers: Record<string, string> = {};
+  if (method !== 'GET') {
+    headers['content-type'] = 'application/json';
+    if (csrf !== null) headers['x-kith-csrf'] = csrf;
+  }
+  const qs = input.query ? `?${new URLSearchParams(input.query).toString()}` : '';
+  const res = await fetch(fill(path, input.params) + qs, { method, headers, credentials: 'same-origin', ...(method === 'GET' ? {} : { body: JSON.stringify(input.body ?? {}) }) });
+  const json = (await res.json()) as { error?: ApiError };
+  if (json.error) {
+    if (SIGNED_OUT.includes(json.error.code)) for (const fn of signedOutListeners) fn();
+    throw new CallError(json.error, res.status);
+  }
+  return json as Reply<N>;
+}
+
+/** Asks who this page is; false when it has no session (open a login link from `kith ui`). */
+export async function signIn(): Promise<boolean> {
+  try {
+    csrf = (await call('session')).csrf;
+    return true;
+  } catch (e) {
+    if (e instanceof CallError && SIGNED_OUT.includes(e.error.code)) return false;
+    throw e;
   }
 }
 
-export const hasToken = (): boolean => sessionStorage.getItem(TOKEN_KEY) !== null;
+type Reader = { refresh: () => void; match: (e: EventView) => boolean };
+const readers = new Set<Reader>();
+let stream: EventStream | undefined;
+const transportListeners = new Set<(t: Transport) => void>();
+export const onTransport = (fn: (t: Transport) => void): (() => void) => (transportListeners.add(fn), () => transportListeners.delete(fn));
+export const currentTransport = (): Transport => stream?.transport ?? 'connecting';
 
-async function call(method: 'GET' | 'POST' | 'DELETE', route: string, body?: unknown): Promise<unknown> {
-  const headers: Record<string, string> = {};
-  const token = sessionStorage.getItem(TOKEN_KEY);
-  if (token) headers['authorization'] = `Bearer ${token}`;
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(route, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }), credentials: 'same-origin' });
-  const json = (await res.json()) as { result?: unknown; error?: ApiError };
-  if (json.error) throw new CallError(json.error);
-  return 'result' in json ? json.result : json;
+function browserSocket(since: number | undefined, on: { open(): void; batch(b: never): void; closed(): void }) {
+  const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}${EVENTS_SOCKET}${since === undefined ? '' : `?since=${since}`}`;
+  const ws = new WebSocket(url);
+  ws.onopen = () => on.open();
+  ws.onmessage = (m) => {
+    try { on.batch(JSON.parse(String(m.data)) as never); } catch { /* a frame that is no batch is skipped */ }
+  };
+  ws.onclose = () => on.closed();
+  return { close: () => ws.close() };
 }
 
-export const get = (route: string) => call('GET', route);
-export const post = (route: string, body: unknown = {}) => call('POST', route, body);
-export const del = (route: string) => call('DELETE', route);
-export const conv = (op: string, body: Record<string, unknown> = {}) => post(`/api/conv/${op}`, body);
+function ensureStream(): void {
+  stream ??= startStream({
+    openSocket: browserSocket,
+    poll: (since) => call('events', { query: { waitMs: '25000', ...(since === undefined ? {} : { since: String(since) }) } }),
+    setTimer: (ms, fn) => { const h = setTimeout(fn, ms); return { cancel: () => clearTimeout(h) }; },
+    onEvent: (e) => { for (const r of readers) if (r.match(e)) r.refresh(); },
+    resync: () => { for (const r of readers) r.refresh(); },
+    onTransport: (t) => { for (const fn of transportListeners) fn(t); },
+  });
+}
+
+/** Event types by prefix: watch(load, types('conv.', 'friend.')). */
+export const types = (...prefixes: string[]) => (e: EventView): boolean => prefixes.some((p) => e.type.startsWith(p));
 
 /**
- * Calls `refresh` now and whenever the agent's state may have changed. On the current API that is
- * a poll every `intervalMs` (fast enough that a friend's poll shows within a second); the event
- * stream replaces it without the pages noticing. Returns the stop function.
+ * Calls `refresh` now, and again whenever an event that `match`es arrives or the stream says what
+ * the page shows may be stale (its start, a gap, the fallback's ticks). Calls never overlap: one
+ * asked for while one runs happens once after it. Returns the stop function.
  */
-export function watch(refresh: () => Promise<void>, intervalMs = 400): () => void {
+export function watch(refresh: () => Promise<void>, match: (e: EventView) => boolean = () => true): () => void {
+  let running = false;
+  let again = false;
   let stopped = false;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const tick = async () => {
+  const run = async () => {
     if (stopped) return;
-    try {
-      await refresh();
-    } catch {
-      /* shown by the page's own error state on the next explicit action */
-    }
-    if (!stopped && document.visibilityState !== 'hidden') timer = setTimeout(tick, intervalMs);
-    else if (!stopped) timer = setTimeout(tick, intervalMs * 5);
+    if (running) { again = true; return; }
+    running = true;
+    try { await refresh(); } catch { /* the page shows its own error state */ }
+    running = false;
+    if (again) { again = false; void run(); }
   };
-  void tick();
-  return () => {
-    stopped = true;
-    if (timer !== undefined) clearTimeout(timer);
-  };
+  const reader: Reader = { refresh: () => void run(), match };
+  readers.add(reader);
+  ensureStream();
+  void run();
+  return () => { stopped = true; readers.delete(reader); };
 }
+
+/** An error as a person reads it: code, message and the hint. */
+export const errText = (e: unknown): string => (e instanceof CallError ? `${e.error.code}: ${e.message}${e.error.hint ? ` (${e.error.hint})` : ''}` : String(e));

@@ -1,10 +1,12 @@
 // Conversations: the list with unread counts, one conversation (messages, post, the ballot for
 // its pattern, the live state with the method's explanation, the decision), and a form to start one.
 import { useEffect, useState } from 'preact/hooks';
-import { conv, get, watch, CallError } from './client.js';
+import { call, types, watch, CallError } from './client.js';
 import { html, short } from './html.js';
 import { BallotFor } from './ballots.js';
 import { Explanation } from './charts.js';
+import type { Static } from '@sinclair/typebox';
+import type { ConvVote } from '../api-shapes.js';
 
 interface Summary { id: string; topic: string; state: string; pattern: { name: string }; method?: { name?: string } }
 interface Message { hash: string; author: string; at: string | null; kind: string; data: Record<string, unknown> }
@@ -21,10 +23,10 @@ const seen = (id: string) => Number(localStorage.getItem(SEEN + id) ?? 0);
 export function ConversationList() {
   const [list, setList] = useState<(Summary & { unread: number })[] | undefined>(undefined);
   useEffect(() => watch(async () => {
-    const convs = ((await conv('list')) as Summary[]).filter((c) => c.state !== 'damaged');
-    const withUnread = await Promise.all(convs.slice(0, 50).map(async (c) => ({ ...c, unread: Math.max(0, ((await conv('show', { id: c.id })) as View).messages.length - seen(c.id)) })));
+    const convs = ((await call('conversations')).conversations as Summary[]).filter((c) => c.state !== 'damaged');
+    const withUnread = await Promise.all(convs.slice(0, 50).map(async (c) => ({ ...c, unread: Math.max(0, ((await call('conversation', { params: { id: c.id } })) as View).messages.length - seen(c.id)) })));
     setList(withUnread);
-  }), []);
+  }, types('conv.')), []);
   return html`<section aria-labelledby="convs-h">
     <h2 id="convs-h">Conversations</h2>
     <p><a class="button" href="#/conversations/new">Start a conversation</a></p>
@@ -49,11 +51,11 @@ export function ConversationView({ id }: { id: string }) {
   const [text, setText] = useState('');
   const [note, setNote] = useState('');
   const load = async () => {
-    const view = (await conv('show', { id })) as View;
+    const view = (await call('conversation', { params: { id } })) as View;
     localStorage.setItem(SEEN + id, String(view.messages.length));
     setV(view);
   };
-  useEffect(() => watch(load), [id]);
+  useEffect(() => watch(load, (e) => e.type.startsWith('conv.') && e.data['conv'] === id), [id]);
   const act = (fn: () => Promise<unknown>, done: string) => async () => {
     try {
       await fn();
@@ -81,10 +83,10 @@ export function ConversationView({ id }: { id: string }) {
       <${Explanation} method=${v.method?.name ?? ''} explanation=${v.current.explanation} positions=${positionsOf(v.messages)} />
     </section>` : null}
     ${v.state === 'open' ? html`<section aria-labelledby="vote-h"><h3 id="vote-h">Your vote</h3>
-      <${BallotFor} pattern=${v.pattern} onVote=${(body: Record<string, unknown>) => act(() => conv('vote', { id, ...body }), 'vote cast')()} /></section>` : null}
+      <${BallotFor} pattern=${v.pattern} onVote=${(body: Static<typeof ConvVote>) => act(() => call('vote', { params: { id }, body }), 'vote cast')()} /></section>` : null}
     <section aria-labelledby="msgs-h"><h3 id="msgs-h">Messages</h3>
       <ul class="messages">${texts.map((m) => html`<li><span class="who">${short(m.author)}</span> ${String(m.data['text'] ?? '')}</li>`)}</ul>
-      <form onSubmit=${(e: Event) => { e.preventDefault(); if (text.trim()) void act(() => conv('post', { id, text }), 'posted')().then(() => setText('')); }}>
+      <form onSubmit=${(e: Event) => { e.preventDefault(); if (text.trim()) void act(() => call('postMessage', { params: { id }, body: { text } }), 'posted')().then(() => setText('')); }}>
         <label for="post-text">Message</label>
         <input id="post-text" value=${text} onInput=${(e: Event) => setText((e.target as HTMLInputElement).value)} />
         <button type="submit">Post</button>
@@ -100,13 +102,13 @@ export function NewConversation() {
   const [friends, setFriends] = useState<{ userKey: string; name: string }[]>([]);
   const [f, setF] = useState({ topic: '', pattern: 'poll', method: 'irv', options: '', with: [] as string[] });
   const [error, setError] = useState<string | undefined>(undefined);
-  useEffect(() => void get('/api/friends').then((r) => setFriends(((r as { friends: { userKey: string; name: string; blocked?: boolean }[] }).friends).filter((x) => !x.blocked))).catch(() => {}), []);
+  useEffect(() => void call('friends').then((r) => setFriends(r.friends.filter((x) => !x.blocked))).catch(() => {}), []);
   const submit = async (e: Event) => {
     e.preventDefault();
     const options = f.options.split(',').map((s) => s.trim()).filter(Boolean);
     const ballot = BALLOT_OF[f.method] ?? (options.length ? 'choice' : undefined);
     try {
-      const c = (await conv('create', { topic: f.topic, pattern: f.pattern, with: f.with, ...(f.method ? { method: f.method } : {}), ...(options.length ? { options } : {}), ...(f.pattern === 'poll' && ballot ? { ballot } : {}) })) as { id: string };
+      const c = (await call('createConversation', { body: { topic: f.topic, pattern: f.pattern, with: f.with, ...(f.method ? { method: f.method } : {}), ...(options.length ? { options } : {}), ...(f.pattern === 'poll' && ballot ? { ballot } : {}) } })) as { id: string };
       location.hash = `#/conversations/${c.id}`;
     } catch (err) {
       setError(err instanceof CallError ? `${err.error.code}: ${err.message}` : String(err));

@@ -1,11 +1,12 @@
 // Friends (pair by showing a code and its QR, or typing one; the safety number; remove; block),
-// own nodes, and the cluster as a map of households, nodes, states, RTT and addresses.
+// own nodes, and the cluster as a map of households, nodes, states, RTT and addresses. Each view
+// fetches again on the events that change it (client.ts watch).
+import type { Reply } from '../api-shapes.js';
 import { useEffect, useState } from 'preact/hooks';
 import { encode } from 'uqr';
-import { del, get, post, watch, CallError } from './client.js';
+import { call, errText, types, watch } from './client.js';
 import { html, short } from './html.js';
 
-const errText = (e: unknown) => (e instanceof CallError ? `${e.error.code}: ${e.message}${e.error.hint ? ` (${e.error.hint})` : ''}` : String(e));
 
 export function Qr({ text }: { text: string }) {
   const { data, size } = encode(text, { border: 2 });
@@ -14,27 +15,29 @@ export function Qr({ text }: { text: string }) {
   return html`<svg class="qr" viewBox=${`0 0 ${size} ${size}`} role="img" aria-label="QR code of the pairing code"><rect width=${size} height=${size} fill="#fff" /><path d=${cells.join('')} fill="#000" /></svg>`;
 }
 
-interface Friend { userKey: string; name: string; nodes: unknown[]; since?: string; blocked?: boolean }
+type Friend = Reply<'friends'>['friends'][number];
+type Offer = Reply<'pairOffer'>;
 interface PairResult { kind: string; friendName?: string; friendUserKey?: string; safetyNumber?: string; label?: string }
 
 function PairPanel({ onPaired }: { onPaired: () => void }) {
-  const [offer, setOffer] = useState<{ id: string; code: string; qr: string; state: string; result?: PairResult } | undefined>(undefined);
+  const [offer, setOffer] = useState<Offer | undefined>(undefined);
   const [code, setCode] = useState('');
   const [result, setResult] = useState<PairResult | undefined>(undefined);
   const [error, setError] = useState<string | undefined>(undefined);
   useEffect(() => {
     if (offer === undefined || offer.state !== 'waiting') return;
+    // Pairing ends with a friend added (friend.added) or a pairing event; the offer says how.
     return watch(async () => {
-      const s = (await get(`/api/pair/offer/${offer.id}`)) as typeof offer;
+      const s = await call('pairOfferState', { params: { id: offer.id } });
       if (s.state !== 'waiting') { setOffer({ ...offer, ...s }); if (s.result) { setResult(s.result); onPaired(); } }
-    }, 500);
+    }, types('friend.', 'pair.'));
   }, [offer?.id, offer?.state]);
   const start = async () => {
-    try { setOffer((await post('/api/pair/offer', {})) as typeof offer); setError(undefined); } catch (e) { setError(errText(e)); }
+    try { setOffer(await call('pairOffer', { body: {} })); setError(undefined); } catch (e) { setError(errText(e)); }
   };
   const join = async (e: Event) => {
     e.preventDefault();
-    try { setResult((await post('/api/pair/join', { target: code.trim() })) as PairResult); setError(undefined); onPaired(); } catch (err) { setError(errText(err)); }
+    try { setResult(await call('pairJoin', { body: { target: code.trim() } })); setError(undefined); onPaired(); } catch (err) { setError(errText(err)); }
   };
   return html`<section aria-labelledby="pair-h"><h3 id="pair-h">Pair</h3>
     ${error ? html`<p role="alert" class="error">${error}</p>` : null}
@@ -61,23 +64,23 @@ function Twice({ label, confirm, onDo }: { label: string; confirm: string; onDo:
 export function Friends() {
   const [friends, setFriends] = useState<Friend[] | undefined>(undefined);
   const [error, setError] = useState<string | undefined>(undefined);
-  const load = async () => setFriends(((await get('/api/friends')) as { friends: Friend[] }).friends);
-  useEffect(() => watch(load, 1000), []);
+  const load = async () => setFriends((await call('friends')).friends);
+  useEffect(() => watch(load, types('friend.')), []);
   const act = (fn: () => Promise<unknown>) => async () => { try { await fn(); setError(undefined); await load(); } catch (e) { setError(errText(e)); } };
   return html`<section aria-labelledby="friends-h"><h2 id="friends-h">Friends</h2>
     <${PairPanel} onPaired=${() => void load()} />
     ${error ? html`<p role="alert" class="error">${error}</p>` : null}
     <h3>Your friends</h3>
     ${friends === undefined ? html`<p>Loading…</p>` : friends.length === 0 ? html`<p>No friends yet.</p>` : html`<ul class="cards">${friends.map((f) => html`<li>
-      <strong>${f.name || short(f.userKey)}</strong> <span class="meta">${f.nodes.length} node${f.nodes.length === 1 ? '' : 's'}${f.blocked ? ' · blocked' : ''}</span>
+      <strong>${f.name || short(f.userKey)}</strong> <span class="meta">${f.nodes} node${f.nodes === 1 ? '' : 's'}${f.blocked ? ' · blocked' : ''}</span>
       <div class="key"><code>${f.userKey}</code></div>
-      <div class="actions"><${Twice} label="Remove" confirm=${`Really remove ${f.name}?`} onDo=${act(() => del(`/api/friends/${f.userKey}`))} />
-      ${f.blocked ? null : html`<${Twice} label="Block" confirm=${`Really block ${f.name}?`} onDo=${act(() => post(`/api/friends/${f.userKey}/block`))} />`}</div>
+      <div class="actions"><${Twice} label="Remove" confirm=${`Really remove ${f.name}?`} onDo=${act(() => call('removeFriend', { params: { key: f.userKey } }))} />
+      ${f.blocked ? null : html`<${Twice} label="Block" confirm=${`Really block ${f.name}?`} onDo=${act(() => call('blockFriend', { params: { key: f.userKey } }))} />`}</div>
     </li>`)}</ul>`}
   </section>`;
 }
 
-interface OwnNode { nodeIndex: number; generation: number; label: string; nodeSignKey: string; state: string; endpoint?: string; revokedAt?: string | null }
+type OwnNode = Reply<'nodes'>['nodes'][number];
 
 /** Revokes a node: the phrase is used in this page only (revoke.js signs), never sent to the agent. */
 function RevokeForm({ nodes }: { nodes: OwnNode[] }) {
@@ -95,7 +98,7 @@ function RevokeForm({ nodes }: { nodes: OwnNode[] }) {
       const { signRevocation } = (await import(lazy)) as typeof import('./revoke.js');
       const revocation = signRevocation(f.phrase, Number(f.index), Number(f.generation || 0), f.reason);
       setF({ ...f, phrase: '' });
-      const r = (await post('/api/nodes/revoke', { revocation })) as { nodeIndex: number; members: number };
+      const r = await call('revokeNode', { body: { revocation } });
       setMsg({ ok: true, text: `node ${r.nodeIndex} is revoked; ${r.members} member(s) told` });
     } catch (err) {
       setF({ ...f, phrase: '' });
@@ -116,7 +119,7 @@ function RevokeForm({ nodes }: { nodes: OwnNode[] }) {
 
 export function Nodes() {
   const [nodes, setNodes] = useState<OwnNode[] | undefined>(undefined);
-  useEffect(() => watch(async () => setNodes(((await get('/api/nodes')) as { nodes: OwnNode[] }).nodes), 2000), []);
+  useEffect(() => watch(async () => setNodes((await call('nodes')).nodes), types('member.', 'node.')), []);
   return html`<section aria-labelledby="nodes-h"><h2 id="nodes-h">Your nodes</h2>
     ${nodes === undefined ? html`<p>Loading…</p>` : html`<table class="grid"><caption>Machines of this user</caption>
       <thead><tr><th scope="col">#</th><th scope="col">Label</th><th scope="col">State</th><th scope="col">Address</th><th scope="col">Key</th></tr></thead>
@@ -127,46 +130,31 @@ export function Nodes() {
   </section>`;
 }
 
-interface Peer { nodeSignKey: string; userKey: string; state: string; endpoint?: string; rttMs?: number | null; lastSeenMs?: number | null; name?: string; label?: string }
+type Peer = Reply<'peers'>['peers'][number];
 
 export function ClusterMap() {
   const [peers, setPeers] = useState<Peer[] | undefined>(undefined);
-  const [status, setStatus] = useState<Record<string, unknown> | undefined>(undefined);
+  const [status, setStatus] = useState<Reply<'status'> | undefined>(undefined);
+  const [names, setNames] = useState<Map<string, string>>(new Map());
   useEffect(() => watch(async () => {
-    setPeers(((await get('/api/peers')) as { peers: Peer[] }).peers);
-    setStatus((await get('/api/status')) as Record<string, unknown>);
-  }, 1500), []);
+    setPeers((await call('peers')).peers);
+    setStatus(await call('status'));
+    setNames(new Map((await call('friends')).friends.map((f) => [f.userKey, f.name])));
+  }, types('member.', 'friend.')), []);
   const households = new Map<string, Peer[]>();
   for (const p of peers ?? []) households.set(p.userKey, [...(households.get(p.userKey) ?? []), p]);
-  const cluster = (status?.['cluster'] ?? {}) as Record<string, unknown>;
-  const rendezvous = cluster['nextRendezvous'] ?? cluster['rendezvous'];
+  const c = status?.cluster;
+  const me = status?.identity.userKey;
+  const win = c?.nextWindow as { start?: string; inMs?: number } | null | undefined;
+  const when = win ? `${win.start ?? ''}${typeof win.inMs === 'number' ? ` (in ${Math.round(win.inMs / 60_000)} min)` : ''}` : 'none planned';
+  const who = (user: string) => (user === me ? 'yours' : names.get(user) || short(user));
   return html`<section aria-labelledby="map-h"><h2 id="map-h">Cluster</h2>
-    <p class="meta">This node: ${String(cluster['endpoint'] ?? cluster['port'] ?? '?')}${rendezvous ? ` · next rendezvous window: ${JSON.stringify(rendezvous)}` : ' · next rendezvous window: not reported by this agent'}</p>
+    <p class="meta" data-testid="cluster-self">This node: ${c ? `${c.host}:${c.port}` : '?'}${c?.publicEndpoint ? ` · public ${c.publicEndpoint}` : ''} · ${c?.alive ?? '?'} of ${c?.members ?? '?'} members alive · next rendezvous window: ${when}</p>
     ${peers === undefined ? html`<p>Loading…</p>` : peers.length === 0 ? html`<p>No other members yet.</p>` : html`<ul class="households">${[...households.entries()].map(([user, ps]) => html`<li class="household">
-      <h3>Household ${short(user)}</h3>
+      <h3>Household ${who(user)} <span class="meta">${short(user)}</span></h3>
       <ul class="nodes">${ps.map((p) => html`<li class=${`node state-${p.state}`}><span class="dot" aria-hidden="true"></span>
-        <strong>${p.label ?? short(p.nodeSignKey)}</strong> <span>${p.state}</span>
+        <strong>${p.label || short(p.nodeSignKey)}</strong> <span>${p.state}</span>
         <span class="meta">${p.endpoint ?? 'no address'} · ${p.rttMs == null ? 'RTT ?' : `${Math.round(p.rttMs)} ms`}</span></li>`)}</ul>
     </li>`)}</ul>`}
-  </section>`;
-}
-
-/** Mailbox health (GET /api/mailbox/status): what this node's relay holds for whom against its quotas, what waits for away nodes, problems, pulls. */
-export function Mailbox() {
-  const [s, setS] = useState<Record<string, unknown> | undefined>(undefined);
-  const [error, setError] = useState<string | undefined>(undefined);
-  useEffect(() => watch(async () => {
-    try { setS((await get('/api/mailbox/status')) as Record<string, unknown>); setError(undefined); } catch (e) { setError(errText(e)); }
-  }, 2000), []);
-  const relay = s?.['relay'] as Record<string, unknown> | null | undefined;
-  const rows = (o: unknown) => Object.entries((o ?? {}) as Record<string, unknown>).filter(([, v]) => typeof v !== 'object' || v === null);
-  const list = (v: unknown) => (Array.isArray(v) ? v : v && typeof v === 'object' ? Object.entries(v) : []);
-  return html`<section aria-labelledby="mbox-h"><h2 id="mbox-h">Mailbox</h2>
-    ${error ? html`<p role="alert" class="error">${error}</p>` : s === undefined ? html`<p>Loading…</p>` : html`
-      <h3>Relay on this node</h3>
-      ${relay ? html`<dl class="facts">${rows(relay).map(([k, v]) => html`<dt>${k}</dt><dd>${String(v)}</dd>`)}${rows(relay['limits']).map(([k, v]) => html`<dt>limit ${k}</dt><dd>${String(v)}</dd>`)}</dl>` : html`<p>This node has no relay role.</p>`}
-      <h3>Held for away nodes</h3><p>${list(s['queued']).length} blob(s) queued here.</p>
-      <h3>Problems</h3>${list(s['problems']).length === 0 ? html`<p>None.</p>` : html`<ul>${list(s['problems']).map((p) => html`<li><code>${JSON.stringify(p)}</code></li>`)}</ul>`}
-      <h3>Pulls</h3>${list(s['pulls']).length === 0 ? html`<p>No relay pulled from yet.</p>` : html`<ul>${list(s['pulls']).map((p) => html`<li><code>${JSON.stringify(p)}</code></li>`)}</ul>`}`}
   </section>`;
 }

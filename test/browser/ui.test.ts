@@ -1,8 +1,11 @@
-// The web UI in headless Chromium against two real agents on 127.0.0.1: pairing in the Friends
-// page, a poll started in alice's page that shows in bob's within a second, bob ranking by
-// dragging and alice by keyboard, the same decision with its IRV rounds on both pages, axe-core on
-// every page (phone-sized and desktop), screenshots in test/browser/artefacts/ (gitignored). Also
-// prints the bundle's gzip size (≤ 100 KB) and checks the page's Content-Security-Policy.
+// The web UI in headless Chromium against two real agents on 127.0.0.1: each page signs in with
+// the one-time link `kith ui` prints (an HttpOnly, SameSite=Strict cookie; no token in the page)
+// and lives from the event log (WebSocket; a third page without WebSocket on the long poll),
+// pairing in the Friends page, a poll started in alice's page that shows in bob's within a
+// second, bob ranking by dragging and alice by keyboard, the same decision with its IRV rounds on
+// both pages, no request from an idle page (no polling), the mailbox and archive panels, axe-core
+// on every page (phone-sized and desktop), screenshots in test/browser/artefacts/ (gitignored).
+// Also prints the bundle's gzip size (≤ 100 KB) and checks the page's Content-Security-Policy.
 import t from 'tap';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -30,10 +33,15 @@ const json = (r: { status: number | null; stdout: string; stderr: string }) => {
   return JSON.parse(r.stdout);
 };
 
-async function openUi(browser: Browser, agent: AgentProc, viewport: { width: number; height: number }): Promise<Page> {
-  const page = await (await browser.newContext({ viewport })).newPage();
+/** A page signed in the way a person does it: `kith ui` prints a one-time link, the browser opens it. */
+async function openUi(browser: Browser, dataDir: string, viewport: { width: number; height: number }, opts: { noWebSocket?: boolean } = {}): Promise<Page> {
+  const ctx = await browser.newContext({ viewport });
+  // A browser (or proxy) without WebSocket: the page must fall back to the long poll.
+  if (opts.noWebSocket) await ctx.addInitScript('window.WebSocket = class { constructor() { throw new Error("no WebSocket here"); } }');
+  const page = await ctx.newPage();
   page.setDefaultTimeout(10_000);
-  await page.goto(`http://127.0.0.1:${agent.apiPort}/ui/#token=${agent.token}`);
+  const { link } = json(kith(['ui', '--data-dir', dataDir, '--json'])) as { link: string };
+  await page.goto(link);
   await page.waitForSelector('body[data-ready="true"]');
   return page;
 }
@@ -47,8 +55,20 @@ t.test('two agents, two pages: pair, a poll travels, rank by dragging, one decis
   const [a, b] = ['alice', 'bob'].map((n) => path.join(dir, n)) as [string, string];
   for (const d of [a, b]) json(kith(['init', '--data-dir', d, '--phrase-file', `${d}.phrase`, '--json']));
   const [A, B] = await Promise.all([a, b].map((d) => startAgent(t, d, ['--config', config, '--profile', 'test'])));
-  const alice = await openUi(browser, A!, { width: 1100, height: 900 });
-  const bob = await openUi(browser, B!, { width: 390, height: 844 }); // a phone
+  const alice = await openUi(browser, a, { width: 1100, height: 900 });
+  const bob = await openUi(browser, b, { width: 390, height: 844 }); // a phone
+  const bobPoll = await openUi(browser, b, { width: 800, height: 700 }, { noWebSocket: true });
+
+  // Signed in by cookie only: the page holds no token, the cookie is HttpOnly and SameSite=Strict.
+  t.match(alice.url(), /\/ui\/#\/conversations$/, 'the login link leads to the UI and leaves no secret in the address');
+  const cookies = await alice.context().cookies();
+  t.same(cookies.map((c) => [c.name, c.httpOnly, c.sameSite]), [[`kith_session_${A!.apiPort}`, true, 'Strict']], 'one HttpOnly, SameSite=Strict session cookie');
+  const stored = (await alice.evaluate('JSON.stringify([{ ...sessionStorage }, { ...localStorage }, document.cookie])')) as string;
+  t.notOk(stored.includes(A!.token), 'the API token is nowhere in the page');
+  await alice.waitForSelector('[data-testid="live-status"][data-transport="socket"]');
+  await bob.waitForSelector('[data-testid="live-status"][data-transport="socket"]');
+  await bobPoll.waitForSelector('[data-testid="live-status"][data-transport="long-poll"]');
+  t.pass('alice and bob are live on the WebSocket, the third page on the long poll')
   const violations: Record<string, string[]> = {};
   const check = async (page: Page, name: string) => {
     violations[name] = await axeViolations(page);
@@ -78,6 +98,15 @@ t.test('two agents, two pages: pair, a poll travels, rank by dragging, one decis
 
   // Alice starts an IRV poll with bob.
   await bob.goto(bob.url().replace(/#.*/, '#/conversations'));
+  await bobPoll.goto(bobPoll.url().replace(/#.*/, '#/conversations'));
+  await bob.waitForSelector('#convs-h');
+  // No polling: a page with nothing happening asks the agent nothing (the socket tells it).
+  const idle: string[] = [];
+  const onIdle = (r: { url(): string }) => void (r.url().includes('/api/') && idle.push(r.url()));
+  bob.on('request', onIdle);
+  await bob.waitForTimeout(2000);
+  bob.off('request', onIdle);
+  t.same(idle, [], 'an idle page makes no API request in 2 s');
   await alice.goto(alice.url().replace(/#.*/, '#/conversations/new'));
   await alice.getByLabel('Topic').fill('Where on Saturday?');
   await alice.getByLabel('Options, separated by commas').fill('lake, pub, cinema');
@@ -90,6 +119,8 @@ t.test('two agents, two pages: pair, a poll travels, rank by dragging, one decis
   const arrivalMs = Date.now() - createdAt;
   t.comment(`the poll showed in bob's page ${arrivalMs} ms after alice's page created it`);
   t.ok(arrivalMs <= 1000, `within a second (${arrivalMs} ms)`);
+  await bobPoll.waitForSelector('[data-topic="Where on Saturday?"]', { timeout: 15_000 });
+  t.comment(`…and in bob's long-poll page ${Date.now() - createdAt} ms after`);
   await check(bob, 'conversations-phone');
 
   // Alice ranks by keyboard: cinema up twice (cinema, lake, pub).
@@ -129,7 +160,7 @@ t.test('two agents, two pages: pair, a poll travels, rank by dragging, one decis
   fs.mkdirSync(path.join(REPO_ROOT, 'docs', 'img'), { recursive: true });
   if (process.env.KITH_UI_SCREENSHOT_DOCS) await alice.screenshot({ path: path.join(REPO_ROOT, 'docs', 'img', 'web-ui-decision.png'), fullPage: true });
 
-  for (const [name, hash] of [['nodes', '#/nodes'], ['cluster', '#/cluster'], ['mailbox', '#/mailbox'], ['conversations', '#/conversations']]) {
+  for (const [name, hash] of [['nodes', '#/nodes'], ['cluster', '#/cluster'], ['mailbox', '#/mailbox'], ['archive', '#/archive'], ['conversations', '#/conversations']]) {
     await alice.goto(alice.url().replace(/#.*/, hash!));
     await alice.waitForSelector('main h2');
     await alice.waitForTimeout(300);
@@ -147,12 +178,37 @@ t.test('two agents, two pages: pair, a poll travels, rank by dragging, one decis
   await alice.getByRole('button', { name: 'Sign and revoke' }).click();
   const answer = (await alice.locator('.revoke-result').textContent({ timeout: 10_000 })) ?? '';
   t.match(answer, /NODE_UNKNOWN|revoked/, `the browser's signature is accepted (${answer})`);
-  t.ok(sent.some((s) => s.includes('/api/nodes/revoke') && s.includes('revocation')), 'a signed revocation was posted');
+  t.ok(sent.some((s) => s.includes('/api/v1/nodes/revoke') && s.includes('revocation')), 'a signed revocation was posted');
   t.notOk(sent.some((s) => s.includes(phrase.split(/\s+/).slice(0, 3).join(' '))), 'the phrase was never sent');
   t.equal(await alice.getByLabel('Recovery phrase').inputValue(), '', 'the phrase is cleared from the page');
 
   await bob.goto(bob.url().replace(/#.*/, '#/cluster'));
   await bob.waitForSelector('.household', { timeout: 10_000 });
   await check(bob, 'cluster-phone');
+  for (const [name, hash, testid] of [['mailbox-phone', '#/mailbox', 'mailbox-queued'], ['archive-phone', '#/archive', 'archive-held']] as const) {
+    await bob.goto(bob.url().replace(/#.*/, hash));
+    await bob.waitForSelector(`[data-testid="${testid}"]`);
+    await check(bob, name);
+  }
+
+  // The mailbox and archive panels, and the archive's one action by keyboard alone.
+  await alice.goto(alice.url().replace(/#.*/, '#/mailbox'));
+  await alice.waitForSelector('[data-testid="mailbox-pulls"]');
+  for (const id of ['mailbox-relay', 'mailbox-queued', 'mailbox-pulls']) t.ok(await alice.locator(`[data-testid="${id}"]`).count(), `mailbox panel: ${id}`);
+  await alice.goto(alice.url().replace(/#.*/, '#/archive'));
+  await alice.waitForSelector('[data-testid="archive-held"]');
+  const held = await alice.locator('[data-testid="archive-held"] tbody tr').allTextContents();
+  t.ok(held.some((r) => r.startsWith('yours')) && held.some((r) => r.startsWith('bob') || /of 10\.0 GiB/.test(r)), `the archive says what this node keeps for whom (${held.join(' | ')})`);
+  t.ok(await alice.locator('[data-testid="archive-objects"]').count(), 'archive panel: objects');
+  let focused = '';
+  for (let i = 0; i < 40 && focused !== 'Audit and repair now'; i++) {
+    await alice.keyboard.press('Tab');
+    focused = (await alice.evaluate('document.activeElement?.textContent?.trim() ?? ""')) as string;
+  }
+  t.equal(focused, 'Audit and repair now', 'the audit button is reached by Tab');
+  await alice.keyboard.press('Enter');
+  await alice.locator('[data-testid="archive-audit"]').filter({ hasText: /audits:|[A-Z_]+:/ }).waitFor({ timeout: 20_000 });
+  t.comment(`audit by keyboard: ${await alice.locator('[data-testid="archive-audit"]').textContent()}`);
+  await check(alice, 'archive-audited');
   for (const [name, v] of Object.entries(violations)) t.same(v, [], `axe-core: no violations on ${name}`);
 });

@@ -25,8 +25,15 @@ const app = createApi({
   listen: () => ({ host: '127.0.0.1', port: http!.port }),
   status: async () => fixtureStatus(http!.port),
   identity: () => FIXTURE_IDENTITY,
-  roster: { friends: () => [friend], nodes: () => [], removeFriend: async () => friend, blockFriend: async () => ({ ...friend, blocked: true }), undoPairing: async () => friend, revoke: async () => ({ nodeIndex: 1, generation: 0, toldRevokedNode: false, members: 0 }) } as never,
+  roster: { friends: () => [friend], nodes: () => [], ownName: () => 'alice', setName: (n: string) => n, removeFriend: async () => friend, blockFriend: async () => ({ ...friend, blocked: true }), undoPairing: async () => friend, revoke: async () => ({ nodeIndex: 1, generation: 0, toldRevokedNode: false, members: 0 }) } as never,
   convOps: { list: async () => [], create: async () => ({ id: 'c1' }), show: async () => ({ id: 'c1' }), post: async () => ({ posted: 'h', closed: false }), vote: async () => ({ posted: 'h', closed: false }), chat: async () => ({}), feed: async () => ({ next: 0, last: 0, entries: [] }) },
+  mailbox: async () => ({ household: 'a'.repeat(64), relay: null, queued: [], problems: [], pulls: [] }),
+  archive: {
+    list: async () => [{ id: 'ab', name: 'f.txt', kind: 'file', size: 3, createdMs: 1 }],
+    status: async () => [{ id: 'ab', name: 'f.txt', kind: 'file', size: 3, createdMs: 1, version: 1, k: 2, m: 1, healthyShards: 3, shards: 3, households: 2, lastAuditMs: null, repairs: 0, holders: [{ id: 'h1', household: 'e'.repeat(64), state: 'ok' }] }],
+    held: async () => [{ user: 'e'.repeat(64), name: 'bob', usedBytes: 10, quotaBytes: 100 }],
+    job: () => ({ id: 'j1', op: 'put', state: 'done', bytes: 3, totalBytes: 3, result: { objects: [] } }),
+  } as never,
   events,
   access,
   links: { local: () => `http://127.0.0.1:${http!.port}`, companion: () => undefined },
@@ -54,7 +61,7 @@ t.test('every route with a body refuses a body of the wrong shape with API_BAD_R
 });
 
 t.test('answers validate against their declared shapes', async (t) => {
-  const ok: [string, string, string?][] = [['status', ''], ['identity', ''], ['session', ''], ['friends', ''], ['nodes', ''], ['conversations', ''], ['removeFriend', ''], ['blockFriend', ''], ['postMessage', '', '{"text":"hi"}'], ['vote', '', '{"choice":"a"}'], ['uiLogin', ''], ['clients', ''], ['events', '?since=0&waitMs=0']];
+  const ok: [string, string, string?][] = [['status', ''], ['identity', ''], ['session', ''], ['friends', ''], ['nodes', ''], ['conversations', ''], ['removeFriend', ''], ['blockFriend', ''], ['postMessage', '', '{"text":"hi"}'], ['vote', '', '{"choice":"a"}'], ['uiLogin', ''], ['clients', ''], ['name', ''], ['setName', '', '{"name":"alice"}'], ['mailbox', ''], ['archiveObjects', ''], ['archiveStatus', ''], ['archiveJob', ''], ['feed', ''], ['events', '?since=0&waitMs=0']];
   events.emit('member.state', { id: 'x', state: 'dead' });
   for (const [name, query, body] of ok) {
     const spec = ROUTES[name as keyof typeof ROUTES] as RouteSpec;
