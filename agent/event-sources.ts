@@ -52,8 +52,8 @@ export function friendChanges(a: FriendRow, b: FriendRow): Ev[] {
   return a.name !== b.name ? [['friend.renamed', { userKey: b.userKey, name: b.name, previous: a.name }]] : [];
 }
 
-/** The event type of a feed entry's kind. */
-export const feedEventType = (kind: string): string => (kind === 'ballot' || kind === 'position' ? 'conv.vote' : kind === 'closing' ? 'conv.closed' : 'conv.message');
+/** The event type of a feed entry's kind: votes (consensus/patterns.ts's vote kinds), else messages. Closings are no feed entries: conv.closed comes from Conversations' onClosed. */
+export const feedEventType = (kind: string): string => (['ballot', 'rsvp', 'position', 'ack'].includes(kind) ? 'conv.vote' : 'conv.message');
 
 export function startEventSources(deps: SourceDeps, intervalMs = 250): { stop(): void } {
   const { events } = deps;

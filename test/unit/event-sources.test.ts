@@ -2,7 +2,8 @@
 // services' emit hooks): members' states pushed at once from membership's watcher (alive →
 // suspect → dead → alive, never doubled by the comparison), moves, RTTs, arrivals and removals;
 // friends added, renamed, blocked, unblocked, removed; conversation messages, votes and closings
-// from the feed (only what arrives after the start); the mailbox relay's answers (stored,
+// from the feed (only what arrives after the start; closings come from Conversations' onClosed,
+// tested with whole agents); the mailbox relay's answers (stored,
 // refused, delivered; a pull makes none). Pairing and archive events come from whole agents:
 // test/sim/events-agents.test.ts.
 import t from 'tap';
@@ -86,16 +87,19 @@ t.test('friends: added, renamed, blocked, unblocked, removed', async (t) => {
   t.same(w.events.read(0).events.find((e) => e.type === 'friend.renamed')?.data, { userKey: 'u2', name: 'Carol B.', previous: 'carol' });
 });
 
-t.test('conversations: messages, votes (ballots and consent positions) and closings, only after the start', async (t) => {
+t.test('conversations: messages and votes (ballots, RSVPs, consent positions, acks), only after the start', async (t) => {
   const w = world();
   t.teardown(() => w.sources.stop());
   w.feed.push(entry(1, 'message'));
   await step(w.clock);
   t.equal(w.events.lastId(), 0, 'what the feed held before the first look is not news');
-  w.feed.push(entry(2, 'message'), entry(3, 'ballot'), entry(4, 'position'), entry(5, 'closing'));
+  w.feed.push(entry(2, 'text'), entry(3, 'ballot'), entry(4, 'position'), entry(5, 'rsvp'), entry(6, 'ack'), entry(7, 'argument'));
   await step(w.clock);
-  t.same(kinds(w.events).map((k) => [k[0], k[1], k[2]['hash']]), [['conv.message', 'high', 'h2'], ['conv.vote', 'high', 'h3'], ['conv.vote', 'high', 'h4'], ['conv.closed', 'high', 'h5']]);
-  t.equal(feedEventType('header'), 'conv.message', 'a new conversation is a conv.message of kind header');
+  t.same(kinds(w.events).map((k) => [k[0], k[1], k[2]['hash'], k[2]['kind']]), [
+    ['conv.message', 'high', 'h2', 'text'], ['conv.vote', 'high', 'h3', 'ballot'], ['conv.vote', 'high', 'h4', 'position'],
+    ['conv.vote', 'high', 'h5', 'rsvp'], ['conv.vote', 'high', 'h6', 'ack'], ['conv.message', 'high', 'h7', 'argument'],
+  ]);
+  t.equal(feedEventType('receipt'), 'conv.message', 'a read receipt is a message of kind receipt');
 });
 
 t.test('stop ends the comparisons and the watcher', async (t) => {
