@@ -19,6 +19,7 @@ import { ArchiveOwner, DEFAULT_OWNER_OPTIONS, type Candidate, type ObjectStatus 
 import { startSchedule, type Schedule } from '../archive/schedule.js';
 import type { ObjectKind } from '../archive/manifest.js';
 import type { ProfileName } from './profiles.js';
+import type { Emit } from './event-sources.js';
 
 /** What each friend may keep here unless configured otherwise; own nodes are not limited (free disk still is). */
 export const DEFAULT_FRIEND_QUOTA_BYTES = 10 * 1024 ** 3;
@@ -68,8 +69,11 @@ function walk(root: string): string[] {
 export function startArchive(deps: {
   clock: Clock; rng: Rng; store: KvStore; identity: NodeIdentity; cluster: ClusterService; roster: RosterService; log: Log; dataDir: string; profile: ProfileName;
   freeDisk?: () => Promise<number>;
+  /** The event log: archive.progress (low), archive.job, archive.audit, archive.repair. */
+  emit?: Emit;
 }): ArchiveService {
   const { clock, rng, store, identity, cluster, roster, log } = deps;
+  const emit: Emit = deps.emit ?? (() => undefined);
   const timing = ARCHIVE_TIMING[deps.profile];
   const me = toHex(identity.cert.userKey);
   const selfId = toHex(identity.keys.dh.publicKey);
@@ -119,9 +123,10 @@ export function startArchive(deps: {
     trustedSigners: () => cluster.peers().filter((p) => p.userKey === me && p.state !== 'revoked').map((p) => fromHex(p.nodeSignKey)!),
     friends: () => roster.friends().map((f) => ({ userKey: f.userKey, name: f.name })),
   }, { ...DEFAULT_OWNER_OPTIONS, audit: { containGraceMs: timing.containGraceMs } });
+  const told = <R extends Record<string, number>>(type: string, r: R): R => (emit(type, { ...r }), r);
   const schedule: Schedule = startSchedule(clock, [
-    { name: 'audit', everyMs: timing.auditEveryMs, run: () => owner.auditAll() },
-    { name: 'repair', everyMs: timing.repairEveryMs, firstMs: timing.repairEveryMs + 5 * MINUTE, run: () => owner.repairAll() },
+    { name: 'audit', everyMs: timing.auditEveryMs, run: async () => told('archive.audit', await owner.auditAll()) },
+    { name: 'repair', everyMs: timing.repairEveryMs, firstMs: timing.repairEveryMs + 5 * MINUTE, run: async () => told('archive.repair', await owner.repairAll()) },
     { name: 'index', everyMs: timing.indexEveryMs, run: () => owner.publishIndex() },
     { name: 'renew', everyMs: timing.renewEveryMs, run: () => owner.renewAll() },
     { name: 'collect', everyMs: timing.collectEveryMs, run: () => holder.collectExpired([...new Set([me, ...roster.friends().map((f) => f.userKey)])]) },
@@ -132,7 +137,8 @@ export function startArchive(deps: {
     const job: ArchiveJob = { id: toHex(rng.bytes(8)), op, state: 'running', bytes: 0, totalBytes };
     jobs.set(job.id, job);
     while (jobs.size > 64) jobs.delete(jobs.keys().next().value!);
-    run(job).then((r) => Object.assign(job, { state: 'done', result: r }), (e) => Object.assign(job, { state: 'failed', error: isKithError(e) ? e.toJSON() : { code: 'INTERNAL', message: (e as Error).message } }));
+    run(job).then((r) => Object.assign(job, { state: 'done', result: r }), (e) => Object.assign(job, { state: 'failed', error: isKithError(e) ? e.toJSON() : { code: 'INTERNAL', message: (e as Error).message } }))
+      .then(() => emit('archive.job', { job: job.id, op, state: job.state, bytes: job.bytes, totalBytes, ...(job.state === 'failed' ? { error: (job.error as { code: string }).code } : {}) }));
     return job;
   };
 
@@ -149,7 +155,7 @@ export function startArchive(deps: {
         for (const f of files) {
           const size = fs.statSync(f).size;
           const name = files.length === 1 && f === root ? path.basename(f) : path.join(path.basename(root), path.relative(root, f));
-          out.push({ name, ...(await owner.put(fs.createReadStream(f, { highWaterMark: 1 << 20 }), size, { kind: 'file', meta: { name }, onProgress: () => undefined })) });
+          out.push({ name, ...(await owner.put(fs.createReadStream(f, { highWaterMark: 1 << 20 }), size, { kind: 'file', meta: { name }, onProgress: (sentBytes) => emit('archive.progress', { job: job.id, op: 'put', file: name, filesDoneBytes: done, shardBytesSent: sentBytes, totalBytes: total }) })) });
           done += size;
           job.bytes = done;
         }

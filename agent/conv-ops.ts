@@ -23,6 +23,7 @@ import { Feed } from '../consensus/feed.js';
 import { Holders, type HeldBy } from '../consensus/holders.js';
 import { resolveUserRef, type KnownUser } from '../identity/user-ref.js';
 import { startupCollector } from './startup-gc.js';
+import type { Emit } from './event-sources.js';
 
 export interface ConvNewArgs {
   topic: string;
@@ -326,6 +327,8 @@ export async function startConversationSync(deps: {
   users?(): KnownUser[];
   /** A conversation arrived from another node (for the event log: conv.new). */
   onConversation?(id: string): void;
+  /** The event log: conv.closed when a conversation's decision is recorded here. */
+  emit?: Emit;
 }): Promise<{ ops: ConvOps; convs: Conversations; sync: ConvSync; sealed: SealedConversations | undefined; feed: Feed; stop(): void }> {
   const { store, clock, rng, identity, cluster } = deps;
   const me = toHex(identity.cert.userKey);
@@ -365,7 +368,10 @@ export async function startConversationSync(deps: {
   for (const p of cluster.peers()) if (p.state === 'alive') sync.peerUp(p.id);
   const feed = new Feed({ store, clock });
   const users = deps.users ?? (() => [{ userKey: me, name: '' }]);
-  const convs = new Conversations({ store, clock, rng, signer, isFriend: (k) => toHex(k) === me || nodesOf(k) !== undefined });
+  const convs = new Conversations({
+    store, clock, rng, signer, isFriend: (k) => toHex(k) === me || nodesOf(k) !== undefined,
+    onClosed: (c) => deps.emit?.('conv.closed', { conv: c.conv, hash: c.hash, evaluatedAt: new Date(c.evaluatedAtMs).toISOString() }),
+  });
   if (identity.cert.roles.includes('access')) {
     sealed = new SealedConversations({
       convs, sync, signer, dh: identity.keys.dh, directory: { nodesOf }, clock, rng, log: (line) => deps.log.info(line),

@@ -162,27 +162,28 @@ export async function runAgent(opts: RunOptions, given: Partial<AgentEnv> = {}):
       }
     };
     const roster = await startRoster({ clock, store, identity, cluster, log, name: named.name, nameAtMs: named.setAtMs, onOwnName });
-    const pairing = startPairing({
+    // The event log behind /api/v1/events (agent/events.ts); services emit into it.
+    const events = new EventLog(clock);
+    const emit = (type: string, data: Record<string, unknown>) => void events.emit(type, data);
+    const pairing = startPairing({ emit,
       clock, rng, roster, log, host: config.cluster.host, defaultTtlMs: profile.pairOfferTtlMs,
       tcp: env.tcp, interfaces: env.interfaces, discovery: env.discovery(config.cluster.host, clock, log),
     });
     cleanups.push(() => pairing.stop());
     // The archive: holder for friends and own nodes, owner of this user's objects (agent/archive-service.ts).
-    const archive = startArchive({ clock, rng, store, identity, cluster, roster, log, dataDir: opts.dataDir, profile: config.agent.profile,
+    const archive = startArchive({ emit, clock, rng, store, identity, cluster, roster, log, dataDir: opts.dataDir, profile: config.agent.profile,
       ...(env.freeDiskBytes ? { freeDisk: () => env.freeDiskBytes!(opts.dataDir) } : {}) });
     cleanups.push(() => archive.stop());
 
-    // The event log behind /api/v1/events (agent/events.ts); services emit into it.
-    const events = new EventLog(clock);
     const startedAtMs = clock.wallTime();
     // Conversations that travel: sync as the cluster's conversations service, sealed end to end.
     let mailbox: MailboxService | undefined;
     const users = () => [{ userKey: toHex(identity.cert.userKey), name: roster.ownName() }, ...roster.friends().filter((f) => !f.blocked).map((f) => ({ userKey: f.userKey, name: f.name }))];
-    const conversations = await startConversationSync({ store, clock, rng, identity, cluster, isBlocked: (u) => roster.isBlocked(u), isSelfRevoked: () => roster.selfRevoked, log, users, away: (g, item, nodes) => mailbox?.away(g, item, nodes), onConversation: (id) => events.emit('conv.new', { conv: id }) });
+    const conversations = await startConversationSync({ store, clock, rng, identity, cluster, isBlocked: (u) => roster.isBlocked(u), isSelfRevoked: () => roster.selfRevoked, log, users, emit, away: (g, item, nodes) => mailbox?.away(g, item, nodes), onConversation: (id) => events.emit('conv.new', { conv: id }) });
     cleanups.push(() => conversations.stop());
     // The friend cluster as a mailbox for whoever is away (relay nodes serve it, every node pulls).
     const nameOf = (u: string) => (u === toHex(identity.cert.userKey) ? roster.ownName() : roster.friends().find((f) => f.userKey === u)?.name);
-    mailbox = await startMailbox({ store, clock, rng, identity, cluster, sync: conversations.sync, config: config.mailbox, log, nameOf });
+    mailbox = await startMailbox({ store, clock, rng, identity, cluster, sync: conversations.sync, config: config.mailbox, log, nameOf, emit });
     cleanups.push(() => mailbox?.stop());
     const convOps = conversations.ops;
     // Closed conversations into the archive (agent/archive-history.ts: the agent joins consensus and archive).
@@ -225,7 +226,7 @@ export async function runAgent(opts: RunOptions, given: Partial<AgentEnv> = {}):
         identity: viewIdentity(identity),
       }),
     };
-    const sources = startEventSources({ clock, events, peers: () => cluster.peers(), friends: () => roster.friends(), feed: conversations.feed });
+    const sources = startEventSources({ clock, events, peers: () => cluster.peers(), watchStates: (fn) => cluster.node.services.watch(fn), friends: () => roster.friends(), feed: conversations.feed });
     cleanups.push(() => sources.stop());
     const api = createApi(apiDeps);
     const http: HttpServer = await env.serveApi(api, config.api.host, config.api.port);

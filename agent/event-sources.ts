@@ -1,22 +1,34 @@
-// What feeds the event log (agent/events.ts) from services that have no event hook yet: members'
-// states and addresses, friends, and the conversation feed (consensus/feed.ts), each compared with
-// what it was a moment ago (every `intervalMs`). Services that gain a hook emit directly instead
-// (events.emit(type, data): one line) and leave this list.
+// What feeds the event log (agent/events.ts). Two ways in:
+//   - pushed at the moment of change: members' states (membership's watchers, cluster/services.ts),
+//     and the services that take an `emit` (pairing, mailbox, archive: see agent/README.md
+//     "Events" for each type and its data);
+//   - compared with what they were a moment ago (every `intervalMs`), for what has no hook:
+//     members' addresses, RTTs, arrivals and removals, friends, and the conversation feed
+//     (consensus/feed.ts: messages, votes and closings, whichever node they came from).
 import type { Clock, Timer } from '../core/clock.js';
 import type { Feed } from '../consensus/feed.js';
 import type { EventLog } from './events.js';
 
+/** How a service emits one event: `emit('mailbox.stored', {…})`. Never throws. */
+export type Emit = (type: string, data: Record<string, unknown>) => void;
+type Ev = [string, Record<string, unknown>];
+
+export interface PeerRow { id: string; state: string; endpoint: string | null; label: string; rttMs: number | null }
+export interface FriendRow { userKey: string; name: string; blocked: boolean }
+
 export interface SourceDeps {
   clock: Clock;
   events: EventLog;
-  peers?: () => { id: string; state: string; endpoint: string | null; label: string; rttMs: number | null }[];
-  friends?: () => { userKey: string; name: string; blocked: boolean }[];
+  peers?: () => PeerRow[];
+  /** Membership's state changes as they happen (cluster/services.ts `watch`); returns an unsubscribe. */
+  watchStates?: (fn: (id: string, state: string, previous: string) => void) => () => void;
+  friends?: () => FriendRow[];
   feed?: Pick<Feed, 'after'>;
 }
 
 /** Events for what changed between two snapshots of keyed things (pure: tested through the log). */
-export function diffEvents<T>(before: Map<string, T>, after: Map<string, T>, changed: (a: T, b: T) => [string, Record<string, unknown>][], added: (b: T) => [string, Record<string, unknown>], removed: (a: T) => [string, Record<string, unknown>]): [string, Record<string, unknown>][] {
-  const out: [string, Record<string, unknown>][] = [];
+export function diffEvents<T>(before: Map<string, T>, after: Map<string, T>, changed: (a: T, b: T) => Ev[], added: (b: T) => Ev, removed: (a: T) => Ev): Ev[] {
+  const out: Ev[] = [];
   for (const [k, b] of after) {
     const a = before.get(k);
     if (a === undefined) out.push(added(b));
@@ -26,32 +38,48 @@ export function diffEvents<T>(before: Map<string, T>, after: Map<string, T>, cha
   return out;
 }
 
+/** A member's changes between two looks; `withState` false when states are pushed instead. */
+export function peerChanges(a: PeerRow, b: PeerRow, withState: boolean): Ev[] {
+  const out: Ev[] = [];
+  if (withState && a.state !== b.state) out.push(['member.state', { id: b.id, label: b.label, state: b.state, previous: a.state }]);
+  if (a.endpoint !== b.endpoint && b.endpoint !== null) out.push(['member.moved', { id: b.id, label: b.label, endpoint: b.endpoint, previous: a.endpoint }]);
+  if (a.rttMs !== b.rttMs && b.rttMs !== null) out.push(['member.rtt', { id: b.id, rttMs: b.rttMs }]);
+  return out;
+}
+
+export function friendChanges(a: FriendRow, b: FriendRow): Ev[] {
+  if (a.blocked !== b.blocked) return [[b.blocked ? 'friend.blocked' : 'friend.unblocked', { userKey: b.userKey, name: b.name }]];
+  return a.name !== b.name ? [['friend.renamed', { userKey: b.userKey, name: b.name, previous: a.name }]] : [];
+}
+
+/** The event type of a feed entry's kind: votes (consensus/patterns.ts's vote kinds), else messages. Closings are no feed entries: conv.closed comes from Conversations' onClosed. */
+export const feedEventType = (kind: string): string => (['ballot', 'rsvp', 'position', 'ack'].includes(kind) ? 'conv.vote' : 'conv.message');
+
 export function startEventSources(deps: SourceDeps, intervalMs = 250): { stop(): void } {
   const { events } = deps;
-  type P = ReturnType<NonNullable<SourceDeps['peers']>>[number];
-  type F = ReturnType<NonNullable<SourceDeps['friends']>>[number];
-  let peers = new Map<string, P>((deps.peers?.() ?? []).map((p) => [p.id, p]));
-  let friends = new Map<string, F>((deps.friends?.() ?? []).map((f) => [f.userKey, f]));
+  let peers = new Map<string, PeerRow>((deps.peers?.() ?? []).map((p) => [p.id, p]));
+  let friends = new Map<string, FriendRow>((deps.friends?.() ?? []).map((f) => [f.userKey, f]));
+  const pushed = deps.watchStates !== undefined;
+  const unwatch = deps.watchStates?.((id, state, previous) => {
+    const label = deps.peers?.().find((p) => p.id === id)?.label ?? '';
+    events.emit('member.state', { id, label, state, previous });
+    const known = peers.get(id);
+    if (known) peers.set(id, { ...known, state }); // the next comparison does not report it twice
+  });
   let feedCursor = -1;
   let timer: Timer | undefined;
-  let busy = false;
+  let stopped = false;
   const tick = async () => {
     if (deps.peers) {
       const now = new Map(deps.peers().map((p) => [p.id, p]));
-      for (const [type, data] of diffEvents(peers, now,
-        (a, b) => [
-          ...(a.state !== b.state ? [['member.state', { id: b.id, label: b.label, state: b.state, previous: a.state }] as [string, Record<string, unknown>]] : []),
-          ...(a.endpoint !== b.endpoint && b.endpoint !== null ? [['member.moved', { id: b.id, label: b.label, endpoint: b.endpoint }] as [string, Record<string, unknown>]] : []),
-          ...(a.rttMs !== b.rttMs && b.rttMs !== null ? [['member.rtt', { id: b.id, rttMs: b.rttMs }] as [string, Record<string, unknown>]] : []),
-        ],
+      for (const [type, data] of diffEvents(peers, now, (a, b) => peerChanges(a, b, !pushed),
         (b) => ['member.added', { id: b.id, label: b.label, state: b.state }],
         (a) => ['member.removed', { id: a.id, label: a.label }])) events.emit(type, data);
       peers = now;
     }
     if (deps.friends) {
       const now = new Map(deps.friends().map((f) => [f.userKey, f]));
-      for (const [type, data] of diffEvents(friends, now,
-        (a, b) => (a.blocked !== b.blocked ? [[b.blocked ? 'friend.blocked' : 'friend.unblocked', { userKey: b.userKey, name: b.name }]] : a.name !== b.name ? [['friend.renamed', { userKey: b.userKey, name: b.name }]] : []),
+      for (const [type, data] of diffEvents(friends, now, friendChanges,
         (b) => ['friend.added', { userKey: b.userKey, name: b.name }],
         (a) => ['friend.removed', { userKey: a.userKey, name: a.name }])) events.emit(type, data);
       friends = now;
@@ -61,19 +89,22 @@ export function startEventSources(deps: SourceDeps, intervalMs = 250): { stop():
       if (first) feedCursor = 0;
       for (let page = 0; page < (first ? 10_000 : 20); page++) {
         const { entries, next } = await deps.feed.after(feedCursor);
-        if (!first) for (const e of entries) events.emit(e.kind === 'ballot' || e.kind === 'position' ? 'conv.vote' : e.kind === 'closing' ? 'conv.closed' : 'conv.message', { conv: e.conv, hash: e.hash, author: e.author, kind: e.kind, n: e.n });
+        if (!first) for (const e of entries) events.emit(feedEventType(e.kind), { conv: e.conv, hash: e.hash, author: e.author, kind: e.kind, n: e.n });
         if (entries.length === 0 || next === feedCursor) break;
         feedCursor = next;
       }
     }
   };
   const loop = () => {
-    timer = deps.clock.setTimer(intervalMs, () => {
-      if (busy) return loop();
-      busy = true;
-      void tick().catch(() => undefined).finally(() => { busy = false; loop(); });
-    });
+    if (stopped) return;
+    timer = deps.clock.setTimer(intervalMs, () => void tick().catch(() => undefined).finally(loop));
   };
   loop();
-  return { stop: () => timer?.cancel() };
+  return {
+    stop: () => {
+      stopped = true;
+      timer?.cancel();
+      unwatch?.();
+    },
+  };
 }

@@ -13,7 +13,7 @@ import type { NodeIdentity } from '../identity/keystore.js';
 import { MailboxRelay, type MailboxLimits } from '../cluster/mailbox.js';
 import { MailboxClient, type CatchUp } from '../cluster/mailbox-client.js';
 import { MailboxOutbox, type OutboxRelay } from '../cluster/mailbox-outbox.js';
-import type { PulledBlob } from '../cluster/mailbox-wire.js';
+import { decodeAnswer, type PulledBlob } from '../cluster/mailbox-wire.js';
 import type { ServicePort } from '../cluster/services.js';
 import type { MemberView } from '../cluster/membership-types.js';
 import type { ConvSync } from '../consensus/sync.js';
@@ -21,6 +21,7 @@ import { readEnvelope } from '../consensus/sealing.js';
 import type { ClusterService } from './cluster-service.js';
 import type { Config } from './config.js';
 import type { MailboxStatusView } from './api-shapes.js';
+import type { Emit } from './event-sources.js';
 
 const MIB = 1024 * 1024;
 /** How long one mailbox request may take (a pull page of 1 MiB over a slow uplink, retries). */
@@ -59,6 +60,8 @@ export async function startMailbox(deps: {
   log: { info(m: string): void; warn(m: string): void; debug(m: string): void };
   /** A user's display name (own or a friend's), for status. */
   nameOf?(user: string): string | undefined;
+  /** The event log: mailbox.stored|refused|delivered (as a relay), mailbox.pulled|queued (as a client). */
+  emit?: Emit;
 }): Promise<MailboxService> {
   const { store, clock, rng, identity, cluster, sync, log } = deps;
   const me = toHex(identity.keys.dh.publicKey);
@@ -108,6 +111,7 @@ export async function startMailbox(deps: {
       for (const b of later) await sync.receiveFromMailbox(r, b.blob).catch(() => undefined);
       if (c.household) households.set(r, c.household);
       pulls.set(r, { atMs: clock.wallTime(), blobs: c.blobs, totalBlobs: (pulls.get(r)?.totalBlobs ?? 0) + c.blobs, complete: c.complete, reset: c.reset });
+      if (c.blobs > 0 || c.reset || !c.complete) deps.emit?.('mailbox.pulled', { relay: r, blobs: c.blobs, complete: c.complete, reset: c.reset });
       if (c.blobs > 0 || c.reset || !c.complete) log.info(`mailbox: pulled ${c.blobs} blob${c.blobs === 1 ? '' : 's'} from ${r.slice(0, 12)}${c.reset ? ' (it lost its store: pulled from the start)' : ''}${c.complete ? '' : ' (with a gap: sync fills it from the group\'s nodes)'}`);
       return c;
     } catch (e) {
@@ -122,7 +126,11 @@ export async function startMailbox(deps: {
     onMessage: (peer, body, respond) => {
       if (respond) {
         const answer = relay ? relay.handle(peer, body) : Promise.resolve(encodeCanonical({ t: 'err', code: 'MAILBOX_REFUSED', why: 'this node is no relay' }));
-        void answer.catch(() => encodeCanonical({ t: 'err', code: 'MAILBOX_BAD_REQUEST', why: 'could not be handled' })).then(respond).catch(() => undefined);
+        void answer.catch(() => encodeCanonical({ t: 'err', code: 'MAILBOX_BAD_REQUEST', why: 'could not be handled' })).then((a) => {
+          const e = deps.emit && relayEvent(peer, a);
+          if (e) deps.emit!(e[0], e[1]);
+          return respond(a);
+        }).catch(() => undefined);
       } else if (isNotify(body) && isRelay(peer)) void pull(peer).then(() => outbox.kick());
     },
     onState: (id, state) => {
@@ -140,6 +148,7 @@ export async function startMailbox(deps: {
     relay, client, outbox, pull,
     away(group, item, nodes) {
       const to = nodes.filter((n) => n !== me && cluster.members.has(n) && !alive(n));
+      if (to.length > 0) deps.emit?.('mailbox.queued', { group, to, bytes: item.bytes.length });
       if (to.length > 0) void outbox.enqueue({ group, sender: item.sender, seq: item.seq, blob: item.bytes }, to).catch((e: unknown) => log.warn(`mailbox: could not queue a blob: ${(e as Error).message}`));
     },
     async status() {
@@ -163,6 +172,19 @@ export async function startMailbox(deps: {
     },
     stop: () => outbox.close(),
   };
+}
+
+/**
+ * The event a relay's answer to a member makes (pure: tested): a blob stored for recipients, a
+ * request refused (with its code), or blobs delivered (acknowledged and deleted). Pulls make none.
+ */
+export function relayEvent(peer: string, answer: Uint8Array): [string, Record<string, unknown>] | undefined {
+  // Stored, refused and acked answers are small (a push names at most 256 recipients); pull pages are not read.
+  const a = answer.length > 64 * 1024 ? undefined : decodeAnswer(answer, 1);
+  if (a?.t === 'pushed') return ['mailbox.stored', { from: peer, cursor: a.cursor, hash: a.hash, waitingFor: a.to.length }];
+  if (a?.t === 'err') return ['mailbox.refused', { from: peer, code: a.code }];
+  if (a?.t === 'acked' && a.deleted > 0) return ['mailbox.delivered', { to: peer, deleted: a.deleted }];
+  return undefined;
 }
 
 function isEnvelope(b: Uint8Array): boolean {

@@ -49,7 +49,7 @@ export function uiHandler(): (req: Request) => Response | undefined {
     }
     if (url.pathname === '/ui') return new Response(null, { status: 308, headers: { location: UI_PREFIX } });
     if (!url.pathname.startsWith(UI_PREFIX) || req.method !== 'GET') return undefined;
-    if (!HOST.test(req.headers.get('host') ?? '')) return new Response('refused: unknown Host', { status: 403 });
+    if (!HOST.test(req.headers.get('host') ?? '')) return Response.json({ error: { code: 'API_HOST_REFUSED', message: 'the Host header does not name this API', hint: 'open the UI from the link `kith ui` prints' } }, { status: 403 });
     const name = url.pathname.slice(UI_PREFIX.length) || 'index.html';
     const type = FILES[name];
     if (type === undefined) return undefined; // the API's own /ui/ routes (/ui/login), or its 404

@@ -172,7 +172,11 @@ export class Conversations {
   private chainHex: string | undefined;
 
   /** isFriend: when given, every other participant must be a friend (the agent passes its roster). */
-  constructor(private readonly deps: { store: KvStore; clock: Clock; rng: Rng; signer: Signer; isFriend?: (userKey: Uint8Array) => boolean }) {
+  constructor(private readonly deps: {
+    store: KvStore; clock: Clock; rng: Rng; signer: Signer; isFriend?: (userKey: Uint8Array) => boolean;
+    /** A conversation got its first closing record here (written or received): the decision. */
+    onClosed?: (closing: Closing) => void;
+  }) {
     let sh = SHARED.get(deps.store);
     if (!sh) SHARED.set(deps.store, (sh = { loaded: new Map(), queues: new Map() }));
     this.shared = sh;
@@ -410,7 +414,9 @@ export class Conversations {
       const v = verifyClosing(l.conv, closing, l.byHash);
       if (!v.valid) throw new KithError('MESSAGE_REJECTED', `closing record rejected: ${v.reason}`);
       await this.deps.store.put(`conv/${l.conv.id}/close/${closing.hash}`, closing.bytes);
+      const first = l.closing === undefined;
       l.closing = l.closing ? preferClosing(l.closing, closing) : closing;
+      if (first) this.deps.onClosed?.(l.closing);
       return l.closing;
     });
   }
@@ -429,6 +435,7 @@ export class Conversations {
     const closing = openClosing(bytes);
     await this.deps.store.put(`conv/${l.conv.id}/close/${closing.hash}`, bytes);
     l.closing = closing;
+    this.deps.onClosed?.(closing);
     return closing;
   }
 

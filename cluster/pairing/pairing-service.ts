@@ -56,6 +56,19 @@ export interface PairingDeps {
   roster: PairingRoster;
   log: Log;
   discovery?: PairDiscovery;
+  /** Each step of an offer or a join, as it happens (the agent's event log); never the code. */
+  onProgress?: (p: PairProgress) => void;
+}
+
+/** A pairing's step: offers are waiting, confirming, then paired, failed, expired or cancelled; joins joining, confirming, paired or failed. */
+export interface PairProgress {
+  side: 'offer' | 'join';
+  id: string;
+  state: OfferView['state'] | 'joining';
+  /** The error code of a failed step. */
+  error?: string;
+  friendUserKey?: string;
+  friendName?: string;
 }
 
 export interface PairingOptions {
@@ -112,6 +125,7 @@ export class PairingService {
   private readonly failures = new Map<string, number>();
   private readonly held = new Map<string, HeldJoin>();
   private serving = false;
+  private joins = 0;
 
   constructor(private readonly deps: PairingDeps, private readonly opts: PairingOptions) {}
 
@@ -142,6 +156,7 @@ export class PairingService {
       throw e;
     }
     this.deps.log.info(`pairing offer ${code.offer} open on ${open.view.endpoint} until ${open.view.expiresAt}`);
+    this.progress('offer', open.view);
     return open.view;
   }
 
@@ -170,16 +185,33 @@ export class PairingService {
    */
   async join(target: string, o: { verify?: boolean } = {}): Promise<PairOutcome & { pending?: string }> {
     const { code, endpoint: given } = parsePairTarget(target);
-    const me = await this.deps.roster.pairSelf();
-    const endpoint = given ?? (await this.find(code.offer));
-    const verify = o.verify === true;
-    const step = await runJoin(this.deps.clock, this.deps.tcp, endpoint, new PairInitiator(code, me, this.deps.rng, { verify }), verify);
-    if (!step.result) throw new KithError('PAIR_FAILED', 'the offer answered as if this were a new node of its user');
-    if (!verify) return this.deps.roster.befriend(step.result);
+    const tell = (p: Omit<PairProgress, 'side' | 'id'>, id = `join-${this.joins}`) => this.deps.onProgress?.({ side: 'join', id, ...p });
+    this.joins++;
+    tell({ state: 'joining' });
+    try {
+      const me = await this.deps.roster.pairSelf();
+      const endpoint = given ?? (await this.find(code.offer));
+      const verify = o.verify === true;
+      const step = await runJoin(this.deps.clock, this.deps.tcp, endpoint, new PairInitiator(code, me, this.deps.rng, { verify }), verify);
+      if (!step.result) throw new KithError('PAIR_FAILED', 'the offer answered as if this were a new node of its user');
+      if (!verify) {
+        const out = await this.deps.roster.befriend(step.result);
+        tell({ state: 'paired', friendUserKey: out.friendUserKey, friendName: out.friendName });
+        return out;
+      }
+      return this.holdJoin(step.result, step.verdict!, (id) => tell({ state: 'confirming' }, id));
+    } catch (e) {
+      tell({ state: 'failed', error: isKithError(e) ? e.code : 'PAIR_FAILED' });
+      throw e;
+    }
+  }
+
+  private holdJoin(result: HeldJoin['result'], verdict: HeldJoin['verdict'], told: (id: string) => void): PairOutcome & { pending: string } {
     const id = toHex(this.deps.rng.bytes(8));
-    const timer = this.deps.clock.setTimer(JOIN_VERDICT_MS, () => void this.answerJoin(id, false));
-    this.held.set(id, { result: step.result, verdict: step.verdict!, timer });
-    return { ...this.deps.roster.previewPairing(step.result), pending: id };
+    told(id);
+    const timer = this.deps.clock.setTimer(JOIN_VERDICT_MS, () => void this.answerJoin(id, false).catch(() => undefined));
+    this.held.set(id, { result, verdict, timer });
+    return { ...this.deps.roster.previewPairing(result), pending: id };
   }
 
   /** The person's answer to a verifying join: "yes" commits on both sides, "no" on neither. */
@@ -188,9 +220,21 @@ export class PairingService {
     if (!h) throw new KithError('PAIR_EXPIRED', `no pairing ${id.slice(0, 16)} waits for an answer (it was answered, or timed out and was refused)`);
     this.held.delete(id);
     h.timer.cancel();
-    // A verifying offerer answers after this "yes": its "no" (a throw here) commits nothing.
-    await h.verdict(ok);
-    return ok ? this.deps.roster.befriend(h.result) : { refused: true };
+    const tell = (p: Omit<PairProgress, 'side' | 'id'>) => this.deps.onProgress?.({ side: 'join', id, ...p });
+    try {
+      // A verifying offerer answers after this "yes": its "no" (a throw here) commits nothing.
+      await h.verdict(ok);
+      if (!ok) {
+        tell({ state: 'failed', error: 'PAIR_NOT_CONFIRMED' });
+        return { refused: true };
+      }
+      const out = await this.deps.roster.befriend(h.result);
+      tell({ state: 'paired', friendUserKey: out.friendUserKey, friendName: out.friendName });
+      return out;
+    } catch (e) {
+      tell({ state: 'failed', error: isKithError(e) ? e.code : 'PAIR_FAILED' });
+      throw e;
+    }
   }
 
   async stop(): Promise<void> {
@@ -231,6 +275,7 @@ export class PairingService {
     if (!live(o)) return;
     const { confirming: _, ...view } = o.view;
     o.view = { ...view, state, ...extra };
+    this.progress('offer', o.view);
     o.answer = undefined;
     o.answerTimer?.cancel();
     o.offer.expire();
@@ -239,6 +284,12 @@ export class PairingService {
     for (const conn of [...o.pending.keys()]) conn.destroy();
     if (![...this.offers.values()].some(live)) this.stopDiscovery();
     o.forget = this.deps.clock.setTimer(KEEP_FINISHED_MS, () => this.offers.delete(o.id));
+  }
+
+  /** Tells onProgress an offer's state (never its code). */
+  private progress(side: 'offer', v: OfferView): void {
+    const friend = v.result?.kind === 'friend' ? { friendUserKey: v.result.friendUserKey, friendName: v.result.friendName } : {};
+    this.deps.onProgress?.({ side, id: v.id, state: v.state, ...(v.error ? { error: v.error.code } : {}), ...friend });
   }
 
   /** Pre-hello connections: bounded per address and in all, the oldest dropped first. */
@@ -314,6 +365,7 @@ export class PairingService {
         end();
       } else if (step.confirming && live(o)) {
         o.view = { ...o.view, state: 'confirming', confirming: roster.previewPairing(step.confirming) };
+        this.progress('offer', o.view);
         o.answerTimer = clock.setTimer(JOIN_VERDICT_MS, () => void o.answer?.(false));
         o.answer = (ok) => {
           o.answer = undefined;
