@@ -66,20 +66,28 @@ function walk(root: string): string[] {
   return fs.readdirSync(root, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1)).flatMap((e) => (e.isDirectory() || e.isFile() ? walk(path.join(root, e.name)) : []));
 }
 
+/** The config's archive section (agent/config.ts); absent fields take the defaults. */
+export interface ArchiveOpts {
+  friendQuotaBytes?: number;
+  /** Overrides the profile's containment (0 or absent: the profile's). */
+  containGraceMs?: number;
+}
+
 export function startArchive(deps: {
   clock: Clock; rng: Rng; store: KvStore; identity: NodeIdentity; cluster: ClusterService; roster: RosterService; log: Log; dataDir: string; profile: ProfileName;
   freeDisk?: () => Promise<number>;
   /** The event log: archive.progress (low), archive.job, archive.audit, archive.repair. */
   emit?: Emit;
-}): ArchiveService {
+}, opts: ArchiveOpts = {}): ArchiveService {
   const { clock, rng, store, identity, cluster, roster, log } = deps;
   const emit: Emit = deps.emit ?? (() => undefined);
-  const timing = ARCHIVE_TIMING[deps.profile];
+  const timing = { ...ARCHIVE_TIMING[deps.profile], ...(opts.containGraceMs ? { containGraceMs: opts.containGraceMs } : {}) };
+  const friendQuotaBytes = opts.friendQuotaBytes ?? DEFAULT_FRIEND_QUOTA_BYTES;
   const me = toHex(identity.cert.userKey);
   const selfId = toHex(identity.keys.dh.publicKey);
   const isFriend = (user: string) => roster.friends().some((f) => f.userKey === user && !f.blocked);
   const userOf = (peer: string) => cluster.peers().find((p) => p.id === peer && p.state !== 'revoked')?.userKey;
-  const quotaOf = (owner: string) => (owner === me ? Number.MAX_SAFE_INTEGER : isFriend(owner) ? DEFAULT_FRIEND_QUOTA_BYTES : 0);
+  const quotaOf = (owner: string) => (owner === me ? Number.MAX_SAFE_INTEGER : isFriend(owner) ? friendQuotaBytes : 0);
   const freeDisk = deps.freeDisk ?? (() => freeDiskBytes(deps.dataDir));
   const holder = new Holder({
     clock, store, log: (l) => log.info(l), selfId, dh: identity.keys.dh,
@@ -121,7 +129,10 @@ export function startArchive(deps: {
     reachable: (id) => cluster.peers().some((p) => p.id === id && p.state === 'alive'),
     self: { id: selfId, dh: identity.keys.dh, signSecret: identity.keys.sign.secretKey, signPublic: identity.keys.sign.publicKey },
     trustedSigners: () => cluster.peers().filter((p) => p.userKey === me && p.state !== 'revoked').map((p) => fromHex(p.nodeSignKey)!),
-    friends: () => roster.friends().map((f) => ({ userKey: f.userKey, name: f.name })),
+    friends: () => roster.friends().map((f) => {
+      const record = roster.friendRecordBytes(f.userKey);
+      return { userKey: f.userKey, name: f.name, ...(record ? { record } : {}) };
+    }),
   }, { ...DEFAULT_OWNER_OPTIONS, audit: { containGraceMs: timing.containGraceMs } });
   const told = <R extends Record<string, number>>(type: string, r: R): R => (emit(type, { ...r }), r);
   const schedule: Schedule = startSchedule(clock, [
@@ -199,7 +210,14 @@ export function startArchive(deps: {
     held: () => Promise.all([{ userKey: me, name: roster.ownName() }, ...roster.friends().filter((f) => !f.blocked)].map(async (u) => ({
       user: u.userKey, name: u.name, usedBytes: await holder.usedBy(u.userKey), quotaBytes: quotaOf(u.userKey),
     }))),
-    recover: () => owner.recover(),
+    async recover() {
+      // The friend records (with the pairs' secrets) go back into the roster, so every friend met
+      // before the loss is reachable again; the answer names them without their secrets.
+      const r = await owner.recover();
+      const restored = await roster.restoreFriendRecords(r.friends.flatMap((f) => (f.record ? [f.record] : [])));
+      log.info(`archive: recovered ${r.objects} object record(s) and ${restored} friend record(s)`);
+      return { objects: r.objects, roots: r.roots, friendsRestored: restored, friends: r.friends.map((f) => ({ userKey: f.userKey, name: f.name })) };
+    },
     stop: () => schedule.stop(),
   };
 }

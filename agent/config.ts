@@ -13,6 +13,7 @@ export interface Config {
   agent: { profile: ProfileName; logLevel: LogLevelName; shutdownTimeoutMs: number };
   nat: { stunServers: string; portMapping: 'auto' | 'natpmp' | 'upnp' | 'off'; gateway: string };
   mailbox: { household: string; ttlDays: number; groupQuotaMiB: number; friendQuotaMiB: number; totalQuotaMiB: number; pushesPerMinute: number };
+  archive: { friendQuotaMiB: number; containGraceSec: number };
 }
 
 export type LogLevelName = 'debug' | 'info' | 'warn' | 'error';
@@ -79,6 +80,10 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
     doc: 'Bytes a relay holds in all.' },
   { key: 'mailbox.pushesPerMinute', kind: 'int', unit: 'pushes per minute', default: 120, min: 1, max: 100000,
     doc: 'Pushes a relay takes from one member node per minute (a token bucket): a person typing never reaches it, a runaway loop is cut (RATE_LIMITED).' },
+  { key: 'archive.friendQuotaMiB', kind: 'int', unit: 'MiB', default: 10240, min: 1, max: 16777216,
+    doc: 'Archive shards this node keeps for one friend (all their nodes together); past it their puts are refused (ARCHIVE_QUOTA_EXCEEDED). Own nodes are not limited; free disk minus 1 GiB always is.' },
+  { key: 'archive.containGraceSec', kind: 'int', unit: 'seconds', default: 0, min: 0, max: 2592000,
+    doc: 'How long a holder that does not answer audits stays "contained" (briefly offline: a router rebooting overnight) before its shards count as lost and are repaired elsewhere. 0 means the profile\'s value: 48 h for "home", 2 min for "test"; labs set a few seconds.' },
 ];
 
 export function defaultConfig(): Config {

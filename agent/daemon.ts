@@ -26,7 +26,7 @@ import { startPairing, type PairingService } from './pairing-service.js';
 import { startArchive, type ArchiveService } from './archive-service.js';
 import { archiveClosedConversations } from './archive-history.js';
 import { startSchedule } from '../archive/schedule.js';
-import { MINUTE } from '../core/clock.js';
+import { MINUTE, SECOND } from '../core/clock.js';
 import { dispatchConvOp, startConversationSync } from './conv-ops.js';
 import { startMailbox, type MailboxService } from './mailbox-service.js';
 import type { ConvSync } from '../consensus/sync.js';
@@ -172,7 +172,8 @@ export async function runAgent(opts: RunOptions, given: Partial<AgentEnv> = {}):
     cleanups.push(() => pairing.stop());
     // The archive: holder for friends and own nodes, owner of this user's objects (agent/archive-service.ts).
     const archive = startArchive({ emit, clock, rng, store, identity, cluster, roster, log, dataDir: opts.dataDir, profile: config.agent.profile,
-      ...(env.freeDiskBytes ? { freeDisk: () => env.freeDiskBytes!(opts.dataDir) } : {}) });
+      ...(env.freeDiskBytes ? { freeDisk: () => env.freeDiskBytes!(opts.dataDir) } : {}) },
+      { friendQuotaBytes: config.archive.friendQuotaMiB * 1024 * 1024, containGraceMs: config.archive.containGraceSec * SECOND });
     cleanups.push(() => archive.stop());
 
     const startedAtMs = clock.wallTime();

@@ -42,8 +42,12 @@ export interface OwnerDeps {
   self: { id: string; dh: { secretKey: Uint8Array; publicKey: Uint8Array }; signSecret: Uint8Array; signPublic: Uint8Array };
   /** Signing keys of the owner's nodes whose manifests are trusted (this node's is always). */
   trustedSigners: () => Uint8Array[];
-  /** The friend list to keep in the index (restored for the user to see after a recovery). */
-  friends: () => { userKey: string; name: string }[];
+  /**
+   * The friend list to keep in the index (restored for the user to see after a recovery), each
+   * with its opaque signed friend record when there is one (it carries the pair's secret: the
+   * index's inner layer is sealed to this user's device, so only the owner reads it back).
+   */
+  friends: () => IndexFriend[];
 }
 
 export interface OwnerOptions {
@@ -67,6 +71,8 @@ export interface ObjectRecord {
   lastAuditMs: number;
   leaseMs: number;
 }
+
+export interface IndexFriend { userKey: string; name: string; record?: Uint8Array }
 
 export interface PutResult { id: string; size: number; k: number; m: number; holders: number; households: number; warnings: { code: string; message: string }[] }
 export interface ObjectStatus {
@@ -289,7 +295,7 @@ export class ArchiveOwner {
     this.indexDirty = false;
     const objects: Uint8Array[] = [];
     for await (const [, rec] of this.records()) objects.push(rec.signed);
-    const bytes = encodeCanonical({ v: 1, objects, friends: this.deps.friends().map((f) => ({ user: f.userKey, name: f.name })) });
+    const bytes = encodeCanonical({ v: 1, objects, friends: this.deps.friends().map((f) => ({ user: f.userKey, name: f.name, ...(f.record ? { rec: f.record } : {}) })) });
     let put: PutResult;
     try {
       put = await this.putIndexObject(bytes);
@@ -339,7 +345,7 @@ export class ArchiveOwner {
    * user's root, takes the newest that opens (signed by one of our nodes, sealed to this node's
    * key), reads the index object and restores every object record. Returns what was restored.
    */
-  async recover(): Promise<{ objects: number; friends: { userKey: string; name: string }[]; roots: number }> {
+  async recover(): Promise<{ objects: number; friends: IndexFriend[]; roots: number }> {
     const trusted = [this.deps.self.signPublic, ...this.deps.trustedSigners()];
     let best: { body: ManifestBody; signed: Uint8Array } | undefined;
     let roots = 0;
@@ -375,7 +381,7 @@ export class ArchiveOwner {
       n++;
     }
     await this.deps.store.put(INDEX_KEY, encodeCanonical({ m: best.signed }));
-    const friends = index.friends.flatMap((f) => (f && typeof f === 'object' && !Array.isArray(f) && !(f instanceof Uint8Array) && typeof f['user'] === 'string' ? [{ userKey: f['user'] as string, name: String(f['name'] ?? '') }] : []));
+    const friends = index.friends.flatMap((f) => (f && typeof f === 'object' && !Array.isArray(f) && !(f instanceof Uint8Array) && typeof f['user'] === 'string' ? [{ userKey: f['user'] as string, name: String(f['name'] ?? ''), ...(f['rec'] instanceof Uint8Array ? { record: f['rec'] } : {}) }] : []));
     this.indexDirty = true;
     return { objects: n, friends, roots };
   }

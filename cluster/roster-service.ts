@@ -517,6 +517,30 @@ export class RosterService {
     return { kind: 'node', nodeIndex: node.cert.nodeIndex, label: node.cert.label, nodeSignKey: toHex(node.cert.signKey) };
   }
 
+  /** The signed friend record held for a user (hex key), if any: the archive keeps it in this user's index. */
+  friendRecordBytes(userKey: string): Uint8Array | undefined {
+    return this.friendRecs.get(userKey)?.bytes;
+  }
+
+  /**
+   * Friend records back from this user's archive after `kith init --recover`: each is applied like
+   * one from an own node (signed by a node of this user that is not revoked; newer than what is
+   * held), which adds the friend's nodes with the pair's secret, so the friends met before the
+   * loss are reachable again without pairing. Returns how many were applied; bad ones are skipped.
+   */
+  async restoreFriendRecords(records: readonly Uint8Array[]): Promise<number> {
+    let applied = 0;
+    for (const bytes of records) {
+      try {
+        const r = openFriendRecord(bytes);
+        if (toHex(r.by.userKey) === this.meHex && !this.isRevoked(r.by) && (await this.applyFriend(r))) applied++;
+      } catch (e) {
+        this.deps.log.warn(`archived friend record skipped: ${(e as Error).message}`);
+      }
+    }
+    return applied;
+  }
+
   friends(): FriendView[] {
     return [...this.friendRecs.values()].filter((f) => f.state !== 'removed').map((f) => this.viewOf(f));
   }
