@@ -84,6 +84,7 @@ export function startArchive(deps: {
       const u = userOf(peer);
       return u !== undefined && (u === me || isFriend(u)) ? u : undefined;
     },
+    isOwnUser: (owner) => owner === me,
     quotaOf: (owner) => (owner === me ? Number.MAX_SAFE_INTEGER : isFriend(owner) ? DEFAULT_FRIEND_QUOTA_BYTES : 0),
     freeDiskBytes: async () => {
       try {
@@ -115,6 +116,11 @@ export function startArchive(deps: {
     self: { id: selfId, dh: identity.keys.dh, signSecret: identity.keys.sign.secretKey, signPublic: identity.keys.sign.publicKey },
     trustedSigners: () => cluster.peers().filter((p) => p.userKey === me && p.state !== 'revoked').map((p) => fromHex(p.nodeSignKey)!),
     friends: () => roster.friends().map((f) => ({ userKey: f.userKey, name: f.name })),
+    // Device B of history: this user's other nodes whose certificates carry the access role.
+    otherAccessDevices: () => cluster.peers()
+      .filter((p) => p.userKey === me && p.state !== 'revoked' && p.id !== selfId && cluster.node.membership.memberSpec(p.id)?.cert.roles.includes('access'))
+      .sort((a, b) => a.nodeIndex - b.nodeIndex || (a.id < b.id ? -1 : 1))
+      .map((p) => ({ id: p.id, dhPublicKey: fromHex(p.id)! })),
   }, { ...DEFAULT_OWNER_OPTIONS, audit: { containGraceMs: timing.containGraceMs } });
   const schedule: Schedule = startSchedule(clock, [
     { name: 'audit', everyMs: timing.auditEveryMs, run: () => owner.auditAll() },
