@@ -99,6 +99,7 @@ export function startArchive(deps: {
       const u = userOf(peer);
       return u !== undefined && (u === me || isFriend(u)) ? u : undefined;
     },
+    isOwnUser: (owner) => owner === me,
     quotaOf,
     freeDiskBytes: async () => {
       try {
@@ -133,6 +134,11 @@ export function startArchive(deps: {
       const record = roster.friendRecordBytes(f.userKey);
       return { userKey: f.userKey, name: f.name, ...(record ? { record } : {}) };
     }),
+    // Device B of history: this user's other nodes whose certificates carry the access role.
+    otherAccessDevices: () => cluster.peers()
+      .filter((p) => p.userKey === me && p.state !== 'revoked' && p.id !== selfId && cluster.node.membership.memberSpec(p.id)?.cert.roles.includes('access'))
+      .sort((a, b) => a.nodeIndex - b.nodeIndex || (a.id < b.id ? -1 : 1))
+      .map((p) => ({ id: p.id, dhPublicKey: fromHex(p.id)! })),
   }, { ...DEFAULT_OWNER_OPTIONS, audit: { containGraceMs: timing.containGraceMs } });
   const told = <R extends Record<string, number>>(type: string, r: R): R => (emit(type, { ...r }), r);
   const schedule: Schedule = startSchedule(clock, [

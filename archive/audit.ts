@@ -59,6 +59,8 @@ export interface HolderAudit {
   /** When the current run of unanswered audits began (contained), else undefined. */
   containedSinceMs?: number;
   lastPassMs?: number;
+  /** When it last became failed (a holder failed for an object may hold it again a grace period later). */
+  failedAtMs?: number;
   passes: number;
   failures: number;
   misses: number;
@@ -76,8 +78,9 @@ export const freshAudit = (): HolderAudit => ({ state: 'ok', passes: 0, failures
 
 export function nextAudit(prev: HolderAudit, outcome: AuditOutcome, nowMs: number, p: AuditParams = DEFAULT_AUDIT_PARAMS): HolderAudit {
   if (outcome === 'pass') return { state: 'ok', lastPassMs: nowMs, passes: prev.passes + 1, failures: prev.failures, misses: prev.misses };
-  if (outcome === 'fail') return { ...prev, state: 'failed', containedSinceMs: undefined, failures: prev.failures + 1 };
+  if (outcome === 'fail') return { ...prev, state: 'failed', containedSinceMs: undefined, failedAtMs: nowMs, failures: prev.failures + 1 };
   if (prev.state === 'failed') return { ...prev, misses: prev.misses + 1 };
   const since = prev.containedSinceMs ?? nowMs;
-  return { ...prev, state: nowMs - since >= p.containGraceMs ? 'failed' : 'contained', containedSinceMs: since, misses: prev.misses + 1 };
+  const failed = nowMs - since >= p.containGraceMs;
+  return { ...prev, state: failed ? 'failed' : 'contained', containedSinceMs: since, ...(failed ? { failedAtMs: nowMs } : {}), misses: prev.misses + 1 };
 }

@@ -7,7 +7,7 @@ import { checkProofs, chooseBlocks, type AuditOutcome } from './audit.js';
 import type { ManifestBody } from './manifest.js';
 import { shardBytes, type SealedShard } from './pipeline.js';
 import { decodeResponse, encodeRequest, errorFromResponse, type Request, type Response } from './protocol.js';
-import { TAG_BYTES } from './seal.js';
+import { TAG_BYTES, type KeyWrap } from './seal.js';
 import { KithError, isKithError } from '../core/errors.js';
 
 export type RequestFn = (peer: string, payload: Uint8Array) => Promise<Uint8Array>;
@@ -47,6 +47,11 @@ export class HolderClient {
 
   async putRoot(peer: string, signedIndexManifest: Uint8Array): Promise<void> {
     await this.call(peer, { t: 'rput', data: signedIndexManifest }, 'ok');
+  }
+
+  /** Device B (peer, one of the owner's own access devices) unwraps the outer key of a holder slot. */
+  async unwrap(peer: string, object: Uint8Array, holder: string, wrap: KeyWrap): Promise<Uint8Array> {
+    return (await this.call(peer, { t: 'unwrap', object, holder, wrap }, 'key')).key;
   }
 
   /** The owner's root this holder keeps (a signed manifest), or undefined. */

@@ -34,6 +34,8 @@ export interface HolderDeps {
   selfId: string;
   /** A peer's Ed25519 signing key (a root must be signed by the node that sends it). */
   signKeyOf?: (peer: string) => Uint8Array | undefined;
+  /** Whether an owner (user id) is this holder's own user: only they may have outer keys unwrapped here (device B). */
+  isOwnUser?: (owner: string) => boolean;
 }
 
 export interface HolderOptions {
@@ -133,7 +135,19 @@ export class Holder {
       case 'usage': return { t: 'usage', usedBytes: await this.usedBy(owner), quotaBytes: this.deps.quotaOf(owner) };
       case 'rget': return { t: 'root', data: (await this.deps.store.get(rootKey(owner))) ?? new Uint8Array(0) };
       case 'rput': throw new KithError('ARCHIVE_MESSAGE_INVALID', 'rput is answered before');
+      case 'unwrap': return this.unwrap(owner, r);
     }
+  }
+
+  /**
+   * Device B's part of reading history: the outer key of one holder slot, for another node of
+   * this node's own user only, and only when the wrap is to this node's key (SEAL_INVALID if it
+   * does not open). The key travels inside the Noise session.
+   */
+  private unwrap(owner: string, r: Extract<Request, { t: 'unwrap' }>): Response {
+    if (!this.deps.isOwnUser?.(owner)) throw new KithError('ARCHIVE_NOT_OWNER', 'outer keys are unwrapped only for nodes of this node\'s own user');
+    if (Buffer.compare(r.wrap.recipient, this.deps.dh.publicKey) !== 0) throw new KithError('SEAL_INVALID', 'the outer key is not wrapped to this node');
+    return { t: 'key', key: unwrapKey(r.wrap, this.deps.dh.secretKey, OUTER_KEY_INFO, outerWrapAad(r.object, r.holder)) };
   }
 
   /** Keeps the owner's newest root: a manifest signed by the sending node, not older than the one kept. */

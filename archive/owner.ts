@@ -11,14 +11,14 @@
 import { HOUR, type Clock } from '../core/clock.js';
 import { decodeCanonical, encodeCanonical, type CborValue } from '../core/cbor.js';
 import { KithError, isKithError } from '../core/errors.js';
-import { toHex } from '../core/hex.js';
+import { bytesEqual, toHex } from '../core/hex.js';
 import type { Rng } from '../core/rng.js';
 import { prefixEnd, type KvStore } from '../core/store.js';
-import { freshAudit, nextAudit, type AuditParams, type HolderAudit, DEFAULT_AUDIT_PARAMS } from './audit.js';
+import { freshAudit, nextAudit, type AuditOutcome, type AuditParams, type AuditState, type HolderAudit, DEFAULT_AUDIT_PARAMS } from './audit.js';
 import { DEFAULT_CHUNK_BYTES } from './chunker.js';
 import { HolderClient, type RequestFn } from './client.js';
 import { manifestFromSigned, openManifest, signManifest, type ManifestBody, type ObjectKind } from './manifest.js';
-import { getObject, objectKeyFor, putObject, shardBytes, type FetchPeeled, type HolderSlot } from './pipeline.js';
+import { getObject, objectKeyFor, outerKeyFor, peelShard, putObject, shardBytes, type FetchPeeled, type HolderSlot } from './pipeline.js';
 import { choosePlacement, defaultCode } from './placement.js';
 import { sealingPolicy, type AccessDevice } from './policy.js';
 import { executeRepair, planRepair, type RepairCandidate } from './repair.js';
@@ -48,6 +48,12 @@ export interface OwnerDeps {
    * index's inner layer is sealed to this user's device, so only the owner reads it back).
    */
   friends: () => IndexFriend[];
+  /**
+   * The owner's other access devices (certified with the access role, not revoked; id = node id
+   * the request function reaches), in a stable order: the first is device B of history objects.
+   * Absent or empty: this node is the only access device (the one-device warning).
+   */
+  otherAccessDevices?: () => AccessDevice[];
 }
 
 export interface OwnerOptions {
@@ -58,10 +64,16 @@ export interface OwnerOptions {
   repairReadBytesPerRound: number;
   audit: AuditParams;
   chunkBytes: number;
+  /**
+   * Audit budget: challenges per reachable holder per audit round, over all objects it keeps
+   * (oldest proof first). A failed challenge audits every object at that holder in the same round.
+   */
+  auditsPerHolderPerRound: number;
 }
 
 export const DEFAULT_OWNER_OPTIONS: OwnerOptions = {
   leaseMs: 30 * DAY, renewBeforeMs: 10 * DAY, repairReadBytesPerRound: 256 * 1024 * 1024, audit: DEFAULT_AUDIT_PARAMS, chunkBytes: DEFAULT_CHUNK_BYTES,
+  auditsPerHolderPerRound: 2,
 };
 
 export interface ObjectRecord {
@@ -89,6 +101,8 @@ const INDEX_COPIES = 8;
 const INDEX_LIMITS = { maxBytes: 64 * 1024 * 1024, maxDepth: 6, maxItems: 4_000_000 };
 const OBJ_PREFIX = 'archive/o/obj/';
 
+const holdersInUse = (body: ManifestBody): Set<string> => new Set(body.chunks.flatMap((c) => c.shards.map((s) => body.holders[s.holder]!.id)));
+
 function encodeRecord(r: ObjectRecord): Uint8Array {
   return encodeCanonical({ m: r.signed, a: JSON.stringify(r.audits), r: r.repairs, l: r.lastAuditMs, x: r.leaseMs });
 }
@@ -113,6 +127,18 @@ export class ArchiveOwner {
     return { id: this.deps.self.id, dhPublicKey: this.deps.self.dh.publicKey };
   }
 
+  /** Who an object's (new) holder slots are sealed to: device B's key when its first slot is wrapped to one of our access devices, else each holder. */
+  private outerFor(body: ManifestBody): 'holder' | Uint8Array {
+    const r = body.holders[0]?.outer.recipient;
+    return r && this.devices().some((d) => bytesEqual(d.dhPublicKey, r)) ? r : 'holder';
+  }
+
+  /** This node first (A), then the owner's other access devices (B, …). */
+  private devices(): AccessDevice[] {
+    const self = this.device();
+    return [self, ...(this.deps.otherAccessDevices?.() ?? []).filter((d) => !bytesEqual(d.dhPublicKey, self.dhPublicKey))];
+  }
+
   /** Free quota per reachable candidate (a candidate that does not answer gets none). */
   private async room(cands: Candidate[]): Promise<Map<string, number>> {
     const free = new Map<string, number>();
@@ -129,7 +155,7 @@ export class ArchiveOwner {
 
   /** Archives a stream of sizeBytes bytes (the size sizes the placement; the stream decides the manifest). */
   async put(input: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, sizeBytes: number, o: { kind: ObjectKind; meta?: Record<string, string>; onProgress?: (bytes: number) => void }): Promise<PutResult> {
-    const policy = sealingPolicy(o.kind, [this.device()]);
+    const policy = sealingPolicy(o.kind, this.devices());
     const cands = this.deps.candidates();
     const free = await this.room(cands);
     const households = new Set(cands.filter((c) => (free.get(c.id) ?? 0) > 0).map((c) => c.household));
@@ -171,13 +197,44 @@ export class ArchiveOwner {
     for await (const [k, v] of this.deps.store.range({ gte: OBJ_PREFIX, lt: prefixEnd(OBJ_PREFIX) })) yield [k.slice(OBJ_PREFIX.length), decodeRecord(v)];
   }
 
-  /** Reads shards: the holder peels its own layer (it is the outer recipient); bytes that do not open count as bad. */
+  /**
+   * Reads shards peeled. A slot whose outer key is wrapped to its holder: the holder peels. One
+   * wrapped to device B (history): the stored bytes, peeled here with the slot's outer key, which
+   * device B unwraps (this node itself when it is B); keys are asked once per slot per read.
+   * Bytes that do not open count as bad.
+   */
   private fetcher(body: ManifestBody): FetchPeeled {
+    const keys = new Map<string, Promise<Uint8Array>>();
+    const outerKey = (slot: number): Promise<Uint8Array> => {
+      const h = body.holders[slot]!;
+      let p = keys.get(h.id);
+      if (!p) {
+        const me = this.deps.self.dh;
+        const b = this.devices().find((d) => bytesEqual(d.dhPublicKey, h.outer.recipient));
+        if (!b) p = Promise.reject(new KithError('SEAL_INVALID', `the outer layer of holder ${h.id.slice(0, 12)} is sealed to no access device of this user`));
+        else if (bytesEqual(b.dhPublicKey, me.publicKey)) p = Promise.resolve(outerKeyFor(body, slot, me.secretKey));
+        else if (!this.deps.reachable(b.id)) p = Promise.reject(new KithError('ARCHIVE_UNRECOVERABLE', `device B (${b.id.slice(0, 12)}) is not reachable: history needs both access devices`, { hint: 'start your other access device, then try again' }));
+        else p = this.client.unwrap(b.id, body.object, h.id, h.outer);
+        keys.set(h.id, p);
+      }
+      return p;
+    };
     return async (chunk, shard, holder) => {
       if (!this.deps.reachable(holder.id)) return undefined;
-      const r = await this.client.get(holder.id, body.object, chunk, shard, true);
-      if (!r.peeled) throw new KithError('SEAL_INVALID', `holder ${holder.id.slice(0, 12)} did not remove its layer`);
-      return r.data;
+      const slot = body.chunks[chunk]!.shards[shard]!.holder;
+      if (this.outerFor(body) === 'holder') {
+        const r = await this.client.get(holder.id, body.object, chunk, shard, true);
+        if (!r.peeled) throw new KithError('SEAL_INVALID', `holder ${holder.id.slice(0, 12)} did not remove its layer`);
+        return r.data;
+      }
+      const key = await outerKey(slot).catch((e: unknown) => {
+        // Device B unreachable or refusing: the shard cannot be had now (not the holder's fault).
+        this.deps.log(`archive: outer key for ${holder.id.slice(0, 12)}: ${isKithError(e) ? e.code : (e as Error).name}`);
+        return undefined;
+      });
+      if (!key) return undefined;
+      const r = await this.client.get(holder.id, body.object, chunk, shard, false);
+      return peelShard(body, key, chunk, shard, r.data);
     };
   }
 
@@ -207,20 +264,45 @@ export class ArchiveOwner {
     await this.deps.store.put(objKey(hex), encodeRecord(rec));
   }
 
-  /** One audit round: one challenge to each holder of each object; returns how many passed and failed. */
+  /**
+   * One audit round, within the audit budget: each reachable holder gets `auditsPerHolderPerRound`
+   * challenges over all the objects it keeps for us, those with the oldest proof first (failed ones
+   * last), so every object is proven in turn; a failure audits all its other objects this round.
+   * A holder that cannot be reached counts as no answer for every object, without a request.
+   */
   async auditAll(): Promise<{ pass: number; fail: number; noAnswer: number }> {
     const tally = { pass: 0, fail: 0, noAnswer: 0 };
-    for await (const [hex, rec] of this.records()) {
-      const body = this.open(rec);
-      const now = this.deps.clock.wallTime();
-      const inUse = new Set(body.chunks.flatMap((c) => c.shards.map((s) => body.holders[s.holder]!.id)));
-      const outcomes = await Promise.all([...inUse].map(async (h) => [h, this.deps.reachable(h) ? await this.client.audit(h, body, h, this.deps.rng) : 'no-answer'] as const));
-      for (const [h, outcome] of outcomes) {
-        tally[outcome === 'no-answer' ? 'noAnswer' : outcome]++;
-        rec.audits[h] = nextAudit(rec.audits[h] ?? freshAudit(), outcome, this.deps.clock.wallTime(), this.opts.audit);
+    const recs: { hex: string; rec: ObjectRecord; body: ManifestBody; order: number }[] = [];
+    for await (const [hex, rec] of this.records()) recs.push({ hex, rec, body: this.open(rec), order: this.deps.rng.below(2 ** 30) });
+    const byHolder = new Map<string, typeof recs>();
+    for (const r of recs) for (const h of holdersInUse(r.body)) byHolder.set(h, [...(byHolder.get(h) ?? []), r]);
+    const touched = new Set<(typeof recs)[number]>();
+    const apply = (r: (typeof recs)[number], h: string, outcome: AuditOutcome) => {
+      tally[outcome === 'no-answer' ? 'noAnswer' : outcome]++;
+      r.rec.audits[h] = nextAudit(r.rec.audits[h] ?? freshAudit(), outcome, this.deps.clock.wallTime(), this.opts.audit);
+      touched.add(r);
+    };
+    await Promise.all([...byHolder].map(async ([h, list]) => {
+      if (!this.deps.reachable(h)) return list.forEach((r) => apply(r, h, 'no-answer'));
+      const due = (r: (typeof recs)[number]) => {
+        const a = r.rec.audits[h];
+        return a?.state === 'failed' ? Infinity : a?.lastPassMs ?? -Infinity;
+      };
+      const order = [...list].sort((x, y) => due(x) - due(y) || x.order - y.order);
+      let budget = this.opts.auditsPerHolderPerRound;
+      for (let i = 0; i < order.length && i < budget; i++) {
+        const outcome = await this.client.audit(h, order[i]!.body, h, this.deps.rng);
+        apply(order[i]!, h, outcome);
+        if (outcome === 'fail') budget = order.length;
       }
-      rec.lastAuditMs = now;
-      await this.deps.store.put(objKey(hex), encodeRecord(rec));
+    }));
+    const now = this.deps.clock.wallTime();
+    for (const r of touched) {
+      // Re-read: a repair round may have written a new manifest meanwhile; only the audit states are ours.
+      const cur = await this.deps.store.get(objKey(r.hex));
+      if (!cur) continue;
+      const rec = decodeRecord(cur);
+      await this.deps.store.put(objKey(r.hex), encodeRecord({ ...rec, audits: { ...rec.audits, ...r.rec.audits }, lastAuditMs: now }));
     }
     return tally;
   }
@@ -231,8 +313,16 @@ export class ArchiveOwner {
     let budget = this.opts.repairReadBytesPerRound;
     for await (const [hex, rec] of this.records()) {
       const body = this.open(rec);
-      const stateOf = (h: string) => rec.audits[h]?.state ?? 'ok';
-      const cands = this.deps.candidates().filter((c) => stateOf(c.id) !== 'failed');
+      // Sampled audits leave a holder that is back "contained" for objects not yet re-proven: one
+      // reachable now is read from (its bytes are checked when read) rather than waited for.
+      const stateOf = (h: string): AuditState => {
+        const st = rec.audits[h]?.state ?? 'ok';
+        return st === 'contained' && this.deps.reachable(h) ? 'ok' : st;
+      };
+      // A holder failed for this object may hold it again once a grace period has passed (a wiped
+      // router that is back is a good holder; one that just lied is not).
+      const now = this.deps.clock.wallTime();
+      const cands = this.deps.candidates().filter((c) => stateOf(c.id) !== 'failed' || now - (rec.audits[c.id]?.failedAtMs ?? 0) >= this.opts.audit.containGraceMs);
       const needing = planRepair(body, stateOf, [], { maxReadBytes: 0 });
       if (needing.deferred.length + needing.stuck.length === 0) continue;
       const free = await this.room(cands);
@@ -244,9 +334,10 @@ export class ArchiveOwner {
       if (plan.repairs.length === 0) continue;
       const key = objectKeyFor(body, this.deps.self.dh.secretKey, this.deps.self.dh.publicKey);
       try {
-        const res = await executeRepair(body, key, plan, this.fetcher(body), new Map(pool.map((c) => [c.id, c])), { outer: 'holder' }, this.deps.rng, (s) => this.client.put(s.holder, s, rec.leaseMs));
+        const res = await executeRepair(body, key, plan, this.fetcher(body), new Map(pool.map((c) => [c.id, c])), { outer: this.outerFor(body) }, this.deps.rng, (s) => this.client.put(s.holder, s, rec.leaseMs));
         const signed = signManifest(res.body, this.deps.self.signSecret);
         for (const h of res.body.holders) rec.audits[h.id] ??= freshAudit();
+        for (const r of plan.repairs) for (const { holder } of r.rebuild) rec.audits[holder] = freshAudit();
         for (const b of res.bad) rec.audits[b.holder] = nextAudit(rec.audits[b.holder] ?? freshAudit(), 'fail', this.deps.clock.wallTime(), this.opts.audit);
         await this.deps.store.put(objKey(hex), encodeRecord({ ...rec, signed, repairs: rec.repairs + 1 }));
         this.indexDirty = true;

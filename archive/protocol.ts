@@ -15,6 +15,8 @@ export const MESSAGE_LIMITS: DecodeLimits = { maxBytes: MAX_SHARD_BYTES + 4096, 
 export const MAX_AUDIT_BLOCKS = 16;
 /** Largest root (signed index manifest) a holder keeps per owner. */
 export const MAX_ROOT_BYTES = 1024 * 1024;
+/** Longest holder id (a node id is 64 hex digits) an unwrap request may name. */
+export const MAX_HOLDER_ID_CHARS = 128;
 
 export interface ShardRef {
   object: Uint8Array;
@@ -31,7 +33,9 @@ export type Request =
   | { t: 'usage' }
   /** Keep this signed manifest (of the owner's index object) as the owner's root: what a recovered node asks for. */
   | { t: 'rput'; data: Uint8Array }
-  | { t: 'rget' };
+  | { t: 'rget' }
+  /** To one of the owner's own access devices (device B): unwrap the outer key of holder slot `holder`. */
+  | { t: 'unwrap'; object: Uint8Array; holder: string; wrap: KeyWrap };
 
 export type Response =
   | { t: 'ok' }
@@ -40,6 +44,8 @@ export type Response =
   | { t: 'usage'; usedBytes: number; quotaBytes: number }
   /** The owner's root (empty when this holder keeps none). */
   | { t: 'root'; data: Uint8Array }
+  /** An unwrapped outer key (answer to unwrap). */
+  | { t: 'key'; key: Uint8Array }
   | { t: 'err'; code: string; message: string };
 
 function frame(v: CborValue): Uint8Array {
@@ -63,6 +69,7 @@ export function encodeRequest(r: Request): Uint8Array {
     case 'usage': return frame({ t: 'usage' });
     case 'rput': return frame({ t: 'rput', d: r.data });
     case 'rget': return frame({ t: 'rget' });
+    case 'unwrap': return frame({ t: 'unwrap', o: r.object, h: r.holder, w: wrapCbor(r.wrap) });
   }
 }
 
@@ -73,6 +80,7 @@ export function encodeResponse(r: Response): Uint8Array {
     case 'proof': return frame({ t: 'proof', p: r.proofs.map((p) => [p.index, p.block, p.path]) });
     case 'usage': return frame({ t: 'usage', u: r.usedBytes, q: r.quotaBytes });
     case 'root': return frame({ t: 'root', d: r.data });
+    case 'key': return frame({ t: 'key', k: r.key });
     case 'err': return frame({ t: 'err', code: r.code, m: r.message });
   }
 }
@@ -109,8 +117,8 @@ function wrapFrom(v: CborValue | undefined): KeyWrap {
   return { recipient: bytes(w.recipient, 'w.recipient', 32), enc: bytes(w.enc, 'w.enc', 32), ct: bytes(w.ct, 'w.ct', 48) };
 }
 
-const REQUEST_KEYS = { put: ['o', 'c', 's', 'r', 'b', 'x', 'w', 'd'], get: ['o', 'c', 's', 'p'], audit: ['o', 'c', 's', 'i'], renew: ['o', 'x'], del: ['o'], usage: [], rput: ['d'], rget: [] };
-const RESPONSE_KEYS = { ok: [], shard: ['p', 'd'], proof: ['p'], usage: ['u', 'q'], root: ['d'], err: ['code', 'm'] };
+const REQUEST_KEYS = { put: ['o', 'c', 's', 'r', 'b', 'x', 'w', 'd'], get: ['o', 'c', 's', 'p'], audit: ['o', 'c', 's', 'i'], renew: ['o', 'x'], del: ['o'], usage: [], rput: ['d'], rget: [], unwrap: ['o', 'h', 'w'] };
+const RESPONSE_KEYS = { ok: [], shard: ['p', 'd'], proof: ['p'], usage: ['u', 'q'], root: ['d'], key: ['k'], err: ['code', 'm'] };
 
 export function decodeRequest(payload: Uint8Array): Request {
   const v = open(payload, REQUEST_KEYS);
@@ -131,6 +139,10 @@ export function decodeRequest(payload: Uint8Array): Request {
     case 'usage': return { t: 'usage' };
     case 'rput': return { t: 'rput', data: bytes(v.d, 'd', undefined, MAX_ROOT_BYTES) };
     case 'rget': return { t: 'rget' };
+    case 'unwrap': {
+      const h = typeof v.h === 'string' && v.h.length >= 1 && v.h.length <= MAX_HOLDER_ID_CHARS ? v.h : bad(`h is not a holder id of 1..${MAX_HOLDER_ID_CHARS} characters`);
+      return { t: 'unwrap', object: bytes(v.o, 'o', 32), holder: h, wrap: wrapFrom(v.w) };
+    }
   }
 }
 
@@ -152,6 +164,7 @@ export function decodeResponse(payload: Uint8Array): Response {
     }
     case 'usage': return { t: 'usage', usedBytes: uint(v.u, 'u'), quotaBytes: uint(v.q, 'q') };
     case 'root': return { t: 'root', data: bytes(v.d, 'd', undefined, MAX_ROOT_BYTES) };
+    case 'key': return { t: 'key', key: bytes(v.k, 'k', 32) };
     case 'err': return { t: 'err', code: typeof v.code === 'string' ? v.code : bad('code'), message: typeof v.m === 'string' ? v.m : bad('m') };
   }
 }

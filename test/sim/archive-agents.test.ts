@@ -124,7 +124,7 @@ t.test(`archive across whole agents: put, lose holders, repair, get byte for byt
   repairWritten += v.body.result.repair.bytesWritten;
   const status = (await sim.api('alice', 'GET', '/api/archive/status')).body.result.objects;
   for (const s of status) {
-    if (s.healthyShards < s.k + Math.ceil(s.m / 2) || s.households < 2) t.fail(`object ${s.id}: ${s.healthyShards} healthy shards over ${s.households} households`);
+    if (s.healthyShards < s.k + Math.ceil(s.m / 2) || s.households < 2) t.fail(`object ${s.id}: ${s.healthyShards} healthy shards over ${s.households} households ${JSON.stringify(s.holders)}`);
   }
   t.ok(status.every((s: { repairs: number }) => s.repairs >= 0), `status for ${status.length} objects`);
   t.ok(repairWritten > 0, `repair rebuilt ${repairWritten} bytes`);
