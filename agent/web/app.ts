@@ -3,7 +3,7 @@
 // indicator, and the sign-in page when the page has no session (open the link `kith ui` prints).
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { currentTransport, onSignedOut, onTransport, signIn } from './client.js';
+import { currentTransport, onSignedOut, onTransport, scope, signIn } from './client.js';
 import { html } from './html.js';
 import { ConversationList, ConversationView, NewConversation } from './conversations.js';
 import { ClusterMap, Friends, Nodes } from './people.js';
@@ -46,11 +46,13 @@ function App() {
     return () => { window.removeEventListener('hashchange', on); off(); };
   }, []);
   useEffect(() => { (document.querySelector('main h2') as HTMLElement | null)?.focus?.(); }, [hash, session]);
-  const current = PAGES.find(([h]) => hash.startsWith(h))?.[0] ?? '#/conversations';
-  const body = session === 'in' ? route(hash) : session === 'out' ? html`<${SignInPage} />`
+  // A companion client with the "conversations" scope reaches only those routes: no other page.
+  const pages = session === 'in' && scope() === 'conversations' ? PAGES.slice(0, 1) : PAGES;
+  const current = pages.find(([h]) => hash.startsWith(h))?.[0] ?? '#/conversations';
+  const body = session === 'in' ? route(pages.some(([h]) => hash.startsWith(h)) ? hash : '#/conversations') : session === 'out' ? html`<${SignInPage} />`
     : session === 'unreachable' ? html`<section><h2>The agent does not answer</h2><p>Is <code>kith run</code> still running?</p></section>` : html`<p>Loading…</p>`;
   return html`<header><h1>kith</h1><nav aria-label="pages"><ul>
-      ${PAGES.map(([h, label]) => html`<li><a href=${h} aria-current=${h === current ? 'page' : undefined}>${label}</a></li>`)}
+      ${pages.map(([h, label]) => html`<li><a href=${h} aria-current=${h === current ? 'page' : undefined}>${label}</a></li>`)}
     </ul></nav>${session === 'in' ? html`<${Live} />` : null}</header>
     <main>${body}</main>`;
 }

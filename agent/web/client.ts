@@ -43,10 +43,16 @@ export async function call<N extends WebRoute>(name: N, ...args: CallArgs<N>): P
   return json as Reply<N>;
 }
 
+let scopeValue = 'full';
+/** The session's scope: "full", or "conversations" for a companion client (a phone) that may only take part in conversations. */
+export const scope = (): string => scopeValue;
+
 /** Asks who this page is; false when it has no session (open a login link from `kith ui`). */
 export async function signIn(): Promise<boolean> {
   try {
-    csrf = (await call('session')).csrf;
+    const s = await call('session');
+    csrf = s.csrf;
+    scopeValue = s.scope;
     return true;
   } catch (e) {
     if (e instanceof CallError && SIGNED_OUT.includes(e.error.code)) return false;

@@ -69,7 +69,7 @@ export function ConversationView({ id }: { id: string }) {
   if (v === undefined) return html`<p>Loading…</p>`;
   const outcome = v.closing?.outcome ?? (v.current?.reached ? v.current.outcome : undefined);
   const texts = v.messages.filter((m) => m.kind === 'text' || m.kind === 'argument');
-  const votes = v.messages.filter((m) => !['text', 'argument'].includes(m.kind));
+  const votes = v.messages.filter((m) => ['ballot', 'position', 'rsvp', 'ack'].includes(m.kind));
   return html`<article aria-labelledby="conv-h">
     <p><a href="#/conversations">← All conversations</a></p>
     <h2 id="conv-h">${v.topic}</h2>

@@ -10,6 +10,7 @@ import { html, short } from './html.js';
 
 export const size = (n: number): string => (n >= 1024 ** 3 ? `${(n / 1024 ** 3).toFixed(1)} GiB` : n >= 1024 ** 2 ? `${(n / 1024 ** 2).toFixed(1)} MiB` : n >= 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${n} B`);
 const when = (ms: number | null) => (ms === null ? 'never' : new Date(ms).toLocaleString());
+const at = (iso: string) => html`<time datetime=${iso}>${new Date(iso).toLocaleString()}</time>`;
 
 /** A used-of-quota bar with its numbers as text (the bar is decoration). */
 function Quota({ used, of, label }: { used: number; of: number; label: string }) {
@@ -57,12 +58,12 @@ export function Mailbox() {
           <code>${short(q.hash)}</code> · ${size(q.bytes)} · for ${q.recipients.map((x) => `${x.name} (placed in ${x.households.length} household${x.households.length === 1 ? '' : 's'})`).join(', ') || 'nobody yet'}</li>`)}</ul>`}
       </section>
       <section aria-labelledby="problems-h"><h3 id="problems-h">Problems</h3>
-        ${s.problems.length === 0 ? html`<p>None.</p>` : html`<ul>${s.problems.map((p) => html`<li class="error"><strong>${p.code}</strong> from ${p.name} at ${p.at}: ${p.message}</li>`)}</ul>`}
+        ${s.problems.length === 0 ? html`<p>None.</p>` : html`<ul>${s.problems.map((p) => html`<li class="error"><strong>${p.code}</strong> from ${p.name} at ${at(p.at)}: ${p.message}</li>`)}</ul>`}
       </section>
       <section aria-labelledby="pulls-h" data-testid="mailbox-pulls"><h3 id="pulls-h">Relays this node pulls from</h3>
         ${s.pulls.length === 0 ? html`<p>No relay reachable yet.</p>` : html`<table class="grid"><caption>Last pull per relay</caption>
           <thead><tr><th scope="col">Relay</th><th scope="col">Last pull</th><th scope="col">Blobs</th></tr></thead>
-          <tbody>${s.pulls.map((p) => html`<tr><td>${p.name}</td><td>${p.lastPull ? (p.lastPull.error ? `failed: ${p.lastPull.error}` : p.lastPull.at) : 'not yet'}</td><td>${p.lastPull ? `${p.lastPull.blobs} (${p.lastPull.totalBlobs} since start)${p.lastPull.complete ? '' : ', with a gap'}` : '—'}</td></tr>`)}</tbody></table>`}
+          <tbody>${s.pulls.map((p) => html`<tr><td>${p.name}</td><td>${p.lastPull ? (p.lastPull.error ? `failed: ${p.lastPull.error}` : at(p.lastPull.at)) : 'not yet'}</td><td>${p.lastPull ? `${p.lastPull.blobs} (${p.lastPull.totalBlobs} since start)${p.lastPull.complete ? '' : ', with a gap'}` : '—'}</td></tr>`)}</tbody></table>`}
       </section>`}
   </section>`;
 }
