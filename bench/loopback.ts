@@ -2,7 +2,9 @@
 // datagrams of the same size in the same run. The sender pushes full-size datagrams for a fixed
 // time in bursts; the receiver counts payload bytes it gets (UDP drops what it cannot take).
 // Then a bulk stream (cluster/stream.ts over reliable delivery: congestion window, acks,
-// credit; what archive shards travel in) for the same time: bytes the receiving application read.
+// credit) for the same time: bytes the receiving application read. Then a restore's transfers:
+// shard gets one at a time as ArchiveOwner.get makes them, each a StreamExchange (request stream,
+// 512 KiB answer stream; cluster/stream-exchange.ts), answered from memory: answer bytes received.
 //   node dist/bench/loopback.js         node_modules/.bin/bun bench/loopback.ts
 //   KITH_BENCH_SECONDS (default 2), KITH_BENCH_ROUNDS (default 3)
 import { spawn } from 'node:child_process';
@@ -13,6 +15,8 @@ import { bindUdp } from '../core/udp.js';
 import { Transport, MAX_PAYLOAD } from '../cluster/transport.js';
 import { Reliable } from '../cluster/reliable.js';
 import { Streams } from '../cluster/stream.js';
+import { Services } from '../cluster/services.js';
+import { StreamExchange } from '../cluster/stream-exchange.js';
 import { MAX_DATAGRAM } from '../cluster/wire.js';
 import { certifyNode } from '../identity/create.js';
 import { generatePhrase } from '../identity/phrase.js';
@@ -34,6 +38,9 @@ async function receiver(mode: string): Promise<void> {
     const me = node('loop-b');
     const t = new Transport({ clock: realClock, rng: cryptoRng, socket: sock, events: { message: (_p, d) => (bytes += d.length) } }, { staticKey: me.dh, certBytes: me.cert });
     t.addPeer({ dhKey: node('loop-a').dh.publicKey, psk: PSK });
+  } else if (mode === 'restore') {
+    const { exchange } = stack(sock, 'loop-b', async () => SHARD);
+    void exchange;
   } else {
     const me = node('loop-b');
     let reliable!: Reliable;
@@ -49,6 +56,24 @@ async function receiver(mode: string): Promise<void> {
   process.stdin.on('data', () => process.stdout.write(`BYTES ${bytes}\n`));
 }
 
+/** A shard-sized answer (a 1 MiB chunk in a 2+2 code: 512 KiB and its tag). */
+const SHARD = new Uint8Array(512 * 1024 + 16);
+const SHARD_REQUEST = new Uint8Array(64);
+
+/** Transport, reliable delivery, streams and an archive-service exchange on one socket. */
+function stack(sock: Awaited<ReturnType<typeof bindUdp>>, name: string, answer: (peer: string, req: Uint8Array) => Promise<Uint8Array>) {
+  const me = node(name);
+  let reliable!: Reliable;
+  const transport = new Transport({ clock: realClock, rng: cryptoRng, socket: sock, events: { message: (p, d) => reliable.receive(p, d) } }, { staticKey: me.dh, certBytes: me.cert });
+  reliable = new Reliable({ clock: realClock, rng: cryptoRng, link: transport });
+  const streams = new Streams({ clock: realClock, rng: cryptoRng, reliable });
+  const services = new Services({ reliable, streams });
+  const exchange = new StreamExchange({ clock: realClock, rng: cryptoRng, answer }, { maxBytes: 4 * 1024 * 1024 + 4096, timeoutMs: 30_000 });
+  exchange.attach(services.register({ name: 'archive', streams: exchange.streams }));
+  transport.addPeer({ dhKey: node(name === 'loop-a' ? 'loop-b' : 'loop-a').dh.publicKey, psk: PSK });
+  return { transport, exchange };
+}
+
 /** The stream's route: the archive's service byte and its request kind (any registered pair would do). */
 const ROUTE = { service: 0x41, kind: 1 };
 
@@ -58,7 +83,7 @@ async function* until(endMs: number): AsyncGenerator<Uint8Array> {
   while (performance.now() < endMs) yield piece;
 }
 
-async function measure(mode: 'raw' | 'kith' | 'stream'): Promise<number> {
+async function measure(mode: 'raw' | 'kith' | 'stream' | 'restore'): Promise<number> {
   const self = fileURLToPath(import.meta.url);
   const child = spawn(process.execPath, [self, 'receiver', mode], { stdio: ['pipe', 'pipe', 'inherit'] });
   let out = '';
@@ -67,6 +92,7 @@ async function measure(mode: 'raw' | 'kith' | 'stream'): Promise<number> {
   const port = Number(/PORT (\d+)/.exec(out)![1]);
   const sock = await bindUdp({ host: '127.0.0.1', port: 0 });
   const to = { host: '127.0.0.1', port };
+  let restored = 0;
   let send: () => void;
   let streamed: ((endMs: number) => Promise<unknown>) | undefined;
   if (mode === 'stream') {
@@ -79,6 +105,15 @@ async function measure(mode: 'raw' | 'kith' | 'stream'): Promise<number> {
     t.connect(peer);
     while (!t.peerInfo(peer)!.established) await new Promise((r) => setTimeout(r, 5));
     streamed = (endMs) => streams.send(peer, ROUTE, until(endMs));
+    send = () => undefined;
+  } else if (mode === 'restore') {
+    const { transport: t, exchange } = stack(sock, 'loop-a', async () => new Uint8Array(0));
+    const peer = t.addPeer({ dhKey: node('loop-b').dh.publicKey, psk: PSK, endpoint: to });
+    t.connect(peer);
+    while (!t.peerInfo(peer)!.established) await new Promise((r) => setTimeout(r, 5));
+    streamed = async (endMs) => {
+      while (performance.now() < endMs) restored += (await exchange.request(peer, SHARD_REQUEST)).length;
+    };
     send = () => undefined;
   } else if (mode === 'raw') {
     const d = new Uint8Array(MAX_DATAGRAM);
@@ -105,7 +140,7 @@ async function measure(mode: 'raw' | 'kith' | 'stream'): Promise<number> {
   out = '';
   child.stdin.write('x');
   while (!/BYTES (\d+)/.test(out)) await new Promise((r) => setTimeout(r, 10));
-  const bytes = Number(/BYTES (\d+)/.exec(out)![1]);
+  const bytes = mode === 'restore' ? restored : Number(/BYTES (\d+)/.exec(out)![1]);
   child.kill();
   await sock.close();
   return bytes / elapsed;
@@ -119,10 +154,12 @@ else {
   const raw: number[] = [];
   const kith: number[] = [];
   const stream: number[] = [];
+  const restore: number[] = [];
   for (let i = 0; i < ROUNDS; i++) {
     raw.push(await measure('raw'));
     kith.push(await measure('kith'));
     stream.push(await measure('stream'));
+    restore.push(await measure('restore'));
   }
   const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const r = med(raw);
@@ -134,5 +171,7 @@ else {
   console.log(`| kith transport (payload bytes) | ${((k * 8) / 1e6).toFixed(0)} Mbit/s | ${(k / r).toFixed(2)} |`);
   const st = med(stream);
   console.log(`| kith bulk stream (bytes the application read) | ${((st * 8) / 1e6).toFixed(0)} Mbit/s | ${(st / r).toFixed(2)} |`);
+  const rs = med(restore);
+  console.log(`| restore transfers: 512 KiB shard gets one at a time over stream exchanges | ${((rs * 8) / 1e6).toFixed(0)} Mbit/s (${(rs / 1e6).toFixed(1)} MB/s) | ${(rs / r).toFixed(2)} |`);
   process.exit(0);
 }
