@@ -20,6 +20,8 @@ import { startSchedule, type Schedule } from '../archive/schedule.js';
 import type { ObjectKind } from '../archive/manifest.js';
 import type { ProfileName } from './profiles.js';
 import type { Emit } from './event-sources.js';
+import { StreamExchange } from '../cluster/stream-exchange.js';
+import { MESSAGE_LIMITS } from '../archive/protocol.js';
 
 /** What each friend may keep here unless configured otherwise; own nodes are not limited (free disk still is). */
 export const DEFAULT_FRIEND_QUOTA_BYTES = 10 * 1024 ** 3;
@@ -110,8 +112,12 @@ export function startArchive(deps: {
       }
     },
   }, DEFAULT_HOLDER_OPTIONS);
+  // Shards travel as exchanges over bulk streams (cluster/stream-exchange.ts): paced by the
+  // holder's reading, no 4 MiB message limit. Reliable requests are still answered (older owners).
+  const exchange = new StreamExchange({ clock, rng, answer: (peer, framed) => holder.handle(peer, framed) }, { maxBytes: MESSAGE_LIMITS.maxBytes, timeoutMs: timing.requestTimeoutMs });
   const port = cluster.node.services.register({
     name: 'archive',
+    streams: exchange.streams,
     onMessage: (peer, body, respond) => {
       if (!respond) return;
       const framed = new Uint8Array(body.length + 1);
@@ -120,12 +126,17 @@ export function startArchive(deps: {
       void holder.handle(peer, framed).then(respond).catch(() => undefined);
     },
   });
+  exchange.attach(port);
   const candidates = (): Candidate[] => cluster.peers()
     .filter((p) => p.state === 'alive' && (p.userKey === me || isFriend(p.userKey)))
     .map((p) => ({ id: p.id, household: p.userKey, dhPublicKey: fromHex(p.id)! }));
   const owner = new ArchiveOwner({
     clock, rng, store, log: (l) => log.info(l),
-    request: (peer, payload) => port.request(peer, payload.subarray(1), timing.requestTimeoutMs),
+    // A holder that refuses the stream (an older one, or one with 8 streams open) gets a reliable request.
+    request: (peer, payload) => exchange.request(peer, payload).catch((e: unknown) => {
+      if (isKithError(e) && e.code === 'STREAM_REFUSED') return port.request(peer, payload.subarray(1), timing.requestTimeoutMs);
+      throw e;
+    }),
     candidates,
     reachable: (id) => cluster.peers().some((p) => p.id === id && p.state === 'alive'),
     self: { id: selfId, dh: identity.keys.dh, signSecret: identity.keys.sign.secretKey, signPublic: identity.keys.sign.publicKey },
