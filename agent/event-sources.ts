@@ -1,11 +1,11 @@
 // What feeds the event log (agent/events.ts). Two ways in:
 //   - pushed at the moment of change: members' states (membership's watchers, cluster/services.ts),
-//     and the services that take an `emit` (pairing, mailbox, archive: see agent/README.md
-//     "Events" for each type and its data);
+//     the conversation feed (consensus/feed.ts's long wait: messages and votes, whichever node
+//     they came from), and the services that take an `emit` (pairing, mailbox, archive, closings:
+//     see agent/README.md "Events" for each type and its data);
 //   - compared with what they were a moment ago (every `intervalMs`), for what has no hook:
-//     members' addresses, RTTs, arrivals and removals, friends, and the conversation feed
-//     (consensus/feed.ts: messages, votes and closings, whichever node they came from).
-import type { Clock, Timer } from '../core/clock.js';
+//     members' addresses, RTTs, arrivals and removals, and friends.
+import { SECOND, type Clock, type Timer } from '../core/clock.js';
 import type { Feed } from '../consensus/feed.js';
 import type { EventLog } from './events.js';
 
@@ -23,7 +23,7 @@ export interface SourceDeps {
   /** Membership's state changes as they happen (cluster/services.ts `watch`); returns an unsubscribe. */
   watchStates?: (fn: (id: string, state: string, previous: string) => void) => () => void;
   friends?: () => FriendRow[];
-  feed?: Pick<Feed, 'after'>;
+  feed?: Pick<Feed, 'wait' | 'last'>;
 }
 
 /** Events for what changed between two snapshots of keyed things (pure: tested through the log). */
@@ -66,7 +66,6 @@ export function startEventSources(deps: SourceDeps, intervalMs = 250): { stop():
     const known = peers.get(id);
     if (known) peers.set(id, { ...known, state }); // the next comparison does not report it twice
   });
-  let feedCursor = -1;
   let timer: Timer | undefined;
   let stopped = false;
   const tick = async () => {
@@ -84,22 +83,13 @@ export function startEventSources(deps: SourceDeps, intervalMs = 250): { stop():
         (a) => ['friend.removed', { userKey: a.userKey, name: a.name }])) events.emit(type, data);
       friends = now;
     }
-    if (deps.feed) {
-      const first = feedCursor < 0; // the first pass only finds the end: events are for what arrives from now on
-      if (first) feedCursor = 0;
-      for (let page = 0; page < (first ? 10_000 : 20); page++) {
-        const { entries, next } = await deps.feed.after(feedCursor);
-        if (!first) for (const e of entries) events.emit(feedEventType(e.kind), { conv: e.conv, hash: e.hash, author: e.author, kind: e.kind, n: e.n });
-        if (entries.length === 0 || next === feedCursor) break;
-        feedCursor = next;
-      }
-    }
   };
   const loop = () => {
     if (stopped) return;
     timer = deps.clock.setTimer(intervalMs, () => void tick().catch(() => undefined).finally(loop));
   };
   loop();
+  if (deps.feed) void followFeed(deps.feed, events, () => stopped);
   return {
     stop: () => {
       stopped = true;
@@ -107,4 +97,22 @@ export function startEventSources(deps: SourceDeps, intervalMs = 250): { stop():
       unwatch?.();
     },
   };
+}
+
+/** How long one wait on the feed lasts before it looks whether the sources were stopped. */
+const FEED_WAIT_MS = SECOND;
+
+/** Emits each feed entry as it is added, from the end the feed had at the start (bounded waits). */
+async function followFeed(feed: Pick<Feed, 'wait' | 'last'>, events: EventLog, stopped: () => boolean): Promise<void> {
+  try {
+    let cursor = await feed.last();
+    while (!stopped()) {
+      const { entries, next } = await feed.wait(cursor, FEED_WAIT_MS);
+      if (stopped()) return;
+      for (const e of entries) events.emit(feedEventType(e.kind), { conv: e.conv, hash: e.hash, author: e.author, kind: e.kind, n: e.n });
+      cursor = next;
+    }
+  } catch {
+    // A store closed under the wait (the agent stopping): nothing more to follow.
+  }
 }

@@ -28,7 +28,7 @@ export function send(r: Req): Promise<Answer> {
   const body = r.body === undefined ? undefined : JSON.stringify(r.body);
   const headers: Record<string, string> = { host: `${address}:${r.port}`, ...(body === undefined ? {} : { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) }), ...r.headers };
   return new Promise((resolve, reject) => {
-    const q = http.request({ host: address, port: r.port, method: r.method ?? 'GET', path: r.path, headers, timeout: 10_000 }, (res) => {
+    const q = http.request({ host: address, port: r.port, method: r.method ?? 'GET', path: r.path, headers, timeout: 10_000, agent: false }, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (d) => (text += d));

@@ -22,19 +22,31 @@ async function step(clock: VirtualClock, ms = 250): Promise<void> {
 
 const kinds = (log: EventLog, since = 0) => log.read(since).events.map((e) => [e.type, e.channel, e.data] as const);
 
-function world() {
+function world(initialFeed: FeedEntry[] = []) {
   const clock = new VirtualClock();
   const events = new EventLog(clock);
   const peers: PeerRow[] = [{ id: 'aa', state: 'alive', endpoint: '127.0.0.2:5484', label: 'bob laptop', rttMs: null }];
   const friends: FriendRow[] = [{ userKey: 'u1', name: 'bob', blocked: false }];
-  const feed: FeedEntry[] = [];
+  const feed: FeedEntry[] = [...initialFeed];
+  const wake = new Set<() => void>();
+  const after = (cursor: number) => ({ entries: feed.filter((e) => e.n > cursor), next: Math.max(cursor, ...feed.map((e) => e.n)) });
   let watcher: ((id: string, state: string, previous: string) => void) | undefined;
   const sources = startEventSources({
     clock, events, peers: () => peers.map((p) => ({ ...p })), friends: () => friends.map((f) => ({ ...f })),
     watchStates: (fn) => ((watcher = fn), () => (watcher = undefined)),
-    feed: { after: async (cursor: number) => ({ entries: feed.filter((e) => e.n > cursor), next: Math.max(cursor, ...feed.map((e) => e.n)) }) },
+    feed: {
+      last: async () => Math.max(0, ...feed.map((e) => e.n)),
+      wait: async (cursor: number, ms: number) => {
+        if (after(cursor).entries.length === 0) await new Promise<void>((r) => { const timer = clock.setTimer(ms, r); wake.add(() => (timer.cancel(), r())); });
+        return after(cursor);
+      },
+    },
   });
-  return { clock, events, peers, friends, feed, sources, state: (id: string, s: string, p: string) => watcher?.(id, s, p), watching: () => watcher !== undefined };
+  const add = (...es: FeedEntry[]) => {
+    feed.push(...es);
+    for (const w of [...wake]) (wake.delete(w), w());
+  };
+  return { clock, events, peers, friends, feed, add, sources, state: (id: string, s: string, p: string) => watcher?.(id, s, p), watching: () => watcher !== undefined };
 }
 
 const entry = (n: number, kind: string): FeedEntry => ({ n, conv: 'c1', hash: `h${n}`, author: 'u1', chain: 'ch', seq: n, kind, data: {}, atMs: 0, addedAtMs: 0 });
@@ -87,14 +99,13 @@ t.test('friends: added, renamed, blocked, unblocked, removed', async (t) => {
   t.same(w.events.read(0).events.find((e) => e.type === 'friend.renamed')?.data, { userKey: 'u2', name: 'Carol B.', previous: 'carol' });
 });
 
-t.test('conversations: messages and votes (ballots, RSVPs, consent positions, acks), only after the start', async (t) => {
-  const w = world();
+t.test('conversations: messages and votes (ballots, RSVPs, consent positions, acks) at once, only after the start', async (t) => {
+  const w = world([entry(1, 'text')]);
   t.teardown(() => w.sources.stop());
-  w.feed.push(entry(1, 'message'));
-  await step(w.clock);
+  await step(w.clock, 0);
   t.equal(w.events.lastId(), 0, 'what the feed held before the first look is not news');
-  w.feed.push(entry(2, 'text'), entry(3, 'ballot'), entry(4, 'position'), entry(5, 'rsvp'), entry(6, 'ack'), entry(7, 'argument'));
-  await step(w.clock);
+  w.add(entry(2, 'text'), entry(3, 'ballot'), entry(4, 'position'), entry(5, 'rsvp'), entry(6, 'ack'), entry(7, 'argument'));
+  await step(w.clock, 0);
   t.same(kinds(w.events).map((k) => [k[0], k[1], k[2]['hash'], k[2]['kind']]), [
     ['conv.message', 'high', 'h2', 'text'], ['conv.vote', 'high', 'h3', 'ballot'], ['conv.vote', 'high', 'h4', 'position'],
     ['conv.vote', 'high', 'h5', 'rsvp'], ['conv.vote', 'high', 'h6', 'ack'], ['conv.message', 'high', 'h7', 'argument'],
