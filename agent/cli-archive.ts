@@ -91,9 +91,11 @@ export function addArchiveCommands(program: Command, io: Io, withCommon: (c: Com
   withCommon(archive.command('recover'))
     .description('after `kith init --recover` and meeting one friend again: fetch your index from their node and restore every object')
     .action(async (o: Common) => {
-      const r = (await agent(o)('POST', '/api/archive/recover')) as { objects: number; roots: number; friends: { userKey: string; name: string }[] };
-      emit(o, r, `restored ${r.objects} object(s) from the newest of ${r.roots} index root(s); your friends were:\n` +
-        r.friends.map((f) => `  ${f.userKey.slice(0, 16)}  ${printable(f.name)}`).join('\n') + '\npair again with each (`kith pair`) to hold and read with them.');
+      const r = (await agent(o)('POST', '/api/archive/recover')) as { objects: number; roots: number; friendsRestored: number; friends: { userKey: string; name: string }[] };
+      emit(o, r, `restored ${r.objects} object(s) from the newest of ${r.roots} index root(s); your friends:\n` +
+        r.friends.map((f) => `  ${f.userKey.slice(0, 16)}  ${printable(f.name)}`).join('\n') +
+        `\n${r.friendsRestored} friendship(s) restored from the archive: their nodes are members again (see \`kith peers\`); ` +
+        'pair again (`kith pair`) with a friend whose node stays unreachable.');
     });
 
   withCommon(archive.command('status'))
