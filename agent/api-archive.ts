@@ -1,9 +1,9 @@
 // /api/archive/*: the archive's routes (agent/archive-service.ts does the work).
 //   POST /api/archive/put {path}          → a job {id, op, state, bytes, totalBytes}
-//   POST /api/archive/get {id, out}       → a job; GET /api/archive/jobs/:id follows one
+//   POST /api/archive/get {id, out}       → a job (unknown id, bad out: refused first); GET /api/archive/jobs/:id follows one
 //   GET  /api/archive/ls                  → {objects: [{id, name, kind, size, createdMs}]}
 //   POST /api/archive/verify              → this round's audit and repair tallies
-//   POST /api/archive/recover             → {objects, friends, roots}: after `kith init --recover`
+//   POST /api/archive/recover             → {objects, roots, friendsRestored, friends}: after `kith init --recover`
 //   GET  /api/archive/status              → per object: healthy shards, households, last audit, repairs
 import type { Context, Hono } from 'hono';
 import type { ArchiveService } from './archive-service.js';

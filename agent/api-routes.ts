@@ -102,7 +102,7 @@ function mountArchive(app: Hono, archive: ArchiveService): void {
   serve(app, 'archiveObjects', async () => ({ objects: await archive.list() }));
   serve(app, 'archiveStatus', async () => ({ objects: await archive.status(), held: await archive.held() }));
   serve(app, 'archivePut', ({ body }) => archive.putPath(body.path) as Job);
-  serve(app, 'archiveGet', ({ body }) => archive.getToFile(body.id, body.out) as Job);
+  serve(app, 'archiveGet', async ({ body }) => (await archive.getToFile(body.id, body.out)) as Job);
   serve(app, 'archiveJob', ({ params }) => archive.job(params.id) as Job);
   serve(app, 'archiveVerify', async () => (await archive.verify()) as Static<typeof ArchiveVerified>);
   serve(app, 'archiveRecover', async () => (await archive.recover()) as Static<typeof ArchiveRecovered>);

@@ -238,7 +238,7 @@ export const ArchiveVerified = Type.Object({
   repair: Type.Object({ repaired: Type.Integer(), stuck: Type.Integer(), deferred: Type.Integer(), bytesRead: Type.Number(), bytesWritten: Type.Number() }),
   index: Open('the index publication, or {error: code}'),
 });
-export const ArchiveRecovered = Type.Object({ objects: Type.Integer(), roots: Type.Integer(), friends: Type.Array(Type.Object({ userKey: Type.String(), name: Type.String() })) });
+export const ArchiveRecovered = Type.Object({ objects: Type.Integer(), roots: Type.Integer(), friendsRestored: Type.Integer(), friends: Type.Array(Type.Object({ userKey: Type.String(), name: Type.String() })) });
 
 /** One event of the log (agent/events.ts). */
 export const Event = Type.Object({

@@ -17,7 +17,7 @@ import type { RosterService } from '../cluster/roster-service.js';
 import { Holder, DEFAULT_HOLDER_OPTIONS } from '../archive/holder.js';
 import { ArchiveOwner, DEFAULT_OWNER_OPTIONS, type Candidate, type ObjectStatus } from '../archive/owner.js';
 import { startSchedule, type Schedule } from '../archive/schedule.js';
-import type { ObjectKind } from '../archive/manifest.js';
+import { manifestFromSigned, type ObjectKind } from '../archive/manifest.js';
 import type { ProfileName } from './profiles.js';
 import type { Emit } from './event-sources.js';
 import { StreamExchange } from '../cluster/stream-exchange.js';
@@ -43,7 +43,8 @@ export interface ArchiveService {
   putPath(file: string): ArchiveJob;
   /** Archives bytes (the agent's own objects: conversation history, the friend list). */
   putBytes(bytes: Uint8Array, kind: ObjectKind, meta: Record<string, string>): Promise<{ id: string }>;
-  getToFile(id: string, out: string): ArchiveJob;
+  /** Starts reading an object into a file; an unknown id or an unwritable path fail here, before any job. */
+  getToFile(id: string, out: string): Promise<ArchiveJob>;
   job(id: string): ArchiveJob;
   list(): Promise<{ id: string; name: string; kind: string; size: number; createdMs: number }[]>;
   verify(): Promise<unknown>;
@@ -73,6 +74,13 @@ export interface ArchiveOpts {
   friendQuotaBytes?: number;
   /** Overrides the profile's containment (0 or absent: the profile's). */
   containGraceMs?: number;
+}
+
+/** A place `get` can write to: its folder exists, and it is not itself a folder (USAGE before any job starts). */
+function checkOutPath(target: string): void {
+  const parent = path.dirname(target);
+  if (!fs.existsSync(parent) || !fs.statSync(parent).isDirectory()) throw new KithError('USAGE', `cannot write ${target}: the folder ${parent} does not exist`, { hint: 'give --out a file in an existing folder' });
+  if (fs.existsSync(target) && fs.statSync(target).isDirectory()) throw new KithError('USAGE', `cannot write ${target}: it is a folder`, { hint: 'give --out a file name, not a folder' });
 }
 
 export function startArchive(deps: {
@@ -160,12 +168,17 @@ export function startArchive(deps: {
     { name: 'collect', everyMs: timing.collectEveryMs, run: () => holder.collectExpired([...new Set([me, ...roster.friends().map((f) => f.userKey)])]) },
   ], (l) => log.warn(l));
 
+  /** Households are user keys in archive/ messages: a person reads names (`"bob" (89405af6…)`). */
+  const nameUsers = (message: string): string => message.replace(/\b[0-9a-f]{64}\b/g, (hex) => {
+    const name = hex === me ? 'you' : roster.friends().find((f) => f.userKey === hex)?.name;
+    return name === undefined ? hex : `${JSON.stringify(name)} (${hex.slice(0, 8)}…)`;
+  });
   const jobs = new Map<string, ArchiveJob>();
   const startJob = (op: ArchiveJob['op'], totalBytes: number, run: (job: ArchiveJob) => Promise<unknown>): ArchiveJob => {
     const job: ArchiveJob = { id: toHex(rng.bytes(8)), op, state: 'running', bytes: 0, totalBytes };
     jobs.set(job.id, job);
     while (jobs.size > 64) jobs.delete(jobs.keys().next().value!);
-    run(job).then((r) => Object.assign(job, { state: 'done', result: r }), (e) => Object.assign(job, { state: 'failed', error: isKithError(e) ? e.toJSON() : { code: 'INTERNAL', message: (e as Error).message } }))
+    run(job).then((r) => Object.assign(job, { state: 'done', result: r }), (e) => Object.assign(job, { state: 'failed', error: isKithError(e) ? { ...e.toJSON(), message: nameUsers(e.message) } : { code: 'INTERNAL', message: (e as Error).message } }))
       .then(() => emit('archive.job', { job: job.id, op, state: job.state, bytes: job.bytes, totalBytes, ...(job.state === 'failed' ? { error: (job.error as { code: string }).code } : {}) }));
     return job;
   };
@@ -191,10 +204,11 @@ export function startArchive(deps: {
       });
     },
     putBytes: async (bytes, kind, meta) => owner.put([bytes], bytes.length, { kind, meta }),
-    getToFile(id, out) {
+    async getToFile(id, out) {
       const target = path.resolve(out);
-      return startJob('get', 0, async (job) => {
-        await owner.record(id);
+      checkOutPath(target);
+      const [, rec] = await owner.record(id);
+      return startJob('get', manifestFromSigned(rec.signed)?.size ?? 0, async (job) => {
         const tmp = `${target}.kith-partial`;
         const fd = fs.openSync(tmp, 'w', 0o600);
         try {

@@ -90,8 +90,10 @@ export function addArchiveCommands(program: Command, io: Io, withCommon: (c: Com
     .description('after `kith init --recover` and meeting one friend again: fetch your index from their node and restore every object')
     .action(async (o: Common) => {
       const r = await agent(o).call('archiveRecover');
-      emit(o, r, `restored ${r.objects} object(s) from the newest of ${r.roots} index root(s); your friends were:\n` +
-        r.friends.map((f) => `  ${f.userKey.slice(0, 16)}  ${printable(f.name)}`).join('\n') + '\npair again with each (`kith pair`) to hold and read with them.');
+      emit(o, r, `restored ${r.objects} object(s) from the newest of ${r.roots} index root(s); your friends:\n` +
+        r.friends.map((f) => `  ${f.userKey.slice(0, 16)}  ${printable(f.name)}`).join('\n') +
+        `\n${r.friendsRestored} friendship(s) restored from the archive: their nodes are members again (see \`kith peers\`); ` +
+        'pair again (`kith pair`) with a friend whose node stays unreachable.');
     });
 
   withCommon(archive.command('status'))

@@ -85,8 +85,8 @@ t.test(`archive across whole agents: put, lose holders, repair, get byte for byt
   const fullJob = await waitJob(sim, 'alice', full.body.result);
   t.equal(fullJob.error?.code, 'ARCHIVE_DISK_FULL', 'holders with full disks: the put fails with ARCHIVE_DISK_FULL');
   sim.world.freeDiskBytes = 1024 ** 4;
-  const unknownJob = await waitJob(sim, 'alice', (await sim.api('alice', 'POST', '/api/archive/get', { id: 'ffff', out: path.join(dir, 'x') })).body.result);
-  t.equal(unknownJob.error?.code, 'ARCHIVE_OBJECT_UNKNOWN', 'an unknown id: ARCHIVE_OBJECT_UNKNOWN');
+  const unknown = await sim.api('alice', 'POST', '/api/archive/get', { id: 'ffff', out: path.join(dir, 'x') });
+  t.equal(unknown.body.error?.code, 'ARCHIVE_OBJECT_UNKNOWN', 'an unknown id: ARCHIVE_OBJECT_UNKNOWN, before any job starts');
   t.notOk(fs.existsSync(path.join(dir, 'x')) || fs.existsSync(path.join(dir, 'x.kith-partial')), 'and no file written');
   t.equal((await sim.api('alice', 'POST', '/api/archive/put', { path: path.join(dir, 'no-such-file') })).body.error?.code, 'USAGE', 'a missing file: USAGE');
   t.equal((await sim.api('alice', 'GET', '/api/archive/ls')).body.result.objects.length, OBJECTS, 'still every object, and only those');

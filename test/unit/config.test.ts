@@ -28,7 +28,7 @@ t.test('every problem is reported at once, each with its code', async (t) => {
     'CONFIG_RANGE cluster.port',
     'CONFIG_TYPE agent.shutdownTimeoutMs',
     'CONFIG_TYPE api.port',
-    'CONFIG_UNKNOWN_KEY archive',
+    'CONFIG_UNKNOWN_KEY archive.copies',
     'CONFIG_UNKNOWN_KEY cluster.colour',
   ]);
   t.match(problems.find((p) => p.key === 'cluster.port')!.message, 'must be between 0 and 65535, got 70000');
