@@ -113,6 +113,7 @@ export function startArchive(deps: {
     request: (peer, payload) => port.request(peer, payload.subarray(1), timing.requestTimeoutMs),
     candidates,
     reachable: (id) => cluster.peers().some((p) => p.id === id && p.state === 'alive'),
+    gone: (id) => cluster.peers().some((p) => p.id === id && p.state === 'revoked'),
     self: { id: selfId, dh: identity.keys.dh, signSecret: identity.keys.sign.secretKey, signPublic: identity.keys.sign.publicKey },
     trustedSigners: () => cluster.peers().filter((p) => p.userKey === me && p.state !== 'revoked').map((p) => fromHex(p.nodeSignKey)!),
     friends: () => roster.friends().map((f) => ({ userKey: f.userKey, name: f.name })),
