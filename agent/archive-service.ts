@@ -147,6 +147,7 @@ export function startArchive(deps: {
     }),
     candidates,
     reachable: (id) => cluster.peers().some((p) => p.id === id && p.state === 'alive'),
+    gone: (id) => cluster.peers().some((p) => p.id === id && p.state === 'revoked'),
     self: { id: selfId, dh: identity.keys.dh, signSecret: identity.keys.sign.secretKey, signPublic: identity.keys.sign.publicKey },
     trustedSigners: () => cluster.peers().filter((p) => p.userKey === me && p.state !== 'revoked').map((p) => fromHex(p.nodeSignKey)!),
     friends: () => roster.friends().map((f) => {

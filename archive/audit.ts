@@ -84,3 +84,6 @@ export function nextAudit(prev: HolderAudit, outcome: AuditOutcome, nowMs: numbe
   const failed = nowMs - since >= p.containGraceMs;
   return { ...prev, state: failed ? 'failed' : 'contained', containedSinceMs: since, ...(failed ? { failedAtMs: nowMs } : {}), misses: prev.misses + 1 };
 }
+
+/** Failed by a wrong or missing proof (or a revoked holder), not only by staying silent past the grace period. */
+export const failedByProof = (a: HolderAudit): boolean => a.state === 'failed' && a.containedSinceMs === undefined;

@@ -14,7 +14,7 @@ import { KithError, isKithError } from '../core/errors.js';
 import { bytesEqual, toHex } from '../core/hex.js';
 import type { Rng } from '../core/rng.js';
 import { prefixEnd, type KvStore } from '../core/store.js';
-import { freshAudit, nextAudit, type AuditOutcome, type AuditParams, type AuditState, type HolderAudit, DEFAULT_AUDIT_PARAMS } from './audit.js';
+import { failedByProof, freshAudit, nextAudit, type AuditOutcome, type AuditParams, type AuditState, type HolderAudit, DEFAULT_AUDIT_PARAMS } from './audit.js';
 import { DEFAULT_CHUNK_BYTES } from './chunker.js';
 import { HolderClient, type RequestFn } from './client.js';
 import { manifestFromSigned, openManifest, signManifest, type ManifestBody, type ObjectKind } from './manifest.js';
@@ -38,6 +38,8 @@ export interface OwnerDeps {
   candidates: () => Candidate[];
   /** Whether a holder can be asked now (membership says alive); one that cannot is not waited for. */
   reachable: (holder: string) => boolean;
+  /** Whether a holder is gone for good (its node revoked): its shards count as failed at once, not contained. */
+  gone?: (holder: string) => boolean;
   /** This node: its DH key pair opens the inner layer (an access device), its signing key signs manifests. */
   self: { id: string; dh: { secretKey: Uint8Array; publicKey: Uint8Array }; signSecret: Uint8Array; signPublic: Uint8Array };
   /** Signing keys of the owner's nodes whose manifests are trusted (this node's is always). */
@@ -283,10 +285,11 @@ export class ArchiveOwner {
       touched.add(r);
     };
     await Promise.all([...byHolder].map(async ([h, list]) => {
+      if (this.deps.gone?.(h)) return list.forEach((r) => apply(r, h, 'fail'));
       if (!this.deps.reachable(h)) return list.forEach((r) => apply(r, h, 'no-answer'));
       const due = (r: (typeof recs)[number]) => {
         const a = r.rec.audits[h];
-        return a?.state === 'failed' ? Infinity : a?.lastPassMs ?? -Infinity;
+        return a && failedByProof(a) ? Infinity : a?.lastPassMs ?? -Infinity;
       };
       const order = [...list].sort((x, y) => due(x) - due(y) || x.order - y.order);
       let budget = this.opts.auditsPerHolderPerRound;
@@ -315,9 +318,11 @@ export class ArchiveOwner {
       const body = this.open(rec);
       // Sampled audits leave a holder that is back "contained" for objects not yet re-proven: one
       // reachable now is read from (its bytes are checked when read) rather than waited for.
+      // The same for one failed only by silence (off past the grace period) that is back: its shards
+      // are read (they may be there) and audited again, not written off.
       const stateOf = (h: string): AuditState => {
-        const st = rec.audits[h]?.state ?? 'ok';
-        return st === 'contained' && this.deps.reachable(h) ? 'ok' : st;
+        const a = rec.audits[h] ?? freshAudit();
+        return a.state !== 'ok' && !failedByProof(a) && this.deps.reachable(h) && !this.deps.gone?.(h) ? 'ok' : a.state;
       };
       // A holder failed for this object may hold it again once a grace period has passed (a wiped
       // router that is back is a good holder; one that just lied is not).

@@ -59,7 +59,7 @@ export class VirtualClockLivelock extends RangeError {
  */
 export class VirtualClock implements Clock {
   private nowMs: number;
-  private readonly wallOffsetMs: number;
+  private wallOffsetMs: number;
   private seq = 0;
   private queue: PendingTimer[] = [];
   private readonly maxTimersPerInstant: number;
@@ -94,6 +94,15 @@ export class VirtualClock implements Clock {
   /** Number of timers still waiting. */
   get pending(): number {
     return this.queue.filter((t) => !t.cancelled).length;
+  }
+
+  /**
+   * Moves only the wall clock ahead (every reader of this clock at once): a simulation compresses
+   * idle days, so wall-time deadlines (leases, grace periods) pass while no timer fires.
+   */
+  skipWall(ms: number): void {
+    if (!(ms >= 0)) throw new RangeError(`cannot move a wall clock backwards (${ms} ms)`);
+    this.wallOffsetMs += ms;
   }
 
   /** Advances time by ms, firing every timer that falls due on the way, in order. */
