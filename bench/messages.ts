@@ -22,7 +22,7 @@ import { verifyCertificate } from '../identity/certificate.js';
 import { Conversations } from '../consensus/conversations.js';
 import { SealedConversations } from '../consensus/sealed-conversations.js';
 import { ConvSync } from '../consensus/sync.js';
-import { readEnvelope } from '../consensus/sealing.js';
+import { padme, readEnvelope } from '../consensus/sealing.js';
 
 /** KITH_BENCH_STORE=level: the receiving node's store is LevelDB (agent/level-store.ts) in a temporary directory. */
 const STORE = process.env['KITH_BENCH_STORE'] ?? 'memory';
@@ -140,6 +140,8 @@ async function main() {
   console.log(`  bytes sent for the catch-up: ${(wireBytes / 1024).toFixed(0)} KiB, ${(wireBytes / messages.length).toFixed(0)} B per message; plaintext ${textBytes.toFixed(0)} B per message`);
   console.log(`  per message: text ${textBytes.toFixed(0)} B → signed record ${recBytes.toFixed(0)} B (signature 64 B; the ${a.c.certBytes.length}-B certificate only in seq 1) → envelope ${envBytes.toFixed(0)} B (PADME, nonce 24, tag 16, sender signature 64, clear fields)`);
   void rec;
+  const padBytes = messages.reduce((n, m) => n + padme(4 + m.bytes.length + 16) - (4 + m.bytes.length + 16), 0) / messages.length;
+  console.log(`  overhead before padding: envelope ${(envBytes - padBytes).toFixed(0)} B − text ${textBytes.toFixed(0)} B = ${(envBytes - padBytes - textBytes).toFixed(0)} B per message (record ${(recBytes - textBytes).toFixed(0)} B, sealing ${(envBytes - padBytes - recBytes).toFixed(0)} B); PADME adds ${padBytes.toFixed(0)} B on average`);
   // Where a later message's record bytes go (seq > 1: no certificate), field by field (key + value).
   const sample = readSignedObject(messages.find((m) => m.seq > 1)!.bytes, 'kith/conv-msg');
   const fields = Object.entries(sample.body as Record<string, unknown>).map(([k, v]) => `${k} ${encodeCanonical(k).length + encodeCanonical(v).length}`);
