@@ -66,13 +66,19 @@ async function relayOn(store: KvStore, clock: VirtualClock): Promise<MailboxRela
   return relay;
 }
 
+/** CPU µs per item of the last rate() (user + system, LevelDB's threads included): wall time on a shared machine counts the others. */
+let lastCpuUs = 0;
+
 /** Runs `one` over items with `inFlight` at a time; returns items per second. */
 async function rate<T>(items: T[], inFlight: number, one: (x: T) => Promise<unknown>): Promise<number> {
   let next = 0;
   const t0 = performance.now();
+  const c0 = process.cpuUsage();
   await Promise.all(Array.from({ length: inFlight }, async () => {
     while (next < items.length) await one(items[next++]!);
   }));
+  const c = process.cpuUsage(c0);
+  lastCpuUs = (c.user + c.system) / items.length;
   return items.length / ((performance.now() - t0) / 1000);
 }
 
@@ -84,6 +90,8 @@ async function main() {
     const blobs = bodies.map((_, i) => new SeededRng(`blob:${i}`).bytes(BLOB_BYTES));
     const relayRate: Record<number, number[]> = { 1: [], [IN_FLIGHT]: [] };
     const plainRate: Record<number, number[]> = { 1: [], [IN_FLIGHT]: [] };
+    const relayCpu: Record<number, number[]> = { 1: [], [IN_FLIGHT]: [] };
+    const plainCpu: Record<number, number[]> = { 1: [], [IN_FLIGHT]: [] };
     for (let run = 0; run < RUNS; run++) {
       for (const inFlight of [1, IN_FLIGHT]) {
         const r = await openLevelStore(join(dir, `relay-${run}-${inFlight}`));
@@ -92,10 +100,12 @@ async function main() {
           const answer = decodeAnswer(await relay.handle(member, b), 0);
           if (answer?.t !== 'pushed') throw new Error(`push refused: ${JSON.stringify(answer)}`);
         }));
+        relayCpu[inFlight]!.push(lastCpuUs);
         await r.close();
         const p = await openLevelStore(join(dir, `plain-${run}-${inFlight}`));
         let k = 0;
         plainRate[inFlight]!.push(await rate(blobs, inFlight, (b) => p.put(`b/${String(k++).padStart(16, '0')}`, b)));
+        plainCpu[inFlight]!.push(lastCpuUs);
         await p.close();
       }
     }
@@ -103,7 +113,7 @@ async function main() {
     for (const inFlight of [1, IN_FLIGHT]) {
       const rr = median(relayRate[inFlight]!);
       const pr = median(plainRate[inFlight]!);
-      console.log(`  ${String(inFlight).padStart(2)} in flight: relay accepts ${rr.toFixed(0)} blobs/s; plain store puts ${pr.toFixed(0)}/s → relay / plain ${(rr / pr).toFixed(2)}×`);
+      console.log(`  ${String(inFlight).padStart(2)} in flight: relay accepts ${rr.toFixed(0)} blobs/s; plain store puts ${pr.toFixed(0)}/s → relay / plain ${(rr / pr).toFixed(2)}×; CPU per blob: relay ${median(relayCpu[inFlight]!).toFixed(0)} µs, plain put ${median(plainCpu[inFlight]!).toFixed(0)} µs`);
     }
 
     // RSS: the same process, an empty relay open, then 100,000 blobs pushed, then a restart.

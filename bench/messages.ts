@@ -22,7 +22,7 @@ import { verifyCertificate } from '../identity/certificate.js';
 import { Conversations } from '../consensus/conversations.js';
 import { SealedConversations } from '../consensus/sealed-conversations.js';
 import { ConvSync } from '../consensus/sync.js';
-import { readEnvelope } from '../consensus/sealing.js';
+import { padme, readEnvelope } from '../consensus/sealing.js';
 
 /** KITH_BENCH_STORE=level: the receiving node's store is LevelDB (agent/level-store.ts) in a temporary directory. */
 const STORE = process.env['KITH_BENCH_STORE'] ?? 'memory';
@@ -97,20 +97,28 @@ async function main() {
   const catchUp: number[] = [];
   const tmp = mkdtempSync(join(tmpdir(), 'kith-bench-messages-'));
   const verify: number[] = [];
+  // CPU time too (user + system): on a shared machine wall time also counts other processes.
+  const catchUpCpu: number[] = [];
+  const verifyCpu: number[] = [];
+  const cpuMs = (c: NodeJS.CpuUsage) => (c.user + c.system) / 1000;
   for (let run = 0; run < RUNS; run++) {
     // The floor: one signature verification per message, nothing else.
     const v0 = performance.now();
+    const vc = process.cpuUsage();
     for (const { input, sig } of signed) if (!signatures.ed25519Verify(signKey, input, sig)) throw new Error('bad signature');
     verify.push(performance.now() - v0);
+    verifyCpu.push(cpuMs(process.cpuUsage(vc)));
     // bob's node, empty, receives everything alice's node holds.
     const level = STORE === 'level' ? await openLevelStore(join(tmp, `bob-${run}`)) : undefined;
     const b = node('bob', clock, () => [a.id], async () => undefined, level);
     const sb = b.setDirectory(dir);
     const stopProfile = run === RUNS - 1 ? await profileTo(process.env['KITH_BENCH_CPUPROF']) : async () => undefined;
     const c0 = performance.now();
+    const cc = process.cpuUsage();
     for (const m of items) await b.sync.receive(a.id, m);
     await sb.idle();
     catchUp.push(performance.now() - c0);
+    catchUpCpu.push(cpuMs(process.cpuUsage(cc)));
     await stopProfile();
     if (process.env["KITH_BENCH_DEBUG"]) console.log(b.sync.stats, sb.stats, `${catchUp.at(-1)!.toFixed(0)} ms`, `heap ${(process.memoryUsage().heapUsed / 1048576).toFixed(0)} MB`);
     const got = (await b.convs.messages(conv.id)).length;
@@ -128,9 +136,12 @@ async function main() {
   console.log(`  post + seal on the author's node:   ${(postMs / messages.length * 1000).toFixed(0)} µs per message (${postMs.toFixed(0)} ms in all)`);
   console.log(`  catch-up of ${messages.length} (receive, order, open, verify, apply): median ${median(catchUp).toFixed(0)} ms`);
   console.log(`  floor: ${messages.length} Ed25519 verifications alone:        median ${median(verify).toFixed(0)} ms  → catch-up / floor ${(median(catchUp) / median(verify)).toFixed(1)}×`);
+  console.log(`  CPU time (user + system; LevelDB's own threads included): catch-up ${median(catchUpCpu).toFixed(0)} ms, floor ${median(verifyCpu).toFixed(0)} ms → ${(median(catchUpCpu) / median(verifyCpu)).toFixed(1)}×`);
   console.log(`  bytes sent for the catch-up: ${(wireBytes / 1024).toFixed(0)} KiB, ${(wireBytes / messages.length).toFixed(0)} B per message; plaintext ${textBytes.toFixed(0)} B per message`);
   console.log(`  per message: text ${textBytes.toFixed(0)} B → signed record ${recBytes.toFixed(0)} B (signature 64 B; the ${a.c.certBytes.length}-B certificate only in seq 1) → envelope ${envBytes.toFixed(0)} B (PADME, nonce 24, tag 16, sender signature 64, clear fields)`);
   void rec;
+  const padBytes = messages.reduce((n, m) => n + padme(4 + m.bytes.length + 16) - (4 + m.bytes.length + 16), 0) / messages.length;
+  console.log(`  overhead before padding: envelope ${(envBytes - padBytes).toFixed(0)} B − text ${textBytes.toFixed(0)} B = ${(envBytes - padBytes - textBytes).toFixed(0)} B per message (record ${(recBytes - textBytes).toFixed(0)} B, sealing ${(envBytes - padBytes - recBytes).toFixed(0)} B); PADME adds ${padBytes.toFixed(0)} B on average`);
   // Where a later message's record bytes go (seq > 1: no certificate), field by field (key + value).
   const sample = readSignedObject(messages.find((m) => m.seq > 1)!.bytes, 'kith/conv-msg');
   const fields = Object.entries(sample.body as Record<string, unknown>).map(([k, v]) => `${k} ${encodeCanonical(k).length + encodeCanonical(v).length}`);
