@@ -195,4 +195,4 @@ async function lab(t: Test): Promise<void> {
 
 // A lab that cannot run here is a SKIP with its reason, never a pass.
 const skip = whyNot();
-t.test('messages lab: a post and a vote reach a friend who was away, from a relay, sealed', { timeout: 180_000, ...(skip ? { skip: `messages lab: ${skip}` } : {}) }, lab);
+t.test('messages lab: a post and a vote reach a friend who was away, from a relay, sealed', { timeout: 300_000, ...(skip ? { skip: `messages lab: ${skip}` } : {}) }, lab);
