@@ -342,7 +342,7 @@ export async function startConversationSync(deps: {
   };
   let sealed: SealedConversations | undefined;
   let port: ServicePort | undefined;
-  const alivePeers = () => cluster.peers().filter((p) => p.state === 'alive').map((p) => p.id);
+  const alivePeers = () => cluster.alivePeerIds();
   const holders: Holders = new Holders({
     self: toHex(identity.keys.dh.publicKey), clock, peers: alivePeers,
     epoch: (g) => sync.currentEpoch(g), ownTips: (g) => sync.tips(g),

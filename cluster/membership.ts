@@ -157,6 +157,13 @@ export class Membership {
     return { members: this.members.size, alive };
   }
 
+  /** The ids of the members that answer now: what sync asks for every item, without building views. */
+  aliveIds(): string[] {
+    const out: string[] = [];
+    for (const m of this.members.values()) if (m.state === 'alive') out.push(m.id);
+    return out;
+  }
+
   stateOf(id: string): MemberState | undefined {
     return this.members.get(id)?.state;
   }

@@ -103,7 +103,7 @@ async function lab(t: Test): Promise<void> {
     let out = '';
     offer.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     const exited = new Promise<number | null>((r) => offer.once('exit', (c) => r(c)));
-    await until(() => out.includes('\n'), 10_000);
+    await until(() => out.includes('\n'), 30_000); // a CLI process start: seconds on a loaded machine
     const qr = (JSON.parse(out.split('\n')[0]!) as { qr: string }).qr;
     const r = kith(joiner, [...join, '--code', qr, '--json', '--data-dir', dir(joiner)]);
     if (r.status !== 0) throw new Error(`join on ${joiner}: ${r.stderr}`);
@@ -195,4 +195,4 @@ async function lab(t: Test): Promise<void> {
 
 // A lab that cannot run here is a SKIP with its reason, never a pass.
 const skip = whyNot();
-t.test('messages lab: a post and a vote reach a friend who was away, from a relay, sealed', { timeout: 180_000, ...(skip ? { skip: `messages lab: ${skip}` } : {}) }, lab);
+t.test('messages lab: a post and a vote reach a friend who was away, from a relay, sealed', { timeout: 300_000, ...(skip ? { skip: `messages lab: ${skip}` } : {}) }, lab);
