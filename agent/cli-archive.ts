@@ -67,6 +67,8 @@ export function addArchiveCommands(program: Command, io: Io, withCommon: (c: Com
     .option('--out <file>', 'where to write it (default: its name, in the current directory)')
     .action(async (id: string, o: Common & { out?: string }) => {
       const api = agent(o);
+      // Ids are hex (`kith archive ls`): anything else names no object, said as such, not as a bad request.
+      if (!/^[0-9a-fA-F]{1,128}$/.test(id)) throw new KithError('ARCHIVE_OBJECT_UNKNOWN', `no archived object ${printable(id)}`, { hint: 'ids are the hex digits `kith archive ls` shows' });
       let out = o.out;
       if (out === undefined) {
         const { objects } = await api.call('archiveObjects');
