@@ -71,9 +71,12 @@ async function main(): Promise<void> {
     const p = await (await browser.newContext()).newPage();
     const { link } = (await api('POST', '/api/v1/ui/login-link')) as { link: string };
     await p.goto(link); // the session cookie, as `kith ui` gives it
-    await p.goto('about:blank');
-    await p.goto(`${base}/ui/#token=${agent.token}`); // the page of before the cookie takes the token; today's ignores it
     await p.waitForSelector('body[data-ready="true"]');
+    if ((await p.getByRole('heading', { name: 'Sign in' }).count()) > 0) { // a page of before the cookie: the token in the address
+      await p.goto('about:blank');
+      await p.goto(`${base}/ui/#token=${agent.token}`);
+      await p.waitForSelector('body[data-ready="true"]');
+    }
     await p.goto(`${base}/ui/#/conversations/${conv.id}`);
     await p.getByText('latency').first().waitFor({ timeout: 10_000 });
     // The page tells the bench (through a binding) the moment its DOM first holds the awaited text.
