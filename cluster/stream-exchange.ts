@@ -6,8 +6,10 @@
 // bounded on both sides, and there is no 4 MiB message limit.
 //
 // The time limit covers the answerer's work, not the transfer: it starts once the request was
-// read whole, and stops when the answer stream starts (a stream that makes no progress fails on
-// its own, STREAM_STALLED). Anything oversized or unasked-for is cancelled and counted.
+// read whole, and stops when the answer stream starts. While the request is sent, the same limit
+// applies to progress: a request that moves no byte for that long (the answerer was killed or
+// unplugged, and membership does not know yet) fails with REQUEST_TIMEOUT instead of holding the
+// caller for the stream's own stall limit (STREAM_STALLED, 60 s). Anything oversized or unasked-for is cancelled and counted.
 import type { Clock, Timer } from '../core/clock.js';
 import { KithError } from '../core/errors.js';
 import { toHex } from '../core/hex.js';
@@ -62,11 +64,26 @@ export class StreamExchange {
     const token = this.deps.rng.bytes(EXCHANGE_TOKEN_BYTES);
     const key = `${peer}/${toHex(token)}`;
     const answer = new Promise<Uint8Array>((resolve, reject) => this.waiting.set(key, { resolve, reject, timer: undefined }));
+    // A peer that went away mid-send (killed, unplugged) must not hold the requester for the
+    // stream's own stall limit: no progress of the request for timeoutMs fails it here, so the
+    // caller moves on to another holder (the stream itself still ends on its own).
+    let watchdog: Timer | undefined;
+    let fail: (e: Error) => void = () => undefined;
+    const stalled = new Promise<never>((_, reject) => (fail = reject));
+    const arm = () => {
+      watchdog?.cancel();
+      watchdog = this.deps.clock.setTimer(this.o.timeoutMs, () => fail(new KithError('REQUEST_TIMEOUT', `the request to ${peer.slice(0, 12)} made no progress for ${this.o.timeoutMs} ms`)));
+    };
+    arm();
     try {
-      await this.port.stream(peer, KIND_EXCHANGE_REQUEST, [token, body]);
+      const sending = this.port.stream(peer, KIND_EXCHANGE_REQUEST, [token, body], arm);
+      sending.catch(() => undefined); // after a watchdog failure the stream still ends with its own error
+      await Promise.race([sending, stalled]);
     } catch (e) {
       this.waiting.delete(key);
       throw e;
+    } finally {
+      watchdog?.cancel();
     }
     const w = this.waiting.get(key); // gone already if the answer started before the last credit came
     if (w) w.timer = this.deps.clock.setTimer(this.o.timeoutMs, () => {

@@ -92,3 +92,16 @@ t.test('an answer stream nobody asked for is cancelled and counted, and changes 
   t.equal(a.exchange.stats.unasked, 1);
   t.ok(isKithError(err) && err.code === 'STREAM_ABORTED');
 });
+
+t.test('an answerer that vanishes mid-request (killed, unplugged): REQUEST_TIMEOUT after timeoutMs with no progress, not the stream\'s 60 s stall', async (t) => {
+  const { env, a, b, ab } = await pair('exchange-gone', async () => new Uint8Array(1));
+  // The link goes dead both ways before the request is sent (a holder killed just now, still "alive" to membership).
+  env.sim!.partition([a.socket.local.host], [b.socket.local.host]);
+  let err: unknown;
+  const started = env.clock.now();
+  a.exchange.request(ab, bytes(2 * 1024 * 1024, 5)).catch((e) => (err = e));
+  t.ok(await env.settle(() => err !== undefined, 120 * SECOND), 'the request fails');
+  t.ok(isKithError(err) && err.code === 'REQUEST_TIMEOUT', `failed with ${(err as Error)?.message}`);
+  const tookMs = env.clock.now() - started;
+  t.ok(tookMs >= 5 * SECOND && tookMs < 30 * SECOND, `failed after ${tookMs} ms: the 5 s limit with no progress, well before the stream's 60 s stall`);
+});
