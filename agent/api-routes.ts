@@ -71,7 +71,7 @@ export function mountV1(app: Hono, deps: V1Deps): void {
     serve(app, 'pairJoinConfirm', ({ params, body }) => pairing.answerJoin(params.id, body.confirm));
   }
   if (convOps) {
-    serve(app, 'conversations', async () => ({ conversations: (await convOps.list()) as unknown[] }));
+    serve(app, 'conversations', async () => ({ conversations: await convOps.list() }));
     serve(app, 'createConversation', ({ body }) => convOps.create({ with: [], ...body } as ConvNewArgs));
     serve(app, 'conversation', ({ params }) => convOps.show(params.id));
     serve(app, 'postMessage', async ({ params, body }) => (await convOps.post(params.id, body.text, body.side)) as { posted: string });

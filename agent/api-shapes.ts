@@ -156,15 +156,37 @@ export const ConvSummary = Type.Object({
   topic: Type.String(),
   author: Type.String(),
   participants: Strings,
-  pattern: Open('the pattern: name, options, ballot, sides, rounds'),
-  method: Type.Unknown({ description: 'the decision method and its parameters' }),
+  pattern: Type.Object({
+    name: Type.String({ description: 'poll, proposal, invitation, announcement, discussion or debate' }),
+    options: Type.Optional(Strings),
+    ballot: Type.Optional(Type.String({ description: 'choice, approve, ranking or scores' })),
+    sides: Type.Optional(Type.Array(Type.Object({ name: Type.String(), members: Strings }))),
+    rounds: Type.Optional(Type.Integer()),
+  }, { description: 'the pattern; options and ballot for a poll, sides and rounds for a debate' }),
+  method: Type.Unknown({ description: 'the decision method: {kind: builtin, name, params} or {kind: cel, reached, outcome?}; absent for a discussion' }),
   deadline: Nullable(Iso),
   createdAt: Nullable(Iso),
 }, { additionalProperties: true });
-export const ConvView = Type.Intersect([ConvSummary, Type.Object({
+const Outcome = Type.Unknown({ description: 'the method\'s outcome, as its closing record carries it (winners, rounds, matrix, positions …), CBOR made JSON: integers, strings, lists, maps' });
+export const ConvListed = Type.Union([
+  Type.Intersect([ConvSummary, Type.Object({
+    names: Type.Array(Type.String(), { description: 'display names, in the order of participants ("" when unknown)' }),
+    state: Type.Union([Type.Literal('open'), Type.Literal('closed')]),
+    outcome: Type.Optional(Outcome),
+  })]),
+  Type.Object({ id: Type.String(), state: Type.Literal('damaged'), reason: Type.String({ description: 'why it cannot be read (the others are still listed)' }) }),
+]);
+export const ConvShown = Type.Intersect([ConvSummary, Type.Object({
   state: Type.Union([Type.Literal('open'), Type.Literal('closed')]),
-  messages: Type.Array(Type.Object({ hash: Type.String(), author: Type.String(), seq: Type.Integer(), at: Nullable(Iso), kind: Type.String(), data: Type.Unknown() })),
-}, { additionalProperties: true })]);
+  names: Type.Record(Type.String(), Type.String(), { description: 'participant user key → display name' }),
+  messages: Type.Array(Type.Object({
+    hash: Type.String(), author: Type.String(), authorName: Type.String(), seq: Type.Integer(), at: Nullable(Iso), kind: Type.String(),
+    data: Type.Unknown({ description: 'the message body by kind: text {text}, ballot {choice|approve|ranking|scores}, position {stance, reason}, rsvp {answer}, argument {side, round, text}, ack {}' }),
+    heldBy: Type.Optional(Type.Array(Type.Object({ user: Type.String(), name: Type.String(), nodes: Type.Integer(), of: Type.Integer() }), { description: 'per participant: how many of their nodes are known to hold it, of how many' })),
+  })),
+  current: Type.Unknown({ description: 'the method evaluated on the messages so far (its explanation: rounds, pairwise matrix, tallies …)' }),
+  closing: Nullable(Type.Object({ hash: Type.String(), closer: Type.String(), evaluatedAt: Nullable(Iso), outcome: Outcome, messages: Type.Array(Type.String(), { description: 'hashes of the messages it was evaluated over' }) })),
+})]);
 export const ConvPosted = Type.Object({ posted: Type.String(), closed: Type.Optional(Type.Boolean()), outcome: Type.Optional(Type.Unknown()) }, { additionalProperties: true });
 
 export const DisplayName = Type.Object({ name: Type.String({ description: 'the user\'s display name, spread in this node\'s friend card ("" when unset)' }) });
@@ -306,9 +328,9 @@ export const ROUTES = {
   pairOfferCancel: r({ method: 'DELETE', path: '/api/v1/pair/offer/:id', summary: 'cancel an offer', params: IdParam, response: Type.Object({ cancelled: Type.Boolean() }) }),
   pairJoin: r({ method: 'POST', path: '/api/v1/pair/join', summary: 'join an offer by its code or QR content', body: Type.Object({ target: Type.String({ minLength: 1 }), verify: Type.Optional(Type.Boolean()) }, { additionalProperties: false }), response: JoinOutcome }),
   pairJoinConfirm: r({ method: 'POST', path: '/api/v1/pair/join/:id', summary: 'confirm (or refuse) a verifying join', params: IdParam, body: Confirm, response: Type.Union([PairOutcome, Type.Object({ refused: Type.Literal(true) })]) }),
-  conversations: r({ method: 'GET', path: '/api/v1/conversations', summary: 'conversations this user takes part in', response: Type.Object({ conversations: Type.Array(Type.Unknown()) }), companion: true }),
-  createConversation: r({ method: 'POST', path: '/api/v1/conversations', summary: 'start a conversation', body: ConvCreate, response: Type.Unknown(), companion: true }),
-  conversation: r({ method: 'GET', path: '/api/v1/conversations/:id', summary: 'one conversation with its messages and state', params: IdParam, response: Type.Unknown(), companion: true }),
+  conversations: r({ method: 'GET', path: '/api/v1/conversations', summary: 'conversations this user takes part in', response: Type.Object({ conversations: Type.Array(ConvListed) }), companion: true }),
+  createConversation: r({ method: 'POST', path: '/api/v1/conversations', summary: 'start a conversation', body: ConvCreate, response: ConvSummary, companion: true }),
+  conversation: r({ method: 'GET', path: '/api/v1/conversations/:id', summary: 'one conversation with its messages and state', params: IdParam, response: ConvShown, companion: true }),
   postMessage: r({ method: 'POST', path: '/api/v1/conversations/:id/messages', summary: 'post a message', params: IdParam, body: ConvPost, response: ConvPosted, companion: true }),
   vote: r({ method: 'POST', path: '/api/v1/conversations/:id/votes', summary: 'vote (ballot, approval, ranking, scores or consent stance)', params: IdParam, body: ConvVote, response: ConvPosted, companion: true }),
   events: r({ method: 'GET', path: '/api/v1/events/poll', summary: 'long poll of the event log (the WebSocket at /api/v1/events serves the same)', query: Type.Object({ since: Type.Optional(Type.String({ pattern: '^[0-9]{1,15}$' })), waitMs: Type.Optional(Type.String({ pattern: '^[0-9]{1,6}$' })), channel: Type.Optional(Type.Union([Type.Literal('high'), Type.Literal('low'), Type.Literal('all')])) }), response: EventBatch, companion: true }),

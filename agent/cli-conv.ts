@@ -16,6 +16,8 @@ import { dataFiles, resolveDataDir } from './paths.js';
 import { readRuntimeRecord } from './runtime-file.js';
 import { printable } from './printable.js';
 import type { CliIo, CommonOpts as Common } from './cli.js';
+import type { Static } from '@sinclair/typebox';
+import type { ConvListed, ConvShown } from './api-shapes.js';
 
 type Io = Pick<CliIo, 'out'>;
 
@@ -63,15 +65,12 @@ async function withOps<T>(o: Common, fn: (ops: ConvOps) => Promise<T>): Promise<
   }
 }
 
-type View = {
-  id: string; topic: string; state?: string; pattern: { name: string; options?: string[] }; deadline: string | null;
-  names?: Record<string, string> | string[];
-  messages?: { author: string; authorName?: string; seq: number; kind: string; data: unknown; at: string; heldBy?: { user: string; name: string; nodes: number; of: number }[] }[];
+/** What `conv show` reads of the declared answer, with the method-specific parts it prints narrowed. */
+type View = Omit<Static<typeof ConvShown>, 'current' | 'closing'> & {
   current?: { reached: boolean; outcome: { winners: string[] }; explanation: { summary: string } };
-  closing?: { outcome: { winners: string[] }; evaluatedAt: string; closer: string } | null;
-  outcome?: { winners: string[] };
-  reason?: string;
+  closing?: { outcome: { winners: string[] }; evaluatedAt: string | null; closer: string } | null;
 };
+type Listed = Static<typeof ConvListed>;
 
 /** A user as people read it: the display name (escaped) and the first key digits. */
 const who = (userHex: string, name: string | undefined) => (name ? `${printable(name)} (${userHex.slice(0, 8)})` : userHex.slice(0, 8));
@@ -113,15 +112,15 @@ export function addConvCommands(program: Command, io: Io, withCommon: (c: Comman
         ...(o.method !== undefined ? { method: o.method } : {}), ...(o.cel !== undefined ? { cel: o.cel } : {}),
         ...(o.outcome !== undefined ? { outcome: o.outcome } : {}), ...(o.deadline !== undefined ? { deadline: o.deadline } : {}),
         ...(o.ballot !== undefined ? { ballot: o.ballot } : {}), ...(o.rounds !== undefined ? { rounds: o.rounds } : {}),
-      }))) as View;
+      })));
       emit(o, r, `created ${r.id}`);
     });
 
   withCommon(conv.command('list'))
     .description('the conversations on this node')
     .action(async (o: Common) => {
-      const r = (await withOps(o, (ops) => ops.list())) as View[];
-      emit(o, r, r.length === 0 ? 'no conversations' : r.map((c) => c.state === 'damaged' ? `${c.id.slice(0, 12)}  damaged: ${c.reason}` : `${c.id.slice(0, 12)}  ${(c.state ?? '').padEnd(6)} ${c.pattern.name.padEnd(12)} ${printable(c.topic)}${Array.isArray(c.names) && c.names.some((n) => n) ? `  (${c.names.map((n) => printable(n || '?')).join(', ')})` : ''}${c.outcome ? `  → ${c.outcome.winners.join(', ') || '(none)'}` : ''}`).join('\n'));
+      const r: Listed[] = await withOps(o, (ops) => ops.list());
+      emit(o, r, r.length === 0 ? 'no conversations' : r.map((c) => c.state === 'damaged' ? `${c.id.slice(0, 12)}  damaged: ${c.reason}` : `${c.id.slice(0, 12)}  ${c.state.padEnd(6)} ${c.pattern.name.padEnd(12)} ${printable(c.topic)}${c.names.some((n) => n) ? `  (${c.names.map((n) => printable(n || '?')).join(', ')})` : ''}${c.outcome ? `  → ${(c.outcome as { winners: string[] }).winners.join(', ') || '(none)'}` : ''}`).join('\n'));
     });
 
   withCommon(conv.command('show').argument('<id>', 'conversation id or a prefix of 8+ characters'))

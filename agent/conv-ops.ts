@@ -23,6 +23,8 @@ import { Feed } from '../consensus/feed.js';
 import { Holders, type HeldBy } from '../consensus/holders.js';
 import { resolveUserRef, type KnownUser } from '../identity/user-ref.js';
 import { startupCollector } from './startup-gc.js';
+import type { Static } from '@sinclair/typebox';
+import type { ConvListed, ConvShown, ConvSummary } from './api-shapes.js';
 import type { Emit } from './event-sources.js';
 
 export interface ConvNewArgs {
@@ -49,9 +51,9 @@ export interface ConvVoteArgs {
 }
 
 export interface ConvOps {
-  create(a: ConvNewArgs): Promise<unknown>;
-  list(): Promise<unknown>;
-  show(id: string): Promise<unknown>;
+  create(a: ConvNewArgs): Promise<Static<typeof ConvSummary>>;
+  list(): Promise<Static<typeof ConvListed>[]>;
+  show(id: string): Promise<Static<typeof ConvShown>>;
   post(id: string, text: string, side?: string): Promise<unknown>;
   vote(id: string, a: ConvVoteArgs): Promise<unknown>;
   /** The two-person discussion with `friend` (name or key prefix): reused while open, else made; then `text` posted. */
@@ -97,7 +99,7 @@ function plain(v: CborValue): unknown {
 export function viewJson(v: ConversationView) {
   return {
     ...summary(v.conv),
-    state: v.closing ? 'closed' : 'open',
+    state: v.closing ? ('closed' as const) : ('open' as const),
     messages: v.messages.map((m) => ({ hash: m.hash, author: m.authorHex, seq: m.seq, at: iso(m.atMs), kind: m.kind, data: plain(m.data) })),
     current: v.current,
     closing: v.closing ? { hash: v.closing.hash, closer: toHex(v.closing.closer), evaluatedAt: iso(v.closing.evaluatedAtMs), outcome: outcomeJson(v.closing.outcome), messages: v.closing.messages } : null,
@@ -169,10 +171,10 @@ export function localConvOps(convs: Conversations, writer: ConvWriter = convs, e
       for (const c of report.conversations) {
         const closing = await convs.closing(c);
         const name = namer(extras);
-        out.push({ ...summary(c), names: c.participants.map((p) => name(toHex(p))), state: closing ? 'closed' : 'open', ...(closing ? { outcome: outcomeJson(closing.outcome) } : {}) });
+        out.push({ ...summary(c), names: c.participants.map((p) => name(toHex(p))), state: closing ? ('closed' as const) : ('open' as const), ...(closing ? { outcome: outcomeJson(closing.outcome) } : {}) });
       }
       // A conversation that cannot be read is listed as damaged, never hiding the others.
-      for (const d of report.damaged) out.push({ id: d.id, state: 'damaged', reason: d.reason });
+      for (const d of report.damaged) out.push({ id: d.id, state: 'damaged' as const, reason: d.reason });
       return out;
     },
     async show(id) {

@@ -26,7 +26,7 @@ const app = createApi({
   status: async () => fixtureStatus(http!.port),
   identity: () => FIXTURE_IDENTITY,
   roster: { friends: () => [friend], nodes: () => [], ownName: () => 'alice', setName: (n: string) => n, removeFriend: async () => friend, blockFriend: async () => ({ ...friend, blocked: true }), undoPairing: async () => friend, revoke: async () => ({ nodeIndex: 1, generation: 0, toldRevokedNode: false, members: 0 }) } as never,
-  convOps: { list: async () => [], create: async () => ({ id: 'c1' }), show: async () => ({ id: 'c1' }), post: async () => ({ posted: 'h', closed: false }), vote: async () => ({ posted: 'h', closed: false }), chat: async () => ({}), feed: async () => ({ next: 0, last: 0, entries: [] }) },
+  convOps: { list: async () => [], create: async () => ({ id: 'c1' }) as never, show: async () => ({ id: 'c1' }) as never, post: async () => ({ posted: 'h', closed: false }), vote: async () => ({ posted: 'h', closed: false }), chat: async () => ({}), feed: async () => ({ next: 0, last: 0, entries: [] }) },
   mailbox: async () => ({ household: 'a'.repeat(64), relay: null, queued: [], problems: [], pulls: [] }),
   archive: {
     list: async () => [{ id: 'ab', name: 'f.txt', kind: 'file', size: 3, createdMs: 1 }],

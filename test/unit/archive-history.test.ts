@@ -8,9 +8,9 @@ import type { ConvOps } from '../../agent/conv-ops.js';
 
 function fakeConv(list: { id: string; state: string }[]): ConvOps {
   return {
-    list: async () => list,
-    show: async (id) => ({ id, messages: [{ text: `hello in ${id}` }], outcome: { decided: 'yes' } }),
-    create: async () => ({}), post: async () => ({}), vote: async () => ({}), chat: async () => ({}), feed: async () => ({}),
+    list: async () => list as never,
+    show: async (id) => ({ id, messages: [{ text: `hello in ${id}` }], outcome: { decided: 'yes' } }) as never,
+    create: async () => ({}) as never, post: async () => ({}), vote: async () => ({}), chat: async () => ({}), feed: async () => ({}),
   };
 }
 
