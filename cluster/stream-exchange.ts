@@ -16,6 +16,7 @@ import { toHex } from '../core/hex.js';
 import type { Rng } from '../core/rng.js';
 import type { ServicePort } from './services.js';
 import type { IncomingStream, StreamHandler } from './stream.js';
+import { concatBytes } from '../core/bytes.js';
 
 /** Stream kinds of an exchange, in the numbering of the service that uses it. */
 export const KIND_EXCHANGE_REQUEST = 1;
@@ -111,7 +112,7 @@ export class StreamExchange {
       while (head.length < EXCHANGE_TOKEN_BYTES) {
         const r = await it.next();
         if (r.done) return;
-        head = concat([head, r.value]);
+        head = concatBytes(head, r.value);
       }
     } catch {
       return;
@@ -128,7 +129,7 @@ export class StreamExchange {
     try {
       const rest = await this.readAll({ [Symbol.asyncIterator]: () => it, cancel: () => s.cancel() }, head.length - EXCHANGE_TOKEN_BYTES);
       if (!rest) throw new KithError('MESSAGE_TOO_LARGE', `the answer from ${peer.slice(0, 12)} is over ${this.o.maxBytes} bytes`);
-      w.resolve(concat([head.subarray(EXCHANGE_TOKEN_BYTES), rest]));
+      w.resolve(concatBytes(head.subarray(EXCHANGE_TOKEN_BYTES), rest));
     } catch (e) {
       w.reject(e as Error);
     }
@@ -147,16 +148,6 @@ export class StreamExchange {
       }
       parts.push(c);
     }
-    return concat(parts);
+    return concatBytes(...parts);
   }
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }

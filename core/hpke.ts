@@ -11,6 +11,7 @@ import { aead } from './aead.js';
 import { signatures } from './crypto.js';
 import { KithError } from './errors.js';
 import type { Rng } from './rng.js';
+import { concatBytes } from './bytes.js';
 
 export interface HpkeSealed {
   enc: Uint8Array;
@@ -47,27 +48,17 @@ function i2osp(n: number, w: number): Uint8Array {
   return out;
 }
 
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
-
 // suite_id for the KEM ("KEM" || I2OSP(kem_id, 2)) and for the whole suite (§5.1).
-const KEM_SUITE = concat(utf8('KEM'), i2osp(0x0020, 2));
-const HPKE_SUITE = concat(utf8('HPKE'), i2osp(0x0020, 2), i2osp(0x0001, 2), i2osp(0x0003, 2));
+const KEM_SUITE = concatBytes(utf8('KEM'), i2osp(0x0020, 2));
+const HPKE_SUITE = concatBytes(utf8('HPKE'), i2osp(0x0020, 2), i2osp(0x0001, 2), i2osp(0x0003, 2));
 const HPKE_V1 = utf8('HPKE-v1');
 
 function labeledExtract(suite: Uint8Array, salt: Uint8Array, label: string, ikm: Uint8Array): Uint8Array {
-  return extract(sha256, concat(HPKE_V1, suite, utf8(label), ikm), salt);
+  return extract(sha256, concatBytes(HPKE_V1, suite, utf8(label), ikm), salt);
 }
 
 function labeledExpand(suite: Uint8Array, prk: Uint8Array, label: string, info: Uint8Array, length: number): Uint8Array {
-  return expand(sha256, prk, concat(i2osp(length, 2), HPKE_V1, suite, utf8(label), info), length);
+  return expand(sha256, prk, concatBytes(i2osp(length, 2), HPKE_V1, suite, utf8(label), info), length);
 }
 
 /** DeriveKeyPair for X25519 (§7.1.3): the secret key is the expanded IKM, clamped by X25519 itself. */
@@ -96,7 +87,7 @@ function keySchedule(sharedSecret: Uint8Array, info: Uint8Array): HpkeContext {
   const empty = new Uint8Array(0);
   const pskIdHash = labeledExtract(HPKE_SUITE, empty, 'psk_id_hash', empty);
   const infoHash = labeledExtract(HPKE_SUITE, empty, 'info_hash', info);
-  const keyScheduleContext = concat(Uint8Array.of(MODE_BASE), pskIdHash, infoHash);
+  const keyScheduleContext = concatBytes(Uint8Array.of(MODE_BASE), pskIdHash, infoHash);
   const secret = labeledExtract(HPKE_SUITE, sharedSecret, 'secret', empty);
   return {
     sharedSecret,
@@ -111,7 +102,7 @@ function keySchedule(sharedSecret: Uint8Array, info: Uint8Array): HpkeContext {
 /** SetupBaseS (§5.1.1) with a given ephemeral key pair: deterministic, for the vectors. */
 export function hpkeSetupSender(recipientPublicKey: Uint8Array, info: Uint8Array, ephemeral: HpkeKeyPair): { enc: Uint8Array; ctx: HpkeContext } {
   const enc = ephemeral.publicKey;
-  const shared = extractAndExpand(dh(ephemeral.secretKey, recipientPublicKey), concat(enc, recipientPublicKey));
+  const shared = extractAndExpand(dh(ephemeral.secretKey, recipientPublicKey), concatBytes(enc, recipientPublicKey));
   return { enc, ctx: keySchedule(shared, info) };
 }
 
@@ -119,7 +110,7 @@ export function hpkeSetupSender(recipientPublicKey: Uint8Array, info: Uint8Array
 export function hpkeSetupRecipient(recipientSecretKey: Uint8Array, enc: Uint8Array, info: Uint8Array): HpkeContext {
   if (enc.length !== N_ENC) throw new KithError('SEAL_INVALID', `HPKE: enc must be ${N_ENC} bytes, got ${enc.length}`);
   const pkR = signatures.x25519PublicKey(recipientSecretKey);
-  const shared = extractAndExpand(dh(recipientSecretKey, enc), concat(enc, pkR));
+  const shared = extractAndExpand(dh(recipientSecretKey, enc), concatBytes(enc, pkR));
   return keySchedule(shared, info);
 }
 
