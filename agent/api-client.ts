@@ -33,7 +33,8 @@ export async function apiRequest(apiPort: number, token: string, method: 'GET' |
     throw new KithError('API_UNREACHABLE', `the agent on port ${apiPort} does not answer: ${(e as Error).message}`);
   }
   const json = (await res.json()) as { error?: { code: string; message: string; hint?: string; details?: string[] } };
-  if (json.error) {
+  // An error answer has an error status; a 200 may carry its own `error` field (a failed archive job).
+  if (!res.ok && json.error) {
     const e = json.error;
     throw new KithError(e.code as never, e.message, { ...(e.hint ? { hint: e.hint } : {}), ...(e.details ? { details: e.details } : {}) });
   }

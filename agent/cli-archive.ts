@@ -28,11 +28,12 @@ async function follow(api: ApiClient, job: ArchiveJob, io: Io, quiet: boolean): 
   let j = job;
   for (;;) {
     j = await api.call('archiveJob', { params: { id: job.id } });
-    if (!quiet) io.err(`\r${j.op} ${mib(j.bytes)}${j.totalBytes ? ` of ${mib(j.totalBytes)} (${Math.floor((100 * j.bytes) / Math.max(1, j.totalBytes))}%)` : ''}   `);
-    if (j.state !== 'running') break;
+    const done = j.state !== 'running';
+    // The last progress line ends in the same write as its text, so nothing can land between them.
+    if (!quiet) io.err(`\r${j.op} ${mib(j.bytes)}${j.totalBytes ? ` of ${mib(j.totalBytes)} (${Math.floor((100 * j.bytes) / Math.max(1, j.totalBytes))}%)` : ''}   ${done ? '\n' : ''}`);
+    if (done) break;
     await new Promise((r) => setTimeout(r, POLL_MS));
   }
-  if (!quiet) io.err('\n');
   if (j.state === 'failed') {
     const e = j.error ?? { code: 'INTERNAL', message: 'the job failed' };
     throw new KithError(e.code as never, e.message, e.hint ? { hint: e.hint } : {});

@@ -36,7 +36,8 @@ export async function call<N extends WebRoute>(name: N, ...args: CallArgs<N>): P
   const qs = input.query ? `?${new URLSearchParams(input.query).toString()}` : '';
   const res = await fetch(fill(path, input.params) + qs, { method, headers, credentials: 'same-origin', ...(method === 'GET' ? {} : { body: JSON.stringify(input.body ?? {}) }) });
   const json = (await res.json()) as { error?: ApiError };
-  if (json.error) {
+  // An error answer has an error status; a 200 may carry its own `error` field (a failed archive job).
+  if (!res.ok && json.error) {
     if (SIGNED_OUT.includes(json.error.code)) for (const fn of signedOutListeners) fn();
     throw new CallError(json.error, res.status);
   }
