@@ -4,38 +4,14 @@
 // same change until its conv.message event reaches a WebSocket client of /api/v1/events. The gap
 // between the two is the page's own cost (how it learns of the change, fetches and draws).
 //   node dist/bench/ui-events.js   (KITH_BENCH_RUNS, default 100; needs /usr/bin/chromium and dist/web)
-import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { WebSocket } from 'ws';
+import { CHROMIUM, WEB, sleep, startWebAgent } from './web-agent.js';
 
 const RUNS = Number(process.env['KITH_BENCH_RUNS'] ?? 100);
-const CHROMIUM = process.env['KITH_CHROMIUM'] ?? '/usr/bin/chromium';
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const WEB = path.join(ROOT, 'dist', 'web');
-const BIN = path.join(ROOT, 'bin', 'kith.mjs');
 const q = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]!;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const env = { ...process.env, KITH_DATA_DIR: '' };
-
-async function startAgent(dir: string, config: string): Promise<{ port: number; token: string; stop: () => void }> {
-  const init = spawnSync(process.execPath, [BIN, 'init', '--data-dir', dir, '--phrase-file', `${dir}.phrase`, '--json'], { encoding: 'utf8', env });
-  if (init.status !== 0) throw new Error(init.stderr);
-  const child = spawn(process.execPath, [BIN, 'run', '--data-dir', dir, '--config', config, '--port', '0', '--api-port', '0', '--profile', 'test'], { stdio: 'ignore', env });
-  for (let i = 0; i < 400; i++) {
-    try {
-      const rec = JSON.parse(fs.readFileSync(path.join(dir, 'agent.json'), 'utf8'));
-      if (rec.pid === child.pid && (await fetch(`http://127.0.0.1:${rec.api.port}/health`)).ok) {
-        return { port: rec.api.port, token: fs.readFileSync(path.join(dir, 'api.token'), 'utf8').trim(), stop: () => void child.kill('SIGKILL') };
-      }
-    } catch { /* not yet */ }
-    await sleep(50);
-  }
-  child.kill('SIGKILL');
-  throw new Error('agent not ready within 20 s');
-}
 
 async function main(): Promise<void> {
   if (!fs.existsSync(CHROMIUM) || !fs.existsSync(path.join(WEB, 'app.js'))) {
@@ -47,7 +23,7 @@ async function main(): Promise<void> {
   const config = path.join(dir, 'config.toml');
   fs.writeFileSync(config, '[cluster]\nhost = "127.0.0.1"\n');
   // Alice (whose page is measured) and bob, paired: a conversation needs another participant.
-  const [agent, bob] = await Promise.all([startAgent(path.join(dir, 'a'), config), startAgent(path.join(dir, 'b'), config)]);
+  const [agent, bob] = await Promise.all([startWebAgent(path.join(dir, 'a'), config), startWebAgent(path.join(dir, 'b'), config)]);
   stops.push(agent.stop, bob.stop);
   const base = `http://127.0.0.1:${agent.port}`;
   const caller = (a: { port: number; token: string }) => async (method: string, route: string, body?: unknown) => {

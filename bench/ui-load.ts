@@ -6,42 +6,17 @@
 // open conversation page shows it, live from the event log (p50, p99 of KITH_BENCH_EVENTS).
 //   node dist/bench/ui-load.js   (KITH_BENCH_RUNS, default 15; KITH_BENCH_EVENTS, default 40;
 //   needs /usr/bin/chromium and dist/web)
-import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
+import { CHROMIUM, WEB, sleep, startWebAgent } from './web-agent.js';
 
 const RUNS = Number(process.env['KITH_BENCH_RUNS'] ?? 15);
 const EVENTS = Number(process.env['KITH_BENCH_EVENTS'] ?? 40);
-const CHROMIUM = process.env['KITH_CHROMIUM'] ?? '/usr/bin/chromium';
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const WEB = path.join(ROOT, 'dist', 'web');
-const BIN = path.join(ROOT, 'bin', 'kith.mjs');
 const pct = (xs: number[], p: number) => xs.slice().sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))]!;
 const median = (xs: number[]) => pct(xs, 50);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function startAgent(dir: string): Promise<{ port: number; token: string; stop: () => void }> {
-  const init = spawnSync(process.execPath, [BIN, 'init', '--data-dir', dir, '--phrase-file', `${dir}.phrase`, '--json'], { encoding: 'utf8', env: { ...process.env, KITH_DATA_DIR: '' } });
-  if (init.status !== 0) throw new Error(init.stderr);
-  // Loopback only (the cluster too, as the browser test does).
-  fs.writeFileSync(`${dir}.toml`, '[cluster]\nhost = "127.0.0.1"\n');
-  const child = spawn(process.execPath, [BIN, 'run', '--data-dir', dir, '--config', `${dir}.toml`, '--port', '0', '--api-port', '0', '--profile', 'test'], { stdio: 'ignore', env: { ...process.env, KITH_DATA_DIR: '' } });
-  for (let i = 0; i < 200; i++) {
-    try {
-      const rec = JSON.parse(fs.readFileSync(path.join(dir, 'agent.json'), 'utf8'));
-      if (rec.pid === child.pid && (await fetch(`http://127.0.0.1:${rec.api.port}/health`)).ok) {
-        return { port: rec.api.port, token: fs.readFileSync(path.join(dir, 'api.token'), 'utf8').trim(), stop: () => void child.kill('SIGKILL') };
-      }
-    } catch { /* not yet */ }
-    await sleep(50);
-  }
-  child.kill('SIGKILL');
-  throw new Error('agent not ready within 10 s');
-}
 
 async function main(): Promise<void> {
   if (!fs.existsSync(CHROMIUM) || !fs.existsSync(path.join(WEB, 'app.js'))) {
@@ -54,8 +29,11 @@ async function main(): Promise<void> {
   await new Promise((r) => server.once('listening', r));
   const blobPort = (server.address() as { port: number }).port;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kith-ui-bench-'));
-  const agent = await startAgent(path.join(dir, 'a'));
-  const bob = await startAgent(path.join(dir, 'b'));
+  // Loopback only (the cluster too, as the browser test does).
+  const config = path.join(dir, 'config.toml');
+  fs.writeFileSync(config, '[cluster]\nhost = "127.0.0.1"\n');
+  const agent = await startWebAgent(path.join(dir, 'a'), config);
+  const bob = await startWebAgent(path.join(dir, 'b'), config);
   const { chromium } = await import('playwright-core');
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'] });
   const ui: number[] = [];
