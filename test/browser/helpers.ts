@@ -31,3 +31,23 @@ export async function screenshot(page: Page, name: string): Promise<string> {
   await page.screenshot({ path: file, fullPage: true });
   return file;
 }
+
+/** The options of the open ranking ballot, top first. */
+export const rankOrder = (page: Page): Promise<(string | null)[]> =>
+  page.locator('.rank-item').evaluateAll((els) => els.map((e) => e.getAttribute('data-option')));
+
+/** Moves an option of the ranking ballot up by keyboard alone: focus its handle, Alt+ArrowUp `steps` times. */
+export async function rankUpByKeyboard(page: Page, option: string, steps: number): Promise<void> {
+  await page.locator(`.rank-item[data-option="${option}"] .handle`).focus();
+  for (let i = 0; i < steps; i++) await page.keyboard.press('Alt+ArrowUp');
+}
+
+/** Drags an option's handle with the mouse onto the top edge of another option. */
+export async function dragRank(page: Page, option: string, onto: string): Promise<void> {
+  const from = (await page.locator(`.rank-item[data-option="${option}"] .handle`).boundingBox())!;
+  const to = (await page.locator(`.rank-item[data-option="${onto}"]`).boundingBox())!;
+  await page.mouse.move(from.x + 10, from.y + from.height / 2);
+  await page.mouse.down();
+  await page.mouse.move(to.x + 10, to.y + 2, { steps: 8 });
+  await page.mouse.up();
+}

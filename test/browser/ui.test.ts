@@ -14,7 +14,7 @@ import { gzipSync } from 'node:zlib';
 import type { Browser, Page } from 'playwright-core';
 import { kith, startAgent, type AgentProc } from '../helpers/proc.js';
 import { REPO_ROOT } from '../helpers/vectors.js';
-import { axeViolations, CHROMIUM, launch, screenshot } from './helpers.js';
+import { axeViolations, CHROMIUM, dragRank, launch, rankOrder, rankUpByKeyboard, screenshot } from './helpers.js';
 
 const WEB = path.join(REPO_ROOT, 'dist', 'web');
 
@@ -124,28 +124,17 @@ t.test('two agents, two pages: pair, a poll travels, rank by dragging, one decis
   await check(bob, 'conversations-phone');
 
   // Alice ranks by keyboard: cinema up twice (cinema, lake, pub).
-  const cinema = alice.locator('.rank-item[data-option="cinema"] .handle');
-  await cinema.focus();
-  await alice.keyboard.press('Alt+ArrowUp');
-  await alice.keyboard.press('Alt+ArrowUp');
-  t.same(await alice.locator('.rank-item').evaluateAll((els) => els.map((e) => e.getAttribute('data-option'))), ['cinema', 'lake', 'pub']);
+  await rankUpByKeyboard(alice, 'cinema', 2);
+  t.same(await rankOrder(alice), ['cinema', 'lake', 'pub']);
   await check(alice, 'conversation-ranking');
   await alice.getByRole('button', { name: 'Cast ranking' }).click();
 
   // Bob opens it and drags pub to the top, then cinema second (pub, cinema, lake).
   await bob.locator('[data-topic="Where on Saturday?"]').click();
   await bob.waitForSelector('.rank-item');
-  const drag = async (option: string, onto: string) => {
-    const from = (await bob.locator(`.rank-item[data-option="${option}"] .handle`).boundingBox())!;
-    const to = (await bob.locator(`.rank-item[data-option="${onto}"]`).boundingBox())!;
-    await bob.mouse.move(from.x + 10, from.y + from.height / 2);
-    await bob.mouse.down();
-    await bob.mouse.move(to.x + 10, to.y + 2, { steps: 8 });
-    await bob.mouse.up();
-  };
-  await drag('pub', 'lake');
-  await drag('cinema', 'lake');
-  t.same(await bob.locator('.rank-item').evaluateAll((els) => els.map((e) => e.getAttribute('data-option'))), ['pub', 'cinema', 'lake'], 'bob ranked by dragging');
+  await dragRank(bob, 'pub', 'lake');
+  await dragRank(bob, 'cinema', 'lake');
+  t.same(await rankOrder(bob), ['pub', 'cinema', 'lake'], 'bob ranked by dragging');
   await bob.getByRole('button', { name: 'Cast ranking' }).click();
 
   // Both pages show the same decision, with the IRV rounds drawn.

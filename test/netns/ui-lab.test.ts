@@ -17,7 +17,7 @@ import { REPO_ROOT } from '../helpers/vectors.js';
 import { RUNTIME } from '../helpers/proc.js';
 import { until } from '../helpers/wait.js';
 import { ip, netnsUnavailable, removeNamespaces } from '../helpers/netns.js';
-import { CHROMIUM, screenshot } from '../browser/helpers.js';
+import { CHROMIUM, dragRank, rankOrder, rankUpByKeyboard, screenshot } from '../browser/helpers.js';
 
 const BIN = path.join(REPO_ROOT, 'bin', 'kith.mjs');
 const RT = RUNTIME === 'bun' ? path.join(REPO_ROOT, 'node_modules', '.bin', 'bun') : process.execPath;
@@ -142,24 +142,14 @@ async function lab(t: Test): Promise<void> {
   await screenshot(bob, 'lab-conversations-phone');
 
   // Alice ranks by keyboard (cinema, lake, pub); bob drags (pub, cinema, lake).
-  await alice.locator('.rank-item[data-option="cinema"] .handle').focus();
-  await alice.keyboard.press('Alt+ArrowUp');
-  await alice.keyboard.press('Alt+ArrowUp');
-  t.same(await alice.locator('.rank-item').evaluateAll((els) => els.map((e) => e.getAttribute('data-option'))), ['cinema', 'lake', 'pub'], 'alice ranked by keyboard');
+  await rankUpByKeyboard(alice, 'cinema', 2);
+  t.same(await rankOrder(alice), ['cinema', 'lake', 'pub'], 'alice ranked by keyboard');
   await alice.getByRole('button', { name: 'Cast ranking' }).click();
   await bob.locator('[data-topic="Where on Saturday?"]').click();
   await bob.waitForSelector('.rank-item');
-  const drag = async (option: string, onto: string) => {
-    const from = (await bob.locator(`.rank-item[data-option="${option}"] .handle`).boundingBox())!;
-    const to = (await bob.locator(`.rank-item[data-option="${onto}"]`).boundingBox())!;
-    await bob.mouse.move(from.x + 10, from.y + from.height / 2);
-    await bob.mouse.down();
-    await bob.mouse.move(to.x + 10, to.y + 2, { steps: 8 });
-    await bob.mouse.up();
-  };
-  await drag('pub', 'lake');
-  await drag('cinema', 'lake');
-  t.same(await bob.locator('.rank-item').evaluateAll((els) => els.map((e) => e.getAttribute('data-option'))), ['pub', 'cinema', 'lake'], 'bob ranked by dragging');
+  await dragRank(bob, 'pub', 'lake');
+  await dragRank(bob, 'cinema', 'lake');
+  t.same(await rankOrder(bob), ['pub', 'cinema', 'lake'], 'bob ranked by dragging');
   await screenshot(bob, 'lab-ranking-phone');
   await bob.getByRole('button', { name: 'Cast ranking' }).click();
 
