@@ -65,6 +65,10 @@ export class StreamExchange {
     const token = this.deps.rng.bytes(EXCHANGE_TOKEN_BYTES);
     const key = `${peer}/${toHex(token)}`;
     const answer = new Promise<Uint8Array>((resolve, reject) => this.waiting.set(key, { resolve, reject, timer: undefined }));
+    // The answer can start, and fail (STREAM_ABORTED), while the request is still being sent; if
+    // the send then fails too, nobody awaits `answer`, and its rejection must not be unhandled
+    // (Node ends the process on one). The caller still gets the rejection through `return answer`.
+    answer.catch(() => undefined);
     // A peer that went away mid-send (killed, unplugged) must not hold the requester for the
     // stream's own stall limit: no progress of the request for timeoutMs fails it here, so the
     // caller moves on to another holder (the stream itself still ends on its own).
