@@ -361,6 +361,7 @@ export async function startConversationSync(deps: {
     ...(deps.away ? { away: deps.away } : {}),
     onHave: (group, peer, tips) => holders.onHave(group, peer, tips),
     onHeld: (peer, m) => holders.receive(peer, m),
+    onPeerUp: (peer) => holders.peerUp(peer),
     log: (line) => deps.log.debug(line),
   });
   port = cluster.node.services.register(ConvSync.serviceSpec(() => sync));

@@ -3,8 +3,8 @@
 // Learned first hand from direct peers (sync's HAVE, or a digest equal to this node's) and second
 // hand from `held` messages: every node tells its group peers what it knows of the group's nodes
 // (itself included), so the nodes of a participant who is not this user's friend are known
-// through the friends' nodes in between. Tips only grow, so merging is a max and the gossip stops
-// once nobody learns anything new. Kept in memory: after a restart it is learned again.
+// through the friends' nodes in between. Tips only grow, so merging is a max, each peer is told
+// only what grew since it was last told, and the gossip stops once nobody learns anything new. Kept in memory: after a restart it is learned again.
 import type { CborValue } from '../core/cbor.js';
 import { SECOND, type Clock, type Timer } from '../core/clock.js';
 import { toHex } from '../core/hex.js';
@@ -44,6 +44,8 @@ export class Holders {
   readonly stats = { heldIn: 0, heldOut: 0, ignored: 0 };
   /** group → node (DH hex) → sender chain → highest contiguous seq. */
   private readonly tips = new Map<string, Map<string, Map<string, number>>>();
+  /** peer → "group/node/chain" → the seq last told to it: a flush sends only what grew since. */
+  private readonly told = new Map<string, Map<string, number>>();
   private readonly dirty = new Set<string>();
   private timer: Timer | undefined;
   private closed = false;
@@ -53,8 +55,19 @@ export class Holders {
   /** For ConvSync's onHave: a peer's own tips for a group, first hand. */
   onHave(group: string, peer: string, tips: ReadonlyMap<string, number>): void {
     const known = this.tips.get(group)?.has(peer) === true;
-    // A peer seen for the first time (or again after a restart of either) is told everything known.
+    // A peer seen for the first time is told everything known (what it was told is per peer).
     if (this.merge(group, peer, tips) || !known) this.changed(group);
+  }
+
+  /**
+   * A member became reachable: it may have restarted and forgotten everything (holders are kept
+   * in memory), so what it was told is forgotten here too, and the next flush tells it all again.
+   */
+  peerUp(peer: string): void {
+    const told = this.told.get(peer);
+    if (!told) return;
+    this.told.delete(peer);
+    for (const group of new Set([...told.keys()].map((k) => k.slice(0, k.indexOf('/'))))) this.changed(group);
   }
 
   /** For ConvSync's onItem: what this node holds of the group grew. */
@@ -85,6 +98,7 @@ export class Holders {
         continue;
       }
       if (this.merge(group, node, new Map([[chain, e[3]]]))) this.changed(group);
+      this.noteTold(peer, `${group}/${node}/${chain}`, e[3]); // it knows what it told: not sent back
     }
   }
 
@@ -120,6 +134,12 @@ export class Holders {
     return grew;
   }
 
+  private noteTold(peer: string, key: string, seq: number): void {
+    let told = this.told.get(peer);
+    if (!told) this.told.set(peer, (told = new Map()));
+    if (seq > (told.get(key) ?? 0)) told.set(key, seq);
+  }
+
   private changed(group: string): void {
     this.dirty.add(group);
     if (this.timer || this.closed) return;
@@ -143,11 +163,19 @@ export class Holders {
       for (const peer of nodes) {
         if (!peers.has(peer)) continue;
         const entries = out.get(peer) ?? [];
+        const told = this.told.get(peer);
         for (const [node, tips] of table) {
           if (node === peer || !nodes.has(node)) continue; // it knows itself; nodes that left are not told about
-          for (const [chain, seq] of tips) if (seq > 0) entries.push([hexBytes(group), hexBytes(node), hexBytes(chain), seq]);
+          for (const [chain, seq] of tips) {
+            const key = `${group}/${node}/${chain}`;
+            // Only what grew since this peer was last told (or told this node): tips only grow, so
+            // an older entry would change nothing there.
+            if (seq <= 0 || seq <= (told?.get(key) ?? 0)) continue;
+            this.noteTold(peer, key, seq);
+            entries.push([hexBytes(group), hexBytes(node), hexBytes(chain), seq]);
+          }
         }
-        out.set(peer, entries);
+        if (entries.length > 0) out.set(peer, entries);
       }
     }
     for (const [peer, entries] of out) {

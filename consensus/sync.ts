@@ -88,6 +88,8 @@ export interface SyncDeps {
   onHave?(group: string, peer: string, tips: ReadonlyMap<string, number>): void;
   /** A peer's `held` message: what it knows other group nodes hold (consensus/holders.ts). */
   onHeld?(peer: string, message: Record<string, CborValue>): void;
+  /** A member became reachable (it may have restarted and forgotten what it was told). */
+  onPeerUp?(peer: string): void;
   log?(line: string): void;
 }
 
@@ -208,6 +210,7 @@ export class ConvSync {
 
   /** A member became reachable: compare holdings. */
   peerUp(peer: string): void {
+    this.deps.onPeerUp?.(peer);
     void this.sendDigest(peer);
     this.schedule(peer);
   }
