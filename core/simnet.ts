@@ -145,12 +145,14 @@ export class SimNet {
   private readonly queued = new Map<string, number>();
   private blocked = new Set<string>();
   defaults: LinkParams = { ...DEFAULT_LINK };
-  private trace = sha256.create();
+  /** Undefined when made with `{ trace: false }` (a big run that never compares traces saves the hashing). */
+  private readonly trace: ReturnType<typeof sha256.create> | undefined;
   delivered = 0;
   dropped = 0;
 
-  constructor(readonly clock: VirtualClock, readonly seed: string | number) {
+  constructor(readonly clock: VirtualClock, readonly seed: string | number, opts: { trace?: boolean } = {}) {
     this.rng = new SeededRng(`simnet:${seed}`);
+    this.trace = opts.trace === false ? undefined : sha256.create();
     // A livelock the clock detects names this seed.
     clock.seed ??= String(seed);
   }
@@ -201,6 +203,7 @@ export class SimNet {
    * equal for equal seeds and inputs only if every random choice came from seeded generators.
    */
   traceHash(): string {
+    if (!this.trace) throw new RangeError('traceHash() of a SimNet made with { trace: false }');
     return Buffer.from(this.trace.clone().digest()).toString('hex');
   }
 
@@ -265,8 +268,10 @@ export class SimNet {
       return;
     }
     this.delivered++;
-    this.trace.update(new TextEncoder().encode(`${this.clock.now().toFixed(3)} ${src.host}:${src.port}>${dest!.host}:${dest!.port} ${data.length}|`));
-    this.trace.update(data);
+    if (this.trace) {
+      this.trace.update(new TextEncoder().encode(`${this.clock.now().toFixed(3)} ${src.host}:${src.port}>${dest!.host}:${dest!.port} ${data.length}|`));
+      this.trace.update(data);
+    }
     try {
       sock.handler?.(new Uint8Array(data), src);
     } catch {

@@ -49,7 +49,7 @@ export function friendGraph(n: number, rng: SeededRng): [number, number][] {
 export async function buildWorld(seed: string, dir: string, userCount: number): Promise<ConvWorld> {
   const rng = new SeededRng(`conv-world:${seed}`);
   const names = Array.from({ length: userCount }, (_, i) => `u${String(i).padStart(2, '0')}`);
-  const sim = await simAgents({ seed, dir, agents: names.map((n) => ({ name: `${n}-laptop`, user: n, roles: ['access', 'relay'] })) });
+  const sim = await simAgents({ seed, dir, trace: false, agents: names.map((n) => ({ name: `${n}-laptop`, user: n, roles: ['access', 'relay'] })) });
   const users: WorldUser[] = [];
   for (const [i, n] of names.entries()) {
     const laptop = `${n}-laptop`;
