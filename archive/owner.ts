@@ -203,13 +203,14 @@ export class ArchiveOwner {
    * Reads shards peeled. A slot whose outer key is wrapped to its holder: the holder peels. One
    * wrapped to device B (history): the stored bytes, peeled here with the slot's outer key, which
    * device B unwraps (this node itself when it is B); keys are asked once per slot per read.
-   * Bytes that do not open count as bad.
+   * Keyed by slot, not holder: a repair that puts a shard on a holder already in the manifest
+   * gives it a second slot with its own outer key. Bytes that do not open count as bad.
    */
   private fetcher(body: ManifestBody): FetchPeeled {
-    const keys = new Map<string, Promise<Uint8Array>>();
+    const keys = new Map<number, Promise<Uint8Array>>();
     const outerKey = (slot: number): Promise<Uint8Array> => {
       const h = body.holders[slot]!;
-      let p = keys.get(h.id);
+      let p = keys.get(slot);
       if (!p) {
         const me = this.deps.self.dh;
         const b = this.devices().find((d) => bytesEqual(d.dhPublicKey, h.outer.recipient));
@@ -217,7 +218,7 @@ export class ArchiveOwner {
         else if (bytesEqual(b.dhPublicKey, me.publicKey)) p = Promise.resolve(outerKeyFor(body, slot, me.secretKey));
         else if (!this.deps.reachable(b.id)) p = Promise.reject(new KithError('ARCHIVE_UNRECOVERABLE', `device B (${b.id.slice(0, 12)}) is not reachable: history needs both access devices`, { hint: 'start your other access device, then try again' }));
         else p = this.client.unwrap(b.id, body.object, h.id, h.outer);
-        keys.set(h.id, p);
+        keys.set(slot, p);
       }
       return p;
     };
@@ -320,20 +321,24 @@ export class ArchiveOwner {
       // reachable now is read from (its bytes are checked when read) rather than waited for.
       // The same for one failed only by silence (off past the grace period) that is back: its shards
       // are read (they may be there) and audited again, not written off.
+      // A revoked holder is failed whatever its last audit said, and lost for good like one failed
+      // by a proof: its shards are rebuilt elsewhere at once, not when the chunk falls under the threshold.
       const stateOf = (h: string): AuditState => {
         const a = rec.audits[h] ?? freshAudit();
-        return a.state !== 'ok' && !failedByProof(a) && this.deps.reachable(h) && !this.deps.gone?.(h) ? 'ok' : a.state;
+        if (this.deps.gone?.(h)) return 'failed';
+        return a.state !== 'ok' && !failedByProof(a) && this.deps.reachable(h) ? 'ok' : a.state;
       };
+      const lostForGood = (h: string) => this.deps.gone?.(h) === true || failedByProof(rec.audits[h] ?? freshAudit());
       // A holder failed for this object may hold it again once a grace period has passed (a wiped
       // router that is back is a good holder; one that just lied is not).
       const now = this.deps.clock.wallTime();
       const cands = this.deps.candidates().filter((c) => stateOf(c.id) !== 'failed' || now - (rec.audits[c.id]?.failedAtMs ?? 0) >= this.opts.audit.containGraceMs);
-      const needing = planRepair(body, stateOf, [], { maxReadBytes: 0 });
+      const needing = planRepair(body, stateOf, [], { maxReadBytes: 0, lostForGood });
       if (needing.deferred.length + needing.stuck.length === 0) continue;
       const free = await this.room(cands);
       const stored = shardBytes(body.chunks[0]!.sealed, body.k) + TAG_BYTES;
       const pool: RepairCandidate[] = cands.map((c) => ({ ...c, room: Math.floor((free.get(c.id) ?? 0) / stored) }));
-      const plan = planRepair(body, stateOf, pool, { maxReadBytes: budget });
+      const plan = planRepair(body, stateOf, pool, { maxReadBytes: budget, lostForGood });
       out.stuck += plan.stuck.length;
       out.deferred += plan.deferred.length;
       if (plan.repairs.length === 0) continue;

@@ -3,8 +3,12 @@
 // the shards to rebuild and their new holders, within a read budget. A chunk is repaired when
 //   - fewer than `threshold` of its shards are not failed (default k + ceil(m / 2): repair
 //     starts while there is still margin, not only after a loss), or
-//   - its surviving shards would no longer survive the loss of one household.
-// Contained shards (holder briefly unanswering) count as present: they never start a repair.
+//   - its surviving shards would no longer survive the loss of one household, or
+//   - one of its shards is lost for good (`lostForGood`: its holder revoked, or failed by a
+//     wrong or missing proof): that shard is never coming back, so waiting for the threshold
+//     would only keep a dead holder in the manifest (audited, renewed and shown) indefinitely.
+// The threshold is for losses that may not be losses: a holder failed only by silence may be
+// back. Contained shards (holder briefly unanswering) count as present: they never start one.
 // Read budget: rebuilding r shards of a chunk reads exactly k shards, so bytes read per byte
 // repaired is k / r ≤ k; a round also stops at maxReadBytes (chunks over it wait for the next).
 // The executor (rebuildChunk) then rebuilds from the k fetched shards and seals the rebuilt ones
@@ -48,6 +52,8 @@ export interface RepairPlan {
 export interface RepairParams {
   threshold?: number;
   maxReadBytes: number;
+  /** Holders whose shards are lost for good (revoked, or failed by proof); default none. */
+  lostForGood?: (holder: string) => boolean;
 }
 
 export const repairThreshold = (k: number, m: number): number => k + Math.ceil(m / 2);
@@ -57,9 +63,10 @@ function survivors(c: ChunkEntry, holders: HolderEntry[], stateOf: (holder: stri
   return c.shards.flatMap((s, j) => (stateOf(holders[s.holder]!.id) === 'failed' ? [] : [j]));
 }
 
-export function needsRepair(body: ManifestBody, chunk: number, stateOf: (holder: string) => AuditState, threshold = repairThreshold(body.k, body.m)): boolean {
+export function needsRepair(body: ManifestBody, chunk: number, stateOf: (holder: string) => AuditState, threshold = repairThreshold(body.k, body.m), lostForGood: (holder: string) => boolean = () => false): boolean {
   const c = body.chunks[chunk]!;
   const alive = survivors(c, body.holders, stateOf);
+  if (c.shards.some((s) => stateOf(body.holders[s.holder]!.id) === 'failed' && lostForGood(body.holders[s.holder]!.id))) return true;
   return alive.length < threshold || !survivesHouseholdLoss(alive.map((j) => body.holders[c.shards[j]!.holder]!.household), body.k);
 }
 
@@ -86,7 +93,7 @@ export function planRepair(body: ManifestBody, stateOf: (holder: string) => Audi
   const pool = candidates.map((c) => ({ ...c }));
   const urgency = body.chunks.map((c, i) => ({ i, alive: survivors(c, body.holders, stateOf).length })).sort((a, b) => a.alive - b.alive || a.i - b.i);
   for (const { i } of urgency) {
-    if (!needsRepair(body, i, stateOf, threshold)) continue;
+    if (!needsRepair(body, i, stateOf, threshold, p.lostForGood)) continue;
     const c = body.chunks[i]!;
     const alive = survivors(c, body.holders, stateOf);
     const readable = alive.filter((j) => stateOf(body.holders[c.shards[j]!.holder]!.id) === 'ok');

@@ -35,7 +35,6 @@ const OBJECTS = Number(process.env['KITH_ARCHIVE_WORLD_OBJECTS'] ?? 100);
 const MAX_BYTES = Number(process.env['KITH_ARCHIVE_WORLD_BYTES'] ?? (BIG ? 300_000 : 6000));
 const DAY = 24 * HOUR;
 const ACTIVE_MS = MINUTE;
-const FINDING = 'open finding (arcsim, 2026-12-02): some objects keep a revoked holder (failed) in use at the end although repair reports nothing stuck; reads still succeed. Not yet understood';
 const t0 = Date.now();
 const took = () => `${((Date.now() - t0) / 1000).toFixed(1)} s real`;
 
@@ -213,7 +212,7 @@ t.test(`archive world: 6 users, 15 nodes, ${OBJECTS} objects, ${DAYS} days of lo
     await sim.run(10_000, 100);
     left = await unproven();
   }
-  t.equal(await unproven(true), 0, 'every holder in use proven again', { todo: FINDING });
+  t.equal(await unproven(true), 0, 'every holder in use proven again');
   t.notOk(blocked, 'no repair stuck or deferred at the end');
 
   // ---- every object byte for byte, from its owner
@@ -245,7 +244,7 @@ t.test(`archive world: 6 users, 15 nodes, ${OBJECTS} objects, ${DAYS} days of lo
       }
     }
   }
-  t.equal(weak, 0, `every one of ${chunks} chunks survives the loss of any one household, with repair's margin`, { todo: FINDING });
+  t.equal(weak, 0, `every one of ${chunks} chunks survives the loss of any one household, with repair's margin`);
   t.equal(onRevoked, 0, 'no live shard is on a revoked node');
 
   // ---- the repair read budget (archive/README.md): at most k bytes read per byte rebuilt
