@@ -99,12 +99,14 @@ export async function startAgent(cmd: string[], dir: string, config: string, opt
       return undefined;
     }
   };
+  const died = exited.then(() => Promise.reject(new Error(`agent on ${dir} exited before it was ready (${child.exitCode ?? child.signalCode})${opts.log ? `: see ${dir}.log` : ''}`)));
   try {
-    await waitHealth(port, Date.now() + READY_WITHIN_MS);
-  } catch {
+    await Promise.race([waitHealth(port, Date.now() + READY_WITHIN_MS), died]);
+  } catch (e) {
     await stop(true);
-    throw new Error(`agent on ${dir} not ready within ${READY_WITHIN_MS / 1000} s`);
+    throw child.exitCode !== null || child.signalCode !== null ? e : new Error(`agent on ${dir} not ready within ${READY_WITHIN_MS / 1000} s`);
   }
+  died.catch(() => undefined); // a later exit (stop) is no error
   const readyMs = performance.now() - t0;
   return { pid: child.pid!, port: port()!, token: fs.readFileSync(path.join(dir, 'api.token'), 'utf8').trim(), readyMs, child, stop };
 }

@@ -422,17 +422,23 @@ const EMPTY = new Uint8Array(0);
 const prefixOf = (hash: string) => parseInt(hash.slice(0, 7), 16);
 const hexBytes = (h: string) => new Uint8Array(Buffer.from(h, 'hex'));
 
+/** Node keys, group ids and hashes go to disk as bytes (half a hex string); anything else (a test's user name) as is. */
+const packHex = (h: string): CborValue => (HEX.test(h) ? hexBytes(h) : h);
+const unpackHex = (v: unknown): string => (v instanceof Uint8Array ? toHex(v) : (v as string));
+const HEX = /^(?:[0-9a-f]{2})+$/;
+
 function encodeBlob(b: StoredBlob): Uint8Array {
-  return encodeCanonical(b as unknown as CborValue);
+  return encodeCanonical({ ...b, group: packHex(b.group), sender: packHex(b.sender), hash: packHex(b.hash), from: packHex(b.from), to: b.to.map(packHex), acked: b.acked.map(packHex) } as unknown as CborValue);
 }
 
 /**
  * A record from mbox/b/. One written before the bytes moved to mbox/d/<hash> holds them inline
- * (`blob`, no `size`): its size is their length, and it keeps them inline when rewritten (merge,
- * ack), so it is served, counted and deleted as before.
+ * (`blob`, no `size`) and its ids as hex strings: its size is their length, and it keeps the
+ * bytes inline when rewritten (merge, ack), so it is served, counted and deleted as before.
  */
 function decodeBlob(v: Uint8Array): StoredBlob {
-  const b = decodeCanonical(v, { maxBytes: 1024 * 1024, maxDepth: 4, maxItems: 1024 }) as unknown as StoredBlob;
+  const r = decodeCanonical(v, { maxBytes: 1024 * 1024, maxDepth: 4, maxItems: 1024 }) as unknown as Record<keyof StoredBlob, unknown>;
+  const b = { ...r, group: unpackHex(r.group), sender: unpackHex(r.sender), hash: unpackHex(r.hash), from: unpackHex(r.from), to: (r.to as unknown[]).map(unpackHex), acked: (r.acked as unknown[]).map(unpackHex) } as StoredBlob;
   if (b.blob !== undefined) b.size = b.blob.length;
   return b;
 }
