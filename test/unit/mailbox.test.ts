@@ -141,6 +141,7 @@ t.test('a blob\'s bytes are kept apart from its record: start-up reads records o
   const record = decodeCanonical(disk.get(`mbox/b/${'1'.padStart(16, '0')}`)!) as Record<string, CborValue>;
   t.equal(record['size'], 500, 'the record holds the size');
   t.notOk('blob' in record, 'and not the bytes');
+  t.same([record['hash'], record['group'], (record['to'] as CborValue[])[0]], [Buffer.from(hash, 'hex'), Buffer.from(G, 'hex'), Buffer.from(B, 'hex')].map((x) => new Uint8Array(x)), 'ids as bytes, not hex');
   t.same(disk.get(`mbox/d/${hash}`), bytes, 'the bytes are under mbox/d/<hash>');
 
   const watched = new WatchedStore(disk);
