@@ -14,14 +14,13 @@
 //     [--members 10] [--convs 100] [--mailbox-pairs 3] [--mailbox-posts 20] [--archive-objects 3] [--archive-kib 512]
 // KITH_BENCH_KEEP=1 keeps the work dir (the data dirs and each agent's log) for a closer look. Node runs (agent
 // and baseline) get systemd/kith.service's NODE_OPTIONS, or KITH_BENCH_NODE_OPTIONS when set. About 8 minutes with --runs 3.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { ROOT, initAgent, median, rssMb, sleep, startAgent as startKith, unitNodeOptions, waitHealth, type AgentProc } from './agent-proc.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BUN = path.join(ROOT, 'node_modules', '.bin', 'bun');
 const NODE = process.env.KITH_BENCH_NODE ?? 'node';
 const arg = (name: string, dflt: number) => {
@@ -44,33 +43,7 @@ const NODE_BUNDLE = path.join(ROOT, 'packaging', 'out', 'kith-node', 'kith.mjs')
 // V8's memory reducer shrinks the heap after ~8 s of idling; idle RSS is read after it has run.
 const IDLE_MS = arg('--idle-ms', 10_000);
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** VmRSS and its anonymous part (heap, JIT, LevelDB; the rest is file pages: the executable, libraries) in MB. */
-function rssMb(pid: number): { rss: number; anon: number } {
-  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN) / 1024;
-  return { rss: kb('VmRSS'), anon: kb('RssAnon') };
-}
-
-async function waitHealth(port: () => number | undefined, deadline: number): Promise<void> {
-  while (Date.now() < deadline) {
-    const p = port();
-    if (p !== undefined) {
-      try {
-        if ((await fetch(`http://127.0.0.1:${p}/health`, { signal: AbortSignal.timeout(500) })).ok) return;
-      } catch {
-        /* not yet */
-      }
-    }
-    await sleep(5);
-  }
-  throw new Error('not ready in time');
-}
 
 /** One start: ms from spawn to /health answering, and RSS after IDLE_MS of idling. */
 interface Sample { readyMs: number; rssMb: number; anonMb: number }
@@ -93,11 +66,6 @@ async function measure(cmd: string, args: string[], portOf: (out: string) => num
   }
 }
 
-/** Node runs with the system unit's NODE_OPTIONS (what an installed Node agent gets), the baseline too. */
-function unitNodeOptions(): string {
-  const unit = fs.readFileSync(path.join(ROOT, 'systemd', 'kith.service'), 'utf8');
-  return /^Environment=NODE_OPTIONS="?([^"\n]*)"?$/m.exec(unit)?.[1] ?? '';
-}
 
 const BASELINE = `
 const http = require('node:http');
@@ -105,35 +73,13 @@ const s = http.createServer((q, r) => r.end('{"status":"ok"}'));
 s.listen(0, '127.0.0.1', () => console.log('PORT ' + s.address().port));
 process.on('SIGTERM', () => process.exit(0));`;
 
-interface Agent { port: number; token: string; stop(): Promise<void> }
+type Agent = AgentProc;
 
 /**
  * A running agent on a data dir (for setting things up, not timed), on the test profile: its
  * seconds-long failure detection sees a stopped friend away in time (the store is the same).
  */
-async function startAgent(cmd: string[], dir: string): Promise<Agent> {
-  const log = fs.openSync(`${dir}.log`, 'a');
-  const child = spawn(cmd[0]!, [...cmd.slice(1), 'run', '--data-dir', dir, '--config', CONFIG, '--profile', 'test', '--port', '0', '--api-port', '0'], { stdio: ['ignore', log, log] });
-  fs.closeSync(log);
-  const port = () => {
-    try {
-      return JSON.parse(fs.readFileSync(path.join(dir, 'agent.json'), 'utf8')).api.port as number;
-    } catch {
-      return undefined;
-    }
-  };
-  await waitHealth(port, Date.now() + 30_000);
-  return {
-    port: port()!,
-    token: fs.readFileSync(path.join(dir, 'api.token'), 'utf8').trim(),
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
-}
+const startAgent = (cmd: string[], dir: string): Promise<Agent> => startKith(cmd, dir, CONFIG, { log: true });
 
 async function api(a: Agent, method: string, route: string, body?: unknown): Promise<unknown> {
   const res = await fetch(`http://127.0.0.1:${a.port}${route}`, {
@@ -146,17 +92,13 @@ async function api(a: Agent, method: string, route: string, body?: unknown): Pro
   return json.result ?? json;
 }
 
-function init(cmd: string[], dir: string): void {
-  const r = spawnSync(cmd[0]!, [...cmd.slice(1), 'init', '--data-dir', dir, '--phrase-file', path.join(dir, '..', `${path.basename(dir)}.phrase`)], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`kith init failed: ${r.stderr}`);
-}
 
 /** Data dirs of MEMBERS other agents (made once per bench run; each runs only while setting up). */
 function peerDirs(cmd: string[], work: string): string[] {
   const out: string[] = [];
   for (let i = 0; i < MEMBERS; i++) {
     const dir = path.join(work, `peer-${i}`);
-    init(cmd, dir);
+    initAgent(cmd, dir);
     out.push(dir);
   }
   return out;
@@ -203,7 +145,7 @@ interface FullSummary { setupS: number; friends: number; convs: number; mailboxB
  * them for the stopped friend. Everything is stopped afterwards.
  */
 async function fullDir(cmd: string[], dir: string, peerDirs: string[], work: string): Promise<FullSummary> {
-  init(cmd, dir);
+  initAgent(cmd, dir);
   const a = await startAgent(cmd, dir);
   const peers: Agent[] = [];
   try {
@@ -264,7 +206,7 @@ async function fullDir(cmd: string[], dir: string, peerDirs: string[], work: str
 /** Every agent of the bench binds loopback only, so the cards carry 127.0.0.1 endpoints. */
 let CONFIG = '';
 let summary: FullSummary | undefined;
-const NODE_OPTIONS = process.env['KITH_BENCH_NODE_OPTIONS'] ?? unitNodeOptions();
+const NODE_OPTIONS = unitNodeOptions();
 
 const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 
@@ -301,7 +243,7 @@ async function main(): Promise<void> {
       const env = baseCmd === NODE ? { NODE_OPTIONS: NODE_OPTIONS } : {};
       for (let i = 0; i < RUNS; i++) {
         const empty = path.join(work, `empty-${i}-${runtime.replace(' ', '-')}`);
-        init(cmd, empty);
+        initAgent(cmd, empty);
         for (const [which, dir] of [['empty', empty], ['full', full]] as const) {
           sample[which].push(await measure(cmd[0]!, [...cmd.slice(1), 'run', '--data-dir', dir, '--config', CONFIG, '--port', '0', '--api-port', '0'], agentPort(dir), env));
         }

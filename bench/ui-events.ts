@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { WebSocket } from 'ws';
-import { CHROMIUM, WEB, sleep, startWebAgent } from './web-agent.js';
+import { CHROMIUM, WEB, sleep, startWebAgent } from './agent-proc.js';
 
 const RUNS = Number(process.env['KITH_BENCH_RUNS'] ?? 100);
 const q = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]!;

@@ -11,7 +11,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { CHROMIUM, WEB, sleep, startWebAgent } from './web-agent.js';
+import { CHROMIUM, WEB, sleep, startWebAgent } from './agent-proc.js';
 
 const RUNS = Number(process.env['KITH_BENCH_RUNS'] ?? 15);
 const EVENTS = Number(process.env['KITH_BENCH_EVENTS'] ?? 40);

@@ -27,7 +27,7 @@ export type MailboxAnswer =
   | { t: 'notify'; inc: string; cursor: number }
   | { t: 'err'; code: 'STORAGE_FULL' | 'RATE_LIMITED' | 'MAILBOX_TOO_LARGE' | 'MAILBOX_REFUSED' | 'MAILBOX_STALE' | 'MAILBOX_BAD_REQUEST'; why: string };
 
-/** A blob as the relay stores it (mbox/b/<cursor>). */
+/** A blob's record as the relay stores it (mbox/b/<cursor>); its bytes are in mbox/d/<hash> (cluster/README.md). */
 export interface StoredBlob {
   cursor: number;
   group: string;
@@ -41,7 +41,10 @@ export interface StoredBlob {
   /** Recipient nodes (DH keys, hex) and those that acknowledged it. */
   to: string[];
   acked: string[];
-  blob: Uint8Array;
+  /** The blob's length in bytes (its bytes are apart, in mbox/d/<hash>: start-up reads records only). */
+  size: number;
+  /** A record written before the bytes moved apart holds them here (read, counted and deleted as ever). */
+  blob?: Uint8Array;
 }
 
 export const MAX_RECIPIENTS = 256;

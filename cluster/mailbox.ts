@@ -221,12 +221,13 @@ export class MailboxRelay {
       return { answer: { t: 'err', code: 'STORAGE_FULL', why: g.bytes + size > this.o.perGroupBytes ? 'the group\'s quota is full' : f.bytes + size > this.o.perFriendBytes ? 'your quota on this relay is full' : 'this relay is full' } };
     }
     const cursor = ++this.head;
-    const blob: StoredBlob = { cursor, group: r.group, sender: r.sender, seq: r.seq, hash, from: user, atMs: Math.floor(this.deps.clock.wallTime()), to, acked: [], blob: r.blob };
+    const blob: StoredBlob = { cursor, group: r.group, sender: r.sender, seq: r.seq, hash, from: user, atMs: Math.floor(this.deps.clock.wallTime()), to, acked: [], size };
     // Counted now, so the next push in the same batch sees the quota it leaves (a failed write
     // answers an error, and the counts are made again from the store at the next start).
     this.account(blob, +1);
     const written = this.commit([
       { type: 'put', key: `mbox/b/${pad(cursor)}`, value: encodeBlob(blob) },
+      { type: 'put', key: `mbox/d/${hash}`, value: r.blob },
       { type: 'put', key: `mbox/h/${hash}`, value: new TextEncoder().encode(String(cursor)) },
       ...to.map((x) => ({ type: 'put' as const, key: `mbox/r/${x}/${pad(cursor)}`, value: EMPTY })),
       { type: 'put', key: 'mbox/meta', value: this.metaBytes() },
@@ -284,7 +285,7 @@ export class MailboxRelay {
     const stale = r.inc !== this.incarnation;
     const after = stale ? 0 : r.after;
     const limit = Math.min(r.limit, this.o.maxPull);
-    const items: StoredBlob[] = [];
+    const items: (StoredBlob & { blob: Uint8Array })[] = [];
     let bytes = 0;
     let hasMore = false;
     const base = `mbox/r/${member}/`;
@@ -292,12 +293,14 @@ export class MailboxRelay {
       const v = await this.deps.store.get(`mbox/b/${k.slice(base.length)}`);
       if (!v) continue;
       const b = decodeBlob(v);
-      if (items.length === limit || (items.length > 0 && bytes + b.blob.length > this.o.maxPullBytes)) {
+      if (items.length === limit || (items.length > 0 && bytes + b.size > this.o.maxPullBytes)) {
         hasMore = true;
         break;
       }
-      items.push(b);
-      bytes += b.blob.length;
+      const data = b.blob ?? (await this.deps.store.get(`mbox/d/${b.hash}`)); // read only for the page
+      if (!data) continue;
+      items.push({ ...b, blob: data });
+      bytes += b.size;
     }
     // A gap: the client's cursor is from another incarnation (the relay lost its store), or
     // blobs addressed to it after its cursor expired or were dropped before it acknowledged them.
@@ -322,9 +325,9 @@ export class MailboxRelay {
       }
       const b = decodeBlob(v);
       if (!b.acked.includes(member)) b.acked.push(member);
-      this.use(this.waiting, member, b.blob.length, -1);
+      this.use(this.waiting, member, b.size, -1);
       if (b.to.every((x) => b.acked.includes(x))) {
-        await this.remove(key, b);
+        await this.remove(key, b, k); // its own index entry too (it is in b.acked now)
         deleted++;
       } else await this.deps.store.batch([{ type: 'put', key, value: encodeBlob(b) }, { type: 'del', key: k }]);
     }
@@ -364,9 +367,14 @@ export class MailboxRelay {
     return n;
   }
 
-  private async remove(key: string, b: StoredBlob): Promise<void> {
+  /** Deletes a blob: its record, bytes, hash and the index entries of recipients still owed it (and `ackedIndex`, the acknowledging one's). */
+  private async remove(key: string, b: StoredBlob, ackedIndex?: string): Promise<void> {
     const open = b.to.filter((x) => !b.acked.includes(x));
-    await this.deps.store.batch([{ type: 'del', key }, { type: 'del', key: `mbox/h/${b.hash}` }, ...open.map((x) => ({ type: 'del' as const, key: `mbox/r/${x}/${pad(b.cursor)}` }))]);
+    await this.deps.store.batch([
+      { type: 'del', key }, { type: 'del', key: `mbox/d/${b.hash}` }, { type: 'del', key: `mbox/h/${b.hash}` },
+      ...open.map((x) => ({ type: 'del' as const, key: `mbox/r/${x}/${pad(b.cursor)}` })),
+      ...(ackedIndex === undefined ? [] : [{ type: 'del' as const, key: ackedIndex }]),
+    ]);
     this.account(b, -1);
     this.stats.deleted++;
   }
@@ -395,10 +403,10 @@ export class MailboxRelay {
     const n = (this.hashPrefixes.get(p) ?? 0) + sign;
     if (n > 0) this.hashPrefixes.set(p, n);
     else this.hashPrefixes.delete(p);
-    this.use(this.groups, b.group, b.blob.length, sign);
-    this.use(this.friends, b.from, b.blob.length, sign);
-    for (const x of b.to) if (!b.acked.includes(x)) this.use(this.waiting, x, b.blob.length, sign);
-    this.total = { bytes: this.total.bytes + sign * b.blob.length, blobs: this.total.blobs + sign };
+    this.use(this.groups, b.group, b.size, sign);
+    this.use(this.friends, b.from, b.size, sign);
+    for (const x of b.to) if (!b.acked.includes(x)) this.use(this.waiting, x, b.size, sign);
+    this.total = { bytes: this.total.bytes + sign * b.size, blobs: this.total.blobs + sign };
   }
 
   private metaBytes(): Uint8Array {
@@ -414,10 +422,23 @@ const EMPTY = new Uint8Array(0);
 const prefixOf = (hash: string) => parseInt(hash.slice(0, 7), 16);
 const hexBytes = (h: string) => new Uint8Array(Buffer.from(h, 'hex'));
 
+/** Node keys, group ids and hashes go to disk as bytes (half a hex string); anything else (a test's user name) as is. */
+const packHex = (h: string): CborValue => (HEX.test(h) ? hexBytes(h) : h);
+const unpackHex = (v: unknown): string => (v instanceof Uint8Array ? toHex(v) : (v as string));
+const HEX = /^(?:[0-9a-f]{2})+$/;
+
 function encodeBlob(b: StoredBlob): Uint8Array {
-  return encodeCanonical(b as unknown as CborValue);
+  return encodeCanonical({ ...b, group: packHex(b.group), sender: packHex(b.sender), hash: packHex(b.hash), from: packHex(b.from), to: b.to.map(packHex), acked: b.acked.map(packHex) } as unknown as CborValue);
 }
 
+/**
+ * A record from mbox/b/. One written before the bytes moved to mbox/d/<hash> holds them inline
+ * (`blob`, no `size`) and its ids as hex strings: its size is their length, and it keeps the
+ * bytes inline when rewritten (merge, ack), so it is served, counted and deleted as before.
+ */
 function decodeBlob(v: Uint8Array): StoredBlob {
-  return decodeCanonical(v, { maxBytes: 1024 * 1024, maxDepth: 4, maxItems: 1024 }) as unknown as StoredBlob;
+  const r = decodeCanonical(v, { maxBytes: 1024 * 1024, maxDepth: 4, maxItems: 1024 }) as unknown as Record<keyof StoredBlob, unknown>;
+  const b = { ...r, group: unpackHex(r.group), sender: unpackHex(r.sender), hash: unpackHex(r.hash), from: unpackHex(r.from), to: (r.to as unknown[]).map(unpackHex), acked: (r.acked as unknown[]).map(unpackHex) } as StoredBlob;
+  if (b.blob !== undefined) b.size = b.blob.length;
+  return b;
 }

@@ -9,6 +9,7 @@ import { decodeCanonical, encodeCanonical, type CborValue } from '../../core/cbo
 import { MailboxRelay, type MailboxLimits } from '../../cluster/mailbox.js';
 import { MailboxClient } from '../../cluster/mailbox-client.js';
 import { isKithError } from '../../core/errors.js';
+import { createHash } from 'node:crypto';
 
 const A = 'a1'.repeat(32); // sender node (alice)
 const B = 'b1'.repeat(32); // recipient node (bob's laptop)
@@ -109,4 +110,108 @@ t.test('malformed requests are answered with MAILBOX_BAD_REQUEST, never a crash'
     const a = decodeCanonical(await r.handle(A, b)) as Record<string, CborValue>;
     t.same([a['t'], a['code']], ['err', 'MAILBOX_BAD_REQUEST']);
   }
+});
+
+/** A store that records every key read (get and range), to see what start-up touches. */
+class WatchedStore extends MemoryStore {
+  read: string[] = [];
+  override async get(key: string): Promise<Uint8Array | undefined> {
+    this.read.push(key);
+    return super.get(key);
+  }
+  override async *range(opts: Parameters<MemoryStore['range']>[0]): AsyncIterable<[string, Uint8Array]> {
+    for await (const kv of super.range(opts)) {
+      this.read.push(kv[0]);
+      yield kv;
+    }
+  }
+}
+
+const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+const mboxKeys = (disk: Map<string, Uint8Array>) => [...disk.keys()].filter((k) => k.startsWith('mbox/') && k !== 'mbox/meta').sort();
+
+t.test('a blob\'s bytes are kept apart from its record: start-up reads records only, a pull reads the bytes, the last ack deletes both', async (t) => {
+  const disk = new Map<string, Uint8Array>();
+  const clock = new VirtualClock({ wallStartMs: Date.UTC(2026, 5, 1) });
+  const one = relay({}, new MemoryStore(disk), clock);
+  await one.r.start();
+  const bytes = blob(1, 500);
+  const hash = sha256(bytes);
+  await one.client(A).push('relay', { group: G, sender: A, seq: 1, to: [B, B2], blob: bytes });
+  const record = decodeCanonical(disk.get(`mbox/b/${'1'.padStart(16, '0')}`)!) as Record<string, CborValue>;
+  t.equal(record['size'], 500, 'the record holds the size');
+  t.notOk('blob' in record, 'and not the bytes');
+  t.same([record['hash'], record['group'], (record['to'] as CborValue[])[0]], [Buffer.from(hash, 'hex'), Buffer.from(G, 'hex'), Buffer.from(B, 'hex')].map((x) => new Uint8Array(x)), 'ids as bytes, not hex');
+  t.same(disk.get(`mbox/d/${hash}`), bytes, 'the bytes are under mbox/d/<hash>');
+
+  const watched = new WatchedStore(disk);
+  const again = relay({}, watched, clock);
+  await again.r.start();
+  t.match(again.r.status(), { blobs: 1, bytes: 500, recipients: { [B]: { blobs: 1, bytes: 500 }, [B2]: { blobs: 1, bytes: 500 } } }, 'counted again from the records');
+  t.same(watched.read.filter((k) => k.startsWith('mbox/d/')), [], 'start-up never reads blob bytes');
+
+  const got: Uint8Array[] = [];
+  await again.client(B).catchUp('relay', (b) => void got.push(b.blob));
+  t.same(got, [bytes], 'a pull serves the bytes');
+  t.ok(disk.has(`mbox/d/${hash}`), 'still held for bob\'s phone');
+  await again.client(B2).catchUp('relay', () => undefined);
+  t.same(mboxKeys(disk), [], 'every recipient acknowledged: record, bytes, hash and index are gone');
+  t.match(again.r.status(), { blobs: 0, bytes: 0 });
+});
+
+t.test('the TTL deletes a blob\'s bytes with its record', async (t) => {
+  const disk = new Map<string, Uint8Array>();
+  const { r, clock, client } = relay({ ttlMs: 10 * HOUR }, new MemoryStore(disk));
+  await r.start();
+  await client(A).push('relay', { group: G, sender: A, seq: 1, to: [B], blob: blob(1) });
+  t.equal(mboxKeys(disk).filter((k) => k.startsWith('mbox/d/')).length, 1);
+  clock.advance(11 * HOUR);
+  t.equal(await r.expire(), 1);
+  t.same(mboxKeys(disk), [], 'nothing of it left');
+});
+
+/** What the relay wrote before the bytes moved apart: the blob inline in its record, no size. */
+function legacyDisk(bytes: Uint8Array, to: string[], atMs: number): Map<string, Uint8Array> {
+  const disk = new Map<string, Uint8Array>();
+  const cursor = '1'.padStart(16, '0');
+  const hash = sha256(bytes);
+  disk.set('mbox/meta', encodeCanonical({ inc: new Uint8Array(8).fill(3), head: 1 }));
+  disk.set(`mbox/b/${cursor}`, encodeCanonical({ cursor: 1, group: G, sender: A, seq: 1, hash, from: 'alice', atMs, to, acked: [], blob: bytes }));
+  disk.set(`mbox/h/${hash}`, new TextEncoder().encode('1'));
+  for (const x of to) disk.set(`mbox/r/${x}/${cursor}`, new Uint8Array(0));
+  return disk;
+}
+
+t.test('a record written by the previous version (bytes inline) is counted, served, kept through a partial ack and deleted', async (t) => {
+  const bytes = blob(9, 300);
+  const disk = legacyDisk(bytes, [B, B2], Date.UTC(2026, 5, 1));
+  const { r, client } = relay({}, new MemoryStore(disk));
+  await r.start();
+  t.match(r.status(), { blobs: 1, bytes: 300, recipients: { [B]: { blobs: 1, bytes: 300 } } }, 'counted with the inline bytes\' length');
+  const got: Uint8Array[] = [];
+  t.match(await client(B).catchUp('relay', (b) => void got.push(b.blob)), { blobs: 1, complete: true });
+  t.same(got, [bytes], 'served from the record');
+  t.match(r.status(), { blobs: 1, recipients: { [B2]: { blobs: 1, bytes: 300 } } }, 'still held for the phone');
+  t.notOk(r.status().recipients[B], 'the laptop has it');
+  const got2: Uint8Array[] = [];
+  await client(B2).catchUp('relay', (b) => void got2.push(b.blob));
+  t.same(got2, [bytes], 'the rewritten record still serves its inline bytes');
+  t.same(mboxKeys(disk), [], 'deleted once both acknowledged');
+  t.match(r.status(), { blobs: 0, bytes: 0 });
+});
+
+t.test('a record of the previous version ages out by the TTL, and its blob pushed again is stored once', async (t) => {
+  const bytes = blob(5, 200);
+  const clock = new VirtualClock({ wallStartMs: Date.UTC(2026, 5, 1) });
+  const disk = legacyDisk(bytes, [B], Date.UTC(2026, 5, 1));
+  const { r, client } = relay({ ttlMs: 10 * HOUR }, new MemoryStore(disk), clock);
+  await r.start();
+  await client(A).push('relay', { group: G, sender: A, seq: 1, to: [B, B2], blob: bytes });
+  t.match(r.status(), { blobs: 1, bytes: 200 }, 'a duplicate of the legacy blob: merged, not stored twice');
+  const got: Uint8Array[] = [];
+  await client(B2).catchUp('relay', (b) => void got.push(b.blob));
+  t.same(got, [bytes], 'the merged legacy record serves the new recipient');
+  clock.advance(11 * HOUR);
+  t.equal(await r.expire(), 1);
+  t.same(mboxKeys(disk), [], 'expired: nothing of it left');
 });
