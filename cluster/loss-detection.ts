@@ -1,7 +1,11 @@
 // Which fragments are in flight to a peer, in transmission order, and which of them are lost:
 // a fragment still unacknowledged while REORDER_THRESHOLD fragments sent after it have been
 // acknowledged is taken as lost (fast retransmit from selective acks; RFC 6675's DupThresh).
-// Timeouts are the other loss signal; cluster/reliable.ts owns those timers.
+// Timeouts are the other loss signal; cluster/reliable.ts owns that timer.
+//
+// Transmissions are numbered consecutively, so the flight is an array indexed by number (less
+// the number of its first slot): sending, removing and finding losses cost O(1) amortised per
+// fragment instead of a scan of everything in flight for each acknowledgement.
 
 /** Later acknowledged transmissions after which an unacknowledged one counts as lost. */
 export const REORDER_THRESHOLD = 3;
@@ -14,31 +18,82 @@ export interface Transmission {
 }
 
 export class Flight<E extends { frag: Transmission }> {
-  private entries: E[] = [];
-  private seq = 0;
+  /** Slot i holds transmission number base + i, or undefined once it left the flight. */
+  private slots: (E | undefined)[] = [];
+  private base = 0;
+  /** Slots before head are all empty. */
+  private head = 0;
+  private live = 0;
 
   /** The number the next transmission will get. */
   get nextSeq(): number {
-    return this.seq;
+    return this.base + this.slots.length;
+  }
+
+  /** Transmissions in flight. */
+  get size(): number {
+    return this.live;
   }
 
   /** Numbers a transmission (or retransmission) and records it as in flight. */
   sent(e: E): void {
-    e.frag.sendSeq = this.seq++;
-    this.entries.push(e);
+    e.frag.sendSeq = this.nextSeq;
+    this.slots.push(e);
+    this.live++;
   }
 
   remove(frag: Transmission): void {
-    const i = this.entries.findIndex((x) => x.frag === frag);
-    if (i >= 0) this.entries.splice(i, 1);
+    const i = frag.sendSeq - this.base;
+    if (i < 0 || i >= this.slots.length || this.slots[i]?.frag !== frag) return;
+    this.slots[i] = undefined;
+    this.live--;
+    this.compact();
   }
 
   removeWhere(drop: (e: E) => boolean): void {
-    this.entries = this.entries.filter((e) => !drop(e));
+    for (let i = this.head; i < this.slots.length; i++) {
+      const e = this.slots[i];
+      if (e && drop(e)) {
+        this.slots[i] = undefined;
+        this.live--;
+      }
+    }
+    this.compact();
   }
 
-  /** Entries lost by the reordering rule once transmission number ackedSeq was acknowledged. */
+  /** The entries in flight, in transmission order. */
+  *entries(): IterableIterator<E> {
+    for (let i = this.head; i < this.slots.length; i++) {
+      const e = this.slots[i];
+      if (e) yield e;
+    }
+  }
+
+  /**
+   * Entries lost by the reordering rule once transmission number ackedSeq was acknowledged. The
+   * caller removes each of them from the flight (retransmitted under a new number, or failed).
+   */
   lostBefore(ackedSeq: number): E[] {
-    return this.entries.filter((x) => !x.frag.acked && x.frag.sendSeq < ackedSeq - REORDER_THRESHOLD);
+    const lost: E[] = [];
+    const end = Math.min(this.slots.length, ackedSeq - REORDER_THRESHOLD - this.base);
+    for (let i = this.head; i < end; i++) {
+      const e = this.slots[i];
+      if (e && !e.frag.acked) lost.push(e);
+    }
+    return lost;
+  }
+
+  /** Moves head past empty slots; drops them from the array once they are many. */
+  private compact(): void {
+    while (this.head < this.slots.length && this.slots[this.head] === undefined) this.head++;
+    if (this.head === this.slots.length) {
+      this.base += this.slots.length;
+      this.slots = [];
+      this.head = 0;
+    } else if (this.head >= 1024 && this.head * 2 >= this.slots.length) {
+      this.base += this.head;
+      this.slots = this.slots.slice(this.head);
+      this.head = 0;
+    }
   }
 }

@@ -65,7 +65,10 @@ interface OutFragment {
   acked: boolean;
   sentAtMs: number;
   retries: number;
-  timer: Timer | undefined;
+  /** Sent and neither acknowledged nor taken as lost since (counted in PeerState.inFlight). */
+  inFlight: boolean;
+  /** When this transmission times out (its RTO from sentAtMs). */
+  deadlineMs: number;
   queued: boolean;
   /** Order of the latest transmission (for loss detection from later acks). */
   sendSeq: number;
@@ -94,6 +97,13 @@ interface PeerState {
   /** Fragments in flight, in transmission order. */
   flight: Flight<Sending>;
   lastAckMs: number;
+  /**
+   * One retransmission timer per peer, not one per fragment: it is due at (or before) the
+   * earliest deadline in flight and, when it fires, times out every fragment whose deadline has
+   * passed, in transmission order, then waits for the next deadline.
+   */
+  rtoTimer: Timer | undefined;
+  rtoTimerAtMs: number;
   inbox: Reassembly;
   pendingAcks: [number, number][];
   /** The last acknowledgements sent, repeated in the next ACK frame (a lost ACK is not a loss). */
@@ -177,6 +187,7 @@ export class Reliable {
     if (!s) return;
     for (const m of s.out.values()) this.fail(s, m, `peer ${peer.slice(0, 12)} was removed`);
     s.ackTimer?.cancel();
+    s.rtoTimer?.cancel();
     this.peers.delete(peer);
   }
 
@@ -186,6 +197,7 @@ export class Reliable {
       s = {
         nextId: this.deps.rng.below(2 ** 32), out: new Map(), sendQueue: [], inFlight: 0, inFlightBytes: 0,
         rtt: new RttEstimator(this.o), window: new CongestionWindow(), flight: new Flight(), lastAckMs: this.deps.clock.now(),
+        rtoTimer: undefined, rtoTimerAtMs: Infinity,
         inbox: new Reassembly(this.o), pendingAcks: [], recentAcks: [], ackTimer: undefined,
       };
       this.peers.set(peer, s);
@@ -206,7 +218,7 @@ export class Reliable {
     const id = s.nextId;
     s.nextId = (s.nextId + 1) >>> 0;
     const frags: OutFragment[] = encodeDataFrames(payload, id, flags, reqId).map((bytes, index) => (
-      { index, bytes, acked: false, sentAtMs: 0, retries: 0, timer: undefined, queued: true, sendSeq: -1 }
+      { index, bytes, acked: false, sentAtMs: 0, retries: 0, inFlight: false, deadlineMs: 0, queued: true, sendSeq: -1 }
     ));
     let resolve!: () => void;
     let reject!: (e: Error) => void;
@@ -238,13 +250,34 @@ export class Reliable {
     s.inFlight++;
     this.stats.sent++;
     this.deps.link.send(peer, frag.bytes);
-    const rto = Math.min(this.o.maxRtoMs, s.rtt.rtoMs * 2 ** frag.retries);
-    frag.timer = this.deps.clock.setTimer(rto, () => this.onTimeout(peer, s, msg, frag));
+    frag.inFlight = true;
+    frag.deadlineMs = frag.sentAtMs + Math.min(this.o.maxRtoMs, s.rtt.rtoMs * 2 ** frag.retries);
+    if (frag.deadlineMs < s.rtoTimerAtMs) this.armRto(peer, s, frag.deadlineMs);
+  }
+
+  private armRto(peer: string, s: PeerState, atMs: number): void {
+    s.rtoTimer?.cancel();
+    s.rtoTimerAtMs = atMs;
+    s.rtoTimer = this.deps.clock.setTimer(atMs - this.deps.clock.now(), () => this.onRtoTimer(peer, s));
+  }
+
+  /** Times out what is due (as a timer per fragment would have, in the order they were sent). */
+  private onRtoTimer(peer: string, s: PeerState): void {
+    s.rtoTimer = undefined;
+    s.rtoTimerAtMs = Infinity;
+    const now = this.deps.clock.now();
+    const due: Sending[] = [];
+    for (const e of s.flight.entries()) if (e.frag.deadlineMs <= now) due.push(e);
+    for (const { msg, frag } of due) this.onTimeout(peer, s, msg, frag);
+    if (this.peers.get(peer) !== s) return;
+    let next = Infinity;
+    for (const e of s.flight.entries()) if (e.frag.deadlineMs < next) next = e.frag.deadlineMs;
+    if (next < s.rtoTimerAtMs) this.armRto(peer, s, next);
   }
 
   private onTimeout(peer: string, s: PeerState, msg: OutMessage, frag: OutFragment): void {
-    frag.timer = undefined;
-    if (frag.acked || !s.out.has(msg.id)) return;
+    if (!frag.inFlight || frag.acked || !s.out.has(msg.id)) return;
+    frag.inFlight = false;
     s.inFlight--;
     s.flight.remove(frag);
     s.window.lost(1);
@@ -271,8 +304,7 @@ export class Reliable {
     if (lost.length === 0) return;
     s.window.lost(lost.length);
     for (const { msg, frag } of lost) {
-      frag.timer?.cancel();
-      frag.timer = undefined;
+      frag.inFlight = false;
       s.inFlight--;
       s.flight.remove(frag);
       // A message already failed by an earlier fragment of this batch is gone from s.out.
@@ -282,10 +314,9 @@ export class Reliable {
 
   private fail(s: PeerState, msg: OutMessage, why: string): void {
     for (const f of msg.frags) {
-      if (f.timer) {
-        f.timer.cancel();
-        f.timer = undefined;
-        if (!f.acked) s.inFlight--;
+      if (f.inFlight) {
+        f.inFlight = false;
+        s.inFlight--;
       }
     }
     s.out.delete(msg.id);
@@ -303,9 +334,8 @@ export class Reliable {
     const now = this.deps.clock.now();
     s.lastAckMs = now;
     let sample: number | undefined;
-    if (frag.timer) {
-      frag.timer.cancel();
-      frag.timer = undefined;
+    if (frag.inFlight) {
+      frag.inFlight = false;
       s.inFlight--;
       // RTT samples from fragments sent once only (Karn's rule).
       if (frag.retries === 0) {
