@@ -2,6 +2,7 @@
 // cursor kept per relay together with the relay's incarnation. A relay that answers with another
 // incarnation lost its store (or is a new one): the client pulls from the start instead of
 // trusting its old cursor. Blobs come back in cursor order; the caller drops duplicates by hash.
+import { hexBytes } from '../core/hex.js';
 import { decodeCanonical, encodeCanonical, type CborValue } from '../core/cbor.js';
 import { KithError } from '../core/errors.js';
 import type { KvStore } from '../core/store.js';
@@ -23,7 +24,6 @@ export interface CatchUp {
   household: string;
 }
 
-const hexBytes = (h: string) => new Uint8Array(Buffer.from(h, 'hex'));
 export const PULL_LIMIT = 128;
 /** Pull rounds per catch-up (each up to PULL_LIMIT blobs): bounds a loop against a relay that always says has_more. */
 export const MAX_PULL_ROUNDS = 1000;

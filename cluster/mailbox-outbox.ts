@@ -10,7 +10,7 @@ import type { Clock, Timer } from '../core/clock.js';
 import { SECOND } from '../core/clock.js';
 import { decodeCanonical, encodeCanonical, type CborValue } from '../core/cbor.js';
 import { isKithError } from '../core/errors.js';
-import { toHex } from '../core/hex.js';
+import { hexBytes, toHex } from '../core/hex.js';
 import { prefixEnd, type KvStore } from '../core/store.js';
 import type { MailboxClient } from './mailbox-client.js';
 
@@ -64,7 +64,6 @@ export interface RelayProblem {
   atMs: number;
 }
 
-const hexBytes = (h: string) => new Uint8Array(Buffer.from(h, 'hex'));
 /** A relay that cannot serve a recipient (not its member) is not asked again for it this long. */
 const CANNOT_SERVE_MS = 10 * 60 * SECOND;
 /** The order relays are tried in for a blob: the same on every sender, spread across blobs. */

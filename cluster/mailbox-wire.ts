@@ -2,7 +2,7 @@
 // relay's answers, canonical CBOR maps after the mailbox service byte (0x42) (where a blob is
 // placed: mailbox-outbox.ts). Parsing is strict: anything else is MAILBOX_BAD_REQUEST, never a crash.
 import { decodeCanonical, encodeCanonical, type CborValue } from '../core/cbor.js';
-import { toHex } from '../core/hex.js';
+import { hexBytes, toHex } from '../core/hex.js';
 
 export type MailboxRequest =
   | { t: 'hello'; inc: string; after: number }
@@ -95,7 +95,6 @@ export function parseRequest(body: Uint8Array): MailboxRequest | { error: string
   }
 }
 
-const hexBytes = (h: string) => new Uint8Array(Buffer.from(h, 'hex'));
 
 /** An answer on the wire: incarnations, groups, senders and hashes as byte strings. */
 export function encodeAnswer(a: MailboxAnswer): Uint8Array {

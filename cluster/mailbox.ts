@@ -11,7 +11,7 @@ import { HOUR, MINUTE } from '../core/clock.js';
 
 const DAY = 24 * HOUR;
 import { decodeCanonical, encodeCanonical, type CborValue } from '../core/cbor.js';
-import { toHex } from '../core/hex.js';
+import { hexBytes, toHex } from '../core/hex.js';
 import type { Rng } from '../core/rng.js';
 import { prefixEnd, type BatchOp, type KvStore } from '../core/store.js';
 import { createHash } from 'node:crypto';
@@ -420,7 +420,6 @@ export class MailboxRelay {
 
 const EMPTY = new Uint8Array(0);
 const prefixOf = (hash: string) => parseInt(hash.slice(0, 7), 16);
-const hexBytes = (h: string) => new Uint8Array(Buffer.from(h, 'hex'));
 
 /** Node keys, group ids and hashes go to disk as bytes (half a hex string); anything else (a test's user name) as is. */
 const packHex = (h: string): CborValue => (HEX.test(h) ? hexBytes(h) : h);

@@ -6,7 +6,7 @@
 import type { CborValue } from '../core/cbor.js';
 import { encodeCanonical } from '../core/cbor.js';
 import { KithError, isKithError } from '../core/errors.js';
-import { bytesEqual, toHex } from '../core/hex.js';
+import { bytesEqual, hexBytes, toHex } from '../core/hex.js';
 import { hpkeOpen, hpkeSeal } from '../core/hpke.js';
 import type { Rng } from '../core/rng.js';
 import { checkOpenedSignature, readSignedObject, signObject } from '../core/signed.js';
@@ -34,7 +34,6 @@ export interface EpochRecord {
   bytes: Uint8Array;
 }
 
-const hexBytes = (h: string) => new Uint8Array(Buffer.from(h, 'hex'));
 
 /** HPKE info and aad of one wrapped key: the conversation, the epoch number, the reader. */
 function wrapContext(conv: string, number: number, readerDh: string): { info: Uint8Array; aad: Uint8Array } {

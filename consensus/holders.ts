@@ -7,7 +7,7 @@
 // only what grew since it was last told, and the gossip stops once nobody learns anything new. Kept in memory: after a restart it is learned again.
 import type { CborValue } from '../core/cbor.js';
 import { SECOND, type Clock, type Timer } from '../core/clock.js';
-import { toHex } from '../core/hex.js';
+import { hexBytes, toHex } from '../core/hex.js';
 import { epochNodes, type EpochRecord } from './epochs.js';
 
 export interface HeldBy {
@@ -37,7 +37,6 @@ export interface HoldersDeps {
   send(peer: string, message: Record<string, CborValue>): void;
 }
 
-const hexBytes = (h: string) => new Uint8Array(Buffer.from(h, 'hex'));
 const is32 = (v: CborValue | undefined): v is Uint8Array => v instanceof Uint8Array && v.length === 32;
 
 export class Holders {

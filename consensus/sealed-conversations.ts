@@ -8,7 +8,7 @@ import { SECOND, type Clock, type Timer } from '../core/clock.js';
 export const RECEIPT_QUIET_MS = 2 * SECOND;
 import type { CborValue } from '../core/cbor.js';
 import { KithError, isKithError } from '../core/errors.js';
-import { toHex } from '../core/hex.js';
+import { hexBytes, toHex } from '../core/hex.js';
 import type { Rng } from '../core/rng.js';
 import { decodeCanonical } from '../core/cbor.js';
 import { checkOpenedSignature, peekSignedType, type OpenedObject } from '../core/signed.js';
@@ -120,7 +120,7 @@ export class SealedConversations {
     const b = read?.body as Record<string, CborValue> | undefined;
     if (!read || !b || typeof b !== 'object' || b['v'] !== 2 || b['seq'] !== env.seq || !sameHex(b['node'], env.sender) || !sameHex(b['conv'], group)) return undefined;
     try {
-      checkOpenedSignature(read, hex(env.sender));
+      checkOpenedSignature(read, hexBytes(env.sender));
     } catch {
       return undefined;
     }
@@ -206,8 +206,8 @@ export class SealedConversations {
         for (const n of known) (n.roles.includes('access') ? readers : holders).push({ dh: n.dh, user });
       } else if (current) {
         const u = toHex(user);
-        for (const [dh, r] of current.readers) if (r.user === u) readers.push({ dh: hex(dh), user });
-        for (const [dh, hu] of current.holders) if (hu === u) holders.push({ dh: hex(dh), user });
+        for (const [dh, r] of current.readers) if (r.user === u) readers.push({ dh: hexBytes(dh), user });
+        for (const [dh, hu] of current.holders) if (hu === u) holders.push({ dh: hexBytes(dh), user });
       }
     }
     if (!readers.some((r) => toHex(r.dh) === toHex(this.deps.dh.publicKey))) readers.push({ dh: this.deps.dh.publicKey, user: this.deps.signer.userKey });
@@ -264,7 +264,7 @@ export class SealedConversations {
         return true;
       }
       if (type === MESSAGE_TYPE) {
-        const r = await this.deps.convs.receive(record, checked && { read: checked, signedBy: hex(env.sender) });
+        const r = await this.deps.convs.receive(record, checked && { read: checked, signedBy: hexBytes(env.sender) });
         const inside = r.status === 'gap' ? r : r.message;
         if (inside.conv !== group || inside.chain !== env.sender || inside.seq !== env.seq) throw new KithError('MESSAGE_REJECTED', 'the envelope and the message inside disagree');
         if (r.status === 'gap') return this.wait(group, env, record);
@@ -341,7 +341,6 @@ export class SealedConversations {
   }
 }
 
-const hex = (h: string) => new Uint8Array(Buffer.from(h, 'hex'));
 const sameHex = (v: unknown, h: string) => v instanceof Uint8Array && v.length === h.length / 2 && toHex(v) === h;
 
 /** The type field of a signed record (the record is opened and checked by its own reader next). */

@@ -8,7 +8,7 @@
 import { decodeCanonical, encodeCanonical, type CborValue } from '../core/cbor.js';
 import { xaead, TAG_BYTES } from '../core/aead.js';
 import { KithError } from '../core/errors.js';
-import { toHex } from '../core/hex.js';
+import { hexBytes, toHex } from '../core/hex.js';
 import type { Rng } from '../core/rng.js';
 import { signatures } from '../core/crypto.js';
 import { signingInput } from '../core/signed.js';
@@ -61,7 +61,6 @@ export interface Envelope extends EnvelopeHeader {
   bytes: Uint8Array;
 }
 
-const hexBytes = (h: string) => new Uint8Array(Buffer.from(h, 'hex'));
 
 /** The associated data: binds the ciphertext to its conversation, epoch, sender and seq. */
 export function envelopeAad(h: { group: string; epoch: string; sender: string; seq: number }): Uint8Array {

@@ -10,7 +10,7 @@ import type { Clock, Timer } from '../core/clock.js';
 import { SECOND } from '../core/clock.js';
 import { decodeCanonical, encodeCanonical, type CborValue } from '../core/cbor.js';
 import { isKithError } from '../core/errors.js';
-import { toHex } from '../core/hex.js';
+import { hexBytes, toHex } from '../core/hex.js';
 import type { Rng } from '../core/rng.js';
 import { prefixEnd, type BatchOp, type KvStore } from '../core/store.js';
 import type { OpenedObject } from '../core/signed.js';
@@ -115,7 +115,6 @@ interface Pending {
 }
 
 const pad = (n: number) => String(n).padStart(10, '0');
-const hexBytes = (h: string) => new Uint8Array(Buffer.from(h, 'hex'));
 
 export class ConvSync {
   readonly stats = { itemsIn: 0, itemsOut: 0, duplicates: 0, dropped: {} as Record<string, number> };

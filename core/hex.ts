@@ -3,6 +3,11 @@ export function toHex(b: Uint8Array): string {
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 }
 
+/** The bytes of hex this code made itself (a key or hash kept as hex); no checks: parse input with fromHex. */
+export function hexBytes(h: string): Uint8Array {
+  return new Uint8Array(Buffer.from(h, 'hex'));
+}
+
 /** Parses hex of an exact byte length; returns undefined for anything else. */
 export function fromHex(s: string, bytes?: number): Uint8Array | undefined {
   if (typeof s !== 'string' || s.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(s)) return undefined;

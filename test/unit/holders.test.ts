@@ -5,6 +5,7 @@
 // entries from non-members or about nodes outside the epoch.
 import t from 'tap';
 import { VirtualClock } from '../../core/clock.js';
+import { hexBytes } from '../../core/hex.js';
 import type { CborValue } from '../../core/cbor.js';
 import { Holders, HELD_FLUSH_MS } from '../../consensus/holders.js';
 import type { EpochRecord } from '../../consensus/epochs.js';
@@ -85,7 +86,7 @@ t.test('a peer that comes up again is told everything (it may have restarted and
 
 t.test('second-hand entries: taken from group nodes about group nodes, passed on, shown in heldBy', async (t) => {
   const w = world();
-  const b = (h: string) => new Uint8Array(Buffer.from(h, 'hex'));
+  const b = hexBytes;
   w.h.receive(LAPTOP, { t: 'held', h: [[b(GROUP), b(PHONE), b(CHAIN), 2]] });
   w.h.receive(STRANGER, { t: 'held', h: [[b(GROUP), b(PHONE), b(CHAIN), 9]] });
   w.h.receive(LAPTOP, { t: 'held', h: [[b(GROUP), b(STRANGER), b(CHAIN), 9], [b(GROUP), b(PHONE), 'x', 1]] });
