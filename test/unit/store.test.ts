@@ -69,6 +69,27 @@ t.test('memory: keys deleted from the shared map while it is open (a simulated w
   t.same(await collect(s.range({})), ['b=2', 'c=3']);
 });
 
+t.test('memory: puts, re-puts, deletes and re-adds between ranges (keys merged in at the next range) give what a sorted map gives', async (t) => {
+  const s = new MemoryStore();
+  const want = new Map<string, string>();
+  let x = 7;
+  const next = () => (x = (x * 1103515245 + 12345) % 2147483648);
+  for (let step = 0; step < 3000; step++) {
+    const k = `k/${next() % 200}`;
+    const op = next() % 10;
+    if (op < 6) (await s.put(k, enc(String(step))), want.set(k, String(step)));
+    else if (op < 8) (await s.del(k), want.delete(k));
+    else if (op === 8) (await s.batch([{ type: 'del', key: k }, { type: 'put', key: k, value: enc('b') }]), want.set(k, 'b'));
+    else {
+      const lo = `k/${next() % 200}`;
+      const expect = [...want].filter(([key]) => compareUtf8(key, lo) >= 0).sort(([a], [b]) => compareUtf8(a, b)).map(([key, v]) => `${key}=${v}`);
+      const got = await collect(s.range({ gte: lo, lt: prefixEnd('k/') }));
+      if (got.join() !== expect.join()) return void t.same(got, expect, `range from ${lo} at step ${step}`);
+    }
+  }
+  t.same(await collect(s.range({ reverse: true })), [...want].sort(([a], [b]) => compareUtf8(b, a)).map(([key, v]) => `${key}=${v}`));
+});
+
 t.test('leveldb: a second open of the same dir is AGENT_ALREADY_RUNNING', async (t) => {
   const dir = t.testdir();
   const a = await openLevelStore(dir);
