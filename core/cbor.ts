@@ -106,23 +106,31 @@ export function checkCanonical(bytes: Uint8Array, limits: DecodeLimits = DEFAULT
   let pos = 0;
   let items = 0;
 
-  const head = (): { major: number; arg: bigint; info: number } => {
+  // Arguments as numbers: exact up to 2^53, and an 8-byte argument is only compared with 2^32
+  // (shortest form), 2^63 (its high word) and lengths left (far below 2^32).
+  let hi = 0; // the high 32 bits of the last 8-byte argument
+  const head = (): { major: number; arg: number; info: number } => {
     if (pos >= bytes.length) invalid(`truncated at byte ${pos}`);
     const ib = bytes[pos++]!;
     const major = ib >> 5;
     const info = ib & 0x1f;
-    if (info < 24) return { major, arg: BigInt(info), info };
+    hi = 0;
+    if (info < 24) return { major, arg: info, info };
     const size = info === 24 ? 1 : info === 25 ? 2 : info === 26 ? 4 : info === 27 ? 8 : 0;
     if (size === 0) {
       invalid(info === 31 ? `indefinite length at byte ${pos - 1} is not allowed` : `reserved additional info ${info} at byte ${pos - 1}`);
     }
     if (pos + size > bytes.length) invalid(`truncated at byte ${pos}`);
-    let arg = 0n;
-    for (let i = 0; i < size; i++) arg = (arg << 8n) | BigInt(bytes[pos++]!);
+    let arg = 0;
+    if (size === 8) {
+      hi = ((bytes[pos]! << 24) | (bytes[pos + 1]! << 16) | (bytes[pos + 2]! << 8) | bytes[pos + 3]!) >>> 0;
+      pos += 4;
+    }
+    for (let i = 0; i < Math.min(size, 4); i++) arg = arg * 256 + bytes[pos++]!;
     // Shortest form: the argument must not fit in a smaller encoding.
-    const min = size === 1 ? 24n : size === 2 ? 0x100n : size === 4 ? 0x10000n : 0x100000000n;
-    if (major !== 7 && arg < min) invalid(`non-shortest length or integer at byte ${pos - size - 1}`);
-    return { major, arg, info };
+    const small = size === 8 ? hi === 0 : arg < (size === 1 ? 24 : size === 2 ? 0x100 : 0x10000);
+    if (major !== 7 && small) invalid(`non-shortest length or integer at byte ${pos - size - 1}`);
+    return { major, arg: hi * 0x100000000 + arg, info };
   };
 
   const item = (depth: number): void => {
@@ -135,30 +143,30 @@ export function checkCanonical(bytes: Uint8Array, limits: DecodeLimits = DEFAULT
         return;
       case 1:
         // -1 - arg must fit in a signed 64-bit integer (JS and most CBOR libraries agree there).
-        if (arg >= 1n << 63n) invalid(`negative integer at byte ${start} is below -2^63`);
+        if (hi >= 0x80000000) invalid(`negative integer at byte ${start} is below -2^63`);
         return;
       case 2:
       case 3: {
-        if (arg > BigInt(bytes.length - pos)) invalid(`string at byte ${start} runs past the end`);
-        if (major === 3) {
+        if (arg > bytes.length - pos) invalid(`string at byte ${start} runs past the end`);
+        if (major === 3 && !isAscii(bytes, pos, pos + arg)) {
           try {
-            strictUtf8.decode(bytes.subarray(pos, pos + Number(arg)));
+            strictUtf8.decode(bytes.subarray(pos, pos + arg));
           } catch {
             invalid(`text string at byte ${start} is not valid UTF-8`);
           }
         }
-        pos += Number(arg);
+        pos += arg;
         return;
       }
       case 4: {
-        if (arg > BigInt(bytes.length - pos)) invalid(`array at byte ${start} claims more elements than bytes left`);
-        for (let i = 0n; i < arg; i++) item(depth + 1);
+        if (arg > bytes.length - pos) invalid(`array at byte ${start} claims more elements than bytes left`);
+        for (let i = 0; i < arg; i++) item(depth + 1);
         return;
       }
       case 5: {
-        if (arg * 2n > BigInt(bytes.length - pos)) invalid(`map at byte ${start} claims more entries than bytes left`);
+        if (arg * 2 > bytes.length - pos) invalid(`map at byte ${start} claims more entries than bytes left`);
         let prev: Uint8Array | undefined;
-        for (let i = 0n; i < arg; i++) {
+        for (let i = 0; i < arg; i++) {
           const keyStart = pos;
           if (pos >= bytes.length) invalid(`truncated at byte ${pos}`);
           if (bytes[pos]! >> 5 !== 3) invalid(`map key at byte ${pos} is not a text string`);
@@ -182,6 +190,12 @@ export function checkCanonical(bytes: Uint8Array, limits: DecodeLimits = DEFAULT
 
   item(0);
   if (pos !== bytes.length) invalid(`${bytes.length - pos} bytes after the end of the item`);
+}
+
+/** True when bytes[from..to) are all below 0x80 (ASCII is valid UTF-8: no decoder call). */
+function isAscii(bytes: Uint8Array, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (bytes[i]! >= 0x80) return false;
+  return true;
 }
 
 const PROTO_KEY = new Uint8Array([0x69, ...new TextEncoder().encode('__proto__')]);

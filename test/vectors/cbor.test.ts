@@ -78,6 +78,17 @@ t.test('map keys are sorted canonically, whatever the object order', async (t) =
   t.equal(toHex(encodeCanonical({ x: undefined, y: 1 })), toHex(encodeCanonical({ y: 1 })), 'undefined fields are left out');
 });
 
+t.test('integer heads at the size boundaries (the checker reads 8-byte heads as two 32-bit halves)', async (t) => {
+  t.equal(decodeCanonical(hex('18ff')), 255);
+  t.equal(decodeCanonical(hex('190100')), 256);
+  t.equal(decodeCanonical(hex('1a00010000')), 65536);
+  t.equal(decodeCanonical(hex('1b0000000100000000')), 2 ** 32);
+  t.equal(decodeCanonical(hex('1b001fffffffffffff')), Number.MAX_SAFE_INTEGER);
+  t.equal(decodeCanonical(hex('3b7fffffffffffffff')), -(2n ** 63n));
+  t.equal(decodeCanonical(hex('63616263')), 'abc');
+  t.equal(decodeCanonical(hex('62c3a9')), 'é');
+});
+
 t.test('bad input table', async (t) => {
   const bad: [string, string][] = [
     ['', 'empty'],
@@ -96,6 +107,12 @@ t.test('bad input table', async (t) => {
     ['c11a514b67b0', 'tag'],
     ['1c', 'reserved info'],
     ['82', 'truncated array'],
+    ['1900ff', 'non-shortest 2-byte integer'],
+    ['1a0000ffff', 'non-shortest 4-byte integer'],
+    ['1b00000000ffffffff', 'non-shortest 8-byte integer'],
+    ['3b8000000000000000', 'negative integer below -2^63'],
+    ['5b0000000100000000', 'byte string claiming 2^32 bytes'],
+    ['7a00010000616263', 'text string past the end'],
   ];
   for (const [h, why] of bad) {
     try {
