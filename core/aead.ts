@@ -5,8 +5,8 @@
 // checked against noble when this module loads, and skipped if it disagrees. XChaCha20-Poly1305
 // (cookie replies, sealed conversation envelopes) is the standard construction of
 // draft-irtf-cfrg-xchacha §2.3 on top: an HChaCha20 subkey (noble's) and ChaCha20-Poly1305 with
-// nonce 0x00000000 || nonce[16..24], native where node:crypto's ChaCha20-Poly1305 works, else
-// noble's xchacha20poly1305.
+// nonce 0x00000000 || nonce[16..24] from the backend in use (libsodium once loaded, node:crypto
+// or noble before), or noble's xchacha20poly1305 if that construction disagrees with it.
 //
 // Transport sessions seal thousands of datagrams a second under one key: `prepare` sets a key up
 // once per session (node:crypto's KeyObject), and `sealInto` / `openWith` (no associated data)
@@ -247,19 +247,40 @@ export function xaeadOver(inner: AeadBackend): XAeadBackend {
 
 export const nativeXaead: XAeadBackend = xaeadOver(nativeAead);
 
-/** The native construction when it agrees with noble's XChaCha20-Poly1305 on a probe, both ways. */
-function nativeXWorks(): boolean {
-  if (baseline !== nativeAead) return false;
+/** A construction that agrees with noble's XChaCha20-Poly1305 on a probe, both ways. */
+function agreesWithNobleX(x: XAeadBackend): boolean {
   try {
     const key = new Uint8Array(32).map((_, i) => 0x80 + i);
     const nonce = new Uint8Array(24).map((_, i) => 0x40 + i);
     const ad = Uint8Array.from([0x50, 0x51, 0x52, 0x53]);
     const pt = new TextEncoder().encode('kith xaead probe');
-    const a = nativeXaead.seal(key, nonce, pt, ad);
-    return Buffer.from(a).equals(Buffer.from(nobleXaead.seal(key, nonce, pt, ad))) && nobleXaead.open(key, nonce, a, ad) !== undefined;
+    const a = x.seal(key, nonce, pt, ad);
+    return Buffer.from(a).equals(Buffer.from(nobleXaead.seal(key, nonce, pt, ad))) && nobleXaead.open(key, nonce, a, ad) !== undefined && Buffer.from(x.open(key, nonce, a, ad) ?? []).equals(Buffer.from(pt));
   } catch {
     return false;
   }
 }
 
-export const xaead: XAeadBackend = nativeXWorks() ? nativeXaead : nobleXaead;
+/**
+ * XChaCha20-Poly1305 over `aead`, the backend in use: node:crypto or noble until libsodium is
+ * loaded, then libsodium for small messages (a sealed conversation envelope: 4.9 against 8.6 µs
+ * per open on Node, 13 against 21-28 µs with noble's on Bun). The first seal or open starts
+ * loading it, as a transport session's first key does; the bytes are the same before and after.
+ */
+const overAead = xaeadOver(aead);
+export const currentXaead: XAeadBackend = {
+  get name() {
+    return `hchacha20 + ${aead.name}`;
+  },
+  seal(key, nonce24, pt, ad) {
+    void fastestAead();
+    return overAead.seal(key, nonce24, pt, ad);
+  },
+  open(key, nonce24, sealed, ad) {
+    void fastestAead();
+    return overAead.open(key, nonce24, sealed, ad);
+  },
+};
+
+/** The construction over the backend in use where it agrees with noble's (checked with the baseline backend, before libsodium loads); else noble's. */
+export const xaead: XAeadBackend = agreesWithNobleX(overAead) ? currentXaead : nobleXaead;

@@ -2,7 +2,7 @@
 // (test/vectors/data/chacha20poly1305, test/vectors/data/wycheproof/chacha20_poly1305_test.json);
 // XChaCha20-Poly1305 from test/vectors/data/xchacha20poly1305.
 import t from 'tap';
-import { aead, agreesWithNoble, fastestAead, hchacha20, loadSodiumAead, nativeAead, nativeXaead, nobleAead, nobleXaead, xaead, type AeadBackend, type XAeadBackend } from '../../core/aead.js';
+import { aead, agreesWithNoble, currentXaead, fastestAead, hchacha20, loadSodiumAead, nativeAead, nativeXaead, nobleAead, nobleXaead, xaead, xaeadOver, type AeadBackend, type XAeadBackend } from '../../core/aead.js';
 import { toHex } from '../../core/hex.js';
 import { hex, readJsonVector } from '../helpers/vectors.js';
 
@@ -87,9 +87,11 @@ t.test('HChaCha20 (draft-irtf-cfrg-xchacha-03 §2.2.1)', async (t) => {
   for (const v of readJsonVector<{ key: string; nonce: string; subkey: string }[]>('xchacha20poly1305/hchacha20.json')) t.equal(toHex(hchacha20(hex(v.key), hex(v.nonce))), v.subkey);
 });
 
-const xBackends: XAeadBackend[] = backends.includes(nativeAead) ? [nobleXaead, nativeXaead] : [nobleXaead];
+const xBackends: XAeadBackend[] = [nobleXaead, ...backends.filter((b) => b !== nobleAead && b !== nativeAead).map(xaeadOver), ...(hasNative ? [nativeXaead] : [])];
 t.test(`xaead in use: ${xaead.name}`, async (t) => {
-  t.equal(xaead, backends.includes(nativeAead) ? nativeXaead : nobleXaead, 'native where the native ChaCha20-Poly1305 works');
+  t.equal(xaead, currentXaead, 'HChaCha20 over the ChaCha20-Poly1305 backend in use');
+  await fastestAead();
+  t.equal(xaead.name, `hchacha20 + ${aead.name}`, 'after libsodium loaded: over it too');
 });
 
 for (const b of xBackends) {
