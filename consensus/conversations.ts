@@ -384,7 +384,7 @@ export class Conversations {
       if (peek.seq > 1 && !l.certs.has(peek.chain)) return { status: 'gap', ...peek };
       const message = openMessage(bytes, (c) => l.certs.get(c), read, checked?.signedBy);
       if (l.byHash.has(message.hash)) return { status: 'duplicate', message };
-      if (!l.conv.participants.some((p) => toHex(p) === message.authorHex)) throw new KithError('MESSAGE_REJECTED', 'message rejected: the author is not a participant');
+      if (!participantsOf(l.conv).has(message.authorHex)) throw new KithError('MESSAGE_REJECTED', 'message rejected: the author is not a participant');
       const tip = l.state.tips.get(message.chain);
       const tipSeq = tip?.seq ?? 0;
       if (message.seq <= tipSeq) throw new KithError('MESSAGE_REJECTED', `message rejected: another message holds seq ${message.seq} of ${message.authorHex.slice(0, 8)}'s chain (a fork)`);
@@ -532,6 +532,14 @@ export class Conversations {
     });
     return run;
   }
+}
+
+/** A conversation's participants as hex, made once per conversation (receive checks every message's author). */
+const participantSets = new WeakMap<Conversation, Set<string>>();
+function participantsOf(conv: Conversation): Set<string> {
+  let set = participantSets.get(conv);
+  if (!set) participantSets.set(conv, (set = new Set(conv.participants.map(toHex))));
+  return set;
 }
 
 function dedupe(keys: Uint8Array[]): Uint8Array[] {

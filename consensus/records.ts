@@ -91,8 +91,19 @@ function sign(type: string, body: Record<string, CborValue>, signer: Signer): Ui
 
 /** Certificates already verified, by their bytes (every message of a node carries the same one). */
 const verifiedCerts = new Map<string, ReturnType<typeof verifyCertificate>>();
+/** The same by the array itself: a conversation hands the one certificate of a chain to every message of it (no base64 of 270 bytes each). */
+const certsByArray = new WeakMap<Uint8Array, { cert: ReturnType<typeof verifyCertificate>; bytes: Uint8Array }>();
 
 function verifiedCertificate(cert: Uint8Array): ReturnType<typeof verifyCertificate> {
+  const seen = certsByArray.get(cert);
+  // The bytes are compared too: whoever holds the array could have changed them since.
+  if (seen && bytesEqual(seen.bytes, cert)) return seen.cert;
+  const c = verifiedByBytes(cert);
+  certsByArray.set(cert, { cert: c, bytes: Uint8Array.from(cert) });
+  return c;
+}
+
+function verifiedByBytes(cert: Uint8Array): ReturnType<typeof verifyCertificate> {
   const key = Buffer.from(cert).toString('base64');
   let c = verifiedCerts.get(key);
   if (!c) {

@@ -107,7 +107,7 @@ export class SealedConversations {
    */
   private authenticate(group: string, env: Envelope): OpenedEnvelope | undefined {
     if (env.sender === this.chain) return undefined;
-    const epoch = this.deps.sync.epochs(group).find((e) => e.hash === env.epoch);
+    const epoch = this.deps.sync.epoch(group, env.epoch);
     const key = epoch && this.keyOf(epoch);
     if (!key) return undefined;
     let record: Uint8Array;
@@ -234,7 +234,7 @@ export class SealedConversations {
   /** `opened`: what authenticate() made of it (the record, its signature checked). */
   private async open(group: string, env: Envelope, opened?: OpenedEnvelope): Promise<void> {
     if (env.sender === this.chain) return; // this node sealed it
-    const epoch = this.deps.sync.epochs(group).find((e) => e.hash === env.epoch);
+    const epoch = this.deps.sync.epoch(group, env.epoch);
     const key = epoch && this.keyOf(epoch);
     if (!key) return void this.stats.unreadable++; // an epoch without this node (before it joined, or after it left)
     let record: Uint8Array;
@@ -254,7 +254,7 @@ export class SealedConversations {
       const type = recordType(record);
       if (type === CONV_TYPE) {
         const head = openConversation(record);
-        const sealedUnder = this.deps.sync.epochs(group).find((e) => e.hash === env.epoch);
+        const sealedUnder = this.deps.sync.epoch(group, env.epoch);
         const wrong = sealedUnder ? epochZeroProblems(sealedUnder, head) : [];
         if (wrong.length > 0) throw new KithError('MESSAGE_REJECTED', `the header's epoch: ${wrong.join('; ')}`);
         const conv = await this.deps.convs.receiveConversation(record);

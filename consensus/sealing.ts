@@ -62,9 +62,26 @@ export interface Envelope extends EnvelopeHeader {
 }
 
 
+/** Per (group, epoch, sender): the associated data's bytes before seq (every envelope of a chain shares them). */
+const aadHeads = new Map<string, Uint8Array>();
+
 /** The associated data: binds the ciphertext to its conversation, epoch, sender and seq. */
 export function envelopeAad(h: { group: string; epoch: string; sender: string; seq: number }): Uint8Array {
-  return encodeCanonical([AAD_LABEL, hexBytes(h.group), hexBytes(h.epoch), hexBytes(h.sender), h.seq]);
+  // canonical CBOR [label, g, e, s, q]: the encoding of the same array with q = 0 (last byte 0x00),
+  // that byte replaced by q's head, which is all of q's encoding.
+  const id = h.group + h.epoch + h.sender;
+  let head = aadHeads.get(id);
+  if (!head) {
+    const zero = encodeCanonical([AAD_LABEL, hexBytes(h.group), hexBytes(h.epoch), hexBytes(h.sender), 0]);
+    head = zero.subarray(0, zero.length - 1);
+    if (aadHeads.size >= 1024) aadHeads.clear();
+    aadHeads.set(id, head);
+  }
+  const q = encodeCanonical(h.seq);
+  const out = new Uint8Array(head.length + q.length);
+  out.set(head);
+  out.set(q, head.length);
+  return out;
 }
 
 /** Frames and pads a record: u32 big-endian length, the record, zeros up to PADME(4 + length). */

@@ -189,6 +189,11 @@ export class ConvSync {
     return [...(this.groups.get(group)?.epochs.values() ?? [])];
   }
 
+  /** One epoch record of a group by its hash, if held. */
+  epoch(group: string, hash: string): EpochRecord | undefined {
+    return this.groups.get(group)?.epochs.get(hash);
+  }
+
   /** Every stored envelope of a group: unchained items first, then chains in seq order. */
   async envelopes(group: string): Promise<Envelope[]> {
     const out: Envelope[] = [];

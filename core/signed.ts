@@ -33,14 +33,25 @@ const BODY_KEY = Uint8Array.from([0x64, 0x62, 0x6f, 0x64, 0x79]);
 const TYPE_KEY = Uint8Array.from([0x64, 0x74, 0x79, 0x70, 0x65]);
 const CONTEXT_HEAD = encodeCanonical(SIGNATURE_CONTEXT);
 
+/** encodeCanonical(type) of the few type labels there are (every record read needs it once or twice). */
+const typeTexts = new Map<string, Uint8Array>();
+function typeText(type: string): Uint8Array {
+  let t = typeTexts.get(type);
+  if (!t) {
+    t = encodeCanonical(type);
+    if (typeTexts.size < 64) typeTexts.set(type, t);
+  }
+  return t;
+}
+
 const startsAt = (bytes: Uint8Array, at: number, part: Uint8Array) => part.every((x, i) => bytes[at + i] === x);
 
 /** The body's bytes of a canonical signed object, sliced out instead of encoded again (undefined if the layout is not the expected one). */
 function bodySlice(bytes: Uint8Array, type: string): Uint8Array | undefined {
-  const typeText = encodeCanonical(type);
+  const label = typeText(type);
   const start = SIG_HEAD.length + 64 + BODY_KEY.length;
-  const end = bytes.length - TYPE_KEY.length - typeText.length;
-  if (end <= start || !startsAt(bytes, 0, SIG_HEAD) || !startsAt(bytes, SIG_HEAD.length + 64, BODY_KEY) || !startsAt(bytes, end, TYPE_KEY) || !startsAt(bytes, end + TYPE_KEY.length, typeText)) return undefined;
+  const end = bytes.length - TYPE_KEY.length - label.length;
+  if (end <= start || !startsAt(bytes, 0, SIG_HEAD) || !startsAt(bytes, SIG_HEAD.length + 64, BODY_KEY) || !startsAt(bytes, end, TYPE_KEY) || !startsAt(bytes, end + TYPE_KEY.length, label)) return undefined;
   return bytes.subarray(start, end);
 }
 
@@ -55,12 +66,12 @@ export function peekSignedType(bytes: Uint8Array, types: readonly string[]): str
 /** signingInput(type, body) of an object read from canonical bytes, without encoding the body again. */
 function openedSigningInput(o: OpenedObject): Uint8Array {
   if (!o.bodyBytes) return signingInput(o.type, o.body);
-  const typeText = encodeCanonical(o.type);
-  const out = new Uint8Array(1 + CONTEXT_HEAD.length + typeText.length + o.bodyBytes.length);
+  const label = typeText(o.type);
+  const out = new Uint8Array(1 + CONTEXT_HEAD.length + label.length + o.bodyBytes.length);
   out[0] = 0x83;
   out.set(CONTEXT_HEAD, 1);
-  out.set(typeText, 1 + CONTEXT_HEAD.length);
-  out.set(o.bodyBytes, 1 + CONTEXT_HEAD.length + typeText.length);
+  out.set(label, 1 + CONTEXT_HEAD.length);
+  out.set(o.bodyBytes, 1 + CONTEXT_HEAD.length + label.length);
   return out;
 }
 

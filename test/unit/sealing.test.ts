@@ -6,7 +6,8 @@ import { SeededRng } from '../../core/rng.js';
 import { isKithError } from '../../core/errors.js';
 import { toHex } from '../../core/hex.js';
 import { encodeCanonical, decodeCanonical } from '../../core/cbor.js';
-import { padme, padRecord, sealRecord, readEnvelope, openRecord, unpadRecord, verifyEnvelope } from '../../consensus/sealing.js';
+import { AAD_LABEL, envelopeAad, padme, padRecord, sealRecord, readEnvelope, openRecord, unpadRecord, verifyEnvelope } from '../../consensus/sealing.js';
+import { hexBytes } from '../../core/hex.js';
 import { verifyCertificate } from '../../identity/certificate.js';
 import { currentEpoch, openEpoch, startEpoch, unwrapKey } from '../../consensus/epochs.js';
 import { testUser } from '../helpers/users.js';
@@ -38,6 +39,16 @@ t.test('PADME: the sizes of the PURBs paper (Algorithm 1)', async (t) => {
   const padded = padRecord(new Uint8Array(300).fill(7));
   t.equal(padded.length + 16, padme(4 + 300 + 16), 'framed record + tag is a PADME size');
   t.same(unpadRecord(padded), new Uint8Array(300).fill(7));
+});
+
+t.test('the associated data (its head kept per chain) is canonical CBOR [label, g, e, s, q] for every size of q', async (t) => {
+  for (const [g, e, s] of [[G, E, S], [S, E, G], [G, E, S]] as const) {
+    for (const q of [0, 1, 23, 24, 255, 256, 65535, 65536, 2 ** 32 - 1, 2 ** 32, Number.MAX_SAFE_INTEGER]) {
+      const aad = envelopeAad({ group: g, epoch: e, sender: s, seq: q });
+      t.equal(toHex(aad), toHex(encodeCanonical([AAD_LABEL, hexBytes(g), hexBytes(e), hexBytes(s), q])), `q ${q}`);
+      aad.fill(0); // a caller's copy: changing it changes nothing kept
+    }
+  }
 });
 
 t.test('an envelope opens only with its key and its exact clear fields', async (t) => {
