@@ -23,6 +23,7 @@ import { Conversations } from '../consensus/conversations.js';
 import { SealedConversations } from '../consensus/sealed-conversations.js';
 import { ConvSync } from '../consensus/sync.js';
 import { padme, readEnvelope } from '../consensus/sealing.js';
+import { fastestAead, xaead } from '../core/aead.js';
 
 /** KITH_BENCH_STORE=level: the receiving node's store is LevelDB (agent/level-store.ts) in a temporary directory. */
 const STORE = process.env['KITH_BENCH_STORE'] ?? 'memory';
@@ -63,6 +64,9 @@ async function profileTo(file: string | undefined): Promise<() => Promise<void>>
 }
 
 async function main() {
+  // As in a running agent, whose first transport session loads libsodium: the bench's posts and
+  // catch-up never yield to the event loop, so the load would not finish on its own meanwhile.
+  await fastestAead();
   const clock = new VirtualClock({ wallStartMs: Date.UTC(2026, 5, 1) });
   const a = node('alice', clock, () => [], async () => undefined);
   const b0 = node('bob', clock, () => [], async () => undefined);
@@ -132,7 +136,7 @@ async function main() {
   const textBytes = texts.reduce((x, y) => x + y, 0) / texts.length;
   const recBytes = messages.reduce((n, m) => n + m.bytes.length, 0) / messages.length;
   const envBytes = envs.filter((e) => readEnvelope(e.bytes).seq > 0).reduce((n, e) => n + e.size, 0) / messages.length;
-  console.log(`messages bench (${runtime}), ${messages.length} messages, ${RUNS} runs, the receiver's store: ${STORE === 'level' ? 'LevelDB' : 'in memory'}`);
+  console.log(`messages bench (${runtime}), ${messages.length} messages, ${RUNS} runs, the receiver's store: ${STORE === 'level' ? 'LevelDB' : 'in memory'}; XChaCha20-Poly1305: ${xaead.name}`);
   console.log(`  post + seal on the author's node:   ${(postMs / messages.length * 1000).toFixed(0)} µs per message (${postMs.toFixed(0)} ms in all)`);
   console.log(`  catch-up of ${messages.length} (receive, order, open, verify, apply): median ${median(catchUp).toFixed(0)} ms`);
   console.log(`  floor: ${messages.length} Ed25519 verifications alone:        median ${median(verify).toFixed(0)} ms  → catch-up / floor ${(median(catchUp) / median(verify)).toFixed(1)}×`);

@@ -1,7 +1,7 @@
 // The signed records of a conversation, on the wire and in the store (consensus/README.md has
 // the byte-level description). Every record is a core/signed.ts envelope signed by the author's
 // node key and carries that node's certificate, so anyone can check the chain to the user key.
-import { createHash } from 'node:crypto';
+import * as nodeCrypto from 'node:crypto';
 import type { CborValue } from '../core/cbor.js';
 import { KithError, isKithError } from '../core/errors.js';
 import { bytesEqual, toHex } from '../core/hex.js';
@@ -82,8 +82,13 @@ export interface Signer {
   certBytes: Uint8Array;
 }
 
-/** Hex SHA-256 (native: a catch-up hashes every record and every envelope). */
-export const hashHex = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
+/**
+ * Hex SHA-256 (native: a catch-up hashes every record and every envelope). The one-shot
+ * crypto.hash (Node 20.12+, Bun) where it exists: half the cost of a Hash object per call.
+ */
+export const hashHex: (bytes: Uint8Array) => string = typeof nodeCrypto.hash === 'function'
+  ? (bytes) => nodeCrypto.hash('sha256', bytes, 'hex')
+  : (bytes) => nodeCrypto.createHash('sha256').update(bytes).digest('hex');
 
 function sign(type: string, body: Record<string, CborValue>, signer: Signer): Uint8Array {
   return signObject(type, { ...body, cert: signer.certBytes }, signer.signSecret);
