@@ -22,7 +22,7 @@ import { KithError, isKithError } from '../core/errors.js';
 import { bytesEqual, fromHex, toHex } from '../core/hex.js';
 import { encodeCanonical } from '../core/cbor.js';
 import { outcomeValue } from './outcome.js';
-import { prefixEnd, type KvStore } from '../core/store.js';
+import { prefixEnd, type BatchOp, type KvStore } from '../core/store.js';
 import { ABSTAIN, type BallotShape } from './ballots.js';
 import { fitProblems, LIMITS } from './fit.js';
 import { checkMethodSpec, evaluateSpec, type MethodSpec } from './method-spec.js';
@@ -170,6 +170,8 @@ export class Conversations {
   private readonly shared: Shared;
   /** This node's chain (its signing key, hex), from the signer's certificate, verified once. */
   private chainHex: string | undefined;
+  /** While writeTogether runs: the message writes it collects, written in one batch at its end. */
+  private unwritten: BatchOp[] | undefined;
 
   /** isFriend: when given, every other participant must be a friend (the agent passes its roster). */
   constructor(private readonly deps: {
@@ -396,6 +398,24 @@ export class Conversations {
     });
   }
 
+  /**
+   * Runs fn with this instance's message writes collected and written in one store batch when it
+   * ends (SealedConversations applies an inbox, up to a whole items message, this way: one write
+   * instead of one per message). In memory each message is applied at once, as without it. A stop
+   * before the batch is written loses nothing: sync holds the envelopes, and catchUp applies what
+   * the store lacks at the next start (the feed records a message once, by hash).
+   */
+  async writeTogether<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.unwritten) return fn(); // inside another one: that one writes
+    const ops: BatchOp[] = (this.unwritten = []);
+    try {
+      return await fn();
+    } finally {
+      this.unwritten = undefined;
+      if (ops.length > 0) await this.deps.store.batch(ops);
+    }
+  }
+
   /** Stores a conversation header received from elsewhere. */
   async receiveConversation(bytes: Uint8Array): Promise<Conversation> {
     const conv = openConversation(bytes);
@@ -444,7 +464,8 @@ export class Conversations {
     const key = `conv/${l.conv.id}/m/${m.chain}/${pad(m.seq)}`;
     const existing = l.slots.get(key);
     if (existing !== undefined && existing !== m.hash) throw new KithError('MESSAGE_REJECTED', `message rejected: seq ${m.seq} of this chain is already taken`);
-    await this.deps.store.put(key, m.bytes);
+    if (this.unwritten) this.unwritten.push({ type: 'put', key, value: m.bytes });
+    else await this.deps.store.put(key, m.bytes);
     l.slots.set(key, m.hash);
     l.byHash.set(m.hash, m);
     l.latestMs = Math.max(l.latestMs, m.atMs);

@@ -96,8 +96,11 @@ export class SealedConversations {
     if (this.inbox.length === 1) void this.serial(() => this.openInbox());
   }
 
+  /** The messages of one inbox are written to the store together (Conversations.writeTogether). */
   private async openInbox(): Promise<void> {
-    for (const { group, item } of this.inbox.splice(0)) await this.open(group, item.envelope, item.opened);
+    await this.deps.convs.writeTogether(async () => {
+      for (const { group, item } of this.inbox.splice(0)) await this.open(group, item.envelope, item.opened);
+    });
   }
 
   /**
