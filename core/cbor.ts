@@ -220,8 +220,13 @@ function normalize(v: unknown): CborValue {
   if (Array.isArray(v)) return v.map(normalize);
   if (v !== null && typeof v === 'object') {
     const out: Record<string, CborValue> = {};
-    // defineProperty, not assignment: a key named "__proto__" stays a plain key.
-    for (const [k, x] of Object.entries(v)) Object.defineProperty(out, k, { value: normalize(x), enumerable: true, writable: true, configurable: true });
+    const o = v as Record<string, unknown>;
+    for (const k of Object.keys(o)) {
+      // defineProperty, not assignment, for "__proto__" (checkCanonical refuses that key anyway):
+      // it stays a plain key. Every other key is assigned (a defineProperty each was 5 % of a catch-up).
+      if (k === '__proto__') Object.defineProperty(out, k, { value: normalize(o[k]), enumerable: true, writable: true, configurable: true });
+      else out[k] = normalize(o[k]);
+    }
     return out;
   }
   return v as CborValue;
