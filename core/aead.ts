@@ -157,9 +157,9 @@ let upgrade: Promise<AeadBackend> | undefined;
 
 /**
  * Loads libsodium (once) and switches `aead` to the fastest mix: node:crypto with libsodium for
- * small messages on Node, libsodium on Bun. The first transport session starts it (a CLI command
- * that seals nothing never pays the ~20 ms of instantiating the WebAssembly); benchmarks and
- * tests await it. Until it resolves, `aead` is node:crypto (Node) or noble: the same bytes.
+ * small messages on Node, libsodium on Bun. The first transport session or XChaCha20-Poly1305
+ * seal or open starts it (a CLI command that seals nothing never pays the ~20 ms of instantiating
+ * the WebAssembly); benchmarks and tests await it. Until it resolves, `aead` is node:crypto (Node) or noble: the same bytes.
  */
 export function fastestAead(): Promise<AeadBackend> {
   upgrade ??= loadSodiumAead().then((s) => {
