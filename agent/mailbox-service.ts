@@ -81,7 +81,7 @@ export async function startMailbox(deps: {
 
   const relay = identity.cert.roles.includes('relay')
     ? new MailboxRelay({
-      store, clock, rng, household,
+      store, clock, rng, household, log: (line) => log.info(line),
       userOf: (m) => {
         const v = member(m);
         return v && v.state !== 'revoked' ? v.userKey : undefined;
