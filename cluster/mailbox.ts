@@ -81,7 +81,11 @@ const pad = (n: number) => String(n).padStart(16, '0');
 const EXPIRE_EVERY_MS = MINUTE;
 
 export class MailboxRelay {
-  readonly stats = { pushed: 0, duplicates: 0, merged: 0, deleted: 0, expired: 0, refused: {} as Record<string, number> };
+  /**
+   * `duplicates`: pushes of a blob already held, bytes and all (the bandwidth the outbox's single
+   * pusher saves); `byHash`: pushes by hash, `unknown` of them for a blob not held.
+   */
+  readonly stats = { pushed: 0, duplicates: 0, byHash: 0, unknown: 0, merged: 0, deleted: 0, expired: 0, refused: {} as Record<string, number> };
   private incarnation = '';
   private head = 0;
   private readonly groups = new Map<string, Usage>();
@@ -304,6 +308,7 @@ export class MailboxRelay {
 
   private async push(member: string, r: Extract<MailboxRequest, { t: 'push' }>): Promise<{ answer: MailboxAnswer; written?: Promise<void> }> {
     const user = this.deps.userOf(member)!;
+    if (r.blob === undefined) return { answer: await this.pushByHash(member, r) };
     if (r.blob.length > this.o.maxBlobBytes) return { answer: { t: 'err', code: 'MAILBOX_TOO_LARGE', why: `blob of ${r.blob.length} bytes is over ${this.o.maxBlobBytes}` } };
     // Only for recipients this relay can serve (its members): never stored for a stranger.
     const to = [...new Set(r.to)].filter((x) => x !== member && this.deps.userOf(x) !== undefined);
@@ -312,7 +317,10 @@ export class MailboxRelay {
     const hash = createHash('sha256').update(r.blob).digest('hex'); // native: a relay hashes every blob pushed
     if (this.unwritten.has(hash)) await this.flushed(); // the same blob in a batch not written yet
     const dup = this.hashPrefixes?.has(prefixOf(hash)) !== false ? await this.deps.store.get(`mbox/h/${hash}`) : undefined;
-    if (dup) return { answer: await this.merge(Number(new TextDecoder().decode(dup)), hash, to) };
+    if (dup) {
+      this.stats.duplicates++;
+      return { answer: await this.merge(Number(new TextDecoder().decode(dup)), hash, to) };
+    }
     const size = r.blob.length;
     const g = this.groups.get(r.group) ?? { bytes: 0, blobs: 0 };
     const f = this.friends.get(user) ?? { bytes: 0, blobs: 0 };
@@ -337,6 +345,25 @@ export class MailboxRelay {
   }
 
   /**
+   * A push by hash: the blob's bytes are not sent, because the pusher expects the relay to hold
+   * them already (another node of the group pushed it). Held: the same as a push of the same blob
+   * (recipients added, `pushed`). Not held: MAILBOX_UNKNOWN, and the pusher sends the bytes.
+   */
+  private async pushByHash(member: string, r: Extract<MailboxRequest, { hash: string }>): Promise<MailboxAnswer> {
+    this.stats.byHash++;
+    const to = [...new Set(r.to)].filter((x) => x !== member && this.deps.userOf(x) !== undefined);
+    if (to.length === 0) return { t: 'err', code: 'MAILBOX_REFUSED', why: 'no recipient is a member of this relay' };
+    if (!this.takeToken(member)) return { t: 'err', code: 'RATE_LIMITED', why: `more than ${this.o.pushesPerMinute} pushes a minute` };
+    if (this.unwritten.has(r.hash)) await this.flushed();
+    const held = this.hashPrefixes?.has(prefixOf(r.hash)) !== false ? await this.deps.store.get(`mbox/h/${r.hash}`) : undefined;
+    if (!held) {
+      this.stats.unknown++;
+      return { t: 'err', code: 'MAILBOX_UNKNOWN', why: 'no blob with this hash here: push its bytes' };
+    }
+    return this.merge(Number(new TextDecoder().decode(held)), r.hash, to);
+  }
+
+  /**
    * The same blob again: stored once. Recipients it did not name before are added, and the blob
    * moves to a new cursor (its TTL restarts): a new recipient's cursor may already be past the old
    * one, and cursors stay in arrival order. Every recipient still waiting for it is notified: one
@@ -344,7 +371,6 @@ export class MailboxRelay {
    */
   private async merge(cursor: number, hash: string, to: string[]): Promise<MailboxAnswer> {
     await this.flushed(); // its writes (the head in mbox/meta) must land after every batch before it
-    this.stats.duplicates++;
     const key = `mbox/b/${pad(cursor)}`;
     const v = await this.deps.store.get(key);
     if (!v) return { t: 'pushed', inc: this.incarnation, cursor, hash, to: [] };

@@ -337,3 +337,22 @@ class FailingStore extends MemoryStore {
     return super.batch(ops);
   }
 }
+
+t.test('a push by hash: held, the recipients are added without the bytes; not held, MAILBOX_UNKNOWN (the pusher sends the bytes)', async (t) => {
+  const { r, client } = relay();
+  await r.start();
+  const bytes = blob(3, 400);
+  const byHash = (to: string[], hash = sha256(bytes)) => r.handle(A, encodeCanonical({ t: 'push', group: hexB(G), sender: hexB(A), seq: 3, to: to.map(hexB), hash: hexB(hash) })).then((a) => decodeCanonical(a) as Record<string, CborValue>);
+  t.match(await byHash([B]), { t: 'err', code: 'MAILBOX_UNKNOWN' }, 'nothing held: unknown');
+  await client(A).push('relay', { group: G, sender: A, seq: 3, to: [B], blob: bytes });
+  const a = await byHash([B, B2]);
+  t.equal(a['t'], 'pushed');
+  t.same((a['to'] as Uint8Array[]).map((x) => Buffer.from(x).toString('hex')).sort(), [B, B2].sort(), 'held for both now');
+  t.match(r.status(), { blobs: 1, bytes: 400, recipients: { [B]: { blobs: 1 }, [B2]: { blobs: 1 } } }, 'stored once, counted once');
+  t.match(r.stats, { pushed: 1, duplicates: 0, byHash: 2, unknown: 1 });
+  const got: Uint8Array[] = [];
+  await client(B2).catchUp('relay', (b) => void got.push(b.blob));
+  t.same(got, [bytes], 'the added recipient pulls the bytes');
+  const bad = decodeCanonical(await r.handle(A, encodeCanonical({ t: 'push', group: hexB(G), sender: hexB(A), seq: 3, to: [hexB(B)], hash: new Uint8Array(31) }))) as Record<string, CborValue>;
+  t.equal(bad['code'], 'MAILBOX_BAD_REQUEST', 'a hash of the wrong length');
+});
