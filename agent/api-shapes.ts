@@ -222,7 +222,7 @@ export const MailboxStatus = Type.Object({
     blobs: Type.Integer(),
     bytes: Type.Number(),
     limits: Type.Object({ totalBytes: Type.Number(), perGroupBytes: Type.Number(), perFriendBytes: Type.Number(), ttlMs: Type.Number(), pushesPerMinute: Type.Number() }),
-    stats: Type.Object({ pushed: Type.Integer(), duplicates: Type.Integer(), deleted: Type.Integer(), expired: Type.Integer(), refused: Type.Record(Type.String(), Type.Integer()) }),
+    stats: Type.Object({ pushed: Type.Integer(), duplicates: Type.Integer({ description: 'pushes with the bytes of a blob already held' }), byHash: Type.Optional(Type.Integer({ description: 'pushes by hash (no bytes)' })), unknown: Type.Optional(Type.Integer({ description: 'pushes by hash of a blob not held' })), deleted: Type.Integer(), expired: Type.Integer(), refused: Type.Record(Type.String(), Type.Integer()) }),
     groups: Type.Array(Type.Object({ group: Type.String(), ...Usage, quotaBytes: Type.Number() })),
     friends: Type.Array(Type.Object({ user: Hex('who pushed'), name: Type.String(), ...Usage, quotaBytes: Type.Number() })),
     recipients: Type.Array(Type.Object({ node: Type.String(), name: Type.String(), ...Usage })),

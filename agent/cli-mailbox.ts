@@ -27,7 +27,7 @@ export function formatMailboxStatus(s: MailboxStatusView): string {
     for (const f of r.friends) out.push(`  pushed by ${printable(f.name)}: ${size(f.bytes)} of ${size(f.quotaBytes)} (${pct(f.bytes, f.quotaBytes)})`);
     for (const g of r.groups) out.push(`  conversation ${g.group.slice(0, 12)}: ${size(g.bytes)} of ${size(g.quotaBytes)} (${pct(g.bytes, g.quotaBytes)})`);
     const refused = Object.entries(r.stats.refused).map(([c, n]) => `${c} ${n}`).join(', ');
-    out.push(`  taken ${r.stats.pushed}, duplicates ${r.stats.duplicates}, delivered and deleted ${r.stats.deleted}, expired ${r.stats.expired}${refused ? `; refused: ${refused}` : ''}`);
+    out.push(`  taken ${r.stats.pushed}, duplicates ${r.stats.duplicates}, by hash ${r.stats.byHash ?? 0}, delivered and deleted ${r.stats.deleted}, expired ${r.stats.expired}${refused ? `; refused: ${refused}` : ''}`);
   }
   out.push(s.queued.length === 0 ? 'Queued for relays: nothing.' : `Queued for relays: ${s.queued.length} blob(s), ${size(s.queued.reduce((n, q) => n + q.bytes, 0))}`);
   for (const q of s.queued.slice(0, 20)) {

@@ -362,6 +362,7 @@ export async function startConversationSync(deps: {
     onHave: (group, peer, tips) => holders.onHave(group, peer, tips),
     onHeld: (peer, m) => holders.receive(peer, m),
     onPeerUp: (peer) => holders.peerUp(peer),
+    onPeerDown: (peer) => holders.peerDown(peer),
     log: (line) => deps.log.debug(line),
   });
   port = cluster.node.services.register(ConvSync.serviceSpec(() => sync));

@@ -81,7 +81,7 @@ export async function startMailbox(deps: {
 
   const relay = identity.cert.roles.includes('relay')
     ? new MailboxRelay({
-      store, clock, rng, household,
+      store, clock, rng, household, log: (line) => log.info(line),
       userOf: (m) => {
         const v = member(m);
         return v && v.state !== 'revoked' ? v.userKey : undefined;
@@ -94,7 +94,7 @@ export async function startMailbox(deps: {
   const client = new MailboxClient({ store, request: (r, body) => port!.request(r, body, MAILBOX_REQUEST_MS) });
   const relays = (): OutboxRelay[] => cluster.members.view().filter((v) => v.state === 'alive' && isRelay(v.id)).map((v) => ({ id: v.id, household: households.get(v.id) || v.userKey }));
   const outbox = new MailboxOutbox({
-    store, clock, client, relays, isAlive: alive,
+    store, clock, client, relays, isAlive: alive, self: toHex(identity.keys.sign.publicKey),
     log: (level, line) => (level === 'warn' ? log.warn(line) : log.debug(line)),
   });
   await outbox.start();

@@ -42,6 +42,21 @@ export class MailboxClient {
   }
 
   /**
+   * Pushes by hash, without the bytes, for a blob the relay should already hold (another node
+   * pushed it): the answer as push's, or undefined when the relay holds no such blob
+   * (MAILBOX_UNKNOWN), or is of a version without pushes by hash (MAILBOX_BAD_REQUEST): push the
+   * bytes then. Other refusals throw as push's do.
+   */
+  async pushByHash(relay: string, p: { group: string; sender: string; seq: number; to: string[]; hash: string }): Promise<{ cursor: number; to: string[] } | undefined> {
+    const raw = await this.deps.request(relay, encodeCanonical({ t: 'push', group: hexBytes(p.group), sender: hexBytes(p.sender), seq: p.seq, to: p.to.map(hexBytes), hash: hexBytes(p.hash) }));
+    const a = decodeAnswer(raw, 1);
+    if (a?.t === 'err' && (a.code === 'MAILBOX_UNKNOWN' || a.code === 'MAILBOX_BAD_REQUEST')) return undefined;
+    if (a?.t === 'err') throw new KithError(a.code === 'STORAGE_FULL' || a.code === 'RATE_LIMITED' ? a.code : 'MAILBOX_REFUSED', `mailbox ${relay.slice(0, 12)}: ${a.why}`);
+    if (a?.t !== 'pushed') throw new KithError('MAILBOX_REFUSED', `mailbox ${relay.slice(0, 12)}: unexpected mailbox answer ${a?.t ?? '(none)'}`);
+    return { cursor: a.cursor, to: a.to };
+  }
+
+  /**
    * A catch-up with one relay at a time: asked for while one runs (a NOTIFY during a pull), it
    * runs once more after it, so nothing announced meanwhile is missed and pulls never overlap.
    */

@@ -3,8 +3,12 @@
 // pushed to relays in a stable order per blob (a hash of blob and relay), only where it adds a
 // household for a recipient that has fewer than two, and it stays queued (in the store, across
 // restarts) until every recipient has it in two households, is reachable again (sync then gives
-// it directly), or the TTL passed. STORAGE_FULL and RATE_LIMITED answers are kept per relay for
-// `kith mailbox status` and logged; the blob goes on to other relays and is tried again later.
+// it directly), or the TTL passed. Every node that stores a group's item queues it, but only the
+// item's own node (its sender) pushes the bytes at once; the others wait a standby time, then
+// push by hash (no bytes): a relay that holds the blob takes it like a push, one that does not
+// says so and gets the bytes. So each holder still makes sure of two households, and the bytes
+// go once. STORAGE_FULL and RATE_LIMITED answers are kept per relay for `kith mailbox status` and
+// logged; the blob goes on to other relays and is tried again later.
 import { sha256 } from '@noble/hashes/sha2.js';
 import type { Clock, Timer } from '../core/clock.js';
 import { SECOND } from '../core/clock.js';
@@ -23,9 +27,15 @@ export interface OutboxOptions {
   ttlMs: number;
   /** Most blobs queued; beyond it the oldest is dropped (logged). */
   maxEntries: number;
+  /**
+   * A blob another node sent waits this long, plus up to as long again (spread by a hash of blob
+   * and this node, so the holders do not all ask at once), before this node places it: its sender
+   * pushes it at once, and by then the relays hold it.
+   */
+  standbyMs: number;
 }
 
-export const DEFAULT_OUTBOX: OutboxOptions = { copies: 2, retryMs: 30 * SECOND, ttlMs: 30 * 24 * 3600 * SECOND, maxEntries: 10_000 };
+export const DEFAULT_OUTBOX: OutboxOptions = { copies: 2, retryMs: 30 * SECOND, ttlMs: 30 * 24 * 3600 * SECOND, maxEntries: 10_000, standbyMs: 30 * SECOND };
 
 export interface OutboxRelay {
   id: string;
@@ -34,6 +44,11 @@ export interface OutboxRelay {
 
 export interface OutboxDeps {
   store: KvStore;
+  /**
+   * This node's signing key (hex), the `sender` of the items it makes: a blob it sent is pushed at
+   * once, one another node sent waits (standbyMs). Undefined: every blob at once.
+   */
+  self?: string;
   clock: Clock;
   client: MailboxClient;
   /** Relays reachable now, with their households (a user is a household unless its config names another). */
@@ -55,6 +70,8 @@ interface Entry extends OutboxItem {
   atMs: number;
   /** Recipient node → households that hold the blob for it. */
   placed: Map<string, string[]>;
+  /** Wall time before which this node does not place it (another node sent it: that node pushes first); 0 for its own. */
+  notBeforeMs: number;
 }
 
 /** A refusal a relay gave (STORAGE_FULL, RATE_LIMITED, …), for the user. */
@@ -75,7 +92,8 @@ export function placementOrder<R extends { id: string }>(blobHash: string, relay
 }
 
 export class MailboxOutbox {
-  readonly stats = { queued: 0, placed: 0, done: 0, dropped: 0, refused: {} as Record<string, number> };
+  /** `placed`: pushes with the bytes (`bytes` of them in all); `byHash`: placed by hash (no bytes), `unknown`: pushes by hash the relay could not take (the bytes followed). */
+  readonly stats = { queued: 0, placed: 0, bytes: 0, byHash: 0, unknown: 0, done: 0, dropped: 0, refused: {} as Record<string, number> };
   /** The last refusal per relay (cleared when it takes a blob again). */
   readonly problems = new Map<string, RelayProblem>();
   private readonly entries = new Map<string, Entry>();
@@ -85,6 +103,8 @@ export class MailboxOutbox {
   private readonly busy = new Set<string>();
   private readonly o: OutboxOptions;
   private timer: Timer | undefined;
+  /** A pass when the next waiting blob's standby ends (sooner than the retry timer would). */
+  private wake: Timer | undefined;
   private flushing: Promise<void> | undefined;
   private again = false;
   private closed = false;
@@ -96,7 +116,7 @@ export class MailboxOutbox {
   async start(): Promise<void> {
     for await (const [, v] of this.deps.store.range({ gte: 'mboxq/', lt: prefixEnd('mboxq/') })) {
       const e = decodeEntry(v);
-      if (e) this.entries.set(e.hash, e);
+      if (e) this.entries.set(e.hash, { ...e, notBeforeMs: this.notBefore(e) });
     }
     this.arm();
   }
@@ -104,12 +124,14 @@ export class MailboxOutbox {
   close(): void {
     this.closed = true;
     this.timer?.cancel();
+    this.wake?.cancel();
   }
 
   /** Queues a blob for recipients that are away (merged with what is queued for the same blob). */
   async enqueue(item: OutboxItem, to: string[]): Promise<void> {
     const hash = toHex(sha256(item.blob));
-    const e = this.entries.get(hash) ?? { ...item, hash, atMs: this.deps.clock.wallTime(), placed: new Map<string, string[]>() };
+    const fresh = { ...item, hash, atMs: this.deps.clock.wallTime(), placed: new Map<string, string[]>() };
+    const e = this.entries.get(hash) ?? { ...fresh, notBeforeMs: this.notBefore(fresh) };
     let added = false;
     for (const r of to) if (!e.placed.has(r)) (e.placed.set(r, []), (added = true));
     if (!added) return;
@@ -150,6 +172,13 @@ export class MailboxOutbox {
     while (this.flushing) await this.flushing;
   }
 
+  /** When this node may place a blob: at once if it is the blob's sender, else after the standby (spread per node). */
+  private notBefore(e: { hash: string; sender: string; atMs: number }): number {
+    if (this.deps.self === undefined || e.sender === this.deps.self) return 0;
+    const spread = parseInt(placementRank(e.hash, this.deps.self).slice(0, 8), 16) / 2 ** 32;
+    return e.atMs + this.o.standbyMs * (1 + spread);
+  }
+
   private arm(): void {
     if (this.closed) return;
     this.timer = this.deps.clock.setTimer(this.o.retryMs, () => {
@@ -170,22 +199,46 @@ export class MailboxOutbox {
         await this.finish(e, open.length === 0 ? 'done' : 'dropped');
         continue;
       }
+      if (this.deps.clock.wallTime() < e.notBeforeMs) continue; // its sender places it first
       for (const relay of placementOrder(e.hash, relays)) {
         if (this.busy.has(relay.id)) continue;
         const need = open.filter((r) => r !== relay.id && e.placed.get(r)!.length < this.o.copies && !e.placed.get(r)!.includes(relay.household) && !this.cannotServe.has(`${relay.id}/${r}`));
-        if (need.length > 0 && (await this.pushTo(relay, e, need))) await this.deps.store.put(`mboxq/${e.hash}`, encodeEntry(e));
+        if (need.length > 0 && (await this.pushTo(relay, e, need, e.notBeforeMs > 0))) await this.deps.store.put(`mboxq/${e.hash}`, encodeEntry(e));
       }
       if (open.every((r) => e.placed.get(r)!.length >= this.o.copies)) await this.finish(e, 'done');
     }
+    this.wakeForStandby();
   }
 
-  private async pushTo(relay: OutboxRelay, e: Entry, need: string[]): Promise<boolean> {
+  /** Sets a pass for when the first blob waiting out its standby may be placed (the holders' standbys are spread, so the first one's push lands before the next one asks). */
+  private wakeForStandby(): void {
+    const now = this.deps.clock.wallTime();
+    let next = Infinity;
+    for (const e of this.entries.values()) if (e.notBeforeMs > now && e.notBeforeMs < next) next = e.notBeforeMs;
+    this.wake?.cancel();
+    this.wake = undefined;
+    if (next === Infinity || this.closed) return;
+    this.wake = this.deps.clock.setTimer(next - now, () => {
+      this.wake = undefined;
+      this.kick();
+    });
+  }
+
+  /** Pushes a blob to a relay for `need`; `byHash`: first without the bytes (another node sent it, the relay likely holds it). */
+  private async pushTo(relay: OutboxRelay, e: Entry, need: string[], byHash: boolean): Promise<boolean> {
     try {
-      const r = await this.deps.client.push(relay.id, { group: e.group, sender: e.sender, seq: e.seq, to: need, blob: e.blob });
+      const p = { group: e.group, sender: e.sender, seq: e.seq, to: need };
+      let r = byHash ? await this.deps.client.pushByHash(relay.id, { ...p, hash: e.hash }) : undefined;
+      if (r) this.stats.byHash++;
+      else {
+        if (byHash) this.stats.unknown++;
+        r = await this.deps.client.push(relay.id, { ...p, blob: e.blob });
+        this.stats.placed++;
+        this.stats.bytes += e.blob.length;
+      }
       this.problems.delete(relay.id);
       for (const x of r.to) if (need.includes(x)) e.placed.get(x)!.push(relay.household);
       for (const x of need) if (!r.to.includes(x)) this.cannotServe.set(`${relay.id}/${x}`, this.deps.clock.now());
-      this.stats.placed++;
       return r.to.length > 0;
     } catch (err) {
       const code = isKithError(err) ? err.code : 'INTERNAL';
@@ -223,7 +276,7 @@ function encodeEntry(e: Entry): Uint8Array {
   });
 }
 
-function decodeEntry(v: Uint8Array): Entry | undefined {
+function decodeEntry(v: Uint8Array): Omit<Entry, 'notBeforeMs'> | undefined {
   try {
     const m = decodeCanonical(v, { maxBytes: 256 * 1024, maxDepth: 4, maxItems: 2048 }) as Record<string, CborValue>;
     const blob = m['b'] as Uint8Array;

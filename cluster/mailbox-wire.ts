@@ -7,6 +7,8 @@ import { hexBytes, toHex } from '../core/hex.js';
 export type MailboxRequest =
   | { t: 'hello'; inc: string; after: number }
   | { t: 'push'; group: string; sender: string; seq: number; to: string[]; blob: Uint8Array }
+  /** A push by hash (no bytes): for recipients added to a blob the relay holds; MAILBOX_UNKNOWN when it holds none. */
+  | { t: 'push'; group: string; sender: string; seq: number; to: string[]; hash: string; blob?: undefined }
   | { t: 'pull'; inc: string; after: number; limit: number }
   | { t: 'ack'; inc: string; upTo: number };
 
@@ -25,7 +27,7 @@ export type MailboxAnswer =
   | { t: 'blobs'; inc: string; items: PulledBlob[]; hasMore: boolean; complete: boolean }
   | { t: 'acked'; inc: string; deleted: number }
   | { t: 'notify'; inc: string; cursor: number }
-  | { t: 'err'; code: 'STORAGE_FULL' | 'RATE_LIMITED' | 'MAILBOX_TOO_LARGE' | 'MAILBOX_REFUSED' | 'MAILBOX_STALE' | 'MAILBOX_BAD_REQUEST'; why: string };
+  | { t: 'err'; code: 'STORAGE_FULL' | 'RATE_LIMITED' | 'MAILBOX_TOO_LARGE' | 'MAILBOX_REFUSED' | 'MAILBOX_STALE' | 'MAILBOX_BAD_REQUEST' | 'MAILBOX_UNKNOWN'; why: string };
 
 /** A blob's record as the relay stores it (mbox/b/<cursor>); its bytes are in mbox/d/<hash> (cluster/README.md). */
 export interface StoredBlob {
@@ -86,9 +88,11 @@ export function parseRequest(body: Uint8Array): MailboxRequest | { error: string
       const seq = uint('seq');
       const to = m['to'];
       const blob = m['blob'];
-      if (group === undefined || sender === undefined || seq === undefined || !(blob instanceof Uint8Array)) return { error: 'push takes group, sender, seq, to and blob' };
+      const hash = m['blob'] === undefined ? hex('hash', HEX32) : undefined; // a push by hash names no bytes
+      if (group === undefined || sender === undefined || seq === undefined || !(blob instanceof Uint8Array || hash !== undefined)) return { error: 'push takes group, sender, seq, to and blob (or hash)' };
       if (!Array.isArray(to) || to.length === 0 || to.length > MAX_RECIPIENTS || !to.every((x) => x instanceof Uint8Array && x.length === 32)) return { error: `push names 1 to ${MAX_RECIPIENTS} recipient nodes` };
-      return { t: 'push', group, sender, seq, to: (to as Uint8Array[]).map(toHex), blob };
+      const names = (to as Uint8Array[]).map(toHex);
+      return blob instanceof Uint8Array ? { t: 'push', group, sender, seq, to: names, blob } : { t: 'push', group, sender, seq, to: names, hash: hash! };
     }
     default:
       return { error: 'unknown request' };

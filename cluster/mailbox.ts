@@ -59,6 +59,8 @@ export interface MailboxDeps {
   isOnline(member: string): boolean;
   /** This relay's household (WELCOME `hh`): its user, unless the node's config names another. */
   household?: string;
+  /** Start-up notes (a rebuild of the counts from the records, and why). */
+  log?(line: string): void;
 }
 
 interface Usage {
@@ -66,19 +68,34 @@ interface Usage {
   blobs: number;
 }
 
+/** The counts kept on disk: per group (`g`), per pushing friend (`f`), per waiting recipient node (`w`). */
+type Kind = 'g' | 'f' | 'w';
+/**
+ * The version of the counts under mbox/u/ that mbox/meta vouches for (its `v`). A meta without it
+ * (written by a version that counted at start-up) or with another one makes start-up count again.
+ */
+const COUNTS_VERSION = 2;
+
 const pad = (n: number) => String(n).padStart(16, '0');
 /** Expiry runs at most this often (lazily, from a request): a TTL of days needs no finer grain. */
 const EXPIRE_EVERY_MS = MINUTE;
 
 export class MailboxRelay {
-  readonly stats = { pushed: 0, duplicates: 0, merged: 0, deleted: 0, expired: 0, refused: {} as Record<string, number> };
+  /**
+   * `duplicates`: pushes of a blob already held, bytes and all (the bandwidth the outbox's single
+   * pusher saves); `byHash`: pushes by hash, `unknown` of them for a blob not held.
+   */
+  readonly stats = { pushed: 0, duplicates: 0, byHash: 0, unknown: 0, merged: 0, deleted: 0, expired: 0, refused: {} as Record<string, number> };
   private incarnation = '';
   private head = 0;
   private readonly groups = new Map<string, Usage>();
   private readonly friends = new Map<string, Usage>();
   /** Per recipient node: what waits for it (not yet acknowledged by it). */
   private readonly waiting = new Map<string, Usage>();
+  private readonly usage: Record<Kind, Map<string, Usage>> = { g: this.groups, f: this.friends, w: this.waiting };
   private total: Usage = { bytes: 0, blobs: 0 };
+  /** Counts changed in memory since they were last put in a batch ("g/<group>", …): the next batch writes them. */
+  private readonly touched = new Set<string>();
   private readonly buckets = new Map<string, { tokens: number; atMs: number }>();
   /** Per recipient: the lowest cursor it may still lose (set when a blob it had not acked went away). */
   private readonly lostUpTo = new Map<string, number>();
@@ -97,32 +114,96 @@ export class MailboxRelay {
    * in the next batch (one LevelDB write for many pushes). A push is answered once its batch is
    * written; every other request waits for the writes before it (it reads the store).
    */
-  private open: { ops: BatchOp[]; hashes: string[]; done: Promise<void> } | undefined;
+  private open: { ops: BatchOp[]; blobs: StoredBlob[]; done: Promise<void> } | undefined;
   private writing: Promise<void> = Promise.resolve();
   /** Hashes of pushed blobs whose batch is not written yet (a duplicate of one waits for it). */
   private readonly unwritten = new Set<string>();
   /**
    * How many held blobs have a hash starting with these 28 bits: a push whose prefix is not here
    * is no duplicate, without a store read (about 4 MB for 100,000 blobs; bench/mailbox.ts).
+   * Undefined after a start from the counts on disk (they hold no hashes): every push then reads
+   * mbox/h/<hash>, which LevelDB's bloom filter answers for an absent key without a block read.
    */
-  private readonly hashPrefixes = new Map<number, number>();
+  private hashPrefixes: Map<number, number> | undefined;
 
   constructor(private readonly deps: MailboxDeps, limits: Partial<MailboxLimits> = {}) {
     this.o = { ...DEFAULT_MAILBOX, ...limits };
   }
 
-  /** Loads (or creates) the incarnation and the accounting from the store. */
+  /**
+   * Loads (or creates) the incarnation and the counts. The counts are read from mbox/meta and
+   * mbox/u/ (written in the same batch as every change to the blobs, so they match the records
+   * after any crash); the records are read only when those are missing, damaged or of another
+   * version (logged), and the counts are then written for the next start. No blob is dropped.
+   */
   async start(): Promise<void> {
-    const meta = await this.deps.store.get('mbox/meta');
-    if (meta) {
-      const m = decodeCanonical(meta) as Record<string, CborValue>;
-      this.incarnation = toHex(m['inc'] as Uint8Array);
-      this.head = m['head'] as number;
-    } else {
-      this.incarnation = toHex(this.deps.rng.bytes(8));
-      await this.saveMeta();
+    const raw = await this.deps.store.get('mbox/meta');
+    let meta: { inc: string; head: number; v: number | undefined } | undefined;
+    try {
+      meta = raw ? readMeta(raw) : undefined;
+    } catch {
+      meta = undefined;
     }
-    for await (const [, v] of this.deps.store.range({ gte: 'mbox/b/', lt: prefixEnd('mbox/b/') })) this.account(decodeBlob(v), +1);
+    if (meta) {
+      this.incarnation = meta.inc;
+      this.head = meta.head;
+    }
+    const why = !raw ? undefined : !meta ? 'mbox/meta is damaged' : meta.v !== COUNTS_VERSION ? `mbox/meta has counts of version ${meta.v ?? 1}, not ${COUNTS_VERSION}` : await this.loadCounts();
+    if (raw && !why) {
+      if (this.total.blobs === 0) this.hashPrefixes = new Map(); // nothing held: the (empty) prefix counts are complete
+      return;
+    }
+    await this.recount(raw !== undefined, why);
+  }
+
+  /** Reads the counts under mbox/u/; a reason to count again when they are damaged or do not add up, else undefined. */
+  private async loadCounts(): Promise<string | undefined> {
+    try {
+      for await (const [k, v] of this.deps.store.range({ gte: 'mbox/u/', lt: prefixEnd('mbox/u/') })) {
+        const kind = k.slice(7, 8) as Kind;
+        const u = decodeCanonical(v, { maxBytes: 64, maxDepth: 2, maxItems: 4 }) as CborValue[];
+        if (!(kind in this.usage) || k[8] !== '/' || !Array.isArray(u) || u.length !== 2 || !u.every((x) => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0) || u[1] === 0) throw new Error(k);
+        this.usage[kind].set(k.slice(9), { bytes: u[0] as number, blobs: u[1] as number });
+      }
+    } catch (e) {
+      this.clearCounts();
+      return `a count under mbox/u/ is damaged (${(e as Error).message.slice(0, 80)})`;
+    }
+    const sum = (m: Map<string, Usage>) => [...m.values()].reduce((a, u) => ({ bytes: a.bytes + u.bytes, blobs: a.blobs + u.blobs }), { bytes: 0, blobs: 0 });
+    const [g, f] = [sum(this.groups), sum(this.friends)];
+    if (g.bytes !== f.bytes || g.blobs !== f.blobs) {
+      this.clearCounts();
+      return 'the counts per group and per friend do not add up to the same total';
+    }
+    this.total = g;
+    return undefined;
+  }
+
+  private clearCounts(): void {
+    for (const m of Object.values(this.usage)) m.clear();
+    this.total = { bytes: 0, blobs: 0 };
+  }
+
+  /**
+   * Counts every record again (an older version's store, damaged or missing counts) and writes
+   * the counts, replacing whatever mbox/u/ held. A store without mbox/meta, or with a damaged one,
+   * gets a new incarnation (clients pull it from the start); the head stays past every cursor held.
+   */
+  private async recount(hadMeta: boolean, why: string | undefined): Promise<void> {
+    this.clearCounts();
+    this.hashPrefixes = new Map();
+    const stale: string[] = [];
+    for await (const [k] of this.deps.store.range({ gte: 'mbox/u/', lt: prefixEnd('mbox/u/') })) stale.push(k);
+    let last = 0;
+    for await (const [, v] of this.deps.store.range({ gte: 'mbox/b/', lt: prefixEnd('mbox/b/') })) {
+      const b = decodeBlob(v);
+      this.account(b, +1);
+      last = Math.max(last, b.cursor);
+    }
+    if (!this.incarnation) this.incarnation = toHex(this.deps.rng.bytes(8));
+    this.head = Math.max(this.head, last);
+    if (hadMeta || this.total.blobs > 0) this.deps.log?.(`mailbox: counted ${this.total.blobs} stored blob${this.total.blobs === 1 ? '' : 's'} again (${why ?? 'mbox/meta is missing: a new incarnation'}); the counts are kept in mbox/meta from now on`);
+    await this.deps.store.batch([...stale.map((key) => ({ type: 'del' as const, key })), ...this.countOps()]);
   }
 
   get incarnationId(): string {
@@ -164,26 +245,48 @@ export class MailboxRelay {
     return { bytes: encodeAnswer(answer), written };
   }
 
-  /** Adds writes to the batch that goes to disk next; resolves when it is written. */
-  private commit(ops: BatchOp[], hash: string): Promise<void> {
+  /**
+   * Adds a pushed blob's writes to the batch that goes to disk next; resolves when it is written.
+   * The blob is counted already (the next push sees the quota it leaves); the batch also writes
+   * the counts as they are when it closes (every push counted so far is in it or in one before),
+   * and a batch that fails uncounts its blobs, so memory and disk keep agreeing.
+   */
+  private commit(ops: BatchOp[], blob: StoredBlob): Promise<void> {
     let b = this.open;
     if (!b) {
-      const batch: { ops: BatchOp[]; hashes: string[]; done: Promise<void> } = { ops: [], hashes: [], done: Promise.resolve() };
+      const batch: { ops: BatchOp[]; blobs: StoredBlob[]; done: Promise<void> } = { ops: [], blobs: [], done: Promise.resolve() };
       batch.done = this.writing.then(async () => {
         if (this.open === batch) this.open = undefined; // later pushes go to the next batch
         try {
-          await this.deps.store.batch(batch.ops);
+          await this.deps.store.batch([...batch.ops, ...this.countOps()]);
+        } catch (e) {
+          for (const x of batch.blobs) this.account(x, -1);
+          throw e;
         } finally {
-          for (const h of batch.hashes) this.unwritten.delete(h);
+          for (const x of batch.blobs) this.unwritten.delete(x.hash);
         }
       });
       this.writing = batch.done.catch(() => undefined);
       b = this.open = batch;
     }
     b.ops.push(...ops);
-    b.hashes.push(hash);
-    this.unwritten.add(hash);
+    b.blobs.push(blob);
+    this.unwritten.add(blob.hash);
     return b.done;
+  }
+
+  /**
+   * Writes `ops` with the counts changed since the last write, in one batch. The caller changed
+   * the counts in memory first; `undo` puts them back when the write fails. Runs with no push
+   * batch open (after flushed(), in the request queue), so only its own changes are unwritten.
+   */
+  private async write(ops: BatchOp[], undo: () => void): Promise<void> {
+    try {
+      await this.deps.store.batch([...ops, ...this.countOps()]);
+    } catch (e) {
+      undo();
+      throw e;
+    }
   }
 
   /** Every push accepted so far is on disk (or its write failed). */
@@ -205,6 +308,7 @@ export class MailboxRelay {
 
   private async push(member: string, r: Extract<MailboxRequest, { t: 'push' }>): Promise<{ answer: MailboxAnswer; written?: Promise<void> }> {
     const user = this.deps.userOf(member)!;
+    if (r.blob === undefined) return { answer: await this.pushByHash(member, r) };
     if (r.blob.length > this.o.maxBlobBytes) return { answer: { t: 'err', code: 'MAILBOX_TOO_LARGE', why: `blob of ${r.blob.length} bytes is over ${this.o.maxBlobBytes}` } };
     // Only for recipients this relay can serve (its members): never stored for a stranger.
     const to = [...new Set(r.to)].filter((x) => x !== member && this.deps.userOf(x) !== undefined);
@@ -212,8 +316,11 @@ export class MailboxRelay {
     if (!this.takeToken(member)) return { answer: { t: 'err', code: 'RATE_LIMITED', why: `more than ${this.o.pushesPerMinute} pushes a minute` } };
     const hash = createHash('sha256').update(r.blob).digest('hex'); // native: a relay hashes every blob pushed
     if (this.unwritten.has(hash)) await this.flushed(); // the same blob in a batch not written yet
-    const dup = this.hashPrefixes.has(prefixOf(hash)) ? await this.deps.store.get(`mbox/h/${hash}`) : undefined;
-    if (dup) return { answer: await this.merge(Number(new TextDecoder().decode(dup)), hash, to) };
+    const dup = this.hashPrefixes?.has(prefixOf(hash)) !== false ? await this.deps.store.get(`mbox/h/${hash}`) : undefined;
+    if (dup) {
+      this.stats.duplicates++;
+      return { answer: await this.merge(Number(new TextDecoder().decode(dup)), hash, to) };
+    }
     const size = r.blob.length;
     const g = this.groups.get(r.group) ?? { bytes: 0, blobs: 0 };
     const f = this.friends.get(user) ?? { bytes: 0, blobs: 0 };
@@ -223,19 +330,37 @@ export class MailboxRelay {
     const cursor = ++this.head;
     const blob: StoredBlob = { cursor, group: r.group, sender: r.sender, seq: r.seq, hash, from: user, atMs: Math.floor(this.deps.clock.wallTime()), to, acked: [], size };
     // Counted now, so the next push in the same batch sees the quota it leaves (a failed write
-    // answers an error, and the counts are made again from the store at the next start).
+    // answers an error and uncounts it).
     this.account(blob, +1);
     const written = this.commit([
       { type: 'put', key: `mbox/b/${pad(cursor)}`, value: encodeBlob(blob) },
       { type: 'put', key: `mbox/d/${hash}`, value: r.blob },
       { type: 'put', key: `mbox/h/${hash}`, value: new TextEncoder().encode(String(cursor)) },
       ...to.map((x) => ({ type: 'put' as const, key: `mbox/r/${x}/${pad(cursor)}`, value: EMPTY })),
-      { type: 'put', key: 'mbox/meta', value: this.metaBytes() },
-    ], hash).then(() => {
+    ], blob).then(() => {
       this.stats.pushed++;
       this.notifyAll(to, cursor);
     });
     return { answer: { t: 'pushed', inc: this.incarnation, cursor, hash, to }, written };
+  }
+
+  /**
+   * A push by hash: the blob's bytes are not sent, because the pusher expects the relay to hold
+   * them already (another node of the group pushed it). Held: the same as a push of the same blob
+   * (recipients added, `pushed`). Not held: MAILBOX_UNKNOWN, and the pusher sends the bytes.
+   */
+  private async pushByHash(member: string, r: Extract<MailboxRequest, { hash: string }>): Promise<MailboxAnswer> {
+    this.stats.byHash++;
+    const to = [...new Set(r.to)].filter((x) => x !== member && this.deps.userOf(x) !== undefined);
+    if (to.length === 0) return { t: 'err', code: 'MAILBOX_REFUSED', why: 'no recipient is a member of this relay' };
+    if (!this.takeToken(member)) return { t: 'err', code: 'RATE_LIMITED', why: `more than ${this.o.pushesPerMinute} pushes a minute` };
+    if (this.unwritten.has(r.hash)) await this.flushed();
+    const held = this.hashPrefixes?.has(prefixOf(r.hash)) !== false ? await this.deps.store.get(`mbox/h/${r.hash}`) : undefined;
+    if (!held) {
+      this.stats.unknown++;
+      return { t: 'err', code: 'MAILBOX_UNKNOWN', why: 'no blob with this hash here: push its bytes' };
+    }
+    return this.merge(Number(new TextDecoder().decode(held)), r.hash, to);
   }
 
   /**
@@ -246,25 +371,23 @@ export class MailboxRelay {
    */
   private async merge(cursor: number, hash: string, to: string[]): Promise<MailboxAnswer> {
     await this.flushed(); // its writes (the head in mbox/meta) must land after every batch before it
-    this.stats.duplicates++;
     const key = `mbox/b/${pad(cursor)}`;
     const v = await this.deps.store.get(key);
     if (!v) return { t: 'pushed', inc: this.incarnation, cursor, hash, to: [] };
     const b = decodeBlob(v);
     const added = to.filter((x) => !b.to.includes(x));
     if (added.length === 0) return { t: 'pushed', inc: this.incarnation, cursor, hash, to: to.filter((x) => !b.acked.includes(x)) };
-    this.account(b, -1);
     const open = b.to.filter((x) => !b.acked.includes(x));
     const moved: StoredBlob = { ...b, cursor: ++this.head, atMs: Math.floor(this.deps.clock.wallTime()), to: [...b.to, ...added] };
     const waiting = [...open, ...added];
-    await this.deps.store.batch([
+    this.account(b, -1);
+    this.account(moved, +1);
+    await this.write([
       { type: 'del', key }, ...open.map((x) => ({ type: 'del' as const, key: `mbox/r/${x}/${pad(cursor)}` })),
       { type: 'put', key: `mbox/b/${pad(moved.cursor)}`, value: encodeBlob(moved) },
       { type: 'put', key: `mbox/h/${hash}`, value: new TextEncoder().encode(String(moved.cursor)) },
       ...waiting.map((x) => ({ type: 'put' as const, key: `mbox/r/${x}/${pad(moved.cursor)}`, value: EMPTY })),
-      { type: 'put', key: 'mbox/meta', value: this.metaBytes() },
-    ]);
-    this.account(moved, +1);
+    ], () => (this.account(moved, -1), this.account(b, +1)));
     this.stats.merged++;
     this.notifyAll(waiting, moved.cursor); // the earlier recipients too: theirs moved past a pull they may not have acknowledged yet
     return { t: 'pushed', inc: this.incarnation, cursor: moved.cursor, hash, to: to.filter((x) => !moved.acked.includes(x)) };
@@ -324,12 +447,15 @@ export class MailboxRelay {
         continue;
       }
       const b = decodeBlob(v);
-      if (!b.acked.includes(member)) b.acked.push(member);
-      this.use(this.waiting, member, b.size, -1);
-      if (b.to.every((x) => b.acked.includes(x))) {
-        await this.remove(key, b, k); // its own index entry too (it is in b.acked now)
+      const owed = !b.acked.includes(member);
+      const acked = owed ? [...b.acked, member] : b.acked;
+      if (b.to.every((x) => acked.includes(x))) {
+        await this.remove(key, b, k); // uncounted as it was: still waiting for this member, if owed
         deleted++;
-      } else await this.deps.store.batch([{ type: 'put', key, value: encodeBlob(b) }, { type: 'del', key: k }]);
+      } else {
+        if (owed) this.use('w', member, b.size, -1);
+        await this.write([{ type: 'put', key, value: encodeBlob({ ...b, acked }) }, { type: 'del', key: k }], () => owed && this.use('w', member, b.size, +1));
+      }
     }
     this.ackFloor.set(member, Math.max(floor, Math.min(r.upTo, this.head))); // an ack beyond the head cannot hide later blobs
     return { t: 'acked', inc: this.incarnation, deleted };
@@ -338,7 +464,17 @@ export class MailboxRelay {
   private async expireSometimes(): Promise<void> {
     if (this.deps.clock.now() - this.expiredAtMs < EXPIRE_EVERY_MS) return;
     this.expiredAtMs = this.deps.clock.now();
-    await this.expire();
+    await this.expireNow();
+  }
+
+  /** Drops blobs past the TTL now (in the request queue, after the writes before it); returns how many. */
+  expire(): Promise<number> {
+    const run = this.queue.then(async () => {
+      await this.flushed();
+      return this.expireNow();
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
   }
 
   /**
@@ -346,7 +482,7 @@ export class MailboxRelay {
    * arrival order, so the scan stops at the first blob still young (a wall clock set back can
    * keep an old one a little longer, never drop a young one).
    */
-  async expire(): Promise<number> {
+  private async expireNow(): Promise<number> {
     const cutoff = this.deps.clock.wallTime() - this.o.ttlMs;
     let n = 0;
     for await (const [k, v] of this.deps.store.range({ gte: 'mbox/b/', lt: prefixEnd('mbox/b/') })) {
@@ -370,12 +506,12 @@ export class MailboxRelay {
   /** Deletes a blob: its record, bytes, hash and the index entries of recipients still owed it (and `ackedIndex`, the acknowledging one's). */
   private async remove(key: string, b: StoredBlob, ackedIndex?: string): Promise<void> {
     const open = b.to.filter((x) => !b.acked.includes(x));
-    await this.deps.store.batch([
+    this.account(b, -1);
+    await this.write([
       { type: 'del', key }, { type: 'del', key: `mbox/d/${b.hash}` }, { type: 'del', key: `mbox/h/${b.hash}` },
       ...open.map((x) => ({ type: 'del' as const, key: `mbox/r/${x}/${pad(b.cursor)}` })),
       ...(ackedIndex === undefined ? [] : [{ type: 'del' as const, key: ackedIndex }]),
-    ]);
-    this.account(b, -1);
+    ], () => this.account(b, +1));
     this.stats.deleted++;
   }
 
@@ -390,32 +526,49 @@ export class MailboxRelay {
     return true;
   }
 
-  private use(m: Map<string, Usage>, k: string, bytes: number, sign: 1 | -1): void {
+  private use(kind: Kind, k: string, bytes: number, sign: 1 | -1): void {
+    const m = this.usage[kind];
     const u = m.get(k) ?? { bytes: 0, blobs: 0 };
     u.bytes += sign * bytes;
     u.blobs += sign;
     if (u.blobs <= 0) m.delete(k);
     else m.set(k, u);
+    this.touched.add(`${kind}/${k}`);
   }
 
   private account(b: StoredBlob, sign: 1 | -1): void {
-    const p = prefixOf(b.hash);
-    const n = (this.hashPrefixes.get(p) ?? 0) + sign;
-    if (n > 0) this.hashPrefixes.set(p, n);
-    else this.hashPrefixes.delete(p);
-    this.use(this.groups, b.group, b.size, sign);
-    this.use(this.friends, b.from, b.size, sign);
-    for (const x of b.to) if (!b.acked.includes(x)) this.use(this.waiting, x, b.size, sign);
+    if (this.hashPrefixes) {
+      const p = prefixOf(b.hash);
+      const n = (this.hashPrefixes.get(p) ?? 0) + sign;
+      if (n > 0) this.hashPrefixes.set(p, n);
+      else this.hashPrefixes.delete(p);
+    }
+    this.use('g', b.group, b.size, sign);
+    this.use('f', b.from, b.size, sign);
+    for (const x of b.to) if (!b.acked.includes(x)) this.use('w', x, b.size, sign);
     this.total = { bytes: this.total.bytes + sign * b.size, blobs: this.total.blobs + sign };
   }
 
-  private metaBytes(): Uint8Array {
-    return encodeCanonical({ inc: hexBytes(this.incarnation), head: this.head });
+  /** The writes of the counts changed since the last batch (an emptied count is deleted), and mbox/meta. */
+  private countOps(): BatchOp[] {
+    const ops: BatchOp[] = [];
+    for (const t of this.touched) {
+      const u = this.usage[t[0] as Kind].get(t.slice(2));
+      ops.push(u ? { type: 'put', key: `mbox/u/${t}`, value: encodeCanonical([u.bytes, u.blobs]) } : { type: 'del', key: `mbox/u/${t}` });
+    }
+    this.touched.clear();
+    ops.push({ type: 'put', key: 'mbox/meta', value: encodeCanonical({ inc: hexBytes(this.incarnation), head: this.head, v: COUNTS_VERSION }) });
+    return ops;
   }
+}
 
-  private async saveMeta(): Promise<void> {
-    await this.deps.store.put('mbox/meta', this.metaBytes());
-  }
+/** mbox/meta: the incarnation, the head, and `v` when the counts under mbox/u/ are kept (throws when damaged). */
+function readMeta(v: Uint8Array): { inc: string; head: number; v: number | undefined } {
+  const m = decodeCanonical(v, { maxBytes: 256, maxDepth: 1, maxItems: 8 }) as Record<string, CborValue>;
+  const inc = m['inc'];
+  const head = m['head'];
+  if (!(inc instanceof Uint8Array) || inc.length === 0 || typeof head !== 'number' || !Number.isSafeInteger(head) || head < 0) throw new Error('mbox/meta is damaged');
+  return { inc: toHex(inc), head, v: typeof m['v'] === 'number' ? m['v'] : undefined };
 }
 
 const EMPTY = new Uint8Array(0);

@@ -4,7 +4,8 @@
 // hand from `held` messages: every node tells its group peers what it knows of the group's nodes
 // (itself included), so the nodes of a participant who is not this user's friend are known
 // through the friends' nodes in between. Tips only grow, so merging is a max, each peer is told
-// only what grew since it was last told, and the gossip stops once nobody learns anything new. Kept in memory: after a restart it is learned again.
+// only what grew since it was last told (forgotten when the peer goes down or comes up again),
+// and the gossip stops once nobody learns anything new. Kept in memory: after a restart it is learned again.
 import type { CborValue } from '../core/cbor.js';
 import { SECOND, type Clock, type Timer } from '../core/clock.js';
 import { hexBytes, toHex } from '../core/hex.js';
@@ -45,6 +46,8 @@ export class Holders {
   private readonly tips = new Map<string, Map<string, Map<string, number>>>();
   /** peer → "group/node/chain" → the seq last told to it: a flush sends only what grew since. */
   private readonly told = new Map<string, Map<string, number>>();
+  /** peer → groups it had been told about when it went down: told everything again when it comes up. */
+  private readonly retell = new Map<string, Set<string>>();
   private readonly dirty = new Set<string>();
   private timer: Timer | undefined;
   private closed = false;
@@ -63,10 +66,29 @@ export class Holders {
    * in memory), so what it was told is forgotten here too, and the next flush tells it all again.
    */
   peerUp(peer: string): void {
-    const told = this.told.get(peer);
-    if (!told) return;
+    const groups = new Set([...(this.retell.get(peer) ?? []), ...this.groupsTold(peer)]);
+    this.retell.delete(peer);
     this.told.delete(peer);
-    for (const group of new Set([...told.keys()].map((k) => k.slice(0, k.indexOf('/'))))) this.changed(group);
+    for (const group of groups) this.changed(group);
+  }
+
+  /**
+   * A member went down (membership's dead or revoked): what it was told is forgotten now, so
+   * whatever state it comes back in (restarted, or a membership that never saw it come up
+   * again), the next flush that reaches it tells it everything, and a node that never comes back
+   * is not remembered. Its groups are kept to be marked changed when it comes up.
+   */
+  peerDown(peer: string): void {
+    const groups = this.groupsTold(peer);
+    this.told.delete(peer);
+    if (groups.size === 0) return;
+    const kept = this.retell.get(peer) ?? new Set<string>();
+    for (const g of groups) kept.add(g);
+    this.retell.set(peer, kept);
+  }
+
+  private groupsTold(peer: string): Set<string> {
+    return new Set([...(this.told.get(peer)?.keys() ?? [])].map((k) => k.slice(0, k.indexOf('/'))));
   }
 
   /** For ConvSync's onItem: what this node holds of the group grew. */

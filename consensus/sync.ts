@@ -90,6 +90,8 @@ export interface SyncDeps {
   onHeld?(peer: string, message: Record<string, CborValue>): void;
   /** A member became reachable (it may have restarted and forgotten what it was told). */
   onPeerUp?(peer: string): void;
+  /** A member went down (dead or revoked): what it was told is forgotten (consensus/holders.ts). */
+  onPeerDown?(peer: string): void;
   log?(line: string): void;
 }
 
@@ -220,6 +222,7 @@ export class ConvSync {
   }
 
   peerDown(peer: string): void {
+    this.deps.onPeerDown?.(peer);
     this.timers.get(peer)?.cancel();
     this.timers.delete(peer);
   }

@@ -165,6 +165,25 @@ t.test(`${USERS} users, ${CONVS} conversations of every pattern and method, outa
     if (!t.passing()) t.comment(`seed ${SEED} (replay: KITH_SIM_SEED=${SEED}); step outcomes ${JSON.stringify(r.outcomes)}`);
   });
   const { sim, users } = w;
+  // Mailbox traffic summed over every agent process of the run (read as one stops, and at the end):
+  // blobs relays stored, pushes of blobs they held already (the bytes sent again), pushes by hash.
+  const mbox = { stored: 0, duplicates: 0, byHash: 0, pushes: 0, bytes: 0 };
+  const tally = (name: string) => {
+    const m = sim.get(name).agent?.mailbox;
+    if (!m) return;
+    const rs = (m.relay?.stats ?? {}) as unknown as Record<string, number>;
+    const os = m.outbox.stats as unknown as Record<string, number>;
+    mbox.stored += rs['pushed'] ?? 0;
+    mbox.duplicates += rs['duplicates'] ?? 0;
+    mbox.byHash += rs['byHash'] ?? 0;
+    mbox.pushes += os['placed'] ?? 0;
+    mbox.bytes += os['bytes'] ?? 0;
+  };
+  const stopAgent = sim.stop.bind(sim);
+  sim.stop = async (name) => {
+    tally(name);
+    return stopAgent(name);
+  };
   const built = cpu0 && process.cpuUsage(cpu0);
   t.comment(`world: ${users.length} users, ${[...sim.world.disks.keys()].length} nodes, ${w.friends.size} friendships; ${Math.round((built.user + built.system) / 1000)} ms CPU`);
   const allAlive = () => users.every((u) => w.allNodes(u).every((a) => w.allNodes(u).every((b) => a === b || sim.stateOf(a, b) === 'alive')));
@@ -278,6 +297,9 @@ t.test(`${USERS} users, ${CONVS} conversations of every pattern and method, outa
   }
   t.equal(later, 0, 'the revoked phone holds no epoch record that wraps a key for it after its revocation');
   t.equal(laterAnywhere, 0, 'no node started an epoch for the revoked phone a minute after the revocation');
+  for (const u of users) for (const n of new Set([...w.allNodes(u), u.router])) tally(n);
+  t.comment(`mailbox: relays stored ${mbox.stored} blobs; ${mbox.duplicates} pushes sent the bytes of a blob the relay held already, ${mbox.byHash} pushes by hash; outboxes pushed bytes ${mbox.pushes} times (${mbox.bytes} blob bytes)`);
+  t.ok(mbox.stored > 0, 'the mailbox was used');
   const cpu = process.cpuUsage(cpu0);
   t.comment(`${CONVS} conversations, ${Math.round(sim.clock.now() / 1000)} virtual s, ${Math.round((cpu.user + cpu.system) / 1000)} ms CPU`);
 });

@@ -84,6 +84,40 @@ t.test('a peer that comes up again is told everything (it may have restarted and
   t.same(w.sent, []);
 });
 
+t.test('a peer that goes down is forgotten at once: told everything again on reconnect, even without a peerUp', async (t) => {
+  const w = world();
+  w.own.set(CHAIN, 3);
+  w.h.onHave(GROUP, LAPTOP, new Map([[CHAIN, 2]]));
+  w.flush();
+  t.same(w.to(ROUTER).length, 2, 'the router was told of this node and the laptop');
+  w.sent.length = 0;
+  w.peers.delete(ROUTER);
+  w.h.peerDown(ROUTER);
+  w.own.set(CHAIN, 4);
+  w.h.onStored(GROUP);
+  w.flush();
+  t.same(w.to(ROUTER), [], 'nothing goes to a node that is down');
+  w.sent.length = 0;
+  // It comes back: membership says alive (peerUp), the whole table goes to it.
+  w.peers.add(ROUTER);
+  w.h.peerUp(ROUTER);
+  w.flush();
+  t.same(w.to(ROUTER).sort(), [[GROUP, SELF, CHAIN, 4], [GROUP, LAPTOP, CHAIN, 2]].sort(), 'the whole table again, the laptop\'s entry too (unchanged since it was last told)');
+  t.same(w.to(LAPTOP), [], 'the laptop was told already');
+  w.sent.length = 0;
+  // Down again, and back without a peerUp (a restart the agent's start-up loop or a later change reaches): the next change tells it all.
+  w.h.peerDown(ROUTER);
+  w.own.set(CHAIN, 5);
+  w.h.onStored(GROUP);
+  w.flush();
+  t.same(w.to(ROUTER).sort(), [[GROUP, SELF, CHAIN, 5], [GROUP, LAPTOP, CHAIN, 2]].sort(), 'the forgotten peer gets every entry with the next flush, not only what grew');
+  w.sent.length = 0;
+  w.h.peerDown(PHONE); // never told anything: nothing to keep
+  w.h.peerUp(PHONE);
+  w.flush();
+  t.same(w.sent, []);
+});
+
 t.test('second-hand entries: taken from group nodes about group nodes, passed on, shown in heldBy', async (t) => {
   const w = world();
   const b = hexBytes;

@@ -147,8 +147,8 @@ t.test('a blob\'s bytes are kept apart from its record: start-up reads records o
   const watched = new WatchedStore(disk);
   const again = relay({}, watched, clock);
   await again.r.start();
-  t.match(again.r.status(), { blobs: 1, bytes: 500, recipients: { [B]: { blobs: 1, bytes: 500 }, [B2]: { blobs: 1, bytes: 500 } } }, 'counted again from the records');
-  t.same(watched.read.filter((k) => k.startsWith('mbox/d/')), [], 'start-up never reads blob bytes');
+  t.match(again.r.status(), { blobs: 1, bytes: 500, recipients: { [B]: { blobs: 1, bytes: 500 }, [B2]: { blobs: 1, bytes: 500 } } }, 'the counts again, from mbox/meta and mbox/u/');
+  t.same(watched.read.filter((k) => k.startsWith('mbox/d/') || k.startsWith('mbox/b/')), [], 'start-up reads neither blob bytes nor records');
 
   const got: Uint8Array[] = [];
   await again.client(B).catchUp('relay', (b) => void got.push(b.blob));
@@ -214,4 +214,145 @@ t.test('a record of the previous version ages out by the TTL, and its blob pushe
   clock.advance(11 * HOUR);
   t.equal(await r.expire(), 1);
   t.same(mboxKeys(disk), [], 'expired: nothing of it left');
+});
+
+/** What status() says of the counts, without the stats (which are per process). */
+const counts = (r: MailboxRelay) => {
+  const { incarnation, head, blobs, bytes, groups, friends, recipients } = r.status();
+  return { incarnation, head, blobs, bytes, groups, friends, recipients };
+};
+
+/** The counts a relay makes by reading every record (mbox/meta of the previous version: {inc, head}). */
+async function recounted(disk: Map<string, Uint8Array>, clock: VirtualClock): Promise<ReturnType<typeof counts>> {
+  const copy = new Map(disk);
+  const m = decodeCanonical(copy.get('mbox/meta')!) as Record<string, CborValue>;
+  copy.set('mbox/meta', encodeCanonical({ inc: m['inc']!, head: m['head']! }));
+  const lines: string[] = [];
+  const r = new MailboxRelay({ store: new MemoryStore(copy), clock, rng: new SeededRng('recount'), userOf: () => 'x', notify: () => undefined, isOnline: () => false, log: (l) => lines.push(l) });
+  await r.start();
+  if (!lines.some((l) => l.includes('counted'))) throw new Error('no recount');
+  return counts(r);
+}
+
+t.test('the counts are kept in mbox/meta and mbox/u/ in the same batch as each change: a start reads no record, and they match a count of the records', async (t) => {
+  const disk = new Map<string, Uint8Array>();
+  const clock = new VirtualClock({ wallStartMs: Date.UTC(2026, 5, 1) });
+  const one = relay({ pushesPerMinute: 10_000, ttlMs: 10 * HOUR }, new MemoryStore(disk), clock);
+  await one.r.start();
+  const alice = one.client(A);
+  const G2 = '98'.repeat(32);
+  for (let i = 1; i <= 40; i++) await alice.push('relay', { group: i % 3 ? G : G2, sender: A, seq: i, to: i % 2 ? [B] : [B, B2], blob: blob(i, 50 + i) });
+  await one.client('b3'.repeat(32)).push('relay', { group: G, sender: A, seq: 1, to: [B], blob: blob(1, 51) }); // bob's third machine: a friend of its own quota
+  await Promise.all([5, 6, 7].map((i) => alice.push('relay', { group: G, sender: A, seq: i, to: [B, B2, 'b4'.repeat(32)], blob: blob(i, 50 + i) }))); // merged: moved, one more recipient
+  clock.advance(11 * HOUR);
+  for (let i = 100; i < 110; i++) await alice.push('relay', { group: i % 2 ? G : G2, sender: A, seq: i, to: i % 3 ? [B, B2] : [B2], blob: blob(i, 70 + i) });
+  t.ok((await one.r.expire()) > 0, 'the TTL dropped blobs');
+  await one.client(B2).catchUp('relay', () => undefined); // partial acks and deletes
+  const before = counts(one.r);
+  t.ok(before.blobs > 0 && Object.keys(before.recipients).length > 0);
+  t.same(before, await recounted(disk, clock), 'what was kept equals a count of the records');
+
+  const watched = new WatchedStore(disk);
+  const lines: string[] = [];
+  const again = new MailboxRelay({ store: watched, clock, rng: new SeededRng('again'), userOf: () => 'x', notify: () => undefined, isOnline: () => false, log: (l) => lines.push(l) });
+  await again.start();
+  t.same(counts(again), before, 'a start gives the same counts');
+  t.same(watched.read.filter((k) => !k.startsWith('mbox/u/') && k !== 'mbox/meta'), [], 'from mbox/meta and mbox/u/ only');
+  t.same(lines, [], 'and says nothing');
+  t.ok([...disk.keys()].filter((k) => k.startsWith('mbox/u/')).length <= 3 + 2 + 4, 'one count per group, friend and waiting recipient, no more');
+});
+
+t.test('counts of an older version, missing or damaged: the records are counted once (logged), nothing is lost, then the counts are kept', async (t) => {
+  const clock = new VirtualClock({ wallStartMs: Date.UTC(2026, 5, 1) });
+  const make = async () => {
+    const disk = new Map<string, Uint8Array>();
+    const one = relay({ pushesPerMinute: 10_000 }, new MemoryStore(disk), clock);
+    await one.r.start();
+    for (let i = 1; i <= 5; i++) await one.client(A).push('relay', { group: G, sender: A, seq: i, to: [B, B2], blob: blob(i, 100) });
+    return { disk, before: counts(one.r) };
+  };
+  const start = async (disk: Map<string, Uint8Array>) => {
+    const lines: string[] = [];
+    const r = new MailboxRelay({ store: new MemoryStore(disk), clock, rng: new SeededRng(`s${Math.random()}`), userOf: (m) => (m === A ? 'alice' : 'bob'), notify: () => undefined, isOnline: () => false, log: (l) => lines.push(l) });
+    await r.start();
+    return { r, lines };
+  };
+  const cases: [string, (d: Map<string, Uint8Array>) => void, RegExp, boolean][] = [
+    ['the previous version\'s meta ({inc, head})', (d) => d.set('mbox/meta', encodeCanonical({ inc: decodeCanonical(d.get('mbox/meta')!) && (decodeCanonical(d.get('mbox/meta')!) as Record<string, CborValue>)['inc']!, head: 5 })), /version 1, not 2/, true],
+    ['a damaged meta', (d) => d.set('mbox/meta', new Uint8Array([0xa1, 0x63])), /mbox\/meta is damaged/, false],
+    ['a missing meta', (d) => d.delete('mbox/meta'), /mbox\/meta is missing/, false],
+    ['a damaged count', (d) => d.set(`mbox/u/g/${G}`, new Uint8Array([0xff])), /damaged/, true],
+    ['counts that do not add up', (d) => d.set(`mbox/u/f/alice`, encodeCanonical([1, 1])), /do not add up/, true],
+  ];
+  for (const [what, spoil, why, sameInc] of cases) {
+    const { disk, before } = await make();
+    spoil(disk);
+    const { r, lines } = await start(disk);
+    t.equal(lines.length, 1, `${what}: one line`);
+    t.match(lines[0], why, `${what}: says why`);
+    t.match(lines[0], /counted 5 stored blobs again/);
+    const now = counts(r);
+    t.same({ ...now, incarnation: '' }, { ...before, incarnation: '' }, `${what}: the same counts`);
+    t.equal(now.incarnation === before.incarnation, sameInc, sameInc ? 'the incarnation is kept' : 'a new incarnation (the old one is unknown): clients pull from the start');
+    t.ok(now.head >= 5, 'the head stays past every cursor held (no cursor is given twice)');
+    const got: number[] = [];
+    const bob = new MailboxClient({ store: new MemoryStore(), request: (_relay, body) => r.handle(B, body) });
+    t.match(await bob.catchUp('relay', (b) => void got.push(b.seq)), { blobs: 5 });
+    t.same(got, [1, 2, 3, 4, 5], 'every blob is still served');
+    await r.handle(A, encodeCanonical({ t: 'push', group: hexB(G), sender: hexB(A), seq: 6, to: [hexB(B2)], blob: blob(6, 100) }));
+    const third = await start(disk);
+    t.same(third.lines, [], 'the next start reads the counts again');
+    t.same(counts(third.r), counts(r));
+  }
+});
+
+t.test('a batch that fails uncounts its blobs: memory and disk keep agreeing', async (t) => {
+  const disk = new Map<string, Uint8Array>();
+  const clock = new VirtualClock({ wallStartMs: Date.UTC(2026, 5, 1) });
+  const store = new FailingStore(disk);
+  const { r, client } = relay({ pushesPerMinute: 10_000 }, store, clock);
+  await r.start();
+  const alice = client(A);
+  await alice.push('relay', { group: G, sender: A, seq: 1, to: [B], blob: blob(1) });
+  store.failing = true;
+  t.match(await err(alice.push('relay', { group: G, sender: A, seq: 2, to: [B, B2], blob: blob(2) })), /disk full/, 'the push fails');
+  store.failing = false;
+  t.match(counts(r), { blobs: 1, bytes: 100, recipients: { [B]: { blobs: 1 } } }, 'the failed blob is not counted');
+  t.notOk(counts(r).recipients[B2]);
+  await client(B).catchUp('relay', () => undefined);
+  store.failing = true;
+  await alice.push('relay', { group: G, sender: A, seq: 3, to: [B2], blob: blob(3) }).catch(() => undefined);
+  store.failing = false;
+  await alice.push('relay', { group: G, sender: A, seq: 4, to: [B2], blob: blob(4) });
+  t.same(counts(r), await recounted(disk, clock), 'after failed writes the counts still equal a count of the records');
+});
+
+const hexB = (h: string) => new Uint8Array(Buffer.from(h, 'hex'));
+
+/** A store whose batches fail while `failing` (a full disk). */
+class FailingStore extends MemoryStore {
+  failing = false;
+  override async batch(ops: Parameters<MemoryStore['batch']>[0]): Promise<void> {
+    if (this.failing) throw new Error('disk full');
+    return super.batch(ops);
+  }
+}
+
+t.test('a push by hash: held, the recipients are added without the bytes; not held, MAILBOX_UNKNOWN (the pusher sends the bytes)', async (t) => {
+  const { r, client } = relay();
+  await r.start();
+  const bytes = blob(3, 400);
+  const byHash = (to: string[], hash = sha256(bytes)) => r.handle(A, encodeCanonical({ t: 'push', group: hexB(G), sender: hexB(A), seq: 3, to: to.map(hexB), hash: hexB(hash) })).then((a) => decodeCanonical(a) as Record<string, CborValue>);
+  t.match(await byHash([B]), { t: 'err', code: 'MAILBOX_UNKNOWN' }, 'nothing held: unknown');
+  await client(A).push('relay', { group: G, sender: A, seq: 3, to: [B], blob: bytes });
+  const a = await byHash([B, B2]);
+  t.equal(a['t'], 'pushed');
+  t.same((a['to'] as Uint8Array[]).map((x) => Buffer.from(x).toString('hex')).sort(), [B, B2].sort(), 'held for both now');
+  t.match(r.status(), { blobs: 1, bytes: 400, recipients: { [B]: { blobs: 1 }, [B2]: { blobs: 1 } } }, 'stored once, counted once');
+  t.match(r.stats, { pushed: 1, duplicates: 0, byHash: 2, unknown: 1 });
+  const got: Uint8Array[] = [];
+  await client(B2).catchUp('relay', (b) => void got.push(b.blob));
+  t.same(got, [bytes], 'the added recipient pulls the bytes');
+  const bad = decodeCanonical(await r.handle(A, encodeCanonical({ t: 'push', group: hexB(G), sender: hexB(A), seq: 3, to: [hexB(B)], hash: new Uint8Array(31) }))) as Record<string, CborValue>;
+  t.equal(bad['code'], 'MAILBOX_BAD_REQUEST', 'a hash of the wrong length');
 });
