@@ -86,6 +86,8 @@ function checkOutPath(target: string): void {
 export function startArchive(deps: {
   clock: Clock; rng: Rng; store: KvStore; identity: NodeIdentity; cluster: ClusterService; roster: RosterService; log: Log; dataDir: string; profile: ProfileName;
   freeDisk?: () => Promise<number>;
+  /** A file's bytes in pieces for `put` (agent/env.ts `readFile`); a read stream when absent. */
+  readFile?: (file: string, pieceBytes: number) => AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
   /** The event log: archive.progress (low), archive.job, archive.audit, archive.repair. */
   emit?: Emit;
 }, opts: ArchiveOpts = {}): ArchiveService {
@@ -99,6 +101,7 @@ export function startArchive(deps: {
   const userOf = (peer: string) => cluster.peers().find((p) => p.id === peer && p.state !== 'revoked')?.userKey;
   const quotaOf = (owner: string) => (owner === me ? Number.MAX_SAFE_INTEGER : isFriend(owner) ? friendQuotaBytes : 0);
   const freeDisk = deps.freeDisk ?? (() => freeDiskBytes(deps.dataDir));
+  const readFile = deps.readFile ?? ((file: string, pieceBytes: number) => fs.createReadStream(file, { highWaterMark: pieceBytes }));
   const holder = new Holder({
     clock, store, log: (l) => log.info(l), selfId, dh: identity.keys.dh,
     signKeyOf: (peer) => {
@@ -197,7 +200,7 @@ export function startArchive(deps: {
         for (const f of files) {
           const size = fs.statSync(f).size;
           const name = files.length === 1 && f === root ? path.basename(f) : path.join(path.basename(root), path.relative(root, f));
-          out.push({ name, ...(await owner.put(fs.createReadStream(f, { highWaterMark: 1 << 20 }), size, { kind: 'file', meta: { name }, onProgress: (sentBytes) => emit('archive.progress', { job: job.id, op: 'put', file: name, filesDoneBytes: done, shardBytesSent: sentBytes, totalBytes: total }) })) });
+          out.push({ name, ...(await owner.put(readFile(f, 1 << 20), size, { kind: 'file', meta: { name }, onProgress: (sentBytes) => emit('archive.progress', { job: job.id, op: 'put', file: name, filesDoneBytes: done, shardBytesSent: sentBytes, totalBytes: total }) })) });
           done += size;
           job.bytes = done;
         }
