@@ -7,7 +7,8 @@
 // Store layout (values canonical CBOR):
 //   archive/o/obj/<object hex> → { m: bytes signed manifest, a: text JSON { holderId: HolderAudit },
 //                                  r: uint repairs so far, l: uint last audit round (wall ms, 0 = never),
-//                                  x: uint lease expiry given to holders (wall ms) }
+//                                  x: uint lease expiry given to holders (wall ms): the earliest over the holders in use,
+//                                  h?: text JSON { holderId: lease expiry (wall ms) } per holder, when they differ }
 import { HOUR, type Clock } from '../core/clock.js';
 import { decodeCanonical, encodeCanonical, type CborValue } from '../core/cbor.js';
 import { KithError, isKithError } from '../core/errors.js';
@@ -83,7 +84,10 @@ export interface ObjectRecord {
   audits: Record<string, HolderAudit>;
   repairs: number;
   lastAuditMs: number;
+  /** The lease given to holders (wall ms): the earliest of `leases` when that is present. */
   leaseMs: number;
+  /** Per holder, when a renewal reached only some of them (absent: every holder has leaseMs). */
+  leases?: Record<string, number>;
 }
 
 export interface IndexFriend { userKey: string; name: string; record?: Uint8Array }
@@ -106,12 +110,18 @@ const OBJ_PREFIX = 'archive/o/obj/';
 const holdersInUse = (body: ManifestBody): Set<string> => new Set(body.chunks.flatMap((c) => c.shards.map((s) => body.holders[s.holder]!.id)));
 
 function encodeRecord(r: ObjectRecord): Uint8Array {
-  return encodeCanonical({ m: r.signed, a: JSON.stringify(r.audits), r: r.repairs, l: r.lastAuditMs, x: r.leaseMs });
+  return encodeCanonical({ m: r.signed, a: JSON.stringify(r.audits), r: r.repairs, l: r.lastAuditMs, x: r.leaseMs, ...(r.leases ? { h: JSON.stringify(r.leases) } : {}) });
 }
 function decodeRecord(b: Uint8Array): ObjectRecord {
   const v = decodeCanonical(b) as { [k: string]: CborValue };
-  return { signed: v.m as Uint8Array, audits: JSON.parse(v.a as string) as Record<string, HolderAudit>, repairs: v.r as number, lastAuditMs: v.l as number, leaseMs: v.x as number };
+  return {
+    signed: v.m as Uint8Array, audits: JSON.parse(v.a as string) as Record<string, HolderAudit>, repairs: v.r as number, lastAuditMs: v.l as number, leaseMs: v.x as number,
+    ...(typeof v.h === 'string' ? { leases: JSON.parse(v.h) as Record<string, number> } : {}),
+  };
 }
+
+/** The lease a holder has for a record's object (wall ms). */
+const leaseOf = (r: ObjectRecord, holder: string): number => r.leases?.[holder] ?? r.leaseMs;
 
 export class ArchiveOwner {
   readonly client: HolderClient;
@@ -365,7 +375,11 @@ export class ArchiveOwner {
     return out;
   }
 
-  /** Renews leases due within renewBeforeMs at every holder still in use. */
+  /**
+   * Renews leases due within renewBeforeMs at every holder still in use. A holder that cannot be
+   * reached keeps its old lease while the others get the new one (per-holder leases in the record),
+   * so the next round asks only the holders still due, not all of them again.
+   */
   async renewAll(): Promise<number> {
     let renewed = 0;
     // The index is not renewed but archived anew (fresh placement over today's holders) when its lease runs low.
@@ -377,10 +391,29 @@ export class ArchiveOwner {
       if (rec.leaseMs - now > this.opts.renewBeforeMs) continue;
       const body = this.open(rec);
       const x = now + this.opts.leaseMs;
-      const inUse = new Set(body.chunks.flatMap((c) => c.shards.map((s) => body.holders[s.holder]!.id)));
-      let all = true;
-      for (const h of inUse) await (this.deps.reachable(h) ? this.client.renew(h, body.object, x) : Promise.reject(new Error('unreachable'))).then(() => renewed++, () => void (all = false));
-      if (all) await this.deps.store.put(objKey(hex), encodeRecord({ ...rec, leaseMs: x }));
+      const leases: Record<string, number> = {};
+      const missed: string[] = [];
+      let due = 0;
+      for (const h of holdersInUse(body)) {
+        leases[h] = leaseOf(rec, h);
+        if (leases[h] - now > this.opts.renewBeforeMs) continue;
+        due++;
+        const ok = this.deps.reachable(h) && await this.client.renew(h, body.object, x).then(() => true, () => false);
+        if (!ok) {
+          missed.push(h);
+          continue;
+        }
+        leases[h] = x;
+        renewed++;
+      }
+      if (missed.length > 0) this.deps.log(`archive: lease of ${hex.slice(0, 12)} renewed at ${due - missed.length} of ${due} holders due; not reached: ${missed.map((h) => h.slice(0, 12)).join(' ')} (asked again next round)`);
+      // Re-read: a repair round may have written a new manifest meanwhile; only the leases are ours.
+      const cur = await this.deps.store.get(objKey(hex));
+      if (!cur) continue;
+      const values = Object.values(leases);
+      const earliest = values.length > 0 ? Math.min(...values) : x;
+      const { leases: _old, ...rest } = decodeRecord(cur);
+      await this.deps.store.put(objKey(hex), encodeRecord({ ...rest, leaseMs: earliest, ...(values.some((l) => l !== earliest) ? { leases } : {}) }));
     }
     return renewed;
   }
