@@ -182,7 +182,8 @@ export function startArchive(deps: {
     for (const m of r.moved) if (m.meta['conv']) await repointConversation(store, m.meta['conv'], m.to);
     if (r.resealed + r.pending > 0) log.info(`archive: re-seal round: ${r.resealed} re-sealed, ${r.pending} pending (${r.needKey} wait for the revoked device's key)${r.oneDevice > 0 ? `, ${r.oneDevice} with one access device left` : ''}`);
     const { moved: _moved, ...tally } = r;
-    return told('archive.reseal', tally);
+    // An event only for a round that found something: the round runs with every repair round.
+    return r.resealed + r.pending > 0 ? told('archive.reseal', tally) : tally;
   };
   const unwatch = cluster.node.services.watch((id, state) => {
     if (state !== 'revoked' || !isOwnAccess(id)) return;
