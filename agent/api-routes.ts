@@ -105,6 +105,14 @@ function mountArchive(app: Hono, archive: ArchiveService): void {
   serve(app, 'archiveGet', async ({ body }) => (await archive.getToFile(body.id, body.out)) as Job);
   serve(app, 'archiveJob', ({ params }) => archive.job(params.id) as Job);
   serve(app, 'archiveVerify', async () => (await archive.verify()) as Static<typeof ArchiveVerified>);
+  serve(app, 'archiveReseal', async ({ body }) => {
+    const key = new Uint8Array(Buffer.from(body.key, 'base64'));
+    try {
+      return await archive.reseal(key);
+    } finally {
+      key.fill(0);
+    }
+  });
   serve(app, 'archiveRecover', async () => (await archive.recover()) as Static<typeof ArchiveRecovered>);
 }
 

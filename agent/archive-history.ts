@@ -10,6 +10,11 @@ import type { ArchiveService } from './archive-service.js';
 
 const doneKey = (conv: string) => `archive/o/conv/${conv}`;
 
+/** A conversation's history was archived anew (re-sealed after a revocation): it is now this object. */
+export async function repointConversation(store: KvStore, conv: string, objectHex: string): Promise<void> {
+  if (await store.get(doneKey(conv))) await store.put(doneKey(conv), new TextEncoder().encode(objectHex));
+}
+
 /** Archives closed conversations not archived yet; returns how many were archived this round. */
 export async function archiveClosedConversations(deps: { store: KvStore; conv: ConvOps; archive: Pick<ArchiveService, 'putBytes'>; log: (line: string) => void }, maxPerRound = 20): Promise<number> {
   const list = (await deps.conv.list()) as { id: string; state: string }[];

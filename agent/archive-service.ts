@@ -22,6 +22,7 @@ import type { ProfileName } from './profiles.js';
 import type { Emit } from './event-sources.js';
 import { StreamExchange } from '../cluster/stream-exchange.js';
 import { MESSAGE_LIMITS } from '../archive/protocol.js';
+import { repointConversation } from './archive-history.js';
 
 /** What each friend may keep here unless configured otherwise; own nodes are not limited (free disk still is). */
 export const DEFAULT_FRIEND_QUOTA_BYTES = 10 * 1024 ** 3;
@@ -50,6 +51,13 @@ export interface ArchiveService {
   verify(): Promise<unknown>;
   /** After `kith init --recover`: the index from a friend's node, every object record back. */
   recover(): Promise<unknown>;
+  /**
+   * A revoked access device's DH secret key (derived from the phrase by `kith node revoke`): the
+   * history sealed to it is re-sealed by a round started now, in the background (each object is
+   * read and written again: minutes for many). Returns how many objects the key opens, and whether
+   * this node is the last access device (they are then sealed to it and each holder).
+   */
+  reseal(secretKey: Uint8Array): Promise<{ opened: number; oneDevice: boolean }>;
   status(): Promise<ObjectStatus[]>;
   /** What this node keeps as a holder, per owner (own user first, then friends), against the quota it gives each. */
   held(): Promise<{ user: string; name: string; usedBytes: number; quotaBytes: number }[]>;
@@ -86,6 +94,8 @@ function checkOutPath(target: string): void {
 export function startArchive(deps: {
   clock: Clock; rng: Rng; store: KvStore; identity: NodeIdentity; cluster: ClusterService; roster: RosterService; log: Log; dataDir: string; profile: ProfileName;
   freeDisk?: () => Promise<number>;
+  /** A file's bytes in pieces for `put` (agent/env.ts `readFile`); a read stream when absent. */
+  readFile?: (file: string, pieceBytes: number) => AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
   /** The event log: archive.progress (low), archive.job, archive.audit, archive.repair. */
   emit?: Emit;
 }, opts: ArchiveOpts = {}): ArchiveService {
@@ -99,6 +109,7 @@ export function startArchive(deps: {
   const userOf = (peer: string) => cluster.peers().find((p) => p.id === peer && p.state !== 'revoked')?.userKey;
   const quotaOf = (owner: string) => (owner === me ? Number.MAX_SAFE_INTEGER : isFriend(owner) ? friendQuotaBytes : 0);
   const freeDisk = deps.freeDisk ?? (() => freeDiskBytes(deps.dataDir));
+  const readFile = deps.readFile ?? ((file: string, pieceBytes: number) => fs.createReadStream(file, { highWaterMark: pieceBytes }));
   const holder = new Holder({
     clock, store, log: (l) => log.info(l), selfId, dh: identity.keys.dh,
     signKeyOf: (peer) => {
@@ -161,9 +172,29 @@ export function startArchive(deps: {
       .map((p) => ({ id: p.id, dhPublicKey: fromHex(p.id)! })),
   }, { ...DEFAULT_OWNER_OPTIONS, audit: { containGraceMs: timing.containGraceMs } });
   const told = <R extends Record<string, number>>(type: string, r: R): R => (emit(type, { ...r }), r);
+  // Re-sealing away from a revoked own access device (archive/reseal.ts). Membership tells every
+  // watcher when a member becomes revoked (cluster/services.ts `watch`): the revocation reached
+  // this node from `kith node revoke` here or from any member. Relay-only nodes hold no layer.
+  const isOwnAccess = (id: string) => cluster.peers().some((p) => p.id === id && p.userKey === me) && cluster.node.membership.memberSpec(id)?.cert.roles.includes('access') === true;
+  const resealRound = async () => {
+    const r = await owner.resealAll((done, total) => emit('archive.progress', { op: 'reseal', done, total }));
+    // A conversation's history names its object (agent/archive-history.ts): point it at the new one.
+    for (const m of r.moved) if (m.meta['conv']) await repointConversation(store, m.meta['conv'], m.to);
+    if (r.resealed + r.pending > 0) log.info(`archive: re-seal round: ${r.resealed} re-sealed, ${r.pending} pending (${r.needKey} wait for the revoked device's key)${r.oneDevice > 0 ? `, ${r.oneDevice} with one access device left` : ''}`);
+    const { moved: _moved, ...tally } = r;
+    // An event only for a round that found something: the round runs with every repair round.
+    return r.resealed + r.pending > 0 ? told('archive.reseal', tally) : tally;
+  };
+  const unwatch = cluster.node.services.watch((id, state) => {
+    if (state !== 'revoked' || !isOwnAccess(id)) return;
+    log.warn(`archive: own access device ${id.slice(0, 12)} revoked: re-sealing the objects with a layer sealed to it`);
+    void owner.deviceRevoked(fromHex(id)!).then(() => schedule.runNow('reseal')).catch((e: unknown) => log.warn(`archive: re-seal after revocation failed: ${isKithError(e) ? e.code : (e as Error).message}`));
+  });
   const schedule: Schedule = startSchedule(clock, [
     { name: 'audit', everyMs: timing.auditEveryMs, run: async () => told('archive.audit', await owner.auditAll()) },
     { name: 'repair', everyMs: timing.repairEveryMs, firstMs: timing.repairEveryMs + 5 * MINUTE, run: async () => told('archive.repair', await owner.repairAll()) },
+    // Objects left sealed to a revoked device (a holder away, its key not handed over yet) are tried again.
+    { name: 'reseal', everyMs: timing.repairEveryMs, run: resealRound },
     { name: 'index', everyMs: timing.indexEveryMs, run: () => owner.publishIndex() },
     { name: 'renew', everyMs: timing.renewEveryMs, run: () => owner.renewAll() },
     { name: 'collect', everyMs: timing.collectEveryMs, run: () => holder.collectExpired([...new Set([me, ...roster.friends().map((f) => f.userKey)])]) },
@@ -197,7 +228,7 @@ export function startArchive(deps: {
         for (const f of files) {
           const size = fs.statSync(f).size;
           const name = files.length === 1 && f === root ? path.basename(f) : path.join(path.basename(root), path.relative(root, f));
-          out.push({ name, ...(await owner.put(fs.createReadStream(f, { highWaterMark: 1 << 20 }), size, { kind: 'file', meta: { name }, onProgress: (sentBytes) => emit('archive.progress', { job: job.id, op: 'put', file: name, filesDoneBytes: done, shardBytesSent: sentBytes, totalBytes: total }) })) });
+          out.push({ name, ...(await owner.put(readFile(f, 1 << 20), size, { kind: 'file', meta: { name }, onProgress: (sentBytes) => emit('archive.progress', { job: job.id, op: 'put', file: name, filesDoneBytes: done, shardBytesSent: sentBytes, totalBytes: total }) })) });
           done += size;
           job.bytes = done;
         }
@@ -250,6 +281,14 @@ export function startArchive(deps: {
       log.info(`archive: recovered ${r.objects} object record(s) and ${restored} friend record(s)`);
       return { objects: r.objects, roots: r.roots, friendsRestored: restored, friends: r.friends.map((f) => ({ userKey: f.userKey, name: f.name })) };
     },
-    stop: () => schedule.stop(),
+    async reseal(secretKey) {
+      const opened = await owner.offerRevokedKey(secretKey);
+      if (opened > 0) void schedule.runNow('reseal').catch(() => undefined); // the schedule logs a failed round
+      return { opened, oneDevice: owner.accessDevices().length === 1 };
+    },
+    stop: () => {
+      unwatch();
+      schedule.stop();
+    },
   };
 }

@@ -1,14 +1,16 @@
 // `kith node add|list|revoke`: the user's own machines. `add` runs on the new machine without an
 // agent (agent/node-add.ts); `list` and `revoke` ask the running agent. The seed phrase is read
 // here (typed, or from a 0600 file) and never leaves this process: `revoke` signs the revocation
-// itself and hands the agent only the signed bytes.
+// itself and hands the agent only the signed bytes, then the revoked node's own DH key (derived
+// here; void once revoked), so the agent re-seals the history sealed to it (archive/README.md).
+// Run again for a node already revoked, it hands over the key only.
 import type { Command } from 'commander';
 import { realClock } from '../core/clock.js';
-import { KithError } from '../core/errors.js';
+import { KithError, isKithError } from '../core/errors.js';
 import { toHex } from '../core/hex.js';
 import { cryptoRng } from '../core/rng.js';
 import { parseRoles } from '../identity/certificate.js';
-import { revokeNode, userKeyOf } from '../identity/create.js';
+import { nodeDhSecret, revokeNode, userKeyOf } from '../identity/create.js';
 import { MAX_INDEX } from '../identity/keys.js';
 import { parsePhrase } from '../identity/phrase.js';
 import { runningAgent } from './api-client.js';
@@ -73,14 +75,44 @@ export function addNodeCommands(program: Command, io: Io, withCommon: (c: Comman
       const id = await agent.call('identity');
       const known = nodes.find((n) => n.nodeIndex === nodeIndex && n.state !== 'revoked');
       if (known?.state === 'this node') throw new KithError('NODE_UNKNOWN', `node ${nodeIndex} is the node you are asking: revoke it from another of your nodes`);
-      const generation = o.generation !== undefined ? Number(o.generation) : known?.generation;
+      const gone = nodes.find((n) => n.nodeIndex === nodeIndex && n.state === 'revoked' && (o.generation === undefined || n.generation === Number(o.generation)));
+      const generation = o.generation !== undefined ? Number(o.generation) : known?.generation ?? gone?.generation;
       if (generation === undefined) throw new KithError('NODE_UNKNOWN', `this node knows no node ${nodeIndex} of your user; give --generation to revoke it anyway`);
       const phrase = parsePhrase(await readPhrase(o.phraseFile));
       if (toHex(userKeyOf(phrase)) !== id.userKey) throw new KithError('REVOCATION_INVALID', 'that seed phrase belongs to another user than this node\'s');
-      const revocation = revokeNode(realClock, { phrase, nodeIndex, generation, reason: o.reason });
-      if (known) io.err(`Telling node ${nodeIndex} first (waiting up to ${TELL_REVOKED_MS / 1000} s for it to acknowledge), then every member…\n`);
-      const r = await agent.call('revokeNode', { body: { revocation: Buffer.from(revocation).toString('base64') } });
-      emit(o, r, `node ${r.nodeIndex} (generation ${r.generation}) is revoked; ${r.members} member(s) told, ` +
-        (r.toldRevokedNode ? 'and the revoked node acknowledged it.' : 'the revoked node did not answer (it is refused everywhere anyway).'));
+      let r: RevokeOutcome | undefined;
+      if (!known && gone) {
+        io.err(`node ${nodeIndex} (generation ${generation}) is already revoked here; handing its key over for re-sealing only.\n`);
+      } else {
+        const revocation = revokeNode(realClock, { phrase, nodeIndex, generation, reason: o.reason });
+        if (known) io.err(`Telling node ${nodeIndex} first (waiting up to ${TELL_REVOKED_MS / 1000} s for it to acknowledge), then every member…\n`);
+        r = await agent.call('revokeNode', { body: { revocation: Buffer.from(revocation).toString('base64') } });
+      }
+      const reseal = await handOverKey(agent, nodeDhSecret({ phrase, nodeIndex, generation }));
+      const told = r ? `node ${r.nodeIndex} (generation ${r.generation}) is revoked; ${r.members} member(s) told, ` +
+        (r.toldRevokedNode ? 'and the revoked node acknowledged it.' : 'the revoked node did not answer (it is refused everywhere anyway).') : `node ${nodeIndex} was already revoked.`;
+      emit(o, { ...(r ?? {}), reseal }, `${told}\n${resealText(reseal)}`);
     });
+}
+
+type Resealed = { opened: number; oneDevice: boolean };
+
+/** The revoked node's key to the archive (it is zeroed after); nothing to re-seal is no error. */
+async function handOverKey(agent: ReturnType<typeof runningAgent>, key: Uint8Array): Promise<Resealed | { skipped: string }> {
+  try {
+    return await agent.call('archiveReseal', { body: { key: Buffer.from(key).toString('base64') } });
+  } catch (e) {
+    // A relay-only node, or an access device nothing here was sealed to: the archive had nothing for it.
+    if (isKithError(e, 'ARCHIVE_RESEAL_KEY_UNKNOWN') || isKithError(e, 'API_NOT_FOUND')) return { skipped: e.code };
+    throw e;
+  } finally {
+    key.fill(0);
+  }
+}
+
+function resealText(r: Resealed | { skipped: string }): string {
+  if ('skipped' in r || r.opened === 0) return 'Archive: nothing this node archived was sealed to it.';
+  const lines = [`Archive: ${r.opened} object(s) sealed to it are being re-sealed away from it, in the background (the log says each one; objects whose holders are away are tried again every repair round).`];
+  if (r.oneDevice) lines.push('warning[ARCHIVE_ONE_ACCESS_DEVICE]: this node is now your only access device: that history is sealed to it and to each holding relay (a stolen holder plus this device could read it). Add a second access device with `kith node add`; objects archived after that use both.');
+  return lines.join('\n');
 }

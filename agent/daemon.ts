@@ -172,7 +172,7 @@ export async function runAgent(opts: RunOptions, given: Partial<AgentEnv> = {}):
     cleanups.push(() => pairing.stop());
     // The archive: holder for friends and own nodes, owner of this user's objects (agent/archive-service.ts).
     const archive = startArchive({ emit, clock, rng, store, identity, cluster, roster, log, dataDir: opts.dataDir, profile: config.agent.profile,
-      ...(env.freeDiskBytes ? { freeDisk: () => env.freeDiskBytes!(opts.dataDir) } : {}) },
+      ...(env.freeDiskBytes ? { freeDisk: () => env.freeDiskBytes!(opts.dataDir) } : {}), ...(env.readFile ? { readFile: env.readFile } : {}) },
       { friendQuotaBytes: config.archive.friendQuotaMiB * 1024 * 1024, containGraceMs: config.archive.containGraceSec * SECOND });
     cleanups.push(() => archive.stop());
 

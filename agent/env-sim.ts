@@ -3,6 +3,7 @@
 // restart), seeded randomness per agent, logs collected per agent. Nothing listens on a real port,
 // nothing is sent to systemd, no router is asked and the LAN is never searched (joins use the QR
 // content). test/helpers/sim-agents.ts builds clusters of agents with it.
+import fs from 'node:fs';
 import type { VirtualClock } from '../core/clock.js';
 import type { Log } from '../core/log.js';
 import { SeededRng } from '../core/rng.js';
@@ -65,5 +66,19 @@ export function simAgentEnv(world: SimWorld, host: SimHost, opts: { rngSeed: str
     userName: () => 'sim',
     // No real statfs: a real disk call would let virtual time run on while it is out.
     freeDiskBytes: async () => world.freeDiskBytes,
+    // No read stream either (the same reason): pieces read synchronously, in the same virtual instant.
+    readFile: function* (file, pieceBytes) {
+      const fd = fs.openSync(file, 'r');
+      try {
+        for (;;) {
+          const piece = new Uint8Array(pieceBytes);
+          const n = fs.readSync(fd, piece, 0, pieceBytes, null);
+          if (n === 0) return;
+          yield piece.subarray(0, n);
+        }
+      } finally {
+        fs.closeSync(fd);
+      }
+    },
   };
 }

@@ -48,6 +48,12 @@ export interface AgentEnv {
   userName(): string;
   /** Free bytes on the disk of a directory for the archive holder; statfs when absent (agent/archive-service.ts). */
   freeDiskBytes?: (dir: string) => Promise<number>;
+  /**
+   * The bytes of a file `kith archive put` archives, in pieces; a read stream (fs.createReadStream)
+   * when absent. The simulation reads synchronously: a real read in flight lets virtual time run on
+   * by a number of steps that depends on the machine, and a seed would not replay (test/sim/archive-world.test.ts).
+   */
+  readFile?: (file: string, pieceBytes: number) => AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
 }
 
 export function realEnv(): AgentEnv {

@@ -7,8 +7,12 @@
 // Store layout (values canonical CBOR):
 //   archive/o/obj/<object hex> → { m: bytes signed manifest, a: text JSON { holderId: HolderAudit },
 //                                  r: uint repairs so far, l: uint last audit round (wall ms, 0 = never),
-//                                  x: uint lease expiry given to holders (wall ms) }
+//                                  x: uint lease expiry given to holders (wall ms): the earliest over the holders in use,
+//                                  h?: text JSON { holderId: lease expiry (wall ms) } per holder, when they differ }
+//   archive/o/revoked/<DH public key hex> → { t: uint wall ms }: an own access device revoked, whose
+//                                  layers this node's objects are re-sealed away from (archive/reseal.ts)
 import { HOUR, type Clock } from '../core/clock.js';
+import { signatures } from '../core/crypto.js';
 import { decodeCanonical, encodeCanonical, type CborValue } from '../core/cbor.js';
 import { KithError, isKithError } from '../core/errors.js';
 import { bytesEqual, toHex } from '../core/hex.js';
@@ -23,6 +27,7 @@ import { choosePlacement, defaultCode } from './placement.js';
 import { sealingPolicy, type AccessDevice } from './policy.js';
 import { executeRepair, planRepair, type RepairCandidate } from './repair.js';
 import { TAG_BYTES } from './seal.js';
+import { deviceSealedTo, resealNeed, revokedIn } from './reseal.js';
 
 const DAY = 24 * HOUR;
 
@@ -83,7 +88,24 @@ export interface ObjectRecord {
   audits: Record<string, HolderAudit>;
   repairs: number;
   lastAuditMs: number;
+  /** The lease given to holders (wall ms): the earliest of `leases` when that is present. */
   leaseMs: number;
+  /** Per holder, when a renewal reached only some of them (absent: every holder has leaseMs). */
+  leases?: Record<string, number>;
+}
+
+/** What a re-seal round did (after an own access device was revoked). */
+export interface ResealResult {
+  /** Objects archived anew away from the revoked devices. */
+  resealed: number;
+  /** Objects that still name a revoked device: its key is needed, or a holder or B did not answer. */
+  pending: number;
+  /** Of those, the ones that wait for the revoked device's key (derived from the phrase). */
+  needKey: number;
+  /** The objects re-sealed with only this node left as access device (ARCHIVE_ONE_ACCESS_DEVICE). */
+  oneDevice: number;
+  /** Old object id → new object id, with the object's meta (the agent re-points what names it). */
+  moved: { from: string; to: string; meta: Record<string, string> }[];
 }
 
 export interface IndexFriend { userKey: string; name: string; record?: Uint8Array }
@@ -102,23 +124,44 @@ const INDEX_KEY = 'archive/o/index';
 const INDEX_COPIES = 8;
 const INDEX_LIMITS = { maxBytes: 64 * 1024 * 1024, maxDepth: 6, maxItems: 4_000_000 };
 const OBJ_PREFIX = 'archive/o/obj/';
+const REVOKED_PREFIX = 'archive/o/revoked/';
 
 const holdersInUse = (body: ManifestBody): Set<string> => new Set(body.chunks.flatMap((c) => c.shards.map((s) => body.holders[s.holder]!.id)));
 
 function encodeRecord(r: ObjectRecord): Uint8Array {
-  return encodeCanonical({ m: r.signed, a: JSON.stringify(r.audits), r: r.repairs, l: r.lastAuditMs, x: r.leaseMs });
+  return encodeCanonical({ m: r.signed, a: JSON.stringify(r.audits), r: r.repairs, l: r.lastAuditMs, x: r.leaseMs, ...(r.leases ? { h: JSON.stringify(r.leases) } : {}) });
 }
 function decodeRecord(b: Uint8Array): ObjectRecord {
   const v = decodeCanonical(b) as { [k: string]: CborValue };
-  return { signed: v.m as Uint8Array, audits: JSON.parse(v.a as string) as Record<string, HolderAudit>, repairs: v.r as number, lastAuditMs: v.l as number, leaseMs: v.x as number };
+  return {
+    signed: v.m as Uint8Array, audits: JSON.parse(v.a as string) as Record<string, HolderAudit>, repairs: v.r as number, lastAuditMs: v.l as number, leaseMs: v.x as number,
+    ...(typeof v.h === 'string' ? { leases: JSON.parse(v.h) as Record<string, number> } : {}),
+  };
 }
+
+/** The lease a holder has for a record's object (wall ms). */
+const leaseOf = (r: ObjectRecord, holder: string): number => r.leases?.[holder] ?? r.leaseMs;
 
 export class ArchiveOwner {
   readonly client: HolderClient;
   /** Objects changed since the index was last archived. */
   indexDirty = true;
+  /** Revoked own access devices (hex DH public keys), as kept under archive/o/revoked/. */
+  private revoked: Promise<Set<string>>;
+  /**
+   * Secret DH keys of revoked devices handed over for re-sealing (derived from the phrase by
+   * `kith node revoke`), by hex public key. Kept in memory only, until no object needs them.
+   */
+  private readonly revokedSecrets = new Map<string, Uint8Array>();
   constructor(private readonly deps: OwnerDeps, private readonly opts: OwnerOptions = DEFAULT_OWNER_OPTIONS) {
     this.client = new HolderClient({ request: deps.request });
+    this.revoked = this.loadRevoked();
+  }
+
+  private async loadRevoked(): Promise<Set<string>> {
+    const out = new Set<string>();
+    for await (const [k] of this.deps.store.range({ gte: REVOKED_PREFIX, lt: prefixEnd(REVOKED_PREFIX) })) out.add(k.slice(REVOKED_PREFIX.length));
+    return out;
   }
 
   private open(r: ObjectRecord): ManifestBody {
@@ -129,13 +172,21 @@ export class ArchiveOwner {
     return { id: this.deps.self.id, dhPublicKey: this.deps.self.dh.publicKey };
   }
 
-  /** Who an object's (new) holder slots are sealed to: device B's key when its first slot is wrapped to one of our access devices, else each holder. */
-  private outerFor(body: ManifestBody): 'holder' | Uint8Array {
-    const r = body.holders[0]?.outer.recipient;
-    return r && this.devices().some((d) => bytesEqual(d.dhPublicKey, r)) ? r : 'holder';
+  /**
+   * Who an object's (new) holder slots are sealed to: device B's key when every slot is wrapped to
+   * that one key (reseal.ts `deviceSealedTo`) and it is one of our access devices, or one revoked
+   * since (the holders cannot peel it either); else each holder.
+   */
+  private outerFor(body: ManifestBody, revoked: ReadonlySet<string>): 'holder' | Uint8Array {
+    const r = deviceSealedTo(body);
+    return r && (this.devices().some((d) => bytesEqual(d.dhPublicKey, r)) || revoked.has(toHex(r))) ? r : 'holder';
   }
 
   /** This node first (A), then the owner's other access devices (B, …). */
+  accessDevices(): AccessDevice[] {
+    return this.devices();
+  }
+
   private devices(): AccessDevice[] {
     const self = this.device();
     return [self, ...(this.deps.otherAccessDevices?.() ?? []).filter((d) => !bytesEqual(d.dhPublicKey, self.dhPublicKey))];
@@ -157,6 +208,11 @@ export class ArchiveOwner {
 
   /** Archives a stream of sizeBytes bytes (the size sizes the placement; the stream decides the manifest). */
   async put(input: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, sizeBytes: number, o: { kind: ObjectKind; meta?: Record<string, string>; onProgress?: (bytes: number) => void }): Promise<PutResult> {
+    return this.place(input, sizeBytes, o, () => undefined);
+  }
+
+  /** put, telling `sentTo` the object id and holder of each shard as it goes (a failed re-seal deletes what it sent). */
+  private async place(input: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, sizeBytes: number, o: { kind: ObjectKind; meta?: Record<string, string>; onProgress?: (bytes: number) => void }, sentTo: (object: Uint8Array, holder: string) => void): Promise<PutResult> {
     const policy = sealingPolicy(o.kind, this.devices());
     const cands = this.deps.candidates();
     const free = await this.room(cands);
@@ -172,6 +228,7 @@ export class ArchiveOwner {
       kind: o.kind, policy, holders: cands, placement: place.holders.map((id) => cands.findIndex((c) => c.id === id)), k, m,
       chunkBytes: this.opts.chunkBytes, meta: o.meta ?? {}, signerPublicKey: this.deps.self.signPublic, rng: this.deps.rng, wallTimeMs: now,
     }, async (s) => {
+      sentTo(s.object, s.holder);
       await this.client.put(s.holder, s, leaseMs);
       sent += s.bytes.length;
       o.onProgress?.(sent);
@@ -206,15 +263,21 @@ export class ArchiveOwner {
    * Keyed by slot, not holder: a repair that puts a shard on a holder already in the manifest
    * gives it a second slot with its own outer key. Bytes that do not open count as bad.
    */
-  private fetcher(body: ManifestBody): FetchPeeled {
+  private fetcher(body: ManifestBody, revoked: ReadonlySet<string>): FetchPeeled {
     const keys = new Map<number, Promise<Uint8Array>>();
+    const outer = this.outerFor(body, revoked);
     const outerKey = (slot: number): Promise<Uint8Array> => {
       const h = body.holders[slot]!;
       let p = keys.get(slot);
       if (!p) {
         const me = this.deps.self.dh;
         const b = this.devices().find((d) => bytesEqual(d.dhPublicKey, h.outer.recipient));
-        if (!b) p = Promise.reject(new KithError('SEAL_INVALID', `the outer layer of holder ${h.id.slice(0, 12)} is sealed to no access device of this user`));
+        const gone = toHex(h.outer.recipient);
+        const secret = this.revokedSecrets.get(gone);
+        // A revoked device B: its key, derived from the phrase and handed over for re-sealing, opens the slot here.
+        if (!b && secret) p = Promise.resolve(outerKeyFor(body, slot, secret));
+        else if (!b && revoked.has(gone)) p = Promise.reject(new KithError('ARCHIVE_RESEAL_KEY_NEEDED', `the outer layer of holder ${h.id.slice(0, 12)} is sealed to a revoked access device (${gone.slice(0, 12)})`));
+        else if (!b) p = Promise.reject(new KithError('SEAL_INVALID', `the outer layer of holder ${h.id.slice(0, 12)} is sealed to no access device of this user`));
         else if (bytesEqual(b.dhPublicKey, me.publicKey)) p = Promise.resolve(outerKeyFor(body, slot, me.secretKey));
         else if (!this.deps.reachable(b.id)) p = Promise.reject(new KithError('ARCHIVE_UNRECOVERABLE', `device B (${b.id.slice(0, 12)}) is not reachable: history needs both access devices`, { hint: 'start your other access device, then try again' }));
         else p = this.client.unwrap(b.id, body.object, h.id, h.outer);
@@ -225,7 +288,7 @@ export class ArchiveOwner {
     return async (chunk, shard, holder) => {
       if (!this.deps.reachable(holder.id)) return undefined;
       const slot = body.chunks[chunk]!.shards[shard]!.holder;
-      if (this.outerFor(body) === 'holder') {
+      if (outer === 'holder') {
         const r = await this.client.get(holder.id, body.object, chunk, shard, true);
         if (!r.peeled) throw new KithError('SEAL_INVALID', `holder ${holder.id.slice(0, 12)} did not remove its layer`);
         return r.data;
@@ -249,7 +312,7 @@ export class ArchiveOwner {
     const report = { bad: [] as { holder: string }[], shardsRead: 0 };
     let n = 0;
     try {
-      for await (const part of getObject(body, key, this.fetcher(body), report as never)) {
+      for await (const part of getObject(body, key, this.fetcher(body, await this.revoked), report as never)) {
         n += part.length;
         onProgress?.(n);
         yield part;
@@ -315,8 +378,14 @@ export class ArchiveOwner {
   async repairAll(): Promise<{ repaired: number; bytesRead: number; bytesWritten: number; stuck: number; deferred: number }> {
     const out = { repaired: 0, bytesRead: 0, bytesWritten: 0, stuck: 0, deferred: 0 };
     let budget = this.opts.repairReadBytesPerRound;
+    const revoked = await this.revoked;
     for await (const [hex, rec] of this.records()) {
       const body = this.open(rec);
+      // Sealed to a revoked access device: the re-seal round archives it anew (a full rewrite, which
+      // a repair would only precede); one that waits for the revoked device's key cannot be repaired.
+      const reseal = resealNeed(body, revoked, new Set(this.revokedSecrets.keys()));
+      if (reseal === 'needs-key') out.stuck++;
+      if (reseal !== 'none') continue;
       // Sampled audits leave a holder that is back "contained" for objects not yet re-proven: one
       // reachable now is read from (its bytes are checked when read) rather than waited for.
       // The same for one failed only by silence (off past the grace period) that is back: its shards
@@ -344,7 +413,7 @@ export class ArchiveOwner {
       if (plan.repairs.length === 0) continue;
       const key = objectKeyFor(body, this.deps.self.dh.secretKey, this.deps.self.dh.publicKey);
       try {
-        const res = await executeRepair(body, key, plan, this.fetcher(body), new Map(pool.map((c) => [c.id, c])), { outer: this.outerFor(body) }, this.deps.rng, (s) => this.client.put(s.holder, s, rec.leaseMs));
+        const res = await executeRepair(body, key, plan, this.fetcher(body, revoked), new Map(pool.map((c) => [c.id, c])), { outer: this.outerFor(body, revoked) }, this.deps.rng, (s) => this.client.put(s.holder, s, rec.leaseMs));
         const signed = signManifest(res.body, this.deps.self.signSecret);
         for (const h of res.body.holders) rec.audits[h.id] ??= freshAudit();
         for (const r of plan.repairs) for (const { holder } of r.rebuild) rec.audits[holder] = freshAudit();
@@ -365,7 +434,108 @@ export class ArchiveOwner {
     return out;
   }
 
-  /** Renews leases due within renewBeforeMs at every holder still in use. */
+  /**
+   * An own access device was revoked (the agent calls this when membership says so): every object
+   * with a layer sealed to its key is re-sealed by the next `resealAll`. Kept in the store, so a
+   * restart does not forget it.
+   */
+  async deviceRevoked(dhPublicKey: Uint8Array): Promise<void> {
+    const hex = toHex(dhPublicKey);
+    const set = await this.revoked;
+    if (set.has(hex)) return;
+    set.add(hex); // before the write: a key handed over meanwhile (`kith node revoke` right after) is taken
+    await this.deps.store.put(REVOKED_PREFIX + hex, encodeCanonical({ t: this.deps.clock.wallTime() }));
+  }
+
+  /**
+   * The secret DH key of a revoked access device, derived again from the phrase (`kith node
+   * revoke` does it): history whose outer layer is sealed to that device can then be read here and
+   * re-sealed. Held in memory until no object needs it. Returns how many objects it opens.
+   */
+  async offerRevokedKey(secretKey: Uint8Array): Promise<number> {
+    if (!(secretKey instanceof Uint8Array) || secretKey.length !== 32) throw new KithError('ARCHIVE_RESEAL_KEY_UNKNOWN', `a revoked device's key is 32 bytes, got ${secretKey?.length}`);
+    const hex = toHex(signatures.x25519PublicKey(secretKey));
+    if (!(await this.revoked).has(hex)) throw new KithError('ARCHIVE_RESEAL_KEY_UNKNOWN', `the key given is not that of an access device revoked here (${hex.slice(0, 12)})`);
+    let n = 0;
+    for await (const [, rec] of this.records()) if (revokedIn(this.open(rec), new Set([hex])).length > 0) n++;
+    if (n > 0) this.revokedSecrets.set(hex, Uint8Array.from(secretKey));
+    return n;
+  }
+
+  /**
+   * One re-seal round: each object with a layer sealed to a revoked access device is read back
+   * and archived anew as a new object under today's devices (inner = this node, outer = the next
+   * access device, or each holder when this node is the last one: ARCHIVE_ONE_ACCESS_DEVICE),
+   * fresh keys and placement; then the old record goes and the old object is deleted at its
+   * holders. Objects that cannot be read now (the revoked device's key is not here, holders away)
+   * stay as they are and are tried again next round. Revoked keys no object names any more are forgotten.
+   */
+  async resealAll(onProgress?: (done: number, total: number) => void): Promise<ResealResult> {
+    const out: ResealResult = { resealed: 0, pending: 0, needKey: 0, oneDevice: 0, moved: [] };
+    const revoked = await this.revoked;
+    if (revoked.size === 0) return out;
+    const todo: [string, ManifestBody][] = [];
+    // Revoked keys still named by an object left as it is (its secret, if here, is kept for the next round).
+    const left = new Set<string>();
+    for await (const [hex, rec] of this.records()) {
+      const body = this.open(rec);
+      const need = resealNeed(body, revoked, new Set(this.revokedSecrets.keys()));
+      if (need === 'none') continue;
+      if (need === 'needs-key') (out.needKey++, revokedIn(body, revoked).forEach((r) => left.add(r)));
+      else todo.push([hex, body]);
+    }
+    if (out.needKey > 0) this.deps.log(`archive: ${out.needKey} history object(s) have their outer layer sealed to a revoked access device and cannot be read or re-sealed without its key: run \`kith node revoke\` for it again on this node (it derives the key from the phrase)`);
+    for (const [i, [hex, body]] of todo.entries()) {
+      try {
+        const r = await this.resealOne(hex, body, revoked);
+        out.resealed++;
+        if (r.warnings.some((w) => w.code === 'ARCHIVE_ONE_ACCESS_DEVICE')) out.oneDevice++;
+        out.moved.push({ from: hex, to: r.id, meta: body.meta });
+        this.deps.log(`archive: re-sealed ${i + 1}/${todo.length}: ${hex.slice(0, 12)} → ${r.id.slice(0, 12)} (${r.k}+${r.m}, ${r.households} households)`);
+      } catch (e) {
+        out.pending++;
+        revokedIn(body, revoked).forEach((r) => left.add(r));
+        this.deps.log(`archive: re-seal ${i + 1}/${todo.length} of ${hex.slice(0, 12)} failed, tried again next round: ${isKithError(e) ? e.code : (e as Error).name}`);
+      }
+      onProgress?.(i + 1, todo.length);
+    }
+    out.pending += out.needKey;
+    if (out.oneDevice > 0) this.deps.log(`archive: warning[ARCHIVE_ONE_ACCESS_DEVICE]: this node is your last access device: ${out.oneDevice} re-sealed history object(s) are sealed to it and to each holding relay; add a second access device with \`kith node add\` (objects archived or re-sealed after that use both)`);
+    // A revoked device's key no object names any more is done with (the revocation itself is kept).
+    for (const [r, secret] of [...this.revokedSecrets]) {
+      if (left.has(r)) continue;
+      secret.fill(0);
+      this.revokedSecrets.delete(r);
+    }
+    if (out.resealed > 0) this.indexDirty = true;
+    return out;
+  }
+
+  private async resealOne(hex: string, body: ManifestBody, revoked: ReadonlySet<string>): Promise<PutResult> {
+    const key = objectKeyFor(body, this.deps.self.dh.secretKey, this.deps.self.dh.publicKey);
+    const report = { bad: [] as { holder: string }[], shardsRead: 0 };
+    const sent = new Map<string, Uint8Array>();
+    let put: PutResult;
+    try {
+      put = await this.place(getObject(body, key, this.fetcher(body, revoked), report as never), body.size, { kind: body.kind, meta: body.meta }, (o, h) => void sent.set(h, o));
+    } catch (e) {
+      // What reached holders under the new object is taken back (their lease would collect it anyway).
+      for (const [h, o] of sent) await this.client.del(h, o).catch(() => undefined);
+      if (report.bad.length > 0) await this.markBad(hex, report.bad.map((b) => b.holder));
+      throw e;
+    } finally {
+      key.fill(0);
+    }
+    await this.deps.store.del(objKey(hex));
+    for (const h of holdersInUse(body)) await this.client.del(h, body.object).catch(() => undefined);
+    return put;
+  }
+
+  /**
+   * Renews leases due within renewBeforeMs at every holder still in use. A holder that cannot be
+   * reached keeps its old lease while the others get the new one (per-holder leases in the record),
+   * so the next round asks only the holders still due, not all of them again.
+   */
   async renewAll(): Promise<number> {
     let renewed = 0;
     // The index is not renewed but archived anew (fresh placement over today's holders) when its lease runs low.
@@ -377,10 +547,29 @@ export class ArchiveOwner {
       if (rec.leaseMs - now > this.opts.renewBeforeMs) continue;
       const body = this.open(rec);
       const x = now + this.opts.leaseMs;
-      const inUse = new Set(body.chunks.flatMap((c) => c.shards.map((s) => body.holders[s.holder]!.id)));
-      let all = true;
-      for (const h of inUse) await (this.deps.reachable(h) ? this.client.renew(h, body.object, x) : Promise.reject(new Error('unreachable'))).then(() => renewed++, () => void (all = false));
-      if (all) await this.deps.store.put(objKey(hex), encodeRecord({ ...rec, leaseMs: x }));
+      const leases: Record<string, number> = {};
+      const missed: string[] = [];
+      let due = 0;
+      for (const h of holdersInUse(body)) {
+        leases[h] = leaseOf(rec, h);
+        if (leases[h] - now > this.opts.renewBeforeMs) continue;
+        due++;
+        const ok = this.deps.reachable(h) && await this.client.renew(h, body.object, x).then(() => true, () => false);
+        if (!ok) {
+          missed.push(h);
+          continue;
+        }
+        leases[h] = x;
+        renewed++;
+      }
+      if (missed.length > 0) this.deps.log(`archive: lease of ${hex.slice(0, 12)} renewed at ${due - missed.length} of ${due} holders due; not reached: ${missed.map((h) => h.slice(0, 12)).join(' ')} (asked again next round)`);
+      // Re-read: a repair round may have written a new manifest meanwhile; only the leases are ours.
+      const cur = await this.deps.store.get(objKey(hex));
+      if (!cur) continue;
+      const values = Object.values(leases);
+      const earliest = values.length > 0 ? Math.min(...values) : x;
+      const { leases: _old, ...rest } = decodeRecord(cur);
+      await this.deps.store.put(objKey(hex), encodeRecord({ ...rest, leaseMs: earliest, ...(values.some((l) => l !== earliest) ? { leases } : {}) }));
     }
     return renewed;
   }
@@ -465,7 +654,7 @@ export class ArchiveOwner {
     const key = objectKeyFor(best.body, this.deps.self.dh.secretKey, this.deps.self.dh.publicKey);
     const parts: Uint8Array[] = [];
     try {
-      for await (const p of getObject(best.body, key, this.fetcher(best.body))) parts.push(p);
+      for await (const p of getObject(best.body, key, this.fetcher(best.body, await this.revoked))) parts.push(p);
     } finally {
       key.fill(0);
     }

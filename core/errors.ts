@@ -283,6 +283,14 @@ export const ERROR_CODES = {
     cause: 'an archive protocol message is well-formed CBOR but not a valid put, get, audit or answer',
     fix: 'the peer speaks another version or is faulty; nothing was accepted from it',
   },
+  ARCHIVE_RESEAL_KEY_NEEDED: {
+    cause: 'a history object\'s outer layer is sealed to an access device that was revoked since, and this node does not have that device\'s key, so it cannot read the object or re-seal it away from the revoked device',
+    fix: 'run `kith node revoke <index> --generation <g>` for that device again on this node: it derives the revoked key from the seed phrase and hands it to the agent for re-sealing only',
+  },
+  ARCHIVE_RESEAL_KEY_UNKNOWN: {
+    cause: 'a key handed over for re-sealing is not the DH key of an access device this node knows to be revoked',
+    fix: 'give the index and generation of the revoked node, as `kith node list` shows them',
+  },
   ARCHIVE_OBJECT_UNKNOWN: {
     cause: 'no archived object has this id (or the prefix names several) in this node\'s index',
     fix: 'list the objects with `kith archive ls` and give the id (or enough of its first hex digits)',

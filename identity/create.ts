@@ -59,6 +59,23 @@ export function userKeyOf(phrase: string, passphrase = ''): Uint8Array {
   }
 }
 
+/**
+ * The X25519 secret key of node `nodeIndex`, generation `generation`, derived again from the
+ * phrase: `kith node revoke` hands a revoked access device's key to the agent, which re-seals the
+ * history whose outer layer was sealed to it (archive/README.md "Revoked access devices"). The
+ * key is worthless otherwise: its certificate is revoked, so no member talks to it.
+ */
+export function nodeDhSecret(opts: { phrase: string; passphrase?: string; nodeIndex: number; generation: number }): Uint8Array {
+  const seed = phraseToSeed(opts.phrase, opts.passphrase ?? '');
+  try {
+    const keys = deriveNodeKeys(seed, opts.nodeIndex, opts.generation);
+    keys.sign.secretKey.fill(0);
+    return keys.dh.secretKey;
+  } finally {
+    seed.fill(0);
+  }
+}
+
 /** A revocation of node `nodeIndex`, generation `generation`, signed by the phrase's root key. */
 export function revokeNode(clock: Pick<Clock, 'wallTime'>, opts: { phrase: string; passphrase?: string; nodeIndex: number; generation: number; reason: string }): Uint8Array {
   const seed = phraseToSeed(opts.phrase, opts.passphrase ?? '');

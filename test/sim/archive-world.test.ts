@@ -6,6 +6,9 @@
 // the loss of any one household, no revoked node holds anything, and repair read at most k bytes
 // per byte it rebuilt (the budget in archive/README.md). Users with a second access device get
 // history sealed to two of their own devices (no warning); the others get ARCHIVE_ONE_ACCESS_DEVICE.
+// Alice's phone (her device B) is revoked mid-run and its key handed over as `kith node revoke`
+// does: her history is re-sealed to her laptop and each holder, and no layer names the phone after.
+// The last comment (`replay:` trace and manifest hashes) is the same for two runs of one seed.
 //
 // Time: each day, the wall clock jumps (VirtualClock.skipWall) and the monotonic clock runs a few
 // minutes: leases, renewals and the 48 h containment see the days pass, while membership and the
@@ -16,13 +19,15 @@
 // Size: KITH_ARCHIVE_WORLD_DAYS (default 14), KITH_ARCHIVE_WORLD_OBJECTS (default 100),
 // KITH_ARCHIVE_WORLD_BYTES (largest object, default 6000); KITH_ARCHIVE_WORLD_BIG=1 runs 42 days
 // of objects up to 300 000 bytes. Replay a failure with KITH_SIM_SEED.
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { HOUR, MINUTE } from '../../core/clock.js';
 import { toHex } from '../../core/hex.js';
 import { SeededRng } from '../../core/rng.js';
-import { revokeNode } from '../../identity/create.js';
+import { nodeDhSecret, revokeNode } from '../../identity/create.js';
+import { deviceSealedTo } from '../../archive/reseal.js';
 import { ARCHIVE_TIMING } from '../../agent/archive-service.js';
 import { manifestFromSigned, type ManifestBody } from '../../archive/manifest.js';
 import { survivesHouseholdLoss } from '../../archive/placement.js';
@@ -53,6 +58,12 @@ t.test(`archive world: 6 users, 15 nodes, ${OBJECTS} objects, ${DAYS} days of lo
     if (!t.passing()) t.comment(`seed ${SEED} (replay: KITH_SIM_SEED=${SEED})\n${sim.dump().split('\n').filter((l) => l.startsWith('---') || l.includes('archive')).join('\n').slice(-30_000)}`);
   });
   const all = [...w.userOf.keys()];
+  /** Every owner's signed manifests, in store order: equal across two runs of one seed when the world replays. */
+  const manifestsHash = async () => {
+    const h = createHash('sha256');
+    for (const u of users) for await (const [hex, rec] of sim.get(u.laptop).agent!.archive.owner.records()) h.update(hex).update(rec.signed);
+    return h.digest('hex').slice(0, 16);
+  };
   t.equal(all.length, 15, '15 nodes');
   const running = (n: string) => sim.get(n).agent !== undefined;
   const everyoneAlive = () => all.filter(running).every((a) => all.filter((b) => b !== a && running(b) && !revoked.has(b)).every((b) => sim.stateOf(a, b) === 'alive'));
@@ -141,6 +152,31 @@ t.test(`archive world: 6 users, 15 nodes, ${OBJECTS} objects, ${DAYS} days of lo
     }
   };
   const killable = all;
+  // Alice's phone (her device B) is revoked on the first day from day 3 on when her laptop runs
+  // and nothing is stuck; `kith node revoke` then hands its key to the laptop, which re-seals her
+  // history to itself and each holder (the phone was her only other access device).
+  const alice = users[0]!;
+  let deviceRevoked: { day: number; phoneKey: string; line: string } | undefined;
+  const revokeDevice = async (day: number) => {
+    const phone = alice.second!;
+    const nodeIndex = sim.get(phone).agent!.identity.cert.nodeIndex;
+    const phoneKey = toHex(sim.get(phone).agent!.identity.cert.dhKey);
+    const revocation = Buffer.from(revokeNode(sim.clock, { phrase: sim.phrase(alice.name), nodeIndex, generation: 0, reason: 'stolen' })).toString('base64');
+    t.equal((await sim.api(alice.laptop, 'POST', '/api/nodes/revoke', { revocation })).status, 200, `day ${day}: alice revokes ${phone}, her device B`);
+    await sim.stop(phone);
+    revoked.add(phone);
+    lost++;
+    const key = Buffer.from(nodeDhSecret({ phrase: sim.phrase(alice.name), nodeIndex, generation: 0 })).toString('base64');
+    const r = await sim.api(alice.laptop, 'POST', '/api/v1/archive/reseal', { key });
+    t.match(r, { status: 200, body: { opened: objects.filter((o) => o.owner === alice).length, oneDevice: true } }, 'the phone\'s key handed over: it opens every object of alice\'s, and her laptop is her last access device');
+    // The round runs in the background: each object is read and written again.
+    const done = (l: { msg: string }) => /re-seal round: \d+ re-sealed, 0 pending/.test(l.msg);
+    const took = await sim.until(() => sim.get(alice.laptop).logs.some(done), 30 * MINUTE, 100);
+    const line = sim.get(alice.laptop).logs.find(done)?.msg ?? 'not done';
+    t.ok(took !== undefined, `re-sealed in ${Math.round((took ?? NaN) / 1000)} virtual s: ${line}`);
+    deviceRevoked = { day, phoneKey, line };
+    log.push(`day ${day}: ${phone} (device B) revoked; ${line}`);
+  };
   for (let day = 1; day <= DAYS; day++) {
     sim.clock.skipWall(DAY - ACTIVE_MS);
     for (const [n, back] of [...down]) {
@@ -154,6 +190,7 @@ t.test(`archive world: 6 users, 15 nodes, ${OBJECTS} objects, ${DAYS} days of lo
     };
     // Every seed tests repair: a run whose dice drew no wipe or revocation by its second-to-last
     // day gets a wipe then (seed arcsim-2 drew only kills, and its repair checks had nothing to check).
+    if (!deviceRevoked && day >= 3 && !blocked && running(alice.laptop) && running(alice.second!)) await revokeDevice(day);
     const lossDue = day === DAYS - 1 && lost === 0 && !blocked;
     const roll = lossDue ? 50 : rng.below(100);
     if (roll < 45 && down.size < 2) {
@@ -226,14 +263,34 @@ t.test(`archive world: 6 users, 15 nodes, ${OBJECTS} objects, ${DAYS} days of lo
 
   // ---- every object byte for byte, from its owner
   let same = 0;
+  // A re-sealed object is a new object (archive/README.md "Revoked access devices"): found by its name.
+  const idNow = async (o: Obj) => {
+    for await (const [hex, rec] of sim.get(o.owner.laptop).agent!.archive.owner.records()) if (hex === o.id || manifestFromSigned(rec.signed)!.meta['name'] === path.basename(o.file)) return hex;
+    return o.id;
+  };
   for (const o of objects) {
     const out = `${o.file}.out`;
-    const r = await sim.api(o.owner.laptop, 'POST', '/api/archive/get', { id: o.id, out });
+    const r = await sim.api(o.owner.laptop, 'POST', '/api/archive/get', { id: await idNow(o), out });
     const done = await job(o.owner.laptop, r.body.result);
     if (done.state === 'done' && Buffer.compare(fs.readFileSync(out), o.bytes) === 0) same++;
     else t.comment(`${o.owner.name} ${o.id.slice(0, 12)}: ${JSON.stringify(done.error)}`);
   }
   t.equal(same, objects.length, `every object (${objects.length}) reads back byte for byte`);
+
+  // ---- alice's history after her device B was revoked: no layer sealed to the phone, one-device sealing
+  t.ok(deviceRevoked, 'alice\'s phone was revoked');
+  if (deviceRevoked) {
+    const laptopKey = toHex(sim.get(alice.laptop).agent!.identity.cert.dhKey);
+    let named = 0;
+    let n = 0;
+    for await (const [, rec] of sim.get(alice.laptop).agent!.archive.owner.records()) {
+      const b = manifestFromSigned(rec.signed)!;
+      n++;
+      if ([...b.inner.map((x) => x.recipient), ...b.holders.map((h) => h.outer.recipient)].some((k) => toHex(k) === deviceRevoked!.phoneKey)) named++;
+      if (b.inner.length !== 1 || toHex(b.inner[0]!.recipient) !== laptopKey || deviceSealedTo(b) !== undefined) t.fail(`alice ${toHex(b.object).slice(0, 12)}: not sealed to the laptop and each holder`);
+    }
+    t.equal(named, 0, `revoked on day ${deviceRevoked.day}; none of alice's ${n} objects has a layer sealed to the phone now`);
+  }
 
   // ---- the placement invariant over the final holder sets, per chunk
   let chunks = 0;
@@ -260,4 +317,5 @@ t.test(`archive world: 6 users, 15 nodes, ${OBJECTS} objects, ${DAYS} days of lo
   t.ok(repairWritten > 0, `repair rebuilt ${repairWritten} bytes`);
   const ratio = repairRead / repairWritten;
   t.ok(ratio <= 6, `repair read ${repairRead} B for ${repairWritten} B rebuilt: ${ratio.toFixed(2)} bytes read per byte repaired (budget ≤ k = 6)`);
+  t.comment(`replay: trace ${sim.traceHash()}, manifests ${await manifestsHash()}`);
 });

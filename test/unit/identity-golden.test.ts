@@ -9,6 +9,8 @@ import { verifySignedObject, signObject } from '../../core/signed.js';
 import { decodeCanonical, encodeCanonical } from '../../core/cbor.js';
 import { deriveUserRoot, deriveNodeKeys } from '../../identity/keys.js';
 import { phraseToSeed } from '../../identity/phrase.js';
+import { nodeDhSecret } from '../../identity/create.js';
+import { signatures } from '../../core/crypto.js';
 import { makeGolden } from '../golden/make-identity-golden.js';
 
 const golden = JSON.parse(fs.readFileSync(new URL('../golden/identity.json', import.meta.url), 'utf8'));
@@ -83,4 +85,11 @@ t.test('node keys differ by index and generation, and repeat for the same seed',
   t.equal(toHex(deriveNodeKeys(seed, 3, 0).dh.publicKey), toHex(a.dh.publicKey));
   t.throws(() => deriveNodeKeys(seed, -1, 0), RangeError);
   t.throws(() => deriveNodeKeys(seed, 2 ** 31, 0), RangeError);
+});
+
+t.test("nodeDhSecret (kith node revoke's key for re-sealing) is the golden node's DH key, derived again from the phrase", async (t) => {
+  for (const n of golden.nodes as { nodeIndex: number; generation: number; dhPublic: string }[]) {
+    const secret = nodeDhSecret({ phrase: golden.phrase, nodeIndex: n.nodeIndex, generation: n.generation });
+    t.equal(toHex(signatures.x25519PublicKey(secret)), n.dhPublic, `node ${n.nodeIndex} generation ${n.generation}`);
+  }
 });

@@ -1,0 +1,123 @@
+// Re-sealing after an own access device is revoked (archive/reseal.ts, ArchiveOwner.resealAll),
+// on a real ArchiveOwner over in-memory Holders (test/unit/archive-owner-world.ts): alice's laptop
+// archives; her phone and desktop are her other access devices.
+import t from 'tap';
+import { bytesEqual, toHex } from '../../core/hex.js';
+import type { ManifestBody } from '../../archive/manifest.js';
+import { objectKeyFor, outerKeyFor } from '../../archive/pipeline.js';
+import { deviceSealedTo, resealNeed } from '../../archive/reseal.js';
+import { collect, expectCodeAsync } from './archive-helpers.js';
+import { HOLDERS, ownerWorld } from './archive-owner-world.js';
+
+function world(seed: string, devices: string[]) {
+  const w = ownerWorld(seed, devices);
+  const revoke = async (d: string) => {
+    w.revoked.add(d);
+    await w.owner.deviceRevoked(w.keys.get(d)!.publicKey);
+  };
+  return { ...w, revoke };
+}
+
+/** True when this secret key opens no layer of the object: no inner wrap, no holder slot's outer key. */
+function opensNothing(body: ManifestBody, secret: Uint8Array, pub: Uint8Array): boolean {
+  try {
+    objectKeyFor(body, secret, pub);
+    return false;
+  } catch { /* not an inner recipient */ }
+  return body.holders.every((_, slot) => {
+    try {
+      outerKeyFor(body, slot, secret);
+      return false;
+    } catch {
+      return true;
+    }
+  });
+}
+
+t.test('device B revoked, a third access device left: history waits for B\'s key, then is re-sealed to A and the desktop, and B\'s key opens nothing', async (t) => {
+  const w = world('reseal-three-devices', ['alice-phone', 'alice-desktop']);
+  const data = w.rng.bytes(5000);
+  const put = await w.owner.put([data], data.length, { kind: 'history', meta: { name: 'conversation x', conv: 'x' } });
+  const [[oldHex, before]] = await w.bodies() as [[string, ManifestBody]];
+  const phone = w.keys.get('alice-phone')!;
+  t.ok(bytesEqual(deviceSealedTo(before)!, phone.publicKey), 'history: outer layer sealed to device B, the phone');
+
+  await w.revoke('alice-phone');
+  const first = await w.owner.resealAll();
+  t.match(first, { resealed: 0, pending: 1, needKey: 1 }, 'without the phone\'s key the object can be neither read nor re-sealed');
+  t.ok(w.logs.some((l) => l.includes('kith node revoke')), 'the log says how to hand the key over');
+  t.match(await w.owner.repairAll(), { repaired: 0, stuck: 1 }, 'repair counts it stuck, and writes no new slot sealed to the revoked phone');
+  await expectCodeAsync(t, () => w.owner.offerRevokedKey(w.keys.get('alice-desktop')!.secretKey), 'ARCHIVE_RESEAL_KEY_UNKNOWN', 'a key of a device that is not revoked');
+
+  // `kith node revoke` derives the phone's DH key from the phrase and hands it over.
+  t.equal(await w.owner.offerRevokedKey(phone.secretKey), 1, 'the phone\'s key opens one object');
+  const progress: string[] = [];
+  const r = await w.owner.resealAll((done, total) => void progress.push(`${done}/${total}`));
+  t.match(r, { resealed: 1, pending: 0, needKey: 0, oneDevice: 0 }, 're-sealed');
+  t.same(progress, ['1/1'], 'progress per object');
+  t.equal(r.moved[0]!.from, oldHex, 'moved from the old object');
+  t.same(r.moved[0]!.meta, { name: 'conversation x', conv: 'x' }, 'with its meta (the agent re-points the conversation)');
+  const [[newHex, after]] = await w.bodies() as [[string, ManifestBody]];
+  t.not(newHex, oldHex, 'archived as a new object (the old one stays whole until the new one is out)');
+  t.equal(newHex, r.moved[0]!.to, 'the new id');
+  t.ok(bytesEqual(deviceSealedTo(after)!, w.keys.get('alice-desktop')!.publicKey), 'outer layer now sealed to the desktop (the new device B)');
+  t.same(after.inner.map((x) => toHex(x.recipient)), [toHex(w.self.publicKey)], 'inner layer: the laptop (A)');
+  t.ok(opensNothing(after, phone.secretKey, phone.publicKey), 'the revoked phone\'s key opens no layer of it');
+  t.equal(resealNeed(after, new Set([toHex(phone.publicKey)]), new Set()), 'none', 'nothing left to re-seal');
+  t.equal(toHex(await collect(w.owner.get(newHex))), toHex(data), 'reads back byte for byte (A and the desktop)');
+  let old = 0;
+  for (const [id] of HOLDERS) old += await w.held(id, oldHex);
+  t.equal(old, 0, 'the old object is deleted at its holders');
+  t.match(await w.owner.resealAll(), { resealed: 0, pending: 0 }, 'a second round has nothing to do');
+  t.match(await w.owner.repairAll(), { repaired: 0, stuck: 0, deferred: 0 }, 'and repair nothing either');
+  await expectCodeAsync(t, () => w.owner.get(oldHex).next(), 'ARCHIVE_OBJECT_UNKNOWN', 'the old id is gone from the index');
+  t.ok(put.warnings.length === 0, 'no warning at the first put');
+});
+
+t.test('the only other access device revoked: history re-sealed to this node and each holder, with ARCHIVE_ONE_ACCESS_DEVICE told', async (t) => {
+  const w = world('reseal-last-device', ['alice-phone']);
+  const data = w.rng.bytes(3000);
+  await w.owner.put([data], data.length, { kind: 'file', meta: { name: 'tax.pdf' } });
+  const phone = w.keys.get('alice-phone')!;
+  await w.revoke('alice-phone');
+  await w.owner.offerRevokedKey(phone.secretKey);
+  const r = await w.owner.resealAll();
+  t.match(r, { resealed: 1, pending: 0, oneDevice: 1 }, 're-sealed with one access device');
+  t.ok(w.logs.some((l) => l.includes('ARCHIVE_ONE_ACCESS_DEVICE') && l.includes('kith node add')), 'the log warns and says how to add a second access device');
+  const [[hex, after]] = await w.bodies() as [[string, ManifestBody]];
+  t.equal(deviceSealedTo(after), undefined, 'outer layer: each holder (as for single-device users)');
+  t.ok(opensNothing(after, phone.secretKey, phone.publicKey), 'the revoked phone\'s key opens no layer');
+  t.equal(toHex(await collect(w.owner.get(hex))), toHex(data), 'reads back byte for byte (holders peel)');
+  t.equal(await w.owner.offerRevokedKey(phone.secretKey), 0, 'offered again, the key opens nothing left (and is not kept)');
+});
+
+t.test('an active object (inner layer to every access device): re-sealed at once, no revoked key needed', async (t) => {
+  const w = world('reseal-active', ['alice-phone', 'alice-desktop']);
+  const data = w.rng.bytes(2000);
+  await w.owner.put([data], data.length, { kind: 'active' });
+  const phone = w.keys.get('alice-phone')!;
+  await w.revoke('alice-phone');
+  t.match(await w.owner.resealAll(), { resealed: 1, pending: 0, needKey: 0 }, 're-sealed without the phone\'s key');
+  const [[hex, after]] = await w.bodies() as [[string, ManifestBody]];
+  t.same(after.inner.map((x) => toHex(x.recipient)).sort(), [toHex(w.self.publicKey), toHex(w.keys.get('alice-desktop')!.publicKey)].sort(), 'inner layer: the laptop and the desktop');
+  t.ok(opensNothing(after, phone.secretKey, phone.publicKey), 'the phone\'s key opens nothing');
+  t.equal(toHex(await collect(w.owner.get(hex))), toHex(data), 'reads back byte for byte');
+});
+
+t.test('a holder away during a re-seal: the old object is kept whole and the re-seal comes in a later round', async (t) => {
+  const w = world('reseal-holder-away', ['alice-phone', 'alice-desktop']);
+  const data = w.rng.bytes(4000);
+  await w.owner.put([data], data.length, { kind: 'history' });
+  const [[oldHex]] = await w.bodies() as [[string, ManifestBody]];
+  await w.revoke('alice-phone');
+  await w.owner.offerRevokedKey(w.keys.get('alice-phone')!.secretKey);
+  // Four of six households away: fewer than k = 6 shards of the old object can be read.
+  for (const id of ['bob-nas', 'carol-router', 'dave-nas', 'erin-router']) w.away.add(id);
+  const r = await w.owner.resealAll();
+  t.match(r, { resealed: 0, pending: 1 }, 'pending');
+  const [[still]] = await w.bodies() as [[string, ManifestBody]];
+  t.equal(still, oldHex, 'the old record is kept');
+  w.away.clear();
+  t.equal(toHex(await collect(w.owner.get(oldHex))), toHex(data), 'the old object still reads (with the revoked key handed over)');
+  t.match(await w.owner.resealAll(), { resealed: 1, pending: 0 }, 're-sealed once the holders are back');
+});
