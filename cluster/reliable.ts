@@ -9,7 +9,7 @@
 //   loss-detection.ts  fragments in flight and fast-retransmit loss detection
 //   reassembly.ts      reassembly and duplicate suppression on the receiving side
 import type { Clock, Timer } from '../core/clock.js';
-import { SECOND } from '../core/clock.js';
+import { SECOND, deferOn } from '../core/clock.js';
 import type { Rng } from '../core/rng.js';
 import { KithError } from '../core/errors.js';
 import { CongestionWindow } from './congestion.js';
@@ -423,12 +423,14 @@ export class Reliable {
    * Acks are batched: every ack of this turn of the event loop goes in one frame, after the
    * last REPEATED_ACKS acks already sent. The repeats come first, so that a sender whose previous
    * ACK frame was lost takes them before the newer acks that would make it count those
-   * fragments as lost.
+   * fragments as lost. The frame goes once the turn is done (clock.defer: setImmediate), not
+   * after setTimer(0), which is at least 1 ms on Node and Bun: that millisecond was most of a
+   * loopback round trip, and the sender's window sat idle for it.
    */
   private queueAck(peer: string, s: PeerState, id: number, index: number): void {
     s.pendingAcks.push([id, index]);
     if (s.ackTimer) return;
-    s.ackTimer = this.deps.clock.setTimer(0, () => {
+    s.ackTimer = deferOn(this.deps.clock, () => {
       s.ackTimer = undefined;
       while (s.pendingAcks.length > 0) {
         const fresh = s.pendingAcks.splice(0, MAX_ACKS_PER_FRAME - REPEATED_ACKS);
