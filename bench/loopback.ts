@@ -6,7 +6,8 @@
 // shard gets one at a time as ArchiveOwner.get makes them, each a StreamExchange (request stream,
 // 512 KiB answer stream; cluster/stream-exchange.ts), answered from memory: answer bytes received.
 //   node dist/bench/loopback.js         node_modules/.bin/bun bench/loopback.ts
-//   KITH_BENCH_SECONDS (default 2), KITH_BENCH_ROUNDS (default 3)
+//   KITH_BENCH_SECONDS (default 2), KITH_BENCH_ROUNDS (default 3), KITH_BENCH_ONLY (default
+//   'raw,kith,stream,restore': the lines to measure; raw is always measured, the others' baseline)
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { VirtualClock, realClock } from '../core/clock.js';
@@ -24,6 +25,7 @@ import { aead, fastestAead } from '../core/aead.js';
 
 const SECONDS = Number(process.env['KITH_BENCH_SECONDS'] ?? 2);
 const ROUNDS = Number(process.env['KITH_BENCH_ROUNDS'] ?? 3);
+const ONLY = new Set((process.env['KITH_BENCH_ONLY'] ?? 'raw,kith,stream,restore').split(',').map((x) => x.trim()));
 const PSK = new Uint8Array(32).fill(4);
 const node = (name: string) => {
   const n = certifyNode(new VirtualClock(), { phrase: generatePhrase(new SeededRng(name)), nodeIndex: 0, generation: 0, roles: ['relay'], label: name });
@@ -52,6 +54,8 @@ async function receiver(mode: string): Promise<void> {
     })());
     t.addPeer({ dhKey: node('loop-a').dh.publicKey, psk: PSK });
   }
+  // A clean exit when the parent kills it, so that a profiler given in execArgv writes its file.
+  process.on('SIGTERM', () => process.exit(0));
   process.stdout.write(`PORT ${sock.local.port}\n`);
   process.stdin.on('data', () => process.stdout.write(`BYTES ${bytes}\n`));
 }
@@ -85,7 +89,7 @@ async function* until(endMs: number): AsyncGenerator<Uint8Array> {
 
 async function measure(mode: 'raw' | 'kith' | 'stream' | 'restore'): Promise<number> {
   const self = fileURLToPath(import.meta.url);
-  const child = spawn(process.execPath, [self, 'receiver', mode], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...process.execArgv, self, 'receiver', mode], { stdio: ['pipe', 'pipe', 'inherit'] });
   let out = '';
   child.stdout.on('data', (d) => (out += d));
   while (!/PORT (\d+)/.test(out)) await new Promise((r) => setTimeout(r, 10));
@@ -157,21 +161,27 @@ else {
   const restore: number[] = [];
   for (let i = 0; i < ROUNDS; i++) {
     raw.push(await measure('raw'));
-    kith.push(await measure('kith'));
-    stream.push(await measure('stream'));
-    restore.push(await measure('restore'));
+    if (ONLY.has('kith')) kith.push(await measure('kith'));
+    if (ONLY.has('stream')) stream.push(await measure('stream'));
+    if (ONLY.has('restore')) restore.push(await measure('restore'));
   }
   const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const r = med(raw);
-  const k = med(kith);
   console.log(`loopback throughput on ${runtime}, two processes, ${SECONDS} s per run, median of ${ROUNDS}, AEAD ${aead.name} (baseline: raw node:dgram, ${MAX_DATAGRAM}-byte datagrams, same run)`);
   console.log('| what | received | ratio to raw |');
   console.log('|---|---|---|');
   console.log(`| raw dgram | ${((r * 8) / 1e6).toFixed(0)} Mbit/s | 1.00 |`);
-  console.log(`| kith transport (payload bytes) | ${((k * 8) / 1e6).toFixed(0)} Mbit/s | ${(k / r).toFixed(2)} |`);
-  const st = med(stream);
-  console.log(`| kith bulk stream (bytes the application read) | ${((st * 8) / 1e6).toFixed(0)} Mbit/s | ${(st / r).toFixed(2)} |`);
-  const rs = med(restore);
-  console.log(`| restore transfers: 512 KiB shard gets one at a time over stream exchanges | ${((rs * 8) / 1e6).toFixed(0)} Mbit/s (${(rs / 1e6).toFixed(1)} MB/s) | ${(rs / r).toFixed(2)} |`);
+  if (kith.length > 0) {
+    const k = med(kith);
+    console.log(`| kith transport (payload bytes) | ${((k * 8) / 1e6).toFixed(0)} Mbit/s | ${(k / r).toFixed(2)} |`);
+  }
+  if (stream.length > 0) {
+    const st = med(stream);
+    console.log(`| kith bulk stream (bytes the application read) | ${((st * 8) / 1e6).toFixed(0)} Mbit/s | ${(st / r).toFixed(2)} |`);
+  }
+  if (restore.length > 0) {
+    const rs = med(restore);
+    console.log(`| restore transfers: 512 KiB shard gets one at a time over stream exchanges | ${((rs * 8) / 1e6).toFixed(0)} Mbit/s (${(rs / 1e6).toFixed(1)} MB/s) | ${(rs / r).toFixed(2)} |`);
+  }
   process.exit(0);
 }

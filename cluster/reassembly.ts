@@ -5,6 +5,10 @@
 // A partial message is charged its full possible size (count × MAX_FRAGMENT) from its first
 // fragment on, not the bytes that have arrived: otherwise a peer sending only 1-byte last
 // fragments under ever new message ids would pile up partial messages without bound.
+//
+// Fragments are kept as they came (views of the frames handed to accept(), which it takes as
+// its own: the transport opens each datagram into a buffer of its own), and copied once, into
+// the message, when the last one arrives; a message of one fragment is a view of its frame.
 import { MAX_FRAGMENT, type DataFrame } from './reliable-wire.js';
 
 interface InMessage {
@@ -12,7 +16,9 @@ interface InMessage {
   flags: number;
   reqId: number;
   /** Fragments by index: sparse, so memory follows what arrived, not the declared count. */
-  parts: Map<number, Uint8Array>;
+  parts: (Uint8Array | undefined)[];
+  /** Fragments that arrived. */
+  arrived: number;
   /** Bytes that arrived. */
   bytes: number;
   /** What this message is charged against maxReassemblyBytes: count × MAX_FRAGMENT. */
@@ -36,17 +42,22 @@ export class Reassembly {
   /** Takes one DATA frame (already acknowledged by the caller: a duplicate is acked again too). */
   accept(f: DataFrame): Arrival {
     if (this.done.has(f.msgId)) return { kind: 'duplicate' };
+    if (f.count === 1 && !this.incoming.has(f.msgId)) {
+      this.remember(f.msgId);
+      return { kind: 'complete', evicted: 0, flags: f.flags, reqId: f.reqId, payload: f.part };
+    }
     let m = this.incoming.get(f.msgId);
     if (!m) {
-      m = { count: f.count, flags: f.flags, reqId: f.reqId, parts: new Map(), bytes: 0, charged: f.count * MAX_FRAGMENT };
+      m = { count: f.count, flags: f.flags, reqId: f.reqId, parts: [], arrived: 0, bytes: 0, charged: f.count * MAX_FRAGMENT };
       this.incoming.set(f.msgId, m);
       this.bytes += m.charged;
     }
-    if (m.count !== f.count || m.parts.has(f.index)) return { kind: 'duplicate' };
-    m.parts.set(f.index, new Uint8Array(f.part));
+    if (m.count !== f.count || m.parts[f.index] !== undefined) return { kind: 'duplicate' };
+    m.parts[f.index] = f.part;
+    m.arrived++;
     m.bytes += f.part.length;
     const evicted = this.evict(f.msgId);
-    if (m.parts.size < m.count) return { kind: 'partial', evicted };
+    if (m.arrived < m.count) return { kind: 'partial', evicted };
     this.incoming.delete(f.msgId);
     this.bytes -= m.charged;
     this.remember(f.msgId);
@@ -76,7 +87,7 @@ function concatParts(m: InMessage, total: number): Uint8Array {
   const out = new Uint8Array(total);
   let o = 0;
   for (let i = 0; i < m.count; i++) {
-    const p = m.parts.get(i)!;
+    const p = m.parts[i]!;
     out.set(p, o);
     o += p.length;
   }

@@ -33,25 +33,52 @@ export interface AckFrame {
   acks: [number, number][];
 }
 
-/** Splits a message into DATA frames of at most MAX_FRAGMENT bytes each (an empty one is one frame). */
-export function encodeDataFrames(payload: Uint8Array, msgId: number, flags: number, reqId: number): Uint8Array[] {
-  const count = Math.max(1, Math.ceil(payload.length / MAX_FRAGMENT));
+/**
+ * Splits a message, `head` ‖ `payload`, into DATA frames of at most MAX_FRAGMENT bytes each (an
+ * empty message is one frame). `head` spares the caller a copy of the whole message to put a few
+ * bytes before it (a stream's frame header). The frames are views of one buffer allocated for all
+ * of them: one allocation per message, not one per fragment.
+ */
+export function encodeDataFrames(payload: Uint8Array, msgId: number, flags: number, reqId: number, head: Uint8Array = NO_BYTES): Uint8Array[] {
+  const total = head.length + payload.length;
+  const count = Math.max(1, Math.ceil(total / MAX_FRAGMENT));
   if (count > 0xffff) throw new RangeError('message needs more than 65535 fragments');
-  const frames: Uint8Array[] = [];
+  const all = new Uint8Array(count * DATA_FRAME_HEADER + total);
+  const frames: Uint8Array[] = new Array(count);
+  let at = 0;
   for (let i = 0; i < count; i++) {
-    const part = payload.subarray(i * MAX_FRAGMENT, Math.min(payload.length, (i + 1) * MAX_FRAGMENT));
-    const bytes = new Uint8Array(DATA_FRAME_HEADER + part.length);
-    const v = new DataView(bytes.buffer);
-    bytes[0] = FRAME_DATA;
-    bytes[1] = flags;
-    v.setUint32(2, msgId);
-    v.setUint32(6, reqId);
-    v.setUint16(10, i);
-    v.setUint16(12, count);
-    bytes.set(part, DATA_FRAME_HEADER);
-    frames.push(bytes);
+    const from = i * MAX_FRAGMENT;
+    const to = Math.min(total, from + MAX_FRAGMENT);
+    const f = all.subarray(at, at + DATA_FRAME_HEADER + (to - from));
+    at += f.length;
+    f[0] = FRAME_DATA;
+    f[1] = flags;
+    putU32(f, 2, msgId);
+    putU32(f, 6, reqId);
+    f[10] = i >>> 8;
+    f[11] = i & 0xff;
+    f[12] = count >>> 8;
+    f[13] = count & 0xff;
+    // The fragment's bytes: the part of head, then the part of payload, that fall in [from, to).
+    let o = DATA_FRAME_HEADER;
+    if (from < head.length) {
+      const h = head.subarray(from, Math.min(head.length, to));
+      f.set(h, o);
+      o += h.length;
+    }
+    if (to > head.length) f.set(payload.subarray(Math.max(0, from - head.length), to - head.length), o);
+    frames[i] = f;
   }
   return frames;
+}
+
+const NO_BYTES = new Uint8Array(0);
+
+function putU32(b: Uint8Array, at: number, v: number): void {
+  b[at] = v >>> 24;
+  b[at + 1] = (v >>> 16) & 0xff;
+  b[at + 2] = (v >>> 8) & 0xff;
+  b[at + 3] = v & 0xff;
 }
 
 /** One ACK frame; the caller keeps acks.length ≤ MAX_ACKS_PER_FRAME. */
@@ -73,18 +100,21 @@ export function encodeAckFrame(acks: readonly [number, number][]): Uint8Array {
  */
 export function decodeFrame(frame: Uint8Array, maxMessageBytes: number): DataFrame | AckFrame | undefined {
   if (frame.length < 2) return undefined;
-  const v = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
   if (frame[0] === FRAME_ACK) {
     const n = frame[1]!;
     if (frame.length !== 2 + n * 6) return undefined;
     const acks: [number, number][] = [];
-    for (let i = 0; i < n; i++) acks.push([v.getUint32(2 + i * 6), v.getUint16(6 + i * 6)]);
+    for (let i = 0; i < n; i++) acks.push([getU32(frame, 2 + i * 6), getU16(frame, 6 + i * 6)]);
     return { type: FRAME_ACK, acks };
   }
   if (frame[0] !== FRAME_DATA || frame.length < DATA_FRAME_HEADER) return undefined;
-  const index = v.getUint16(10);
-  const count = v.getUint16(12);
+  const index = getU16(frame, 10);
+  const count = getU16(frame, 12);
   const part = frame.subarray(DATA_FRAME_HEADER);
   if (count === 0 || index >= count || count * MAX_FRAGMENT > maxMessageBytes + MAX_FRAGMENT || (index < count - 1 && part.length !== MAX_FRAGMENT)) return undefined;
-  return { type: FRAME_DATA, flags: frame[1]!, msgId: v.getUint32(2), reqId: v.getUint32(6), index, count, part };
+  return { type: FRAME_DATA, flags: frame[1]!, msgId: getU32(frame, 2), reqId: getU32(frame, 6), index, count, part };
 }
+
+// Big-endian integers read and written by hand: a DataView per frame is an allocation per fragment.
+const getU16 = (b: Uint8Array, at: number): number => (b[at]! << 8) | b[at + 1]!;
+const getU32 = (b: Uint8Array, at: number): number => ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;

@@ -9,7 +9,7 @@
 //   loss-detection.ts  fragments in flight and fast-retransmit loss detection
 //   reassembly.ts      reassembly and duplicate suppression on the receiving side
 import type { Clock, Timer } from '../core/clock.js';
-import { SECOND } from '../core/clock.js';
+import { SECOND, deferOn } from '../core/clock.js';
 import type { Rng } from '../core/rng.js';
 import { KithError } from '../core/errors.js';
 import { CongestionWindow } from './congestion.js';
@@ -134,9 +134,12 @@ export class Reliable {
     this.streamHandler = fn;
   }
 
-  /** Sends a message of a stream (flag 4); resolves once every fragment is acknowledged. */
-  sendStreamMessage(peer: string, payload: Uint8Array): Promise<void> {
-    return this.enqueue(peer, payload, FLAG_STREAM, 0).done;
+  /**
+   * Sends a message of a stream (flag 4), `head` ‖ `payload` (the stream's frame header, then its
+   * bytes, without a copy to join them); resolves once every fragment is acknowledged.
+   */
+  sendStreamMessage(peer: string, payload: Uint8Array, head?: Uint8Array): Promise<void> {
+    return this.enqueue(peer, payload, FLAG_STREAM, 0, head).done;
   }
 
   /** Sends a message; resolves once every fragment is acknowledged. */
@@ -207,17 +210,18 @@ export class Reliable {
 
   // ------------------------------------------------------------------ sending
 
-  private enqueue(peer: string, payload: Uint8Array, flags: number, reqId: number): { id: number; done: Promise<void> } {
-    if (payload.length > this.o.maxMessageBytes) {
-      return { id: 0, done: Promise.reject(new KithError('MESSAGE_TOO_LARGE', `a message of ${payload.length} bytes is over the ${this.o.maxMessageBytes}-byte limit`)) };
+  private enqueue(peer: string, payload: Uint8Array, flags: number, reqId: number, head?: Uint8Array): { id: number; done: Promise<void> } {
+    const size = payload.length + (head?.length ?? 0);
+    if (size > this.o.maxMessageBytes) {
+      return { id: 0, done: Promise.reject(new KithError('MESSAGE_TOO_LARGE', `a message of ${size} bytes is over the ${this.o.maxMessageBytes}-byte limit`)) };
     }
     const s = this.state(peer);
-    if (s.inFlightBytes + payload.length > this.o.maxInFlightBytes) {
+    if (s.inFlightBytes + size > this.o.maxInFlightBytes) {
       return { id: 0, done: Promise.reject(new KithError('SEND_BACKPRESSURE', `${s.inFlightBytes} bytes are already in flight to ${peer.slice(0, 12)}`)) };
     }
     const id = s.nextId;
     s.nextId = (s.nextId + 1) >>> 0;
-    const frags: OutFragment[] = encodeDataFrames(payload, id, flags, reqId).map((bytes, index) => (
+    const frags: OutFragment[] = encodeDataFrames(payload, id, flags, reqId, head).map((bytes, index) => (
       { index, bytes, acked: false, sentAtMs: 0, retries: 0, inFlight: false, deadlineMs: 0, queued: true, sendSeq: -1 }
     ));
     let resolve!: () => void;
@@ -226,9 +230,10 @@ export class Reliable {
       resolve = res;
       reject = rej;
     });
-    const msg: OutMessage = { id, size: payload.length, frags, unacked: frags.length, resolve, reject };
+    const msg: OutMessage = { id, size, frags, unacked: frags.length, resolve, reject };
     s.out.set(id, msg);
-    s.inFlightBytes += payload.length;
+    s.inFlightBytes += size;
+    // One entry per fragment, for the queue and the flight, each time it is (re)sent.
     for (const f of frags) s.sendQueue.push({ msg, frag: f });
     this.pump(peer, s);
     return { id, done };
@@ -237,16 +242,17 @@ export class Reliable {
   /** Sends queued fragments while the congestion window has room. */
   private pump(peer: string, s: PeerState): void {
     while (s.inFlight < Math.floor(s.window.cwnd) && s.sendQueue.length > 0) {
-      const { msg, frag } = s.sendQueue.shift()!;
-      frag.queued = false;
-      if (frag.acked || !s.out.has(msg.id)) continue;
-      this.transmit(peer, s, msg, frag);
+      const e = s.sendQueue.shift()!;
+      e.frag.queued = false;
+      if (e.frag.acked || !s.out.has(e.msg.id)) continue;
+      this.transmit(peer, s, e);
     }
   }
 
-  private transmit(peer: string, s: PeerState, msg: OutMessage, frag: OutFragment): void {
+  private transmit(peer: string, s: PeerState, e: Sending): void {
+    const frag = e.frag;
     frag.sentAtMs = this.deps.clock.now();
-    s.flight.sent({ msg, frag });
+    s.flight.sent(e);
     s.inFlight++;
     this.stats.sent++;
     this.deps.link.send(peer, frag.bytes);
@@ -268,32 +274,34 @@ export class Reliable {
     const now = this.deps.clock.now();
     const due: Sending[] = [];
     for (const e of s.flight.entries()) if (e.frag.deadlineMs <= now) due.push(e);
-    for (const { msg, frag } of due) this.onTimeout(peer, s, msg, frag);
+    for (const e of due) this.onTimeout(peer, s, e);
     if (this.peers.get(peer) !== s) return;
     let next = Infinity;
     for (const e of s.flight.entries()) if (e.frag.deadlineMs < next) next = e.frag.deadlineMs;
     if (next < s.rtoTimerAtMs) this.armRto(peer, s, next);
   }
 
-  private onTimeout(peer: string, s: PeerState, msg: OutMessage, frag: OutFragment): void {
+  private onTimeout(peer: string, s: PeerState, e: Sending): void {
+    const { msg, frag } = e;
     if (!frag.inFlight || frag.acked || !s.out.has(msg.id)) return;
     frag.inFlight = false;
     s.inFlight--;
     s.flight.remove(frag);
     s.window.lost(1);
     if (this.deps.clock.now() - s.lastAckMs > 2 * s.rtt.rtoMs) s.window.stalled();
-    if (this.requeue(peer, s, msg, frag)) this.pump(peer, s);
+    if (this.requeue(peer, s, e)) this.pump(peer, s);
   }
 
   /** Queues a lost fragment for retransmission (first in line), or fails its message after too many. */
-  private requeue(peer: string, s: PeerState, msg: OutMessage, frag: OutFragment): boolean {
+  private requeue(peer: string, s: PeerState, e: Sending): boolean {
+    const { msg, frag } = e;
     if (++frag.retries > this.o.maxRetries) {
       this.fail(s, msg, `fragment ${frag.index} of message ${msg.id} to ${peer.slice(0, 12)} unacknowledged after ${this.o.maxRetries} retransmissions`);
       return false;
     }
     this.stats.retransmits++;
     // Retransmissions go first: they block the message's completion.
-    s.sendQueue.unshift({ msg, frag });
+    s.sendQueue.unshift(e);
     frag.queued = true;
     return true;
   }
@@ -303,12 +311,12 @@ export class Reliable {
     const lost = s.flight.lostBefore(ackedSeq);
     if (lost.length === 0) return;
     s.window.lost(lost.length);
-    for (const { msg, frag } of lost) {
-      frag.inFlight = false;
+    for (const e of lost) {
+      e.frag.inFlight = false;
       s.inFlight--;
-      s.flight.remove(frag);
+      s.flight.remove(e.frag);
       // A message already failed by an earlier fragment of this batch is gone from s.out.
-      if (s.out.has(msg.id)) this.requeue(peer, s, msg, frag);
+      if (s.out.has(e.msg.id)) this.requeue(peer, s, e);
     }
   }
 
@@ -415,12 +423,14 @@ export class Reliable {
    * Acks are batched: every ack of this turn of the event loop goes in one frame, after the
    * last REPEATED_ACKS acks already sent. The repeats come first, so that a sender whose previous
    * ACK frame was lost takes them before the newer acks that would make it count those
-   * fragments as lost.
+   * fragments as lost. The frame goes once the turn is done (clock.defer: setImmediate), not
+   * after setTimer(0), which is at least 1 ms on Node and Bun: that millisecond was most of a
+   * loopback round trip, and the sender's window sat idle for it.
    */
   private queueAck(peer: string, s: PeerState, id: number, index: number): void {
     s.pendingAcks.push([id, index]);
     if (s.ackTimer) return;
-    s.ackTimer = this.deps.clock.setTimer(0, () => {
+    s.ackTimer = deferOn(this.deps.clock, () => {
       s.ackTimer = undefined;
       while (s.pendingAcks.length > 0) {
         const fresh = s.pendingAcks.splice(0, MAX_ACKS_PER_FRAME - REPEATED_ACKS);

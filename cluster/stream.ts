@@ -78,6 +78,9 @@ function frame(id: number, seq: number, type: number, route: StreamRoute, bytes:
   return f;
 }
 
+/** A DATA frame's header alone: reliable delivery puts it before the chunk (no copy of the chunk to join them). */
+const dataHeader = (id: number, seq: number, route: StreamRoute): Uint8Array => frame(id, seq, TYPE_DATA, route);
+
 const routeKey = (r: StreamRoute): number => (r.service << 8) | r.kind;
 
 export class Streams {
@@ -113,8 +116,8 @@ export class Streams {
     const key = `${peer}/${id}`;
     const out: Outgoing = { consumed: 0, error: undefined, wake: undefined };
     this.outgoing.set(key, out);
-    const put = (f: Uint8Array) => {
-      this.deps.reliable.sendStreamMessage(peer, f).catch((e: Error) => {
+    const put = (f: Uint8Array, head?: Uint8Array) => {
+      this.deps.reliable.sendStreamMessage(peer, f, head).catch((e: Error) => {
         out.error ??= e;
         out.wake?.();
       });
@@ -126,7 +129,7 @@ export class Streams {
         for (let off = 0; off < piece.length; off += this.o.chunkBytes) {
           await this.until(out, () => seq - out.consumed < this.o.window);
           const chunk = piece.subarray(off, Math.min(piece.length, off + this.o.chunkBytes));
-          put(frame(id, seq++, TYPE_DATA, route, chunk));
+          put(chunk, dataHeader(id, seq++, route));
           bytes += chunk.length;
           onProgress?.(bytes);
         }
@@ -277,7 +280,8 @@ export class IncomingStream implements AsyncIterable<Uint8Array> {
       this.protocolError(`chunk ${seq} is outside the window (${this.next} … ${this.next + this.o.window - 1})`);
       return;
     }
-    this.buffered.set(seq, new Uint8Array(bytes));
+    // Ours to keep: reliable delivery put the message together in a buffer of its own.
+    this.buffered.set(seq, bytes);
     this.wake?.();
   }
 

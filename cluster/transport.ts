@@ -264,14 +264,16 @@ export class Transport {
 
   /** The hot path of bulk traffic: one buffer per datagram, sealed in place, no copies. */
   private sendData(p: Peer, s: Session, payload: Uint8Array, now = this.deps.clock.now()): void {
-    const { buf, view: v } = header(MSG_DATA, DATA_HEADER + payload.length + TAG_BYTES);
-    v.setUint32(4, s.remoteIndex, true);
+    const buf = new Uint8Array(DATA_HEADER + payload.length + TAG_BYTES);
+    buf[0] = MSG_DATA;
     const counter = s.sendCounter++;
     // Counters stay below REJECT_AFTER_MESSAGES (2^52): two 32-bit halves, no BigInt.
     const lo = counter >>> 0;
     const hi = Math.floor(counter / 2 ** 32);
-    v.setUint32(8, lo, true);
-    v.setUint32(12, hi, true);
+    // Little-endian by hand: a DataView per datagram is an allocation on the hot path.
+    putU32le(buf, 4, s.remoteIndex);
+    putU32le(buf, 8, lo);
+    putU32le(buf, 12, hi);
     aead.sealInto(s.send, this.dataNonce(lo, hi), payload, buf, DATA_HEADER);
     this.sendRaw(p, buf, p.endpoint, now);
   }
@@ -550,16 +552,15 @@ export class Transport {
   private onData(data: Uint8Array, from: Endpoint): void {
     if (data.length < DATA_HEADER + TAG_BYTES || data.length > MAX_DATAGRAM) return this.drop('short');
     if (data[1] !== 0 || data[2] !== 0 || data[3] !== 0) return this.drop('type');
-    const v = view(data);
-    const index = v.getUint32(4, true);
+    const index = getU32le(data, 4);
     const entry = this.byIndex.get(index);
     if (!entry || entry.kind !== 'session') return this.drop('index');
     const p = entry.peer;
     const s = p.current?.localIndex === index ? p.current : p.next?.localIndex === index ? p.next : p.previous?.localIndex === index ? p.previous : undefined;
     if (!s) return this.drop('index');
     if (this.deps.clock.now() - s.createdMs > REJECT_AFTER_TIME_MS) return this.drop('expired');
-    const lo = v.getUint32(8, true);
-    const hi = v.getUint32(12, true);
+    const lo = getU32le(data, 8);
+    const hi = getU32le(data, 12);
     // Above REJECT_AFTER_MESSAGES (2^52) the counter is refused anyway: -1 keeps it a safe integer.
     const counter = hi >= 2 ** 20 ? -1 : hi * 2 ** 32 + lo;
     if (!s.replay.canAccept(counter) || counter >= REJECT_AFTER_MESSAGES) return this.drop('counter');
@@ -569,7 +570,7 @@ export class Transport {
     // Key confirmed by the initiator's first packet: "next" becomes "current". The endpoint moves
     // first, so that payloads queued for the peer go to where it is now; the event comes after,
     // so that what its handler sends goes in the new session.
-    this.updateEndpoint(p, from, () => s === p.next && this.rotate(p, s));
+    this.updateEndpoint(p, from, s === p.next ? () => this.rotate(p, s) : undefined);
     if (plain.length === 0) return; // keepalive
     this.stats.delivered++;
     this.deps.events?.message?.(p.id, plain);
@@ -637,3 +638,12 @@ export class Transport {
     }
   }
 }
+
+function putU32le(b: Uint8Array, at: number, v: number): void {
+  b[at] = v & 0xff;
+  b[at + 1] = (v >>> 8) & 0xff;
+  b[at + 2] = (v >>> 16) & 0xff;
+  b[at + 3] = v >>> 24;
+}
+
+const getU32le = (b: Uint8Array, at: number): number => (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0;

@@ -16,7 +16,16 @@ export interface Clock {
   wallTime(): number;
   /** Calls fn once after ms milliseconds of monotonic time. */
   setTimer(ms: number, fn: () => void): Timer;
+  /**
+   * Calls fn once the current turn of the event loop is done, I/O that is ready included
+   * (setImmediate), sooner than setTimer(0), which Node and Bun make at least 1 ms. Clocks without
+   * it (VirtualClock) stand for it with setTimer(0).
+   */
+  defer?(fn: () => void): Timer;
 }
+
+/** clock.defer, or setTimer(0) where the clock has none. */
+export const deferOn = (clock: Clock, fn: () => void): Timer => (clock.defer ? clock.defer(fn) : clock.setTimer(0, fn));
 
 /** The real clock. Timers are unref'd so that they never keep a finished process alive. */
 export const realClock: Clock = {
@@ -26,6 +35,13 @@ export const realClock: Clock = {
     const t = setTimeout(fn, Math.max(0, ms));
     t.unref?.();
     return { cancel: () => clearTimeout(t) };
+  },
+  // Not unref'd, unlike the timers: Node polls for I/O without a timeout while only unref'd
+  // immediates are pending, so one would wait for the next datagram or timer. It runs at the end
+  // of this turn, so it keeps no finished process alive.
+  defer(fn) {
+    const i = setImmediate(fn);
+    return { cancel: () => clearImmediate(i) };
   },
 };
 

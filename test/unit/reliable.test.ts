@@ -5,6 +5,7 @@ import t from 'tap';
 import { Transport } from '../../cluster/transport.js';
 import { Reliable, TARGET_DELAY_MS, LOSS_TOLERANCE, MAX_FRAGMENT } from '../../cluster/reliable.js';
 import { Reassembly } from '../../cluster/reassembly.js';
+import { DATA_FRAME_HEADER, decodeFrame, encodeDataFrames } from '../../cluster/reliable-wire.js';
 import { isKithError } from '../../core/errors.js';
 import { simEnv, type TransportEnv } from '../helpers/transport-env.js';
 import { testUser } from '../helpers/users.js';
@@ -122,6 +123,44 @@ t.test('reassembly: fresh message ids with one-byte last fragments are charged t
   t.equal(r.accept({ type: 1, msgId: 7, index: 1, count: 2, flags: 0, reqId: 0, part: parts[1]! }).kind, 'partial');
   const done = r.accept({ type: 1, msgId: 7, index: 0, count: 2, flags: 0, reqId: 0, part: parts[0]! });
   t.same(done.kind === 'complete' && [done.payload.length, done.payload[0], done.payload[MAX_FRAGMENT]], [MAX_FRAGMENT + 5, 1, 2], 'out of order still reassembles');
+});
+
+t.test('DATA frames: the bytes of cluster/README.md, with a head joined without a copy, and back', async (t) => {
+  // type 1 | flags | msgId u32 | reqId u32 | index u16 | count u16 | bytes, big-endian.
+  const [one] = encodeDataFrames(Uint8Array.of(0xaa, 0xbb), 0x01020304, 4, 0x0a0b0c0d, Uint8Array.of(0x11));
+  t.same([...one!], [1, 4, 1, 2, 3, 4, 0x0a, 0x0b, 0x0c, 0x0d, 0, 0, 0, 1, 0x11, 0xaa, 0xbb], 'one frame, head first');
+  // A message of three fragments, head in the first: the same frames as the joined bytes.
+  const head = new Uint8Array(11).map((_, i) => 200 + i);
+  const body = new Uint8Array(3 * MAX_FRAGMENT - 17).map((_, i) => i * 7);
+  const joined = new Uint8Array(head.length + body.length);
+  joined.set(head);
+  joined.set(body, head.length);
+  const split = encodeDataFrames(body, 0xfffffffe, 4, 0, head);
+  const whole = encodeDataFrames(joined, 0xfffffffe, 4, 0);
+  t.equal(split.length, 3, 'three fragments');
+  t.same(split.map((f) => [...f]), whole.map((f) => [...f]), 'head ‖ body frames like the joined message');
+  t.same(split.map((f) => f.length), [DATA_FRAME_HEADER + MAX_FRAGMENT, DATA_FRAME_HEADER + MAX_FRAGMENT, DATA_FRAME_HEADER + MAX_FRAGMENT - 6], 'full fragments, then the rest');
+  t.same(encodeDataFrames(new Uint8Array(0), 9, 0, 0).map((f) => f.length), [DATA_FRAME_HEADER], 'an empty message is one frame');
+  const longHead = new Uint8Array(MAX_FRAGMENT + 3).map((_, i) => i);
+  const both = new Uint8Array(longHead.length + 4);
+  both.set(longHead);
+  both.set([9, 8, 7, 6], longHead.length);
+  t.same(encodeDataFrames(Uint8Array.of(9, 8, 7, 6), 5, 0, 0, longHead).map((f) => [...f]), encodeDataFrames(both, 5, 0, 0).map((f) => [...f]), 'a head that crosses a fragment boundary');
+  const r = new Reassembly({ maxReassemblyBytes: 8 * 1024 * 1024, dedupeWindow: 16 });
+  let out: Uint8Array | undefined;
+  for (const f of [split[2]!, split[0]!, split[1]!]) {
+    const d = decodeFrame(f, 4 * 1024 * 1024);
+    if (d?.type !== 1) throw new Error('not a DATA frame');
+    t.equal(d.msgId, 0xfffffffe, 'msgId read back unsigned');
+    const a = r.accept(d);
+    if (a.kind === 'complete') out = a.payload;
+  }
+  t.same(out && [...out], [...joined], 'reassembled out of order into the joined bytes');
+  t.equal(r.accept(decodeFrame(split[0]!, 4 * 1024 * 1024) as never).kind, 'duplicate', 'a fragment of a completed message is a duplicate');
+  const single = decodeFrame(one!, 4 * 1024 * 1024);
+  const a = r.accept(single as never);
+  t.same(a.kind === 'complete' && [a.flags, a.reqId, ...a.payload], [4, 0x0a0b0c0d, 0x11, 0xaa, 0xbb], 'a one-fragment message');
+  t.equal(r.accept(single as never).kind, 'duplicate', 'and its retransmission is a duplicate');
 });
 
 // Congestion control, at the layer where it can be watched: the window towards a peer on SimNet
