@@ -72,6 +72,8 @@ interface Entry extends OutboxItem {
   placed: Map<string, string[]>;
   /** Wall time before which this node does not place it (another node sent it: that node pushes first); 0 for its own. */
   notBeforeMs: number;
+  /** Relays that answered a push by hash of it with MAILBOX_UNKNOWN: they get the bytes next time (in memory only). */
+  unknownAt?: Set<string>;
 }
 
 /** A refusal a relay gave (STORAGE_FULL, RATE_LIMITED, …), for the user. */
@@ -228,10 +230,11 @@ export class MailboxOutbox {
   private async pushTo(relay: OutboxRelay, e: Entry, need: string[], byHash: boolean): Promise<boolean> {
     try {
       const p = { group: e.group, sender: e.sender, seq: e.seq, to: need };
-      let r = byHash ? await this.deps.client.pushByHash(relay.id, { ...p, hash: e.hash }) : undefined;
+      const tryHash = byHash && !e.unknownAt?.has(relay.id);
+      let r = tryHash ? await this.deps.client.pushByHash(relay.id, { ...p, hash: e.hash }) : undefined;
       if (r) this.stats.byHash++;
       else {
-        if (byHash) this.stats.unknown++;
+        if (tryHash) (this.stats.unknown++, (e.unknownAt ??= new Set()).add(relay.id));
         r = await this.deps.client.push(relay.id, { ...p, blob: e.blob });
         this.stats.placed++;
         this.stats.bytes += e.blob.length;

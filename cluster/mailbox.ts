@@ -358,6 +358,7 @@ export class MailboxRelay {
     const held = this.hashPrefixes?.has(prefixOf(r.hash)) !== false ? await this.deps.store.get(`mbox/h/${r.hash}`) : undefined;
     if (!held) {
       this.stats.unknown++;
+      this.giveToken(member); // nothing stored: the push of the bytes that follows is the one that counts
       return { t: 'err', code: 'MAILBOX_UNKNOWN', why: 'no blob with this hash here: push its bytes' };
     }
     return this.merge(Number(new TextDecoder().decode(held)), r.hash, to);
@@ -524,6 +525,11 @@ export class MailboxRelay {
     if (b.tokens < 1) return false;
     b.tokens -= 1;
     return true;
+  }
+
+  private giveToken(member: string): void {
+    const b = this.buckets.get(member);
+    if (b) b.tokens = Math.min(this.o.pushesPerMinute, b.tokens + 1);
   }
 
   private use(kind: Kind, k: string, bytes: number, sign: 1 | -1): void {
