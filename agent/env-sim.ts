@@ -65,5 +65,7 @@ export function simAgentEnv(world: SimWorld, host: SimHost, opts: { rngSeed: str
     userName: () => 'sim',
     // No real statfs: a real disk call would let virtual time run on while it is out.
     freeDiskBytes: async () => world.freeDiskBytes,
+    // Signatures checked inline: worker threads would run outside virtual time.
+    verifyPool: () => undefined,
   };
 }

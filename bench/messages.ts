@@ -4,6 +4,8 @@
 //   npm run build && node dist/bench/messages.js
 //   node_modules/.bin/bun bench/messages.ts
 // DESIGN budget: 10,000 missed messages catch up within 1 s on loopback.
+// The receiver checks the signatures of each `items` message on worker threads, as the agent does
+// (core/verify-pool.ts); KITH_BENCH_VERIFY=inline checks them one by one on the main thread.
 import { VirtualClock } from '../core/clock.js';
 import { SeededRng } from '../core/rng.js';
 import { MemoryStore, type KvStore } from '../core/store.js';
@@ -24,21 +26,24 @@ import { SealedConversations } from '../consensus/sealed-conversations.js';
 import { ConvSync } from '../consensus/sync.js';
 import { padme, readEnvelope } from '../consensus/sealing.js';
 import { fastestAead, xaead } from '../core/aead.js';
+import type { VerifyMany } from '../core/crypto.js';
+import { VerifyPool } from '../core/verify-pool.js';
 
 /** KITH_BENCH_STORE=level: the receiving node's store is LevelDB (agent/level-store.ts) in a temporary directory. */
 const STORE = process.env['KITH_BENCH_STORE'] ?? 'memory';
 const N = Number(process.env['KITH_BENCH_MESSAGES'] ?? 10_000);
 const RUNS = Number(process.env['KITH_BENCH_RUNS'] ?? 3);
+const VERIFY = process.env['KITH_BENCH_VERIFY'] === 'inline' ? 'inline' : 'pool';
 const runtime = typeof (globalThis as { Bun?: unknown }).Bun !== 'undefined' ? `bun ${(process.versions as Record<string, string>)['bun']}` : `node ${process.versions.node}`;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-function node(name: string, clock: VirtualClock, peers: () => string[], send: (peer: string, body: Uint8Array) => Promise<void>, store: KvStore = new MemoryStore()) {
+function node(name: string, clock: VirtualClock, peers: () => string[], send: (peer: string, body: Uint8Array) => Promise<void>, store: KvStore = new MemoryStore(), verifyMany?: VerifyMany) {
   const c = certifyNode(clock, { phrase: generatePhrase(new SeededRng(`bench:${name}`)), nodeIndex: 0, generation: 0, roles: ['access'], label: name });
   const signer = { userKey: c.userKey, signSecret: c.keys.sign.secretKey, certBytes: c.certBytes };
   const rng = new SeededRng(`rng:${name}`);
   const id = toHex(c.keys.dh.publicKey);
   let sealed: SealedConversations | undefined;
-  const sync = new ConvSync({ store, clock, rng, self: id, send, peers, onItem: (g, item) => sealed?.onItem(g, item) });
+  const sync = new ConvSync({ store, clock, rng, self: id, send, peers, onItem: (g, item) => sealed?.onItem(g, item), ...(verifyMany ? { verifyMany } : {}) });
   const convs = new Conversations({ store, clock, rng, signer });
   return { c, signer, store, id, sync, convs, setDirectory(dir: (u: Uint8Array) => { dh: Uint8Array; roles: ('access' | 'relay')[] }[] | undefined) {
     sealed = new SealedConversations({ convs, sync, signer, dh: c.keys.dh, directory: { nodesOf: dir }, clock, rng });
@@ -98,6 +103,7 @@ async function main() {
     const o = readSignedObject(m.bytes, 'kith/conv-msg');
     return { input: signingInput(o.type, o.body), sig: o.sig };
   });
+  const pool = VERIFY === 'pool' ? new VerifyPool() : undefined;
   const catchUp: number[] = [];
   const tmp = mkdtempSync(join(tmpdir(), 'kith-bench-messages-'));
   const verify: number[] = [];
@@ -114,7 +120,7 @@ async function main() {
     verifyCpu.push(cpuMs(process.cpuUsage(vc)));
     // bob's node, empty, receives everything alice's node holds.
     const level = STORE === 'level' ? await openLevelStore(join(tmp, `bob-${run}`)) : undefined;
-    const b = node('bob', clock, () => [a.id], async () => undefined, level);
+    const b = node('bob', clock, () => [a.id], async () => undefined, level, pool?.verifyMany);
     const sb = b.setDirectory(dir);
     const stopProfile = run === RUNS - 1 ? await profileTo(process.env['KITH_BENCH_CPUPROF']) : async () => undefined;
     const c0 = performance.now();
@@ -132,13 +138,15 @@ async function main() {
   }
 
   rmSync(tmp, { recursive: true, force: true });
+  const poolStats = pool ? { ...pool.stats } : undefined;
+  await pool?.close();
   const rec = messages[1]!.bytes.length;
   const textBytes = texts.reduce((x, y) => x + y, 0) / texts.length;
   const recBytes = messages.reduce((n, m) => n + m.bytes.length, 0) / messages.length;
   const envBytes = envs.filter((e) => readEnvelope(e.bytes).seq > 0).reduce((n, e) => n + e.size, 0) / messages.length;
   console.log(`messages bench (${runtime}), ${messages.length} messages, ${RUNS} runs, the receiver's store: ${STORE === 'level' ? 'LevelDB' : 'in memory'}; XChaCha20-Poly1305: ${xaead.name}`);
   console.log(`  post + seal on the author's node:   ${(postMs / messages.length * 1000).toFixed(0)} µs per message (${postMs.toFixed(0)} ms in all)`);
-  console.log(`  catch-up of ${messages.length} (receive, order, open, verify, apply): median ${median(catchUp).toFixed(0)} ms`);
+  console.log(`  catch-up of ${messages.length} (receive, order, open, verify, apply): median ${median(catchUp).toFixed(0)} ms; signatures ${pool ? `on ${pool.size} worker thread${pool.size === 1 ? '' : 's'} (batches: ${poolStats!.onWorkers} on workers, ${poolStats!.inline} inline)` : 'inline'}`);
   console.log(`  floor: ${messages.length} Ed25519 verifications alone:        median ${median(verify).toFixed(0)} ms  → catch-up / floor ${(median(catchUp) / median(verify)).toFixed(1)}×`);
   console.log(`  CPU time (user + system; LevelDB's own threads included): catch-up ${median(catchUpCpu).toFixed(0)} ms, floor ${median(verifyCpu).toFixed(0)} ms → ${(median(catchUpCpu) / median(verifyCpu)).toFixed(1)}×`);
   console.log(`  bytes sent for the catch-up: ${(wireBytes / 1024).toFixed(0)} KiB, ${(wireBytes / messages.length).toFixed(0)} B per message; plaintext ${textBytes.toFixed(0)} B per message`);
