@@ -473,6 +473,7 @@ export class ConvSync {
    * one reach it after all, it is checked inline there, as is any check a batch gave no verdict for.
    */
   private async prepare(peer: string, blobs: Uint8Array[]): Promise<(Prepared | undefined)[]> {
+    this.verdicts.clear(); // (also cleared after the batch: none outlives its accept())
     const out: (Prepared | undefined)[] = [];
     const batches: Promise<void>[] = [];
     let checks: SignatureCheck[] = [];
