@@ -26,6 +26,7 @@ import { startupCollector } from './startup-gc.js';
 import type { Static } from '@sinclair/typebox';
 import type { ConvListed, ConvShown, ConvSummary } from './api-shapes.js';
 import type { Emit } from './event-sources.js';
+import type { VerifyMany } from '../core/crypto.js';
 
 export interface ConvNewArgs {
   topic: string;
@@ -331,6 +332,8 @@ export async function startConversationSync(deps: {
   onConversation?(id: string): void;
   /** The event log: conv.closed when a conversation's decision is recorded here. */
   emit?: Emit;
+  /** Checks the signatures of a large `items` message (a catch-up) at once, on worker threads (AgentEnv.verifyPool); stopped by stop(). */
+  verifyPool?: { verifyMany: VerifyMany; close(): Promise<void> } | undefined;
 }): Promise<{ ops: ConvOps; convs: Conversations; sync: ConvSync; sealed: SealedConversations | undefined; feed: Feed; stop(): void }> {
   const { store, clock, rng, identity, cluster } = deps;
   const me = toHex(identity.cert.userKey);
@@ -351,7 +354,7 @@ export async function startConversationSync(deps: {
     send: (peer, m) => void port?.send(peer, encodeCanonical(m)).catch(() => undefined),
   });
   const sync: ConvSync = new ConvSync({
-    store, clock, rng, self: toHex(identity.keys.dh.publicKey),
+    store, clock, rng, self: toHex(identity.keys.dh.publicKey), ...(deps.verifyPool ? { verifyMany: deps.verifyPool.verifyMany } : {}),
     send: (peer, body) => port!.send(peer, body),
     peers: alivePeers,
     onItem: (group, item) => {
@@ -399,5 +402,5 @@ export async function startConversationSync(deps: {
     });
   };
   tick();
-  return { ops: localConvOps(convs, sealed ?? convs, { feed, users, holders: (c, m) => holders.heldBy(m, c.participants.map(toHex), sync.currentEpoch(c.id)) }), convs, sync, sealed, feed, stop: () => { timer?.cancel(); holders.close(); sync.close(); } };
+  return { ops: localConvOps(convs, sealed ?? convs, { feed, users, holders: (c, m) => holders.heldBy(m, c.participants.map(toHex), sync.currentEpoch(c.id)) }), convs, sync, sealed, feed, stop: () => { timer?.cancel(); holders.close(); sync.close(); void deps.verifyPool?.close(); } };
 }

@@ -180,7 +180,7 @@ export async function runAgent(opts: RunOptions, given: Partial<AgentEnv> = {}):
     // Conversations that travel: sync as the cluster's conversations service, sealed end to end.
     let mailbox: MailboxService | undefined;
     const users = () => [{ userKey: toHex(identity.cert.userKey), name: roster.ownName() }, ...roster.friends().filter((f) => !f.blocked).map((f) => ({ userKey: f.userKey, name: f.name }))];
-    const conversations = await startConversationSync({ store, clock, rng, identity, cluster, isBlocked: (u) => roster.isBlocked(u), isSelfRevoked: () => roster.selfRevoked, log, users, emit, away: (g, item, nodes) => mailbox?.away(g, item, nodes), onConversation: (id) => events.emit('conv.new', { conv: id }) });
+    const conversations = await startConversationSync({ store, clock, rng, identity, cluster, isBlocked: (u) => roster.isBlocked(u), isSelfRevoked: () => roster.selfRevoked, log, users, emit, away: (g, item, nodes) => mailbox?.away(g, item, nodes), onConversation: (id) => events.emit('conv.new', { conv: id }), verifyPool: env.verifyPool(log) });
     cleanups.push(() => conversations.stop());
     // The friend cluster as a mailbox for whoever is away (relay nodes serve it, every node pulls).
     const nameOf = (u: string) => (u === toHex(identity.cert.userKey) ? roster.ownName() : roster.friends().find((f) => f.userKey === u)?.name);

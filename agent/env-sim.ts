@@ -80,5 +80,7 @@ export function simAgentEnv(world: SimWorld, host: SimHost, opts: { rngSeed: str
         fs.closeSync(fd);
       }
     },
+    // Signatures checked inline: worker threads would run outside virtual time.
+    verifyPool: () => undefined,
   };
 }

@@ -9,6 +9,8 @@ import type { Hono } from 'hono';
 import { realClock, type Clock } from '../core/clock.js';
 import { cryptoRng, type Rng } from '../core/rng.js';
 import type { KvStore } from '../core/store.js';
+import type { VerifyMany } from '../core/crypto.js';
+import { VerifyPool } from '../core/verify-pool.js';
 import { realTcp, type TcpNet } from '../core/tcp.js';
 import { bindUdp, type UdpSocket } from '../core/udp.js';
 import { isLoopback, type NetInterface, type RouterInfo } from '../cluster/cluster-service.js';
@@ -54,6 +56,11 @@ export interface AgentEnv {
    * by a number of steps that depends on the machine, and a seed would not replay (test/sim/archive-world.test.ts).
    */
   readFile?: (file: string, pieceBytes: number) => AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
+  /**
+   * Checks the signatures of a large sync batch on worker threads (core/verify-pool.ts);
+   * undefined: inline, one by one (a simulation: no threads, the virtual clock stays exact).
+   */
+  verifyPool(log: Logger): { verifyMany: VerifyMany; close(): Promise<void> } | undefined;
 }
 
 export function realEnv(): AgentEnv {
@@ -71,5 +78,6 @@ export function realEnv(): AgentEnv {
     discovery: (host, clock, log) => (isLoopback(host) ? undefined : lanDiscovery(clock, log)),
     pid: process.pid,
     userName: () => os.userInfo().username,
+    verifyPool: (log) => new VerifyPool({ log: (line) => log.info(line) }),
   };
 }

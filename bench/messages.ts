@@ -4,10 +4,12 @@
 //   npm run build && node dist/bench/messages.js
 //   node_modules/.bin/bun bench/messages.ts
 // DESIGN budget: 10,000 missed messages catch up within 1 s on loopback.
+// The receiver checks the signatures of each `items` message on worker threads, as the agent does
+// (core/verify-pool.ts); KITH_BENCH_VERIFY=inline checks them one by one on the main thread.
 import { VirtualClock } from '../core/clock.js';
 import { SeededRng } from '../core/rng.js';
 import { MemoryStore, type KvStore } from '../core/store.js';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openLevelStore } from '../agent/level-store.js';
@@ -24,26 +26,54 @@ import { SealedConversations } from '../consensus/sealed-conversations.js';
 import { ConvSync } from '../consensus/sync.js';
 import { padme, readEnvelope } from '../consensus/sealing.js';
 import { fastestAead, xaead } from '../core/aead.js';
+import type { VerifyMany } from '../core/crypto.js';
+import { VerifyPool } from '../core/verify-pool.js';
 
 /** KITH_BENCH_STORE=level: the receiving node's store is LevelDB (agent/level-store.ts) in a temporary directory. */
 const STORE = process.env['KITH_BENCH_STORE'] ?? 'memory';
 const N = Number(process.env['KITH_BENCH_MESSAGES'] ?? 10_000);
 const RUNS = Number(process.env['KITH_BENCH_RUNS'] ?? 3);
+const VERIFY = process.env['KITH_BENCH_VERIFY'] === 'inline' ? 'inline' : 'pool';
 const runtime = typeof (globalThis as { Bun?: unknown }).Bun !== 'undefined' ? `bun ${(process.versions as Record<string, string>)['bun']}` : `node ${process.versions.node}`;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-function node(name: string, clock: VirtualClock, peers: () => string[], send: (peer: string, body: Uint8Array) => Promise<void>, store: KvStore = new MemoryStore()) {
+function node(name: string, clock: VirtualClock, peers: () => string[], send: (peer: string, body: Uint8Array) => Promise<void>, store: KvStore = new MemoryStore(), verifyMany?: VerifyMany) {
   const c = certifyNode(clock, { phrase: generatePhrase(new SeededRng(`bench:${name}`)), nodeIndex: 0, generation: 0, roles: ['access'], label: name });
   const signer = { userKey: c.userKey, signSecret: c.keys.sign.secretKey, certBytes: c.certBytes };
   const rng = new SeededRng(`rng:${name}`);
   const id = toHex(c.keys.dh.publicKey);
   let sealed: SealedConversations | undefined;
-  const sync = new ConvSync({ store, clock, rng, self: id, send, peers, onItem: (g, item) => sealed?.onItem(g, item) });
+  const sync = new ConvSync({ store, clock, rng, self: id, send, peers, onItem: (g, item) => sealed?.onItem(g, item), ...(verifyMany ? { verifyMany } : {}) });
   const convs = new Conversations({ store, clock, rng, signer });
   return { c, signer, store, id, sync, convs, setDirectory(dir: (u: Uint8Array) => { dh: Uint8Array; roles: ('access' | 'relay')[] }[] | undefined) {
     sealed = new SealedConversations({ convs, sync, signer, dh: c.keys.dh, directory: { nodesOf: dir }, clock, rng });
     return sealed;
   } };
+}
+
+/**
+ * CPU ms per thread of this process (Linux /proc): the main thread (its id is the pid) and the
+ * others (the verify worker, GC and runtime helpers). On a loaded machine the wall time says
+ * little about a split across cores; this says what each side cost.
+ */
+function threadCpuMs(): { main: number; others: number } | undefined {
+  if (!existsSync('/proc/self/task')) return undefined;
+  const tick = 10; // USER_HZ = 100
+  let main = 0;
+  let others = 0;
+  for (const t of readdirSync('/proc/self/task')) {
+    let s: string;
+    try {
+      s = readFileSync(`/proc/self/task/${t}/stat`, 'utf8');
+    } catch {
+      continue; // a thread that ended meanwhile
+    }
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    const ms = (Number(f[11]) + Number(f[12])) * tick;
+    if (Number(t) === process.pid) main += ms;
+    else others += ms;
+  }
+  return { main, others };
 }
 
 /** KITH_BENCH_CPUPROF=<file> (Node): a CPU profile of the last catch-up alone, for Chrome DevTools. */
@@ -98,11 +128,16 @@ async function main() {
     const o = readSignedObject(m.bytes, 'kith/conv-msg');
     return { input: signingInput(o.type, o.body), sig: o.sig };
   });
+  const pool = VERIFY === 'pool' ? new VerifyPool() : undefined;
   const catchUp: number[] = [];
   const tmp = mkdtempSync(join(tmpdir(), 'kith-bench-messages-'));
   const verify: number[] = [];
   // CPU time too (user + system): on a shared machine wall time also counts other processes.
   const catchUpCpu: number[] = [];
+  // The main thread's busy share of the catch-up (Node; Bun reports none): with the pool, the rest is waiting for verdicts.
+  const mainBusy: number[] = [];
+  const mainCpu: number[] = [];
+  const otherCpu: number[] = [];
   const verifyCpu: number[] = [];
   const cpuMs = (c: NodeJS.CpuUsage) => (c.user + c.system) / 1000;
   for (let run = 0; run < RUNS; run++) {
@@ -114,15 +149,20 @@ async function main() {
     verifyCpu.push(cpuMs(process.cpuUsage(vc)));
     // bob's node, empty, receives everything alice's node holds.
     const level = STORE === 'level' ? await openLevelStore(join(tmp, `bob-${run}`)) : undefined;
-    const b = node('bob', clock, () => [a.id], async () => undefined, level);
+    const b = node('bob', clock, () => [a.id], async () => undefined, level, pool?.verifyMany);
     const sb = b.setDirectory(dir);
     const stopProfile = run === RUNS - 1 ? await profileTo(process.env['KITH_BENCH_CPUPROF']) : async () => undefined;
+    const tc = threadCpuMs();
     const c0 = performance.now();
     const cc = process.cpuUsage();
+    const elu = typeof performance.eventLoopUtilization === 'function' ? performance.eventLoopUtilization() : undefined;
     for (const m of items) await b.sync.receive(a.id, m);
     await sb.idle();
     catchUp.push(performance.now() - c0);
     catchUpCpu.push(cpuMs(process.cpuUsage(cc)));
+    mainBusy.push(elu ? performance.eventLoopUtilization(elu).utilization : 0);
+    const tc1 = threadCpuMs();
+    if (tc && tc1) (mainCpu.push(tc1.main - tc.main), otherCpu.push(tc1.others - tc.others));
     await stopProfile();
     if (process.env["KITH_BENCH_DEBUG"]) console.log(b.sync.stats, sb.stats, `${catchUp.at(-1)!.toFixed(0)} ms`, `heap ${(process.memoryUsage().heapUsed / 1048576).toFixed(0)} MB`);
     const got = (await b.convs.messages(conv.id)).length;
@@ -132,15 +172,18 @@ async function main() {
   }
 
   rmSync(tmp, { recursive: true, force: true });
+  const poolStats = pool ? { ...pool.stats } : undefined;
+  await pool?.close();
   const rec = messages[1]!.bytes.length;
   const textBytes = texts.reduce((x, y) => x + y, 0) / texts.length;
   const recBytes = messages.reduce((n, m) => n + m.bytes.length, 0) / messages.length;
   const envBytes = envs.filter((e) => readEnvelope(e.bytes).seq > 0).reduce((n, e) => n + e.size, 0) / messages.length;
   console.log(`messages bench (${runtime}), ${messages.length} messages, ${RUNS} runs, the receiver's store: ${STORE === 'level' ? 'LevelDB' : 'in memory'}; XChaCha20-Poly1305: ${xaead.name}`);
   console.log(`  post + seal on the author's node:   ${(postMs / messages.length * 1000).toFixed(0)} µs per message (${postMs.toFixed(0)} ms in all)`);
-  console.log(`  catch-up of ${messages.length} (receive, order, open, verify, apply): median ${median(catchUp).toFixed(0)} ms`);
+  console.log(`  catch-up of ${messages.length} (receive, order, open, verify, apply): median ${median(catchUp).toFixed(0)} ms; signatures ${pool ? `on ${pool.size} worker thread${pool.size === 1 ? '' : 's'} (batches: ${poolStats!.onWorkers} on workers, ${poolStats!.inline} inline)` : 'inline'}`);
   console.log(`  floor: ${messages.length} Ed25519 verifications alone:        median ${median(verify).toFixed(0)} ms  → catch-up / floor ${(median(catchUp) / median(verify)).toFixed(1)}×`);
-  console.log(`  CPU time (user + system; LevelDB's own threads included): catch-up ${median(catchUpCpu).toFixed(0)} ms, floor ${median(verifyCpu).toFixed(0)} ms → ${(median(catchUpCpu) / median(verifyCpu)).toFixed(1)}×`);
+  console.log(`  CPU time (user + system; LevelDB's own threads included): catch-up ${median(catchUpCpu).toFixed(0)} ms, floor ${median(verifyCpu).toFixed(0)} ms → ${(median(catchUpCpu) / median(verifyCpu)).toFixed(1)}×${median(mainBusy) > 0 ? `; main thread busy ${(median(mainBusy) * 100).toFixed(0)} % of the catch-up` : ''}`);
+  if (mainCpu.length > 0) console.log(`  CPU time per thread (Linux /proc, 10 ms ticks): main thread ${median(mainCpu)} ms, the other threads ${median(otherCpu)} ms (${pool ? 'the verify worker, ' : ''}GC and runtime helpers)`);
   console.log(`  bytes sent for the catch-up: ${(wireBytes / 1024).toFixed(0)} KiB, ${(wireBytes / messages.length).toFixed(0)} B per message; plaintext ${textBytes.toFixed(0)} B per message`);
   console.log(`  per message: text ${textBytes.toFixed(0)} B → signed record ${recBytes.toFixed(0)} B (signature 64 B; the ${a.c.certBytes.length}-B certificate only in seq 1) → envelope ${envBytes.toFixed(0)} B (PADME, nonce 24, tag 16, sender signature 64, clear fields)`);
   void rec;

@@ -11,14 +11,14 @@ import { KithError, isKithError } from '../core/errors.js';
 import { hexBytes, toHex } from '../core/hex.js';
 import type { Rng } from '../core/rng.js';
 import { decodeCanonical } from '../core/cbor.js';
-import { checkOpenedSignature, peekSignedType, type OpenedObject } from '../core/signed.js';
+import { peekSignedType, signatureCheckOf, type OpenedObject } from '../core/signed.js';
 import type { Role } from '../identity/certificate.js';
 import { verifyCertificate } from '../identity/certificate.js';
 import type { Conversations, NewConversation } from './conversations.js';
 import { currentEpoch, epochMatches, epochZeroProblems, startEpoch, unwrapKey, type EpochRecord } from './epochs.js';
 import { CLOSING_TYPE, CONV_TYPE, MESSAGE_TYPE, openConversation, readMessage, type Closing, type Conversation, type Message, type MessageKind, type Signer } from './records.js';
 import { openRecord, sealRecord, type Envelope } from './sealing.js';
-import type { ConvSync, OpenedEnvelope, StoredEnvelope } from './sync.js';
+import type { Authenticated, ConvSync, OpenedEnvelope, StoredEnvelope } from './sync.js';
 
 export interface NodeDirectory {
   /** A user's nodes as this node knows them (its own user, friends); undefined for anyone else. */
@@ -105,10 +105,11 @@ export class SealedConversations {
 
   /**
    * For sync (SyncDeps.authenticate): a message envelope this node can open, holding its
-   * sender's v2 record for the same conversation, node and seq, the record's signature checked
-   * under the envelope's sender key. That key is the chain's (openMessage checks the certificate).
+   * sender's v2 record for the same conversation, node and seq, with the check of the record's
+   * signature under the envelope's sender key (sync makes it). That key is the chain's
+   * (openMessage checks the certificate).
    */
-  private authenticate(group: string, env: Envelope): OpenedEnvelope | undefined {
+  private authenticate(group: string, env: Envelope): Authenticated | undefined {
     if (env.sender === this.chain) return undefined;
     const epoch = this.deps.sync.epoch(group, env.epoch);
     const key = epoch && this.keyOf(epoch);
@@ -122,12 +123,7 @@ export class SealedConversations {
     const read = readMessage(record);
     const b = read?.body as Record<string, CborValue> | undefined;
     if (!read || !b || typeof b !== 'object' || b['v'] !== 2 || b['seq'] !== env.seq || !sameHex(b['node'], env.sender) || !sameHex(b['conv'], group)) return undefined;
-    try {
-      checkOpenedSignature(read, hexBytes(env.sender));
-    } catch {
-      return undefined;
-    }
-    return { record, read };
+    return { opened: { record, read }, check: signatureCheckOf(read, hexBytes(env.sender)) };
   }
 
   /**

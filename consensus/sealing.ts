@@ -10,7 +10,7 @@ import { xaead, TAG_BYTES } from '../core/aead.js';
 import { KithError } from '../core/errors.js';
 import { hexBytes, toHex } from '../core/hex.js';
 import type { Rng } from '../core/rng.js';
-import { signatures } from '../core/crypto.js';
+import { signatures, type SignatureCheck } from '../core/crypto.js';
 import { signingInput } from '../core/signed.js';
 import { hashHex } from './records.js';
 
@@ -117,7 +117,13 @@ export function sealRecord(h: { group: string; epoch: string; seq: number }, key
 
 /** True when the envelope's sender signed it (a version 1 envelope, unsigned, never is). */
 export function verifyEnvelope(env: Envelope): boolean {
-  return env.sig.length === 64 && signatures.ed25519Verify(hexBytes(env.sender), envelopeSigningInput(env), env.sig);
+  const c = envelopeCheck(env);
+  return c !== undefined && signatures.ed25519Verify(c.key, c.msg, c.sig);
+}
+
+/** The check verifyEnvelope makes, to run later or elsewhere; undefined for an unsigned envelope (never signed). */
+export function envelopeCheck(env: Envelope): SignatureCheck | undefined {
+  return env.sig.length === 64 ? { key: hexBytes(env.sender), msg: envelopeSigningInput(env), sig: env.sig } : undefined;
 }
 
 /** Reads an envelope's clear fields strictly (any node may, the key is not needed). */

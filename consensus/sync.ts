@@ -7,6 +7,7 @@
 // friends they share, because every node forwards to every group node among its own members.
 import { sha256 } from '@noble/hashes/sha2.js';
 import type { Clock, Timer } from '../core/clock.js';
+import { verifyCheck, type SignatureCheck, type VerifyMany } from '../core/crypto.js';
 import { SECOND } from '../core/clock.js';
 import { decodeCanonical, encodeCanonical, type CborValue } from '../core/cbor.js';
 import { isKithError } from '../core/errors.js';
@@ -15,7 +16,7 @@ import type { Rng } from '../core/rng.js';
 import { prefixEnd, type BatchOp, type KvStore } from '../core/store.js';
 import type { OpenedObject } from '../core/signed.js';
 import { currentEpoch, epochNodes, openEpoch, startedByReader, type EpochRecord } from './epochs.js';
-import { readEnvelope, verifyEnvelope, type Envelope } from './sealing.js';
+import { envelopeCheck, readEnvelope, verifyEnvelope, type Envelope } from './sealing.js';
 import type { ServiceSpec } from '../cluster/services.js';
 
 export const SYNC_LIMITS = {
@@ -38,8 +39,10 @@ export interface SyncOptions {
    */
   itemsPerSecond: number;
   itemsBurst: number;
+  /** An `items` message of at least this many envelopes has its signatures checked by SyncDeps.verifyMany, when given. */
+  batchVerifyMin: number;
 }
-export const DEFAULT_SYNC: SyncOptions = { resyncMs: 60 * SECOND, itemsPerSecond: 1000, itemsBurst: 20_000 };
+export const DEFAULT_SYNC: SyncOptions = { resyncMs: 60 * SECOND, itemsPerSecond: 1000, itemsBurst: 20_000, batchVerifyMin: 64 };
 
 /**
  * An envelope an access node opened and found to hold its sender's signed record for the same
@@ -49,6 +52,12 @@ export const DEFAULT_SYNC: SyncOptions = { resyncMs: 60 * SECOND, itemsPerSecond
 export interface OpenedEnvelope {
   record: Uint8Array;
   read: OpenedObject;
+}
+
+/** What SyncDeps.authenticate makes of an envelope it opens: the record, and the check of its signature that sync makes. */
+export interface Authenticated {
+  opened: OpenedEnvelope;
+  check: SignatureCheck;
 }
 
 /** A stored envelope as handed to onItem(s). */
@@ -72,12 +81,21 @@ export interface SyncDeps {
   /** New envelopes of one group, stored by one write, in chain order (taken instead of onItem for envelopes when given). */
   onItems?(group: string, items: StoredEnvelope[]): void;
   /**
-   * Access nodes: opens a message envelope (seq > 0) with the epoch's key and checks the
-   * sender's record signature inside; undefined when this node cannot open it or the record is
-   * not the sender's for that slot (then the envelope signature decides, as on any node).
-   * consensus/README.md, "One signature per message".
+   * Access nodes: opens a message envelope (seq > 0) with the epoch's key and finds the sender's
+   * record for that slot inside; returns it with the check of the record's signature under the
+   * sender's key, which sync makes (inline, or in a batch). Undefined when this node cannot open
+   * it or the record is not the sender's for that slot; then, as when the check fails, the
+   * envelope signature decides, as on any node. consensus/README.md, "One signature per message".
+   * Depends only on the envelope and the epochs held.
    */
-  authenticate?(group: string, env: Envelope): OpenedEnvelope | undefined;
+  authenticate?(group: string, env: Envelope): Authenticated | undefined;
+  /**
+   * Checks many signatures at once (the agent: core/verify-pool.ts, on worker threads), with
+   * the verdicts of checking each inline. Used for the envelopes of an `items` message of at
+   * least batchVerifyMin; without it (the simulations) every signature is checked inline.
+   * consensus/README.md, "Batch verification".
+   */
+  verifyMany?: VerifyMany;
   /**
    * A new item was stored and nodes its group's current epoch names are not reachable now (not
    * in peers()): the mailbox holds it for them (agent/mailbox-service.ts). `sender`/`seq`: the
@@ -137,6 +155,8 @@ export class ConvSync {
   private writes: BatchOp[] = [];
   private authenticator: SyncDeps['authenticate'];
   private written: { group: string; item: StoredEnvelope }[] = [];
+  /** Verdicts of the accept() running now, made by verifyMany, by check: any other check is made inline. */
+  private verdicts = new Map<SignatureCheck, boolean>();
   /**
    * Store keys of envelopes taken on their record's signature (authenticate) whose envelope
    * signature is not checked yet; checked before one goes to a node that cannot open it (a
@@ -345,16 +365,19 @@ export class ConvSync {
       // Envelopes that came before this epoch wait for it (a retransmission can overtake).
       for (const done of this.drainPending(this.groups.get(e.conv)!)) add(done.group, 'blobs', done.bytes, done.sender, done.seq, done.env);
     }
-    for (const bytes of blobs) {
+    const prepared = peer !== undefined && !viaMailbox && this.deps.verifyMany && blobs.length >= this.o.batchVerifyMin ? await this.prepare(peer, blobs) : undefined;
+    for (let i = 0; i < blobs.length; i++) {
       let env: Envelope;
+      const pre = prepared?.[i];
       try {
-        env = readEnvelope(bytes);
+        env = pre?.env ?? readEnvelope(blobs[i]!);
       } catch {
         this.drop('malformed-blob');
         continue;
       }
-      for (const done of this.acceptEnvelope(peer, env, viaMailbox)) add(done.group, 'blobs', done.bytes, done.sender, done.seq, done.env);
+      for (const done of this.acceptEnvelope(peer, env, viaMailbox, pre)) add(done.group, 'blobs', done.bytes, done.sender, done.seq, done.env);
     }
+    this.verdicts.clear();
     await this.flush();
     const alive = this.deps.peers();
     for (const [g, items] of fresh) {
@@ -445,8 +468,61 @@ export class ConvSync {
     return e;
   }
 
+  /**
+   * The signatures of a large `items` message, checked together (SyncDeps.verifyMany) while the
+   * envelopes are read and opened here; acceptEnvelope() then takes them one by one as it would
+   * without, using these verdicts. Envelopes that would not reach the signature check now
+   * (malformed, unknown group, not from a holder, duplicates) are not opened or checked; should
+   * one reach it after all, it is checked inline there, as is any check a batch gave no verdict for.
+   */
+  private async prepare(peer: string, blobs: Uint8Array[]): Promise<(Prepared | undefined)[]> {
+    this.verdicts.clear(); // (also cleared after the batch: none outlives its accept())
+    const out: (Prepared | undefined)[] = [];
+    const batches: Promise<void>[] = [];
+    let checks: SignatureCheck[] = [];
+    let sent = 0;
+    const send = () => {
+      const batch = checks;
+      checks = [];
+      sent += batch.length;
+      batches.push(this.deps.verifyMany!(batch).then((v) => {
+        if (Array.isArray(v) && v.length === batch.length) batch.forEach((c, i) => this.verdicts.set(c, v[i] === true));
+      }, () => undefined));
+    };
+    for (const bytes of blobs) {
+      let env: Envelope;
+      try {
+        env = readEnvelope(bytes);
+      } catch {
+        out.push(undefined);
+        continue;
+      }
+      const g = this.groups.get(env.group);
+      if (!g || !this.routesTo(g, peer) || g.extras.has(env.id) || g.pending.has(env.id) || (env.seq > 0 && env.seq <= (g.tips.get(env.sender) ?? 0))) {
+        out.push({ env });
+        continue;
+      }
+      const auth = env.seq > 0 ? (this.deps.authenticate ?? this.authenticator)?.(g.id, env) : undefined;
+      // The record's signature when it opened (the envelope's is checked only if that fails), else the envelope's.
+      const envCheck = auth ? undefined : envelopeCheck(env);
+      out.push(envCheck ? { env, auth: { value: auth }, envCheck } : { env, auth: { value: auth } });
+      const check = auth ? auth.check : envCheck;
+      if (check) checks.push(check);
+      if (checks.length >= this.o.batchVerifyMin) send();
+    }
+    if (checks.length > 0 && (sent > 0 || checks.length >= this.o.batchVerifyMin)) send();
+    await Promise.all(batches);
+    return out;
+  }
+
+  /** A signature check: its verdict from the batch, when one was made, else made now. */
+  private verified(check: SignatureCheck | undefined): boolean {
+    if (!check) return false;
+    return this.verdicts.get(check) ?? verifyCheck(check);
+  }
+
   /** Stores an envelope when it is next in its chain (then any pending successors); returns what was stored. */
-  private acceptEnvelope(peer: string | undefined, env: Envelope, viaMailbox = false): Stored[] {
+  private acceptEnvelope(peer: string | undefined, env: Envelope, viaMailbox = false, pre?: Prepared): Stored[] {
     const g = this.groups.get(env.group);
     if (!g) return (this.drop('unknown-group'), []);
     if (peer !== undefined && !viaMailbox && !this.routesTo(g, peer)) return (this.drop('not-a-holder'), []);
@@ -457,8 +533,9 @@ export class ConvSync {
     // On an access node, a message it can open is taken on the sender's record signature inside
     // (the same key, the same slot): the envelope signature is checked later, and only if the
     // envelope goes to a node that cannot open it (consensus/README.md, "One signature per message").
-    const opened = peer !== undefined && env.seq > 0 ? (this.deps.authenticate ?? this.authenticator)?.(g.id, env) : undefined;
-    if (!opened && !verifyEnvelope(env)) return (this.drop('bad-envelope-sig'), []);
+    const auth = peer !== undefined && env.seq > 0 ? (pre?.auth ? pre.auth.value : (this.deps.authenticate ?? this.authenticator)?.(g.id, env)) : undefined;
+    const opened = auth && this.verified(auth.check) ? auth.opened : undefined;
+    if (!opened && !this.verified(pre?.envCheck ?? envelopeCheck(env))) return (this.drop('bad-envelope-sig'), []);
     if (!g.epochs.has(env.epoch) || (env.seq > 0 && env.seq > (g.tips.get(env.sender) ?? 0) + 1)) {
       this.addPending(g, env, peer ?? '', opened);
       if (peer !== undefined && !viaMailbox) void this.sendMsg(peer, this.haveOf(g, false)); // they send the gap
@@ -658,6 +735,15 @@ export class ConvSync {
     this.drop(reason);
     return undefined;
   }
+}
+
+/** An envelope of a large `items` message, read (and opened, when its signature is to be checked) before the batch's checks (ConvSync.prepare). */
+interface Prepared {
+  env: Envelope;
+  /** SyncDeps.authenticate's answer, when it was asked. */
+  auth?: { value: Authenticated | undefined };
+  /** The envelope signature's check, when it went into the batch. */
+  envCheck?: SignatureCheck;
 }
 
 /** The oldest pending entry of the member that holds the most pending bytes. */

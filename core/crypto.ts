@@ -198,3 +198,21 @@ function probeNative(): boolean {
 }
 
 export const signatures: SignatureBackend = probeNative() ? nativeBackend : nobleBackend;
+
+/** One Ed25519 signature to check: `sig` over `msg` under the public key `key`. */
+export interface SignatureCheck {
+  key: Uint8Array;
+  msg: Uint8Array;
+  sig: Uint8Array;
+}
+
+/**
+ * Checks many signatures at once, each verdict what `signatures.ed25519Verify` gives for it, in
+ * order (core/verify-pool.ts: on worker threads). A rejection means no verdicts: check inline.
+ */
+export type VerifyMany = (checks: readonly SignatureCheck[]) => Promise<boolean[]>;
+
+/** A check on this thread, with the process's backend. */
+export function verifyCheck(c: SignatureCheck): boolean {
+  return signatures.ed25519Verify(c.key, c.msg, c.sig);
+}

@@ -5,7 +5,7 @@
 // Wire form (canonical CBOR): { "type": text, "body": any, "sig": bytes(64) }
 // Signed bytes: canonical CBOR of the array ["kith-sig-v1", type, body].
 import { decodeCanonical, encodeCanonical, type CborValue, type DecodeLimits, DEFAULT_LIMITS } from './cbor.js';
-import { signatures } from './crypto.js';
+import { signatures, type SignatureCheck } from './crypto.js';
 import { KithError } from './errors.js';
 
 export const SIGNATURE_CONTEXT = 'kith-sig-v1';
@@ -87,6 +87,11 @@ export function readSignedObject(bytes: Uint8Array, expectedType: string, limits
   if (body === undefined || Object.keys(v).length !== 3) throw new KithError('SIGNATURE_INVALID', `signed ${expectedType} must have exactly type, body and sig`);
   const bodyBytes = bodySlice(bytes, type);
   return bodyBytes ? { type, body, sig, bodyBytes } : { type, body, sig };
+}
+
+/** The check that an opened object was signed by `publicKey`, to run later or elsewhere (core/verify-pool.ts). */
+export function signatureCheckOf(opened: OpenedObject, publicKey: Uint8Array): SignatureCheck {
+  return { key: publicKey, msg: openedSigningInput(opened), sig: opened.sig };
 }
 
 /** Checks the signature of an opened object (when the signer is named in its body). */

@@ -3,14 +3,17 @@
 // per message do (consensus/README.md, "One signature per message"). The last case is why a
 // node may not verify only the last signature of a hash-linked run: the sender's key can sign a
 // record whose `prev` names a record carrying a signature that does not verify.
+// Each batch is also delivered with its signatures checked by the worker-thread pool
+// (core/verify-pool.ts, as the agent does): the same accepts, refusals and counts again.
 import t, { type Test } from 'tap';
+import { VerifyPool } from '../../core/verify-pool.js';
 import { VirtualClock } from '../../core/clock.js';
 import { SeededRng } from '../../core/rng.js';
 import { MemoryStore } from '../../core/store.js';
 import { decodeCanonical, encodeCanonical, type CborValue } from '../../core/cbor.js';
 import { xaead } from '../../core/aead.js';
 import { toHex } from '../../core/hex.js';
-import { ConvSync } from '../../consensus/sync.js';
+import { ConvSync, DEFAULT_SYNC } from '../../consensus/sync.js';
 import { Conversations } from '../../consensus/conversations.js';
 import { SealedConversations } from '../../consensus/sealed-conversations.js';
 import { unwrapKey } from '../../consensus/epochs.js';
@@ -30,11 +33,15 @@ const directory = {
   },
 };
 
-function makeNode(u: TestUser, clock: VirtualClock, peers: string[]) {
+const pool = new VerifyPool({ size: 1 });
+t.teardown(() => pool.close());
+
+/** `pooled`: signatures of a batch checked by the pool, from `min` envelopes on (else inline, one by one). */
+function makeNode(u: TestUser, clock: VirtualClock, peers: string[], pooled?: { min: number }) {
   const store = new MemoryStore();
   const rng = new SeededRng(`chain-batch:${u.name}`);
   let sealed: SealedConversations | undefined;
-  const sync = new ConvSync({ store, clock, rng, self: id(u), send: async () => undefined, peers: () => peers, onItem: (g, i): void => sealed!.onItem(g, i) });
+  const sync = new ConvSync({ store, clock, rng, self: id(u), send: async () => undefined, peers: () => peers, onItem: (g, i): void => sealed!.onItem(g, i), ...(pooled ? { verifyMany: pool.verifyMany } : {}) }, pooled ? { batchVerifyMin: pooled.min } : {});
   const convs = new Conversations({ store, clock, rng, signer: u });
   sealed = new SealedConversations({ convs, sync, signer: u, dh: u.dh, clock, rng, directory });
   return { sync, convs, sealed };
@@ -48,12 +55,12 @@ const flip = (record: Uint8Array, at: number) => {
 /** A signed object's signature starts at byte 7 (canonical key order puts `sig` first: core/signed.ts). */
 const SIG_AT = 7;
 
-async function setup() {
+async function setup(n = 5) {
   const clock = new VirtualClock({ wallStartMs: Date.UTC(2026, 5, 1) });
   const a = makeNode(alice, clock, []);
   await a.sync.start();
   const conv = await a.sealed.create({ topic: 'chain batch', with: [bob.userKey, carol.userKey], pattern: 'discussion' });
-  for (let i = 1; i <= 5; i++) {
+  for (let i = 1; i <= n; i++) {
     clock.advance(1000);
     await a.sealed.post(conv.id, 'text', { text: `message ${i}` });
   }
@@ -82,9 +89,12 @@ async function setup() {
 
 type Setup = Awaited<ReturnType<typeof setup>>;
 
-/** What a fresh bob node accepts and counts when alice's chain arrives as one batch, or one envelope per message. */
-async function deliver(s: Setup, chain: Uint8Array[], batched: boolean) {
-  const b = makeNode(bob, s.clock, [id(alice)]);
+/**
+ * What a fresh bob node accepts and counts when alice's chain arrives as one batch (its
+ * signatures checked inline, or by the pool from `pooled.min` envelopes on), or one envelope per message.
+ */
+async function deliver(s: Setup, chain: Uint8Array[], batched: boolean, pooled?: { min: number }) {
+  const b = makeNode(bob, s.clock, [id(alice)], pooled);
   await b.sync.start();
   await b.sync.receive(id(alice), s.items([s.head], [s.epoch.bytes]));
   if (batched) await b.sync.receive(id(alice), s.items(chain));
@@ -94,10 +104,14 @@ async function deliver(s: Setup, chain: Uint8Array[], batched: boolean) {
   return { accepted, dropped: b.sync.stats.dropped, sealed: b.sealed.stats };
 }
 
-async function same(t: Test, s: Setup, chain: Uint8Array[], want: number[]) {
+async function same(t: Test, s: Setup, chain: Uint8Array[], want: number[], pooled = { min: 1 }) {
   const batch = await deliver(s, chain, true);
   const single = await deliver(s, chain, false);
+  const before = pool.stats.onWorkers;
+  const onPool = await deliver(s, chain, true, pooled);
   t.same(batch, single, 'one batch accepts and counts what one message per envelope does');
+  t.same(onPool, single, 'so does one batch whose signatures the worker pool checks');
+  t.ok(pool.stats.onWorkers > before, 'the pool checked them');
   t.same(batch.accepted, want.map((q) => `${q}:${s.real[q - 1]!.hash.slice(0, 12)}`), `accepted: alice's ${want.join(', ')}`);
   return batch;
 }
@@ -147,4 +161,29 @@ t.test('a run linked by hash to a record whose own signature fails (the sender\'
   const chain = s.envs.filter((e) => e.seq === 1 || e.seq === 2).map((e) => e.bytes).concat([s.seal(3, bad3), s.seal(4, four), s.seal(5, five)]);
   const r = await same(t, s, chain, [1, 2]);
   t.equal(r.sealed.rejected, 1, 'seq 3 rejected on its own signature; 4 and 5 wait for a seq 3 that verifies');
+});
+
+t.test('a catch-up batch of 200 on the pool at its default threshold, one forged, one re-sealed by a reader, one twice: what checking each gives', async (t) => {
+  const s = await setup(200);
+  const real = s.envs.filter((e) => e.seq > 0).sort((x, y) => x.seq - y.seq);
+  const real50 = s.real[49]!.bytes;
+  const at = Buffer.from(real50).indexOf('message 50');
+  const forged = flip(real50, at + 'message '.length); // a reader's change: neither signature holds
+  // 120: alice's own record re-sealed by carol (its envelope signature fails, its record's holds).
+  const chain = real.map((e) => (e.seq === 50 ? s.resealAsAlice(50, forged) : e.seq === 120 ? s.resealAsAlice(120, s.real[119]!.bytes) : e.bytes));
+  chain.splice(10, 0, chain[9]!); // seq 10 twice
+  const before = pool.stats.onWorkers;
+  // From 64 envelopes on (DEFAULT_SYNC.batchVerifyMin) the pool checks a batch: this one of 201 goes to it.
+  const onPool = await deliver(s, chain, true, { min: DEFAULT_SYNC.batchVerifyMin });
+  t.ok(pool.stats.onWorkers > before, 'the pool checked them');
+  const inline = await deliver(s, chain, true);
+  t.same(onPool, inline, 'the same batch checked inline: the same accepts and counts');
+  const want = Array.from({ length: 49 }, (_, i) => `${i + 1}:${s.real[i]!.hash.slice(0, 12)}`).sort();
+  t.same(onPool.accepted, want, 'alice\'s 1 to 49: the forged 50 is dropped before it takes the slot, 51 to 200 wait for the real one');
+  t.equal(onPool.dropped['bad-envelope-sig'], 1);
+  t.equal(onPool.sealed.rejected, 0);
+  const single = await deliver(s, chain, false);
+  t.same(single.accepted, onPool.accepted, 'one envelope per message accepts the same');
+  t.equal(single.dropped['bad-envelope-sig'], 1, 'and drops the same');
+  // (Not compared: send-backlog. Each of the 150 waiting envelopes asks for the gap; within one batch the asks outrun the 64 in flight.)
 });

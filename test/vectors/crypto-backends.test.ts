@@ -3,8 +3,10 @@
 //  - the Ed25519 reference sign.input (first 128 lines; test/vectors/data/ed25519/sign.input.txt)
 //  - Wycheproof ed25519_test.json and x25519_test.json (test/vectors/data/wycheproof)
 //  - RFC 7748 §5.2 (test/vectors/data/x25519/rfc7748.txt)
+// and the verify pool's worker (core/verify-pool.ts) against the Wycheproof Ed25519 cases.
 import t from 'tap';
-import { nativeBackend, nobleBackend, signatures, type SignatureBackend } from '../../core/crypto.js';
+import { nativeBackend, nobleBackend, signatures, type SignatureBackend, type SignatureCheck } from '../../core/crypto.js';
+import { VerifyPool } from '../../core/verify-pool.js';
 import { toHex } from '../../core/hex.js';
 import { hex, readJsonVector, readVector } from '../helpers/vectors.js';
 
@@ -84,3 +86,22 @@ for (const b of backends) {
     t.notOk(b.ed25519Verify(new Uint8Array(32), new Uint8Array(0), new Uint8Array(63)));
   });
 }
+
+t.test('the verify pool\'s worker (core/verify-pool.ts): every Wycheproof ed25519 case and the malformed inputs, as the native backend verifies them', async (t) => {
+  const { testGroups, numberOfTests } = readJsonVector<{ testGroups: WycheGroup<WycheEd>[]; numberOfTests: number }>('wycheproof/ed25519_test.json');
+  const checks: SignatureCheck[] = testGroups.flatMap((g) => g.tests.map((tc) => ({ key: hex(g.publicKey!.pk), msg: hex(tc.msg), sig: hex(tc.sig) })));
+  const expected = testGroups.flatMap((g) => g.tests.map((tc) => tc.result === 'valid'));
+  checks.push(
+    { key: new Uint8Array(31), msg: new Uint8Array(0), sig: new Uint8Array(64) },
+    { key: new Uint8Array(32).fill(0xff), msg: new Uint8Array(0), sig: new Uint8Array(64) },
+    { key: new Uint8Array(32), msg: new Uint8Array(0), sig: new Uint8Array(63) },
+  );
+  expected.push(false, false, false);
+  const pool = new VerifyPool({ size: 1 });
+  t.teardown(() => pool.close());
+  const got = await pool.verifyMany(checks);
+  t.equal(pool.stats.onWorkers, 1, 'verified on the worker');
+  t.equal(checks.length, numberOfTests + 3);
+  t.same(got, expected, 'every verdict as expected');
+  t.same(got, checks.map((c) => nativeBackend.ed25519Verify(c.key, c.msg, c.sig)), 'every verdict the native backend\'s');
+});
