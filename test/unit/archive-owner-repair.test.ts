@@ -3,58 +3,25 @@
 // and one on dave, erin and frank. Alice has a second access device (her phone, device B), so her
 // files are sealed outer to the phone and this laptop peels each shard with its slot's outer key.
 import t from 'tap';
-import { HOUR, VirtualClock } from '../../core/clock.js';
-import { signatures } from '../../core/crypto.js';
+import { HOUR } from '../../core/clock.js';
 import { toHex } from '../../core/hex.js';
-import { hpkeDeriveKeyPair } from '../../core/hpke.js';
-import { SeededRng } from '../../core/rng.js';
-import { MemoryStore } from '../../core/store.js';
-import { Holder } from '../../archive/holder.js';
 import { manifestFromSigned, type ManifestBody } from '../../archive/manifest.js';
-import { ArchiveOwner, DEFAULT_OWNER_OPTIONS, type Candidate } from '../../archive/owner.js';
 import { collect } from './archive-helpers.js';
+import { ownerWorld } from './archive-owner-world.js';
 
-const HOLDERS: [string, string][] = [['alice-router', 'alice'], ['bob-nas', 'bob'], ['carol-router', 'carol'], ['dave-nas', 'dave'], ['erin-router', 'erin'], ['frank-router', 'frank']];
-
+/** The owner world (test/unit/archive-owner-world.ts) with alice's phone as device B, and what these tests read of it. */
 function world(seed: string) {
-  const rng = new SeededRng(seed);
-  const clock = new VirtualClock({ wallStartMs: 1_800_000_000_000 });
-  const nodes = new Map<string, Holder>();
-  const stores = new Map<string, MemoryStore>();
-  const cands: Candidate[] = [];
-  const holder = (id: string) => {
-    const dh = hpkeDeriveKeyPair(rng.bytes(32));
-    const store = new MemoryStore();
-    stores.set(id, store);
-    nodes.set(id, new Holder({
-      clock, store, log: () => undefined, selfId: id, dh, ownerOf: () => 'alice', isOwnUser: (o) => o === 'alice', quotaOf: () => 1e12, freeDiskBytes: async () => 1e12,
-    }, { diskReserveBytes: 0, leaseGraceMs: 7 * 24 * HOUR }));
-    return dh;
-  };
-  for (const [id, household] of HOLDERS) cands.push({ id, household, dhPublicKey: holder(id).publicKey });
-  const phone = holder('alice-phone');
-  const revoked = new Set<string>();
-  const self = hpkeDeriveKeyPair(rng.bytes(32));
-  const signSecret = rng.bytes(32);
-  const owner = new ArchiveOwner({
-    clock, rng, store: new MemoryStore(), log: () => undefined,
-    request: async (peer, payload) => nodes.get(peer)!.handle('alice-laptop', payload),
-    // As in agent/archive-service.ts: a revoked node is no candidate, not alive, and gone.
-    candidates: () => cands.filter((c) => !revoked.has(c.id)), reachable: (id) => !revoked.has(id), gone: (id) => revoked.has(id),
-    self: { id: 'alice-laptop', dh: self, signSecret, signPublic: signatures.ed25519PublicKey(signSecret) },
-    trustedSigners: () => [], friends: () => [],
-    otherAccessDevices: () => [{ id: 'alice-phone', dhPublicKey: phone.publicKey }],
-  }, DEFAULT_OWNER_OPTIONS);
+  const w = ownerWorld(seed, ['alice-phone']);
   const body = async (): Promise<[string, ManifestBody, Record<string, { state: string }>]> => {
-    for await (const [hex, rec] of owner.records()) return [hex, manifestFromSigned(rec.signed)!, rec.audits];
+    for await (const [hex, rec] of w.owner.records()) return [hex, manifestFromSigned(rec.signed)!, rec.audits];
     throw new Error('no object');
   };
   const inUse = (b: ManifestBody) => b.chunks[0]!.shards.map((s) => b.holders[s.holder]!.id);
   const wipe = async (id: string) => {
-    const disk = stores.get(id)!;
+    const disk = w.stores.get(id)!;
     for await (const [k] of disk.range({ gte: 'archive/h/', lt: 'archive/h/\uffff' })) await disk.del(k);
   };
-  return { rng, clock, owner, revoked, body, inUse, wipe };
+  return { ...w, body, inUse, wipe };
 }
 
 t.test("a friend's router revoked while it held a shard: the shard is rebuilt elsewhere, though 8 of 9 are left", async (t) => {

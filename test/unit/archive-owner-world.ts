@@ -62,6 +62,6 @@ export function ownerWorld(seed: string, devices: string[]) {
     for await (const [k] of stores.get(id)!.range({ gte: 'archive/h/s/', lt: 'archive/h/s/\uffff' })) if (k.includes(`/${objectHex}/`)) n++;
     return n;
   };
-  return { rng, clock, owner, revoked, away, keys, self, logs, bodies, held };
+  return { rng, clock, owner, revoked, away, keys, self, logs, bodies, held, stores };
 }
 
