@@ -319,7 +319,7 @@ export class MailboxRelay {
     const dup = this.hashPrefixes?.has(prefixOf(hash)) !== false ? await this.deps.store.get(`mbox/h/${hash}`) : undefined;
     if (dup) {
       this.stats.duplicates++;
-      return { answer: await this.merge(Number(new TextDecoder().decode(dup)), hash, to) };
+      return { answer: (await this.merge(Number(new TextDecoder().decode(dup)), hash, to))! }; // undefined only for a named mismatch
     }
     const size = r.blob.length;
     const g = this.groups.get(r.group) ?? { bytes: 0, blobs: 0 };
@@ -356,12 +356,15 @@ export class MailboxRelay {
     if (!this.takeToken(member)) return { t: 'err', code: 'RATE_LIMITED', why: `more than ${this.o.pushesPerMinute} pushes a minute` };
     if (this.unwritten.has(r.hash)) await this.flushed();
     const held = this.hashPrefixes?.has(prefixOf(r.hash)) !== false ? await this.deps.store.get(`mbox/h/${r.hash}`) : undefined;
-    if (!held) {
+    // A hash alone proves nothing (it is also the envelope's id in sync): the blob held must be the
+    // one named, same group, sender and seq, and a mismatch answers exactly as "not held", so a
+    // member cannot add itself to another group's blob nor learn that this relay holds it.
+    const answer = held ? await this.merge(Number(new TextDecoder().decode(held)), r.hash, to, r) : undefined;
+    if (!answer) {
       this.stats.unknown++;
-      this.giveToken(member); // nothing stored: the push of the bytes that follows is the one that counts
       return { t: 'err', code: 'MAILBOX_UNKNOWN', why: 'no blob with this hash here: push its bytes' };
     }
-    return this.merge(Number(new TextDecoder().decode(held)), r.hash, to);
+    return answer;
   }
 
   /**
@@ -370,12 +373,13 @@ export class MailboxRelay {
    * one, and cursors stay in arrival order. Every recipient still waiting for it is notified: one
    * that pulled it under the old cursor and acknowledges later gets it once more (dropped by hash).
    */
-  private async merge(cursor: number, hash: string, to: string[]): Promise<MailboxAnswer> {
+  private async merge(cursor: number, hash: string, to: string[], named?: { group: string; sender: string; seq: number }): Promise<MailboxAnswer | undefined> {
     await this.flushed(); // its writes (the head in mbox/meta) must land after every batch before it
     const key = `mbox/b/${pad(cursor)}`;
     const v = await this.deps.store.get(key);
-    if (!v) return { t: 'pushed', inc: this.incarnation, cursor, hash, to: [] };
+    if (!v) return named ? undefined : { t: 'pushed', inc: this.incarnation, cursor, hash, to: [] };
     const b = decodeBlob(v);
+    if (named && (b.group !== named.group || b.sender !== named.sender || b.seq !== named.seq)) return undefined;
     const added = to.filter((x) => !b.to.includes(x));
     if (added.length === 0) return { t: 'pushed', inc: this.incarnation, cursor, hash, to: to.filter((x) => !b.acked.includes(x)) };
     const open = b.to.filter((x) => !b.acked.includes(x));
@@ -525,11 +529,6 @@ export class MailboxRelay {
     if (b.tokens < 1) return false;
     b.tokens -= 1;
     return true;
-  }
-
-  private giveToken(member: string): void {
-    const b = this.buckets.get(member);
-    if (b) b.tokens = Math.min(this.o.pushesPerMinute, b.tokens + 1);
   }
 
   private use(kind: Kind, k: string, bytes: number, sign: 1 | -1): void {

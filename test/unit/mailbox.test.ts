@@ -353,6 +353,12 @@ t.test('a push by hash: held, the recipients are added without the bytes; not he
   const got: Uint8Array[] = [];
   await client(B2).catchUp('relay', (b) => void got.push(b.blob));
   t.same(got, [bytes], 'the added recipient pulls the bytes');
+  // A hash alone proves nothing: naming another group, sender or seq than the blob held is answered as "not held".
+  const other = (m: Record<string, unknown>) => r.handle(A, encodeCanonical({ t: 'push', group: hexB(G), sender: hexB(A), seq: 3, to: [hexB(B2)], hash: hexB(sha256(bytes)), ...m } as never)).then((a) => decodeCanonical(a) as Record<string, CborValue>);
+  for (const [what, m] of [['group', { group: hexB('77'.repeat(32)) }], ['sender', { sender: hexB(B) }], ['seq', { seq: 4 }]] as const) {
+    t.match(await other(m), { t: 'err', code: 'MAILBOX_UNKNOWN' }, `another ${what} than the held blob's: unknown, nothing added`);
+  }
+  t.equal(r.stats.merged, 1, 'only the matching push by hash merged');
   const bad = decodeCanonical(await r.handle(A, encodeCanonical({ t: 'push', group: hexB(G), sender: hexB(A), seq: 3, to: [hexB(B)], hash: new Uint8Array(31) }))) as Record<string, CborValue>;
   t.equal(bad['code'], 'MAILBOX_BAD_REQUEST', 'a hash of the wrong length');
 });
