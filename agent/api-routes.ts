@@ -106,7 +106,9 @@ function mountArchive(app: Hono, archive: ArchiveService): void {
   serve(app, 'archiveJob', ({ params }) => archive.job(params.id) as Job);
   serve(app, 'archiveVerify', async () => (await archive.verify()) as Static<typeof ArchiveVerified>);
   serve(app, 'archiveReseal', async ({ body }) => {
-    const key = new Uint8Array(Buffer.from(body.key, 'base64'));
+    const decoded = Buffer.from(body.key, 'base64'); // may be a slice of Node's shared pool: zeroed too
+    const key = new Uint8Array(decoded);
+    decoded.fill(0);
     try {
       return await archive.reseal(key);
     } finally {

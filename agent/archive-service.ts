@@ -289,6 +289,7 @@ export function startArchive(deps: {
     stop: () => {
       unwatch();
       schedule.stop();
+      owner.forgetRevokedKeys();
     },
   };
 }

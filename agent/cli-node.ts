@@ -100,7 +100,10 @@ type Resealed = { opened: number; oneDevice: boolean };
 /** The revoked node's key to the archive (it is zeroed after); nothing to re-seal is no error. */
 async function handOverKey(agent: ReturnType<typeof runningAgent>, key: Uint8Array): Promise<Resealed | { skipped: string }> {
   try {
-    return await agent.call('archiveReseal', { body: { key: Buffer.from(key).toString('base64') } });
+    const copy = Buffer.from(key); // may be a slice of Node's shared pool: zeroed below
+    const b64 = copy.toString('base64');
+    copy.fill(0);
+    return await agent.call('archiveReseal', { body: { key: b64 } });
   } catch (e) {
     // A relay-only node, or an access device nothing here was sealed to: the archive had nothing for it.
     if (isKithError(e, 'ARCHIVE_RESEAL_KEY_UNKNOWN') || isKithError(e, 'API_NOT_FOUND')) return { skipped: e.code };

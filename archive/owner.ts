@@ -462,6 +462,12 @@ export class ArchiveOwner {
     return n;
   }
 
+  /** Zeroes and forgets every revoked device's key handed over (the agent stops: nothing is kept on disk). */
+  forgetRevokedKeys(): void {
+    for (const secret of this.revokedSecrets.values()) secret.fill(0);
+    this.revokedSecrets.clear();
+  }
+
   /**
    * One re-seal round: each object with a layer sealed to a revoked access device is read back
    * and archived anew as a new object under today's devices (inner = this node, outer = the next

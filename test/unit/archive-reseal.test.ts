@@ -49,6 +49,12 @@ t.test('device B revoked, a third access device left: history waits for B\'s key
   t.match(await w.owner.repairAll(), { repaired: 0, stuck: 1 }, 'repair counts it stuck, and writes no new slot sealed to the revoked phone');
   await expectCodeAsync(t, () => w.owner.offerRevokedKey(w.keys.get('alice-desktop')!.secretKey), 'ARCHIVE_RESEAL_KEY_UNKNOWN', 'a key of a device that is not revoked');
 
+  // A key handed over and the agent stopped before the round: zeroed and forgotten, kept nowhere.
+  const handed = Uint8Array.from(phone.secretKey);
+  t.equal(await w.owner.offerRevokedKey(handed), 1);
+  w.owner.forgetRevokedKeys();
+  t.match(await w.owner.resealAll(), { resealed: 0, needKey: 1 }, 'forgotten on stop: the object needs the key again');
+
   // `kith node revoke` derives the phone's DH key from the phrase and hands it over.
   t.equal(await w.owner.offerRevokedKey(phone.secretKey), 1, 'the phone\'s key opens one object');
   const progress: string[] = [];
