@@ -315,11 +315,10 @@ export class MailboxRelay {
     if (to.length === 0) return { answer: { t: 'err', code: 'MAILBOX_REFUSED', why: 'no recipient is a member of this relay' } };
     if (!this.takeToken(member)) return { answer: { t: 'err', code: 'RATE_LIMITED', why: `more than ${this.o.pushesPerMinute} pushes a minute` } };
     const hash = createHash('sha256').update(r.blob).digest('hex'); // native: a relay hashes every blob pushed
-    if (this.unwritten.has(hash)) await this.flushed(); // the same blob in a batch not written yet
-    const dup = this.hashPrefixes?.has(prefixOf(hash)) !== false ? await this.deps.store.get(`mbox/h/${hash}`) : undefined;
-    if (dup) {
+    const dup = await this.heldAt(hash);
+    if (dup !== undefined) {
       this.stats.duplicates++;
-      return { answer: (await this.merge(Number(new TextDecoder().decode(dup)), hash, to))! }; // undefined only for a named mismatch
+      return { answer: (await this.merge(dup, hash, to))! }; // undefined only for a named mismatch
     }
     const size = r.blob.length;
     const g = this.groups.get(r.group) ?? { bytes: 0, blobs: 0 };
@@ -354,17 +353,23 @@ export class MailboxRelay {
     const to = [...new Set(r.to)].filter((x) => x !== member && this.deps.userOf(x) !== undefined);
     if (to.length === 0) return { t: 'err', code: 'MAILBOX_REFUSED', why: 'no recipient is a member of this relay' };
     if (!this.takeToken(member)) return { t: 'err', code: 'RATE_LIMITED', why: `more than ${this.o.pushesPerMinute} pushes a minute` };
-    if (this.unwritten.has(r.hash)) await this.flushed();
-    const held = this.hashPrefixes?.has(prefixOf(r.hash)) !== false ? await this.deps.store.get(`mbox/h/${r.hash}`) : undefined;
+    const held = await this.heldAt(r.hash);
     // A hash alone proves nothing (it is also the envelope's id in sync): the blob held must be the
     // one named, same group, sender and seq, and a mismatch answers exactly as "not held", so a
     // member cannot add itself to another group's blob nor learn that this relay holds it.
-    const answer = held ? await this.merge(Number(new TextDecoder().decode(held)), r.hash, to, r) : undefined;
+    const answer = held !== undefined ? await this.merge(held, r.hash, to, r) : undefined;
     if (!answer) {
       this.stats.unknown++;
       return { t: 'err', code: 'MAILBOX_UNKNOWN', why: 'no blob with this hash here: push its bytes' };
     }
     return answer;
+  }
+
+  /** The cursor of the blob held under this hash, if any (after the batch that may still be writing it). */
+  private async heldAt(hash: string): Promise<number | undefined> {
+    if (this.unwritten.has(hash)) await this.flushed(); // the same blob in a batch not written yet
+    const v = this.hashPrefixes?.has(prefixOf(hash)) !== false ? await this.deps.store.get(`mbox/h/${hash}`) : undefined;
+    return v ? Number(new TextDecoder().decode(v)) : undefined;
   }
 
   /**

@@ -10,7 +10,7 @@ import { xaead, TAG_BYTES } from '../core/aead.js';
 import { KithError } from '../core/errors.js';
 import { hexBytes, toHex } from '../core/hex.js';
 import type { Rng } from '../core/rng.js';
-import { signatures, type SignatureCheck } from '../core/crypto.js';
+import { signatures, verifyCheck, type SignatureCheck } from '../core/crypto.js';
 import { signingInput } from '../core/signed.js';
 import { hashHex } from './records.js';
 
@@ -118,7 +118,7 @@ export function sealRecord(h: { group: string; epoch: string; seq: number }, key
 /** True when the envelope's sender signed it (a version 1 envelope, unsigned, never is). */
 export function verifyEnvelope(env: Envelope): boolean {
   const c = envelopeCheck(env);
-  return c !== undefined && signatures.ed25519Verify(c.key, c.msg, c.sig);
+  return c !== undefined && verifyCheck(c);
 }
 
 /** The check verifyEnvelope makes, to run later or elsewhere; undefined for an unsigned envelope (never signed). */
