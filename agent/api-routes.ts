@@ -106,11 +106,13 @@ function mountArchive(app: Hono, archive: ArchiveService): void {
   serve(app, 'archiveJob', ({ params }) => archive.job(params.id) as Job);
   serve(app, 'archiveVerify', async () => (await archive.verify()) as Static<typeof ArchiveVerified>);
   serve(app, 'archiveReseal', async ({ body }) => {
+    if ((body.nodeIndex === undefined) !== (body.generation === undefined)) throw new KithError('USAGE', 'give nodeIndex and generation together, or neither');
+    const node = body.nodeIndex !== undefined && body.generation !== undefined ? { nodeIndex: body.nodeIndex, generation: body.generation } : undefined;
     const decoded = Buffer.from(body.key, 'base64'); // may be a slice of Node's shared pool: zeroed too
     const key = new Uint8Array(decoded);
     decoded.fill(0);
     try {
-      return await archive.reseal(key);
+      return await archive.reseal(key, node);
     } finally {
       key.fill(0);
     }

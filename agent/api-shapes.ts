@@ -260,6 +260,13 @@ export const ArchiveVerified = Type.Object({
   repair: Type.Object({ repaired: Type.Integer(), stuck: Type.Integer(), deferred: Type.Integer(), bytesRead: Type.Number(), bytesWritten: Type.Number() }),
   index: Open('the index publication, or {error: code}'),
 });
+/** Node index and key generation as identity/keys.ts bounds them (m/5484'/2'/n'/g'). */
+const KeyIndex = (description: string) => Type.Integer({ minimum: 0, maximum: 0x7fffffff, description });
+export const ArchiveResealBody = Type.Object({
+  key: Type.String({ pattern: '^[A-Za-z0-9+/]{43}=$', description: 'base64 of the revoked node\'s 32-byte X25519 secret key' }),
+  nodeIndex: Type.Optional(KeyIndex('the node index the key was derived for (with generation): a revoked access device the archive did not record yet is recorded then')),
+  generation: Type.Optional(KeyIndex('the key generation the key was derived for (with nodeIndex)')),
+}, { additionalProperties: false });
 export const ArchiveResealed = Type.Object({
   opened: Type.Integer({ description: 'objects the key opens (sealed to the revoked device): re-sealed by a round now under way (archive.progress, archive.reseal events)' }),
   oneDevice: Type.Boolean({ description: 'this node is the last access device: they are re-sealed to it and each holder (ARCHIVE_ONE_ACCESS_DEVICE)' }),
@@ -349,7 +356,7 @@ export const ROUTES = {
   archiveGet: r({ method: 'POST', path: '/api/v1/archive/get', summary: 'read an object back into a file on the agent\'s machine: a job to follow', body: Type.Object({ id: Type.String({ pattern: '^[0-9a-f]{1,128}$' }), out: Type.String({ minLength: 1, maxLength: 4096 }) }, { additionalProperties: false }), response: ArchiveJob }),
   archiveJob: r({ method: 'GET', path: '/api/v1/archive/jobs/:id', summary: 'an archive job\'s progress', params: IdParam, response: ArchiveJob }),
   archiveVerify: r({ method: 'POST', path: '/api/v1/archive/verify', summary: 'audit every holder of every object now and repair what needs it', response: ArchiveVerified }),
-  archiveReseal: r({ method: 'POST', path: '/api/v1/archive/reseal', summary: 'after revoking an own access device: its DH secret key, derived from the phrase by `kith node revoke`, starts re-sealing the history sealed to it', body: Type.Object({ key: Type.String({ pattern: '^[A-Za-z0-9+/]{43}=$', description: 'base64 of the revoked node\'s 32-byte X25519 secret key' }) }, { additionalProperties: false }), response: ArchiveResealed }),
+  archiveReseal: r({ method: 'POST', path: '/api/v1/archive/reseal', summary: 'after revoking an own access device: its DH secret key, derived from the phrase by `kith node revoke`, starts re-sealing the history sealed to it', body: ArchiveResealBody, response: ArchiveResealed }),
   archiveRecover: r({ method: 'POST', path: '/api/v1/archive/recover', summary: 'after `kith init --recover`: the index from a friend\'s node, every object record back', response: ArchiveRecovered }),
   uiLogin: r({ method: 'POST', path: '/api/v1/ui/login-link', summary: 'a one-time login link for the web UI (token only)', response: LoginLink }),
   clients: r({ method: 'GET', path: '/api/v1/clients', summary: 'companion clients', response: Type.Object({ clients: Type.Array(ClientEntry) }) }),

@@ -15,7 +15,7 @@ import type { NodeIdentity } from '../identity/keystore.js';
 import type { ClusterService } from '../cluster/cluster-service.js';
 import type { RosterService } from '../cluster/roster-service.js';
 import { Holder, DEFAULT_HOLDER_OPTIONS } from '../archive/holder.js';
-import { ArchiveOwner, DEFAULT_OWNER_OPTIONS, type Candidate, type ObjectStatus } from '../archive/owner.js';
+import { ArchiveOwner, DEFAULT_OWNER_OPTIONS, type Candidate, type ObjectStatus, type OwnDevice } from '../archive/owner.js';
 import { startSchedule, type Schedule } from '../archive/schedule.js';
 import { manifestFromSigned, type ObjectKind } from '../archive/manifest.js';
 import type { ProfileName } from './profiles.js';
@@ -55,9 +55,12 @@ export interface ArchiveService {
    * A revoked access device's DH secret key (derived from the phrase by `kith node revoke`): the
    * history sealed to it is re-sealed by a round started now, in the background (each object is
    * read and written again: minutes for many). Returns how many objects the key opens, and whether
-   * this node is the last access device (they are then sealed to it and each holder).
+   * this node is the last access device (they are then sealed to it and each holder). `node` is
+   * the node (index, generation) the key was derived for: a revoked device the archive did not
+   * record (it missed the revocation) is recorded then; a node not revoked is refused
+   * (ARCHIVE_RESEAL_DEVICE_LIVE), whatever is claimed.
    */
-  reseal(secretKey: Uint8Array): Promise<{ opened: number; oneDevice: boolean }>;
+  reseal(secretKey: Uint8Array, node?: { nodeIndex: number; generation: number }): Promise<{ opened: number; oneDevice: boolean }>;
   status(): Promise<ObjectStatus[]>;
   /** What this node keeps as a holder, per owner (own user first, then friends), against the quota it gives each. */
   held(): Promise<{ user: string; name: string; usedBytes: number; quotaBytes: number }[]>;
@@ -146,6 +149,17 @@ export function startArchive(deps: {
     },
   });
   exchange.attach(port);
+  // A member's signed revocation is held (also one loaded from the store whose member entry a
+  // crash left behind: membership shows it dead, not revoked).
+  const certRevoked = (id: string) => {
+    const c = cluster.node.membership.memberSpec(id)?.cert;
+    return c !== undefined && roster.holdsRevocation(c.userKey, c.nodeIndex, c.generation);
+  };
+  /** This user's other members certified with the access role, in any state (revoked ones while membership keeps them). */
+  const ownAccessMembers = (): OwnDevice[] => cluster.peers().flatMap((p) => {
+    const c = p.userKey === me && p.id !== selfId ? cluster.node.membership.memberSpec(p.id)?.cert : undefined;
+    return c?.roles.includes('access') ? [{ dhPublicKey: fromHex(p.id)!, nodeIndex: c.nodeIndex, generation: c.generation }] : [];
+  });
   const candidates = (): Candidate[] => cluster.peers()
     .filter((p) => p.state === 'alive' && (p.userKey === me || isFriend(p.userKey)))
     .map((p) => ({ id: p.id, household: p.userKey, dhPublicKey: fromHex(p.id)! }));
@@ -170,12 +184,18 @@ export function startArchive(deps: {
       .filter((p) => p.userKey === me && p.state !== 'revoked' && p.id !== selfId && cluster.node.membership.memberSpec(p.id)?.cert.roles.includes('access'))
       .sort((a, b) => a.nodeIndex - b.nodeIndex || (a.id < b.id ? -1 : 1))
       .map((p) => ({ id: p.id, dhPublicKey: fromHex(p.id)! })),
+    isRevokedNode: (nodeIndex, generation) => roster.holdsRevocation(identity.cert.userKey, nodeIndex, generation),
+    isLiveNode: (hex) => hex === selfId || cluster.peers().some((p) => p.id === hex && p.state !== 'revoked' && !certRevoked(p.id)),
   }, { ...DEFAULT_OWNER_OPTIONS, audit: { containGraceMs: timing.containGraceMs } });
   const told = <R extends Record<string, number>>(type: string, r: R): R => (emit(type, { ...r }), r);
   // Re-sealing away from a revoked own access device (archive/reseal.ts). Membership tells every
   // watcher when a member becomes revoked (cluster/services.ts `watch`): the revocation reached
   // this node from `kith node revoke` here or from any member. Relay-only nodes hold no layer.
-  const isOwnAccess = (id: string) => cluster.peers().some((p) => p.id === id && p.userKey === me) && cluster.node.membership.memberSpec(id)?.cert.roles.includes('access') === true;
+  // What the watcher cannot see (a revocation applied before the archive started, a crash before
+  // its record was written) is reconciled against the roster's signed revocations at start and
+  // first in every re-seal round: every own access device is kept with its node index and
+  // generation (archive/o/device/), also once its member entry is gone.
+  const ownAccess = (id: string) => ownAccessMembers().filter((d) => toHex(d.dhPublicKey) === id);
   const resealRound = async () => {
     const r = await owner.resealAll((done, total) => emit('archive.progress', { op: 'reseal', done, total }));
     // A conversation's history names its object (agent/archive-history.ts): point it at the new one.
@@ -185,10 +205,14 @@ export function startArchive(deps: {
     // An event only for a round that found something: the round runs with every repair round.
     return r.resealed + r.pending > 0 ? told('archive.reseal', tally) : tally;
   };
+  const failed = (what: string) => (e: unknown) => log.warn(`archive: ${what} failed: ${isKithError(e) ? e.code : (e as Error).message}`);
   const unwatch = cluster.node.services.watch((id, state) => {
-    if (state !== 'revoked' || !isOwnAccess(id)) return;
+    const device = ownAccess(id);
+    if (device.length === 0) return;
+    const kept = owner.rememberDevices(device);
+    if (state !== 'revoked') return void kept.catch(failed('keeping an own access device'));
     log.warn(`archive: own access device ${id.slice(0, 12)} revoked: re-sealing the objects with a layer sealed to it`);
-    void owner.deviceRevoked(fromHex(id)!).then(() => schedule.runNow('reseal')).catch((e: unknown) => log.warn(`archive: re-seal after revocation failed: ${isKithError(e) ? e.code : (e as Error).message}`));
+    void kept.then(() => owner.deviceRevoked(fromHex(id)!)).then(() => schedule.runNow('reseal')).catch(failed('re-seal after revocation'));
   });
   const schedule: Schedule = startSchedule(clock, [
     { name: 'audit', everyMs: timing.auditEveryMs, run: async () => told('archive.audit', await owner.auditAll()) },
@@ -199,6 +223,9 @@ export function startArchive(deps: {
     { name: 'renew', everyMs: timing.renewEveryMs, run: () => owner.renewAll() },
     { name: 'collect', everyMs: timing.collectEveryMs, run: () => holder.collectExpired([...new Set([me, ...roster.friends().map((f) => f.userKey)])]) },
   ], (l) => log.warn(l));
+  // Revocations the watcher did not see: recorded now, and a round at once if there were any.
+  void owner.rememberDevices(ownAccessMembers()).then(() => owner.reconcileRevoked())
+    .then((now) => (now.length > 0 ? schedule.runNow('reseal') : undefined)).catch(failed('reconciling revoked access devices'));
 
   /** Households are user keys in archive/ messages: a person reads names (`"bob" (89405af6…)`). */
   const nameUsers = (message: string): string => message.replace(/\b[0-9a-f]{64}\b/g, (hex) => {
@@ -281,8 +308,9 @@ export function startArchive(deps: {
       log.info(`archive: recovered ${r.objects} object record(s) and ${restored} friend record(s)`);
       return { objects: r.objects, roots: r.roots, friendsRestored: restored, friends: r.friends.map((f) => ({ userKey: f.userKey, name: f.name })) };
     },
-    async reseal(secretKey) {
-      const opened = await owner.offerRevokedKey(secretKey);
+    async reseal(secretKey, node) {
+      await owner.rememberDevices(ownAccessMembers());
+      const opened = await owner.offerRevokedKey(secretKey, node);
       if (opened > 0) void schedule.runNow('reseal').catch(() => undefined); // the schedule logs a failed round
       return { opened, oneDevice: owner.accessDevices().length === 1 };
     },

@@ -88,7 +88,7 @@ export function addNodeCommands(program: Command, io: Io, withCommon: (c: Comman
         if (known) io.err(`Telling node ${nodeIndex} first (waiting up to ${TELL_REVOKED_MS / 1000} s for it to acknowledge), then every member…\n`);
         r = await agent.call('revokeNode', { body: { revocation: Buffer.from(revocation).toString('base64') } });
       }
-      const reseal = await handOverKey(agent, nodeDhSecret({ phrase, nodeIndex, generation }));
+      const reseal = await handOverKey(agent, nodeDhSecret({ phrase, nodeIndex, generation }), { nodeIndex, generation });
       const told = r ? `node ${r.nodeIndex} (generation ${r.generation}) is revoked; ${r.members} member(s) told, ` +
         (r.toldRevokedNode ? 'and the revoked node acknowledged it.' : 'the revoked node did not answer (it is refused everywhere anyway).') : `node ${nodeIndex} was already revoked.`;
       emit(o, { ...(r ?? {}), reseal }, `${told}\n${resealText(reseal)}`);
@@ -96,25 +96,35 @@ export function addNodeCommands(program: Command, io: Io, withCommon: (c: Comman
 }
 
 type Resealed = { opened: number; oneDevice: boolean };
+/** The archive did not take the key: the code and its message (no secret in either). */
+export type ResealSkipped = { skipped: 'ARCHIVE_RESEAL_KEY_UNKNOWN' | 'ARCHIVE_RESEAL_DEVICE_LIVE' | 'API_NOT_FOUND'; message: string };
 
-/** The revoked node's key to the archive (it is zeroed after); nothing to re-seal is no error. */
-async function handOverKey(agent: ReturnType<typeof runningAgent>, key: Uint8Array): Promise<Resealed | { skipped: string }> {
+/**
+ * The revoked node's key to the archive, with the node (index, generation) it was derived for, so
+ * an archive that missed the revocation records it then (the key is zeroed after). The revocation
+ * is done by now: a key the archive does not take is reported, not thrown.
+ */
+async function handOverKey(agent: ReturnType<typeof runningAgent>, key: Uint8Array, node: { nodeIndex: number; generation: number }): Promise<Resealed | ResealSkipped> {
   try {
     const copy = Buffer.from(key); // may be a slice of Node's shared pool: zeroed below
     const b64 = copy.toString('base64');
     copy.fill(0);
-    return await agent.call('archiveReseal', { body: { key: b64 } });
+    return await agent.call('archiveReseal', { body: { key: b64, ...node } });
   } catch (e) {
-    // A relay-only node, or an access device nothing here was sealed to: the archive had nothing for it.
-    if (isKithError(e, 'ARCHIVE_RESEAL_KEY_UNKNOWN') || isKithError(e, 'API_NOT_FOUND')) return { skipped: e.code };
+    for (const code of ['ARCHIVE_RESEAL_KEY_UNKNOWN', 'ARCHIVE_RESEAL_DEVICE_LIVE', 'API_NOT_FOUND'] as const) if (isKithError(e, code)) return { skipped: code, message: e.message };
     throw e;
   } finally {
     key.fill(0);
   }
 }
 
-function resealText(r: Resealed | { skipped: string }): string {
-  if ('skipped' in r || r.opened === 0) return 'Archive: nothing this node archived was sealed to it.';
+/** What `kith node revoke` prints of the key's hand-over: true in each case (nothing sealed, refused, no archive). */
+export function resealText(r: Resealed | ResealSkipped): string {
+  if ('skipped' in r) {
+    if (r.skipped === 'API_NOT_FOUND') return 'Archive: this agent takes no keys for re-sealing (no /api/v1/archive/reseal: an older version?); the key was not handed over.';
+    return `Archive: the key was not taken, nothing was re-sealed: error[${r.skipped}]: ${r.message}`;
+  }
+  if (r.opened === 0) return 'Archive: nothing this node archived was sealed to it.';
   const lines = [`Archive: ${r.opened} object(s) sealed to it are being re-sealed away from it, in the background (the log says each one; objects whose holders are away are tried again every repair round).`];
   if (r.oneDevice) lines.push('warning[ARCHIVE_ONE_ACCESS_DEVICE]: this node is now your only access device: that history is sealed to it and to each holding relay (a stolen holder plus this device could read it). Add a second access device with `kith node add`; objects archived after that use both.');
   return lines.join('\n');

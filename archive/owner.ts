@@ -11,11 +11,14 @@
 //                                  h?: text JSON { holderId: lease expiry (wall ms) } per holder, when they differ }
 //   archive/o/revoked/<DH public key hex> → { t: uint wall ms }: an own access device revoked, whose
 //                                  layers this node's objects are re-sealed away from (archive/reseal.ts)
+//   archive/o/device/<DH public key hex> → { n: uint node index, g: uint key generation }: an own access
+//                                  device as its certificate names it, kept after its member entry is gone,
+//                                  so a signed revocation of (n, g) is matched to its key (`reconcileRevoked`)
 import { HOUR, type Clock } from '../core/clock.js';
 import { signatures } from '../core/crypto.js';
 import { decodeCanonical, encodeCanonical, type CborValue } from '../core/cbor.js';
 import { KithError, isKithError } from '../core/errors.js';
-import { bytesEqual, toHex } from '../core/hex.js';
+import { bytesEqual, fromHex, toHex } from '../core/hex.js';
 import type { Rng } from '../core/rng.js';
 import { prefixEnd, type KvStore } from '../core/store.js';
 import { failedByProof, freshAudit, nextAudit, type AuditOutcome, type AuditParams, type AuditState, type HolderAudit, DEFAULT_AUDIT_PARAMS } from './audit.js';
@@ -61,7 +64,20 @@ export interface OwnerDeps {
    * Absent or empty: this node is the only access device (the one-device warning).
    */
   otherAccessDevices?: () => AccessDevice[];
+  /**
+   * Whether this user's signed revocation of its node (index, generation) is held (the roster's
+   * `revocation/<user>/<node>/<gen>`). Absent: none is; only the membership's watcher records revocations.
+   */
+  isRevokedNode?: (nodeIndex: number, generation: number) => boolean;
+  /**
+   * Whether a DH public key (hex) is that of a node not revoked: this node's own, or a member whose
+   * revocation is not held. Such a key is never taken for re-sealing (ARCHIVE_RESEAL_DEVICE_LIVE).
+   */
+  isLiveNode?: (dhPublicKeyHex: string) => boolean;
 }
+
+/** An own access device as its certificate names it (node index, key generation), by its DH key. */
+export interface OwnDevice { dhPublicKey: Uint8Array; nodeIndex: number; generation: number }
 
 export interface OwnerOptions {
   leaseMs: number;
@@ -125,6 +141,7 @@ const INDEX_COPIES = 8;
 const INDEX_LIMITS = { maxBytes: 64 * 1024 * 1024, maxDepth: 6, maxItems: 4_000_000 };
 const OBJ_PREFIX = 'archive/o/obj/';
 const REVOKED_PREFIX = 'archive/o/revoked/';
+const DEVICE_PREFIX = 'archive/o/device/';
 
 const holdersInUse = (body: ManifestBody): Set<string> => new Set(body.chunks.flatMap((c) => c.shards.map((s) => body.holders[s.holder]!.id)));
 
@@ -153,9 +170,25 @@ export class ArchiveOwner {
    * `kith node revoke`), by hex public key. Kept in memory only, until no object needs them.
    */
   private readonly revokedSecrets = new Map<string, Uint8Array>();
+  /** Own access devices seen (hex DH public key → node index and generation), as kept under archive/o/device/. */
+  private readonly known: Promise<Map<string, { n: number; g: number }>>;
   constructor(private readonly deps: OwnerDeps, private readonly opts: OwnerOptions = DEFAULT_OWNER_OPTIONS) {
     this.client = new HolderClient({ request: deps.request });
     this.revoked = this.loadRevoked();
+    this.known = this.loadDevices();
+  }
+
+  private async loadDevices(): Promise<Map<string, { n: number; g: number }>> {
+    const out = new Map<string, { n: number; g: number }>();
+    for await (const [k, v] of this.deps.store.range({ gte: DEVICE_PREFIX, lt: prefixEnd(DEVICE_PREFIX) })) {
+      let d: { n?: CborValue; g?: CborValue } = {};
+      try {
+        d = decodeCanonical(v) as typeof d;
+      } catch { /* skipped below: written again when the device is seen */ }
+      if (typeof d.n === 'number' && typeof d.g === 'number') out.set(k.slice(DEVICE_PREFIX.length), { n: d.n, g: d.g });
+      else this.deps.log(`archive: store entry ${k} is not { n, g }: skipped`);
+    }
+    return out;
   }
 
   private async loadRevoked(): Promise<Set<string>> {
@@ -435,6 +468,48 @@ export class ArchiveOwner {
   }
 
   /**
+   * Keeps which node (index, generation) each own access device's DH key belongs to, for the ones
+   * not kept yet (the agent calls this with its own access members at start and as they come).
+   */
+  async rememberDevices(devices: readonly OwnDevice[]): Promise<void> {
+    const known = await this.known;
+    for (const d of devices) {
+      const hex = toHex(d.dhPublicKey);
+      const had = known.get(hex);
+      if (had && had.n === d.nodeIndex && had.g === d.generation) continue;
+      known.set(hex, { n: d.nodeIndex, g: d.generation });
+      await this.deps.store.put(DEVICE_PREFIX + hex, encodeCanonical({ n: d.nodeIndex, g: d.generation }));
+    }
+  }
+
+  /**
+   * Records as revoked every own access device kept (`rememberDevices`) whose signed revocation
+   * is held (`isRevokedNode`) but that was not recorded: one revoked while the archive did not
+   * watch (before it started, or a crash between the revocation and its record). Idempotent;
+   * runs at start and first in every re-seal round. Returns the keys (hex) recorded now.
+   */
+  async reconcileRevoked(): Promise<string[]> {
+    const isRevoked = this.deps.isRevokedNode;
+    if (!isRevoked) return [];
+    const [known, revoked] = [await this.known, await this.revoked];
+    const now: string[] = [];
+    for (const [hex, d] of known) {
+      if (revoked.has(hex) || !isRevoked(d.n, d.g)) continue;
+      await this.deviceRevoked(fromHex(hex)!);
+      now.push(hex);
+      this.deps.log(`archive: own access device node ${d.n} (generation ${d.g}, ${hex.slice(0, 12)}) is revoked but was not recorded for re-sealing: recorded now`);
+    }
+    return now;
+  }
+
+  /** How many objects have a layer sealed to this DH public key (hex): an inner wrap, or device B. */
+  async sealedTo(hex: string): Promise<number> {
+    let n = 0;
+    for await (const [, rec] of this.records()) if (revokedIn(this.open(rec), new Set([hex])).length > 0) n++;
+    return n;
+  }
+
+  /**
    * An own access device was revoked (the agent calls this when membership says so): every object
    * with a layer sealed to its key is re-sealed by the next `resealAll`. Kept in the store, so a
    * restart does not forget it.
@@ -451,13 +526,38 @@ export class ArchiveOwner {
    * The secret DH key of a revoked access device, derived again from the phrase (`kith node
    * revoke` does it): history whose outer layer is sealed to that device can then be read here and
    * re-sealed. Held in memory until no object needs it. Returns how many objects it opens.
+   *
+   * `claimed` is the node (index, generation) the caller derived the key for. A key not recorded as
+   * revoked yet is recorded now when it is a kept own access device whose signed revocation is held
+   * (the archive missed the revocation); never one of a node that is not revoked
+   * (ARCHIVE_RESEAL_DEVICE_LIVE). A key no object is sealed to opens 0; one that objects are sealed
+   * to but that cannot be matched to a revoked node is ARCHIVE_RESEAL_KEY_UNKNOWN.
    */
-  async offerRevokedKey(secretKey: Uint8Array): Promise<number> {
+  async offerRevokedKey(secretKey: Uint8Array, claimed?: { nodeIndex: number; generation: number }): Promise<number> {
     if (!(secretKey instanceof Uint8Array) || secretKey.length !== 32) throw new KithError('ARCHIVE_RESEAL_KEY_UNKNOWN', `a revoked device's key is 32 bytes, got ${secretKey?.length}`);
-    const hex = toHex(signatures.x25519PublicKey(secretKey));
-    if (!(await this.revoked).has(hex)) throw new KithError('ARCHIVE_RESEAL_KEY_UNKNOWN', `the key given is not that of an access device revoked here (${hex.slice(0, 12)})`);
-    let n = 0;
-    for await (const [, rec] of this.records()) if (revokedIn(this.open(rec), new Set([hex])).length > 0) n++;
+    const pub = signatures.x25519PublicKey(secretKey);
+    const hex = toHex(pub);
+    const node = claimed ? `node ${claimed.nodeIndex} (generation ${claimed.generation})` : 'the node';
+    if (hex === toHex(this.deps.self.dh.publicKey) || this.deps.isLiveNode?.(hex)) {
+      throw new KithError('ARCHIVE_RESEAL_DEVICE_LIVE', `the key given is that of a node that is not revoked (${hex.slice(0, 12)}); nothing was re-sealed`, { hint: 'revoke the node first (`kith node revoke <index>`), and check its index and generation in `kith node list`' });
+    }
+    if (!(await this.revoked).has(hex)) {
+      const d = (await this.known).get(hex);
+      if (d && claimed && (d.n !== claimed.nodeIndex || d.g !== claimed.generation)) {
+        throw new KithError('ARCHIVE_RESEAL_KEY_UNKNOWN', `the key given is that of node ${d.n} (generation ${d.g}), not of ${node}`);
+      }
+      if (d && this.deps.isRevokedNode?.(d.n, d.g)) {
+        await this.deviceRevoked(pub);
+        this.deps.log(`archive: own access device node ${d.n} (generation ${d.g}, ${hex.slice(0, 12)}) is revoked but was not recorded for re-sealing: recorded now, with its key handed over`);
+      } else if (d) {
+        throw new KithError('ARCHIVE_RESEAL_DEVICE_LIVE', `the key given is that of your access device node ${d.n} (generation ${d.g}), whose revocation this node does not hold; nothing was re-sealed`, { hint: 'revoke it first (`kith node revoke <index>`), then hand its key over' });
+      } else {
+        const sealed = await this.sealedTo(hex);
+        if (sealed === 0) return 0;
+        throw new KithError('ARCHIVE_RESEAL_KEY_UNKNOWN', `${sealed} object(s) have a layer sealed to the key given (${hex.slice(0, 12)}), but this node cannot tell it is the key of a revoked node of yours (it kept no certificate naming ${node} with that key); nothing was re-sealed`);
+      }
+    }
+    const n = await this.sealedTo(hex);
     if (n > 0) this.revokedSecrets.set(hex, Uint8Array.from(secretKey));
     return n;
   }
@@ -478,6 +578,7 @@ export class ArchiveOwner {
    */
   async resealAll(onProgress?: (done: number, total: number) => void): Promise<ResealResult> {
     const out: ResealResult = { resealed: 0, pending: 0, needKey: 0, oneDevice: 0, moved: [] };
+    await this.reconcileRevoked();
     const revoked = await this.revoked;
     if (revoked.size === 0) return out;
     const todo: [string, ManifestBody][] = [];

@@ -183,6 +183,11 @@ export class RosterService {
     return this.revocations.has(revocationKey(c));
   }
 
+  /** Whether a signed revocation of that user's node (index, generation) is held here (kept in the store, also across restarts). */
+  holdsRevocation(userKey: Uint8Array, nodeIndex: number, generation: number): boolean {
+    return this.revocations.has(revocationKey({ userKey, nodeIndex, generation }));
+  }
+
   private userOf(peer: string): string | undefined {
     const spec = this.deps.members.spec(peer);
     return spec ? toHex(spec.cert.userKey) : undefined;

@@ -288,8 +288,12 @@ export const ERROR_CODES = {
     fix: 'run `kith node revoke <index> --generation <g>` for that device again on this node: it derives the revoked key from the seed phrase and hands it to the agent for re-sealing only',
   },
   ARCHIVE_RESEAL_KEY_UNKNOWN: {
-    cause: 'a key handed over for re-sealing is not the DH key of an access device this node knows to be revoked',
-    fix: 'give the index and generation of the revoked node, as `kith node list` shows them',
+    cause: 'a key handed over for re-sealing is not the DH key of an access device this node knows to be revoked: objects are sealed to it, but no certificate kept here ties it to a revoked node of this user, or it is another node\'s key than the index and generation given',
+    fix: 'give the index and generation of the revoked node, as `kith node list` shows them; nothing was re-sealed',
+  },
+  ARCHIVE_RESEAL_DEVICE_LIVE: {
+    cause: 'a key handed over for re-sealing is that of a node that is not revoked (this node, or a node of this user whose signed revocation this node does not hold): taking it would strip a live device\'s layer',
+    fix: 'revoke the node first (`kith node revoke <index>`); check the index and generation in `kith node list`. Nothing was re-sealed',
   },
   ARCHIVE_OBJECT_UNKNOWN: {
     cause: 'no archived object has this id (or the prefix names several) in this node\'s index',

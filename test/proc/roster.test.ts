@@ -94,6 +94,7 @@ t.test('node add, friendship spreading, revocation with three nodes', async (t) 
   const commandMs = Date.now() - t0;
   const out = JSON.parse(rv.stdout);
   t.equal(out.toldRevokedNode, true, 'the revoked node acknowledged being told');
+  t.same(out.reseal, { opened: 0, oneDevice: false }, 'its key handed over with its index and generation: nothing node 0 archived was sealed to it');
   const gone = await until(async () => (await stateOf(A1, alice, 2)) === 'revoked' && (await stateOf(F, alice, 2)) === 'revoked' && (await stateOf(A0, alice, 2)) === 'revoked', 10_000);
   t.ok(gone !== undefined, `every member shows node 2 revoked (${Date.now() - t0} ms after the command started)`);
   t.comment(`revocation: all members cut node 2 off ${Date.now() - t0} ms after \`kith node revoke\` started; the command itself (process start, the phrase's PBKDF2, node 2's acknowledgement) took ${commandMs} ms`);

@@ -6,8 +6,11 @@
 // the loss of any one household, no revoked node holds anything, and repair read at most k bytes
 // per byte it rebuilt (the budget in archive/README.md). Users with a second access device get
 // history sealed to two of their own devices (no warning); the others get ARCHIVE_ONE_ACCESS_DEVICE.
-// Alice's phone (her device B) is revoked mid-run and its key handed over as `kith node revoke`
-// does: her history is re-sealed to her laptop and each holder, and no layer names the phone after.
+// Alice's phone (her device B) is revoked mid-run; her laptop restarts as after a crash before its
+// archive recorded the revocation (the record missing), finds it again from the roster at start,
+// refuses a live node's key (ARCHIVE_RESEAL_DEVICE_LIVE), and takes the phone's key handed over as
+// `kith node revoke` does (with its node index and generation): her history is re-sealed to her
+// laptop and each holder, and no layer names the phone after.
 // The last comment (`replay:` trace and manifest hashes) is the same for two runs of one seed.
 //
 // Time: each day, the wall clock jumps (VirtualClock.skipWall) and the monotonic clock runs a few
@@ -166,8 +169,26 @@ t.test(`archive world: 6 users, 15 nodes, ${OBJECTS} objects, ${DAYS} days of lo
     await sim.stop(phone);
     revoked.add(phone);
     lost++;
+    // A crash between the revocation and the archive's record of it: the laptop restarts with
+    // archive/o/revoked/<phone> gone (the phone's member entry went with the revocation). At start
+    // its archive finds the phone again from the certificate it kept and the signed revocation.
+    await sim.stop(alice.laptop);
+    const disk = sim.disk(alice.laptop);
+    t.ok(disk.delete(`archive/o/revoked/${phoneKey}`) && !disk.has(`member/${phoneKey}`), 'the laptop restarts without its record of the revocation, and without the phone\'s member entry');
+    await sim.start(alice.laptop);
+    const late = /node \d+ \(generation 0, [0-9a-f]{12}\) is revoked but was not recorded for re-sealing: recorded now$/;
+    t.ok(await sim.until(() => sim.get(alice.laptop).logs.some((l) => late.test(l.msg)), MINUTE, 100) !== undefined, 'the restarted archive records the revoked phone from the roster');
+    // Its holders met again first, so the round the key starts can read (else it waits a repair round).
+    const others = all.filter((n) => n !== alice.laptop && running(n) && !revoked.has(n));
+    await sim.until(() => others.every((n) => sim.stateOf(alice.laptop, n) === 'alive'), MINUTE, 100);
+    // A key of a node that is not revoked (here the laptop's own) is refused, whatever it claims.
+    const laptopIndex = sim.get(alice.laptop).agent!.identity.cert.nodeIndex;
+    const own = Buffer.from(nodeDhSecret({ phrase: sim.phrase(alice.name), nodeIndex: laptopIndex, generation: 0 })).toString('base64');
+    const live = await sim.api(alice.laptop, 'POST', '/api/v1/archive/reseal', { key: own, nodeIndex: laptopIndex, generation: 0 });
+    t.match(live, { status: 400, body: { error: { code: 'ARCHIVE_RESEAL_DEVICE_LIVE' } } }, 'the laptop\'s own key is refused: ARCHIVE_RESEAL_DEVICE_LIVE');
+    t.notOk(JSON.stringify(live.body).includes(Buffer.from(own, 'base64').toString('hex').slice(0, 12)), 'the refusal names no secret');
     const key = Buffer.from(nodeDhSecret({ phrase: sim.phrase(alice.name), nodeIndex, generation: 0 })).toString('base64');
-    const r = await sim.api(alice.laptop, 'POST', '/api/v1/archive/reseal', { key });
+    const r = await sim.api(alice.laptop, 'POST', '/api/v1/archive/reseal', { key, nodeIndex, generation: 0 });
     t.match(r, { status: 200, body: { opened: objects.filter((o) => o.owner === alice).length, oneDevice: true } }, 'the phone\'s key handed over: it opens every object of alice\'s, and her laptop is her last access device');
     // The round runs in the background: each object is read and written again.
     const done = (l: { msg: string }) => /re-seal round: \d+ re-sealed, 0 pending/.test(l.msg);
