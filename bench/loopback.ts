@@ -87,6 +87,9 @@ async function* until(endMs: number): AsyncGenerator<Uint8Array> {
   while (performance.now() < endMs) yield piece;
 }
 
+/** Per stream round: fragments sent, the share retransmitted, datagrams back (ACK and CREDIT frames) per fragment. */
+const streamCounts: string[] = [];
+
 async function measure(mode: 'raw' | 'kith' | 'stream' | 'restore'): Promise<number> {
   const self = fileURLToPath(import.meta.url);
   const child = spawn(process.execPath, [...process.execArgv, self, 'receiver', mode], { stdio: ['pipe', 'pipe', 'inherit'] });
@@ -99,6 +102,7 @@ async function measure(mode: 'raw' | 'kith' | 'stream' | 'restore'): Promise<num
   let restored = 0;
   let send: () => void;
   let streamed: ((endMs: number) => Promise<unknown>) | undefined;
+  let counts: (() => { fragments: number; retransmits: number; back: number }) | undefined;
   if (mode === 'stream') {
     const me = node('loop-a');
     let reliable!: Reliable;
@@ -109,6 +113,8 @@ async function measure(mode: 'raw' | 'kith' | 'stream' | 'restore'): Promise<num
     t.connect(peer);
     while (!t.peerInfo(peer)!.established) await new Promise((r) => setTimeout(r, 5));
     streamed = (endMs) => streams.send(peer, ROUTE, until(endMs));
+    const at = { sent: reliable.stats.sent, re: reliable.stats.retransmits, back: t.stats.received };
+    counts = () => ({ fragments: reliable.stats.sent - at.sent, retransmits: reliable.stats.retransmits - at.re, back: t.stats.received - at.back });
     send = () => undefined;
   } else if (mode === 'restore') {
     const { transport: t, exchange } = stack(sock, 'loop-a', async () => new Uint8Array(0));
@@ -140,6 +146,10 @@ async function measure(mode: 'raw' | 'kith' | 'stream' | 'restore'): Promise<num
     await new Promise((r) => setImmediate(r));
   }
   const elapsed = (performance.now() - t0) / 1000;
+  if (counts) {
+    const c = counts();
+    streamCounts.push(`${c.fragments} fragments, ${((100 * c.retransmits) / c.fragments).toFixed(2)} % retransmitted, ${(c.back / c.fragments).toFixed(3)} datagrams back per fragment`);
+  }
   await new Promise((r) => setTimeout(r, 200));
   out = '';
   child.stdin.write('x');
@@ -183,5 +193,11 @@ else {
     const rs = med(restore);
     console.log(`| restore transfers: 512 KiB shard gets one at a time over stream exchanges | ${((rs * 8) / 1e6).toFixed(0)} Mbit/s (${(rs / 1e6).toFixed(1)} MB/s) | ${(rs / r).toFixed(2)} |`);
   }
+  // Each round's own ratio (its stream against the raw run just before it): the spread.
+  const rounds = (xs: number[]) => xs.map((x, i) => `${((x * 8) / 1e6).toFixed(0)}/${((raw[i]! * 8) / 1e6).toFixed(0)} = ${(x / raw[i]!).toFixed(2)}`).join(', ');
+  if (kith.length > 0) console.log(`rounds, kith transport / raw dgram (Mbit/s): ${rounds(kith)}`);
+  if (stream.length > 0) console.log(`rounds, bulk stream / raw dgram (Mbit/s): ${rounds(stream)}`);
+  for (const c of streamCounts) console.log(`  stream round: ${c}`);
+  if (restore.length > 0) console.log(`rounds, restore / raw dgram (Mbit/s): ${rounds(restore)}`);
   process.exit(0);
 }
