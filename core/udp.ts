@@ -13,6 +13,7 @@ export interface Endpoint {
 export interface UdpSocket {
   readonly local: Endpoint;
   send(to: Endpoint, data: Uint8Array): void;
+  /** Each datagram comes in a buffer of its own: the handler may keep it, or write over it (the transport opens data in place). */
   onMessage(fn: (data: Uint8Array, from: Endpoint) => void): void;
   close(): Promise<void>;
 }
