@@ -9,6 +9,7 @@
 //   KITH_BENCH_SECONDS (default 2), KITH_BENCH_ROUNDS (default 3), KITH_BENCH_ONLY (default
 //   'raw,kith,stream,restore': the lines to measure; raw is always measured, the others' baseline)
 import { spawn } from 'node:child_process';
+import dgram from 'node:dgram';
 import { fileURLToPath } from 'node:url';
 import { VirtualClock, realClock } from '../core/clock.js';
 import { SeededRng, cryptoRng } from '../core/rng.js';
@@ -32,8 +33,25 @@ const node = (name: string) => {
   return { dh: n.keys.dh, cert: n.certBytes };
 };
 
+/**
+ * The baseline's socket: node:dgram itself, as it comes, on both runtimes (kith's own socket,
+ * core/udp.ts, is Bun's native one on Bun).
+ */
+async function rawDgram(): Promise<Awaited<ReturnType<typeof bindUdp>>> {
+  const sock = dgram.createSocket('udp4');
+  await new Promise<void>((resolve) => sock.bind(0, '127.0.0.1', () => resolve()));
+  let handler: ((d: Uint8Array) => void) | undefined;
+  sock.on('message', (m) => handler?.(m));
+  return {
+    local: { host: '127.0.0.1', port: sock.address().port },
+    send: (to, d) => sock.send(d, to.port, to.host),
+    onMessage: (fn) => (handler = (d) => fn(d, { host: '127.0.0.1', port: 0 })),
+    close: () => new Promise((resolve) => sock.close(() => resolve())),
+  };
+}
+
 async function receiver(mode: string): Promise<void> {
-  const sock = await bindUdp({ host: '127.0.0.1', port: 0 });
+  const sock = mode === 'raw' ? await rawDgram() : await bindUdp({ host: '127.0.0.1', port: 0 });
   let bytes = 0;
   if (mode === 'raw') sock.onMessage((d) => (bytes += d.length));
   else if (mode === 'kith') {
@@ -57,7 +75,10 @@ async function receiver(mode: string): Promise<void> {
   // A clean exit when the parent kills it, so that a profiler given in execArgv writes its file.
   process.on('SIGTERM', () => process.exit(0));
   process.stdout.write(`PORT ${sock.local.port}\n`);
-  process.stdin.on('data', () => process.stdout.write(`BYTES ${bytes}\n`));
+  process.stdin.on('data', () => {
+    const u = process.cpuUsage();
+    process.stdout.write(`BYTES ${bytes} CPU ${u.user + u.system}\n`);
+  });
 }
 
 /** A shard-sized answer (a 1 MiB chunk in a 2+2 code: 512 KiB and its tag). */
@@ -87,6 +108,9 @@ async function* until(endMs: number): AsyncGenerator<Uint8Array> {
   while (performance.now() < endMs) yield piece;
 }
 
+/** Per stream round: fragments sent, the share retransmitted, datagrams back (ACK and CREDIT frames) per fragment. */
+const streamCounts: string[] = [];
+
 async function measure(mode: 'raw' | 'kith' | 'stream' | 'restore'): Promise<number> {
   const self = fileURLToPath(import.meta.url);
   const child = spawn(process.execPath, [...process.execArgv, self, 'receiver', mode], { stdio: ['pipe', 'pipe', 'inherit'] });
@@ -94,11 +118,12 @@ async function measure(mode: 'raw' | 'kith' | 'stream' | 'restore'): Promise<num
   child.stdout.on('data', (d) => (out += d));
   while (!/PORT (\d+)/.test(out)) await new Promise((r) => setTimeout(r, 10));
   const port = Number(/PORT (\d+)/.exec(out)![1]);
-  const sock = await bindUdp({ host: '127.0.0.1', port: 0 });
+  const sock = mode === 'raw' ? await rawDgram() : await bindUdp({ host: '127.0.0.1', port: 0 });
   const to = { host: '127.0.0.1', port };
   let restored = 0;
   let send: () => void;
   let streamed: ((endMs: number) => Promise<unknown>) | undefined;
+  let counts: (() => { fragments: number; retransmits: number; back: number }) | undefined;
   if (mode === 'stream') {
     const me = node('loop-a');
     let reliable!: Reliable;
@@ -109,6 +134,8 @@ async function measure(mode: 'raw' | 'kith' | 'stream' | 'restore'): Promise<num
     t.connect(peer);
     while (!t.peerInfo(peer)!.established) await new Promise((r) => setTimeout(r, 5));
     streamed = (endMs) => streams.send(peer, ROUTE, until(endMs));
+    const at = { sent: reliable.stats.sent, re: reliable.stats.retransmits, back: t.stats.received };
+    counts = () => ({ fragments: reliable.stats.sent - at.sent, retransmits: reliable.stats.retransmits - at.re, back: t.stats.received - at.back });
     send = () => undefined;
   } else if (mode === 'restore') {
     const { transport: t, exchange } = stack(sock, 'loop-a', async () => new Uint8Array(0));
@@ -132,6 +159,14 @@ async function measure(mode: 'raw' | 'kith' | 'stream' | 'restore'): Promise<num
     send = () => t.send(peer, payload);
   }
   await new Promise((r) => setTimeout(r, 100));
+  // CPU of both processes over the run (µs), the receiver's as it reports it.
+  const theirCpu = async (): Promise<number> => {
+    out = '';
+    child.stdin.write('x');
+    while (!/CPU (\d+)/.test(out)) await new Promise((r) => setTimeout(r, 10));
+    return Number(/CPU (\d+)/.exec(out)![1]);
+  };
+  const cpu0 = { mine: process.cpuUsage(), theirs: await theirCpu() };
   const end = performance.now() + SECONDS * 1000;
   const t0 = performance.now();
   if (streamed) await streamed(end);
@@ -140,6 +175,13 @@ async function measure(mode: 'raw' | 'kith' | 'stream' | 'restore'): Promise<num
     await new Promise((r) => setImmediate(r));
   }
   const elapsed = (performance.now() - t0) / 1000;
+  const mine = process.cpuUsage(cpu0.mine);
+  const theirs = (await theirCpu()) - cpu0.theirs;
+  if (counts) {
+    const c = counts();
+    const us = (x: number) => (x / c.fragments).toFixed(1);
+    streamCounts.push(`${c.fragments} fragments, ${((100 * c.retransmits) / c.fragments).toFixed(2)} % retransmitted, ${(c.back / c.fragments).toFixed(3)} datagrams back per fragment, CPU µs per fragment: sender ${us(mine.user + mine.system)}, receiver ${us(theirs)} (${(elapsed * 1e6 / c.fragments).toFixed(1)} of wall time)`);
+  }
   await new Promise((r) => setTimeout(r, 200));
   out = '';
   child.stdin.write('x');
@@ -183,5 +225,11 @@ else {
     const rs = med(restore);
     console.log(`| restore transfers: 512 KiB shard gets one at a time over stream exchanges | ${((rs * 8) / 1e6).toFixed(0)} Mbit/s (${(rs / 1e6).toFixed(1)} MB/s) | ${(rs / r).toFixed(2)} |`);
   }
+  // Each round's own ratio (its stream against the raw run just before it): the spread.
+  const rounds = (xs: number[]) => xs.map((x, i) => `${((x * 8) / 1e6).toFixed(0)}/${((raw[i]! * 8) / 1e6).toFixed(0)} = ${(x / raw[i]!).toFixed(2)}`).join(', ');
+  if (kith.length > 0) console.log(`rounds, kith transport / raw dgram (Mbit/s): ${rounds(kith)}`);
+  if (stream.length > 0) console.log(`rounds, bulk stream / raw dgram (Mbit/s): ${rounds(stream)}`);
+  for (const c of streamCounts) console.log(`  stream round: ${c}`);
+  if (restore.length > 0) console.log(`rounds, restore / raw dgram (Mbit/s): ${rounds(restore)}`);
   process.exit(0);
 }

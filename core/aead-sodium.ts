@@ -95,6 +95,8 @@ export function sodiumBackend(m: SodiumModule): AeadBackend {
       call(true, key.bytes, nonce, pt, EMPTY, out, offset);
     },
     openWith: (key, nonce, sealed) => (sealed.length < TAG ? undefined : call(false, key.bytes, nonce, sealed, EMPTY)),
+    // The input is in the heap before the output is written back, so out may be the input itself.
+    openOver: (key, nonce, sealed) => (sealed.length < TAG ? undefined : call(false, key.bytes, nonce, sealed, EMPTY, sealed.subarray(0, sealed.length - TAG))),
   };
 }
 

@@ -33,6 +33,12 @@ export interface AeadBackend {
   sealInto(key: AeadKey, nonce: Uint8Array, plaintext: Uint8Array, out: Uint8Array, offset: number): void;
   /** Opens with empty associated data; undefined when the tag does not verify. */
   openWith(key: AeadKey, nonce: Uint8Array, sealed: Uint8Array): Uint8Array | undefined;
+  /**
+   * openWith for a `sealed` the caller gives up (a datagram just received): the plaintext may be
+   * written over its first bytes and returned as a view of it, sparing a buffer per datagram.
+   * Untouched when the tag does not verify.
+   */
+  openOver(key: AeadKey, nonce: Uint8Array, sealed: Uint8Array): Uint8Array | undefined;
 }
 
 export const TAG_BYTES = 16;
@@ -56,6 +62,7 @@ export const nobleAead: AeadBackend = {
   openWith(key, nonce, sealed) {
     return nobleAead.open(key.bytes, nonce, sealed, EMPTY);
   },
+  openOver: (key, nonce, sealed) => nobleAead.openWith(key, nonce, sealed),
 };
 
 type NodeKey = Uint8Array | nodeCrypto.KeyObject;
@@ -96,6 +103,7 @@ export const nativeAead: AeadBackend = {
   prepare: (key) => ({ bytes: key, native: nodeCrypto.createSecretKey(key) }),
   sealInto: (key, nonce, pt, out, offset) => nativeSeal(key.native ?? key.bytes, nonce, pt, EMPTY, out, offset),
   openWith: (key, nonce, sealed) => nativeOpen(key.native ?? key.bytes, nonce, sealed, EMPTY),
+  openOver: (key, nonce, sealed) => nativeOpen(key.native ?? key.bytes, nonce, sealed, EMPTY),
 };
 
 /** RFC 8439 §2.8.2 key/nonce with a short message: a backend must agree with noble both ways, and refuse a forgery. */
@@ -112,7 +120,8 @@ export function agreesWithNoble(b: AeadBackend): boolean {
     forged[0]! ^= 1;
     return bytesSame(a, nobleAead.seal(key, nonce, pt, ad)) && bytesSame(into.subarray(3), nobleAead.seal(key, nonce, pt, EMPTY))
       && nobleAead.open(key, nonce, a, ad) !== undefined && bytesSame(b.open(key, nonce, a, ad) ?? EMPTY, pt)
-      && bytesSame(b.openWith(b.prepare(key), nonce, into.subarray(3)) ?? EMPTY, pt) && b.open(key, nonce, forged, ad) === undefined;
+      && bytesSame(b.openWith(b.prepare(key), nonce, into.subarray(3)) ?? EMPTY, pt) && bytesSame(b.openOver(b.prepare(key), nonce, into.slice(3)) ?? EMPTY, pt)
+      && b.open(key, nonce, forged, ad) === undefined;
   } catch {
     return false;
   }
@@ -148,6 +157,7 @@ export function bySize(small: AeadBackend, large: AeadBackend, limitBytes: numbe
     prepare: (key) => large.prepare(key),
     sealInto: (key, nonce, pt, out, offset) => (pt.length <= limitBytes ? small : large).sealInto(key, nonce, pt, out, offset),
     openWith: (key, nonce, sealed) => (sealed.length <= limitBytes + TAG_BYTES ? small : large).openWith(key, nonce, sealed),
+    openOver: (key, nonce, sealed) => (sealed.length <= limitBytes + TAG_BYTES ? small : large).openOver(key, nonce, sealed),
   };
 }
 
@@ -183,6 +193,7 @@ export const aead: AeadBackend = {
   },
   sealInto: (key, nonce, pt, out, offset) => current.sealInto(key, nonce, pt, out, offset),
   openWith: (key, nonce, sealed) => current.openWith(key, nonce, sealed),
+  openOver: (key, nonce, sealed) => current.openOver(key, nonce, sealed),
 };
 
 export interface XAeadBackend {

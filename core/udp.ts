@@ -1,5 +1,7 @@
-// The network as an input: a UDP socket interface, and its real version on node:dgram
-// (which both Node and Bun provide). SimNet provides the simulated one.
+// The network as an input: a UDP socket interface, and its real version: node:dgram on Node,
+// Bun's own UDP socket (Bun.udpSocket) on Bun, whose node:dgram is a layer over that one and costs
+// ~1.5 µs more per datagram sent (bench/README.md, branch h15-stream). SimNet provides the
+// simulated one.
 import dgram from 'node:dgram';
 import { KithError } from './errors.js';
 
@@ -11,6 +13,7 @@ export interface Endpoint {
 export interface UdpSocket {
   readonly local: Endpoint;
   send(to: Endpoint, data: Uint8Array): void;
+  /** Each datagram comes in a buffer of its own: the handler may keep it, or write over it (the transport opens data in place). */
   onMessage(fn: (data: Uint8Array, from: Endpoint) => void): void;
   close(): Promise<void>;
 }
@@ -19,16 +22,38 @@ export function formatEndpoint(e: Endpoint): string {
   return e.host.includes(':') ? `[${e.host}]:${e.port}` : `${e.host}:${e.port}`;
 }
 
+function bindError(opts: { host: string; port: number }, err: NodeJS.ErrnoException): KithError {
+  const where = `UDP ${formatEndpoint(opts)}`;
+  if (err.code === 'EADDRINUSE') return new KithError('PORT_IN_USE', `cannot bind ${where}: address already in use`, { cause: err });
+  return new KithError('BIND_FAILED', `cannot bind ${where}: ${err.code ?? err.message}`, { cause: err });
+}
+
+/** What kith uses of Bun's UDP socket (bun-types is not a dependency). */
+interface BunUdpSocket {
+  readonly port: number;
+  readonly address: { address: string; port: number };
+  send(data: Uint8Array, port: number, host: string): boolean;
+  close(): void;
+}
+interface BunUdp {
+  udpSocket(opts: {
+    hostname: string;
+    port: number;
+    binaryType: 'uint8array';
+    socket: { data(s: BunUdpSocket, data: Uint8Array, port: number, host: string): void; error?(s: BunUdpSocket, e: Error): void };
+  }): Promise<BunUdpSocket>;
+}
+
 /** Binds a real UDP socket. A port in use becomes PORT_IN_USE, other failures BIND_FAILED. */
 export async function bindUdp(opts: { host: string; port: number }): Promise<UdpSocket> {
+  const bun = (globalThis as { Bun?: BunUdp }).Bun;
+  if (bun !== undefined && typeof bun.udpSocket === 'function') return bindBunUdp(bun, opts);
   const type = opts.host.includes(':') ? 'udp6' : 'udp4';
   const sock = dgram.createSocket({ type, reuseAddr: false });
   await new Promise<void>((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) => {
       sock.close();
-      const where = `UDP ${formatEndpoint(opts)}`;
-      if (err.code === 'EADDRINUSE') reject(new KithError('PORT_IN_USE', `cannot bind ${where}: address already in use`, { cause: err }));
-      else reject(new KithError('BIND_FAILED', `cannot bind ${where}: ${err.code ?? err.message}`, { cause: err }));
+      reject(bindError(opts, err));
     };
     sock.once('error', onError);
     sock.bind(opts.port, opts.host, () => {
@@ -62,6 +87,58 @@ export async function bindUdp(opts: { host: string; port: number }): Promise<Udp
       if (closed) return Promise.resolve();
       closed = true;
       return new Promise((resolve) => sock.close(() => resolve()));
+    },
+  };
+}
+
+/**
+ * The same on Bun's UDP socket. Each datagram arrives in a buffer of its own (Bun copies it out of
+ * its receive batch), as node:dgram's do. A send the kernel refuses at once (no route, a full
+ * send buffer) is a lost datagram, as it would be one hop later; node:dgram reports those on the
+ * socket's 'error' event, which the version above ignores too.
+ */
+async function bindBunUdp(bun: BunUdp, opts: { host: string; port: number }): Promise<UdpSocket> {
+  let handler: ((data: Uint8Array, from: Endpoint) => void) | undefined;
+  let sock: BunUdpSocket;
+  try {
+    sock = await bun.udpSocket({
+      hostname: opts.host,
+      port: opts.port,
+      binaryType: 'uint8array',
+      socket: {
+        data(_s, data, port, host) {
+          try {
+            handler?.(data, { host, port });
+          } catch {
+            /* dropped: handlers count and log their own failures */
+          }
+        },
+        error() {},
+      },
+    });
+  } catch (e) {
+    throw bindError(opts, e as NodeJS.ErrnoException);
+  }
+  let closed = false;
+  return {
+    local: { host: sock.address.address, port: sock.port },
+    send(to, data) {
+      if (closed) return;
+      try {
+        sock.send(data, to.port, to.host);
+      } catch {
+        /* lost, as above */
+      }
+    },
+    onMessage(fn) {
+      handler = fn;
+    },
+    close() {
+      if (!closed) {
+        closed = true;
+        sock.close();
+      }
+      return Promise.resolve();
     },
   };
 }
