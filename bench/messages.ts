@@ -56,11 +56,12 @@ function node(name: string, clock: VirtualClock, peers: () => string[], send: (p
  * others (the verify worker, GC and runtime helpers). On a loaded machine the wall time says
  * little about a split across cores; this says what each side cost.
  */
-function threadCpuMs(): { main: number; others: number } | undefined {
+function threadCpuMs(): { main: number; others: number; per: Record<string, number> } | undefined {
   if (!existsSync('/proc/self/task')) return undefined;
   const tick = 10; // USER_HZ = 100
   let main = 0;
   let others = 0;
+  const per: Record<string, number> = {};
   for (const t of readdirSync('/proc/self/task')) {
     let s: string;
     try {
@@ -70,25 +71,30 @@ function threadCpuMs(): { main: number; others: number } | undefined {
     }
     const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
     const ms = (Number(f[11]) + Number(f[12])) * tick;
+    per[t] = ms;
     if (Number(t) === process.pid) main += ms;
     else others += ms;
   }
-  return { main, others };
+  return { main, others, per };
 }
 
-/** KITH_BENCH_CPUPROF=<file> (Node): a CPU profile of the last catch-up alone, for Chrome DevTools. */
-async function profileTo(file: string | undefined): Promise<() => Promise<void>> {
-  if (!file || runtime.startsWith('bun')) return async () => undefined;
+/**
+ * KITH_BENCH_CPUPROF=<file> (Node): a CPU profile of the last catch-up alone, for Chrome DevTools.
+ * KITH_BENCH_HEAPPROF=<file> (Node): a sampling allocation profile of it (.heapprofile), garbage
+ * included: where the catch-up allocates, which is what its scavenges cost.
+ */
+async function profileTo(file: string | undefined, heapFile?: string): Promise<() => Promise<void>> {
+  if ((!file && !heapFile) || runtime.startsWith('bun')) return async () => undefined;
   const { Session } = await import('node:inspector');
   const { writeFileSync } = await import('node:fs');
   const s = new Session();
   s.connect();
-  const post = (method: string) => new Promise<unknown>((ok, fail) => s.post(method, (e, r) => (e ? fail(e) : ok(r))));
-  await post('Profiler.enable');
-  await post('Profiler.start');
+  const post = (method: string, params?: object) => new Promise<unknown>((ok, fail) => s.post(method, params ?? {}, (e, r) => (e ? fail(e) : ok(r))));
+  if (file) (await post('Profiler.enable'), await post('Profiler.start'));
+  if (heapFile) await post('HeapProfiler.startSampling', { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
   return async () => {
-    const r = (await post('Profiler.stop')) as { profile: unknown };
-    writeFileSync(file, JSON.stringify(r.profile));
+    if (file) writeFileSync(file, JSON.stringify(((await post('Profiler.stop')) as { profile: unknown }).profile));
+    if (heapFile) writeFileSync(heapFile, JSON.stringify(((await post('HeapProfiler.stopSampling')) as { profile: unknown }).profile));
     s.disconnect();
   };
 }
@@ -128,7 +134,9 @@ async function main() {
     const o = readSignedObject(m.bytes, 'kith/conv-msg');
     return { input: signingInput(o.type, o.body), sig: o.sig };
   });
-  const pool = VERIFY === 'pool' ? new VerifyPool() : undefined;
+  // KITH_BENCH_WORKERS=<n>: the pool's size (default: the agent's, core/verify-pool.ts); KITH_BENCH_HELP=0: the main thread never verifies a queued batch.
+  const workers = process.env['KITH_BENCH_WORKERS'];
+  const pool = VERIFY === 'pool' ? new VerifyPool({ ...(workers ? { size: Number(workers) } : {}), help: process.env['KITH_BENCH_HELP'] !== '0' }) : undefined;
   const catchUp: number[] = [];
   const tmp = mkdtempSync(join(tmpdir(), 'kith-bench-messages-'));
   const verify: number[] = [];
@@ -151,7 +159,7 @@ async function main() {
     const level = STORE === 'level' ? await openLevelStore(join(tmp, `bob-${run}`)) : undefined;
     const b = node('bob', clock, () => [a.id], async () => undefined, level, pool?.verifyMany);
     const sb = b.setDirectory(dir);
-    const stopProfile = run === RUNS - 1 ? await profileTo(process.env['KITH_BENCH_CPUPROF']) : async () => undefined;
+    const stopProfile = run === RUNS - 1 ? await profileTo(process.env['KITH_BENCH_CPUPROF'], process.env['KITH_BENCH_HEAPPROF']) : async () => undefined;
     const tc = threadCpuMs();
     const c0 = performance.now();
     const cc = process.cpuUsage();
@@ -163,6 +171,7 @@ async function main() {
     mainBusy.push(elu ? performance.eventLoopUtilization(elu).utilization : 0);
     const tc1 = threadCpuMs();
     if (tc && tc1) (mainCpu.push(tc1.main - tc.main), otherCpu.push(tc1.others - tc.others));
+    if (process.env['KITH_BENCH_THREADS'] && tc && tc1) console.log(Object.entries(tc1.per).map(([k, v]) => [k, v - (tc.per[k] ?? 0)]).filter(([, v]) => (v as number) > 0).map(([k, v]) => `${k}:${v}`).join(' '));
     await stopProfile();
     if (process.env["KITH_BENCH_DEBUG"]) console.log(b.sync.stats, sb.stats, `${catchUp.at(-1)!.toFixed(0)} ms`, `heap ${(process.memoryUsage().heapUsed / 1048576).toFixed(0)} MB`);
     const got = (await b.convs.messages(conv.id)).length;
@@ -180,7 +189,7 @@ async function main() {
   const envBytes = envs.filter((e) => readEnvelope(e.bytes).seq > 0).reduce((n, e) => n + e.size, 0) / messages.length;
   console.log(`messages bench (${runtime}), ${messages.length} messages, ${RUNS} runs, the receiver's store: ${STORE === 'level' ? 'LevelDB' : 'in memory'}; XChaCha20-Poly1305: ${xaead.name}`);
   console.log(`  post + seal on the author's node:   ${(postMs / messages.length * 1000).toFixed(0)} µs per message (${postMs.toFixed(0)} ms in all)`);
-  console.log(`  catch-up of ${messages.length} (receive, order, open, verify, apply): median ${median(catchUp).toFixed(0)} ms; signatures ${pool ? `on ${pool.size} worker thread${pool.size === 1 ? '' : 's'} (batches: ${poolStats!.onWorkers} on workers, ${poolStats!.inline} inline)` : 'inline'}`);
+  console.log(`  catch-up of ${messages.length} (receive, order, open, verify, apply): median ${median(catchUp).toFixed(0)} ms; signatures ${pool ? `on ${pool.size} worker thread${pool.size === 1 ? '' : 's'} (batches of up to 64: ${poolStats!.onWorkers} on workers, ${poolStats!.onMain} on the main thread while it waited, ${poolStats!.inline} inline)` : 'inline'}`);
   console.log(`  floor: ${messages.length} Ed25519 verifications alone:        median ${median(verify).toFixed(0)} ms  → catch-up / floor ${(median(catchUp) / median(verify)).toFixed(1)}×`);
   console.log(`  CPU time (user + system; LevelDB's own threads included): catch-up ${median(catchUpCpu).toFixed(0)} ms, floor ${median(verifyCpu).toFixed(0)} ms → ${(median(catchUpCpu) / median(verifyCpu)).toFixed(1)}×${median(mainBusy) > 0 ? `; main thread busy ${(median(mainBusy) * 100).toFixed(0)} % of the catch-up` : ''}`);
   if (mainCpu.length > 0) console.log(`  CPU time per thread (Linux /proc, 10 ms ticks): main thread ${median(mainCpu)} ms, the other threads ${median(otherCpu)} ms (${pool ? 'the verify worker, ' : ''}GC and runtime helpers)`);

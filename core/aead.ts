@@ -217,20 +217,31 @@ export const nobleXaead: XAeadBackend = {
 
 const SIGMA = Uint32Array.from([0x61707865, 0x3320646e, 0x79622d32, 0x6b206574]); // "expand 32-byte k"
 
-/** Little-endian 32-bit words of bytes (whatever the host's order). */
-function words(bytes: Uint8Array): Uint32Array {
-  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  return Uint32Array.from({ length: bytes.length / 4 }, (_, i) => v.getUint32(4 * i, true));
+/** Little-endian 32-bit words of bytes (whatever the host's order), into `out`. */
+function wordsInto(bytes: Uint8Array, out: Uint32Array): Uint32Array {
+  for (let i = 0; i < out.length; i++) out[i] = bytes[4 * i]! | (bytes[4 * i + 1]! << 8) | (bytes[4 * i + 2]! << 16) | (bytes[4 * i + 3]! << 24);
+  return out;
 }
+
+// Scratch words of hchacha20 (synchronous, never re-entered): no arrays per call.
+const keyWords = new Uint32Array(8);
+const nonceWords = new Uint32Array(4);
+const outWords = new Uint32Array(8);
 
 /** HChaCha20 (draft-irtf-cfrg-xchacha §2.2): the 32-byte subkey of a key and the first 16 nonce bytes. */
 export function hchacha20(key: Uint8Array, nonce16: Uint8Array): Uint8Array {
   if (key.length !== 32 || nonce16.length !== 16) throw new RangeError('HChaCha20 takes a 32-byte key and a 16-byte nonce');
-  const out = new Uint32Array(8);
-  hchacha(SIGMA, words(key), words(nonce16), out);
+  hchacha(SIGMA, wordsInto(key, keyWords), wordsInto(nonce16, nonceWords), outWords);
+  keyWords.fill(0);
   const bytes = new Uint8Array(32);
-  const v = new DataView(bytes.buffer);
-  out.forEach((w, i) => v.setUint32(4 * i, w, true));
+  for (let i = 0; i < 8; i++) {
+    const w = outWords[i]!;
+    bytes[4 * i] = w;
+    bytes[4 * i + 1] = w >>> 8;
+    bytes[4 * i + 2] = w >>> 16;
+    bytes[4 * i + 3] = w >>> 24;
+  }
+  outWords.fill(0);
   return bytes;
 }
 

@@ -9,9 +9,11 @@
 // and every length or integer uses its shortest form. Anything else is CBOR_INVALID, so there is
 // exactly one encoding of each value: the bytes that are signed are the bytes that are checked.
 //
-// cbor-x does the encoding and decoding; this module shapes its input (sorted Maps, bigints for
-// values over 32 bits, which it would otherwise write as floats) and checks the bytes it is
-// given before cbor-x sees them, with limits on size, depth and item count.
+// cbor-x does the encoding; this module shapes its input (sorted Maps, bigints for values over 32
+// bits, which it would otherwise write as floats). Decoding is this module's own: one walk checks
+// the bytes, with limits on size, depth and item count, and builds the value as it goes (it gives
+// what cbor-x's decoder gave for the same bytes, which it replaced: a copy per byte string, a
+// DataView stuck on every input, and a second pass were most of a decode's time and garbage).
 import './cbor-env.js';
 import { Encoder } from 'cbor-x';
 import { KithError } from './errors.js';
@@ -49,7 +51,7 @@ const encoder = new Encoder({
 } as ConstructorParameters<typeof Encoder>[0]);
 
 const utf8 = new TextEncoder();
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }); // a leading U+FEFF is text, kept
 
 const ASCII = /^[\x00-\x7f]*$/;
 
@@ -102,95 +104,162 @@ export function encodeCanonical(value: unknown): Uint8Array {
  * Returns nothing; throws CBOR_INVALID saying what is wrong and where.
  */
 export function checkCanonical(bytes: Uint8Array, limits: DecodeLimits = DEFAULT_LIMITS): void {
-  if (bytes.length > limits.maxBytes) invalid(`${bytes.length} bytes is over the limit of ${limits.maxBytes}`);
-  let pos = 0;
-  let items = 0;
-
-  // Arguments as numbers: exact up to 2^53, and an 8-byte argument is only compared with 2^32
-  // (shortest form), 2^63 (its high word) and lengths left (far below 2^32).
-  let hi = 0; // the high 32 bits of the last 8-byte argument
-  const head = (): { major: number; arg: number; info: number } => {
-    if (pos >= bytes.length) invalid(`truncated at byte ${pos}`);
-    const ib = bytes[pos++]!;
-    const major = ib >> 5;
-    const info = ib & 0x1f;
-    hi = 0;
-    if (info < 24) return { major, arg: info, info };
-    const size = info === 24 ? 1 : info === 25 ? 2 : info === 26 ? 4 : info === 27 ? 8 : 0;
-    if (size === 0) {
-      invalid(info === 31 ? `indefinite length at byte ${pos - 1} is not allowed` : `reserved additional info ${info} at byte ${pos - 1}`);
-    }
-    if (pos + size > bytes.length) invalid(`truncated at byte ${pos}`);
-    let arg = 0;
-    if (size === 8) {
-      hi = ((bytes[pos]! << 24) | (bytes[pos + 1]! << 16) | (bytes[pos + 2]! << 8) | bytes[pos + 3]!) >>> 0;
-      pos += 4;
-    }
-    for (let i = 0; i < Math.min(size, 4); i++) arg = arg * 256 + bytes[pos++]!;
-    // Shortest form: the argument must not fit in a smaller encoding.
-    const small = size === 8 ? hi === 0 : arg < (size === 1 ? 24 : size === 2 ? 0x100 : 0x10000);
-    if (major !== 7 && small) invalid(`non-shortest length or integer at byte ${pos - size - 1}`);
-    return { major, arg: hi * 0x100000000 + arg, info };
-  };
-
-  const item = (depth: number): void => {
-    if (++items > limits.maxItems) invalid(`more than ${limits.maxItems} items`);
-    if (depth > limits.maxDepth) invalid(`nested deeper than ${limits.maxDepth}`);
-    const start = pos;
-    const { major, arg, info } = head();
-    switch (major) {
-      case 0:
-        return;
-      case 1:
-        // -1 - arg must fit in a signed 64-bit integer (JS and most CBOR libraries agree there).
-        if (hi >= 0x80000000) invalid(`negative integer at byte ${start} is below -2^63`);
-        return;
-      case 2:
-      case 3: {
-        if (arg > bytes.length - pos) invalid(`string at byte ${start} runs past the end`);
-        if (major === 3 && !isAscii(bytes, pos, pos + arg)) {
-          try {
-            strictUtf8.decode(bytes.subarray(pos, pos + arg));
-          } catch {
-            invalid(`text string at byte ${start} is not valid UTF-8`);
-          }
-        }
-        pos += arg;
-        return;
-      }
-      case 4: {
-        if (arg > bytes.length - pos) invalid(`array at byte ${start} claims more elements than bytes left`);
-        for (let i = 0; i < arg; i++) item(depth + 1);
-        return;
-      }
-      case 5: {
-        if (arg * 2 > bytes.length - pos) invalid(`map at byte ${start} claims more entries than bytes left`);
-        let prev: Uint8Array | undefined;
-        for (let i = 0; i < arg; i++) {
-          const keyStart = pos;
-          if (pos >= bytes.length) invalid(`truncated at byte ${pos}`);
-          if (bytes[pos]! >> 5 !== 3) invalid(`map key at byte ${pos} is not a text string`);
-          item(depth + 1);
-          const key = bytes.subarray(keyStart, pos);
-          if (isProtoKey(key)) invalid(`map key "__proto__" at byte ${keyStart} is not allowed`);
-          if (prev !== undefined && compareBytes(prev, key) >= 0) invalid(`map keys at byte ${keyStart} are duplicated or out of canonical order`);
-          prev = key;
-          item(depth + 1);
-        }
-        return;
-      }
-      case 6:
-        invalid(`tag at byte ${start} is not allowed`);
-      // falls through (invalid never returns)
-      default:
-        if (info === 20 || info === 21 || info === 22) return; // false, true, null
-        invalid(`simple value or float 0x${bytes[start]!.toString(16)} at byte ${start} is not allowed`);
-    }
-  };
-
-  item(0);
-  if (pos !== bytes.length) invalid(`${bytes.length - pos} bytes after the end of the item`);
+  walk(bytes, limits, false);
 }
+
+// The walk's state: module-level, since a walk is synchronous and never re-entered (no callbacks).
+let src: Uint8Array = new Uint8Array(0);
+let pos = 0;
+let items = 0;
+let lim: DecodeLimits = DEFAULT_LIMITS;
+// The last head read: major type, additional info, argument (a number: exact up to 2^53, and an
+// 8-byte argument is only compared with 2^32 (shortest form), 2^63 (its high word) and lengths
+// left, far below 2^32), and for an 8-byte argument its high and low 32 bits.
+let hMajor = 0;
+let hInfo = 0;
+let hArg = 0;
+let hHi = 0;
+let hLo = 0;
+
+/** Checks one item (and builds its value when `build`): the bytes must be exactly one item. */
+function walk(bytes: Uint8Array, limits: DecodeLimits, build: boolean): CborValue {
+  if (bytes.length > limits.maxBytes) invalid(`${bytes.length} bytes is over the limit of ${limits.maxBytes}`);
+  src = bytes;
+  pos = 0;
+  items = 0;
+  lim = limits;
+  try {
+    const v = item(0, build);
+    if (pos !== bytes.length) invalid(`${bytes.length - pos} bytes after the end of the item`);
+    return v;
+  } finally {
+    src = EMPTY; // hold no caller's bytes between calls
+  }
+}
+const EMPTY = new Uint8Array(0);
+
+function head(): void {
+  if (pos >= src.length) invalid(`truncated at byte ${pos}`);
+  const ib = src[pos++]!;
+  hMajor = ib >> 5;
+  hInfo = ib & 0x1f;
+  hHi = 0;
+  if (hInfo < 24) {
+    hArg = hLo = hInfo;
+    return;
+  }
+  const size = hInfo === 24 ? 1 : hInfo === 25 ? 2 : hInfo === 26 ? 4 : hInfo === 27 ? 8 : 0;
+  if (size === 0) {
+    invalid(hInfo === 31 ? `indefinite length at byte ${pos - 1} is not allowed` : `reserved additional info ${hInfo} at byte ${pos - 1}`);
+  }
+  if (pos + size > src.length) invalid(`truncated at byte ${pos}`);
+  let arg = 0;
+  if (size === 8) {
+    hHi = ((src[pos]! << 24) | (src[pos + 1]! << 16) | (src[pos + 2]! << 8) | src[pos + 3]!) >>> 0;
+    pos += 4;
+  }
+  for (let i = 0; i < Math.min(size, 4); i++) arg = arg * 256 + src[pos++]!;
+  // Shortest form: the argument must not fit in a smaller encoding.
+  const small = size === 8 ? hHi === 0 : arg < (size === 1 ? 24 : size === 2 ? 0x100 : 0x10000);
+  if (hMajor !== 7 && small) invalid(`non-shortest length or integer at byte ${pos - size - 1}`);
+  hLo = arg;
+  hArg = hHi * 0x100000000 + arg;
+}
+
+/** Up to 2^53 − 1 (the high word below 2^21) a number, else a bigint, as decoding always gave. */
+const SAFE_HI = 0x200000;
+
+function item(depth: number, build: boolean): CborValue {
+  if (++items > lim.maxItems) invalid(`more than ${lim.maxItems} items`);
+  if (depth > lim.maxDepth) invalid(`nested deeper than ${lim.maxDepth}`);
+  const start = pos;
+  head();
+  const major = hMajor;
+  const arg = hArg;
+  const info = hInfo;
+  const hi = hHi;
+  switch (major) {
+    case 0:
+      if (!build) return null;
+      return hi < SAFE_HI ? arg : (BigInt(hi) << 32n) + BigInt(hLo);
+    case 1:
+      // -1 - arg must fit in a signed 64-bit integer (JS and most CBOR libraries agree there).
+      if (hi >= 0x80000000) invalid(`negative integer at byte ${start} is below -2^63`);
+      if (!build) return null;
+      // −1 − arg is a safe integer for arg ≤ 2^53 − 2.
+      return hi < SAFE_HI && arg <= Number.MAX_SAFE_INTEGER - 1 ? -1 - arg : -1n - ((BigInt(hi) << 32n) + BigInt(hLo));
+    case 2:
+    case 3: {
+      if (arg > src.length - pos) invalid(`string at byte ${start} runs past the end`);
+      const from = pos;
+      pos += arg;
+      if (major === 2) return build ? copyBytes(src, from, arg) : null;
+      const ascii = isAscii(src, from, pos);
+      if (!ascii) {
+        let text: string;
+        try {
+          text = strictUtf8.decode(new Uint8Array(src.buffer, src.byteOffset + from, arg));
+        } catch {
+          invalid(`text string at byte ${start} is not valid UTF-8`);
+        }
+        if (!build) return null;
+        // Exactly as cbor-x decoded before (the same strings): a leading U+FEFF is kept in strings of
+        // up to 64 bytes and dropped from longer ones (its TextDecoder does, its JS reader does not).
+        return arg > 64 && text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+      }
+      if (!build) return null;
+      return arg <= 4096 ? String.fromCharCode.apply(null, new Uint8Array(src.buffer, src.byteOffset + from, arg) as unknown as number[]) : latin1.decode(new Uint8Array(src.buffer, src.byteOffset + from, arg));
+    }
+    case 4: {
+      if (arg > src.length - pos) invalid(`array at byte ${start} claims more elements than bytes left`);
+      if (!build) {
+        for (let i = 0; i < arg; i++) item(depth + 1, false);
+        return null;
+      }
+      const out: CborValue[] = new Array(arg);
+      for (let i = 0; i < arg; i++) out[i] = item(depth + 1, true);
+      return out;
+    }
+    case 5: {
+      if (arg * 2 > src.length - pos) invalid(`map at byte ${start} claims more entries than bytes left`);
+      const out: Record<string, CborValue> | null = build ? {} : null;
+      let prevStart = -1;
+      let prevEnd = -1;
+      for (let i = 0; i < arg; i++) {
+        const keyStart = pos;
+        if (pos >= src.length) invalid(`truncated at byte ${pos}`);
+        if (src[pos]! >> 5 !== 3) invalid(`map key at byte ${pos} is not a text string`);
+        const key = item(depth + 1, build);
+        if (isProtoKey(src, keyStart, pos)) invalid(`map key "__proto__" at byte ${keyStart} is not allowed`);
+        if (prevStart >= 0 && compareRanges(src, prevStart, prevEnd, keyStart, pos) >= 0) invalid(`map keys at byte ${keyStart} are duplicated or out of canonical order`);
+        prevStart = keyStart;
+        prevEnd = pos;
+        const value = item(depth + 1, build);
+        if (out) out[key as string] = value; // "__proto__" is refused above: every key is a plain own key
+      }
+      return out;
+    }
+    case 6:
+      invalid(`tag at byte ${start} is not allowed`);
+    // falls through (invalid never returns)
+    default:
+      if (info === 20) return false;
+      if (info === 21) return true;
+      if (info === 22) return null;
+      invalid(`simple value or float 0x${src[start]!.toString(16)} at byte ${start} is not allowed`);
+  }
+}
+
+/** A plain Uint8Array copy of bytes[from, from + n): decoded values never share the input's memory. */
+function copyBytes(bytes: Uint8Array, from: number, n: number): Uint8Array {
+  const out = new Uint8Array(n);
+  if (n <= 32) for (let i = 0; i < n; i++) out[i] = bytes[from + i]!;
+  else out.set(new Uint8Array(bytes.buffer, bytes.byteOffset + from, n));
+  return out;
+}
+
+/** ASCII text of any length (latin1 and ASCII agree below 0x80). */
+const latin1 = new TextDecoder('latin1');
 
 /** True when bytes[from..to) are all below 0x80 (ASCII is valid UTF-8: no decoder call). */
 function isAscii(bytes: Uint8Array, from: number, to: number): boolean {
@@ -199,45 +268,28 @@ function isAscii(bytes: Uint8Array, from: number, to: number): boolean {
 }
 
 const PROTO_KEY = new Uint8Array([0x69, ...new TextEncoder().encode('__proto__')]);
-function isProtoKey(key: Uint8Array): boolean {
-  return compareBytes(key, PROTO_KEY) === 0;
+function isProtoKey(bytes: Uint8Array, from: number, to: number): boolean {
+  if (to - from !== PROTO_KEY.length) return false;
+  for (let i = 0; i < PROTO_KEY.length; i++) if (bytes[from + i] !== PROTO_KEY[i]) return false;
+  return true;
 }
 
-function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
-  return a.length - b.length;
+/** Compares bytes[a0, a1) with bytes[b0, b1): bytewise, then shorter first. */
+function compareRanges(bytes: Uint8Array, a0: number, a1: number, b0: number, b1: number): number {
+  const n = Math.min(a1 - a0, b1 - b0);
+  for (let i = 0; i < n; i++) if (bytes[a0 + i] !== bytes[b0 + i]) return bytes[a0 + i]! - bytes[b0 + i]!;
+  return a1 - a0 - (b1 - b0);
 }
 
 function invalid(why: string): never {
   throw new KithError('CBOR_INVALID', `invalid CBOR: ${why}`);
 }
 
-/** Brings cbor-x's output to the data model: plain Uint8Arrays, numbers where safe. */
-function normalize(v: unknown): CborValue {
-  if (v instanceof Uint8Array) return new Uint8Array(v);
-  if (typeof v === 'bigint') return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
-  if (Array.isArray(v)) return v.map(normalize);
-  if (v !== null && typeof v === 'object') {
-    const out: Record<string, CborValue> = {};
-    const o = v as Record<string, unknown>;
-    for (const k of Object.keys(o)) {
-      // defineProperty, not assignment, for "__proto__" (checkCanonical refuses that key anyway):
-      // it stays a plain key. Every other key is assigned (a defineProperty each was 5 % of a catch-up).
-      if (k === '__proto__') Object.defineProperty(out, k, { value: normalize(o[k]), enumerable: true, writable: true, configurable: true });
-      else out[k] = normalize(o[k]);
-    }
-    return out;
-  }
-  return v as CborValue;
-}
-
-/** Decodes bytes that must be canonical CBOR within limits; anything else is CBOR_INVALID. */
+/**
+ * Decodes bytes that must be canonical CBOR within limits; anything else is CBOR_INVALID. One walk
+ * checks and builds the value (byte strings as plain Uint8Array copies, integers as numbers
+ * where safe, else bigints, maps as plain objects): what cbor-x's decoder gave for the same bytes.
+ */
 export function decodeCanonical(bytes: Uint8Array, limits: DecodeLimits = DEFAULT_LIMITS): CborValue {
-  checkCanonical(bytes, limits);
-  try {
-    return normalize(encoder.decode(bytes));
-  } catch (cause) {
-    throw new KithError('CBOR_INVALID', `invalid CBOR: ${(cause as Error).message}`, { cause });
-  }
+  return walk(bytes, limits, true);
 }

@@ -5,6 +5,12 @@
 // `VerifyMany` as an input and verifies inline without it (the simulations stay on one thread).
 //
 // - Size: min(2, availableParallelism − 1), at least 1. Started on first use, not before.
+// - Batches wait in one queue; each worker has at most two posted (one to work on, one ready so
+//   it never waits for the main thread's reply), and takes the next as it answers. When the main
+//   thread comes to the end of its event-loop turn with batches still queued (it is waiting for
+//   verdicts, or has nothing else to do), it verifies the next queued batch itself (setImmediate,
+//   one batch per turn, so I/O still runs between them): on a machine with one worker, both
+//   cores verify while the main thread has nothing to decode or apply (`help: false` turns it off).
 // - An idle worker is unref'd (it never keeps a process alive); one with a batch outstanding is
 //   ref'd (an awaited verdict is not lost to an exiting event loop).
 // - The worker is the source below, run with `eval: true`: no file to find next to dist/, the .ts
@@ -100,6 +106,9 @@ interface Job {
   done(verdicts: boolean[]): void;
 }
 
+/** Batches posted to one worker before it answers: one it works on, one ready for when it is done. */
+const POSTED_PER_WORKER = 2;
+
 interface Slot {
   worker: Worker;
   jobs: Map<number, Job>;
@@ -111,13 +120,21 @@ export interface VerifyPoolOptions {
   log?(line: string): void;
   /** The worker's code (tests: a worker that fails). */
   source?: string;
+  /** The main thread verifies queued batches when its event-loop turn ends with some waiting (default true). */
+  help?: boolean;
 }
 
 export class VerifyPool {
   readonly size: number;
-  /** Batches verified on workers, batches verified inline (closed, failed or no native backend), worker failures. */
-  readonly stats = { onWorkers: 0, inline: 0, failures: 0 };
+  /**
+   * Batches verified on workers, on the main thread while it waited (help), inline otherwise
+   * (closed, failed or no native backend); worker failures.
+   */
+  readonly stats = { onWorkers: 0, onMain: 0, inline: 0, failures: 0 };
   private readonly slots: Slot[] = [];
+  /** Batches not posted to a worker yet, oldest first. */
+  private readonly queue: Job[] = [];
+  private helping = false;
   private nextId = 1;
   private failed = false;
   private closed = false;
@@ -130,24 +147,54 @@ export class VerifyPool {
   readonly verifyMany = (checks: readonly SignatureCheck[]): Promise<boolean[]> => {
     if (checks.length === 0) return Promise.resolve([]);
     if (this.closed || this.failed || signatures !== nativeBackend) return Promise.resolve(this.inline(checks));
-    let slot: Slot;
     try {
-      slot = this.leastBusy();
+      if (this.slots.length < this.size && this.slots.every((s) => s.jobs.size > 0)) this.start();
     } catch (e) {
       this.fail(`cannot start a worker: ${(e as Error).message}`);
       return Promise.resolve(this.inline(checks));
     }
     return new Promise<boolean[]>((done) => {
+      this.queue.push({ checks, done });
+      this.pump();
+      if (this.queue.length > 0 && this.opts.help !== false && !this.helping) {
+        this.helping = true;
+        setImmediate(this.help);
+      }
+    });
+  };
+
+  /** Posts queued batches to workers with room, least busy first. */
+  private pump(): void {
+    while (this.queue.length > 0 && !this.failed && !this.closed) {
+      let slot: Slot | undefined;
+      for (const s of this.slots) if (s.jobs.size < POSTED_PER_WORKER && (!slot || s.jobs.size < slot.jobs.size)) slot = s;
+      if (!slot) return;
+      const job = this.queue.shift()!;
       const id = this.nextId++;
-      slot.jobs.set(id, { checks, done });
+      slot.jobs.set(id, job);
       if (slot.jobs.size === 1) slot.worker.ref();
-      const buf = packChecks(checks);
+      const buf = packChecks(job.checks);
       try {
         slot.worker.postMessage({ id, buf }, [buf]);
       } catch (e) {
         this.lose(slot, `cannot post a batch: ${(e as Error).message}`);
       }
-    });
+    }
+    // A pool that failed or closed meanwhile: what is still queued is verified here.
+    if (this.failed || this.closed) this.settleQueued();
+  }
+
+  /** The end of an event-loop turn with batches queued: this thread verifies the oldest. */
+  private readonly help = (): void => {
+    this.helping = false;
+    const job = this.queue.shift();
+    if (!job) return;
+    this.stats.onMain++;
+    job.done(job.checks.map(verifyCheck));
+    if (this.queue.length > 0) {
+      this.helping = true;
+      setImmediate(this.help);
+    }
   };
 
   /** Stops the workers; outstanding batches are verified inline, later ones too. */
@@ -155,12 +202,8 @@ export class VerifyPool {
     this.closed = true;
     const slots = this.slots.splice(0);
     for (const s of slots) this.settleInline(s);
+    this.settleQueued();
     await Promise.all(slots.map((s) => s.worker.terminate().catch(() => 0)));
-  }
-
-  private leastBusy(): Slot {
-    if (this.slots.length < this.size && this.slots.every((s) => s.jobs.size > 0)) return this.start();
-    return this.slots.reduce((a, b) => (b.jobs.size < a.jobs.size ? b : a));
   }
 
   private start(): Slot {
@@ -175,6 +218,7 @@ export class VerifyPool {
       if (slot.jobs.size === 0) worker.unref();
       this.stats.onWorkers++;
       job.done(Array.from(m.out, (v) => v === 1));
+      this.pump();
     });
     worker.on('error', (e) => this.lose(slot, e.message));
     worker.on('messageerror', (e) => this.lose(slot, e.message));
@@ -192,6 +236,7 @@ export class VerifyPool {
     this.settleInline(slot);
     void slot.worker.terminate().catch(() => 0);
     this.fail(`a worker failed (${why})`);
+    this.settleQueued();
   }
 
   private fail(why: string): void {
@@ -204,6 +249,10 @@ export class VerifyPool {
     slot.jobs.clear();
     slot.worker.unref();
     for (const j of jobs) j.done(this.inline(j.checks));
+  }
+
+  private settleQueued(): void {
+    for (const j of this.queue.splice(0)) j.done(this.inline(j.checks));
   }
 
   private inline(checks: readonly SignatureCheck[]): boolean[] {

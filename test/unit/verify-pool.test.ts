@@ -81,3 +81,28 @@ t.test('close() with a batch outstanding: it is verified inline; after close, in
   t.same(await pool.verifyMany(cs.slice(0, 3)), cs.slice(0, 3).map(verifyCheck));
   t.equal(pool.stats.inline, 2);
 });
+
+t.test('batches beyond what the workers hold wait in the queue; the main thread verifies some when its turn ends', async (t) => {
+  const pool = new VerifyPool({ size: 1 });
+  t.teardown(() => pool.close());
+  const batches = Array.from({ length: 8 }, () => checks(40));
+  const got = await Promise.all(batches.map((b) => pool.verifyMany(b)));
+  t.same(got, batches.map((b) => b.map(verifyCheck)));
+  t.equal(pool.stats.onWorkers + pool.stats.onMain, 8);
+  t.ok(pool.stats.onMain >= 1, `the main thread took ${pool.stats.onMain} of 8`);
+  t.ok(pool.stats.onWorkers >= 2, `the worker took ${pool.stats.onWorkers} of 8`);
+  t.equal(pool.stats.inline, 0);
+  const quiet = new VerifyPool({ size: 1, help: false });
+  t.teardown(() => quiet.close());
+  t.same(await Promise.all(batches.map((b) => quiet.verifyMany(b))), got);
+  t.same(quiet.stats, { onWorkers: 8, onMain: 0, inline: 0, failures: 0 }, 'help: false: all on the worker');
+});
+
+t.test('a worker that fails with batches queued: every one verified, none twice', async (t) => {
+  const pool = new VerifyPool({ size: 1, source: 'throw new Error("boom")', help: false });
+  t.teardown(() => pool.close());
+  const batches = Array.from({ length: 5 }, () => checks(8));
+  t.same(await Promise.all(batches.map((b) => pool.verifyMany(b))), batches.map((b) => b.map(verifyCheck)));
+  t.equal(pool.stats.inline, 5);
+  t.equal(pool.stats.failures, 1);
+});

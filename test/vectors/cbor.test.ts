@@ -147,3 +147,59 @@ function catchErr(fn: () => unknown): unknown {
   }
   return undefined;
 }
+
+// The decoder is this module's own walk since branch h14-fast; before, cbor-x decoded (after the
+// check) and a pass copied its Buffers into plain Uint8Arrays and bigints into numbers where safe.
+// That reference, kept here: the walk must give the same values for every canonical input.
+import '../../core/cbor-env.js';
+import { Decoder } from 'cbor-x';
+import fc from 'fast-check';
+const reference = new Decoder({ useRecords: false, mapsAsObjects: true } as ConstructorParameters<typeof Decoder>[0]);
+function normalizeRef(v: unknown): unknown {
+  if (v instanceof Uint8Array) return new Uint8Array(v);
+  if (typeof v === 'bigint') return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
+  if (Array.isArray(v)) return v.map(normalizeRef);
+  if (v !== null && typeof v === 'object') return Object.fromEntries(Object.keys(v).map((k) => [k, normalizeRef((v as Record<string, unknown>)[k])]));
+  return v;
+}
+/** Same values, same types (number vs bigint, plain Uint8Array), same key order. */
+function sameValue(a: unknown, b: unknown): boolean {
+  if (a instanceof Uint8Array || b instanceof Uint8Array) return a instanceof Uint8Array && b instanceof Uint8Array && a.constructor === Uint8Array && b.constructor === Uint8Array && Buffer.from(a).equals(Buffer.from(b));
+  if (Array.isArray(a) || Array.isArray(b)) return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((x, i) => sameValue(x, b[i]));
+  if (a !== null && b !== null && typeof a === 'object' && typeof b === 'object') {
+    const ka = Object.keys(a);
+    const kb = Object.keys(b);
+    return ka.join('\0') === kb.join('\0') && ka.every((k) => sameValue((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
+  }
+  return typeof a === typeof b && Object.is(a, b);
+}
+
+t.test('the walk decodes what cbor-x + normalize decoded: edge cases and random values', async (t) => {
+  const edge: unknown[] = [
+    0, 23, 24, 255, 256, 65535, 65536, 0xffffffff, 0x100000000, Number.MAX_SAFE_INTEGER, 2n ** 53n, 2n ** 64n - 1n,
+    -1, -24, -25, -256, -257, -65536, -65537, -0x100000000, -0x100000001, -(2 ** 53 - 2), -Number.MAX_SAFE_INTEGER, -(2n ** 53n), -(2n ** 63n),
+    '', 'a', 'é', '\u{1F600}', 'x'.repeat(64), 'x'.repeat(65), 'é'.repeat(40), '\uFEFF' + 'short', '\uFEFF' + 'y'.repeat(70), 'z'.repeat(5000), '\0\u007f',
+    new Uint8Array(0), new Uint8Array(32).fill(7), new Uint8Array(33).fill(9), new Uint8Array(70000).fill(1),
+    [], {}, { a: 1, b: [true, false, null], '0': 'k', '10': 'n', c: { d: new Uint8Array([1, 2]) } },
+  ];
+  for (const v of edge) {
+    const bytes = encodeCanonical(v);
+    const limits = { maxBytes: 1 << 20, maxDepth: 16, maxItems: 1 << 16 };
+    t.ok(sameValue(decodeCanonical(bytes, limits), normalizeRef(reference.decode(Buffer.from(bytes)))), `same value for ${toHex(bytes).slice(0, 40)}`);
+  }
+  const value: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
+    v: fc.oneof({ depthSize: 'small' }, fc.integer(), fc.bigInt({ min: -(2n ** 63n), max: 2n ** 64n - 1n }), fc.string({ unit: 'binary' }), fc.uint8Array(), fc.boolean(), fc.constant(null), fc.array(tie('v'), { maxLength: 5 }), fc.dictionary(fc.string().filter((k) => k !== '__proto__'), tie('v'), { maxKeys: 5 })),
+  })).v;
+  fc.assert(fc.property(value, (v) => {
+    const bytes = encodeCanonical(v);
+    // A view into a larger Buffer, as items come off the wire.
+    const wire = Buffer.alloc(bytes.length + 7);
+    wire.set(bytes, 3);
+    const view = wire.subarray(3, 3 + bytes.length);
+    const limits = { maxBytes: 1 << 20, maxDepth: 64, maxItems: 1 << 16 };
+    const got = decodeCanonical(view, limits);
+    const want = normalizeRef(reference.decode(Buffer.from(bytes)));
+    wire.fill(0xee); // values never share the input's memory
+    return sameValue(got, want);
+  }), { numRuns: 2000 });
+});
