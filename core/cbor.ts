@@ -202,10 +202,10 @@ function item(depth: number, build: boolean): CborValue {
         } catch {
           invalid(`text string at byte ${start} is not valid UTF-8`);
         }
-        if (!build) return null;
-        // Exactly as cbor-x decoded before (the same strings): a leading U+FEFF is kept in strings of
-        // up to 64 bytes and dropped from longer ones (its TextDecoder does, its JS reader does not).
-        return arg > 64 && text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+        // A leading U+FEFF is text like any other and kept (ignoreBOM above): decoding gives back
+        // the string that was encoded. cbor-x's decoder, which this walk replaced, dropped it from
+        // strings over 64 bytes (core/README.md).
+        return build ? text : null;
       }
       if (!build) return null;
       return arg <= 4096 ? String.fromCharCode.apply(null, new Uint8Array(src.buffer, src.byteOffset + from, arg) as unknown as number[]) : latin1.decode(new Uint8Array(src.buffer, src.byteOffset + from, arg));

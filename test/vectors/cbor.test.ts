@@ -182,13 +182,18 @@ t.test('the walk decodes what cbor-x + normalize decoded: edge cases and random 
     new Uint8Array(0), new Uint8Array(32).fill(7), new Uint8Array(33).fill(9), new Uint8Array(70000).fill(1),
     [], {}, { a: 1, b: [true, false, null], '0': 'k', '10': 'n', c: { d: new Uint8Array([1, 2]) } },
   ];
+  const limits = { maxBytes: 1 << 20, maxDepth: 16, maxItems: 1 << 16 };
   for (const v of edge) {
     const bytes = encodeCanonical(v);
-    const limits = { maxBytes: 1 << 20, maxDepth: 16, maxItems: 1 << 16 };
+    // cbor-x drops a leading U+FEFF from text over 64 bytes; the walk keeps it (below).
+    if (typeof v === 'string' && v.startsWith('\uFEFF') && bytes.length > 66) continue;
     t.ok(sameValue(decodeCanonical(bytes, limits), normalizeRef(reference.decode(Buffer.from(bytes)))), `same value for ${toHex(bytes).slice(0, 40)}`);
   }
+  for (const v of ['\uFEFF', '\uFEFF' + 'short', '\uFEFF' + 'y'.repeat(70), { k: '\uFEFF' + 'é'.repeat(60) }]) {
+    t.ok(sameValue(decodeCanonical(encodeCanonical(v), limits), v), `a leading U+FEFF is kept: ${JSON.stringify(v).slice(0, 24)}`);
+  }
   const value: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
-    v: fc.oneof({ depthSize: 'small' }, fc.integer(), fc.bigInt({ min: -(2n ** 63n), max: 2n ** 64n - 1n }), fc.string({ unit: 'binary' }), fc.uint8Array(), fc.boolean(), fc.constant(null), fc.array(tie('v'), { maxLength: 5 }), fc.dictionary(fc.string().filter((k) => k !== '__proto__'), tie('v'), { maxKeys: 5 })),
+    v: fc.oneof({ depthSize: 'small' }, fc.integer(), fc.bigInt({ min: -(2n ** 63n), max: 2n ** 64n - 1n }), fc.string({ unit: 'binary' }).filter((s) => !s.startsWith('\uFEFF')), fc.uint8Array(), fc.boolean(), fc.constant(null), fc.array(tie('v'), { maxLength: 5 }), fc.dictionary(fc.string().filter((k) => k !== '__proto__'), tie('v'), { maxKeys: 5 })),
   })).v;
   fc.assert(fc.property(value, (v) => {
     const bytes = encodeCanonical(v);
