@@ -75,7 +75,7 @@ export function encodingMatrix(dataShards: number, totalShards: number): Matrix 
  * word of input is then 4 lookups ORed together, byte positions kept, so the byte order of the
  * platform does not matter. 4 KiB per coefficient, built once (lazily: at most 255 of them, 1 MiB)
  * and small enough to stay in L1 next to the shard blocks. Measured against the previous 16-bit
- * pair table (128 KiB, rebuilt for every pass): faster on Node and on Bun (archive/README.md).
+ * pair table (128 KiB, rebuilt for every pass): faster on Node and on Bun (bench/README.md, h15-pipe).
  */
 const WORDS: (Int32Array | undefined)[] = new Array(FIELD).fill(undefined);
 
