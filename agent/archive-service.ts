@@ -185,7 +185,7 @@ export function startArchive(deps: {
       .sort((a, b) => a.nodeIndex - b.nodeIndex || (a.id < b.id ? -1 : 1))
       .map((p) => ({ id: p.id, dhPublicKey: fromHex(p.id)! })),
     isRevokedNode: (nodeIndex, generation) => roster.holdsRevocation(identity.cert.userKey, nodeIndex, generation),
-    isLiveNode: (hex) => hex === selfId || cluster.peers().some((p) => p.id === hex && p.state !== 'revoked' && !certRevoked(p.id)),
+    isLiveNode: (hex) => cluster.peers().some((p) => p.id === hex && p.state !== 'revoked' && !certRevoked(p.id)),
   }, { ...DEFAULT_OWNER_OPTIONS, audit: { containGraceMs: timing.containGraceMs } });
   const told = <R extends Record<string, number>>(type: string, r: R): R => (emit(type, { ...r }), r);
   // Re-sealing away from a revoked own access device (archive/reseal.ts). Membership tells every

@@ -70,8 +70,8 @@ export interface OwnerDeps {
    */
   isRevokedNode?: (nodeIndex: number, generation: number) => boolean;
   /**
-   * Whether a DH public key (hex) is that of a node not revoked: this node's own, or a member whose
-   * revocation is not held. Such a key is never taken for re-sealing (ARCHIVE_RESEAL_DEVICE_LIVE).
+   * Whether a DH public key (hex) is that of a member not revoked (its signed revocation is not
+   * held). Such a key, and this node's own, is never taken for re-sealing (ARCHIVE_RESEAL_DEVICE_LIVE).
    */
   isLiveNode?: (dhPublicKeyHex: string) => boolean;
 }
