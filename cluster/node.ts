@@ -55,6 +55,8 @@ export class ClusterNode {
     const events: MembershipEvents = {
       ...opts.events,
       state: (id, s, prev) => {
+        // Back from suspect or dead: what waited for it goes now, not at its backed-off timeout.
+        if (s === 'alive' && prev !== undefined && prev !== 'alive') this.reliable.peerReturned(id, prev === 'dead');
         opts.events?.state?.(id, s, prev);
         services.stateChanged(id, s, prev);
       },

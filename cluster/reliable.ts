@@ -184,6 +184,38 @@ export class Reliable {
     s.window.resetPath();
   }
 
+  /**
+   * The peer is reachable again (membership saw it come alive: back from suspect or dead, a
+   * restart included). What was sent while it was away carries timeouts doubled up to
+   * maxRtoMs, and new messages would wait behind it in a window the timeouts cut to its minimum:
+   * up to maxRtoMs of silence towards a peer that is there. So everything in flight is sent
+   * again now, first in line, with its backoff forgotten (the retry count starts again: the
+   * earlier ones went to nobody). Back from dead (a restart, perhaps elsewhere) it is also a new
+   * path: a fresh RTT estimate and window. Back from suspect, the path is kept.
+   */
+  peerReturned(peer: string, fromDead: boolean): void {
+    const s = this.peers.get(peer);
+    if (!s) return;
+    if (fromDead) {
+      s.rtt.reset();
+      s.window.resetPath();
+    }
+    const back = [...s.flight.entries()];
+    for (const e of back) {
+      e.frag.inFlight = false;
+      s.inFlight--;
+      s.flight.remove(e.frag);
+      e.frag.queued = true;
+    }
+    for (const m of s.out.values()) for (const f of m.frags) f.retries = 0;
+    s.sendQueue.unshift(...back);
+    s.lastAckMs = this.deps.clock.now();
+    s.rtoTimer?.cancel();
+    s.rtoTimer = undefined;
+    s.rtoTimerAtMs = Infinity;
+    this.pump(peer, s);
+  }
+
   /** Forgets a peer: pending sends and requests fail with DELIVERY_FAILED. */
   dropPeer(peer: string): void {
     const s = this.peers.get(peer);

@@ -57,3 +57,28 @@ t.test('any service can refuse a certificate in the handshake', async (t) => {
   t.equal(met, undefined, 'b refuses a, so a never sees b alive');
   await c.close();
 });
+
+t.test('a member back after a restart gets what waited for it, and new messages, at once: not after the backed-off retransmissions', async (t) => {
+  // The lab's failure (test/netns/messages-lab.test.ts, CI of stop 26): while bob's agent was
+  // stopped the router kept retransmitting its messages to him with the timeout doubling each
+  // time; once bob was back, everything new waited behind them in a window the timeouts had cut.
+  const seed = 'services-back';
+  const c = await simCluster({ seed, n: 2, timing: TEST_TIMING });
+  const [a] = c.nodes as [(typeof c.nodes)[0]];
+  const portA = a.node.services.register({ name: 'roster' });
+  await c.until(() => c.stateOf(a, c.nodes[1]!) === 'alive' && c.stateOf(c.nodes[1]!, a) === 'alive', 5000);
+  c.kill(1);
+  await c.until(() => c.stateOf(a, c.nodes[1]!) === 'dead', 10_000);
+  const bId = c.nodes[1]!.id;
+  for (const m of ['one', 'two', 'three']) void portA.send(bId, text(m)).catch(() => {});
+  await c.run(20_000); // timeouts at 1, 3, 7 and 15 s: the next is due 31 s after the send
+  const b = c.restart(1);
+  const got: string[] = [];
+  b.node.services.register({ name: 'roster', onMessage: (_p, body) => got.push(str(body)) });
+  t.ok(await c.until(() => c.stateOf(a, b) === 'alive', 10_000) !== undefined, 'the restarted member is alive again');
+  void portA.send(b.id, text('four')).catch(() => {});
+  const took = await c.until(() => got.length === 4, 10_000);
+  t.ok(took !== undefined && took <= 1000, `what waited and the new message arrive within 1 s of it being alive again (${took} ms; seed ${seed})`);
+  t.same([...got].sort(), ['four', 'one', 'three', 'two'], `each once (${got.join(", ")})`);
+  await c.close();
+});
