@@ -35,7 +35,15 @@ export interface V1Deps {
   wallTime?: () => number;
   access?: Access;
   /** Where login links point: this machine's API, and the companion listener (when configured). */
-  links?: { local(): string; companion(): string | undefined };
+  links?: {
+    local(): string;
+    companion(): string | undefined;
+    /**
+     * Settles once the companion listener is as the client list wants it (it opens with the
+     * first client); rejects with why it could not open. A link is handed out only after it.
+     */
+    companionOpen?(): Promise<void>;
+  };
 }
 
 /** How long a long poll waits for an event at most. */
@@ -148,7 +156,9 @@ function mountAccess(app: Hono, access: Access, links: NonNullable<V1Deps['links
     if (base === undefined) throw new KithError('CONFIG_INVALID', 'companion clients are off: api.companionHost is not set', { hint: 'set api.companionHost (e.g. the LAN address of this machine) in the config, restart the agent, then `kith client add` again' });
     const scope = body.scope ?? 'conversations';
     const { token, expiresAtMs } = await access.addClient(body.name, scope);
-    return { name: body.name, scope, link: `${base}/ui/login?t=${token}`, expiresAt: new Date(expiresAtMs).toISOString() };
+    // The first client opens the listener: its link is of use only once that listens.
+    await links.companionOpen?.();
+    return { name: body.name, scope, link: `${links.companion() ?? base}/ui/login?t=${token}`, expiresAt: new Date(expiresAtMs).toISOString() };
   });
   serve(app, 'removeClient', async ({ params }) => (await access.removeClient(params.name), { removed: true }));
 }

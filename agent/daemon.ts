@@ -194,6 +194,9 @@ export async function runAgent(opts: RunOptions, given: Partial<AgentEnv> = {}):
     const access = new Access({ clock, rng, store });
     await access.load();
     let companion: HttpServer | undefined;
+    // Why the companion listener last failed to open (PORT_IN_USE, BIND_FAILED), until it opens.
+    let companionError: Error | undefined;
+    let companionBusy: Promise<void> = Promise.resolve();
     const companionHost = config.api.companionHost;
     const apiDeps: ApiDeps = {
       token,
@@ -202,6 +205,13 @@ export async function runAgent(opts: RunOptions, given: Partial<AgentEnv> = {}):
       links: {
         local: () => `http://${config.api.host.includes(':') ? `[${config.api.host}]` : config.api.host}:${http.port}`,
         companion: () => (companionHost === '' ? undefined : `http://${companionLinkHost(companionHost, env.interfaces())}:${companion?.port ?? config.api.companionPort}`),
+        companionOpen: async () => {
+          // Tried again here when the last try failed (the port was taken), so `kith client add`
+          // run again opens it once the port is free.
+          if (companionError !== undefined && companion === undefined && access.clientCount() > 0) syncCompanion(access.clientCount());
+          await companionBusy;
+          if (companionError !== undefined && companion === undefined) throw companionError;
+        },
       },
       cluster,
       pairing,
@@ -234,12 +244,15 @@ export async function runAgent(opts: RunOptions, given: Partial<AgentEnv> = {}):
     cleanups.push(() => http.close());
     // The companion listener beyond loopback: open exactly while a client exists (and configured).
     const companionApp = companionHost === '' ? undefined : createApi({ ...apiDeps, lan: true, listen: () => ({ host: companionHost, port: companion?.port ?? config.api.companionPort }) });
-    let companionBusy: Promise<void> = Promise.resolve();
     const syncCompanion = (count: number) => {
       companionBusy = companionBusy.then(async () => {
         if (companionApp === undefined) return;
         if (count > 0 && companion === undefined) {
-          companion = await env.serveApi(companionApp, companionHost, config.api.companionPort);
+          companionError = undefined;
+          companion = await env.serveApi(companionApp, companionHost, config.api.companionPort).catch((e: Error) => {
+            companionError = e;
+            throw e;
+          });
           log.info(`companion API listening on http://${companionHost}:${companion.port} for ${count} client(s)`);
         } else if (count === 0 && companion !== undefined) {
           await companion.close();

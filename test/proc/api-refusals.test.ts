@@ -7,6 +7,7 @@
 // beyond its scope, and a removed (revoked) companion's session. No answer carries a CORS header.
 import t, { type Test } from 'tap';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { kith, startAgent, type AgentProc } from '../helpers/proc.js';
 import { codeOf, followLogin, freePort, send, type Answer } from '../helpers/browser-http.js';
@@ -122,6 +123,13 @@ t.test('companions: only on their listener, only in their scope, and not once re
     t.equal(r.status, 200, `client ${name} added`);
     return r.json.link as string;
   };
+  // The first client opens the listener. With its port taken by another program, the add says
+  // so (the client is kept); added again once the port is free, the listener opens, and the link
+  // it hands out works at once (it answers only after the listener is up).
+  const squatter = net.createServer();
+  await new Promise<void>((r) => squatter.listen(companionPort, LAN, () => r()));
+  refused(t, await api('/api/v1/clients', { method: 'POST', headers: bearer(), body: { name: 'phone1' } }), 400, 'PORT_IN_USE', 'the first client while another program holds the companion port');
+  await new Promise<void>((r) => squatter.close(() => r()));
   const [l1, l2] = [await add('phone1'), await add('phone2')];
   t.match(l1, new RegExp(`^http://${LAN.replace(/\./g, '\\.')}:${companionPort}/ui/login\\?t=[0-9a-f]{64}$`), 'the link names the companion listener');
   const lan = (p: string, headers: Record<string, string> = {}) => send({ address: LAN, port: companionPort, path: p, headers });
