@@ -82,7 +82,24 @@ export function Friends() {
 
 type OwnNode = Reply<'nodes'>['nodes'][number];
 
-/** Revokes a node: the phrase is used in this page only (revoke.js signs), never sent to the agent. */
+/**
+ * The revoked node's key to the archive, as `kith node revoke` hands it over: what the archive
+ * re-seals, or why it took nothing. The revocation is done by then: a refusal is reported, not thrown.
+ */
+async function handOver(key: string, node: { nodeIndex: number; generation: number }): Promise<string> {
+  try {
+    const r = await call('archiveReseal', { body: { key, ...node } });
+    if (r.opened === 0) return 'Archive: nothing this node archived was sealed to it.';
+    return `Archive: ${r.opened} object(s) sealed to it are being re-sealed away from it.${r.oneDevice ? ' This node is now your only access device: add a second one (kith node add).' : ''}`;
+  } catch (e) {
+    return `Archive: the key was not taken, nothing was re-sealed (${errText(e)}).`;
+  }
+}
+
+/**
+ * Revokes a node: the phrase is used in this page only (revoke.js signs and derives the revoked
+ * node's key for the archive), never sent to the agent.
+ */
 function RevokeForm({ nodes }: { nodes: OwnNode[] }) {
   const [f, setF] = useState({ index: '', generation: '', phrase: '', reason: 'lost' });
   const [msg, setMsg] = useState<{ ok: boolean; text: string } | undefined>(undefined);
@@ -95,18 +112,21 @@ function RevokeForm({ nodes }: { nodes: OwnNode[] }) {
     e.preventDefault();
     try {
       const lazy = new URL('revoke.js', import.meta.url).href; // not a literal: loaded on demand, never bundled in
-      const { signRevocation } = (await import(lazy)) as typeof import('./revoke.js');
-      const revocation = signRevocation(f.phrase, Number(f.index), Number(f.generation || 0), f.reason);
+      const { revokedNodeKey, signRevocation } = (await import(lazy)) as typeof import('./revoke.js');
+      const node = { nodeIndex: Number(f.index), generation: Number(f.generation || 0) };
+      const revocation = signRevocation(f.phrase, node.nodeIndex, node.generation, f.reason);
+      const key = revokedNodeKey(f.phrase, node.nodeIndex, node.generation);
       setF({ ...f, phrase: '' });
       const r = await call('revokeNode', { body: { revocation } });
-      setMsg({ ok: true, text: `node ${r.nodeIndex} is revoked; ${r.members} member(s) told` });
+      const told = `node ${r.nodeIndex} is revoked; ${r.members} member(s) told.`;
+      setMsg({ ok: true, text: `${told} ${await handOver(key, node)}` });
     } catch (err) {
       setF({ ...f, phrase: '' });
       setMsg({ ok: false, text: errText(err) });
     }
   };
   return html`<h3>Revoke a node</h3>
-    <p>Your recovery phrase signs the revocation in this page; only the signed revocation is sent to the agent.</p>
+    <p>Your recovery phrase signs the revocation in this page. The agent gets the signed revocation and the revoked node's own key (so the archive re-seals what was sealed to it), never the phrase.</p>
     ${msg ? html`<p role=${msg.ok ? 'status' : 'alert'} class=${msg.ok ? 'ok revoke-result' : 'error revoke-result'}>${msg.text}</p>` : null}
     <form class="stack" onSubmit=${submit}>
       <label for="rv-index">Node number</label><input id="rv-index" inputmode="numeric" pattern="[0-9]+" required value=${f.index} onInput=${set('index')} />

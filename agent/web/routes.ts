@@ -25,6 +25,7 @@ export const WEB_ROUTES = {
   mailbox: ['GET', '/api/v1/mailbox'],
   archiveStatus: ['GET', '/api/v1/archive/status'],
   archiveVerify: ['POST', '/api/v1/archive/verify'],
+  archiveReseal: ['POST', '/api/v1/archive/reseal'],
   identity: ['GET', '/api/v1/id'],
 } as const satisfies { [N in RouteName]?: readonly ['GET' | 'POST' | 'DELETE', string] };
 

@@ -14,6 +14,7 @@ import { gzipSync } from 'node:zlib';
 import type { Browser, Page } from 'playwright-core';
 import { kith, startAgent, type AgentProc } from '../helpers/proc.js';
 import { REPO_ROOT } from '../helpers/vectors.js';
+import { nodeDhSecret } from '../../identity/create.js';
 import { axeViolations, CHROMIUM, dragRank, launch, rankOrder, rankUpByKeyboard, screenshot } from './helpers.js';
 
 const WEB = path.join(REPO_ROOT, 'dist', 'web');
@@ -168,6 +169,20 @@ t.test('two agents, two pages: pair, a poll travels, rank by dragging, one decis
   const answer = (await alice.locator('.revoke-result').textContent({ timeout: 10_000 })) ?? '';
   t.match(answer, /NODE_UNKNOWN|revoked/, `the browser's signature is accepted (${answer})`);
   t.ok(sent.some((s) => s.includes('/api/v1/nodes/revoke') && s.includes('revocation')), 'a signed revocation was posted');
+  t.notOk(sent.some((s) => s.includes('/api/v1/archive/reseal')), 'a refused revocation hands no key over');
+  // The same form when the agent takes the revocation (its answer stood in for here, as node 3
+  // is nobody): the page then hands the revoked node's own key to the archive, as `kith node
+  // revoke` does; the real agent opens nothing with it (nothing was ever sealed to node 3), and
+  // the page says so.
+  await alice.route('**/api/v1/nodes/revoke', (r) => r.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify({ nodeIndex: 3, generation: 0, toldRevokedNode: false, members: 0 }) }));
+  await alice.getByLabel('Recovery phrase').fill(phrase);
+  await alice.getByRole('button', { name: 'Sign and revoke' }).click();
+  await alice.locator('.revoke-result', { hasText: 'Archive:' }).waitFor({ timeout: 10_000 }).catch(() => undefined);
+  const handed = (await alice.locator('.revoke-result').textContent()) ?? '';
+  t.match(handed, /^node 3 is revoked; 0 member\(s\) told\. Archive: nothing this node archived was sealed to it\.$/, `the archive's answer is shown (${handed})`);
+  const key = Buffer.from(nodeDhSecret({ phrase, nodeIndex: 3, generation: 0 })).toString('base64');
+  t.ok(sent.some((s) => s.includes('/api/v1/archive/reseal') && s.includes(key) && s.includes('"nodeIndex":3') && s.includes('"generation":0')), 'the revoked node\'s own key went to the archive, with its index and generation');
+  await alice.unroute('**/api/v1/nodes/revoke');
   t.notOk(sent.some((s) => s.includes(phrase.split(/\s+/).slice(0, 3).join(' '))), 'the phrase was never sent');
   t.equal(await alice.getByLabel('Recovery phrase').inputValue(), '', 'the phrase is cleared from the page');
 
