@@ -147,7 +147,24 @@ export class RosterService {
   /** Loads the roster from the store, then registers with the cluster. */
   static async start(deps: RosterDeps, self: RosterSelf): Promise<RosterService> {
     const held = await loadRoster(deps.store, (k, why) => deps.log.warn(`store entry ${k}: ${why}: skipped`));
-    return new RosterService(deps, self, held.friends, held.revocations, held.reserved);
+    const roster = new RosterService(deps, self, held.friends, held.revocations, held.reserved);
+    await roster.cutHeldRevoked();
+    return roster;
+  }
+
+  /**
+   * A revocation is kept before its members are cut off (applyRevocation): after a crash between
+   * the two, the member is still in the store and would come back as merely dead. At start each
+   * member whose certificate a held revocation names is cut off as the revocation would have.
+   */
+  private async cutHeldRevoked(): Promise<void> {
+    const members = this.deps.members;
+    for (const v of members.view()) {
+      const cert = members.spec(v.id)?.cert;
+      if (v.state === 'revoked' || cert === undefined || !this.isRevoked(cert)) continue;
+      await members.revoke(v.id);
+      this.deps.log.info(`node ${cert.nodeIndex} of user ${v.userKey.slice(0, 12)}… is revoked (a revocation held here): member ${toHex(cert.signKey).slice(0, 16)} cut off at start`);
+    }
   }
 
   private constructor(

@@ -14,6 +14,7 @@ import { generatePhrase } from '../../identity/phrase.js';
 import type { MemberSpec, MemberView } from '../../cluster/membership.js';
 import { encodeRosterMessage } from '../../cluster/roster.js';
 import { LEAVE_GRACE_MS, RosterService, type RosterMembers } from '../../cluster/roster-service.js';
+import { revocationKey } from '../../cluster/roster-store.js';
 import type { ServiceSpec } from '../../cluster/services.js';
 
 const clock = new VirtualClock();
@@ -61,4 +62,37 @@ t.test('a revoked node forgets its members only after the grace period; logs nam
   clock.advance(LEAVE_GRACE_MS);
   for (let i = 0; i < 10; i++) await Promise.resolve();
   t.same(forgotten, [peerId], 'then it forgets every member');
+});
+
+t.test('a member named by a revocation held in the store is cut off at start (a crash between keeping the revocation and cutting the member)', async (t) => {
+  const self = node(1);
+  const other = node(0);
+  const peerId = toHex(other.cert.dhKey);
+  const store = new MemoryStore();
+  await store.put(revocationKey(other.cert), revokeNode(clock, { phrase, nodeIndex: 0, generation: 0, reason: 'lost' }));
+  const cut: string[] = [];
+  const lines: string[] = [];
+  const view = (state: MemberView['state']): MemberView => ({
+    id: peerId, nodeSignKey: toHex(other.cert.signKey), userKey: toHex(other.cert.userKey), nodeIndex: 0, label: 'node-0', state, incarnation: 1,
+    endpoint: null, rttMs: null, lastSeenMs: 0, clockOffsetMs: null, clockErrorMs: null, recordSeq: null, endpoints: [],
+  });
+  const members = {
+    view: () => [view(cut.includes(peerId) ? 'revoked' : 'dead')],
+    spec: (id: string) => (id === peerId ? ({ cert: other.cert } as MemberSpec) : undefined),
+    has: (id: string) => id === peerId,
+    revoke: async (id: string) => void cut.push(id),
+    ownEndpoints: () => [],
+  } as Partial<RosterMembers> as RosterMembers;
+  const log = { debug: (m: string) => lines.push(m), info: (m: string) => lines.push(m), warn: (m: string) => lines.push(m), error: (m: string) => lines.push(m) };
+  const deps = {
+    clock, store, log, members,
+    register: () => ({ byte: 0x52, send: async () => {}, request: async () => new Uint8Array(), stream: async () => 0 }),
+  };
+  const me = { cert: self.cert, certBytes: self.certBytes, signSecret: self.signSecret, ownSecret: self.ownSecret, name: 'alice' };
+  const roster = await RosterService.start(deps, me);
+  t.same(cut, [peerId], 'the member left dead by the crash is revoked');
+  t.ok(roster.holdsRevocation(other.cert.userKey, 0, 0), 'the revocation is held');
+  t.ok(lines.some((l) => l.includes('cut off at start') && l.includes(toHex(other.cert.signKey).slice(0, 16))), 'the log says so, naming it by its signing key');
+  await RosterService.start(deps, me);
+  t.same(cut, [peerId], 'a second start does nothing more');
 });
