@@ -35,9 +35,10 @@ type DgramLookup = NonNullable<dgram.SocketOptions['lookup']>;
 /**
  * node:dgram passes the host of every send (and bind) through dns.lookup, which for an IP literal,
  * what kith's endpoints are, still costs a regular-expression test and a nextTick before the
- * datagram goes (~0.25 µs of a datagram's 8 µs, sent and received, bench/README.md, branch
- * h15-frag). This one answers an IP literal at once, and hands anything else to dns.lookup.
- * node:dgram calls it with the socket's family (4 or 6) as the options.
+ * datagram goes (0–0.8 µs of the 6–9 µs a datagram costs to send and receive on this machine,
+ * bench/udp-cpu.ts; bench/README.md, branch h15-frag). This one answers an IP literal at once
+ * (as dns.lookup does, less the nextTick), and hands anything else to dns.lookup. node:dgram
+ * calls it with the socket's family (4 or 6) as the options.
  */
 const literalLookup = ((host: string, family: number, callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void): void => {
   const f = isIP(host);
