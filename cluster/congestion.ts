@@ -111,7 +111,9 @@ export class CongestionWindow {
     } else this.baseRttMs = Math.min(this.baseRttMs, rttMs);
     this.recentRtts.push(rttMs);
     if (this.recentRtts.length > CURRENT_DELAY_SAMPLES) this.recentRtts.shift();
-    this.queueDelayMs = Math.min(...this.recentRtts) - this.baseRttMs;
+    let current = Infinity;
+    for (const r of this.recentRtts) if (r < current) current = r;
+    this.queueDelayMs = current - this.baseRttMs;
   }
 
   /** LEDBAT-style window update for one acknowledged fragment with an RTT sample (or none). */

@@ -17,6 +17,8 @@ export interface Transmission {
   acked: boolean;
 }
 
+const NONE: readonly never[] = Object.freeze([]);
+
 export class Flight<E extends { frag: Transmission }> {
   /** Slot i holds transmission number base + i, or undefined once it left the flight. */
   private slots: (E | undefined)[] = [];
@@ -73,14 +75,15 @@ export class Flight<E extends { frag: Transmission }> {
    * Entries lost by the reordering rule once transmission number ackedSeq was acknowledged. The
    * caller removes each of them from the flight (retransmitted under a new number, or failed).
    */
-  lostBefore(ackedSeq: number): E[] {
-    const lost: E[] = [];
+  lostBefore(ackedSeq: number): readonly E[] {
     const end = Math.min(this.slots.length, ackedSeq - REORDER_THRESHOLD - this.base);
+    // Mostly nothing is lost: no array per acknowledgement then.
+    let lost: E[] | undefined;
     for (let i = this.head; i < end; i++) {
       const e = this.slots[i];
-      if (e && !e.frag.acked) lost.push(e);
+      if (e && !e.frag.acked) (lost ??= []).push(e);
     }
-    return lost;
+    return lost ?? NONE;
   }
 
   /** Moves head past empty slots; drops them from the array once they are many. */

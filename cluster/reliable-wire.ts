@@ -27,10 +27,10 @@ export interface DataFrame {
   part: Uint8Array;
 }
 
-/** (msgId, fragment index) pairs acknowledged. */
+/** (msgId, fragment index) pairs acknowledged, flat: msgId, index, msgId, index, … (no array per ack). */
 export interface AckFrame {
   type: typeof FRAME_ACK;
-  acks: [number, number][];
+  acks: number[];
 }
 
 /**
@@ -81,16 +81,24 @@ function putU32(b: Uint8Array, at: number, v: number): void {
   b[at + 3] = v & 0xff;
 }
 
-/** One ACK frame; the caller keeps acks.length ≤ MAX_ACKS_PER_FRAME. */
-export function encodeAckFrame(acks: readonly [number, number][]): Uint8Array {
-  const f = new Uint8Array(2 + acks.length * 6);
-  const v = new DataView(f.buffer);
+/**
+ * One ACK frame of the (msgId, index) pairs in `acks`, then those in `more` (both flat: msgId,
+ * index, …); the caller keeps the pairs ≤ MAX_ACKS_PER_FRAME.
+ */
+export function encodeAckFrame(acks: readonly number[], more: readonly number[] = []): Uint8Array {
+  const n = (acks.length + more.length) >> 1;
+  const f = new Uint8Array(2 + n * 6);
   f[0] = FRAME_ACK;
-  f[1] = acks.length;
-  acks.forEach(([msgId, index], i) => {
-    v.setUint32(2 + i * 6, msgId);
-    v.setUint16(6 + i * 6, index);
-  });
+  f[1] = n;
+  let at = 2;
+  for (const list of [acks, more]) {
+    for (let i = 0; i + 1 < list.length; i += 2) {
+      putU32(f, at, list[i]!);
+      f[at + 4] = list[i + 1]! >>> 8;
+      f[at + 5] = list[i + 1]! & 0xff;
+      at += 6;
+    }
+  }
   return f;
 }
 
@@ -103,8 +111,11 @@ export function decodeFrame(frame: Uint8Array, maxMessageBytes: number): DataFra
   if (frame[0] === FRAME_ACK) {
     const n = frame[1]!;
     if (frame.length !== 2 + n * 6) return undefined;
-    const acks: [number, number][] = [];
-    for (let i = 0; i < n; i++) acks.push([getU32(frame, 2 + i * 6), getU16(frame, 6 + i * 6)]);
+    const acks: number[] = new Array(2 * n);
+    for (let i = 0; i < n; i++) {
+      acks[2 * i] = getU32(frame, 2 + i * 6);
+      acks[2 * i + 1] = getU16(frame, 6 + i * 6);
+    }
     return { type: FRAME_ACK, acks };
   }
   if (frame[0] !== FRAME_DATA || frame.length < DATA_FRAME_HEADER) return undefined;

@@ -105,9 +105,10 @@ interface PeerState {
   rtoTimer: Timer | undefined;
   rtoTimerAtMs: number;
   inbox: Reassembly;
-  pendingAcks: [number, number][];
+  /** Acks of this turn, flat (msgId, index, msgId, index, …): no array per fragment. */
+  pendingAcks: number[];
   /** The last acknowledgements sent, repeated in the next ACK frame (a lost ACK is not a loss). */
-  recentAcks: [number, number][];
+  recentAcks: number[];
   ackTimer: Timer | undefined;
 }
 
@@ -409,7 +410,8 @@ export class Reliable {
       return;
     }
     if (f.type === FRAME_ACK) {
-      for (const [id, index] of f.acks) this.onAck(peer, s, id, index);
+      const acks = f.acks;
+      for (let i = 0; i + 1 < acks.length; i += 2) this.onAck(peer, s, acks[i]!, acks[i + 1]!);
       return;
     }
     this.queueAck(peer, s, f.msgId, f.index);
@@ -460,15 +462,15 @@ export class Reliable {
    * loopback round trip, and the sender's window sat idle for it.
    */
   private queueAck(peer: string, s: PeerState, id: number, index: number): void {
-    s.pendingAcks.push([id, index]);
+    s.pendingAcks.push(id, index);
     if (s.ackTimer) return;
     s.ackTimer = deferOn(this.deps.clock, () => {
       s.ackTimer = undefined;
+      // Pairs, flat: twice as many numbers as acks.
       while (s.pendingAcks.length > 0) {
-        const fresh = s.pendingAcks.splice(0, MAX_ACKS_PER_FRAME - REPEATED_ACKS);
-        const batch = [...s.recentAcks, ...fresh];
-        s.recentAcks = batch.slice(-REPEATED_ACKS);
-        this.deps.link.send(peer, encodeAckFrame(batch));
+        const fresh = s.pendingAcks.splice(0, 2 * (MAX_ACKS_PER_FRAME - REPEATED_ACKS));
+        this.deps.link.send(peer, encodeAckFrame(s.recentAcks, fresh));
+        s.recentAcks = s.recentAcks.concat(fresh).slice(-2 * REPEATED_ACKS);
       }
     });
   }

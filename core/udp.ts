@@ -3,6 +3,8 @@
 // ~1.5 µs more per datagram sent (bench/README.md, branch h15-stream). SimNet provides the
 // simulated one.
 import dgram from 'node:dgram';
+import { lookup as dnsLookup } from 'node:dns';
+import { isIP } from 'node:net';
 import { KithError } from './errors.js';
 
 export interface Endpoint {
@@ -28,6 +30,22 @@ function bindError(opts: { host: string; port: number }, err: NodeJS.ErrnoExcept
   return new KithError('BIND_FAILED', `cannot bind ${where}: ${err.code ?? err.message}`, { cause: err });
 }
 
+type DgramLookup = NonNullable<dgram.SocketOptions['lookup']>;
+
+/**
+ * node:dgram passes the host of every send (and bind) through dns.lookup, which for an IP literal,
+ * what kith's endpoints are, still costs a regular-expression test and a nextTick before the
+ * datagram goes (0–0.8 µs of the 6–9 µs a datagram costs to send and receive on this machine,
+ * bench/udp-cpu.ts; bench/README.md, branch h15-frag). This one answers an IP literal at once
+ * (as dns.lookup does, less the nextTick), and hands anything else to dns.lookup. node:dgram
+ * calls it with the socket's family (4 or 6) as the options.
+ */
+const literalLookup = ((host: string, family: number, callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void): void => {
+  const f = isIP(host);
+  if (f !== 0) callback(null, host, f);
+  else dnsLookup(host, family, callback);
+}) as unknown as DgramLookup;
+
 /** What kith uses of Bun's UDP socket (bun-types is not a dependency). */
 interface BunUdpSocket {
   readonly port: number;
@@ -49,7 +67,7 @@ export async function bindUdp(opts: { host: string; port: number }): Promise<Udp
   const bun = (globalThis as { Bun?: BunUdp }).Bun;
   if (bun !== undefined && typeof bun.udpSocket === 'function') return bindBunUdp(bun, opts);
   const type = opts.host.includes(':') ? 'udp6' : 'udp4';
-  const sock = dgram.createSocket({ type, reuseAddr: false });
+  const sock = dgram.createSocket({ type, reuseAddr: false, lookup: literalLookup });
   await new Promise<void>((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) => {
       sock.close();
