@@ -9,11 +9,11 @@
 //   KITH_BENCH_SECONDS (default 2), KITH_BENCH_ROUNDS (default 3), KITH_BENCH_ONLY (default
 //   'raw,kith,stream,restore': the lines to measure; raw is always measured, the others' baseline)
 import { spawn } from 'node:child_process';
-import dgram from 'node:dgram';
 import { fileURLToPath } from 'node:url';
 import { VirtualClock, realClock } from '../core/clock.js';
 import { SeededRng, cryptoRng } from '../core/rng.js';
 import { bindUdp } from '../core/udp.js';
+import { rawDgram } from './raw-dgram.js';
 import { Transport, MAX_PAYLOAD } from '../cluster/transport.js';
 import { Reliable } from '../cluster/reliable.js';
 import { Streams } from '../cluster/stream.js';
@@ -33,22 +33,6 @@ const node = (name: string) => {
   return { dh: n.keys.dh, cert: n.certBytes };
 };
 
-/**
- * The baseline's socket: node:dgram itself, as it comes, on both runtimes (kith's own socket,
- * core/udp.ts, is Bun's native one on Bun).
- */
-async function rawDgram(): Promise<Awaited<ReturnType<typeof bindUdp>>> {
-  const sock = dgram.createSocket('udp4');
-  await new Promise<void>((resolve) => sock.bind(0, '127.0.0.1', () => resolve()));
-  let handler: ((d: Uint8Array) => void) | undefined;
-  sock.on('message', (m) => handler?.(m));
-  return {
-    local: { host: '127.0.0.1', port: sock.address().port },
-    send: (to, d) => sock.send(d, to.port, to.host),
-    onMessage: (fn) => (handler = (d) => fn(d, { host: '127.0.0.1', port: 0 })),
-    close: () => new Promise((resolve) => sock.close(() => resolve())),
-  };
-}
 
 async function receiver(mode: string): Promise<void> {
   const sock = mode === 'raw' ? await rawDgram() : await bindUdp({ host: '127.0.0.1', port: 0 });

@@ -4,8 +4,8 @@
 // (process.cpuUsage), interleaved rounds, the median of each. The socket's part of a fragment's
 // cost on each side of a bulk stream (bench/README.md).
 //   node dist/bench/udp-cpu.js         node_modules/.bin/bun bench/udp-cpu.ts   (KITH_BENCH_PACKETS, default 40000)
-import dgram from 'node:dgram';
 import { bindUdp, type UdpSocket } from '../core/udp.js';
+import { rawDgram as plainDgram } from './raw-dgram.js';
 
 const N = Number(process.env['KITH_BENCH_PACKETS'] ?? 40_000);
 const ROUNDS = 9;
@@ -15,18 +15,6 @@ const cpuUs = (): number => {
 };
 const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-async function plainDgram(): Promise<UdpSocket> {
-  const sock = dgram.createSocket('udp4');
-  await new Promise<void>((resolve) => sock.bind(0, '127.0.0.1', () => resolve()));
-  let handler: ((d: Uint8Array) => void) | undefined;
-  sock.on('message', (m) => handler?.(m));
-  return {
-    local: { host: '127.0.0.1', port: sock.address().port },
-    send: (to, d) => sock.send(d, to.port, to.host),
-    onMessage: (fn) => (handler = (d) => fn(d, { host: '127.0.0.1', port: 0 })),
-    close: () => new Promise((resolve) => sock.close(() => resolve())),
-  };
-}
 
 /** CPU µs per datagram sent and received, and the share received. */
 async function round(bind: () => Promise<UdpSocket>): Promise<{ us: number; got: number }> {
