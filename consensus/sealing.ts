@@ -8,7 +8,7 @@
 import { decodeCanonical, encodeCanonical, type CborValue } from '../core/cbor.js';
 import { xaead, TAG_BYTES } from '../core/aead.js';
 import { KithError } from '../core/errors.js';
-import { hexBytes, toHex } from '../core/hex.js';
+import { hexBytes, idHex, toHex } from '../core/hex.js';
 import type { Rng } from '../core/rng.js';
 import { signatures, verifyCheck, type SignatureCheck } from '../core/crypto.js';
 import { signingInput } from '../core/signed.js';
@@ -53,6 +53,7 @@ export interface EnvelopeHeader {
   size: number;
 }
 
+/** nonce, ct and sig are views of `bytes` (readEnvelope): an envelope's bytes are never changed. */
 export interface Envelope extends EnvelopeHeader {
   nonce: Uint8Array;
   ct: Uint8Array;
@@ -97,8 +98,9 @@ export function unpadRecord(padded: Uint8Array): Uint8Array {
   if (padded.length < 4) throw new KithError('SEAL_INVALID', 'a sealed record is too short');
   const n = new DataView(padded.buffer, padded.byteOffset, padded.byteLength).getUint32(0);
   if (4 + n > padded.length) throw new KithError('SEAL_INVALID', 'a sealed record\'s length is beyond its end');
-  if (padded.subarray(4 + n).some((b) => b !== 0)) throw new KithError('SEAL_INVALID', 'a sealed record\'s padding is not zeros');
-  return padded.slice(4, 4 + n);
+  for (let i = 4 + n; i < padded.length; i++) if (padded[i] !== 0) throw new KithError('SEAL_INVALID', 'a sealed record\'s padding is not zeros');
+  // A view, not a copy: `padded` is the AEAD's fresh output, held by no one else.
+  return new Uint8Array(padded.buffer, padded.byteOffset + 4, n);
 }
 
 /** What the sender signs: ["kith-sig-v1", "kith/sealed-envelope", [v, g, e, s, q, n, c]] in canonical CBOR. */
@@ -126,12 +128,15 @@ export function envelopeCheck(env: Envelope): SignatureCheck | undefined {
   return env.sig.length === 64 ? { key: hexBytes(env.sender), msg: envelopeSigningInput(env), sig: env.sig } : undefined;
 }
 
+const ENVELOPE_LIMITS = { maxBytes: MAX_ENVELOPE_BYTES, maxDepth: 2, maxItems: 20, views: true };
+
 /** Reads an envelope's clear fields strictly (any node may, the key is not needed). */
 export function readEnvelope(bytes: Uint8Array): Envelope {
   if (bytes.length > MAX_ENVELOPE_BYTES) throw new KithError('MESSAGE_REJECTED', `a blob of ${bytes.length} bytes is over the ${MAX_ENVELOPE_BYTES}-byte limit`);
   let v: CborValue;
   try {
-    v = decodeCanonical(bytes, { maxBytes: MAX_ENVELOPE_BYTES, maxDepth: 2, maxItems: 20 });
+    // Views: the fields live as long as the envelope, which keeps `bytes` (a copy of each field was most of a read's garbage).
+    v = decodeCanonical(bytes, ENVELOPE_LIMITS);
   } catch (e) {
     throw new KithError('MESSAGE_REJECTED', 'a blob is not a sealed envelope', { cause: e });
   }
@@ -144,7 +149,7 @@ export function readEnvelope(bytes: Uint8Array): Envelope {
     throw new KithError('MESSAGE_REJECTED', 'a blob is not a well-formed sealed envelope');
   }
   return {
-    id: hashHex(bytes), group: toHex(m['g'] as Uint8Array), epoch: toHex(m['e'] as Uint8Array), sender: toHex(m['s'] as Uint8Array), seq: m['q'] as number,
+    id: hashHex(bytes), group: idHex(m['g'] as Uint8Array), epoch: idHex(m['e'] as Uint8Array), sender: idHex(m['s'] as Uint8Array), seq: m['q'] as number,
     size: bytes.length, nonce: m['n'] as Uint8Array, ct: m['c'] as Uint8Array, sig: signed ? (m['z'] as Uint8Array) : new Uint8Array(0), bytes,
   };
 }
