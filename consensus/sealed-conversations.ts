@@ -251,7 +251,7 @@ export class SealedConversations {
   /** Gives an opened record to Conversations; true when something changed. `checked`: the record read, its signature verified under env.sender. */
   private async apply(group: string, env: Envelope, record: Uint8Array, checked?: OpenedObject): Promise<boolean> {
     try {
-      const type = recordType(record);
+      const type = checked ? checked.type : recordType(record); // `checked` was read as a message: its type is the one in the bytes
       if (type === CONV_TYPE) {
         const head = openConversation(record);
         const sealedUnder = this.deps.sync.epoch(group, env.epoch);

@@ -70,18 +70,38 @@ const aadHeads = new Map<string, Uint8Array>();
 export function envelopeAad(h: { group: string; epoch: string; sender: string; seq: number }): Uint8Array {
   // canonical CBOR [label, g, e, s, q]: the encoding of the same array with q = 0 (last byte 0x00),
   // that byte replaced by q's head, which is all of q's encoding.
-  const id = h.group + h.epoch + h.sender;
-  let head = aadHeads.get(id);
-  if (!head) {
-    const zero = encodeCanonical([AAD_LABEL, hexBytes(h.group), hexBytes(h.epoch), hexBytes(h.sender), 0]);
-    head = zero.subarray(0, zero.length - 1);
-    if (aadHeads.size >= 1024) aadHeads.clear();
-    aadHeads.set(id, head);
+  let head: Uint8Array | undefined;
+  if (h.group === lastAad.group && h.epoch === lastAad.epoch && h.sender === lastAad.sender) head = lastAad.head; // the chain of the envelope before
+  else {
+    const id = h.group + h.epoch + h.sender;
+    head = aadHeads.get(id);
+    if (!head) {
+      const zero = encodeCanonical([AAD_LABEL, hexBytes(h.group), hexBytes(h.epoch), hexBytes(h.sender), 0]);
+      head = zero.subarray(0, zero.length - 1);
+      if (aadHeads.size >= 1024) aadHeads.clear();
+      aadHeads.set(id, head);
+    }
+    lastAad = { group: h.group, epoch: h.epoch, sender: h.sender, head };
   }
-  const q = encodeCanonical(h.seq);
-  const out = new Uint8Array(head.length + q.length);
+  const q = h.seq;
+  // q's canonical head (major type 0, shortest form), written here up to 2^32 − 1.
+  const qLen = !Number.isSafeInteger(q) || q < 0 || q > 0xffffffff ? -1 : q < 24 ? 1 : q < 0x100 ? 2 : q < 0x10000 ? 3 : 5;
+  if (qLen < 0) return concat(head, encodeCanonical(q));
+  const out = new Uint8Array(head.length + qLen);
   out.set(head);
-  out.set(q, head.length);
+  const at = head.length;
+  if (qLen === 1) out[at] = q;
+  else if (qLen === 2) (out[at] = 0x18), (out[at + 1] = q);
+  else if (qLen === 3) (out[at] = 0x19), (out[at + 1] = q >>> 8), (out[at + 2] = q & 0xff);
+  else (out[at] = 0x1a), (out[at + 1] = q >>> 24), (out[at + 2] = (q >>> 16) & 0xff), (out[at + 3] = (q >>> 8) & 0xff), (out[at + 4] = q & 0xff);
+  return out;
+}
+let lastAad: { group: string; epoch: string; sender: string; head: Uint8Array } = { group: '', epoch: '', sender: '', head: new Uint8Array(0) };
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
   return out;
 }
 
