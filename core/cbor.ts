@@ -216,6 +216,7 @@ function item(depth: number, build: boolean): CborValue {
         return build ? text : null;
       }
       if (!build) return null;
+      if (arg <= SHORT_TEXT && arg > 0) return shortText(from, arg);
       return arg <= 4096 ? String.fromCharCode.apply(null, new Uint8Array(src.buffer, src.byteOffset + from, arg) as unknown as number[]) : latin1.decode(new Uint8Array(src.buffer, src.byteOffset + from, arg));
     }
     case 4: {
@@ -256,6 +257,30 @@ function item(depth: number, build: boolean): CborValue {
       if (info === 22) return null;
       invalid(`simple value or float 0x${src[start]!.toString(16)} at byte ${start} is not allowed`);
   }
+}
+
+/**
+ * Short ASCII text (map keys, type labels, kinds: the same few strings in every record) from a
+ * small cache of the last ones decoded, direct-mapped by length and first and last byte, the bytes
+ * compared in full: the same string without making and interning a new one for every key.
+ */
+const SHORT_TEXT = 24;
+const TEXT_SLOTS = 256;
+const textBytes: (Uint8Array | undefined)[] = new Array(TEXT_SLOTS).fill(undefined);
+const textValues: string[] = new Array(TEXT_SLOTS).fill('');
+function shortText(from: number, n: number): string {
+  const slot = (n * 37 + src[from]! * 7 + src[from + n - 1]!) & (TEXT_SLOTS - 1);
+  const seen = textBytes[slot];
+  if (seen !== undefined && seen.length === n) {
+    let i = 0;
+    while (i < n && seen[i] === src[from + i]) i++;
+    if (i === n) return textValues[slot]!;
+  }
+  const view = new Uint8Array(src.buffer, src.byteOffset + from, n);
+  const text = String.fromCharCode.apply(null, view as unknown as number[]);
+  textBytes[slot] = Uint8Array.from(view);
+  textValues[slot] = text;
+  return text;
 }
 
 /** A plain Uint8Array copy of bytes[from, from + n): decoded values never share the input's memory. */
