@@ -441,6 +441,18 @@ export class Conversations {
     });
   }
 
+  /**
+   * False when closeIfReached would certainly write nothing now: the conversation is loaded, holds
+   * no closing record, no decision is reached and its deadline (if any) has not passed. Read
+   * without waiting for the conversation's queue (a write still queued there closes by itself).
+   */
+  mayClose(convId: string): boolean {
+    const l = this.shared.loaded.get(convId);
+    if (!l) return true;
+    if (l.closing) return false;
+    return l.decider.decision !== undefined || (l.conv.deadlineMs > 0 && this.deps.clock.wallTime() > l.conv.deadlineMs);
+  }
+
   /** Writes this node's closing record when the decision is reached and none valid exists yet. */
   async closeIfReached(conv: Conversation): Promise<Closing | undefined> {
     return this.exclusive(conv.id, async () => this.closeLoaded(await this.load(conv.id)));

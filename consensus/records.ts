@@ -2,9 +2,9 @@
 // the byte-level description). Every record is a core/signed.ts envelope signed by the author's
 // node key and carries that node's certificate, so anyone can check the chain to the user key.
 import * as nodeCrypto from 'node:crypto';
-import type { CborValue } from '../core/cbor.js';
+import { DEFAULT_LIMITS, type CborValue } from '../core/cbor.js';
 import { KithError, isKithError } from '../core/errors.js';
-import { bytesEqual, toHex } from '../core/hex.js';
+import { bytesEqual, idHex, toHex } from '../core/hex.js';
 import { checkOpenedSignature, readSignedObject, signObject, type OpenedObject } from '../core/signed.js';
 import { verifyCertificate } from '../identity/certificate.js';
 import type { BallotShape } from './ballots.js';
@@ -236,10 +236,16 @@ export function signMessage(m: { conv: string; seq: number; prev: string; atMs: 
   return signObject(MESSAGE_TYPE, body, signer.signSecret);
 }
 
+/**
+ * Byte strings of a message as views of its bytes: a Message keeps its bytes, so its fields
+ * (author, the certificate, the signature) need no copies of their own.
+ */
+const MESSAGE_LIMITS = { ...DEFAULT_LIMITS, views: true };
+
 /** A message's signed object, decoded once for peekMessage and openMessage; undefined when it is none. */
 export function readMessage(bytes: Uint8Array): OpenedObject | undefined {
   try {
-    return readSignedObject(bytes, MESSAGE_TYPE);
+    return readSignedObject(bytes, MESSAGE_TYPE, MESSAGE_LIMITS);
   } catch {
     return undefined;
   }
@@ -251,7 +257,7 @@ export function peekMessage(bytes: Uint8Array, read: OpenedObject | undefined = 
   try {
     const b = read.body as Record<string, CborValue>;
     if (!isBytes(b['conv'], 32) || !isBytes(b['node'], 32) || !isUint(b['seq'])) return undefined;
-    return { conv: toHex(b['conv'] as Uint8Array), chain: toHex(b['node'] as Uint8Array), seq: b['seq'] as number };
+    return { conv: idHex(b['conv'] as Uint8Array), chain: idHex(b['node'] as Uint8Array), seq: b['seq'] as number };
   } catch {
     return undefined;
   }
@@ -269,7 +275,7 @@ export function openMessage(bytes: Uint8Array, certOf?: (chainHex: string) => Ui
   let b: Record<string, CborValue>;
   let certBytes: Uint8Array;
   try {
-    const opened = read ?? readSignedObject(bytes, MESSAGE_TYPE);
+    const opened = read ?? readSignedObject(bytes, MESSAGE_TYPE, MESSAGE_LIMITS);
     b = opened.body as Record<string, CborValue>;
     if (b === null || typeof b !== 'object' || Array.isArray(b) || b instanceof Uint8Array) bad('conv-msg: body is not a map');
     // v1 (stores written before v2): the certificate in every message, no `node`.
@@ -297,10 +303,10 @@ export function openMessage(bytes: Uint8Array, certOf?: (chainHex: string) => Ui
   const author = b['author'] as Uint8Array;
   return {
     hash: hashHex(bytes),
-    conv: toHex(b['conv'] as Uint8Array),
+    conv: idHex(b['conv'] as Uint8Array),
     author,
-    authorHex: toHex(author),
-    chain: toHex(b['node'] as Uint8Array),
+    authorHex: idHex(author),
+    chain: idHex(b['node'] as Uint8Array),
     seq: b['seq'] as number,
     prev: toHex(prev),
     atMs: b['at'] as number,

@@ -8,7 +8,7 @@ import { SECOND, type Clock, type Timer } from '../core/clock.js';
 export const RECEIPT_QUIET_MS = 2 * SECOND;
 import type { CborValue } from '../core/cbor.js';
 import { KithError, isKithError } from '../core/errors.js';
-import { hexBytes, toHex } from '../core/hex.js';
+import { hexBytes, idHex, toHex } from '../core/hex.js';
 import type { Rng } from '../core/rng.js';
 import { decodeCanonical } from '../core/cbor.js';
 import { peekSignedType, signatureCheckOf, type OpenedObject } from '../core/signed.js';
@@ -123,7 +123,8 @@ export class SealedConversations {
     const read = readMessage(record);
     const b = read?.body as Record<string, CborValue> | undefined;
     if (!read || !b || typeof b !== 'object' || b['v'] !== 2 || b['seq'] !== env.seq || !sameHex(b['node'], env.sender) || !sameHex(b['conv'], group)) return undefined;
-    return { opened: { record, read }, check: signatureCheckOf(read, hexBytes(env.sender)) };
+    // The key: the record's `node`, the same bytes as env.sender (checked just above).
+    return { opened: { record, read }, check: signatureCheckOf(read, b['node'] as Uint8Array) };
   }
 
   /**
@@ -250,7 +251,7 @@ export class SealedConversations {
   /** Gives an opened record to Conversations; true when something changed. `checked`: the record read, its signature verified under env.sender. */
   private async apply(group: string, env: Envelope, record: Uint8Array, checked?: OpenedObject): Promise<boolean> {
     try {
-      const type = recordType(record);
+      const type = checked ? checked.type : recordType(record); // `checked` was read as a message: its type is the one in the bytes
       if (type === CONV_TYPE) {
         const head = openConversation(record);
         const sealedUnder = this.deps.sync.epoch(group, env.epoch);
@@ -324,6 +325,7 @@ export class SealedConversations {
 
   /** Writes and seals this node's closing record when the decision is reached and none is held. */
   private async closeAndSeal(conv: Conversation): Promise<void> {
+    if (!this.deps.convs.mayClose(conv.id)) return; // nothing to close (every message of a catch-up asks)
     if (await this.deps.convs.closing(conv)) return;
     const closing = await this.deps.convs.closeIfReached(conv);
     if (closing) await this.seal(conv.id, await this.ensureEpoch(conv), 0, closing.bytes);
@@ -340,7 +342,7 @@ export class SealedConversations {
   }
 }
 
-const sameHex = (v: unknown, h: string) => v instanceof Uint8Array && v.length === h.length / 2 && toHex(v) === h;
+const sameHex = (v: unknown, h: string) => v instanceof Uint8Array && v.length === h.length / 2 && idHex(v) === h;
 
 /** The type field of a signed record (the record is opened and checked by its own reader next). */
 function recordType(bytes: Uint8Array): string {

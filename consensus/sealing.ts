@@ -8,7 +8,7 @@
 import { decodeCanonical, encodeCanonical, type CborValue } from '../core/cbor.js';
 import { xaead, TAG_BYTES } from '../core/aead.js';
 import { KithError } from '../core/errors.js';
-import { hexBytes, toHex } from '../core/hex.js';
+import { hexBytes, idHex, toHex } from '../core/hex.js';
 import type { Rng } from '../core/rng.js';
 import { signatures, verifyCheck, type SignatureCheck } from '../core/crypto.js';
 import { signingInput } from '../core/signed.js';
@@ -53,6 +53,7 @@ export interface EnvelopeHeader {
   size: number;
 }
 
+/** nonce, ct and sig are views of `bytes` (readEnvelope): an envelope's bytes are never changed. */
 export interface Envelope extends EnvelopeHeader {
   nonce: Uint8Array;
   ct: Uint8Array;
@@ -69,18 +70,38 @@ const aadHeads = new Map<string, Uint8Array>();
 export function envelopeAad(h: { group: string; epoch: string; sender: string; seq: number }): Uint8Array {
   // canonical CBOR [label, g, e, s, q]: the encoding of the same array with q = 0 (last byte 0x00),
   // that byte replaced by q's head, which is all of q's encoding.
-  const id = h.group + h.epoch + h.sender;
-  let head = aadHeads.get(id);
-  if (!head) {
-    const zero = encodeCanonical([AAD_LABEL, hexBytes(h.group), hexBytes(h.epoch), hexBytes(h.sender), 0]);
-    head = zero.subarray(0, zero.length - 1);
-    if (aadHeads.size >= 1024) aadHeads.clear();
-    aadHeads.set(id, head);
+  let head: Uint8Array | undefined;
+  if (h.group === lastAad.group && h.epoch === lastAad.epoch && h.sender === lastAad.sender) head = lastAad.head; // the chain of the envelope before
+  else {
+    const id = h.group + h.epoch + h.sender;
+    head = aadHeads.get(id);
+    if (!head) {
+      const zero = encodeCanonical([AAD_LABEL, hexBytes(h.group), hexBytes(h.epoch), hexBytes(h.sender), 0]);
+      head = zero.subarray(0, zero.length - 1);
+      if (aadHeads.size >= 1024) aadHeads.clear();
+      aadHeads.set(id, head);
+    }
+    lastAad = { group: h.group, epoch: h.epoch, sender: h.sender, head };
   }
-  const q = encodeCanonical(h.seq);
-  const out = new Uint8Array(head.length + q.length);
+  const q = h.seq;
+  // q's canonical head (major type 0, shortest form), written here up to 2^32 − 1.
+  const qLen = !Number.isSafeInteger(q) || q < 0 || q > 0xffffffff ? -1 : q < 24 ? 1 : q < 0x100 ? 2 : q < 0x10000 ? 3 : 5;
+  if (qLen < 0) return concat(head, encodeCanonical(q));
+  const out = new Uint8Array(head.length + qLen);
   out.set(head);
-  out.set(q, head.length);
+  const at = head.length;
+  if (qLen === 1) out[at] = q;
+  else if (qLen === 2) (out[at] = 0x18), (out[at + 1] = q);
+  else if (qLen === 3) (out[at] = 0x19), (out[at + 1] = q >>> 8), (out[at + 2] = q & 0xff);
+  else (out[at] = 0x1a), (out[at + 1] = q >>> 24), (out[at + 2] = (q >>> 16) & 0xff), (out[at + 3] = (q >>> 8) & 0xff), (out[at + 4] = q & 0xff);
+  return out;
+}
+let lastAad: { group: string; epoch: string; sender: string; head: Uint8Array } = { group: '', epoch: '', sender: '', head: new Uint8Array(0) };
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
   return out;
 }
 
@@ -97,8 +118,9 @@ export function unpadRecord(padded: Uint8Array): Uint8Array {
   if (padded.length < 4) throw new KithError('SEAL_INVALID', 'a sealed record is too short');
   const n = new DataView(padded.buffer, padded.byteOffset, padded.byteLength).getUint32(0);
   if (4 + n > padded.length) throw new KithError('SEAL_INVALID', 'a sealed record\'s length is beyond its end');
-  if (padded.subarray(4 + n).some((b) => b !== 0)) throw new KithError('SEAL_INVALID', 'a sealed record\'s padding is not zeros');
-  return padded.slice(4, 4 + n);
+  for (let i = 4 + n; i < padded.length; i++) if (padded[i] !== 0) throw new KithError('SEAL_INVALID', 'a sealed record\'s padding is not zeros');
+  // A view, not a copy: `padded` is the AEAD's fresh output, held by no one else.
+  return new Uint8Array(padded.buffer, padded.byteOffset + 4, n);
 }
 
 /** What the sender signs: ["kith-sig-v1", "kith/sealed-envelope", [v, g, e, s, q, n, c]] in canonical CBOR. */
@@ -126,12 +148,15 @@ export function envelopeCheck(env: Envelope): SignatureCheck | undefined {
   return env.sig.length === 64 ? { key: hexBytes(env.sender), msg: envelopeSigningInput(env), sig: env.sig } : undefined;
 }
 
+const ENVELOPE_LIMITS = { maxBytes: MAX_ENVELOPE_BYTES, maxDepth: 2, maxItems: 20, views: true };
+
 /** Reads an envelope's clear fields strictly (any node may, the key is not needed). */
 export function readEnvelope(bytes: Uint8Array): Envelope {
   if (bytes.length > MAX_ENVELOPE_BYTES) throw new KithError('MESSAGE_REJECTED', `a blob of ${bytes.length} bytes is over the ${MAX_ENVELOPE_BYTES}-byte limit`);
   let v: CborValue;
   try {
-    v = decodeCanonical(bytes, { maxBytes: MAX_ENVELOPE_BYTES, maxDepth: 2, maxItems: 20 });
+    // Views: the fields live as long as the envelope, which keeps `bytes` (a copy of each field was most of a read's garbage).
+    v = decodeCanonical(bytes, ENVELOPE_LIMITS);
   } catch (e) {
     throw new KithError('MESSAGE_REJECTED', 'a blob is not a sealed envelope', { cause: e });
   }
@@ -144,7 +169,7 @@ export function readEnvelope(bytes: Uint8Array): Envelope {
     throw new KithError('MESSAGE_REJECTED', 'a blob is not a well-formed sealed envelope');
   }
   return {
-    id: hashHex(bytes), group: toHex(m['g'] as Uint8Array), epoch: toHex(m['e'] as Uint8Array), sender: toHex(m['s'] as Uint8Array), seq: m['q'] as number,
+    id: hashHex(bytes), group: idHex(m['g'] as Uint8Array), epoch: idHex(m['e'] as Uint8Array), sender: idHex(m['s'] as Uint8Array), seq: m['q'] as number,
     size: bytes.length, nonce: m['n'] as Uint8Array, ct: m['c'] as Uint8Array, sig: signed ? (m['z'] as Uint8Array) : new Uint8Array(0), bytes,
   };
 }

@@ -35,6 +35,12 @@ export interface DecodeLimits {
   maxDepth: number;
   /** Most data items (every value, key and element counts one). */
   maxItems: number;
+  /**
+   * Byte strings as views of the input (plain Uint8Arrays over its memory) instead of copies: for
+   * callers that keep the input unchanged for as long as the value lives (a sealed envelope, a
+   * record held with its bytes). Default false.
+   */
+  views?: boolean;
 }
 
 /** Defaults sized for one protocol message or record; bulk data passes its own. */
@@ -112,6 +118,7 @@ let src: Uint8Array = new Uint8Array(0);
 let pos = 0;
 let items = 0;
 let lim: DecodeLimits = DEFAULT_LIMITS;
+let views = false;
 // The last head read: major type, additional info, argument (a number: exact up to 2^53, and an
 // 8-byte argument is only compared with 2^32 (shortest form), 2^63 (its high word) and lengths
 // left, far below 2^32), and for an 8-byte argument its high and low 32 bits.
@@ -128,6 +135,7 @@ function walk(bytes: Uint8Array, limits: DecodeLimits, build: boolean): CborValu
   pos = 0;
   items = 0;
   lim = limits;
+  views = limits.views === true;
   try {
     const v = item(0, build);
     if (pos !== bytes.length) invalid(`${bytes.length - pos} bytes after the end of the item`);
@@ -193,7 +201,7 @@ function item(depth: number, build: boolean): CborValue {
       if (arg > src.length - pos) invalid(`string at byte ${start} runs past the end`);
       const from = pos;
       pos += arg;
-      if (major === 2) return build ? copyBytes(src, from, arg) : null;
+      if (major === 2) return !build ? null : views ? new Uint8Array(src.buffer, src.byteOffset + from, arg) : copyBytes(src, from, arg);
       const ascii = isAscii(src, from, pos);
       if (!ascii) {
         let text: string;
@@ -208,6 +216,7 @@ function item(depth: number, build: boolean): CborValue {
         return build ? text : null;
       }
       if (!build) return null;
+      if (arg <= SHORT_TEXT && arg > 0) return shortText(from, arg);
       return arg <= 4096 ? String.fromCharCode.apply(null, new Uint8Array(src.buffer, src.byteOffset + from, arg) as unknown as number[]) : latin1.decode(new Uint8Array(src.buffer, src.byteOffset + from, arg));
     }
     case 4: {
@@ -250,6 +259,30 @@ function item(depth: number, build: boolean): CborValue {
   }
 }
 
+/**
+ * Short ASCII text (map keys, type labels, kinds: the same few strings in every record) from a
+ * small cache of the last ones decoded, direct-mapped by length and first and last byte, the bytes
+ * compared in full: the same string without making and interning a new one for every key.
+ */
+const SHORT_TEXT = 24;
+const TEXT_SLOTS = 256;
+const textBytes: (Uint8Array | undefined)[] = new Array(TEXT_SLOTS).fill(undefined);
+const textValues: string[] = new Array(TEXT_SLOTS).fill('');
+function shortText(from: number, n: number): string {
+  const slot = (n * 37 + src[from]! * 7 + src[from + n - 1]!) & (TEXT_SLOTS - 1);
+  const seen = textBytes[slot];
+  if (seen !== undefined && seen.length === n) {
+    let i = 0;
+    while (i < n && seen[i] === src[from + i]) i++;
+    if (i === n) return textValues[slot]!;
+  }
+  const view = new Uint8Array(src.buffer, src.byteOffset + from, n);
+  const text = String.fromCharCode.apply(null, view as unknown as number[]);
+  textBytes[slot] = Uint8Array.from(view);
+  textValues[slot] = text;
+  return text;
+}
+
 /** A plain Uint8Array copy of bytes[from, from + n): decoded values never share the input's memory. */
 function copyBytes(bytes: Uint8Array, from: number, n: number): Uint8Array {
   const out = new Uint8Array(n);
@@ -287,7 +320,8 @@ function invalid(why: string): never {
 
 /**
  * Decodes bytes that must be canonical CBOR within limits; anything else is CBOR_INVALID. One walk
- * checks and builds the value (byte strings as plain Uint8Array copies, integers as numbers
+ * checks and builds the value (byte strings as plain Uint8Array copies, or views with
+ * `limits.views`, integers as numbers
  * where safe, else bigints, maps as plain objects): what cbor-x's decoder gave for the same bytes.
  */
 export function decodeCanonical(bytes: Uint8Array, limits: DecodeLimits = DEFAULT_LIMITS): CborValue {

@@ -4,6 +4,30 @@ export function toHex(b: Uint8Array): string {
   return hexSlice ? hexSlice.call(b, 0, b.length) : Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 }
 
+/**
+ * toHex of a 32-byte id that recurs (a conversation, epoch, node or user key): the same string,
+ * from a small cache of the last ids seen (direct-mapped by the first two bytes, the bytes
+ * compared in full), so that reading 10,000 envelopes of one chain makes its few ids once, not
+ * three hex strings per envelope. Any other length is toHex.
+ */
+export function idHex(b: Uint8Array): string {
+  if (b.length !== 32) return toHex(b);
+  const slot = (b[0]! | (b[1]! << 8)) & (ID_SLOTS - 1);
+  const seen = idBytes[slot];
+  if (seen !== undefined) {
+    let i = 0;
+    while (i < 32 && seen[i] === b[i]) i++;
+    if (i === 32) return idStrings[slot]!;
+  }
+  const h = toHex(b);
+  (idBytes[slot] ??= new Uint8Array(32)).set(b);
+  idStrings[slot] = h;
+  return h;
+}
+const ID_SLOTS = 256;
+const idBytes: (Uint8Array | undefined)[] = new Array(ID_SLOTS).fill(undefined);
+const idStrings: (string | undefined)[] = new Array(ID_SLOTS).fill(undefined);
+
 const hexSlice = probeHexSlice();
 function probeHexSlice(): ((this: Uint8Array, start: number, end: number) => string) | undefined {
   const f = (Buffer.prototype as unknown as { hexSlice?: (this: Uint8Array, start: number, end: number) => string }).hexSlice;

@@ -44,7 +44,11 @@ function typeText(type: string): Uint8Array {
   return t;
 }
 
-const startsAt = (bytes: Uint8Array, at: number, part: Uint8Array) => part.every((x, i) => bytes[at + i] === x);
+function startsAt(bytes: Uint8Array, at: number, part: Uint8Array): boolean {
+  if (at + part.length > bytes.length) return false;
+  for (let i = 0; i < part.length; i++) if (bytes[at + i] !== part[i]) return false;
+  return true;
+}
 
 /** The body's bytes of a canonical signed object, sliced out instead of encoded again (undefined if the layout is not the expected one). */
 function bodySlice(bytes: Uint8Array, type: string): Uint8Array | undefined {

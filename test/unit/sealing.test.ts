@@ -4,7 +4,7 @@
 import t from 'tap';
 import { SeededRng } from '../../core/rng.js';
 import { isKithError } from '../../core/errors.js';
-import { toHex } from '../../core/hex.js';
+import { idHex, toHex } from '../../core/hex.js';
 import { encodeCanonical, decodeCanonical } from '../../core/cbor.js';
 import { AAD_LABEL, envelopeAad, padme, padRecord, sealRecord, readEnvelope, openRecord, unpadRecord, verifyEnvelope } from '../../consensus/sealing.js';
 import { hexBytes } from '../../core/hex.js';
@@ -97,4 +97,17 @@ t.test('an epoch key is wrapped for its readers only; two epochs at once resolve
   const want = a1.hash < b1.hash ? a1 : b1;
   t.equal(currentEpoch([e, a1, b1, orphan])!.hash, want.hash, 'the smaller hash; an epoch that chains to nothing held does not count');
   t.equal(currentEpoch([b1, orphan, a1, e])!.hash, want.hash, 'whatever the order');
+});
+
+t.test('idHex (the envelope\'s ids): always what toHex gives, also for ids that share a cache slot', async (t) => {
+  const rng = new SeededRng('idhex');
+  const ids = Array.from({ length: 64 }, () => rng.bytes(32));
+  for (let i = 0; i < ids.length; i += 2) (ids[i + 1]![0] = ids[i]![0]!), (ids[i + 1]![1] = ids[i]![1]!); // pairs in one slot
+  for (let round = 0; round < 3; round++) for (const id of ids) t.equal(idHex(id), toHex(id));
+  const id = ids[0]!;
+  const h = idHex(id);
+  id[31] = id[31]! ^ 1; // the same array, changed: never the old string
+  t.equal(idHex(id), toHex(id));
+  t.not(idHex(id), h);
+  t.equal(idHex(new Uint8Array([1, 2, 3])), '010203', 'another length');
 });

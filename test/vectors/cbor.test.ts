@@ -208,3 +208,21 @@ t.test('the walk decodes what cbor-x + normalize decoded: edge cases and random 
     return sameValue(got, want);
   }), { numRuns: 2000 });
 });
+
+t.test('views: byte strings over the input, the same values as copies', async (t) => {
+  const bytes = encodeCanonical({ a: new Uint8Array([1, 2, 3]), b: [new Uint8Array(40).fill(9), 'x'], c: new Uint8Array(0) });
+  const input = new Uint8Array(bytes.length + 5);
+  input.set(bytes, 5);
+  const at = input.subarray(5); // an offset into a larger buffer
+  const copied = decodeCanonical(at) as Record<string, unknown>;
+  const viewed = decodeCanonical(at, { maxBytes: 1024, maxDepth: 4, maxItems: 16, views: true }) as Record<string, unknown>;
+  t.same(viewed, copied);
+  const a = viewed['a'] as Uint8Array;
+  t.equal(a.buffer, input.buffer, 'a view of the input');
+  t.equal(Object.getPrototypeOf(a), Uint8Array.prototype, 'a plain Uint8Array');
+  t.notOk((copied['a'] as Uint8Array).buffer === input.buffer, 'without views: a copy');
+  input[5 + bytes.indexOf(1)] = 7;
+  t.equal(a[0], 7, 'it shares the input\'s memory');
+  // The next decode without the option copies again (the option does not stick).
+  t.notOk(((decodeCanonical(at) as Record<string, unknown>)['a'] as Uint8Array).buffer === input.buffer);
+});
