@@ -18,6 +18,7 @@ import { defaultLabel } from './init.js';
 import { addNode } from './node-add.js';
 import { resolveConfigPath, resolveDataDir } from './paths.js';
 import { printable } from './printable.js';
+import { RESEAL_SKIPS, resealText, type Resealed, type ResealSkipped } from './reseal-text.js';
 import type { NodeView, RevokeOutcome } from './roster-service.js';
 import { TELL_REVOKED_MS } from '../cluster/roster-service.js';
 import type { CliIo, CommonOpts as Common } from './cli.js';
@@ -95,10 +96,6 @@ export function addNodeCommands(program: Command, io: Io, withCommon: (c: Comman
     });
 }
 
-type Resealed = { opened: number; oneDevice: boolean };
-/** The archive did not take the key: the code and its message (no secret in either). */
-export type ResealSkipped = { skipped: 'ARCHIVE_RESEAL_KEY_UNKNOWN' | 'ARCHIVE_RESEAL_DEVICE_LIVE' | 'API_NOT_FOUND'; message: string };
-
 /**
  * The revoked node's key to the archive, with the node (index, generation) it was derived for, so
  * an archive that missed the revocation records it then (the key is zeroed after). The revocation
@@ -111,21 +108,9 @@ async function handOverKey(agent: ReturnType<typeof runningAgent>, key: Uint8Arr
     copy.fill(0);
     return await agent.call('archiveReseal', { body: { key: b64, ...node } });
   } catch (e) {
-    for (const code of ['ARCHIVE_RESEAL_KEY_UNKNOWN', 'ARCHIVE_RESEAL_DEVICE_LIVE', 'API_NOT_FOUND'] as const) if (isKithError(e, code)) return { skipped: code, message: e.message };
+    for (const code of RESEAL_SKIPS) if (isKithError(e, code)) return { skipped: code, message: e.message };
     throw e;
   } finally {
     key.fill(0);
   }
-}
-
-/** What `kith node revoke` prints of the key's hand-over: true in each case (nothing sealed, refused, no archive). */
-export function resealText(r: Resealed | ResealSkipped): string {
-  if ('skipped' in r) {
-    if (r.skipped === 'API_NOT_FOUND') return 'Archive: this agent takes no keys for re-sealing (no /api/v1/archive/reseal: an older version?); the key was not handed over.';
-    return `Archive: the key was not taken, nothing was re-sealed: error[${r.skipped}]: ${r.message}`;
-  }
-  if (r.opened === 0) return 'Archive: nothing this node archived was sealed to it.';
-  const lines = [`Archive: ${r.opened} object(s) sealed to it are being re-sealed away from it, in the background (the log says each one; objects whose holders are away are tried again every repair round).`];
-  if (r.oneDevice) lines.push('warning[ARCHIVE_ONE_ACCESS_DEVICE]: this node is now your only access device: that history is sealed to it and to each holding relay (a stolen holder plus this device could read it). Add a second access device with `kith node add`; objects archived after that use both.');
-  return lines.join('\n');
 }

@@ -194,9 +194,6 @@ export async function runAgent(opts: RunOptions, given: Partial<AgentEnv> = {}):
     const access = new Access({ clock, rng, store });
     await access.load();
     let companion: HttpServer | undefined;
-    // Why the companion listener last failed to open (PORT_IN_USE, BIND_FAILED), until it opens.
-    let companionError: Error | undefined;
-    let companionBusy: Promise<void> = Promise.resolve();
     const companionHost = config.api.companionHost;
     const apiDeps: ApiDeps = {
       token,
@@ -205,13 +202,9 @@ export async function runAgent(opts: RunOptions, given: Partial<AgentEnv> = {}):
       links: {
         local: () => `http://${config.api.host.includes(':') ? `[${config.api.host}]` : config.api.host}:${http.port}`,
         companion: () => (companionHost === '' ? undefined : `http://${companionLinkHost(companionHost, env.interfaces())}:${companion?.port ?? config.api.companionPort}`),
-        companionOpen: async () => {
-          // Tried again here when the last try failed (the port was taken), so `kith client add`
-          // run again opens it once the port is free.
-          if (companionError !== undefined && companion === undefined && access.clientCount() > 0) syncCompanion(access.clientCount());
-          await companionBusy;
-          if (companionError !== undefined && companion === undefined) throw companionError;
-        },
+        // Brings the listener in line with the clients now (a no-op when it already is), so a
+        // listener that could not open (its port taken) is tried again by the next `client add`.
+        companionOpen: () => syncCompanion(access.clientCount()),
       },
       cluster,
       pairing,
@@ -244,25 +237,27 @@ export async function runAgent(opts: RunOptions, given: Partial<AgentEnv> = {}):
     cleanups.push(() => http.close());
     // The companion listener beyond loopback: open exactly while a client exists (and configured).
     const companionApp = companionHost === '' ? undefined : createApi({ ...apiDeps, lan: true, listen: () => ({ host: companionHost, port: companion?.port ?? config.api.companionPort }) });
-    const syncCompanion = (count: number) => {
-      companionBusy = companionBusy.then(async () => {
+    let companionBusy: Promise<void> = Promise.resolve();
+    /** One step after the ones before it; the step's own promise rejects with why it failed (the chain goes on). */
+    const syncCompanion = (count: number): Promise<void> => {
+      const step = companionBusy.then(async () => {
         if (companionApp === undefined) return;
         if (count > 0 && companion === undefined) {
-          companionError = undefined;
-          companion = await env.serveApi(companionApp, companionHost, config.api.companionPort).catch((e: Error) => {
-            companionError = e;
-            throw e;
-          });
+          companion = await env.serveApi(companionApp, companionHost, config.api.companionPort);
           log.info(`companion API listening on http://${companionHost}:${companion.port} for ${count} client(s)`);
         } else if (count === 0 && companion !== undefined) {
           await companion.close();
           companion = undefined;
           log.info('companion API closed: no companion clients');
         }
-      }).catch((e) => log.warn(`companion API: ${(e as Error).message}`));
+      });
+      companionBusy = step.catch((e) => log.warn(`companion API: ${(e as Error).message}`));
+      return step;
     };
-    syncCompanion(access.clientCount());
-    const offClients = access.onClientsChanged(syncCompanion);
+    // In the background a failure is the chain's warning only (the step's rejection is handled).
+    const syncInBackground = (count: number): void => void syncCompanion(count).catch(() => undefined);
+    syncInBackground(access.clientCount());
+    const offClients = access.onClientsChanged(syncInBackground);
     cleanups.push(async () => {
       offClients();
       await companionBusy;

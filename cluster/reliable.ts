@@ -203,9 +203,7 @@ export class Reliable {
     }
     const back = [...s.flight.entries()];
     for (const e of back) {
-      e.frag.inFlight = false;
-      s.inFlight--;
-      s.flight.remove(e.frag);
+      this.outOfFlight(s, e.frag);
       e.frag.queued = true;
     }
     for (const m of s.out.values()) for (const f of m.frags) f.retries = 0;
@@ -317,12 +315,17 @@ export class Reliable {
   private onTimeout(peer: string, s: PeerState, e: Sending): void {
     const { msg, frag } = e;
     if (!frag.inFlight || frag.acked || !s.out.has(msg.id)) return;
-    frag.inFlight = false;
-    s.inFlight--;
-    s.flight.remove(frag);
+    this.outOfFlight(s, frag);
     s.window.lost(1);
     if (this.deps.clock.now() - s.lastAckMs > 2 * s.rtt.rtoMs) s.window.stalled();
     if (this.requeue(peer, s, e)) this.pump(peer, s);
+  }
+
+  /** A transmission taken as lost (timed out, by the reordering rule, or sent to a peer that was away). */
+  private outOfFlight(s: PeerState, frag: OutFragment): void {
+    frag.inFlight = false;
+    s.inFlight--;
+    s.flight.remove(frag);
   }
 
   /** Queues a lost fragment for retransmission (first in line), or fails its message after too many. */
@@ -345,9 +348,7 @@ export class Reliable {
     if (lost.length === 0) return;
     s.window.lost(lost.length);
     for (const e of lost) {
-      e.frag.inFlight = false;
-      s.inFlight--;
-      s.flight.remove(e.frag);
+      this.outOfFlight(s, e.frag);
       // A message already failed by an earlier fragment of this batch is gone from s.out.
       if (s.out.has(e.msg.id)) this.requeue(peer, s, e);
     }

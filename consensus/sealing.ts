@@ -7,6 +7,7 @@
 // sender's real envelope from one a relay or forwarder made up with the same (sender, seq).
 import { decodeCanonical, encodeCanonical, type CborValue } from '../core/cbor.js';
 import { xaead, TAG_BYTES } from '../core/aead.js';
+import { concatBytes } from '../core/bytes.js';
 import { KithError } from '../core/errors.js';
 import { hexBytes, idHex, toHex } from '../core/hex.js';
 import type { Rng } from '../core/rng.js';
@@ -86,7 +87,7 @@ export function envelopeAad(h: { group: string; epoch: string; sender: string; s
   const q = h.seq;
   // q's canonical head (major type 0, shortest form), written here up to 2^32 − 1.
   const qLen = !Number.isSafeInteger(q) || q < 0 || q > 0xffffffff ? -1 : q < 24 ? 1 : q < 0x100 ? 2 : q < 0x10000 ? 3 : 5;
-  if (qLen < 0) return concat(head, encodeCanonical(q));
+  if (qLen < 0) return concatBytes(head, encodeCanonical(q));
   const out = new Uint8Array(head.length + qLen);
   out.set(head);
   const at = head.length;
@@ -97,13 +98,6 @@ export function envelopeAad(h: { group: string; epoch: string; sender: string; s
   return out;
 }
 let lastAad: { group: string; epoch: string; sender: string; head: Uint8Array } = { group: '', epoch: '', sender: '', head: new Uint8Array(0) };
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
-}
 
 /** Frames and pads a record: u32 big-endian length, the record, zeros up to PADME(4 + length). */
 export function padRecord(record: Uint8Array): Uint8Array {

@@ -4,7 +4,8 @@
 import type { Reply } from '../api-shapes.js';
 import { useEffect, useState } from 'preact/hooks';
 import { encode } from 'uqr';
-import { call, errText, types, watch } from './client.js';
+import { CallError, call, errText, types, watch } from './client.js';
+import { RESEAL_SKIPS, resealText } from '../reseal-text.js';
 import { html, short } from './html.js';
 
 
@@ -88,11 +89,10 @@ type OwnNode = Reply<'nodes'>['nodes'][number];
  */
 async function handOver(key: string, node: { nodeIndex: number; generation: number }): Promise<string> {
   try {
-    const r = await call('archiveReseal', { body: { key, ...node } });
-    if (r.opened === 0) return 'Archive: nothing this node archived was sealed to it.';
-    return `Archive: ${r.opened} object(s) sealed to it are being re-sealed away from it.${r.oneDevice ? ' This node is now your only access device: add a second one (kith node add).' : ''}`;
+    return resealText(await call('archiveReseal', { body: { key, ...node } }));
   } catch (e) {
-    return `Archive: the key was not taken, nothing was re-sealed (${errText(e)}).`;
+    const skipped = e instanceof CallError ? RESEAL_SKIPS.find((c) => c === e.error.code) : undefined;
+    return skipped ? resealText({ skipped, message: (e as Error).message }) : `Archive: the key was not handed over (${errText(e)}).`;
   }
 }
 

@@ -9,7 +9,7 @@ import type { ManifestBody } from '../../archive/manifest.js';
 import { objectKeyFor, outerKeyFor } from '../../archive/pipeline.js';
 import { deviceSealedTo, resealNeed } from '../../archive/reseal.js';
 import type { KithError } from '../../core/errors.js';
-import { resealText } from '../../agent/cli-node.js';
+import { resealText } from '../../agent/reseal-text.js';
 import { collect, expectCodeAsync } from './archive-helpers.js';
 import { HOLDERS, ownerWorld } from './archive-owner-world.js';
 
