@@ -23,7 +23,7 @@ import { generatePhrase } from '../identity/phrase.js';
 import { verifyCertificate } from '../identity/certificate.js';
 import { Conversations } from '../consensus/conversations.js';
 import { SealedConversations } from '../consensus/sealed-conversations.js';
-import { ConvSync } from '../consensus/sync.js';
+import { ConvSync, DEFAULT_SYNC } from '../consensus/sync.js';
 import { padme, readEnvelope } from '../consensus/sealing.js';
 import { fastestAead, xaead } from '../core/aead.js';
 import type { VerifyMany } from '../core/crypto.js';
@@ -34,6 +34,7 @@ const STORE = process.env['KITH_BENCH_STORE'] ?? 'memory';
 const N = Number(process.env['KITH_BENCH_MESSAGES'] ?? 10_000);
 const RUNS = Number(process.env['KITH_BENCH_RUNS'] ?? 3);
 const VERIFY = process.env['KITH_BENCH_VERIFY'] === 'inline' ? 'inline' : 'pool';
+const FEED = process.env['KITH_BENCH_FEED'] === 'serial' ? 'serial' : 'arrival';
 const runtime = typeof (globalThis as { Bun?: unknown }).Bun !== 'undefined' ? `bun ${(process.versions as Record<string, string>)['bun']}` : `node ${process.versions.node}`;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
@@ -164,7 +165,11 @@ async function main() {
     const c0 = performance.now();
     const cc = process.cpuUsage();
     const elu = typeof performance.eventLoopUtilization === 'function' ? performance.eventLoopUtilization() : undefined;
-    for (const m of items) await b.sync.receive(a.id, m);
+    // Handed over as the agent's transport hands messages on (ConvSync.serviceSpec: on arrival,
+    // not awaited), so the next one's checks go out while one is stored; KITH_BENCH_FEED=serial
+    // awaits each before handing over the next (the figures in bench/README.md before 2026-12-04).
+    if (FEED === 'serial') for (const m of items) await b.sync.receive(a.id, m);
+    else await Promise.all(items.map((m) => b.sync.receive(a.id, m)));
     await sb.idle();
     catchUp.push(performance.now() - c0);
     catchUpCpu.push(cpuMs(process.cpuUsage(cc)));
@@ -189,7 +194,7 @@ async function main() {
   const envBytes = envs.filter((e) => readEnvelope(e.bytes).seq > 0).reduce((n, e) => n + e.size, 0) / messages.length;
   console.log(`messages bench (${runtime}), ${messages.length} messages, ${RUNS} runs, the receiver's store: ${STORE === 'level' ? 'LevelDB' : 'in memory'}; XChaCha20-Poly1305: ${xaead.name}`);
   console.log(`  post + seal on the author's node:   ${(postMs / messages.length * 1000).toFixed(0)} µs per message (${postMs.toFixed(0)} ms in all)`);
-  console.log(`  catch-up of ${messages.length} (receive, order, open, verify, apply): median ${median(catchUp).toFixed(0)} ms; signatures ${pool ? `on ${pool.size} worker thread${pool.size === 1 ? '' : 's'} (batches of up to 64: ${poolStats!.onWorkers} on workers, ${poolStats!.onMain} on the main thread while it waited, ${poolStats!.inline} inline)` : 'inline'}`);
+  console.log(`  catch-up of ${messages.length} (receive, order, open, verify, apply): median ${median(catchUp).toFixed(0)} ms (${FEED === 'serial' ? 'each items message awaited before the next' : 'items messages handed over on arrival'}); signatures ${pool ? `on ${pool.size} worker thread${pool.size === 1 ? '' : 's'} (batches of up to ${DEFAULT_SYNC.batchVerifySize}: ${poolStats!.onWorkers} on workers, ${poolStats!.onMain} on the main thread while it waited, ${poolStats!.inline} inline)` : 'inline'}`);
   console.log(`  floor: ${messages.length} Ed25519 verifications alone:        median ${median(verify).toFixed(0)} ms  → catch-up / floor ${(median(catchUp) / median(verify)).toFixed(1)}×`);
   console.log(`  CPU time (user + system; LevelDB's own threads included): catch-up ${median(catchUpCpu).toFixed(0)} ms, floor ${median(verifyCpu).toFixed(0)} ms → ${(median(catchUpCpu) / median(verifyCpu)).toFixed(1)}×${median(mainBusy) > 0 ? `; main thread busy ${(median(mainBusy) * 100).toFixed(0)} % of the catch-up` : ''}`);
   if (mainCpu.length > 0) console.log(`  CPU time per thread (Linux /proc, 10 ms ticks): main thread ${median(mainCpu)} ms, the other threads ${median(otherCpu)} ms (${pool ? 'the verify worker, ' : ''}GC and runtime helpers)`);

@@ -41,8 +41,13 @@ export interface SyncOptions {
   itemsBurst: number;
   /** An `items` message of at least this many envelopes has its signatures checked by SyncDeps.verifyMany, when given. */
   batchVerifyMin: number;
+  /**
+   * Checks per verifyMany call: small enough that the worker and this thread, sharing out the
+   * chunks of one message, finish them at about the same time (the last chunk is the wait).
+   */
+  batchVerifySize: number;
 }
-export const DEFAULT_SYNC: SyncOptions = { resyncMs: 60 * SECOND, itemsPerSecond: 1000, itemsBurst: 20_000, batchVerifyMin: 64 };
+export const DEFAULT_SYNC: SyncOptions = { resyncMs: 60 * SECOND, itemsPerSecond: 1000, itemsBurst: 20_000, batchVerifyMin: 64, batchVerifySize: 32 };
 
 /**
  * An envelope an access node opened and found to hold its sender's signed record for the same
@@ -136,6 +141,17 @@ interface Pending {
 
 const pad = (n: number) => String(n).padStart(10, '0');
 
+/** A sync message's map, or undefined when it is not canonical CBOR of a map within the limits. */
+function decodeSyncMessage(payload: Uint8Array): Record<string, CborValue> | undefined {
+  try {
+    const v = decodeCanonical(payload, { maxBytes: SYNC_LIMITS.messageBytes, maxDepth: 4, maxItems: 4 * SYNC_LIMITS.itemsPerMessage + 4 * SYNC_LIMITS.groupsPerDigest + 64 });
+    if (v === null || typeof v !== 'object' || Array.isArray(v) || v instanceof Uint8Array) return undefined;
+    return v as Record<string, CborValue>;
+  } catch {
+    return undefined;
+  }
+}
+
 export class ConvSync {
   readonly stats = { itemsIn: 0, itemsOut: 0, duplicates: 0, dropped: {} as Record<string, number> };
   private readonly groups = new Map<string, Group>();
@@ -156,7 +172,14 @@ export class ConvSync {
   private authenticator: SyncDeps['authenticate'];
   private written: { group: string; item: StoredEnvelope }[] = [];
   /** Verdicts of the accept() running now, made by verifyMany, by check: any other check is made inline. */
-  private verdicts = new Map<SignatureCheck, boolean>();
+  private verdicts: ReadonlyMap<SignatureCheck, boolean> = new Map();
+  /**
+   * Look-ahead (consensus/README.md, "Batch verification"): resolves once the `items` message
+   * received last has taken its epochs in, so the next one's envelopes may be read and their
+   * checks handed out while that one is stored. `releaseAhead`: the running receive's release.
+   */
+  private aheadGate: Promise<void> = Promise.resolve();
+  private releaseAhead: (() => void) | undefined;
   /**
    * Store keys of envelopes taken on their record's signature (authenticate) whose envelope
    * signature is not checked yet; checked before one goes to a node that cannot open it (a
@@ -279,22 +302,50 @@ export class ConvSync {
 
   /** A sync message from a member (the body after the service byte). */
   receive(peer: string, payload: Uint8Array): Promise<void> {
-    return this.serial(() => this.handle(peer, payload));
+    const m = decodeSyncMessage(payload);
+    // The look-ahead: a large `items` message is prepared (read, opened, its checks handed out) as
+    // soon as the one before it has taken its epochs in, not when that one is done.
+    const gate = this.aheadGate;
+    let release!: () => void;
+    this.aheadGate = new Promise<void>((r) => (release = r));
+    const ahead = m && this.mayPrepareAhead(peer, m) ? gate.then(() => this.prepareAhead(peer, m)).catch(() => undefined) : undefined;
+    return this.serial(async () => {
+      this.releaseAhead = release;
+      try {
+        await this.handle(peer, m, ahead);
+      } finally {
+        this.releaseAhead = undefined;
+        release();
+      }
+    });
   }
 
-  private async handle(peer: string, payload: Uint8Array): Promise<void> {
-    let m: Record<string, CborValue>;
-    try {
-      const v = decodeCanonical(payload, { maxBytes: SYNC_LIMITS.messageBytes, maxDepth: 4, maxItems: 4 * SYNC_LIMITS.itemsPerMessage + 4 * SYNC_LIMITS.groupsPerDigest + 64 });
-      if (v === null || typeof v !== 'object' || Array.isArray(v) || v instanceof Uint8Array) throw new Error('not a map');
-      m = v as Record<string, CborValue>;
-    } catch {
-      return this.drop('malformed');
-    }
+  /** True for an `items` message that would reach prepare(): well formed and large enough. */
+  private mayPrepareAhead(peer: string, m: Record<string, CborValue>): boolean {
+    const ep = m['ep'];
+    const b = m['b'];
+    if (m['t'] !== 'items' || !this.deps.verifyMany || !Array.isArray(ep) || !Array.isArray(b)) return false;
+    if (b.length < this.o.batchVerifyMin || ep.length + b.length > SYNC_LIMITS.itemsPerMessage) return false;
+    return b.every((x) => x instanceof Uint8Array) && this.rateTokens(peer) >= ep.length + b.length;
+  }
+
+  /**
+   * prepare() for a message received while others were still being taken in: only if the
+   * sender's rate still allows it once those took their items (looked at, not taken: onItems takes
+   * it), so a flood is never verified ahead.
+   */
+  private async prepareAhead(peer: string, m: Record<string, CborValue>): Promise<PreparedBatch | undefined> {
+    const blobs = m['b'] as Uint8Array[];
+    if (this.closed || this.rateTokens(peer) < (m['ep'] as unknown[]).length + blobs.length) return undefined;
+    return this.prepare(peer, blobs);
+  }
+
+  private async handle(peer: string, m: Record<string, CborValue> | undefined, ahead?: Promise<PreparedBatch | undefined>): Promise<void> {
+    if (!m) return this.drop('malformed');
     try {
       if (m['t'] === 'dig') await this.onDigest(peer, m);
       else if (m['t'] === 'have') await this.onHave(peer, m);
-      else if (m['t'] === 'items') await this.onItems(peer, m);
+      else if (m['t'] === 'items') await this.onItems(peer, m, ahead);
       else if (m['t'] === 'held') this.deps.onHeld?.(peer, m);
       else this.drop('unknown-type');
     } catch (e) {
@@ -339,17 +390,17 @@ export class ConvSync {
     if (m['r'] === 1 && theyHaveMore) await this.sendMsg(peer, this.haveOf(g, false));
   }
 
-  private async onItems(peer: string, m: Record<string, CborValue>): Promise<void> {
+  private async onItems(peer: string, m: Record<string, CborValue>, ahead?: Promise<PreparedBatch | undefined>): Promise<void> {
     const ep = m['ep'];
     const b = m['b'];
     if (!Array.isArray(ep) || !Array.isArray(b) || ep.length + b.length > SYNC_LIMITS.itemsPerMessage) return this.drop('malformed');
     if (![...ep, ...b].every((x) => x instanceof Uint8Array)) return this.drop('malformed');
     if (!this.withinRate(peer, ep.length + b.length)) return this.drop('rate-limited', ep.length + b.length);
-    await this.accept(peer, ep as Uint8Array[], b as Uint8Array[]);
+    await this.accept(peer, ep as Uint8Array[], b as Uint8Array[], false, ahead);
   }
 
   /** Stores new items (from a peer, or local when peer is undefined) and forwards them. */
-  private async accept(peer: string | undefined, epochs: Uint8Array[], blobs: Uint8Array[], viaMailbox = false): Promise<void> {
+  private async accept(peer: string | undefined, epochs: Uint8Array[], blobs: Uint8Array[], viaMailbox = false, ahead?: Promise<PreparedBatch | undefined>): Promise<void> {
     const fresh = new Map<string, { epochs: Uint8Array[]; blobs: Envelope[] }>();
     const awayItems: { group: string; bytes: Uint8Array; sender: string; seq: number; env?: Envelope }[] = [];
     const add = (g: string, k: 'epochs' | 'blobs', bytes: Uint8Array, sender: string, seq: number, env?: Envelope) => {
@@ -365,10 +416,15 @@ export class ConvSync {
       // Envelopes that came before this epoch wait for it (a retransmission can overtake).
       for (const done of this.drainPending(this.groups.get(e.conv)!)) add(done.group, 'blobs', done.bytes, done.sender, done.seq, done.env);
     }
-    const prepared = peer !== undefined && !viaMailbox && this.deps.verifyMany && blobs.length >= this.o.batchVerifyMin ? await this.prepare(peer, blobs) : undefined;
+    this.releaseAhead?.(); // the next message may be prepared now
+    let batch = ahead ? await ahead : undefined;
+    // Prepared ahead, before this message's epochs were in: what did not open then is opened again below.
+    if (batch && epochs.length > 0) for (const pre of batch.prepared) if (pre?.auth && !pre.auth.value) delete pre.auth;
+    if (!batch && peer !== undefined && !viaMailbox && this.deps.verifyMany && blobs.length >= this.o.batchVerifyMin) batch = await this.prepare(peer, blobs);
+    this.verdicts = batch?.verdicts ?? new Map();
     for (let i = 0; i < blobs.length; i++) {
       let env: Envelope;
-      const pre = prepared?.[i];
+      const pre = batch?.prepared[i];
       try {
         env = pre?.env ?? readEnvelope(blobs[i]!);
       } catch {
@@ -377,7 +433,7 @@ export class ConvSync {
       }
       for (const done of this.acceptEnvelope(peer, env, viaMailbox, pre)) add(done.group, 'blobs', done.bytes, done.sender, done.seq, done.env);
     }
-    this.verdicts.clear();
+    this.verdicts = new Map();
     await this.flush();
     const alive = this.deps.peers();
     for (const [g, items] of fresh) {
@@ -475,8 +531,8 @@ export class ConvSync {
    * (malformed, unknown group, not from a holder, duplicates) are not opened or checked; should
    * one reach it after all, it is checked inline there, as is any check a batch gave no verdict for.
    */
-  private async prepare(peer: string, blobs: Uint8Array[]): Promise<(Prepared | undefined)[]> {
-    this.verdicts.clear(); // (also cleared after the batch: none outlives its accept())
+  private async prepare(peer: string, blobs: Uint8Array[]): Promise<PreparedBatch> {
+    const verdicts = new Map<SignatureCheck, boolean>();
     const out: (Prepared | undefined)[] = [];
     const batches: Promise<void>[] = [];
     let checks: SignatureCheck[] = [];
@@ -486,7 +542,7 @@ export class ConvSync {
       checks = [];
       sent += batch.length;
       batches.push(this.deps.verifyMany!(batch).then((v) => {
-        if (Array.isArray(v) && v.length === batch.length) batch.forEach((c, i) => this.verdicts.set(c, v[i] === true));
+        if (Array.isArray(v) && v.length === batch.length) batch.forEach((c, i) => verdicts.set(c, v[i] === true));
       }, () => undefined));
     };
     for (const bytes of blobs) {
@@ -508,11 +564,11 @@ export class ConvSync {
       out.push(envCheck ? { env, auth: { value: auth }, envCheck } : { env, auth: { value: auth } });
       const check = auth ? auth.check : envCheck;
       if (check) checks.push(check);
-      if (checks.length >= this.o.batchVerifyMin) send();
+      if (checks.length >= this.o.batchVerifySize) send();
     }
     if (checks.length > 0 && (sent > 0 || checks.length >= this.o.batchVerifyMin)) send();
     await Promise.all(batches);
-    return out;
+    return { prepared: out, verdicts };
   }
 
   /** A signature check: its verdict from the batch, when one was made, else made now. */
@@ -720,10 +776,17 @@ export class ConvSync {
   }
 
   /** Takes n items from the peer's token bucket; false when it has fewer left. */
+  /** The member's tokens now (looked at, not taken). */
+  private rateTokens(peer: string): number {
+    const b = this.buckets.get(peer);
+    if (!b) return this.o.itemsBurst;
+    return Math.min(this.o.itemsBurst, b.tokens + ((this.deps.clock.now() - b.atMs) * this.o.itemsPerSecond) / SECOND);
+  }
+
   private withinRate(peer: string, n: number): boolean {
     const now = this.deps.clock.now();
     const b = this.buckets.get(peer) ?? { tokens: this.o.itemsBurst, atMs: now };
-    b.tokens = Math.min(this.o.itemsBurst, b.tokens + ((now - b.atMs) * this.o.itemsPerSecond) / SECOND);
+    b.tokens = this.rateTokens(peer);
     b.atMs = now;
     this.buckets.set(peer, b);
     if (b.tokens < n) return false;
@@ -738,6 +801,12 @@ export class ConvSync {
 }
 
 /** An envelope of a large `items` message, read (and opened, when its signature is to be checked) before the batch's checks (ConvSync.prepare). */
+/** What prepare() made of one `items` message: per blob, and the verdicts of the checks it handed out. */
+interface PreparedBatch {
+  prepared: (Prepared | undefined)[];
+  verdicts: ReadonlyMap<SignatureCheck, boolean>;
+}
+
 interface Prepared {
   env: Envelope;
   /** SyncDeps.authenticate's answer, when it was asked. */

@@ -187,3 +187,43 @@ t.test('a catch-up batch of 200 on the pool at its default threshold, one forged
   t.equal(single.dropped['bad-envelope-sig'], 1, 'and drops the same');
   // (Not compared: send-backlog. Each of the 150 waiting envelopes asks for the gap; within one batch the asks outrun the 64 in flight.)
 });
+
+t.test('a catch-up handed over on arrival (every items message at once, none awaited, as the agent\'s transport does): the look-ahead accepts and counts what one message at a time does', async (t) => {
+  const s = await setup(300);
+  const real = s.envs.filter((e) => e.seq > 0).sort((x, y) => x.seq - y.seq);
+  const real150 = s.real[149]!.bytes;
+  const at = Buffer.from(real150).indexOf('message 150');
+  const forged = flip(real150, at + 'message '.length);
+  const chain = real.map((e) => (e.seq === 150 ? s.resealAsAlice(150, forged) : e.seq === 220 ? s.resealAsAlice(220, s.real[219]!.bytes) : e.bytes));
+  // Four messages of 75: the second is prepared while the first is stored, and so on.
+  const parts = [0, 75, 150, 225].map((i) => chain.slice(i, i + 75));
+  const run = async (arrival: boolean, pooled?: { min: number }) => {
+    const b = makeNode(bob, s.clock, [id(alice)], pooled);
+    await b.sync.start();
+    const messages = [s.items([s.head], [s.epoch.bytes]), ...parts.map((p) => s.items(p))];
+    if (arrival) await Promise.all(messages.map((m) => b.sync.receive(id(alice), m)));
+    else for (const m of messages) await b.sync.receive(id(alice), m);
+    await b.sealed.idle();
+    const accepted = (await b.convs.messages(s.conv.id)).filter((m) => m.authorHex === alice.hex).map((m) => m.seq).sort((x, y) => x - y);
+    return { accepted, dropped: b.sync.stats.dropped, rejected: b.sealed.stats.rejected };
+  };
+  const before = pool.stats.onWorkers + pool.stats.onMain;
+  const ahead = await run(true, { min: DEFAULT_SYNC.batchVerifyMin });
+  t.ok(pool.stats.onWorkers + pool.stats.onMain > before, 'the pool checked them');
+  t.same(ahead, await run(false), 'the same as one message at a time, checked inline');
+  t.same(ahead, await run(false, { min: DEFAULT_SYNC.batchVerifyMin }), 'and as one at a time on the pool');
+  t.same(ahead.accepted, Array.from({ length: 149 }, (_, i) => i + 1), '1 to 149: the forged 150 dropped, 151 to 300 wait for the real one');
+  t.equal(ahead.dropped['bad-envelope-sig'], 1);
+});
+
+t.test('a member past its item rate: its items messages are not verified ahead, and are dropped as rate-limited', async (t) => {
+  const s = await setup(70);
+  const chain = s.envs.filter((e) => e.seq > 0).map((e) => e.bytes);
+  // A bucket of 100 items: the epoch message and one of 70 fit, the next two do not.
+  let calls = 0;
+  const sync = new ConvSync({ store: new MemoryStore(), clock: s.clock, rng: new SeededRng('rate'), self: id(bob), send: async () => undefined, peers: () => [id(alice)], verifyMany: (checks) => ((calls += checks.length), pool.verifyMany(checks)) }, { itemsBurst: 100, itemsPerSecond: 1 });
+  await sync.start();
+  await Promise.all([s.items([s.head], [s.epoch.bytes]), s.items(chain), s.items(chain), s.items(chain)].map((m) => sync.receive(id(alice), m)));
+  t.equal(sync.stats.dropped['rate-limited'], 140, 'two messages of 70 over the rate, each item counted');
+  t.ok(calls <= 70, `at most one message's checks went to the pool (${calls})`);
+});
