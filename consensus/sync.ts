@@ -418,8 +418,9 @@ export class ConvSync {
     }
     this.releaseAhead?.(); // the next message may be prepared now
     let batch = ahead ? await ahead : undefined;
-    // Prepared ahead, before this message's epochs were in: what did not open then is opened again below.
-    if (batch && epochs.length > 0) for (const pre of batch.prepared) if (pre?.auth && !pre.auth.value) delete pre.auth;
+    // Prepared ahead: what did not open then is opened again below (its epoch may have come in
+    // since, in this message or another way), so that the record's signature decides as it would now.
+    if (batch) for (const pre of batch.prepared) if (pre?.auth && !pre.auth.value) delete pre.auth;
     if (!batch && peer !== undefined && !viaMailbox && this.deps.verifyMany && blobs.length >= this.o.batchVerifyMin) batch = await this.prepare(peer, blobs);
     this.verdicts = batch?.verdicts ?? new Map();
     for (let i = 0; i < blobs.length; i++) {
@@ -775,7 +776,6 @@ export class ConvSync {
     this.stats.dropped[reason] = (this.stats.dropped[reason] ?? 0) + n;
   }
 
-  /** Takes n items from the peer's token bucket; false when it has fewer left. */
   /** The member's tokens now (looked at, not taken). */
   private rateTokens(peer: string): number {
     const b = this.buckets.get(peer);
@@ -783,6 +783,7 @@ export class ConvSync {
     return Math.min(this.o.itemsBurst, b.tokens + ((this.deps.clock.now() - b.atMs) * this.o.itemsPerSecond) / SECOND);
   }
 
+  /** Takes n items from the peer's token bucket; false when it has fewer left. */
   private withinRate(peer: string, n: number): boolean {
     const now = this.deps.clock.now();
     const b = this.buckets.get(peer) ?? { tokens: this.o.itemsBurst, atMs: now };
