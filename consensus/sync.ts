@@ -152,6 +152,15 @@ function decodeSyncMessage(payload: Uint8Array): Record<string, CborValue> | und
   }
 }
 
+/** An `items` message's epochs and blobs, or undefined when they are not lists of byte strings within the limit. */
+function itemsOf(m: Record<string, CborValue>): { ep: Uint8Array[]; b: Uint8Array[] } | undefined {
+  const ep = m['ep'];
+  const b = m['b'];
+  if (!Array.isArray(ep) || !Array.isArray(b) || ep.length + b.length > SYNC_LIMITS.itemsPerMessage) return undefined;
+  if (!ep.every((x) => x instanceof Uint8Array) || !b.every((x) => x instanceof Uint8Array)) return undefined;
+  return { ep: ep as Uint8Array[], b: b as Uint8Array[] };
+}
+
 export class ConvSync {
   readonly stats = { itemsIn: 0, itemsOut: 0, duplicates: 0, dropped: {} as Record<string, number> };
   private readonly groups = new Map<string, Group>();
@@ -308,7 +317,7 @@ export class ConvSync {
     const gate = this.aheadGate;
     let release!: () => void;
     this.aheadGate = new Promise<void>((r) => (release = r));
-    const ahead = m && this.mayPrepareAhead(peer, m) ? gate.then(() => this.prepareAhead(peer, m)).catch(() => undefined) : undefined;
+    const ahead = m && this.mayPrepareAhead(m) ? gate.then(() => this.prepareAhead(peer, m)).catch(() => undefined) : undefined;
     return this.serial(async () => {
       this.releaseAhead = release;
       try {
@@ -321,12 +330,9 @@ export class ConvSync {
   }
 
   /** True for an `items` message that would reach prepare(): well formed and large enough. */
-  private mayPrepareAhead(peer: string, m: Record<string, CborValue>): boolean {
-    const ep = m['ep'];
-    const b = m['b'];
-    if (m['t'] !== 'items' || !this.deps.verifyMany || !Array.isArray(ep) || !Array.isArray(b)) return false;
-    if (b.length < this.o.batchVerifyMin || ep.length + b.length > SYNC_LIMITS.itemsPerMessage) return false;
-    return b.every((x) => x instanceof Uint8Array) && this.rateTokens(peer) >= ep.length + b.length;
+  private mayPrepareAhead(m: Record<string, CborValue>): boolean {
+    const items = m['t'] === 'items' && this.deps.verifyMany ? itemsOf(m) : undefined;
+    return items !== undefined && items.b.length >= this.o.batchVerifyMin;
   }
 
   /**
@@ -335,9 +341,9 @@ export class ConvSync {
    * it), so a flood is never verified ahead.
    */
   private async prepareAhead(peer: string, m: Record<string, CborValue>): Promise<PreparedBatch | undefined> {
-    const blobs = m['b'] as Uint8Array[];
-    if (this.closed || this.rateTokens(peer) < (m['ep'] as unknown[]).length + blobs.length) return undefined;
-    return this.prepare(peer, blobs);
+    const { ep, b } = itemsOf(m)!;
+    if (this.closed || this.rateTokens(peer) < ep.length + b.length) return undefined;
+    return this.prepare(peer, b);
   }
 
   private async handle(peer: string, m: Record<string, CborValue> | undefined, ahead?: Promise<PreparedBatch | undefined>): Promise<void> {
@@ -391,12 +397,11 @@ export class ConvSync {
   }
 
   private async onItems(peer: string, m: Record<string, CborValue>, ahead?: Promise<PreparedBatch | undefined>): Promise<void> {
-    const ep = m['ep'];
-    const b = m['b'];
-    if (!Array.isArray(ep) || !Array.isArray(b) || ep.length + b.length > SYNC_LIMITS.itemsPerMessage) return this.drop('malformed');
-    if (![...ep, ...b].every((x) => x instanceof Uint8Array)) return this.drop('malformed');
+    const items = itemsOf(m);
+    if (!items) return this.drop('malformed');
+    const { ep, b } = items;
     if (!this.withinRate(peer, ep.length + b.length)) return this.drop('rate-limited', ep.length + b.length);
-    await this.accept(peer, ep as Uint8Array[], b as Uint8Array[], false, ahead);
+    await this.accept(peer, ep, b, false, ahead);
   }
 
   /** Stores new items (from a peer, or local when peer is undefined) and forwards them. */
