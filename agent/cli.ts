@@ -251,7 +251,9 @@ export function buildProgram(io: CliIo): Command {
       const configPath = resolveConfigPath(o.config);
       // The daemon (every service, Hono, LevelDB) is loaded only here: every other command is a
       // short process (often an API call), and importing it cost ~0.5 s of CPU per command.
-      const { runAgent } = await import('./daemon.js');
+      const [{ runAgent }, { fastestAead }] = await Promise.all([import('./daemon.js'), import('../core/aead.js')]);
+      // The fastest cipher this machine has, loaded before any session needs it (the daemon names it in its log).
+      await fastestAead();
       const agent = await undoNewDirOnFailure(dataDir, () => runAgent({
         dataDir,
         ...(configPath !== undefined ? { configPath } : {}),

@@ -12,6 +12,7 @@ import { KithError } from '../core/errors.js';
 import { readPrivateFile, writeFileAtomic } from '../core/files.js';
 import type { KvStore } from '../core/store.js';
 import { formatEndpoint, type UdpSocket } from '../core/udp.js';
+import { aead } from '../core/aead.js';
 import { hasIdentity, loadIdentity, type NodeIdentity } from '../identity/keystore.js';
 import { parseRoles } from '../identity/certificate.js';
 import { createApi, type ApiDeps } from './api.js';
@@ -280,7 +281,11 @@ export async function runAgent(opts: RunOptions, given: Partial<AgentEnv> = {}):
     const where = `cluster UDP ${formatEndpoint(udp.local)}, API http://${config.api.host}:${http.port}`;
     notifier.ready(`serving ${where}`);
     if (env.trimStartup) cleanups.push(env.trimStartup({ clock, log }));
-    log.info(`kith ${VERSION} on ${RUNTIME} ready: node ${identity.cert.nodeIndex} of user ${viewIdentity(identity).userKey.slice(0, 16)}…, ${where}, profile ${config.agent.profile}, data ${opts.dataDir}`);
+    // The cipher sessions use (libsodium's native build where one fits this machine, else its
+    // WebAssembly; `kith run` loads it before starting): said once, since it sets what the
+    // transport can carry. Not awaited here: a simulated world's agents must not wait on the host.
+    const cipher = aead.name;
+    log.info(`kith ${VERSION} on ${RUNTIME} ready: node ${identity.cert.nodeIndex} of user ${viewIdentity(identity).userKey.slice(0, 16)}…, ${where}, profile ${config.agent.profile}, data ${opts.dataDir}, ChaCha20-Poly1305 ${cipher}`);
 
     let stopping: Promise<void> | undefined;
     return {

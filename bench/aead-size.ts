@@ -1,10 +1,10 @@
 // CPU per ChaCha20-Poly1305 seal and open at a transport datagram's size, for each backend this
-// runtime has (core/aead.ts): libsodium's WebAssembly, node:crypto (Node only), @noble/ciphers,
+// runtime has (core/aead.ts): libsodium's native build (where a prebuilt addon fits), libsodium's WebAssembly, node:crypto (Node only), @noble/ciphers,
 // and `aead` as fastestAead set it up, the one the transport uses. CPU time (process.cpuUsage),
 // median of 5 rounds. Says whether fastestAead picks the fastest here, and what a fragment's
 // cipher costs on each side (bench/README.md).
 //   node dist/bench/aead-size.js         node_modules/.bin/bun bench/aead-size.ts   (KITH_BENCH_CALLS, default 20000)
-import { type AeadBackend, aead, agreesWithNoble, fastestAead, loadSodiumAead, nativeAead, nobleAead } from '../core/aead.js';
+import { type AeadBackend, aead, agreesWithNoble, fastestAead, loadNativeAead, loadSodiumAead, nativeAead, nobleAead } from '../core/aead.js';
 
 const N = Number(process.env['KITH_BENCH_CALLS'] ?? 20_000);
 const ROUNDS = 5;
@@ -17,7 +17,8 @@ const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length
 
 await fastestAead();
 const sodium = await loadSodiumAead();
-const backends: AeadBackend[] = [...(sodium ? [sodium] : []), ...(agreesWithNoble(nativeAead) ? [nativeAead] : []), nobleAead, aead];
+const sodiumNative = await loadNativeAead();
+const backends: AeadBackend[] = [...(sodiumNative ? [sodiumNative] : []), ...(sodium ? [sodium] : []), ...(agreesWithNoble(nativeAead) ? [nativeAead] : []), nobleAead, aead];
 const runtime = typeof (globalThis as { Bun?: unknown }).Bun !== 'undefined' ? `bun ${(process.versions as Record<string, string>)['bun']}` : `node ${process.versions.node}`;
 console.log(`ChaCha20-Poly1305 CPU µs per call on ${runtime}, ${N} calls, median of ${ROUNDS}; "in use": ${aead.name}`);
 console.log('| backend | bytes | sealInto | openOver |');

@@ -1,5 +1,5 @@
 // Builds what gets installed: Bun single binaries (linux x64 and arm64, glibc; x64 musl) with
-// LevelDB's prebuilt addon embedded, and a Node bundle for devices Bun cannot target (armv7,
+// LevelDB's prebuilt addon and libsodium's (sodium-native, glibc only) embedded, and a Node bundle for devices Bun cannot target (armv7,
 // mips), then prints every artefact with its size. Output in packaging/out/ (git-ignored).
 //   node_modules/.bin/bun packaging/build.ts [--only x64,arm64,x64-musl,node] [--commit <sha>]
 import { spawnSync } from 'node:child_process';
@@ -11,12 +11,15 @@ const ROOT = path.resolve(import.meta.dir, '..');
 const OUT = path.join(ROOT, 'packaging', 'out');
 const ENTRY = path.join(ROOT, 'packaging', 'entry.ts');
 const LEVEL_PREBUILDS = path.join(ROOT, 'node_modules', 'classic-level', 'prebuilds');
+const SODIUM_PREBUILDS = path.join(ROOT, 'node_modules', 'sodium-native', 'prebuilds');
+/** The Linux CPUs sodium-native 5.1.0 has a (glibc) prebuild for; elsewhere kith uses libsodium's WebAssembly. */
+const SODIUM_CPUS = ['linux-x64', 'linux-arm64'];
 
-interface Target { name: string; bun?: string; addon?: string }
-/** Bun's compile targets and the classic-level prebuild each one embeds. */
+interface Target { name: string; bun?: string; addon?: string; sodium?: string }
+/** Bun's compile targets and the classic-level and sodium-native prebuilds each one embeds. */
 export const TARGETS: readonly Target[] = [
-  { name: 'x64', bun: 'bun-linux-x64', addon: 'linux-x64/classic-level.node' },
-  { name: 'arm64', bun: 'bun-linux-arm64', addon: 'linux-arm64/classic-level.armv8.node' },
+  { name: 'x64', bun: 'bun-linux-x64', addon: 'linux-x64/classic-level.node', sodium: 'linux-x64/sodium-native.node' },
+  { name: 'arm64', bun: 'bun-linux-arm64', addon: 'linux-arm64/classic-level.armv8.node', sodium: 'linux-arm64/sodium-native.node' },
   { name: 'x64-musl', bun: 'bun-linux-x64-musl', addon: 'linux-x64/classic-level.musl.node' },
   { name: 'node' },
 ];
@@ -37,9 +40,12 @@ function gitCommit(): string {
  * classic-level finds its addon with node-gyp-build at run time, in the build machine's
  * node_modules. For a binary, its binding.js becomes a static require of one prebuild, which Bun
  * embeds; for the Node bundle, node-gyp-build looks in the `classic-level` folder shipped next to
- * the bundle. cbor-extract (optional, native, broken under Bun) becomes an empty module.
+ * the bundle. sodium-native's binding.js (require-addon) gets the same treatment, and where no
+ * prebuild fits (musl) it throws, which core/aead-native.ts takes as "use the WebAssembly build".
+ * cbor-extract (optional, native, broken under Bun) becomes an empty module.
  */
-function packagingPlugin(addon: string | undefined): BunPlugin {
+function packagingPlugin(t: Target): BunPlugin {
+  const { addon, sodium } = t;
   return {
     name: 'kith-packaging',
     setup(build) {
@@ -50,6 +56,15 @@ function packagingPlugin(addon: string | undefined): BunPlugin {
           : `const p = require('node:path'), fs = require('node:fs');
              module.exports = require('node-gyp-build')(p.join(p.dirname(fs.realpathSync(process.argv[1])), 'classic-level'));`,
       }));
+      build.onLoad({ filter: /sodium-native[\\/]binding\.js$/ }, () => ({
+        loader: 'js',
+        contents: t.bun === undefined
+          ? `const p = require('node:path'), fs = require('node:fs');
+             module.exports = require(p.join(p.dirname(fs.realpathSync(process.argv[1])), 'sodium-native', 'prebuilds', process.platform + '-' + process.arch, 'sodium-native.node'));`
+          : sodium !== undefined
+            ? `module.exports = require(${JSON.stringify(path.join(SODIUM_PREBUILDS, sodium))});`
+            : `throw new Error('no sodium-native addon in this build');`,
+      }));
       build.onResolve({ filter: /^cbor-extract$/ }, () => ({ path: 'cbor-extract', namespace: 'kith-stub' }));
       build.onLoad({ filter: /.*/, namespace: 'kith-stub' }, () => ({ loader: 'js', contents: 'module.exports = undefined;' }));
     },
@@ -57,7 +72,7 @@ function packagingPlugin(addon: string | undefined): BunPlugin {
 }
 
 async function buildOne(t: Target, define: Record<string, string>): Promise<string[]> {
-  const common = { entrypoints: [ENTRY], define, minify: true, plugins: [packagingPlugin(t.addon)] };
+  const common = { entrypoints: [ENTRY], define, minify: true, plugins: [packagingPlugin(t)] };
   if (t.bun !== undefined) {
     const outfile = path.join(OUT, `kith-linux-${t.name}`);
     const r = await Bun.build({
@@ -80,6 +95,10 @@ async function buildOne(t: Target, define: Record<string, string>): Promise<stri
   fs.cpSync(path.join(ROOT, 'dist', 'web'), path.join(dir, 'web'), { recursive: true });
   for (const cpu of ['linux-x64', 'linux-arm64', 'linux-arm']) {
     fs.cpSync(path.join(LEVEL_PREBUILDS, cpu), path.join(dir, 'classic-level', 'prebuilds', cpu), { recursive: true });
+  }
+  for (const cpu of SODIUM_CPUS) {
+    fs.mkdirSync(path.join(dir, 'sodium-native', 'prebuilds', cpu), { recursive: true });
+    fs.copyFileSync(path.join(SODIUM_PREBUILDS, cpu, 'sodium-native.node'), path.join(dir, 'sodium-native', 'prebuilds', cpu, 'sodium-native.node'));
   }
   const tarball = path.join(OUT, `kith-${define.__KITH_VERSION__!.slice(1, -1)}-node.tar.xz`);
   const tar = spawnSync('tar', ['-C', OUT, '--owner=0', '--group=0', '-cJf', tarball, 'kith-node'], { stdio: 'inherit' });

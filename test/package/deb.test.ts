@@ -101,6 +101,8 @@ else t.test('the .deb installs, runs, upgrades, removes and purges under systemd
     t.match(c.sh('stat -c "%a %U %G" /var/lib/kith /var/lib/kith/node.key /var/lib/kith/api.token /var/lib/kith/agent.json').stdout,
       /^750 kith kith\n600 kith kith\n600 kith kith\n644 kith kith\n$/);
     t.match(c.sh('systemctl status kith --no-pager').stdout, /Active: active \(running\)/);
+    // The binary embeds libsodium's native addon and, under the unit's sandbox, loads it (Bun extracts it to the private /tmp).
+    t.match(await c.waitFor('journalctl -u kith --no-pager -o cat', /ready: /, 10_000), /ready: .*ChaCha20-Poly1305 libsodium \(native\)/);
     // The service's resident memory just after start (a figure for the notes, not a test).
     t.comment(`service ${c.sh('grep VmRSS /proc/$(systemctl show kith -p MainPID --value)/status').stdout.trim()} just after start`);
   });

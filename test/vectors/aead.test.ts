@@ -2,7 +2,7 @@
 // (test/vectors/data/chacha20poly1305, test/vectors/data/wycheproof/chacha20_poly1305_test.json);
 // XChaCha20-Poly1305 from test/vectors/data/xchacha20poly1305.
 import t from 'tap';
-import { aead, agreesWithNoble, currentXaead, fastestAead, hchacha20, loadSodiumAead, nativeAead, nativeXaead, nobleAead, nobleXaead, xaead, xaeadOver, type AeadBackend, type XAeadBackend } from '../../core/aead.js';
+import { aead, agreesWithNoble, bySize, currentXaead, SMALL_MESSAGE_BYTES, fastestAead, hchacha20, loadNativeAead, loadSodiumAead, nativeAead, nativeXaead, nobleAead, nobleXaead, xaead, xaeadOver, type AeadBackend, type XAeadBackend } from '../../core/aead.js';
 import { toHex } from '../../core/hex.js';
 import { hex, readJsonVector } from '../helpers/vectors.js';
 
@@ -18,16 +18,30 @@ try {
 }
 const sodium = await loadSodiumAead();
 if (sodium) backends.push(sodium);
+const sodiumNative = await loadNativeAead();
+if (sodiumNative) backends.push(sodiumNative);
 const hasNative = backends.includes(nativeAead);
 const best = await fastestAead();
-// The default as kith uses it: on Node libsodium below SMALL_MESSAGE_BYTES and node:crypto above.
+// The default as kith uses it: libsodium's native build where it loads; else on Node libsodium's
+// WebAssembly below SMALL_MESSAGE_BYTES and node:crypto above.
 backends.push({ ...aead, name: `default (${best.name})` });
+// Where the native build does not load, Node's default is this mix: the same vectors for it.
+if (sodium && hasNative) backends.push(bySize(sodium, nativeAead, SMALL_MESSAGE_BYTES));
+/** The machines sodium-native 5.1.0 ships a prebuilt addon for, among those kith runs on (glibc). */
+const nativeExpected = process.platform === 'linux' && ['x64', 'arm64'].includes(process.arch) && process.report?.getReport !== undefined
+  && Boolean((process.report.getReport() as { header?: { glibcVersionRuntime?: string } }).header?.glibcVersionRuntime);
 
-t.test('libsodium loads and agrees with noble; the default mixes it with node:crypto where that exists', async (t) => {
+t.test('libsodium loads and agrees with noble; the default is its native build where one fits', async (t) => {
   t.ok(sodium, 'libsodium (wasm) loaded');
   t.ok(agreesWithNoble(aead));
   t.equal(aead.name, best.name);
-  t.match(aead.name, hasNative ? /^libsodium .* up to 2048 B, node:crypto above$/ : /^libsodium/);
+  if (nativeExpected) {
+    t.ok(sodiumNative, 'libsodium (native) loaded: sodium-native has a prebuilt addon for linux-' + process.arch);
+    t.equal(aead.name, 'libsodium (native)');
+  } else {
+    t.comment(`no prebuilt sodium-native addon expected on ${process.platform}-${process.arch}: the WebAssembly build is the default`);
+    t.match(aead.name, sodiumNative ? /^libsodium \(native\)$/ : hasNative ? /^libsodium .* up to 2048 B, node:crypto above$/ : /^libsodium/);
+  }
 });
 
 t.test('large messages on both sides of the size switch give the same bytes on every backend', async (t) => {
