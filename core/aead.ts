@@ -134,25 +134,19 @@ function bytesSame(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
-let sodium: Promise<AeadBackend | undefined> | undefined;
-/** The libsodium backend, loaded once on first call (undefined if it cannot load or disagrees with noble). */
-export function loadSodiumAead(): Promise<AeadBackend | undefined> {
-  sodium ??= loadSodiumModule().then((m) => {
-    const b = m && sodiumBackend(m);
+/** A backend loaded once, on first call: undefined if it cannot load or disagrees with noble. */
+function checkedOnce<M>(load: () => Promise<M | undefined>, backend: (m: M) => AeadBackend): () => Promise<AeadBackend | undefined> {
+  let loaded: Promise<AeadBackend | undefined> | undefined;
+  return () => (loaded ??= load().then((m) => {
+    const b = m && backend(m);
     return b && agreesWithNoble(b) ? b : undefined;
-  });
-  return sodium;
+  }));
 }
 
-let sodiumNative: Promise<AeadBackend | undefined> | undefined;
-/** libsodium's native build, loaded once on first call (undefined if no addon fits or it disagrees with noble). */
-export function loadNativeAead(): Promise<AeadBackend | undefined> {
-  sodiumNative ??= loadSodiumNative().then((m) => {
-    const b = m && sodiumNativeBackend(m);
-    return b && agreesWithNoble(b) ? b : undefined;
-  });
-  return sodiumNative;
-}
+/** libsodium's WebAssembly build. */
+export const loadSodiumAead = checkedOnce(loadSodiumModule, sodiumBackend);
+/** libsodium's native build (sodium-native), where a prebuilt addon fits this machine. */
+export const loadNativeAead = checkedOnce(loadSodiumNative, sodiumNativeBackend);
 
 /**
  * Up to this size libsodium (WebAssembly) beats node:crypto, whose fixed cost per call (a cipher
