@@ -10,7 +10,7 @@
 import { createCipheriv, randomFillSync } from 'node:crypto';
 import { hpkeDeriveKeyPair } from '../core/hpke.js';
 import { SeededRng } from '../core/rng.js';
-import { xaead, aead } from '../core/aead.js';
+import { xaead, aead, fastestAead } from '../core/aead.js';
 import { getObject, objectKeyFor, outerKeyFor, peelShard, putObject, type HolderSlot } from '../archive/pipeline.js';
 import { sealingPolicy } from '../archive/policy.js';
 import { ReedSolomon } from '../archive/reed-solomon.js';
@@ -100,11 +100,13 @@ for (const [k, m, why] of [[2, 2, 'base case, two households'], [4, 2, 'three ho
   console.log(`  full pipeline k=${k} m=${m} (${why}):`.padEnd(54) + `${mbps(r.ms).toFixed(0).padStart(6)} MB/s   AES-256-GCM alone ${mbps(r.aesMs).toFixed(0)} MB/s   ratio ${r.ratio.toFixed(3)}`);
 }
 
-// The stages alone, over the same bytes (per runtime: which one is short).
+// The stages alone, over the same bytes (per runtime: which one is short). The ChaCha20 lines on
+// the backend kith would use (fastestAead loaded, as an agent has it), named as they run.
+await fastestAead();
 const objectKey = rng.bytes(32), objectId = rng.bytes(32), n24 = rng.bytes(24);
 const stage = async (name: string, fn: () => void) => console.log(`  stage ${name}:`.padEnd(54) + `${mbps(await measureMs(fn)).toFixed(0).padStart(6)} MB/s`);
 await stage('inner seal as used (AES-256-GCM, node:crypto)', () => input.forEach((c, i) => sealChunk(objectKey, objectId, i, c)));
-await stage('alternative: XChaCha20-Poly1305, noble', () => input.forEach((c) => xaead.seal(objectKey, n24, c, objectId)));
+await stage(`alternative: XChaCha20-Poly1305, ${xaead.name}`, () => input.forEach((c) => xaead.seal(objectKey, n24, c, objectId)));
 await stage(`alternative: ChaCha20-Poly1305, ${aead.name}`, () => input.forEach((c) => aead.seal(objectKey, n24.subarray(0, 12), c, objectId)));
 
 const rs = new ReedSolomon(4, 2);
