@@ -7,8 +7,8 @@
 // most of which is a cipher context per call (bench/README.md, issue 15). core/aead.ts checks it
 // against noble before using it.
 //
-// Everything is computed in place in the caller's buffers: no copy into a heap of its own, and so
-// no plaintext left behind to wipe.
+// Everything is computed in the caller's buffers: no copy into a heap of its own, and so no
+// plaintext left behind to wipe.
 import type { AeadBackend } from './aead.js';
 
 const TAG = 16;
@@ -33,9 +33,11 @@ export async function loadSodiumNative(): Promise<SodiumNative | undefined> {
   }
 }
 
+const sizesOk = (key: Uint8Array, nonce: Uint8Array): boolean => key.length === KEY && nonce.length === NONCE;
+
 function check(key: Uint8Array, nonce: Uint8Array): void {
   // sodium-native asserts these too, with messages that do not name the construction.
-  if (key.length !== KEY || nonce.length !== NONCE) throw new RangeError(`ChaCha20-Poly1305 needs a ${KEY}-byte key and a ${NONCE}-byte nonce, got ${key.length} and ${nonce.length}`);
+  if (!sizesOk(key, nonce)) throw new RangeError(`ChaCha20-Poly1305 needs a ${KEY}-byte key and a ${NONCE}-byte nonce, got ${key.length} and ${nonce.length}`);
 }
 
 /** The AEAD backend over a loaded sodium-native. */
@@ -44,9 +46,12 @@ export function sodiumNativeBackend(s: SodiumNative): AeadBackend {
     check(key, nonce);
     s.crypto_aead_chacha20poly1305_ietf_encrypt(out, pt, ad, null, nonce, key);
   };
-  /** Opens `sealed` into `out` (which may be sealed's own first bytes); false when the tag does not verify. */
+  /**
+   * Opens `sealed` into `out` (which may be sealed's own first bytes); false when the tag does not
+   * verify, or for a key or nonce of the wrong size (bad input is never a throw when opening).
+   */
   const openTo = (key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, ad: Uint8Array | null, out: Uint8Array): boolean => {
-    check(key, nonce);
+    if (!sizesOk(key, nonce)) return false;
     try {
       s.crypto_aead_chacha20poly1305_ietf_decrypt(out, null, sealed, ad, nonce, key);
       return true;
@@ -60,8 +65,9 @@ export function sodiumNativeBackend(s: SodiumNative): AeadBackend {
     return openTo(key, nonce, sealed, ad, out) ? out : undefined;
   };
   // libsodium verifies the tag over the ciphertext before it decrypts, and decrypts in place when
-  // the output starts where the input does: openOver writes the plaintext over the datagram, and
-  // leaves it untouched when the tag is wrong.
+  // the output starts where the input does: openOver writes the plaintext over the datagram. When
+  // the tag is wrong it zeroes the output, i.e. the datagram's first bytes, which the caller has
+  // given up (AeadBackend.openOver).
   return {
     name: 'libsodium (native)',
     seal(key, nonce, pt, ad) {

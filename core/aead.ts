@@ -39,7 +39,8 @@ export interface AeadBackend {
   /**
    * openWith for a `sealed` the caller gives up (a datagram just received): the plaintext may be
    * written over its first bytes and returned as a view of it, sparing a buffer per datagram.
-   * Untouched when the tag does not verify.
+   * When the tag does not verify: undefined, and `sealed` may have been changed (libsodium's
+   * native build zeroes the output it would have written, here sealed's first bytes).
    */
   openOver(key: AeadKey, nonce: Uint8Array, sealed: Uint8Array): Uint8Array | undefined;
 }
