@@ -27,11 +27,11 @@ export { CONGESTION_BETA, LOSS_TOLERANCE, TARGET_DELAY_MS } from './congestion.j
 /** Acknowledgements repeated from earlier ACK frames in each new one. */
 const REPEATED_ACKS = 8;
 /**
- * A bulk stream's in-order fragments are acknowledged once this many are waiting (or after
- * ACK_DELAY_MS), not every turn: each ACK frame costs a datagram each way, a system call and a
- * wakeup on both sides, which on loopback was a fifth of a fragment's cost (0.13–0.29 ACK frames
- * per fragment before, with a turn's few fragments each). Everything else is acknowledged at the
- * end of the turn, as before.
+ * A bulk stream's in-order fragments, once more than this many came in a row, are acknowledged
+ * this many at a time (or after ACK_DELAY_MS), not every turn: each ACK frame costs a datagram
+ * each way, a system call and a wakeup on both sides, which on loopback was a fifth of a
+ * fragment's cost (0.13–0.29 ACK frames per fragment before, with a turn's few fragments each).
+ * Everything else is acknowledged at the end of the turn, as before (mayWait).
  */
 export const ACK_EVERY = 16;
 /** The longest a delayed acknowledgement waits (the real clock's timers fire after at least 1 ms). */
@@ -122,9 +122,12 @@ interface PeerState {
   /** Sends the pending acks: at the end of this turn (ackSoon), or ACK_DELAY_MS after the first delayed one. */
   ackTimer: Timer | undefined;
   ackSoon: boolean;
-  /** The last DATA fragment that arrived (message id, index): whether the next one is in order. */
+  /** The last DATA fragment that arrived (message id, index, whether it was its message's last): whether the next one is in order. */
   lastRxMsg: number;
   lastRxIndex: number;
+  lastRxEnded: boolean;
+  /** Stream fragments that came in order in a row (mayWait). */
+  inOrderRow: number;
 }
 
 export type MessageHandler = (peer: string, payload: Uint8Array, respond: ((response: Uint8Array) => Promise<void>) | undefined) => void;
@@ -247,7 +250,7 @@ export class Reliable {
         nextId: this.deps.rng.below(2 ** 32), out: new Map(), sendQueue: [], inFlight: 0, inFlightBytes: 0,
         rtt: new RttEstimator(this.o), window: new CongestionWindow(), flight: new Flight(), lastAckMs: this.deps.clock.now(),
         rtoTimer: undefined, rtoTimerAtMs: Infinity,
-        inbox: new Reassembly(this.o), pendingAcks: [], recentAcks: [], ackTimer: undefined, ackSoon: false, lastRxMsg: -1, lastRxIndex: -1,
+        inbox: new Reassembly(this.o), pendingAcks: [], recentAcks: [], ackTimer: undefined, ackSoon: false, lastRxMsg: -1, lastRxIndex: -1, lastRxEnded: false, inOrderRow: 0,
       };
       this.peers.set(peer, s);
     }
@@ -430,13 +433,7 @@ export class Reliable {
       for (let i = 0; i + 1 < acks.length; i += 2) this.onAck(peer, s, acks[i]!, acks[i + 1]!);
       return;
     }
-    // A stream's fragment that follows the one before it and is not its message's last may wait
-    // for others; anything out of order (a loss to report for fast retransmit, a
-    // retransmission), a message's last fragment, and every other kind of message is acknowledged this turn.
-    const inOrder = f.index === 0 || (f.msgId === s.lastRxMsg && f.index === s.lastRxIndex + 1);
-    s.lastRxMsg = f.msgId;
-    s.lastRxIndex = f.index;
-    this.queueAck(peer, s, f.msgId, f.index, inOrder && (f.flags & FLAG_STREAM) !== 0 && f.index + 1 < f.count);
+    this.queueAck(peer, s, f.msgId, f.index, this.mayWait(s, f));
     this.arrive(peer, s, f);
   }
 
@@ -476,6 +473,30 @@ export class Reliable {
   }
 
   /**
+   * Whether this fragment's acknowledgement may wait (queueAck): a stream message's fragment, not
+   * its message's last, that comes right after the one before it (the next index of the same
+   * message, or index 0 of the next message id after a message's last fragment), once more than
+   * ACK_EVERY have come so in a row. Anything else starts the row again: a gap (which the sender
+   * must hear of at once: it takes a fragment as lost once 3 sent after it are acknowledged, and
+   * the row's next ACK_EVERY acknowledgements go at the end of their turn), a retransmission, a
+   * message of another kind. A delayed acknowledgement that had to wait for ACK_DELAY_MS means the
+   * sender's window is below ACK_EVERY (slow start, a cut): the row starts again then too, so a
+   * small window waits at most once for the timer.
+   */
+  private mayWait(s: PeerState, f: DataFrame): boolean {
+    const next = f.msgId === s.lastRxMsg ? f.index === s.lastRxIndex + 1 : f.index === 0 && s.lastRxEnded && f.msgId === ((s.lastRxMsg + 1) >>> 0);
+    s.lastRxMsg = f.msgId;
+    s.lastRxIndex = f.index;
+    s.lastRxEnded = f.index + 1 === f.count;
+    if (!next || (f.flags & FLAG_STREAM) === 0) {
+      s.inOrderRow = 0;
+      return false;
+    }
+    s.inOrderRow++;
+    return s.inOrderRow > ACK_EVERY && !s.lastRxEnded;
+  }
+
+  /**
    * Acks are batched: the pending ones go in one frame, after the last REPEATED_ACKS acks already
    * sent. The repeats come first, so that a sender whose previous ACK frame was lost takes them
    * before the newer acks that would make it count those fragments as lost. An ack that may not
@@ -488,7 +509,10 @@ export class Reliable {
     s.pendingAcks.push(id, index);
     if (s.ackSoon) return;
     if (mayWait && s.pendingAcks.length < 2 * ACK_EVERY) {
-      s.ackTimer ??= this.deps.clock.setTimer(ACK_DELAY_MS, () => this.sendAcks(peer, s));
+      s.ackTimer ??= this.deps.clock.setTimer(ACK_DELAY_MS, () => {
+        s.inOrderRow = 0;
+        this.sendAcks(peer, s);
+      });
       return;
     }
     s.ackTimer?.cancel();

@@ -2,9 +2,9 @@
 // `sodium-native`: libsodium itself, compiled for the machine, behind N-API. The package carries
 // prebuilt addons (linux x64 and arm64 among them, no install script); where none fits (32-bit
 // ARM, musl, MIPS) it cannot load and core/aead.ts keeps the WebAssembly build (core/aead-sodium.ts).
-// It is the fastest ChaCha20-Poly1305 kith has at datagram size on both runtimes: ~1 µs for
-// 1154 bytes against 3.7–5.7 µs for the WebAssembly, which has no SIMD, and node:crypto's 6–7 µs,
-// most of which is a cipher context per call (bench/README.md, issue 15). core/aead.ts checks it
+// It is the fastest ChaCha20-Poly1305 kith has at datagram size on both runtimes: 1.4–2.2 µs for
+// 1154 bytes against 3.3–4.1 µs for the WebAssembly, which has no SIMD, and node:crypto's
+// 6.9–7.9 µs, most of which is a cipher context per call (bench/README.md, issue 15). core/aead.ts checks it
 // against noble before using it.
 //
 // Everything is computed in the caller's buffers: no copy into a heap of its own, and so no
