@@ -284,8 +284,7 @@ export async function runAgent(opts: RunOptions, given: Partial<AgentEnv> = {}):
     // The cipher sessions use (libsodium's native build where one fits this machine, else its
     // WebAssembly; `kith run` loads it before starting): said once, since it sets what the
     // transport can carry. Not awaited here: a simulated world's agents must not wait on the host.
-    const cipher = aead.name;
-    log.info(`kith ${VERSION} on ${RUNTIME} ready: node ${identity.cert.nodeIndex} of user ${viewIdentity(identity).userKey.slice(0, 16)}…, ${where}, profile ${config.agent.profile}, data ${opts.dataDir}, ChaCha20-Poly1305 ${cipher}`);
+    log.info(`kith ${VERSION} on ${RUNTIME} ready: node ${identity.cert.nodeIndex} of user ${viewIdentity(identity).userKey.slice(0, 16)}…, ${where}, profile ${config.agent.profile}, data ${opts.dataDir}, ChaCha20-Poly1305 ${aead.name}`);
 
     let stopping: Promise<void> | undefined;
     return {

@@ -63,9 +63,11 @@ export function sodiumBackend(m: SodiumModule): AeadBackend {
   };
   /** Runs one call with key, nonce, ad and input copied in; returns the output (a copy), or undefined. */
   const call = (encrypt: boolean, key: Uint8Array, nonce: Uint8Array, input: Uint8Array, ad: Uint8Array, out?: Uint8Array, offset = 0): Uint8Array | undefined => {
-    // Opening bad input is never a throw (AeadBackend): a key or nonce of the wrong size opens nothing.
-    if ((key.length !== KEY || nonce.length !== NONCE) && !encrypt) return undefined;
-    if (key.length !== KEY || nonce.length !== NONCE) throw new RangeError(`ChaCha20-Poly1305 needs a ${KEY}-byte key and a ${NONCE}-byte nonce, got ${key.length} and ${nonce.length}`);
+    if (key.length !== KEY || nonce.length !== NONCE) {
+      // Opening bad input is never a throw (AeadBackend): a key or nonce of the wrong size opens nothing.
+      if (!encrypt) return undefined;
+      throw new RangeError(`ChaCha20-Poly1305 needs a ${KEY}-byte key and a ${NONCE}-byte nonce, got ${key.length} and ${nonce.length}`);
+    }
     const outLen = encrypt ? input.length + TAG : input.length - TAG;
     const size = KEY + 16 + ad.length + input.length + input.length + TAG;
     const p = region(size);

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { signatures, nobleBackend, nativeBackend } from '../../core/crypto.js';
 import { decodeCanonical, encodeCanonical } from '../../core/cbor.js';
 import { toHex } from '../../core/hex.js';
+import { sodiumNativeExpected } from '../helpers/platform.js';
 import { bindUdp } from '../../core/udp.js';
 import { MemoryStore } from '../../core/store.js';
 import { openLevelStore } from '../../agent/level-store.js';
@@ -95,10 +96,7 @@ await check('BLAKE2s / HMAC-BLAKE2s backend agrees with noble, and the Noise IKp
 await check('ChaCha20-Poly1305 on Bun is libsodium (native on linux x64/arm64 glibc, else wasm): RFC 8439 / stablelib and Wycheproof vectors, in both the general and the session path', async () => {
   const { aead, fastestAead } = await import('../../core/aead.js');
   await fastestAead();
-  // sodium-native's prebuilds: linux x64 and arm64, glibc ≥ 2.33.
-  const glibc = (process.report.getReport() as { header?: { glibcVersionRuntime?: string } }).header?.glibcVersionRuntime;
-  const nativeExpected = process.platform === 'linux' && ['x64', 'arm64'].includes(process.arch) && glibc !== undefined && Number(glibc.split('.')[0]) * 1000 + Number(glibc.split('.')[1]) >= 2033;
-  if (aead.name !== (nativeExpected ? 'libsodium (native)' : 'libsodium (wasm)')) throw new Error(`the AEAD is ${aead.name}`);
+  if (aead.name !== (sodiumNativeExpected() ? 'libsodium (native)' : 'libsodium (wasm)')) throw new Error(`the AEAD is ${aead.name}`);
   for (const v of readJsonVector<{ key: string; nonce: string; aad?: string; msg: string; result: string }[]>('chacha20poly1305/stablelib_chacha20poly1305.json')) {
     const ad = hex(v.aad ?? '');
     if (toHex(aead.seal(hex(v.key), hex(v.nonce), hex(v.msg), ad)) !== v.result) return false;

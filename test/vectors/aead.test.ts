@@ -5,6 +5,7 @@ import t from 'tap';
 import { aead, agreesWithNoble, bySize, currentXaead, SMALL_MESSAGE_BYTES, fastestAead, hchacha20, loadNativeAead, loadSodiumAead, nativeAead, nativeXaead, nobleAead, nobleXaead, xaead, xaeadOver, type AeadBackend, type XAeadBackend } from '../../core/aead.js';
 import { toHex } from '../../core/hex.js';
 import { hex, readJsonVector } from '../helpers/vectors.js';
+import { sodiumNativeExpected } from '../helpers/platform.js';
 
 interface Stable { key: string; nonce: string; aad: string; msg: string; result: string }
 interface Wyche { tcId: number; key: string; iv: string; aad: string; msg: string; ct: string; tag: string; result: string }
@@ -27,10 +28,7 @@ const best = await fastestAead();
 backends.push({ ...aead, name: `default (${best.name})` });
 // Where the native build does not load, Node's default is this mix: the same vectors for it.
 if (sodium && hasNative) backends.push(bySize(sodium, nativeAead, SMALL_MESSAGE_BYTES));
-/** The machines sodium-native 5.1.0 ships a prebuilt addon for, among those kith runs on: linux x64 and arm64, glibc ≥ 2.33 (its symbols' versions). */
-const glibc = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header?.glibcVersionRuntime;
-const nativeExpected = process.platform === 'linux' && ['x64', 'arm64'].includes(process.arch) && glibc !== undefined
-  && Number(glibc.split('.')[0]) * 1000 + Number(glibc.split('.')[1]) >= 2033;
+const nativeExpected = sodiumNativeExpected();
 
 t.test('libsodium loads and agrees with noble; the default is its native build where one fits', async (t) => {
   t.ok(sodium, 'libsodium (wasm) loaded');
